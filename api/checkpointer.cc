@@ -1,0 +1,112 @@
+#include "ckptdb/checkpointer.h"
+
+#include "absl/strings/str_cat.h"
+#include "api/common.h"
+#include "api/restore.h"
+#include "ckptdb/status.h"
+
+namespace ckptdb {
+namespace internal {
+
+StoreOptions ToStoreOptions(const StoreTuning& tuning) {
+  StoreOptions o;
+  o.chunk_bytes = tuning.chunk_bytes;
+  o.inline_bytes = tuning.inline_bytes;
+  o.patch_max_fraction = tuning.patch_max_fraction;
+  o.num_threads = tuning.num_threads;
+  return o;
+}
+
+absl::StatusOr<std::unique_ptr<Store>> OpenForRead(
+    const std::string& path, const StoreTuning& tuning) {
+  StoreOptions o = ToStoreOptions(tuning);
+  o.mode = StoreOptions::Mode::kReadOnly;
+  return Store::Open(path, o);
+}
+
+absl::StatusOr<int64_t> PickStep(const Store& store,
+                                 const std::optional<int64_t>& requested) {
+  if (requested.has_value()) {
+    CKPTDB_RETURN_IF_ERROR(store.Step(*requested).status());
+    return *requested;
+  }
+  std::vector<StepInfo> steps = store.Steps();
+  if (steps.empty()) {
+    return absl::NotFoundError(absl::StrCat(
+        "no checkpoint at '", store.path(), "' (the database is empty)"));
+  }
+  return steps.back().step;
+}
+
+}  // namespace internal
+
+namespace {
+constexpr int64_t kCheckpointStep = 0;
+constexpr char kDefaultItem[] = "default";
+}  // namespace
+
+Checkpointer::Checkpointer(StoreTuning tuning) : tuning_(tuning) {}
+
+absl::Status Checkpointer::Save(absl::string_view path, const Tree& tree,
+                                const SaveOptions& options) const {
+  internal::StoreOptions so = internal::ToStoreOptions(tuning_);
+  so.create_if_missing = true;
+  so.create_kind = "checkpoint";
+  CKPTDB_ASSIGN_OR_RETURN(auto store,
+                          internal::Store::Open(std::string(path), so));
+  if (store->kind() != "checkpoint") {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "'", path, "' is a CheckpointManager database; save steps to it with "
+                   "CheckpointManager"));
+  }
+  if (store->HasStep(kCheckpointStep) && !options.force) {
+    return absl::AlreadyExistsError(absl::StrCat(
+        "a checkpoint already exists at '", path,
+        "' (pass force to replace it)"));
+  }
+  internal::StepSaveRequest req;
+  req.step = kCheckpointStep;
+  req.name = "checkpoint";
+  req.items.push_back({kDefaultItem, &tree, &options});
+  req.replace = options.force;
+  if (options.custom_metadata.kind() != Tree::Kind::kNone) {
+    req.custom_metadata = &options.custom_metadata;
+  }
+  return store->SaveStep(req).status();
+}
+
+absl::StatusOr<Tree> Checkpointer::Restore(
+    absl::string_view path, const RestoreOptions& options) const {
+  CKPTDB_ASSIGN_OR_RETURN(auto store,
+                          internal::OpenForRead(std::string(path), tuning_));
+  CKPTDB_ASSIGN_OR_RETURN(int64_t step,
+                          internal::PickStep(*store, options.step));
+  CKPTDB_ASSIGN_OR_RETURN(internal::StoredItem item,
+                          store->ReadItem(step, options.item));
+  return internal::RestoreItem(*store, item, nullptr, options);
+}
+
+absl::StatusOr<Tree> Checkpointer::Restore(
+    absl::string_view path, const Tree& target,
+    const RestoreOptions& options) const {
+  CKPTDB_ASSIGN_OR_RETURN(auto store,
+                          internal::OpenForRead(std::string(path), tuning_));
+  CKPTDB_ASSIGN_OR_RETURN(int64_t step,
+                          internal::PickStep(*store, options.step));
+  CKPTDB_ASSIGN_OR_RETURN(internal::StoredItem item,
+                          store->ReadItem(step, options.item));
+  return internal::RestoreItem(*store, item, &target, options);
+}
+
+absl::StatusOr<TreeMetadata> Checkpointer::Metadata(
+    absl::string_view path, const RestoreOptions& options) const {
+  CKPTDB_ASSIGN_OR_RETURN(auto store,
+                          internal::OpenForRead(std::string(path), tuning_));
+  CKPTDB_ASSIGN_OR_RETURN(int64_t step,
+                          internal::PickStep(*store, options.step));
+  CKPTDB_ASSIGN_OR_RETURN(internal::StoredItem item,
+                          store->ReadItem(step, options.item));
+  return item.ToMetadata();
+}
+
+}  // namespace ckptdb

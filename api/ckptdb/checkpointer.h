@@ -1,0 +1,90 @@
+// ckptdb::Checkpointer: save one tree to a path and restore it, with the
+// semantics of Orbax's Checkpointer(PyTreeCheckpointHandler()).
+//
+// A checkpoint path is one ckptdb database (a RocksDB directory) holding a
+// single checkpoint. Save is atomic and durable: the checkpoint becomes
+// visible only once all of its bytes are on disk and its commit record is
+// written; a crash before that leaves the previous state.
+//
+//   ckptdb::Checkpointer ckpt;
+//   CKPTDB_RETURN_IF_ERROR(ckpt.Save("/tmp/ckpt", tree));
+//   CKPTDB_ASSIGN_OR_RETURN(ckptdb::Tree back, ckpt.Restore("/tmp/ckpt"));
+//
+// Thread safety: a Checkpointer has no mutable state; calls may run
+// concurrently (saves to one path are serialised by the database lock: a
+// second writer gets FailedPrecondition).
+#ifndef CKPTDB_CHECKPOINTER_H_
+#define CKPTDB_CHECKPOINTER_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "ckptdb/metadata.h"
+#include "ckptdb/options.h"
+#include "ckptdb/tree.h"
+
+namespace ckptdb {
+
+// Open-time tuning shared by Checkpointer, AsyncCheckpointer and
+// CheckpointManager.
+struct StoreTuning {
+  // Arrays are split into chunks of this many bytes, each stored once under
+  // its XXH3-128 hash (a power of two, 4 KiB .. 64 MiB). Only affects new
+  // saves. Default: 1 MiB.
+  uint32_t chunk_bytes = 1 << 20;
+  // Arrays of at most this many bytes are stored inside their tree-node
+  // record. Default: 1 KiB.
+  uint32_t inline_bytes = 1024;
+  // Changed chunks that differ from the previous save's chunk in at most
+  // this fraction of 4 KiB pages are stored as patches; 0 disables.
+  // Default: 0.5.
+  double patch_max_fraction = 0.5;
+  // Worker threads for hashing and reading, besides the caller.
+  // Default (-1): hardware threads - 1, at least 1.
+  int num_threads = -1;
+};
+
+class Checkpointer {
+ public:
+  explicit Checkpointer(StoreTuning tuning = {});
+
+  // Saves `tree` as the checkpoint at `path` (created if missing). Array
+  // bytes are read in place (borrowed) for the duration of the call.
+  //   AlreadyExists       a checkpoint exists and options.force is false
+  //                       (nothing is changed)
+  //   FailedPrecondition  `path` is not a ckptdb checkpoint (an unrelated
+  //                       directory is never overwritten, even with force),
+  //                       or another process is writing it
+  //   InvalidArgument     invalid tree (bad shape, Placeholder leaf)
+  //   ResourceExhausted   the disk is full (the previous checkpoint stays)
+  absl::Status Save(absl::string_view path, const Tree& tree,
+                    const SaveOptions& options = {}) const;
+
+  // Restores the exact saved tree (container kinds, key order and types,
+  // scalars, dtypes, shapes, values).
+  //   NotFound   no checkpoint at `path`
+  //   DataLoss   corrupt bytes; the message names the leaf
+  absl::StatusOr<Tree> Restore(absl::string_view path,
+                               const RestoreOptions& options = {}) const;
+
+  // Restores into the structure of `target`: leaves take the saved values
+  // (cast per options.restore_args); target arrays of matching shape and
+  // dtype are filled in place. InvalidArgument naming the first differing
+  // path if the structures differ (see RestoreOptions::partial_restore).
+  absl::StatusOr<Tree> Restore(absl::string_view path, const Tree& target,
+                               const RestoreOptions& options = {}) const;
+
+  // The saved tree's structure, dtypes and shapes without reading arrays.
+  absl::StatusOr<TreeMetadata> Metadata(
+      absl::string_view path, const RestoreOptions& options = {}) const;
+
+ private:
+  StoreTuning tuning_;
+};
+
+}  // namespace ckptdb
+
+#endif  // CKPTDB_CHECKPOINTER_H_

@@ -1,0 +1,28 @@
+// Helpers shared by the public API's implementations.
+#ifndef CKPTDB_API_COMMON_H_
+#define CKPTDB_API_COMMON_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "ckptdb/checkpointer.h"
+#include "db/store.h"
+
+namespace ckptdb::internal {
+
+StoreOptions ToStoreOptions(const StoreTuning& tuning);
+
+// Opens `path` for reading: read-only, so that it works while another
+// process writes the database.
+absl::StatusOr<std::unique_ptr<Store>> OpenForRead(
+    const std::string& path, const StoreTuning& tuning);
+
+// The step a Checkpointer-style restore reads: `requested`, else the only
+// (or latest) step. NotFound if there is none.
+absl::StatusOr<int64_t> PickStep(const Store& store,
+                                 const std::optional<int64_t>& requested);
+
+}  // namespace ckptdb::internal
+
+#endif  // CKPTDB_API_COMMON_H_

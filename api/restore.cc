@@ -1,0 +1,197 @@
+#include "api/restore.h"
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "ckptdb/status.h"
+#include "db/buffer_pool.h"
+
+namespace ckptdb::internal {
+namespace {
+
+class Restorer {
+ public:
+  Restorer(const StoredItem& item, const RestoreOptions& options)
+      : item_(item), options_(options) {}
+
+  absl::StatusOr<Tree> Build(uint32_t node, const Tree* target,
+                             const TreePath& path) {
+    const StoredNode& n = item_.nodes[node];
+    if (target != nullptr && target->kind() == Tree::Kind::kPlaceholder) {
+      return Tree::Placeholder();
+    }
+    const bool stored_container = n.kind == Tree::Kind::kList ||
+                                  n.kind == Tree::Kind::kTuple ||
+                                  n.kind == Tree::Kind::kDict;
+    if (target != nullptr && target->is_container() != stored_container) {
+      return Mismatch(path, absl::StrCat("the checkpoint has a ",
+                                         TreeKindName(n.kind),
+                                         ", the target has a ",
+                                         TreeKindName(target->kind())));
+    }
+    if (!stored_container) return Leaf(node, target, path);
+    if (target == nullptr) {
+      Tree out = n.kind == Tree::Kind::kDict   ? Tree::Dict()
+                 : n.kind == Tree::Kind::kList ? Tree::List()
+                                               : Tree::Tuple();
+      for (uint32_t c : n.children) {
+        const StoredNode& cn = item_.nodes[c];
+        if (n.kind == Tree::Kind::kDict) {
+          CKPTDB_ASSIGN_OR_RETURN(Tree child,
+                                  Build(c, nullptr, path.Child(cn.key)));
+          out.Insert(cn.key, std::move(child));
+        } else {
+          CKPTDB_ASSIGN_OR_RETURN(Tree child,
+                                  Build(c, nullptr, path.Child(cn.index)));
+          out.Append(std::move(child));
+        }
+      }
+      return out;
+    }
+    if ((n.kind == Tree::Kind::kDict) !=
+        (target->kind() == Tree::Kind::kDict)) {
+      return Mismatch(path, absl::StrCat("the checkpoint has a ",
+                                         TreeKindName(n.kind),
+                                         ", the target has a ",
+                                         TreeKindName(target->kind())));
+    }
+    if (n.kind != Tree::Kind::kDict) {
+      if (target->size() != n.children.size()) {
+        return Mismatch(path, absl::StrCat("the checkpoint has a ",
+                                           TreeKindName(n.kind), " of ",
+                                           n.children.size(),
+                                           " elements, the target has ",
+                                           target->size()));
+      }
+      Tree out = target->kind() == Tree::Kind::kList ? Tree::List()
+                                                     : Tree::Tuple();
+      for (size_t i = 0; i < n.children.size(); ++i) {
+        CKPTDB_ASSIGN_OR_RETURN(
+            Tree child, Build(n.children[i], &target->children()[i],
+                              path.Child(static_cast<int64_t>(i))));
+        out.Append(std::move(child));
+      }
+      return out;
+    }
+    // Dict: the target's keys, in the target's order.
+    std::vector<bool> used(n.children.size(), false);
+    Tree out = Tree::Dict();
+    for (size_t i = 0; i < target->size(); ++i) {
+      const DictKey& key = target->keys()[i];
+      int found = FindKey(n, key);
+      if (found < 0) {
+        return Mismatch(path.Child(key),
+                        absl::StrCat("the target has this key, the "
+                                     "checkpoint does not (it has: ",
+                                     KeyList(n), ")"));
+      }
+      used[found] = true;
+      CKPTDB_ASSIGN_OR_RETURN(Tree child,
+                              Build(n.children[found], &target->children()[i],
+                                    path.Child(key)));
+      out.Insert(key, std::move(child));
+    }
+    if (!options_.partial_restore) {
+      for (size_t k = 0; k < n.children.size(); ++k) {
+        if (!used[k]) {
+          return Mismatch(
+              path.Child(item_.nodes[n.children[k]].key),
+              "the checkpoint has this key, the target does not (pass "
+              "partial_restore to restore a subset)");
+        }
+      }
+    }
+    return out;
+  }
+
+  std::vector<ArrayRead>& reads() { return reads_; }
+
+ private:
+  int FindKey(const StoredNode& n, const DictKey& key) const {
+    for (size_t k = 0; k < n.children.size(); ++k) {
+      if (item_.nodes[n.children[k]].key == key) return static_cast<int>(k);
+    }
+    // Orbax compatibility: an int key matches its string form and a numeric
+    // string matches an int key.
+    for (size_t k = 0; k < n.children.size(); ++k) {
+      const DictKey& stored = item_.nodes[n.children[k]].key;
+      if (key.is_int() && !stored.is_int() &&
+          stored.str() == key.ToString()) {
+        return static_cast<int>(k);
+      }
+      int64_t v;
+      if (!key.is_int() && stored.is_int() &&
+          absl::SimpleAtoi(key.str(), &v) && v == stored.int_value()) {
+        return static_cast<int>(k);
+      }
+    }
+    return -1;
+  }
+
+  std::string KeyList(const StoredNode& n) const {
+    std::vector<std::string> keys;
+    for (uint32_t c : n.children) {
+      keys.push_back(absl::StrCat("'", item_.nodes[c].key.ToString(), "'"));
+      if (keys.size() == 10 && n.children.size() > 10) {
+        keys.push_back("...");
+        break;
+      }
+    }
+    return keys.empty() ? "no keys" : absl::StrJoin(keys, ", ");
+  }
+
+  absl::Status Mismatch(const TreePath& path, absl::string_view what) const {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "restore target does not match step ", item_.step, " item '",
+        item_.item, "' at '", path.DisplayString(), "': ", what));
+  }
+
+  absl::StatusOr<Tree> Leaf(uint32_t node, const Tree* target,
+                            const TreePath& path) {
+    const StoredNode& n = item_.nodes[node];
+    if (n.kind != Tree::Kind::kArray) return n.scalar;
+    DType dtype = n.dtype;
+    const LeafRestoreArgs* args = &options_.default_restore_args;
+    if (!options_.restore_args.empty()) {
+      auto it = options_.restore_args.find(path.ToString());
+      if (it != options_.restore_args.end()) args = &it->second;
+    }
+    if (args->dtype.has_value()) dtype = *args->dtype;
+    if (target != nullptr && target->kind() == Tree::Kind::kArray) {
+      const Array& t = target->array();
+      if (t.writable() && t.dtype() == dtype && t.shape() == n.shape &&
+          (t.data() != nullptr || t.nbytes() == 0)) {
+        reads_.push_back({node, t.mutable_data(), dtype});
+        return Tree(t);
+      }
+    }
+    const int64_t count = ShapeNumElements(n.shape);
+    const size_t bytes = static_cast<size_t>(count) * DTypeSize(dtype);
+    std::shared_ptr<void> buf = AcquireBuffer(bytes);
+    if (buf == nullptr) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat(item_.Describe(node), ": cannot allocate ", bytes,
+                       " bytes"));
+    }
+    void* data = buf.get();
+    reads_.push_back({node, data, dtype});
+    return Tree(Array::Share(dtype, n.shape, std::move(buf), data));
+  }
+
+  const StoredItem& item_;
+  const RestoreOptions& options_;
+  std::vector<ArrayRead> reads_;
+};
+
+}  // namespace
+
+absl::StatusOr<Tree> RestoreItem(const Store& store, const StoredItem& item,
+                                 const Tree* target,
+                                 const RestoreOptions& options) {
+  Restorer r(item, options);
+  CKPTDB_ASSIGN_OR_RETURN(Tree out, r.Build(0, target, TreePath()));
+  CKPTDB_RETURN_IF_ERROR(store.ReadArrays(item, r.reads()));
+  return out;
+}
+
+}  // namespace ckptdb::internal

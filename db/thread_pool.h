@@ -1,0 +1,50 @@
+// A small fixed-size thread pool for ckptdb's parallel hashing and reading.
+#ifndef CKPTDB_DB_THREAD_POOL_H_
+#define CKPTDB_DB_THREAD_POOL_H_
+
+#include <atomic>
+#include <condition_variable>
+#include <cstddef>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace ckptdb::internal {
+
+class ThreadPool {
+ public:
+  // `threads` workers in addition to the calling thread, which also works
+  // inside ParallelFor. 0 runs everything on the caller.
+  explicit ThreadPool(int threads);
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  // Calls fn(i) for i in [0, n), spread over the workers and the caller;
+  // returns when all calls have returned. Items are handed out in order.
+  // Safe to call from several threads (calls are serialised).
+  void ParallelFor(size_t n, const std::function<void(size_t)>& fn);
+
+  int num_workers() const { return static_cast<int>(workers_.size()); }
+
+ private:
+  void WorkerLoop();
+  void RunItems();
+
+  std::mutex run_mu_;  // serialises ParallelFor calls
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::condition_variable done_cv_;
+  std::vector<std::thread> workers_;
+  bool stop_ = false;
+  uint64_t generation_ = 0;
+  const std::function<void(size_t)>* fn_ = nullptr;
+  size_t n_ = 0;
+  std::atomic<size_t> next_{0};
+  int active_ = 0;
+};
+
+}  // namespace ckptdb::internal
+
+#endif  // CKPTDB_DB_THREAD_POOL_H_

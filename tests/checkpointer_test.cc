@@ -1,0 +1,457 @@
+#include "ckptdb/checkpointer.h"
+
+#include <cmath>
+#include <complex>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+
+#include "tests/test_util.h"
+
+namespace ckptdb {
+namespace {
+
+namespace fs = std::filesystem;
+using ::ckptdb::testing::DirectoryBytes;
+using ::ckptdb::testing::FindBytes;
+using ::ckptdb::testing::FlipByte;
+using ::ckptdb::testing::RandomArray;
+using ::ckptdb::testing::StatusIs;
+using ::ckptdb::testing::TempDir;
+using ::testing::HasSubstr;
+
+Array I64(Shape shape, std::vector<int64_t> v) {
+  return Array::FromValues<int64_t>(DType::kInt64, std::move(shape), v);
+}
+
+// The tree of Orbax's migration guide:
+// [12, {'bar': np.array([2, 3])}, [1, 4, 10]]
+Tree GuideTree() {
+  return Tree::List({Tree::Int(12), Tree::Dict({{"bar", I64({2}, {2, 3})}}),
+                     Tree::List({Tree::Int(1), Tree::Int(4), Tree::Int(10)})});
+}
+
+class CheckpointerTest : public ::testing::Test {
+ protected:
+  TempDir dir_;
+  Checkpointer ckpt_;
+  std::string Path(const std::string& name = "ckpt") {
+    return dir_.Sub(name);
+  }
+};
+
+TEST_F(CheckpointerTest, MigrationGuideExampleWithAndWithoutTarget) {
+  CKPTDB_ASSERT_OK(ckpt_.Save(Path(), GuideTree()));
+
+  // Without a target: the exact saved tree.
+  auto restored = ckpt_.Restore(Path());
+  CKPTDB_ASSERT_OK(restored);
+  EXPECT_EQ(*restored, GuideTree()) << restored->DebugString();
+
+  // With the guide's target [0, {'bar': np.array(0)}, [0, 0, 0]]: the
+  // target's structure, the saved values (the saved array's shape wins over
+  // the placeholder's).
+  Tree target = Tree::List(
+      {Tree::Int(0), Tree::Dict({{"bar", I64({}, {0})}}),
+       Tree::List({Tree::Int(0), Tree::Int(0), Tree::Int(0)})});
+  auto with_target = ckpt_.Restore(Path(), target);
+  CKPTDB_ASSERT_OK(with_target);
+  EXPECT_EQ(*with_target, GuideTree()) << with_target->DebugString();
+  EXPECT_EQ(with_target->DebugString(),
+            "[12, {'bar': array([2, 3], dtype=int64, shape=(2,))}, "
+            "[1, 4, 10]]");
+}
+
+TEST_F(CheckpointerTest, SaveOverExistingNeedsForceAndForceReplaces) {
+  CKPTDB_ASSERT_OK(ckpt_.Save(Path(), GuideTree()));
+  Tree other = Tree::Dict({{"x", Tree::Float(1.5)}});
+  EXPECT_THAT(ckpt_.Save(Path(), other),
+              StatusIs(absl::StatusCode::kAlreadyExists,
+                       HasSubstr("pass force to replace it")));
+  auto unchanged = ckpt_.Restore(Path());
+  CKPTDB_ASSERT_OK(unchanged);
+  EXPECT_EQ(*unchanged, GuideTree());
+
+  SaveOptions force;
+  force.force = true;
+  CKPTDB_ASSERT_OK(ckpt_.Save(Path(), other, force));
+  auto replaced = ckpt_.Restore(Path());
+  CKPTDB_ASSERT_OK(replaced);
+  EXPECT_EQ(*replaced, other);
+}
+
+TEST_F(CheckpointerTest, SingleArraySavesAndRestores) {
+  std::vector<int64_t> v(10);
+  for (int i = 0; i < 10; ++i) v[i] = i;
+  Tree arange = I64({10}, v);
+  CKPTDB_ASSERT_OK(ckpt_.Save(Path(), arange));
+  auto back = ckpt_.Restore(Path());
+  CKPTDB_ASSERT_OK(back);
+  ASSERT_EQ(back->kind(), Tree::Kind::kArray);
+  EXPECT_EQ(*back, arange);
+  auto meta = ckpt_.Metadata(Path());
+  CKPTDB_ASSERT_OK(meta);
+  EXPECT_EQ(meta->kind, Tree::Kind::kArray);
+  EXPECT_EQ(meta->array.shape, Shape{10});
+}
+
+// Every dtype, with shapes covering rank 0, zero-size, inline, one chunk,
+// several chunks and a short last chunk (64 KiB chunks in this test).
+TEST_F(CheckpointerTest, EveryDTypeAndShapeRoundTripsBitExactly) {
+  StoreTuning tuning;
+  tuning.chunk_bytes = 64 << 10;
+  Checkpointer ckpt(tuning);
+  Tree tree = Tree::Dict();
+  const std::vector<Shape> shapes = {{}, {0}, {3, 0, 2}, {5}, {7, 13},
+                                     {300, 77}, {100003}};
+  uint64_t seed = 1;
+  for (int d = 0; d < kNumDTypes; ++d) {
+    const DType dtype = static_cast<DType>(d);
+    Tree per = Tree::List();
+    for (const Shape& s : shapes) per.Append(RandomArray(dtype, s, seed++));
+    tree.Insert(std::string(DTypeName(dtype)), std::move(per));
+  }
+  CKPTDB_ASSERT_OK(ckpt.Save(Path(), tree));
+  auto back = ckpt.Restore(Path());
+  CKPTDB_ASSERT_OK(back);
+  EXPECT_TRUE(*back == tree);
+  auto meta = ckpt.Metadata(Path());
+  CKPTDB_ASSERT_OK(meta);
+  int arrays = 0;
+  meta->ForEachLeaf([&](const TreePath& p, const TreeMetadata& m) {
+    ASSERT_EQ(m.kind, Tree::Kind::kArray) << p.ToString();
+    const Tree* t = tree.FindPath(p);
+    ASSERT_NE(t, nullptr);
+    EXPECT_EQ(m.array.dtype, t->array().dtype());
+    EXPECT_EQ(m.array.shape, t->array().shape());
+    EXPECT_EQ(m.array.nbytes, t->array().nbytes());
+    EXPECT_EQ(m.array.is_inline, t->array().nbytes() <= 1024);
+    ++arrays;
+  });
+  EXPECT_EQ(arrays, kNumDTypes * static_cast<int>(shapes.size()));
+}
+
+TEST_F(CheckpointerTest, ContainersKeysAndScalarsKeepTheirExactTypes) {
+  const double nan_payload = [] {
+    uint64_t bits = 0x7ff8dead0000beefULL;
+    double d;
+    std::memcpy(&d, &bits, 8);
+    return d;
+  }();
+  Tree tree = Tree::Dict({
+      {"z_first", Tree::Int(1)},  // insertion order, not sorted
+      {"a_second", Tree::Tuple({Tree::Int(1), Tree::String("two"),
+                                Tree::Tuple()})},
+      {0, Tree::String("int key zero")},
+      {-7, Tree::Bool(false)},
+      {"0", Tree::String("string key zero")},
+      {"empties", Tree::List({Tree::Dict(), Tree::List(), Tree::Tuple(),
+                              Tree::None()})},
+      {"floats", Tree::List({Tree::Float(-0.0), Tree::Float(nan_payload),
+                             Tree::Float(std::numeric_limits<double>::infinity()),
+                             Tree::Float(1e-310)})},
+      {"float_arrays",
+       Tree::List({Array::FromValues<double>(DType::kFloat64, {3},
+                                             {-0.0, nan_payload, 2.5}),
+                   Array::FromValues<uint32_t>(DType::kFloat32, {2},
+                                               {0x80000000u, 0x7fc01234u})})},
+      {"big_int", Tree::Int(std::numeric_limits<int64_t>::min())},
+      {"none", Tree::None()},
+  });
+  CKPTDB_ASSERT_OK(ckpt_.Save(Path(), tree));
+  auto back = ckpt_.Restore(Path());
+  CKPTDB_ASSERT_OK(back);
+  EXPECT_TRUE(*back == tree) << back->DebugString();
+  // Spot checks that equality really covers what matters.
+  EXPECT_TRUE(back->keys()[2].is_int());
+  EXPECT_EQ(back->keys()[0].str(), "z_first");
+  EXPECT_EQ((*back)["a_second"].kind(), Tree::Kind::kTuple);
+  EXPECT_TRUE(std::signbit((*back)["floats"][0].float_value()));
+  EXPECT_EQ((*back)["floats"][1].float_bits(), 0x7ff8dead0000beefULL);
+}
+
+TEST_F(CheckpointerTest, EmptyAndScalarTopLevelTreesRoundTrip) {
+  for (const Tree& t : {Tree::Dict(), Tree::List(), Tree::Tuple(),
+                        Tree::None(), Tree::Int(5), Tree::String("s")}) {
+    SaveOptions force;
+    force.force = true;
+    CKPTDB_ASSERT_OK(ckpt_.Save(Path(), t, force));
+    auto back = ckpt_.Restore(Path());
+    CKPTDB_ASSERT_OK(back);
+    EXPECT_EQ(*back, t) << t.DebugString();
+  }
+}
+
+TEST_F(CheckpointerTest, StructureMismatchNamesTheFirstDifferingPath) {
+  Tree saved = Tree::Dict(
+      {{"params", Tree::Dict({{"w", I64({2}, {1, 2})}, {"b", Tree::Int(3)}})},
+       {"step", Tree::Int(7)}});
+  CKPTDB_ASSERT_OK(ckpt_.Save(Path(), saved));
+
+  Tree extra = saved.DeepCopy();
+  extra.Find("params")->Insert("missing", Tree::Int(0));
+  EXPECT_THAT(ckpt_.Restore(Path(), extra),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("at 'params/missing': the target has this "
+                                 "key, the checkpoint does not")));
+
+  Tree fewer = Tree::Dict({{"params", Tree::Dict({{"w", Tree::None()}})},
+                           {"step", Tree::Int(0)}});
+  EXPECT_THAT(ckpt_.Restore(Path(), fewer),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("at 'params/b': the checkpoint has this key, "
+                                 "the target does not")));
+
+  Tree wrong_kind = saved.DeepCopy();
+  *wrong_kind.Find("step") = Tree::List({Tree::Int(1)});
+  EXPECT_THAT(ckpt_.Restore(Path(), wrong_kind),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("at 'step': the checkpoint has a int, the "
+                                 "target has a list")));
+
+  CKPTDB_ASSERT_OK(ckpt_.Save(Path("list"), GuideTree()));
+  Tree short_list = Tree::List({Tree::Int(0), Tree::Dict({{"bar", Tree::None()}}),
+                                Tree::List({Tree::Int(0)})});
+  EXPECT_THAT(ckpt_.Restore(Path("list"), short_list),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("at '2': the checkpoint has a list of 3 "
+                                 "elements, the target has 1")));
+}
+
+TEST_F(CheckpointerTest, PartialRestoreReadsOnlyTheNamedLeaves) {
+  Tree saved = Tree::Dict({{"a", I64({2}, {1, 2})},
+                           {"b", I64({1}, {3})},
+                           {"c", Tree::Dict({{"a", Tree::Int(4)},
+                                             {"e", I64({1}, {5})}})}});
+  CKPTDB_ASSERT_OK(ckpt_.Save(Path(), saved));
+  // Orbax's test_partial_restore_with_omission: omit 'b' and c.e.
+  Tree target = Tree::Dict({{"a", Tree::None()},
+                            {"c", Tree::Dict({{"a", Tree::None()}})}});
+  RestoreOptions opts;
+  opts.partial_restore = true;
+  auto back = ckpt_.Restore(Path(), target, opts);
+  CKPTDB_ASSERT_OK(back);
+  EXPECT_EQ(*back, Tree::Dict({{"a", I64({2}, {1, 2})},
+                               {"c", Tree::Dict({{"a", Tree::Int(4)}})}}));
+  // Placeholders skip a leaf even without partial_restore.
+  Tree with_placeholder = saved.DeepCopy();
+  *with_placeholder.Find("b") = Tree::Placeholder();
+  auto placed = ckpt_.Restore(Path(), with_placeholder);
+  CKPTDB_ASSERT_OK(placed);
+  EXPECT_EQ((*placed)["b"].kind(), Tree::Kind::kPlaceholder);
+  EXPECT_EQ((*placed)["a"], saved["a"]);
+}
+
+TEST_F(CheckpointerTest, IntDictKeysMatchTheirStringFormInTargets) {
+  Tree saved = Tree::Dict({{0, Tree::Int(10)}, {1, Tree::Int(11)}});
+  CKPTDB_ASSERT_OK(ckpt_.Save(Path(), saved));
+  Tree target = Tree::Dict({{"0", Tree::None()}, {"1", Tree::None()}});
+  auto back = ckpt_.Restore(Path(), target);
+  CKPTDB_ASSERT_OK(back);
+  // The result takes the target's structure (and so its keys).
+  EXPECT_EQ(*back, Tree::Dict({{"0", Tree::Int(10)}, {"1", Tree::Int(11)}}));
+}
+
+TEST_F(CheckpointerTest, RestoreIntoTargetFillsItsBuffersInPlace) {
+  Array w = RandomArray(DType::kFloat32, {512, 1024}, 7);  // 2 MiB
+  Array b = RandomArray(DType::kFloat32, {16}, 8);         // inline
+  Tree saved = Tree::Dict({{"w", w}, {"b", b}});
+  CKPTDB_ASSERT_OK(ckpt_.Save(Path(), saved));
+  Array tw = Array::Zeros(DType::kFloat32, {512, 1024});
+  Array tb = Array::Zeros(DType::kFloat32, {16});
+  Tree target = Tree::Dict({{"w", tw}, {"b", tb}});
+  auto back = ckpt_.Restore(Path(), target);
+  CKPTDB_ASSERT_OK(back);
+  EXPECT_EQ((*back)["w"].array().data(), tw.data());  // same memory
+  EXPECT_EQ((*back)["b"].array().data(), tb.data());
+  EXPECT_TRUE(tw.BitwiseEquals(w));  // the caller's buffer was filled
+  EXPECT_TRUE(tb.BitwiseEquals(b));
+  // A read-only target array is not written; a new array is returned.
+  std::vector<float> ro(16, 0.0f);
+  Tree ro_target = Tree::Dict({{"w", Tree::None()},
+                               {"b", Array::BorrowConst(DType::kFloat32, {16},
+                                                        ro.data())}});
+  auto back2 = ckpt_.Restore(Path(), ro_target);
+  CKPTDB_ASSERT_OK(back2);
+  EXPECT_NE((*back2)["b"].array().data(), ro.data());
+  EXPECT_EQ(ro[0], 0.0f);
+  EXPECT_TRUE((*back2)["b"].array().BitwiseEquals(b));
+}
+
+TEST_F(CheckpointerTest, SaveArgsCastOnSaveAndRestoreArgsCastOnRestore) {
+  std::vector<float> v = {1.0f, 3.14159265f, -2.5f, 1e-3f};
+  Tree saved = Tree::Dict(
+      {{"w", Array::FromValues<float>(DType::kFloat32, {4}, v)},
+       {"big", RandomArray(DType::kFloat32, {1 << 19}, 3)},  // 2 MiB, chunked
+       {"keep", Array::FromValues<float>(DType::kFloat32, {4}, v)}});
+  SaveOptions so;
+  so.save_args["w"].dtype = DType::kBFloat16;
+  so.save_args["big"].dtype = DType::kBFloat16;
+  CKPTDB_ASSERT_OK(ckpt_.Save(Path(), saved, so));
+
+  auto meta = ckpt_.Metadata(Path());
+  CKPTDB_ASSERT_OK(meta);
+  EXPECT_EQ(meta->children[0].array.dtype, DType::kBFloat16);
+  EXPECT_EQ(meta->children[0].array.source_dtype, DType::kFloat32);
+  EXPECT_EQ(meta->children[1].array.nbytes, size_t{1} << 20);
+  EXPECT_EQ(meta->children[2].array.dtype, DType::kFloat32);
+
+  auto back = ckpt_.Restore(Path());
+  CKPTDB_ASSERT_OK(back);
+  EXPECT_EQ((*back)["w"].array().dtype(), DType::kBFloat16);
+  EXPECT_TRUE((*back)["w"].array().BitwiseEquals(
+      saved["w"].array().AsType(DType::kBFloat16)));
+  EXPECT_TRUE((*back)["big"].array().BitwiseEquals(
+      saved["big"].array().AsType(DType::kBFloat16)));
+
+  RestoreOptions ro;
+  ro.restore_args["w"].dtype = DType::kFloat32;
+  ro.default_restore_args.dtype = DType::kFloat64;
+  auto cast = ckpt_.Restore(Path(), ro);
+  CKPTDB_ASSERT_OK(cast);
+  EXPECT_TRUE((*cast)["w"].array().BitwiseEquals(
+      saved["w"].array().AsType(DType::kBFloat16).AsType(DType::kFloat32)));
+  EXPECT_EQ((*cast)["keep"].array().dtype(), DType::kFloat64);
+  EXPECT_EQ((*cast)["keep"].array().data_as<double>()[1],
+            static_cast<double>(v[1]));
+}
+
+TEST_F(CheckpointerTest, MissingOrForeignPathsGiveClearErrors) {
+  EXPECT_THAT(ckpt_.Restore(Path("nope")),
+              StatusIs(absl::StatusCode::kNotFound,
+                       HasSubstr("no ckptdb database at")));
+  // A directory with someone else's files is never overwritten.
+  const std::string foreign = Path("foreign");
+  fs::create_directories(foreign);
+  std::ofstream(foreign + "/notes.txt") << "precious";
+  SaveOptions force;
+  force.force = true;
+  EXPECT_THAT(ckpt_.Save(foreign, GuideTree(), force),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("is not a ckptdb database")));
+  EXPECT_TRUE(fs::exists(foreign + "/notes.txt"));
+  EXPECT_THAT(ckpt_.Restore(foreign),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("is not a ckptdb database")));
+  // A plain file.
+  std::ofstream(Path("file")) << "x";
+  EXPECT_THAT(ckpt_.Save(Path("file"), GuideTree()),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("not a directory")));
+  // Restore of an item that does not exist.
+  CKPTDB_ASSERT_OK(ckpt_.Save(Path(), GuideTree()));
+  RestoreOptions ro;
+  ro.item = "params";
+  EXPECT_THAT(ckpt_.Restore(Path(), ro),
+              StatusIs(absl::StatusCode::kNotFound,
+                       HasSubstr("has no item 'params' (items: default)")));
+  // Invalid trees.
+  EXPECT_THAT(ckpt_.Save(Path("ph"), Tree::Dict({{"p", Tree::Placeholder()}})),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("leaf 'p': a Placeholder cannot be saved")));
+  std::vector<float> buf(4);
+  EXPECT_THAT(ckpt_.Save(Path("neg"),
+                         Tree::Dict({{"a", Array::Borrow(DType::kFloat32,
+                                                         {2, -2}, buf.data())}})),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("leaf 'a': invalid shape (2, -2)")));
+}
+
+TEST_F(CheckpointerTest, CorruptChunkByteIsDataLossNamingTheLeaf) {
+  StoreTuning tuning;
+  tuning.chunk_bytes = 64 << 10;
+  Checkpointer ckpt(tuning);
+  Array w = RandomArray(DType::kFloat32, {100000}, 11);  // 400 KB, 7 chunks
+  Tree saved = Tree::Dict(
+      {{"params", Tree::Dict({{"layer0", Tree::Dict({{"kernel", w}})}})},
+       {"other", RandomArray(DType::kFloat32, {50000}, 12)}});
+  CKPTDB_ASSERT_OK(ckpt.Save(Path(), saved));
+  // Flip one byte in the middle of the kernel's fourth chunk.
+  const char* p = static_cast<const char*>(w.data()) + 3 * (64 << 10) + 1000;
+  auto [file, offset] = FindBytes(Path(), std::string(p, 64));
+  ASSERT_FALSE(file.empty());
+  FlipByte(file, offset + 10);
+  EXPECT_THAT(ckpt.Restore(Path()),
+              StatusIs(absl::StatusCode::kDataLoss,
+                       HasSubstr("leaf 'params/layer0/kernel': chunk 4 of 7")));
+  // A target that leaves the kernel out still restores.
+  RestoreOptions partial;
+  partial.partial_restore = true;
+  auto other = ckpt.Restore(
+      Path(), Tree::Dict({{"other", Tree::None()}}), partial);
+  CKPTDB_ASSERT_OK(other);
+  EXPECT_EQ((*other)["other"], saved["other"]);
+  // Metadata does not read arrays.
+  CKPTDB_EXPECT_OK(ckpt.Metadata(Path()));
+}
+
+TEST_F(CheckpointerTest, CorruptTreeNodeRecordIsDataLossNamingTheNode) {
+  Tree saved = Tree::Dict(
+      {{"params", Tree::Dict({{"first", Tree::Int(1)},
+                              {"a_very_distinctive_leaf_name", Tree::Int(2)},
+                              {"third", Tree::Int(3)}})},
+       {"step", Tree::Int(9)}});
+  CKPTDB_ASSERT_OK(ckpt_.Save(Path(), saved));
+  auto [file, offset] = FindBytes(Path(), "a_very_distinctive_leaf_name");
+  ASSERT_FALSE(file.empty());
+  FlipByte(file, offset + 5);
+  EXPECT_THAT(ckpt_.Restore(Path()),
+              StatusIs(absl::StatusCode::kDataLoss,
+                       HasSubstr("node #3 (entry #1 of dict 'params'): record "
+                                 "checksum mismatch")));
+  EXPECT_THAT(ckpt_.Metadata(Path()),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("'params'")));
+}
+
+TEST_F(CheckpointerTest, TruncatedDatabaseDirectoryGivesAClearError) {
+  CKPTDB_ASSERT_OK(ckpt_.Save(Path("a"), GuideTree()));
+  fs::remove(Path("a") + "/CURRENT");
+  EXPECT_THAT(ckpt_.Restore(Path("a")),
+              StatusIs(absl::StatusCode::kDataLoss,
+                       HasSubstr("its CURRENT file is missing")));
+  SaveOptions force;
+  force.force = true;
+  EXPECT_THAT(ckpt_.Save(Path("a"), GuideTree(), force),
+              StatusIs(absl::StatusCode::kDataLoss,
+                       HasSubstr("its CURRENT file is missing")));
+
+  // Every table file removed.
+  CKPTDB_ASSERT_OK(ckpt_.Save(Path("b"), GuideTree()));
+  for (const auto& e : fs::directory_iterator(Path("b"))) {
+    if (e.path().extension() == ".sst") fs::remove(e.path());
+  }
+  auto r = ckpt_.Restore(Path("b"));
+  EXPECT_FALSE(r.ok());
+  EXPECT_TRUE(r.status().code() == absl::StatusCode::kDataLoss ||
+              r.status().code() == absl::StatusCode::kNotFound)
+      << r.status();
+  EXPECT_THAT(r.status().message(), HasSubstr(Path("b")));
+
+  // MANIFEST truncated to half.
+  CKPTDB_ASSERT_OK(ckpt_.Save(Path("c"), GuideTree()));
+  for (const auto& e : fs::directory_iterator(Path("c"))) {
+    if (e.path().filename().string().rfind("MANIFEST-", 0) == 0) {
+      fs::resize_file(e.path(), fs::file_size(e.path()) / 2);
+    }
+  }
+  auto m = ckpt_.Restore(Path("c"));
+  EXPECT_FALSE(m.ok());
+  EXPECT_THAT(m.status().message(), HasSubstr(Path("c")));
+}
+
+TEST_F(CheckpointerTest, IdenticalArraysAreStoredOnce) {
+  Array big = RandomArray(DType::kFloat32, {16 << 20}, 5);  // 64 MiB
+  Array copy = big.Copy();
+  Tree tree = Tree::Dict({{"a", big}, {"b", copy}});
+  CKPTDB_ASSERT_OK(ckpt_.Save(Path(), tree));
+  const uint64_t bytes = DirectoryBytes(Path());
+  EXPECT_GT(bytes, uint64_t{64} << 20);
+  EXPECT_LT(bytes, (uint64_t{64} << 20) * 11 / 10) << bytes;
+  auto back = ckpt_.Restore(Path());
+  CKPTDB_ASSERT_OK(back);
+  EXPECT_EQ(*back, tree);
+}
+
+}  // namespace
+}  // namespace ckptdb

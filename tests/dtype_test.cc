@@ -1,0 +1,130 @@
+#include "ckptdb/dtype.h"
+
+#include <cmath>
+#include <complex>
+#include <cstring>
+#include <limits>
+
+#include "tests/test_util.h"
+
+namespace ckptdb {
+namespace {
+
+using ::ckptdb::testing::StatusIs;
+using ::testing::HasSubstr;
+
+TEST(DTypeTest, NamesRoundTripAndSizesMatchNumpy) {
+  const size_t sizes[] = {1, 1, 2, 4, 8, 1, 2, 4, 8, 2, 2, 4, 8, 8, 16};
+  for (int i = 0; i < kNumDTypes; ++i) {
+    const DType d = static_cast<DType>(i);
+    EXPECT_EQ(DTypeSize(d), sizes[i]) << DTypeName(d);
+    auto parsed = DTypeFromName(DTypeName(d));
+    ASSERT_TRUE(parsed.ok()) << DTypeName(d);
+    EXPECT_EQ(*parsed, d);
+  }
+  EXPECT_EQ(*DTypeFromName("<f4"), DType::kFloat32);
+  EXPECT_EQ(*DTypeFromName("|b1"), DType::kBool);
+  EXPECT_EQ(*DTypeFromName("c16"), DType::kComplex128);
+  EXPECT_THAT(DTypeFromName(">f4"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("unknown dtype '>f4'")));
+  EXPECT_THAT(DTypeFromName("float128"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("float128")));
+}
+
+uint16_t ToBits16(DType d, float f) {
+  uint16_t out;
+  CastElements(DType::kFloat32, &f, d, &out, 1);
+  return out;
+}
+
+float FromBits16(DType d, uint16_t bits) {
+  float out;
+  CastElements(d, &bits, DType::kFloat32, &out, 1);
+  return out;
+}
+
+TEST(DTypeTest, Float16ConversionsRoundToNearestEven) {
+  EXPECT_EQ(ToBits16(DType::kFloat16, 1.0f), 0x3c00);
+  EXPECT_EQ(ToBits16(DType::kFloat16, -2.0f), 0xc000);
+  EXPECT_EQ(ToBits16(DType::kFloat16, 65504.0f), 0x7bff);
+  EXPECT_EQ(ToBits16(DType::kFloat16, 65520.0f), 0x7c00);  // rounds to inf
+  EXPECT_EQ(ToBits16(DType::kFloat16, 5.960464477539063e-08f), 0x0001);
+  EXPECT_EQ(ToBits16(DType::kFloat16, -0.0f), 0x8000);
+  // 1 + 2^-11 is halfway between 1 and 1 + 2^-10: ties to even (1.0).
+  EXPECT_EQ(ToBits16(DType::kFloat16, 1.0f + std::ldexp(1.0f, -11)), 0x3c00);
+  EXPECT_EQ(ToBits16(DType::kFloat16, 1.0f + 3 * std::ldexp(1.0f, -11)),
+            0x3c02);
+  EXPECT_TRUE(std::isnan(FromBits16(DType::kFloat16, 0x7e00)));
+  EXPECT_EQ(FromBits16(DType::kFloat16, 0x0001), 5.960464477539063e-08f);
+  for (uint32_t b = 0; b < 0x7c00; ++b) {  // every finite half round-trips
+    ASSERT_EQ(ToBits16(DType::kFloat16, FromBits16(DType::kFloat16, b)), b);
+  }
+}
+
+TEST(DTypeTest, BFloat16ConversionsRoundToNearestEvenAndKeepNaN) {
+  EXPECT_EQ(ToBits16(DType::kBFloat16, 1.0f), 0x3f80);
+  EXPECT_EQ(ToBits16(DType::kBFloat16, 3.140625f), 0x4049);
+  // 1 + 2^-8 is halfway: ties to even.
+  EXPECT_EQ(ToBits16(DType::kBFloat16, 1.0f + std::ldexp(1.0f, -8)), 0x3f80);
+  EXPECT_TRUE(std::isnan(
+      FromBits16(DType::kBFloat16,
+                 ToBits16(DType::kBFloat16,
+                          std::numeric_limits<float>::quiet_NaN()))));
+  EXPECT_EQ(FromBits16(DType::kBFloat16, 0x4049), 3.140625f);
+}
+
+TEST(DTypeTest, FloatToIntTruncatesSaturatesAndMapsNaNToZero) {
+  const double in[] = {1.9, -1.9, 1e300, -1e300,
+                       std::numeric_limits<double>::quiet_NaN()};
+  int8_t out8[5];
+  CastElements(DType::kFloat64, in, DType::kInt8, out8, 5);
+  EXPECT_EQ(out8[0], 1);
+  EXPECT_EQ(out8[1], -1);
+  EXPECT_EQ(out8[2], 127);
+  EXPECT_EQ(out8[3], -128);
+  EXPECT_EQ(out8[4], 0);
+  uint64_t outu[5];
+  CastElements(DType::kFloat64, in, DType::kUInt64, outu, 5);
+  EXPECT_EQ(outu[2], std::numeric_limits<uint64_t>::max());
+  EXPECT_EQ(outu[3], 0u);
+}
+
+TEST(DTypeTest, IntegerCastsWrapLikeNumpy) {
+  const int32_t in[] = {300, -1};
+  uint8_t out[2];
+  CastElements(DType::kInt32, in, DType::kUInt8, out, 2);
+  EXPECT_EQ(out[0], 44);
+  EXPECT_EQ(out[1], 255);
+  const int64_t big = (int64_t{1} << 62) + 1;  // not exact in a double
+  int64_t back;
+  CastElements(DType::kInt64, &big, DType::kInt64, &back, 1);
+  EXPECT_EQ(back, big);
+  uint64_t as_u;
+  CastElements(DType::kInt64, &big, DType::kUInt64, &as_u, 1);
+  EXPECT_EQ(as_u, static_cast<uint64_t>(big));
+}
+
+TEST(DTypeTest, ComplexAndBoolConversions) {
+  const std::complex<float> c[] = {{1.5f, -2.0f}, {0.0f, 0.0f}, {0.0f, 1.0f}};
+  double re[3];
+  CastElements(DType::kComplex64, c, DType::kFloat64, re, 3);
+  EXPECT_EQ(re[0], 1.5);
+  uint8_t b[3];
+  CastElements(DType::kComplex64, c, DType::kBool, b, 3);
+  EXPECT_EQ(b[0], 1);
+  EXPECT_EQ(b[1], 0);
+  EXPECT_EQ(b[2], 1);
+  const uint8_t raw_bool[] = {0, 1, 7};  // any nonzero byte is True
+  int32_t as_int[3];
+  CastElements(DType::kBool, raw_bool, DType::kInt32, as_int, 3);
+  EXPECT_EQ(as_int[2], 1);
+  std::complex<double> cd[1];
+  const float f = 2.5f;
+  CastElements(DType::kFloat32, &f, DType::kComplex128, cd, 1);
+  EXPECT_EQ(cd[0], std::complex<double>(2.5, 0.0));
+}
+
+}  // namespace
+}  // namespace ckptdb

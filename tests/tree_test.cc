@@ -1,0 +1,87 @@
+#include "ckptdb/tree.h"
+
+#include <cmath>
+#include <limits>
+
+#include "ckptdb/metadata.h"
+#include "tests/test_util.h"
+
+namespace ckptdb {
+namespace {
+
+using ::ckptdb::testing::StatusIs;
+using ::testing::HasSubstr;
+
+Tree Sample() {
+  return Tree::Dict(
+      {{"params",
+        Tree::Dict({{"layer0",
+                     Tree::Dict({{"kernel", Array::Zeros(DType::kFloat32,
+                                                         {2, 3})}})}})},
+       {3, Tree::List({Tree::Int(1), Tree::Tuple({Tree::None()})})}});
+}
+
+TEST(TreeTest, PathsUseKeysAndIndices) {
+  std::vector<std::string> paths;
+  Sample().ForEachLeaf([&](const TreePath& p, const Tree&) {
+    paths.push_back(p.ToString());
+  });
+  EXPECT_THAT(paths, ::testing::ElementsAre("params/layer0/kernel", "3/0",
+                                            "3/1/0"));
+}
+
+TEST(TreeTest, ResolvePathPrefersStringKeysThenIntKeys) {
+  Tree t = Tree::Dict({{"1", Tree::Int(10)}, {1, Tree::Int(20)},
+                       {2, Tree::List({Tree::Int(5), Tree::Int(6)})}});
+  auto p = t.ResolvePath("1");
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(t.FindPath(*p)->int_value(), 10);
+  p = t.ResolvePath("2/1");
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(t.FindPath(*p)->int_value(), 6);
+  EXPECT_THAT(t.ResolvePath("2/7"),
+              StatusIs(absl::StatusCode::kNotFound,
+                       HasSubstr("'7' not found under '2'")));
+}
+
+TEST(TreeTest, EqualityIsKindAndKeyTypeExact) {
+  EXPECT_NE(Tree::List({Tree::Int(1)}), Tree::Tuple({Tree::Int(1)}));
+  EXPECT_NE(Tree::Dict({{1, Tree::None()}}), Tree::Dict({{"1", Tree::None()}}));
+  EXPECT_NE(Tree::Float(0.0), Tree::Float(-0.0));  // bitwise
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  EXPECT_EQ(Tree::Float(nan), Tree::Float(nan));
+  EXPECT_NE(Tree::Dict({{"a", Tree::None()}, {"b", Tree::None()}}),
+            Tree::Dict({{"b", Tree::None()}, {"a", Tree::None()}}));
+  EXPECT_EQ(Sample(), Sample().DeepCopy());
+}
+
+TEST(TreeTest, DebugStringLooksLikePython) {
+  Tree t = Tree::List(
+      {Tree::Int(12),
+       Tree::Dict({{"bar", Array::FromValues<int64_t>(DType::kInt64, {2},
+                                                      {2, 3})}}),
+       Tree::Tuple({Tree::Bool(true)})});
+  EXPECT_EQ(t.DebugString(),
+            "[12, {'bar': array([2, 3], dtype=int64, shape=(2,))}, (True,)]");
+}
+
+TEST(TreeTest, FormatArraySummarisesLargeArrays) {
+  std::vector<int32_t> v(100);
+  for (int i = 0; i < 100; ++i) v[i] = i;
+  Array a = Array::FromValues<int32_t>(DType::kInt32, {100}, v);
+  EXPECT_EQ(FormatArrayValues(a, 10), "[0, 1, 2, ..., 97, 98, 99]");
+  Array m = Array::FromValues<float>(DType::kFloat32, {2, 2},
+                                     {0.5f, 1.0f, -2.0f, 3.25f});
+  EXPECT_EQ(FormatArrayValues(m, 100), "[[0.5, 1.0], [-2.0, 3.25]]");
+}
+
+TEST(TreeTest, DictInsertReplacesAndKeepsOrder) {
+  Tree d = Tree::Dict({{"a", Tree::Int(1)}, {"b", Tree::Int(2)}});
+  d.Insert("a", Tree::Int(3));
+  ASSERT_EQ(d.size(), 2u);
+  EXPECT_EQ(d.keys()[0], DictKey("a"));
+  EXPECT_EQ(d["a"].int_value(), 3);
+}
+
+}  // namespace
+}  // namespace ckptdb
