@@ -37,8 +37,8 @@ Array::Array() : shape_{0} {
   data_ = kEmpty;
 }
 
-Array::Array(DType dtype, Shape shape, std::shared_ptr<void> owner,
-             void* data, bool writable)
+Array::Array(DType dtype, Shape shape, std::shared_ptr<void> owner, void* data,
+             bool writable)
     : dtype_(dtype),
       shape_(std::move(shape)),
       owner_(std::move(owner)),

@@ -17,8 +17,8 @@ StoreOptions ToStoreOptions(const StoreTuning& tuning) {
   return o;
 }
 
-absl::StatusOr<std::unique_ptr<Store>> OpenForRead(
-    const std::string& path, const StoreTuning& tuning) {
+absl::StatusOr<std::unique_ptr<Store>> OpenForRead(const std::string& path,
+                                                   const StoreTuning& tuning) {
   StoreOptions o = ToStoreOptions(tuning);
   o.mode = StoreOptions::Mode::kReadOnly;
   return Store::Open(path, o);
@@ -32,8 +32,8 @@ absl::StatusOr<int64_t> PickStep(const Store& store,
   }
   std::vector<StepInfo> steps = store.Steps();
   if (steps.empty()) {
-    return absl::NotFoundError(absl::StrCat(
-        "no checkpoint at '", store.path(), "' (the database is empty)"));
+    return absl::NotFoundError(absl::StrCat("no checkpoint at '", store.path(),
+                                            "' (the database is empty)"));
   }
   return steps.back().step;
 }
@@ -55,14 +55,15 @@ absl::Status Checkpointer::Save(absl::string_view path, const Tree& tree,
   CKPTDB_ASSIGN_OR_RETURN(auto store,
                           internal::Store::Open(std::string(path), so));
   if (store->kind() != "checkpoint") {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "'", path, "' is a CheckpointManager database; save steps to it with "
-                   "CheckpointManager"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("'", path,
+                     "' is a CheckpointManager database; save steps to it with "
+                     "CheckpointManager"));
   }
   if (store->HasStep(kCheckpointStep) && !options.force) {
-    return absl::AlreadyExistsError(absl::StrCat(
-        "a checkpoint already exists at '", path,
-        "' (pass force to replace it)"));
+    return absl::AlreadyExistsError(
+        absl::StrCat("a checkpoint already exists at '", path,
+                     "' (pass force to replace it)"));
   }
   internal::StepSaveRequest req;
   req.step = kCheckpointStep;

@@ -15,8 +15,8 @@ StoreOptions ToStoreOptions(const StoreTuning& tuning);
 
 // Opens `path` for reading: read-only, so that it works while another
 // process writes the database.
-absl::StatusOr<std::unique_ptr<Store>> OpenForRead(
-    const std::string& path, const StoreTuning& tuning);
+absl::StatusOr<std::unique_ptr<Store>> OpenForRead(const std::string& path,
+                                                   const StoreTuning& tuning);
 
 // The step a Checkpointer-style restore reads: `requested`, else the only
 // (or latest) step. NotFound if there is none.

@@ -62,8 +62,8 @@ uint16_t FloatToHalf(float f) {
     return sign | 0x7c00 | (payload ? payload : 0x200);
   }
   if (abs >= 0x477ff000u) return sign | 0x7c00;  // rounds to inf
-  if (abs < 0x38800000u) {                        // subnormal or zero half
-    if (abs < 0x33000000u) return sign;           // rounds to zero
+  if (abs < 0x38800000u) {                       // subnormal or zero half
+    if (abs < 0x33000000u) return sign;          // rounds to zero
     const uint32_t exp = abs >> 23;
     uint32_t mant = (abs & 0x7fffff) | 0x800000;
     const int shift = 126 - static_cast<int>(exp);  // 14..24
@@ -139,8 +139,7 @@ D Store(const W& w) {
     } else {
       return Bool8{static_cast<uint8_t>(w != 0)};
     }
-  } else if constexpr (std::is_same_v<D, Half> ||
-                       std::is_same_v<D, BFloat16>) {
+  } else if constexpr (std::is_same_v<D, Half> || std::is_same_v<D, BFloat16>) {
     double d;
     if constexpr (kFromComplex) {
       d = w.real();
@@ -193,21 +192,36 @@ void CastLoop(const void* src, void* dst, size_t count) {
 template <typename F>
 void VisitType(DType dtype, F&& f) {
   switch (dtype) {
-    case DType::kBool: return f(Bool8{});
-    case DType::kInt8: return f(int8_t{});
-    case DType::kInt16: return f(int16_t{});
-    case DType::kInt32: return f(int32_t{});
-    case DType::kInt64: return f(int64_t{});
-    case DType::kUInt8: return f(uint8_t{});
-    case DType::kUInt16: return f(uint16_t{});
-    case DType::kUInt32: return f(uint32_t{});
-    case DType::kUInt64: return f(uint64_t{});
-    case DType::kFloat16: return f(Half{});
-    case DType::kBFloat16: return f(BFloat16{});
-    case DType::kFloat32: return f(float{});
-    case DType::kFloat64: return f(double{});
-    case DType::kComplex64: return f(std::complex<float>{});
-    case DType::kComplex128: return f(std::complex<double>{});
+    case DType::kBool:
+      return f(Bool8{});
+    case DType::kInt8:
+      return f(int8_t{});
+    case DType::kInt16:
+      return f(int16_t{});
+    case DType::kInt32:
+      return f(int32_t{});
+    case DType::kInt64:
+      return f(int64_t{});
+    case DType::kUInt8:
+      return f(uint8_t{});
+    case DType::kUInt16:
+      return f(uint16_t{});
+    case DType::kUInt32:
+      return f(uint32_t{});
+    case DType::kUInt64:
+      return f(uint64_t{});
+    case DType::kFloat16:
+      return f(Half{});
+    case DType::kBFloat16:
+      return f(BFloat16{});
+    case DType::kFloat32:
+      return f(float{});
+    case DType::kFloat64:
+      return f(double{});
+    case DType::kComplex64:
+      return f(std::complex<float>{});
+    case DType::kComplex128:
+      return f(std::complex<double>{});
   }
 }
 
@@ -216,25 +230,32 @@ struct NameEntry {
   DType dtype;
 };
 constexpr NameEntry kNames[] = {
-    {"bool", DType::kBool},         {"int8", DType::kInt8},
-    {"int16", DType::kInt16},       {"int32", DType::kInt32},
-    {"int64", DType::kInt64},       {"uint8", DType::kUInt8},
-    {"uint16", DType::kUInt16},     {"uint32", DType::kUInt32},
-    {"uint64", DType::kUInt64},     {"float16", DType::kFloat16},
-    {"bfloat16", DType::kBFloat16}, {"float32", DType::kFloat32},
-    {"float64", DType::kFloat64},   {"complex64", DType::kComplex64},
+    {"bool", DType::kBool},
+    {"int8", DType::kInt8},
+    {"int16", DType::kInt16},
+    {"int32", DType::kInt32},
+    {"int64", DType::kInt64},
+    {"uint8", DType::kUInt8},
+    {"uint16", DType::kUInt16},
+    {"uint32", DType::kUInt32},
+    {"uint64", DType::kUInt64},
+    {"float16", DType::kFloat16},
+    {"bfloat16", DType::kBFloat16},
+    {"float32", DType::kFloat32},
+    {"float64", DType::kFloat64},
+    {"complex64", DType::kComplex64},
     {"complex128", DType::kComplex128},
 };
 constexpr NameEntry kCodes[] = {
-    {"b1", DType::kBool},     {"?", DType::kBool},
-    {"i1", DType::kInt8},     {"i2", DType::kInt16},
-    {"i4", DType::kInt32},    {"i8", DType::kInt64},
-    {"u1", DType::kUInt8},    {"u2", DType::kUInt16},
-    {"u4", DType::kUInt32},   {"u8", DType::kUInt64},
-    {"f2", DType::kFloat16},  {"bf16", DType::kBFloat16},
-    {"f4", DType::kFloat32},  {"f8", DType::kFloat64},
-    {"c8", DType::kComplex64}, {"c16", DType::kComplex128},
-    {"half", DType::kFloat16}, {"float", DType::kFloat64},
+    {"b1", DType::kBool},        {"?", DType::kBool},
+    {"i1", DType::kInt8},        {"i2", DType::kInt16},
+    {"i4", DType::kInt32},       {"i8", DType::kInt64},
+    {"u1", DType::kUInt8},       {"u2", DType::kUInt16},
+    {"u4", DType::kUInt32},      {"u8", DType::kUInt64},
+    {"f2", DType::kFloat16},     {"bf16", DType::kBFloat16},
+    {"f4", DType::kFloat32},     {"f8", DType::kFloat64},
+    {"c8", DType::kComplex64},   {"c16", DType::kComplex128},
+    {"half", DType::kFloat16},   {"float", DType::kFloat64},
     {"double", DType::kFloat64},
 };
 

@@ -43,10 +43,10 @@ void Render(const TreeMetadata& m, const std::string& label, int depth,
     absl::StrAppend(out, label.empty() ? "" : ": ", TreeKindName(m.kind), "[",
                     m.children.size(), "]\n");
     for (size_t i = 0; i < m.children.size(); ++i) {
-      Render(m.children[i],
-             m.kind == Tree::Kind::kDict ? m.keys[i].ToString()
-                                         : absl::StrCat(i),
-             depth + 1, out);
+      Render(
+          m.children[i],
+          m.kind == Tree::Kind::kDict ? m.keys[i].ToString() : absl::StrCat(i),
+          depth + 1, out);
     }
     return;
   }
@@ -63,8 +63,7 @@ void Render(const TreeMetadata& m, const std::string& label, int depth,
 }  // namespace
 
 void TreeMetadata::ForEachLeaf(
-    const std::function<void(const TreePath&, const TreeMetadata&)>& fn)
-    const {
+    const std::function<void(const TreePath&, const TreeMetadata&)>& fn) const {
   ForEachLeafImpl(*this, TreePath(), fn);
 }
 

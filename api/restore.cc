@@ -24,10 +24,10 @@ class Restorer {
                                   n.kind == Tree::Kind::kTuple ||
                                   n.kind == Tree::Kind::kDict;
     if (target != nullptr && target->is_container() != stored_container) {
-      return Mismatch(path, absl::StrCat("the checkpoint has a ",
-                                         TreeKindName(n.kind),
-                                         ", the target has a ",
-                                         TreeKindName(target->kind())));
+      return Mismatch(
+          path,
+          absl::StrCat("the checkpoint has a ", TreeKindName(n.kind),
+                       ", the target has a ", TreeKindName(target->kind())));
     }
     if (!stored_container) return Leaf(node, target, path);
     if (target == nullptr) {
@@ -50,25 +50,24 @@ class Restorer {
     }
     if ((n.kind == Tree::Kind::kDict) !=
         (target->kind() == Tree::Kind::kDict)) {
-      return Mismatch(path, absl::StrCat("the checkpoint has a ",
-                                         TreeKindName(n.kind),
-                                         ", the target has a ",
-                                         TreeKindName(target->kind())));
+      return Mismatch(
+          path,
+          absl::StrCat("the checkpoint has a ", TreeKindName(n.kind),
+                       ", the target has a ", TreeKindName(target->kind())));
     }
     if (n.kind != Tree::Kind::kDict) {
       if (target->size() != n.children.size()) {
-        return Mismatch(path, absl::StrCat("the checkpoint has a ",
-                                           TreeKindName(n.kind), " of ",
-                                           n.children.size(),
-                                           " elements, the target has ",
-                                           target->size()));
+        return Mismatch(
+            path, absl::StrCat("the checkpoint has a ", TreeKindName(n.kind),
+                               " of ", n.children.size(),
+                               " elements, the target has ", target->size()));
       }
-      Tree out = target->kind() == Tree::Kind::kList ? Tree::List()
-                                                     : Tree::Tuple();
+      Tree out =
+          target->kind() == Tree::Kind::kList ? Tree::List() : Tree::Tuple();
       for (size_t i = 0; i < n.children.size(); ++i) {
-        CKPTDB_ASSIGN_OR_RETURN(
-            Tree child, Build(n.children[i], &target->children()[i],
-                              path.Child(static_cast<int64_t>(i))));
+        CKPTDB_ASSIGN_OR_RETURN(Tree child,
+                                Build(n.children[i], &target->children()[i],
+                                      path.Child(static_cast<int64_t>(i))));
         out.Append(std::move(child));
       }
       return out;
@@ -86,9 +85,9 @@ class Restorer {
                                      KeyList(n), ")"));
       }
       used[found] = true;
-      CKPTDB_ASSIGN_OR_RETURN(Tree child,
-                              Build(n.children[found], &target->children()[i],
-                                    path.Child(key)));
+      CKPTDB_ASSIGN_OR_RETURN(
+          Tree child,
+          Build(n.children[found], &target->children()[i], path.Child(key)));
       out.Insert(key, std::move(child));
     }
     if (!options_.partial_restore) {
@@ -115,13 +114,12 @@ class Restorer {
     // string matches an int key.
     for (size_t k = 0; k < n.children.size(); ++k) {
       const DictKey& stored = item_.nodes[n.children[k]].key;
-      if (key.is_int() && !stored.is_int() &&
-          stored.str() == key.ToString()) {
+      if (key.is_int() && !stored.is_int() && stored.str() == key.ToString()) {
         return static_cast<int>(k);
       }
       int64_t v;
-      if (!key.is_int() && stored.is_int() &&
-          absl::SimpleAtoi(key.str(), &v) && v == stored.int_value()) {
+      if (!key.is_int() && stored.is_int() && absl::SimpleAtoi(key.str(), &v) &&
+          v == stored.int_value()) {
         return static_cast<int>(k);
       }
     }
@@ -169,9 +167,8 @@ class Restorer {
     const size_t bytes = static_cast<size_t>(count) * DTypeSize(dtype);
     std::shared_ptr<void> buf = AcquireBuffer(bytes);
     if (buf == nullptr) {
-      return absl::ResourceExhaustedError(
-          absl::StrCat(item_.Describe(node), ": cannot allocate ", bytes,
-                       " bytes"));
+      return absl::ResourceExhaustedError(absl::StrCat(
+          item_.Describe(node), ": cannot allocate ", bytes, " bytes"));
     }
     void* data = buf.get();
     reads_.push_back({node, data, dtype});

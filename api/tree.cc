@@ -285,16 +285,26 @@ Tree Tree::DeepCopy() const {
 
 absl::string_view TreeKindName(Tree::Kind kind) {
   switch (kind) {
-    case Tree::Kind::kNone: return "None";
-    case Tree::Kind::kBool: return "bool";
-    case Tree::Kind::kInt: return "int";
-    case Tree::Kind::kFloat: return "float";
-    case Tree::Kind::kString: return "str";
-    case Tree::Kind::kArray: return "array";
-    case Tree::Kind::kList: return "list";
-    case Tree::Kind::kTuple: return "tuple";
-    case Tree::Kind::kDict: return "dict";
-    case Tree::Kind::kPlaceholder: return "placeholder";
+    case Tree::Kind::kNone:
+      return "None";
+    case Tree::Kind::kBool:
+      return "bool";
+    case Tree::Kind::kInt:
+      return "int";
+    case Tree::Kind::kFloat:
+      return "float";
+    case Tree::Kind::kString:
+      return "str";
+    case Tree::Kind::kArray:
+      return "array";
+    case Tree::Kind::kList:
+      return "list";
+    case Tree::Kind::kTuple:
+      return "tuple";
+    case Tree::Kind::kDict:
+      return "dict";
+    case Tree::Kind::kPlaceholder:
+      return "placeholder";
   }
   return "invalid";
 }
@@ -372,20 +382,26 @@ std::string FormatArrayValues(const Array& a, size_t max_elements) {
 
 std::string Tree::DebugString(size_t max_elements) const {
   switch (kind_) {
-    case Kind::kNone: return "None";
-    case Kind::kPlaceholder: return "PLACEHOLDER";
-    case Kind::kBool: return int_ ? "True" : "False";
-    case Kind::kInt: return absl::StrCat(int_);
-    case Kind::kFloat: return FormatDouble(float_value());
-    case Kind::kString: return absl::StrCat("'", str_, "'");
+    case Kind::kNone:
+      return "None";
+    case Kind::kPlaceholder:
+      return "PLACEHOLDER";
+    case Kind::kBool:
+      return int_ ? "True" : "False";
+    case Kind::kInt:
+      return absl::StrCat(int_);
+    case Kind::kFloat:
+      return FormatDouble(float_value());
+    case Kind::kString:
+      return absl::StrCat("'", str_, "'");
     case Kind::kArray:
-      return absl::StrCat("array(", FormatArrayValues(array_, max_elements),
-                          ", dtype=", DTypeName(array_.dtype()),
-                          array_.rank() == 0
-                              ? ""
-                              : absl::StrCat(", shape=",
-                                             ShapeToString(array_.shape())),
-                          ")");
+      return absl::StrCat(
+          "array(", FormatArrayValues(array_, max_elements),
+          ", dtype=", DTypeName(array_.dtype()),
+          array_.rank() == 0
+              ? ""
+              : absl::StrCat(", shape=", ShapeToString(array_.shape())),
+          ")");
     case Kind::kList:
     case Kind::kTuple: {
       std::vector<std::string> parts;

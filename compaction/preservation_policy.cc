@@ -32,7 +32,8 @@ class LatestNPolicy : public PreservationPolicy {
   absl::StatusOr<std::vector<bool>> ShouldPreserve(
       const std::vector<CheckpointInfo>& c, int64_t) const override {
     const int64_t size = static_cast<int64_t>(c.size());
-    if (!n_.has_value() || size <= *n_) return std::vector<bool>(c.size(), true);
+    if (!n_.has_value() || size <= *n_)
+      return std::vector<bool>(c.size(), true);
     std::vector<bool> out(c.size(), false);
     for (int64_t i = std::max<int64_t>(0, size - *n_); i < size; ++i) {
       out[i] = true;
@@ -194,12 +195,15 @@ class BestNPolicy : public PreservationPolicy {
  public:
   BestNPolicy(std::function<double(const Tree&)> fn, bool reverse,
               std::optional<int64_t> n, bool keep_without)
-      : fn_(std::move(fn)), reverse_(reverse), n_(n),
+      : fn_(std::move(fn)),
+        reverse_(reverse),
+        n_(n),
         keep_without_(keep_without) {}
   absl::StatusOr<std::vector<bool>> ShouldPreserve(
       const std::vector<CheckpointInfo>& c, int64_t) const override {
     const int64_t size = static_cast<int64_t>(c.size());
-    if (!n_.has_value() || size <= *n_) return std::vector<bool>(c.size(), true);
+    if (!n_.has_value() || size <= *n_)
+      return std::vector<bool>(c.size(), true);
     std::vector<bool> out(c.size(), false);
     if (*n_ == 0) return out;
     std::vector<std::pair<double, size_t>> with;
@@ -217,8 +221,7 @@ class BestNPolicy : public PreservationPolicy {
                        const bool an = std::isnan(a.first);
                        const bool bn = std::isnan(b.first);
                        if (an || bn) return an && !bn;
-                       return reverse_ ? a.first > b.first
-                                       : a.first < b.first;
+                       return reverse_ ? a.first > b.first : a.first < b.first;
                      });
     const int64_t keep = std::min<int64_t>(*n_, with.size());
     for (int64_t k = static_cast<int64_t>(with.size()) - keep;
@@ -228,10 +231,10 @@ class BestNPolicy : public PreservationPolicy {
     return out;
   }
   std::string DebugString() const override {
-    return absl::StrCat("BestN(reverse=", reverse_ ? "True" : "False",
-                        ", n=", OptStr(n_),
-                        ", keep_checkpoints_without_metrics=",
-                        keep_without_ ? "True" : "False", ")");
+    return absl::StrCat(
+        "BestN(reverse=", reverse_ ? "True" : "False", ", n=", OptStr(n_),
+        ", keep_checkpoints_without_metrics=", keep_without_ ? "True" : "False",
+        ")");
   }
 
  private:

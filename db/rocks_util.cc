@@ -17,9 +17,10 @@ absl::Status FromRocks(const rocksdb::Status& s, absl::string_view context) {
   }
   if (s.IsIOError() && (absl::StrContains(s.ToString(), "lock") ||
                         absl::StrContains(s.ToString(), "LOCK"))) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        msg, " (the database is busy: another process has it open for "
-             "writing)"));
+    return absl::FailedPreconditionError(
+        absl::StrCat(msg,
+                     " (the database is busy: another process has it open for "
+                     "writing)"));
   }
   if (s.IsNotFound() || s.IsPathNotFound()) return absl::NotFoundError(msg);
   if (s.IsInvalidArgument()) return absl::InvalidArgumentError(msg);

@@ -261,9 +261,8 @@ absl::Status DecodeNode(const fb::Node* n, StoredNode* out,
       const int64_t n_el = ShapeNumElements(out->shape);
       if (n_el < 0 || static_cast<uint64_t>(n_el) >
                           (uint64_t{1} << 62) / DTypeSize(out->dtype)) {
-        return absl::DataLossError(
-            absl::StrCat(what(), ": invalid shape ",
-                         ShapeToString(out->shape)));
+        return absl::DataLossError(absl::StrCat(what(), ": invalid shape ",
+                                                ShapeToString(out->shape)));
       }
       out->nbytes = a->nbytes();
       if (out->nbytes != static_cast<uint64_t>(n_el) * DTypeSize(out->dtype)) {
@@ -275,10 +274,9 @@ absl::Status DecodeNode(const fb::Node* n, StoredNode* out,
       if (a->inline_data() != nullptr) {
         out->is_inline = true;
         if (a->inline_data()->size() != out->nbytes) {
-          return absl::DataLossError(
-              absl::StrCat(what(), ": inline data has ",
-                           a->inline_data()->size(), " bytes, expected ",
-                           out->nbytes));
+          return absl::DataLossError(absl::StrCat(
+              what(), ": inline data has ", a->inline_data()->size(),
+              " bytes, expected ", out->nbytes));
         }
         out->inline_data.assign(
             reinterpret_cast<const char*>(a->inline_data()->data()),
@@ -313,9 +311,9 @@ absl::Status DecodeNode(const fb::Node* n, StoredNode* out,
           }
         }
         if (total != out->nbytes) {
-          return absl::DataLossError(absl::StrCat(
-              what(), ": chunks hold ", total, " bytes, expected ",
-              out->nbytes));
+          return absl::DataLossError(absl::StrCat(what(), ": chunks hold ",
+                                                  total, " bytes, expected ",
+                                                  out->nbytes));
         }
       }
       break;
@@ -353,8 +351,8 @@ absl::StatusOr<Tree> DecodeInlineTree(
     switch (n.kind) {
       case Tree::Kind::kArray: {
         Array a = Array::Allocate(n.dtype, n.shape);
-        if (n.nbytes) std::memcpy(a.mutable_data(), n.inline_data.data(),
-                                  n.nbytes);
+        if (n.nbytes)
+          std::memcpy(a.mutable_data(), n.inline_data.data(), n.nbytes);
         return Tree(std::move(a));
       }
       case Tree::Kind::kList:
@@ -433,10 +431,9 @@ absl::Status DecodeChunkEntry(absl::string_view key, absl::string_view value,
   }();
   CKPTDB_ASSIGN_OR_RETURN(
       const fb::ChunkEntry* e,
-      DecodeRecord<fb::ChunkEntry>(key, value, kChunkEntryIdent,
-                                   absl::StrCat("chunk index entry ",
-                                                h.ToHex()),
-                                   &buf));
+      DecodeRecord<fb::ChunkEntry>(
+          key, value, kChunkEntryIdent,
+          absl::StrCat("chunk index entry ", h.ToHex()), &buf));
   out->loaded = true;
   out->existed = true;
   out->segment = e->segment();
@@ -582,9 +579,10 @@ absl::Status Store::OpenDb() {
     creating = true;
   } else {
     if (!fs::is_directory(path_, ec)) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "'", path_, "' exists and is not a directory (not a ckptdb "
-                      "database)"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("'", path_,
+                       "' exists and is not a directory (not a ckptdb "
+                       "database)"));
     }
     if (!fs::exists(fs::path(path_) / "CURRENT", ec)) {
       bool empty = true;
@@ -605,9 +603,9 @@ absl::Status Store::OpenDb() {
             "truncated or partly deleted)"));
       }
       if (!empty || !options_.create_if_missing || !rw) {
-        return empty ? absl::NotFoundError(absl::StrCat(
-                           "no ckptdb database at '", path_,
-                           "' (the directory is empty)"))
+        return empty ? absl::NotFoundError(
+                           absl::StrCat("no ckptdb database at '", path_,
+                                        "' (the directory is empty)"))
                      : absl::FailedPreconditionError(absl::StrCat(
                            "'", path_,
                            "' is not a ckptdb database (no RocksDB CURRENT "
@@ -759,10 +757,9 @@ absl::Status Store::OpenDb() {
     RecordBuffer buf;
     CKPTDB_ASSIGN_OR_RETURN(
         const fb::DbHeader* h,
-        DecodeRecord<fb::DbHeader>(kHeaderKey, ToView(value), kHeaderIdent,
-                                   absl::StrCat("database '", path_,
-                                                "' header"),
-                                   &buf));
+        DecodeRecord<fb::DbHeader>(
+            kHeaderKey, ToView(value), kHeaderIdent,
+            absl::StrCat("database '", path_, "' header"), &buf));
     if (h->magic() == nullptr || h->magic()->str() != kMagic) {
       return absl::FailedPreconditionError(
           absl::StrCat("'", path_, "' is not a ckptdb database (bad magic)"));
@@ -794,11 +791,9 @@ absl::Status Store::OpenDb() {
       if (!ParseStepKey(ToView(it->key()), &step)) continue;
       CKPTDB_ASSIGN_OR_RETURN(
           const fb::StepRecord* r,
-          DecodeRecord<fb::StepRecord>(ToView(it->key()), ToView(it->value()),
-                                       kStepIdent,
-                                       absl::StrCat("step ", step,
-                                                    " commit record"),
-                                       &buf));
+          DecodeRecord<fb::StepRecord>(
+              ToView(it->key()), ToView(it->value()), kStepIdent,
+              absl::StrCat("step ", step, " commit record"), &buf));
       auto e = std::make_shared<StepEntry>();
       e->info.step = r->step();
       e->info.name = r->name() ? r->name()->str() : absl::StrCat(step);
@@ -857,8 +852,7 @@ absl::Status Store::OpenDb() {
       return FromRocks(it->status(), "cannot list steps");
     }
     for (it->Seek(kSegmentKeyPrefix);
-         it->Valid() && it->key().starts_with(kSegmentKeyPrefix);
-         it->Next()) {
+         it->Valid() && it->key().starts_with(kSegmentKeyPrefix); it->Next()) {
       uint64_t seg;
       if (ParseSegmentKey(ToView(it->key()), kSegmentKeyPrefix, &seg)) {
         max_segment = std::max(max_segment, seg);
@@ -898,7 +892,8 @@ absl::Status Store::OpenDb() {
 
   int threads = options_.num_threads;
   if (threads < 0) {
-    threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) - 1);
+    threads =
+        std::max(1, static_cast<int>(std::thread::hardware_concurrency()) - 1);
   }
   pool_ = std::make_unique<ThreadPool>(threads);
 
@@ -925,8 +920,9 @@ absl::Status Store::SweepOrphans(GcReport* report) {
   for (auto& cf : orphans) {
     rocksdb::Status s = db_->DropColumnFamily(cf->handle);
     if (!s.ok()) {
-      return FromRocks(s, "cannot drop the column family of an interrupted "
-                          "save");
+      return FromRocks(s,
+                       "cannot drop the column family of an interrupted "
+                       "save");
     }
     ++report->orphan_column_families;
   }
@@ -955,13 +951,13 @@ absl::StatusOr<std::shared_ptr<const Store::StepEntry>> Store::FindStep(
   if (it == steps_.end()) {
     return absl::NotFoundError(absl::StrCat(
         "no step ", step, " in '", path_, "'",
-        steps_.empty() ? " (it holds no steps)"
-                       : absl::StrCat(" (steps: ", steps_.begin()->first,
-                                      steps_.size() > 1
-                                          ? absl::StrCat(" .. ",
-                                                         steps_.rbegin()->first)
-                                          : "",
-                                      ")")));
+        steps_.empty()
+            ? " (it holds no steps)"
+            : absl::StrCat(" (steps: ", steps_.begin()->first,
+                           steps_.size() > 1
+                               ? absl::StrCat(" .. ", steps_.rbegin()->first)
+                               : "",
+                           ")")));
   }
   return it->second;
 }
@@ -1016,9 +1012,8 @@ absl::Status Store::ValidateRequest(const StepSaveRequest& req) const {
     return absl::InvalidArgumentError("a step needs at least one item");
   }
   if (req.items.size() > kMaxItems) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("too many items (", req.items.size(), ", max ",
-                     kMaxItems, ")"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "too many items (", req.items.size(), ", max ", kMaxItems, ")"));
   }
   std::set<std::string> names;
   for (const SaveItem& it : req.items) {
@@ -1105,9 +1100,10 @@ absl::string_view ChunkBytes(const FlatNode& n, const ChunkJob& j,
   const size_t first = j.offset / ssize;
   const size_t count = j.size / ssize;
   if (staging->size() < j.size) staging->resize(j.size);
-  CastElements(a.dtype(),
-               static_cast<const char*>(a.data()) + first * DTypeSize(a.dtype()),
-               n.stored_dtype, staging->data(), count);
+  CastElements(
+      a.dtype(),
+      static_cast<const char*>(a.data()) + first * DTypeSize(a.dtype()),
+      n.stored_dtype, staging->data(), count);
   return absl::string_view(staging->data(), j.size);
 }
 
@@ -1126,9 +1122,9 @@ absl::StatusOr<StepInfo> Store::SaveStepLocked(const StepSaveRequest& req) {
     if (it != steps_.end()) old = it->second;
   }
   if (old != nullptr && !req.replace) {
-    return absl::AlreadyExistsError(absl::StrCat(
-        "step ", req.step, " already exists in '", path_,
-        "' (pass force to replace it)"));
+    return absl::AlreadyExistsError(
+        absl::StrCat("step ", req.step, " already exists in '", path_,
+                     "' (pass force to replace it)"));
   }
   const int64_t init_ns = req.init_time_ns ? req.init_time_ns : NowNs();
   const uint64_t segment = next_segment_.fetch_add(1);
@@ -1172,19 +1168,19 @@ absl::StatusOr<StepInfo> Store::SaveStepLocked(const StepSaveRequest& req) {
       FlatNode& fn = nodes.back();
       const Tree& t = *p.t;
       if (t.kind() == Tree::Kind::kPlaceholder) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "item '", si.name, "' leaf '",
-            FlatPath(nodes, begin, global).DisplayString(),
-            "': a Placeholder cannot be saved"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("item '", si.name, "' leaf '",
+                         FlatPath(nodes, begin, global).DisplayString(),
+                         "': a Placeholder cannot be saved"));
       }
       if (t.kind() == Tree::Kind::kArray) {
         const Array& a = t.array();
         const int64_t n_el = a.num_elements();
         if (n_el < 0) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              "item '", si.name, "' leaf '",
-              FlatPath(nodes, begin, global).DisplayString(),
-              "': invalid shape ", ShapeToString(a.shape())));
+          return absl::InvalidArgumentError(
+              absl::StrCat("item '", si.name, "' leaf '",
+                           FlatPath(nodes, begin, global).DisplayString(),
+                           "': invalid shape ", ShapeToString(a.shape())));
         }
         DType stored = a.dtype();
         if (si.options != nullptr) {
@@ -1199,10 +1195,10 @@ absl::StatusOr<StepInfo> Store::SaveStepLocked(const StepSaveRequest& req) {
         fn.stored_dtype = stored;
         fn.nbytes = static_cast<uint64_t>(n_el) * DTypeSize(stored);
         if (n_el > 0 && a.data() == nullptr) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              "item '", si.name, "' leaf '",
-              FlatPath(nodes, begin, global).DisplayString(),
-              "': array has no data"));
+          return absl::InvalidArgumentError(
+              absl::StrCat("item '", si.name, "' leaf '",
+                           FlatPath(nodes, begin, global).DisplayString(),
+                           "': array has no data"));
         }
         fn.is_inline = fn.nbytes <= options_.inline_bytes;
         if (fn.is_inline && stored != a.dtype() && fn.nbytes > 0) {
@@ -1350,8 +1346,8 @@ absl::StatusOr<StepInfo> Store::SaveStepLocked(const StepSaveRequest& req) {
     if (s.ok()) s = writer.Finish();
     if (!s.ok()) {
       cleanup_files();
-      return FromRocks(s, absl::StrCat("cannot write chunks of step ",
-                                       req.step));
+      return FromRocks(s,
+                       absl::StrCat("cannot write chunks of step ", req.step));
     }
     Hook("after_segment_file");
   }
@@ -1385,8 +1381,7 @@ absl::StatusOr<StepInfo> Store::SaveStepLocked(const StepSaveRequest& req) {
       NodeFields f;
       f.index = n.index;
       f.parent = n.parent;
-      f.key_kind =
-          KeyKindOf(n.has_key, n.is_index, n.key ? *n.key : DictKey());
+      f.key_kind = KeyKindOf(n.has_key, n.is_index, n.key ? *n.key : DictKey());
       if (f.key_kind == fb::KeyKind_Str) f.key_str = &n.key->str();
       if (f.key_kind == fb::KeyKind_Int) f.key_int = n.key->int_value();
       if (f.key_kind == fb::KeyKind_Index) f.key_int = n.seq_index;
@@ -1422,8 +1417,8 @@ absl::StatusOr<StepInfo> Store::SaveStepLocked(const StepSaveRequest& req) {
     if (s.ok()) s = writer.Finish();
     if (!s.ok()) {
       cleanup_files();
-      return FromRocks(s, absl::StrCat("cannot write the records of step ",
-                                       req.step));
+      return FromRocks(
+          s, absl::StrCat("cannot write the records of step ", req.step));
     }
   }
   Hook("after_step_file");
@@ -1431,12 +1426,12 @@ absl::StatusOr<StepInfo> Store::SaveStepLocked(const StepSaveRequest& req) {
   // 5. Create the column family and ingest both files atomically.
   const std::string cf_name = StepColumnFamilyName(req.step, segment);
   rocksdb::ColumnFamilyHandle* raw_cf = nullptr;
-  rocksdb::Status s = db_->CreateColumnFamily(cf_options_->step, cf_name,
-                                              &raw_cf);
+  rocksdb::Status s =
+      db_->CreateColumnFamily(cf_options_->step, cf_name, &raw_cf);
   if (!s.ok()) {
     cleanup_files();
-    return FromRocks(s, absl::StrCat("cannot create column family for step ",
-                                     req.step));
+    return FromRocks(
+        s, absl::StrCat("cannot create column family for step ", req.step));
   }
   auto cf = std::make_shared<CfHandle>();
   cf->db = db_.get();
@@ -1532,7 +1527,7 @@ absl::StatusOr<StepInfo> Store::SaveStepLocked(const StepSaveRequest& req) {
   info.step = req.step;
   info.name = req.name.empty() ? absl::StrCat(req.step) : req.name;
   info.init_time_ns = init_ns;
-  info.commit_time_ns = NowNs();
+  info.commit_time_ns = req.commit_time_ns.value_or(NowNs());
   info.items = summaries;
   info.has_metrics = req.metrics != nullptr;
   if (req.metrics) info.metrics = *req.metrics;
@@ -1557,8 +1552,7 @@ absl::StatusOr<StepInfo> Store::SaveStepLocked(const StepSaveRequest& req) {
       items.push_back(ib.Finish());
     }
     auto iv = fbb.CreateVector(items);
-    flatbuffers::Offset<
-        flatbuffers::Vector<flatbuffers::Offset<fb::Node>>>
+    flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<fb::Node>>>
         metrics, custom;
     if (req.metrics) metrics = BuildInlineTree(&fbb, *req.metrics);
     if (req.custom_metadata &&
@@ -1661,8 +1655,7 @@ absl::Status Store::ApplyRefDeltas(
           si->live_bytes += st->stored_size;
         } else {
           si->live_chunks -= std::min<uint64_t>(si->live_chunks, 1);
-          si->live_bytes -= std::min<uint64_t>(si->live_bytes,
-                                               st->stored_size);
+          si->live_bytes -= std::min<uint64_t>(si->live_bytes, st->stored_size);
         }
       }
     }
@@ -1671,11 +1664,11 @@ absl::Status Store::ApplyRefDeltas(
     const ChunkEntryState& st = states[h];
     const std::string key = ChunkIndexKey(h);
     if (st.refcount > 0) {
-      batch->Put(index_cf_, key,
-                      ChunkEntryValue(key, st.segment, st.ordinal, st.size,
-                                      st.stored_size, st.kind,
-                                      st.has_base ? &st.base : nullptr,
-                                      static_cast<uint64_t>(st.refcount)));
+      batch->Put(
+          index_cf_, key,
+          ChunkEntryValue(key, st.segment, st.ordinal, st.size, st.stored_size,
+                          st.kind, st.has_base ? &st.base : nullptr,
+                          static_cast<uint64_t>(st.refcount)));
     } else if (st.existed) {
       batch->Delete(index_cf_, key);
     }
@@ -1694,10 +1687,9 @@ absl::StatusOr<SegmentInfo> Store::ReadSegmentStat(uint64_t segment) const {
   RecordBuffer buf;
   CKPTDB_ASSIGN_OR_RETURN(
       const fb::SegmentStat* st,
-      DecodeRecord<fb::SegmentStat>(key, ToView(v), kSegmentStatIdent,
-                                    absl::StrCat("segment ", segment,
-                                                 " statistics"),
-                                    &buf));
+      DecodeRecord<fb::SegmentStat>(
+          key, ToView(v), kSegmentStatIdent,
+          absl::StrCat("segment ", segment, " statistics"), &buf));
   si.live_chunks = st->live_chunks();
   si.live_bytes = st->live_bytes();
   si.total_bytes = st->total_bytes();
@@ -1707,13 +1699,13 @@ absl::StatusOr<SegmentInfo> Store::ReadSegmentStat(uint64_t segment) const {
 absl::StatusOr<std::vector<Hash128>> Store::ReadChunkList(
     const StepEntry& entry) const {
   if (entry.cf == nullptr) {
-    return absl::DataLossError(absl::StrCat(
-        "step ", entry.info.step, ": its column family '", entry.cf_name,
-        "' is missing"));
+    return absl::DataLossError(absl::StrCat("step ", entry.info.step,
+                                            ": its column family '",
+                                            entry.cf_name, "' is missing"));
   }
   rocksdb::PinnableSlice v;
-  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), entry.cf->handle,
-                               kChunkListKey, &v);
+  rocksdb::Status s =
+      db_->Get(rocksdb::ReadOptions(), entry.cf->handle, kChunkListKey, &v);
   if (!s.ok()) {
     return FromRocks(s, absl::StrCat("step ", entry.info.step,
                                      ": cannot read its chunk list"));
@@ -1721,10 +1713,9 @@ absl::StatusOr<std::vector<Hash128>> Store::ReadChunkList(
   RecordBuffer buf;
   CKPTDB_ASSIGN_OR_RETURN(
       const fb::ChunkList* cl,
-      DecodeRecord<fb::ChunkList>(kChunkListKey, ToView(v), kChunkListIdent,
-                                  absl::StrCat("step ", entry.info.step,
-                                               " chunk list"),
-                                  &buf));
+      DecodeRecord<fb::ChunkList>(
+          kChunkListKey, ToView(v), kChunkListIdent,
+          absl::StrCat("step ", entry.info.step, " chunk list"), &buf));
   std::vector<Hash128> out;
   if (cl->hashes()) {
     out.reserve(cl->hashes()->size());
@@ -1802,17 +1793,17 @@ absl::StatusOr<StoredItem> Store::ReadItem(int64_t step,
   }
   if (item_index < 0) {
     return absl::NotFoundError(absl::StrCat(
-        "step ", step, " has no item '", item, "' (items: ",
-        absl::StrJoin(entry->item_names, ", "), ")"));
+        "step ", step, " has no item '", item,
+        "' (items: ", absl::StrJoin(entry->item_names, ", "), ")"));
   }
   const ItemSummary* summary = nullptr;
   for (const ItemSummary& s : entry->info.items) {
     if (s.name == item) summary = &s;
   }
   if (entry->cf == nullptr) {
-    return absl::DataLossError(absl::StrCat(
-        "step ", step, ": its column family '", entry->cf_name,
-        "' is missing from the database"));
+    return absl::DataLossError(
+        absl::StrCat("step ", step, ": its column family '", entry->cf_name,
+                     "' is missing from the database"));
   }
   StoredItem out;
   out.step = step;
@@ -1860,8 +1851,8 @@ absl::StatusOr<StoredItem> Store::ReadItem(int64_t step,
             "'");
       }
     }
-    return absl::StrCat("step ", step, " item '", item, "' node #", index,
-                        " (", where, ")");
+    return absl::StrCat("step ", step, " item '", item, "' node #", index, " (",
+                        where, ")");
   };
   uint32_t expected = 0;
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix);
@@ -1919,16 +1910,15 @@ absl::StatusOr<StoredItem> Store::ReadItem(int64_t step,
                      absl::StrCat(describe(expected), ": cannot read"));
   }
   if (out.nodes.empty()) {
-    return absl::DataLossError(absl::StrCat(
-        "step ", step, " item '", item, "': no tree-node records"));
+    return absl::DataLossError(absl::StrCat("step ", step, " item '", item,
+                                            "': no tree-node records"));
   }
   if (expected_parent() >= 0 ||
       (summary && summary->node_count != out.nodes.size())) {
     return absl::DataLossError(absl::StrCat(
         describe(expected), ": tree-node record missing (the item has ",
         out.nodes.size(), " records",
-        summary ? absl::StrCat(", its commit record says ",
-                               summary->node_count)
+        summary ? absl::StrCat(", its commit record says ", summary->node_count)
                 : "",
         ")"));
   }
@@ -1938,8 +1928,7 @@ absl::StatusOr<StoredItem> Store::ReadItem(int64_t step,
 absl::Status Store::ReadChunk(
     const StoredItem& item, uint32_t node, size_t chunk_index,
     std::string* scratch,
-    const std::function<absl::Status(absl::string_view bytes)>& consume)
-    const {
+    const std::function<absl::Status(absl::string_view bytes)>& consume) const {
   const StoredNode& n = item.nodes[node];
   const StoredChunk& c = n.chunks[chunk_index];
   auto where = [&] {
@@ -1986,9 +1975,9 @@ absl::Status Store::ReadChunk(
   rocksdb::PinnableSlice bv;
   s = db_->Get(ro, chunks_cf_, ChunkKey(base.segment(), base.ordinal()), &bv);
   if (s.IsNotFound()) {
-    return absl::DataLossError(absl::StrCat(where(), ": its base chunk (segment ",
-                                            base.segment(), ", ordinal ",
-                                            base.ordinal(), ") is missing"));
+    return absl::DataLossError(
+        absl::StrCat(where(), ": its base chunk (segment ", base.segment(),
+                     ", ordinal ", base.ordinal(), ") is missing"));
   }
   if (!s.ok()) return FromRocks(s, where());
   if (bv.size() != base.size() ||
@@ -2002,11 +1991,13 @@ absl::Status Store::ReadChunk(
   for (uint32_t pg : *p->pages()) {
     const uint64_t off = static_cast<uint64_t>(pg) * page;
     if (off >= c.size) {
-      return absl::DataLossError(absl::StrCat(where(), ": patch page out of range"));
+      return absl::DataLossError(
+          absl::StrCat(where(), ": patch page out of range"));
     }
     const size_t len = std::min<uint64_t>(page, c.size - off);
     if (data_off + len > p->data()->size()) {
-      return absl::DataLossError(absl::StrCat(where(), ": patch data truncated"));
+      return absl::DataLossError(
+          absl::StrCat(where(), ": patch data truncated"));
     }
     std::memcpy(scratch->data() + off, p->data()->data() + data_off, len);
     data_off += len;
@@ -2050,10 +2041,10 @@ absl::Status Store::ReadArrays(const StoredItem& item,
     const uint32_t c = work[w].chunk;
     const size_t ssize = DTypeSize(n.dtype);
     const uint64_t first_el = static_cast<uint64_t>(c) * n.chunk_bytes / ssize;
-    char* dest = static_cast<char*>(rd.dest) +
-                 first_el * DTypeSize(rd.dest_dtype);
-    absl::Status s = ReadChunk(
-        item, rd.node, c, &Staging(), [&](absl::string_view bytes) {
+    char* dest =
+        static_cast<char*>(rd.dest) + first_el * DTypeSize(rd.dest_dtype);
+    absl::Status s =
+        ReadChunk(item, rd.node, c, &Staging(), [&](absl::string_view bytes) {
           CastElements(n.dtype, bytes.data(), rd.dest_dtype, dest,
                        bytes.size() / ssize);
           return absl::OkStatus();
@@ -2132,8 +2123,8 @@ absl::StatusOr<GcReport> Store::CollectGarbage(const GcOptions& options) {
       plan->live[seg] = {};
       continue;
     }
-    const uint64_t garbage = si.total_bytes - std::min(si.total_bytes,
-                                                       si.live_bytes);
+    const uint64_t garbage =
+        si.total_bytes - std::min(si.total_bytes, si.live_bytes);
     if (garbage == 0 || si.total_bytes == 0 ||
         static_cast<double>(garbage) / si.total_bytes <
             std::max(options.min_garbage_fraction, 1e-12)) {
@@ -2240,7 +2231,8 @@ absl::StatusOr<std::vector<VerifyProblem>> Store::Verify(
     CKPTDB_ASSIGN_OR_RETURN(auto entry, FindStep(step));
     auto chunk_list = ReadChunkList(*entry);
     if (!chunk_list.ok()) {
-      problems.push_back({step, "", "", std::string(chunk_list.status().message())});
+      problems.push_back(
+          {step, "", "", std::string(chunk_list.status().message())});
     }
     for (const ItemSummary& is : entry->info.items) {
       auto item = ReadItem(step, is.name);

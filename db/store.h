@@ -19,6 +19,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <string>
 #include <vector>
@@ -100,6 +101,9 @@ struct StepSaveRequest {
   bool replace = false;
   // When the save began (Unix ns); 0 means now.
   int64_t init_time_ns = 0;
+  // The commit time to record (Unix ns); unset means the actual commit
+  // time. Managers record their clock's time (tests use a fake clock).
+  std::optional<int64_t> commit_time_ns;
 };
 
 struct StoredChunk {
@@ -115,12 +119,12 @@ struct StoredChunk {
 struct StoredNode {
   Tree::Kind kind = Tree::Kind::kNone;
   uint32_t parent = 0;
-  bool has_key = false;     // false for the root
+  bool has_key = false;  // false for the root
   bool key_is_index = false;
-  DictKey key;              // dict key
-  int64_t index = 0;        // sequence index
+  DictKey key;        // dict key
+  int64_t index = 0;  // sequence index
   std::vector<uint32_t> children;
-  Tree scalar;              // None/Bool/Int/Float/String
+  Tree scalar;  // None/Bool/Int/Float/String
   // Arrays.
   DType dtype = DType::kFloat32;
   DType source_dtype = DType::kFloat32;
@@ -176,12 +180,12 @@ struct SegmentInfo {
 
 struct StoreStats {
   uint64_t steps = 0;
-  uint64_t logical_bytes = 0;      // sum over steps
-  uint64_t live_chunk_bytes = 0;   // distinct live chunks' stored bytes
+  uint64_t logical_bytes = 0;     // sum over steps
+  uint64_t live_chunk_bytes = 0;  // distinct live chunks' stored bytes
   uint64_t live_chunks = 0;
-  uint64_t segment_bytes = 0;      // chunk bytes still in segments
-  uint64_t sst_bytes = 0;          // RocksDB table files, all families
-  uint64_t disk_bytes = 0;         // every file in the directory
+  uint64_t segment_bytes = 0;  // chunk bytes still in segments
+  uint64_t sst_bytes = 0;      // RocksDB table files, all families
+  uint64_t disk_bytes = 0;     // every file in the directory
   std::vector<SegmentInfo> segments;
 };
 
@@ -274,8 +278,7 @@ class Store {
   absl::Status LoadHeader();
   absl::Status LoadSteps();
   absl::Status SweepOrphans(GcReport* report);
-  absl::StatusOr<std::shared_ptr<const StepEntry>> FindStep(
-      int64_t step) const;
+  absl::StatusOr<std::shared_ptr<const StepEntry>> FindStep(int64_t step) const;
   absl::Status ValidateRequest(const StepSaveRequest& request) const;
   absl::StatusOr<StepInfo> SaveStepLocked(const StepSaveRequest& request);
   // Adds `deltas` to chunk reference counts in `batch`: entries reaching
@@ -288,10 +291,11 @@ class Store {
   absl::StatusOr<std::vector<Hash128>> ReadChunkList(
       const StepEntry& entry) const;
   absl::StatusOr<SegmentInfo> ReadSegmentStat(uint64_t segment) const;
-  absl::Status ReadChunk(const StoredItem& item, uint32_t node,
-                         size_t chunk_index, std::string* scratch,
-                         const std::function<absl::Status(
-                             absl::string_view bytes)>& consume) const;
+  absl::Status ReadChunk(
+      const StoredItem& item, uint32_t node, size_t chunk_index,
+      std::string* scratch,
+      const std::function<absl::Status(absl::string_view bytes)>& consume)
+      const;
   void Hook(absl::string_view point) const;
 
   const std::string path_;

@@ -144,10 +144,10 @@ std::string SealBytes(absl::string_view key, absl::string_view body) {
 
 std::string SealRecord(absl::string_view key,
                        const flatbuffers::FlatBufferBuilder& fbb) {
-  return SealBytes(key,
-                   absl::string_view(
-                       reinterpret_cast<const char*>(fbb.GetBufferPointer()),
-                       fbb.GetSize()));
+  return SealBytes(
+      key,
+      absl::string_view(reinterpret_cast<const char*>(fbb.GetBufferPointer()),
+                        fbb.GetSize()));
 }
 
 void RecordBuffer::Assign(absl::string_view bytes) {
@@ -159,8 +159,8 @@ void RecordBuffer::Assign(absl::string_view bytes) {
 absl::Status UnsealRecord(absl::string_view key, absl::string_view value,
                           absl::string_view what, RecordBuffer* buf) {
   if (value.size() < kTrailerSize + 8) {
-    return absl::DataLossError(absl::StrCat(
-        what, ": record is truncated (", value.size(), " bytes)"));
+    return absl::DataLossError(
+        absl::StrCat(what, ": record is truncated (", value.size(), " bytes)"));
   }
   const absl::string_view body = value.substr(0, value.size() - kTrailerSize);
   uint64_t stored = 0;

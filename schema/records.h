@@ -75,8 +75,7 @@ bool ParseChunkIndexKey(absl::string_view key, Hash128* hash);
 // chunks column family: segment (u64 BE) + ordinal (u32 BE), 12 bytes.
 inline constexpr size_t kChunkKeySize = 12;
 std::string ChunkKey(uint64_t segment, uint32_t ordinal);
-bool ParseChunkKey(absl::string_view key, uint64_t* segment,
-                   uint32_t* ordinal);
+bool ParseChunkKey(absl::string_view key, uint64_t* segment, uint32_t* ordinal);
 
 // Step column family: "c" holds the ChunkList; "n" + item (u16 BE) +
 // preorder index (u32 BE) holds a node.
@@ -145,10 +144,10 @@ absl::StatusOr<const T*> DecodeRecord(absl::string_view key,
         absl::StrCat(what, ": record has no format version"));
   }
   if (version > kFormatVersion) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        what, ": record format version ", version,
-        " was written by a newer ckptdb (this build reads up to ",
-        kFormatVersion, ")"));
+    return absl::FailedPreconditionError(
+        absl::StrCat(what, ": record format version ", version,
+                     " was written by a newer ckptdb (this build reads up to ",
+                     kFormatVersion, ")"));
   }
   return root;
 }

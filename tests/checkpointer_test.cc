@@ -36,9 +36,7 @@ class CheckpointerTest : public ::testing::Test {
  protected:
   TempDir dir_;
   Checkpointer ckpt_;
-  std::string Path(const std::string& name = "ckpt") {
-    return dir_.Sub(name);
-  }
+  std::string Path(const std::string& name = "ckpt") { return dir_.Sub(name); }
 };
 
 TEST_F(CheckpointerTest, MigrationGuideExampleWithAndWithoutTarget) {
@@ -52,9 +50,9 @@ TEST_F(CheckpointerTest, MigrationGuideExampleWithAndWithoutTarget) {
   // With the guide's target [0, {'bar': np.array(0)}, [0, 0, 0]]: the
   // target's structure, the saved values (the saved array's shape wins over
   // the placeholder's).
-  Tree target = Tree::List(
-      {Tree::Int(0), Tree::Dict({{"bar", I64({}, {0})}}),
-       Tree::List({Tree::Int(0), Tree::Int(0), Tree::Int(0)})});
+  Tree target =
+      Tree::List({Tree::Int(0), Tree::Dict({{"bar", I64({}, {0})}}),
+                  Tree::List({Tree::Int(0), Tree::Int(0), Tree::Int(0)})});
   auto with_target = ckpt_.Restore(Path(), target);
   CKPTDB_ASSERT_OK(with_target);
   EXPECT_EQ(*with_target, GuideTree()) << with_target->DebugString();
@@ -103,8 +101,8 @@ TEST_F(CheckpointerTest, EveryDTypeAndShapeRoundTripsBitExactly) {
   tuning.chunk_bytes = 64 << 10;
   Checkpointer ckpt(tuning);
   Tree tree = Tree::Dict();
-  const std::vector<Shape> shapes = {{}, {0}, {3, 0, 2}, {5}, {7, 13},
-                                     {300, 77}, {100003}};
+  const std::vector<Shape> shapes = {{},      {0},       {3, 0, 2}, {5},
+                                     {7, 13}, {300, 77}, {100003}};
   uint64_t seed = 1;
   for (int d = 0; d < kNumDTypes; ++d) {
     const DType dtype = static_cast<DType>(d);
@@ -141,16 +139,17 @@ TEST_F(CheckpointerTest, ContainersKeysAndScalarsKeepTheirExactTypes) {
   }();
   Tree tree = Tree::Dict({
       {"z_first", Tree::Int(1)},  // insertion order, not sorted
-      {"a_second", Tree::Tuple({Tree::Int(1), Tree::String("two"),
-                                Tree::Tuple()})},
+      {"a_second",
+       Tree::Tuple({Tree::Int(1), Tree::String("two"), Tree::Tuple()})},
       {0, Tree::String("int key zero")},
       {-7, Tree::Bool(false)},
       {"0", Tree::String("string key zero")},
-      {"empties", Tree::List({Tree::Dict(), Tree::List(), Tree::Tuple(),
-                              Tree::None()})},
-      {"floats", Tree::List({Tree::Float(-0.0), Tree::Float(nan_payload),
-                             Tree::Float(std::numeric_limits<double>::infinity()),
-                             Tree::Float(1e-310)})},
+      {"empties",
+       Tree::List({Tree::Dict(), Tree::List(), Tree::Tuple(), Tree::None()})},
+      {"floats",
+       Tree::List({Tree::Float(-0.0), Tree::Float(nan_payload),
+                   Tree::Float(std::numeric_limits<double>::infinity()),
+                   Tree::Float(1e-310)})},
       {"float_arrays",
        Tree::List({Array::FromValues<double>(DType::kFloat64, {3},
                                              {-0.0, nan_payload, 2.5}),
@@ -172,8 +171,8 @@ TEST_F(CheckpointerTest, ContainersKeysAndScalarsKeepTheirExactTypes) {
 }
 
 TEST_F(CheckpointerTest, EmptyAndScalarTopLevelTreesRoundTrip) {
-  for (const Tree& t : {Tree::Dict(), Tree::List(), Tree::Tuple(),
-                        Tree::None(), Tree::Int(5), Tree::String("s")}) {
+  for (const Tree& t : {Tree::Dict(), Tree::List(), Tree::Tuple(), Tree::None(),
+                        Tree::Int(5), Tree::String("s")}) {
     SaveOptions force;
     force.force = true;
     CKPTDB_ASSERT_OK(ckpt_.Save(Path(), t, force));
@@ -196,8 +195,8 @@ TEST_F(CheckpointerTest, StructureMismatchNamesTheFirstDifferingPath) {
                        HasSubstr("at 'params/missing': the target has this "
                                  "key, the checkpoint does not")));
 
-  Tree fewer = Tree::Dict({{"params", Tree::Dict({{"w", Tree::None()}})},
-                           {"step", Tree::Int(0)}});
+  Tree fewer = Tree::Dict(
+      {{"params", Tree::Dict({{"w", Tree::None()}})}, {"step", Tree::Int(0)}});
   EXPECT_THAT(ckpt_.Restore(Path(), fewer),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("at 'params/b': the checkpoint has this key, "
@@ -211,8 +210,9 @@ TEST_F(CheckpointerTest, StructureMismatchNamesTheFirstDifferingPath) {
                                  "target has a list")));
 
   CKPTDB_ASSERT_OK(ckpt_.Save(Path("list"), GuideTree()));
-  Tree short_list = Tree::List({Tree::Int(0), Tree::Dict({{"bar", Tree::None()}}),
-                                Tree::List({Tree::Int(0)})});
+  Tree short_list =
+      Tree::List({Tree::Int(0), Tree::Dict({{"bar", Tree::None()}}),
+                  Tree::List({Tree::Int(0)})});
   EXPECT_THAT(ckpt_.Restore(Path("list"), short_list),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("at '2': the checkpoint has a list of 3 "
@@ -220,14 +220,14 @@ TEST_F(CheckpointerTest, StructureMismatchNamesTheFirstDifferingPath) {
 }
 
 TEST_F(CheckpointerTest, PartialRestoreReadsOnlyTheNamedLeaves) {
-  Tree saved = Tree::Dict({{"a", I64({2}, {1, 2})},
-                           {"b", I64({1}, {3})},
-                           {"c", Tree::Dict({{"a", Tree::Int(4)},
-                                             {"e", I64({1}, {5})}})}});
+  Tree saved = Tree::Dict(
+      {{"a", I64({2}, {1, 2})},
+       {"b", I64({1}, {3})},
+       {"c", Tree::Dict({{"a", Tree::Int(4)}, {"e", I64({1}, {5})}})}});
   CKPTDB_ASSERT_OK(ckpt_.Save(Path(), saved));
   // Orbax's test_partial_restore_with_omission: omit 'b' and c.e.
-  Tree target = Tree::Dict({{"a", Tree::None()},
-                            {"c", Tree::Dict({{"a", Tree::None()}})}});
+  Tree target = Tree::Dict(
+      {{"a", Tree::None()}, {"c", Tree::Dict({{"a", Tree::None()}})}});
   RestoreOptions opts;
   opts.partial_restore = true;
   auto back = ckpt_.Restore(Path(), target, opts);
@@ -269,9 +269,9 @@ TEST_F(CheckpointerTest, RestoreIntoTargetFillsItsBuffersInPlace) {
   EXPECT_TRUE(tb.BitwiseEquals(b));
   // A read-only target array is not written; a new array is returned.
   std::vector<float> ro(16, 0.0f);
-  Tree ro_target = Tree::Dict({{"w", Tree::None()},
-                               {"b", Array::BorrowConst(DType::kFloat32, {16},
-                                                        ro.data())}});
+  Tree ro_target =
+      Tree::Dict({{"w", Tree::None()},
+                  {"b", Array::BorrowConst(DType::kFloat32, {16}, ro.data())}});
   auto back2 = ckpt_.Restore(Path(), ro_target);
   CKPTDB_ASSERT_OK(back2);
   EXPECT_NE((*back2)["b"].array().data(), ro.data());
@@ -351,11 +351,12 @@ TEST_F(CheckpointerTest, MissingOrForeignPathsGiveClearErrors) {
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("leaf 'p': a Placeholder cannot be saved")));
   std::vector<float> buf(4);
-  EXPECT_THAT(ckpt_.Save(Path("neg"),
-                         Tree::Dict({{"a", Array::Borrow(DType::kFloat32,
-                                                         {2, -2}, buf.data())}})),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("leaf 'a': invalid shape (2, -2)")));
+  EXPECT_THAT(
+      ckpt_.Save(Path("neg"),
+                 Tree::Dict({{"a", Array::Borrow(DType::kFloat32, {2, -2},
+                                                 buf.data())}})),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("leaf 'a': invalid shape (2, -2)")));
 }
 
 TEST_F(CheckpointerTest, CorruptChunkByteIsDataLossNamingTheLeaf) {
@@ -378,8 +379,8 @@ TEST_F(CheckpointerTest, CorruptChunkByteIsDataLossNamingTheLeaf) {
   // A target that leaves the kernel out still restores.
   RestoreOptions partial;
   partial.partial_restore = true;
-  auto other = ckpt.Restore(
-      Path(), Tree::Dict({{"other", Tree::None()}}), partial);
+  auto other =
+      ckpt.Restore(Path(), Tree::Dict({{"other", Tree::None()}}), partial);
   CKPTDB_ASSERT_OK(other);
   EXPECT_EQ((*other)["other"], saved["other"]);
   // Metadata does not read arrays.

@@ -25,12 +25,11 @@ TEST(DTypeTest, NamesRoundTripAndSizesMatchNumpy) {
   EXPECT_EQ(*DTypeFromName("<f4"), DType::kFloat32);
   EXPECT_EQ(*DTypeFromName("|b1"), DType::kBool);
   EXPECT_EQ(*DTypeFromName("c16"), DType::kComplex128);
-  EXPECT_THAT(DTypeFromName(">f4"),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("unknown dtype '>f4'")));
-  EXPECT_THAT(DTypeFromName("float128"),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("float128")));
+  EXPECT_THAT(DTypeFromName(">f4"), StatusIs(absl::StatusCode::kInvalidArgument,
+                                             HasSubstr("unknown dtype '>f4'")));
+  EXPECT_THAT(
+      DTypeFromName("float128"),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("float128")));
 }
 
 uint16_t ToBits16(DType d, float f) {
@@ -68,10 +67,9 @@ TEST(DTypeTest, BFloat16ConversionsRoundToNearestEvenAndKeepNaN) {
   EXPECT_EQ(ToBits16(DType::kBFloat16, 3.140625f), 0x4049);
   // 1 + 2^-8 is halfway: ties to even.
   EXPECT_EQ(ToBits16(DType::kBFloat16, 1.0f + std::ldexp(1.0f, -8)), 0x3f80);
-  EXPECT_TRUE(std::isnan(
-      FromBits16(DType::kBFloat16,
-                 ToBits16(DType::kBFloat16,
-                          std::numeric_limits<float>::quiet_NaN()))));
+  EXPECT_TRUE(std::isnan(FromBits16(
+      DType::kBFloat16,
+      ToBits16(DType::kBFloat16, std::numeric_limits<float>::quiet_NaN()))));
   EXPECT_EQ(FromBits16(DType::kBFloat16, 0x4049), 3.140625f);
 }
 

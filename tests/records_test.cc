@@ -31,8 +31,8 @@ TEST(RecordsTest, KeysRoundTripAndSortNumerically) {
   ASSERT_TRUE(ParseChunkIndexKey(ChunkIndexKey(h), &back));
   EXPECT_EQ(back, h);
   uint64_t gen;
-  ASSERT_TRUE(ParseStepColumnFamilyName(StepColumnFamilyName(12, 99), &step,
-                                        &gen));
+  ASSERT_TRUE(
+      ParseStepColumnFamilyName(StepColumnFamilyName(12, 99), &step, &gen));
   EXPECT_EQ(step, 12);
   EXPECT_EQ(gen, 99u);
   EXPECT_FALSE(ParseStepColumnFamilyName("chunks", &step, &gen));
@@ -50,8 +50,8 @@ std::string SampleSegmentStat(absl::string_view key, uint16_t version) {
 TEST(RecordsTest, DecodesASealedRecord) {
   const std::string v = SampleSegmentStat("k", kFormatVersion);
   RecordBuffer buf;
-  auto r = DecodeRecord<fb::SegmentStat>("k", v, kSegmentStatIdent, "what",
-                                         &buf);
+  auto r =
+      DecodeRecord<fb::SegmentStat>("k", v, kSegmentStatIdent, "what", &buf);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ((*r)->live_bytes(), 123u);
 }
@@ -73,9 +73,9 @@ TEST(RecordsTest, EveryFlippedByteIsDataLoss) {
 TEST(RecordsTest, RecordUnderTheWrongKeyIsDataLoss) {
   const std::string v = SampleSegmentStat("k1", kFormatVersion);
   RecordBuffer buf;
-  EXPECT_THAT(DecodeRecord<fb::SegmentStat>("k2", v, kSegmentStatIdent, "x",
-                                            &buf),
-              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("checksum")));
+  EXPECT_THAT(
+      DecodeRecord<fb::SegmentStat>("k2", v, kSegmentStatIdent, "x", &buf),
+      StatusIs(absl::StatusCode::kDataLoss, HasSubstr("checksum")));
 }
 
 TEST(RecordsTest, TruncatedRecordIsDataLoss) {
@@ -101,31 +101,29 @@ TEST(RecordsTest, GarbageWithAValidTrailerFailsVerification) {
   const std::string body(64, '\xff');
   const std::string v = SealBytes("k", body);
   RecordBuffer buf;
-  EXPECT_THAT(DecodeRecord<fb::SegmentStat>("k", v, kSegmentStatIdent, "x",
-                                            &buf),
-              StatusIs(absl::StatusCode::kDataLoss,
-                       HasSubstr("FlatBuffers verification")));
+  EXPECT_THAT(
+      DecodeRecord<fb::SegmentStat>("k", v, kSegmentStatIdent, "x", &buf),
+      StatusIs(absl::StatusCode::kDataLoss,
+               HasSubstr("FlatBuffers verification")));
 }
 
 TEST(RecordsTest, NewerFormatVersionIsFailedPrecondition) {
   const std::string v = SampleSegmentStat("k", kFormatVersion + 1);
   RecordBuffer buf;
-  EXPECT_THAT(DecodeRecord<fb::SegmentStat>("k", v, kSegmentStatIdent, "x",
-                                            &buf),
-              StatusIs(absl::StatusCode::kFailedPrecondition,
-                       HasSubstr("written by a newer ckptdb")));
+  EXPECT_THAT(
+      DecodeRecord<fb::SegmentStat>("k", v, kSegmentStatIdent, "x", &buf),
+      StatusIs(absl::StatusCode::kFailedPrecondition,
+               HasSubstr("written by a newer ckptdb")));
   const std::string v0 = SampleSegmentStat("k", 0);
-  EXPECT_THAT(DecodeRecord<fb::SegmentStat>("k", v0, kSegmentStatIdent, "x",
-                                            &buf),
-              StatusIs(absl::StatusCode::kDataLoss,
-                       HasSubstr("no format version")));
+  EXPECT_THAT(
+      DecodeRecord<fb::SegmentStat>("k", v0, kSegmentStatIdent, "x", &buf),
+      StatusIs(absl::StatusCode::kDataLoss, HasSubstr("no format version")));
 }
 
 TEST(HashTest, MatchesXxh3ReferenceValues) {
   // Values printed by libxxhash 0.8.1's XXH3_128bits / XXH3_64bits.
   EXPECT_EQ(HashBytes("", 0).ToHex(), "99aa06d3014798d86001c324468d497f");
-  EXPECT_EQ(HashBytes("ckptdb", 6).ToHex(),
-            "31923859fc557d5aa2c44bf0d6fdbc6b");
+  EXPECT_EQ(HashBytes("ckptdb", 6).ToHex(), "31923859fc557d5aa2c44bf0d6fdbc6b");
   EXPECT_EQ(Hash64("", 0, 0), 0x2d06800538d394c2ULL);
 }
 

@@ -72,8 +72,7 @@ std::pair<std::string, uint64_t> FindBytes(const std::string& dir,
     if (!e.is_regular_file(ec)) continue;
     const std::string name = e.path().string();
     if (name.size() < suffix.size() ||
-        name.compare(name.size() - suffix.size(), suffix.size(), suffix) !=
-            0) {
+        name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0) {
       continue;
     }
     std::ifstream in(name, std::ios::binary);

@@ -16,9 +16,7 @@
 
 namespace ckptdb::testing {
 
-inline const absl::Status& internal_status(const absl::Status& s) {
-  return s;
-}
+inline const absl::Status& internal_status(const absl::Status& s) { return s; }
 template <typename T>
 const absl::Status& internal_status(const absl::StatusOr<T>& s) {
   return s.status();
@@ -28,27 +26,25 @@ const absl::Status& internal_status(const absl::StatusOr<T>& s) {
 MATCHER_P2(StatusIs, code, message_matcher, "") {
   const absl::Status& s = internal_status(arg);
   if (s.code() != code) {
-    *result_listener << "code is " << absl::StatusCodeToString(s.code())
-                     << " (" << s.message() << ")";
+    *result_listener << "code is " << absl::StatusCodeToString(s.code()) << " ("
+                     << s.message() << ")";
     return false;
   }
-  return ::testing::ExplainMatchResult(message_matcher,
-                                       std::string(s.message()),
-                                       result_listener);
+  return ::testing::ExplainMatchResult(
+      message_matcher, std::string(s.message()), result_listener);
 }
 
-
-#define CKPTDB_ASSERT_OK(expr)                               \
-  do {                                                       \
-    const auto& ckptdb_s = (expr);                           \
+#define CKPTDB_ASSERT_OK(expr)                                     \
+  do {                                                             \
+    const auto& ckptdb_s = (expr);                                 \
     ASSERT_TRUE(::ckptdb::testing::internal_status(ckptdb_s).ok()) \
-        << ::ckptdb::testing::internal_status(ckptdb_s);     \
+        << ::ckptdb::testing::internal_status(ckptdb_s);           \
   } while (0)
-#define CKPTDB_EXPECT_OK(expr)                               \
-  do {                                                       \
-    const auto& ckptdb_s = (expr);                           \
+#define CKPTDB_EXPECT_OK(expr)                                     \
+  do {                                                             \
+    const auto& ckptdb_s = (expr);                                 \
     EXPECT_TRUE(::ckptdb::testing::internal_status(ckptdb_s).ok()) \
-        << ::ckptdb::testing::internal_status(ckptdb_s);     \
+        << ::ckptdb::testing::internal_status(ckptdb_s);           \
   } while (0)
 
 // A fresh directory under the test temp dir, removed on destruction.

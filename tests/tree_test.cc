@@ -15,23 +15,23 @@ using ::testing::HasSubstr;
 Tree Sample() {
   return Tree::Dict(
       {{"params",
-        Tree::Dict({{"layer0",
-                     Tree::Dict({{"kernel", Array::Zeros(DType::kFloat32,
-                                                         {2, 3})}})}})},
+        Tree::Dict(
+            {{"layer0", Tree::Dict({{"kernel", Array::Zeros(DType::kFloat32,
+                                                            {2, 3})}})}})},
        {3, Tree::List({Tree::Int(1), Tree::Tuple({Tree::None()})})}});
 }
 
 TEST(TreeTest, PathsUseKeysAndIndices) {
   std::vector<std::string> paths;
-  Sample().ForEachLeaf([&](const TreePath& p, const Tree&) {
-    paths.push_back(p.ToString());
-  });
-  EXPECT_THAT(paths, ::testing::ElementsAre("params/layer0/kernel", "3/0",
-                                            "3/1/0"));
+  Sample().ForEachLeaf(
+      [&](const TreePath& p, const Tree&) { paths.push_back(p.ToString()); });
+  EXPECT_THAT(paths,
+              ::testing::ElementsAre("params/layer0/kernel", "3/0", "3/1/0"));
 }
 
 TEST(TreeTest, ResolvePathPrefersStringKeysThenIntKeys) {
-  Tree t = Tree::Dict({{"1", Tree::Int(10)}, {1, Tree::Int(20)},
+  Tree t = Tree::Dict({{"1", Tree::Int(10)},
+                       {1, Tree::Int(20)},
                        {2, Tree::List({Tree::Int(5), Tree::Int(6)})}});
   auto p = t.ResolvePath("1");
   ASSERT_TRUE(p.ok());
@@ -56,11 +56,10 @@ TEST(TreeTest, EqualityIsKindAndKeyTypeExact) {
 }
 
 TEST(TreeTest, DebugStringLooksLikePython) {
-  Tree t = Tree::List(
-      {Tree::Int(12),
-       Tree::Dict({{"bar", Array::FromValues<int64_t>(DType::kInt64, {2},
-                                                      {2, 3})}}),
-       Tree::Tuple({Tree::Bool(true)})});
+  Tree t = Tree::List({Tree::Int(12),
+                       Tree::Dict({{"bar", Array::FromValues<int64_t>(
+                                               DType::kInt64, {2}, {2, 3})}}),
+                       Tree::Tuple({Tree::Bool(true)})});
   EXPECT_EQ(t.DebugString(),
             "[12, {'bar': array([2, 3], dtype=int64, shape=(2,))}, (True,)]");
 }

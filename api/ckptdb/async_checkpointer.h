@@ -92,9 +92,8 @@ class AsyncCheckpointer {
   absl::Status Close();
 
  private:
-  Checkpointer sync_;
-  StoreTuning tuning_;
-  std::unique_ptr<internal::BackgroundSaver> saver_;
+  class Impl;
+  std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace ckptdb

@@ -49,7 +49,7 @@ bool IsValidDType(uint8_t value);
 
 bool IsFloatingDType(DType dtype);  // float16, bfloat16, float32, float64
 bool IsComplexDType(DType dtype);
-bool IsIntegerDType(DType dtype);   // signed or unsigned integers
+bool IsIntegerDType(DType dtype);  // signed or unsigned integers
 
 // Converts `count` elements from `src` (of type `from`) into `dst` (of type
 // `to`), like numpy's `astype` with unsafe casting: floats to integers

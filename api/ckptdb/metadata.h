@@ -17,7 +17,7 @@ namespace ckptdb {
 struct ItemSummary {
   std::string name;
   uint32_t node_count = 0;
-  uint64_t leaf_count = 0;     // leaves holding a value (arrays and scalars)
+  uint64_t leaf_count = 0;  // leaves holding a value (arrays and scalars)
   uint64_t array_count = 0;
   uint64_t logical_bytes = 0;  // sum of the stored arrays' sizes
 };
@@ -53,18 +53,17 @@ struct ArrayMetadata {
 class TreeMetadata {
  public:
   Tree::Kind kind = Tree::Kind::kNone;
-  Tree scalar;  // for None / Bool / Int / Float / String leaves
-  ArrayMetadata array;               // for Array leaves
-  std::vector<DictKey> keys;         // for Dict
+  Tree scalar;                // for None / Bool / Int / Float / String leaves
+  ArrayMetadata array;        // for Array leaves
+  std::vector<DictKey> keys;  // for Dict
   std::vector<TreeMetadata> children;
 
   bool is_container() const {
     return kind == Tree::Kind::kList || kind == Tree::Kind::kTuple ||
            kind == Tree::Kind::kDict;
   }
-  void ForEachLeaf(
-      const std::function<void(const TreePath&, const TreeMetadata&)>& fn)
-      const;
+  void ForEachLeaf(const std::function<void(const TreePath&,
+                                            const TreeMetadata&)>& fn) const;
   // The same structure as a Tree whose array leaves are zero-filled arrays
   // of the saved dtype and shape (a restore target), or, when `abstract`,
   // Placeholder leaves.

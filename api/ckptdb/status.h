@@ -24,16 +24,16 @@
 
 // Evaluates `expr` (an absl::Status) and returns it from the enclosing
 // function if it is not OK.
-#define CKPTDB_RETURN_IF_ERROR(expr)                         \
-  do {                                                       \
-    ::absl::Status ckptdb_status_ = (expr);                  \
-    if (!ckptdb_status_.ok()) return ckptdb_status_;         \
+#define CKPTDB_RETURN_IF_ERROR(expr)                 \
+  do {                                               \
+    ::absl::Status ckptdb_status_ = (expr);          \
+    if (!ckptdb_status_.ok()) return ckptdb_status_; \
   } while (0)
 
 // `CKPTDB_ASSIGN_OR_RETURN(auto x, MakeX());` evaluates an absl::StatusOr,
 // returns its status on error and otherwise moves the value into `lhs`.
-#define CKPTDB_ASSIGN_OR_RETURN(lhs, rexpr)                                   \
-  CKPTDB_ASSIGN_OR_RETURN_IMPL_(                                              \
+#define CKPTDB_ASSIGN_OR_RETURN(lhs, rexpr) \
+  CKPTDB_ASSIGN_OR_RETURN_IMPL_(            \
       CKPTDB_STATUS_CONCAT_(ckptdb_statusor_, __LINE__), lhs, rexpr)
 
 #define CKPTDB_ASSIGN_OR_RETURN_IMPL_(statusor, lhs, rexpr) \

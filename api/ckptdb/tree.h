@@ -67,7 +67,7 @@ class DictKey {
 struct PathEntry {
   enum class Kind : uint8_t { kDictKey, kIndex };
   Kind kind = Kind::kIndex;
-  DictKey key;      // when kind == kDictKey
+  DictKey key;        // when kind == kDictKey
   int64_t index = 0;  // when kind == kIndex
 };
 
@@ -176,9 +176,7 @@ class Tree {
   // order, arrays and floats compared bitwise.
   bool Equals(const Tree& other) const;
   friend bool operator==(const Tree& a, const Tree& b) { return a.Equals(b); }
-  friend bool operator!=(const Tree& a, const Tree& b) {
-    return !a.Equals(b);
-  }
+  friend bool operator!=(const Tree& a, const Tree& b) { return !a.Equals(b); }
 
   // A Python-like rendering: [12, {'bar': array([2, 3], dtype=int64)}, (1,)]
   // Arrays with more than `max_elements` elements are summarised.

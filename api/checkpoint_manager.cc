@@ -1,0 +1,627 @@
+// CheckpointManager: Orbax's save decisions and retention over a Store.
+//
+// Save protocol (sync or async):
+//   1. Report the previous async save's error, if any (once).
+//   2. Decide: ShouldSave (unless forced); a forced save of an existing step
+//      is AlreadyExists.
+//   3. Capture the items (async copy or borrow), record the step in the
+//      in-memory list with the clock's time and its metrics, and evaluate
+//      the preservation policy over the list (the new step included);
+//      steps it does not keep leave the list at once (AllSteps shows the
+//      decision immediately).
+//   4. Write and commit the step (Store::SaveStep), then delete the
+//      dropped steps and collect garbage -- in the background when async.
+//      If the save fails, the step leaves the list and the dropped steps
+//      come back (they were never deleted).
+#include "ckptdb/checkpoint_manager.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <mutex>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "api/background.h"
+#include "api/common.h"
+#include "api/restore.h"
+#include "ckptdb/status.h"
+
+namespace ckptdb {
+
+std::string FormatStepName(int64_t step, const std::string& prefix,
+                           std::optional<int> fixed_length) {
+  std::string num = fixed_length.has_value()
+                        ? absl::StrFormat("%0*d", *fixed_length, step)
+                        : absl::StrCat(step);
+  return prefix.empty() ? num : absl::StrCat(prefix, "_", num);
+}
+
+namespace {
+
+constexpr char kDefaultItem[] = "default";
+
+int64_t SystemNowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+absl::Status ValidateOptions(const CheckpointManagerOptions& o) {
+  if (o.read_only) return absl::OkStatus();  // retention is unused
+  if (!o.should_save_fn && o.save_interval_steps <= 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "save_interval_steps must be > 0, got ", o.save_interval_steps));
+  }
+  if (o.best_mode != "max" && o.best_mode != "min") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "best_mode must be 'max' or 'min', got '", o.best_mode, "'"));
+  }
+  if (o.preservation_policy != nullptr) {
+    if ((o.max_to_keep.has_value() && *o.max_to_keep != 0) ||
+        o.keep_period.has_value() || o.keep_time_interval_secs.has_value()) {
+      return absl::InvalidArgumentError(
+          "preservation_policy and max_to_keep / keep_period / "
+          "keep_time_interval are mutually exclusive");
+    }
+  } else if (o.max_to_keep.has_value() && *o.max_to_keep < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_to_keep must be >= 0 or unset, got ", *o.max_to_keep));
+  }
+  if (o.keep_period.has_value() && *o.keep_period == 0) {
+    return absl::InvalidArgumentError("interval_steps must not be 0.");
+  }
+  if (o.keep_period.has_value() && *o.keep_period < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("keep_period must be > 0, got ", *o.keep_period));
+  }
+  if (o.keep_time_interval_secs.has_value() && *o.keep_time_interval_secs < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("keep_time_interval must be >= 0 seconds, got ",
+                     *o.keep_time_interval_secs));
+  }
+  if (o.step_format_fixed_length.has_value() &&
+      (*o.step_format_fixed_length <= 0 || *o.step_format_fixed_length > 30)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("step_format_fixed_length must be in 1..30, got ",
+                     *o.step_format_fixed_length));
+  }
+  if (o.step_prefix.find('/') != std::string::npos) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "step_prefix must not contain '/': '", o.step_prefix, "'"));
+  }
+  if (!(o.gc_garbage_fraction >= 0 && o.gc_garbage_fraction <= 1)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "gc_garbage_fraction must be in [0, 1], got ", o.gc_garbage_fraction));
+  }
+  return absl::OkStatus();
+}
+
+// Orbax's _get_default_preservation_policy.
+PolicyPtr DefaultPolicy(const CheckpointManagerOptions& o) {
+  if (o.preservation_policy != nullptr) return o.preservation_policy;
+  std::vector<PolicyPtr> policies;
+  if (o.keep_period.has_value()) {
+    policies.push_back(EveryNSteps(*o.keep_period));
+  }
+  if (o.keep_time_interval_secs.has_value()) {
+    policies.push_back(EveryNSeconds(*o.keep_time_interval_secs));
+  }
+  if (o.best_fn) {
+    policies.push_back(BestN(o.best_fn, o.best_mode == "min", o.max_to_keep,
+                             o.keep_checkpoints_without_metrics));
+  } else {
+    policies.push_back(LatestN(o.max_to_keep));
+  }
+  return AnyOf(std::move(policies));
+}
+
+}  // namespace
+
+class CheckpointManager::Impl {
+ public:
+  Impl(std::string dir, CheckpointManagerOptions options)
+      : dir_(std::move(dir)),
+        options_(std::move(options)),
+        policy_(DefaultPolicy(options_)),
+        pool_(1) {
+    if (!options_.clock_ns) options_.clock_ns = SystemNowNs;
+  }
+
+  absl::Status Open() {
+    internal::StoreOptions so = internal::ToStoreOptions(options_.tuning);
+    so.mode = options_.read_only ? internal::StoreOptions::Mode::kReadOnly
+                                 : internal::StoreOptions::Mode::kReadWrite;
+    so.create_if_missing = options_.create && !options_.read_only;
+    so.create_kind = "manager";
+    CKPTDB_ASSIGN_OR_RETURN(store_, internal::Store::Open(dir_, so));
+    if (store_->kind() != "manager") {
+      return absl::FailedPreconditionError(
+          absl::StrCat("'", dir_,
+                       "' holds a single Checkpointer checkpoint, not a "
+                       "CheckpointManager database"));
+    }
+    if (!options_.read_only) {
+      CKPTDB_RETURN_IF_ERROR(store_->SetNaming(
+          options_.step_prefix, options_.step_format_fixed_length.value_or(0)));
+    }
+    LoadList();
+    return absl::OkStatus();
+  }
+
+  // The list as the store has it: ascending, times = commit times.
+  void LoadList() {
+    std::vector<CheckpointInfo> list;
+    for (const StepInfo& s : store_->Steps()) {
+      CheckpointInfo c;
+      c.step = s.step;
+      c.time_ns = s.commit_time_ns;
+      c.has_metrics = s.has_metrics;
+      c.metrics = s.metrics;
+      list.push_back(std::move(c));
+    }
+    std::lock_guard<std::mutex> l(mu_);
+    list_ = std::move(list);
+  }
+
+  absl::Status CheckOpen() const {
+    std::lock_guard<std::mutex> l(mu_);
+    if (closed_) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("CheckpointManager for '", dir_, "' is closed"));
+    }
+    return absl::OkStatus();
+  }
+
+  std::optional<int64_t> LatestStep() const {
+    std::lock_guard<std::mutex> l(mu_);
+    if (list_.empty()) return std::nullopt;
+    return list_.back().step;
+  }
+
+  bool ShouldSave(int64_t step) const {
+    if (options_.read_only) return false;
+    const std::optional<int64_t> last = LatestStep();
+    if (last.has_value() && *last >= step) return false;
+    if (options_.should_save_fn) return options_.should_save_fn(step, last);
+    if (options_.save_interval_steps > 0 &&
+        step % options_.save_interval_steps == 0) {
+      return true;
+    }
+    if (options_.save_on_steps.has_value() &&
+        options_.save_on_steps->count(step)) {
+      return true;
+    }
+    return !last.has_value();  // the initial save
+  }
+
+  absl::StatusOr<bool> Save(int64_t step,
+                            const std::map<std::string, Tree>& items,
+                            const ManagerSaveOptions& options) {
+    CKPTDB_RETURN_IF_ERROR(CheckOpen());
+    if (options_.read_only) return false;
+    CKPTDB_RETURN_IF_ERROR(saver_.WaitUntilFinished());
+    if (step < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("step must be >= 0, got ", step));
+    }
+    if (items.empty()) {
+      return absl::InvalidArgumentError("Save needs at least one item");
+    }
+    if (!options.force && !ShouldSave(step)) return false;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      for (const CheckpointInfo& c : list_) {
+        if (c.step == step) {
+          return absl::AlreadyExistsError(
+              absl::StrCat("Checkpoint for step ", step, " already exists."));
+        }
+      }
+    }
+    // Capture.
+    const bool async = options_.enable_async_checkpointing;
+    auto job = std::make_shared<Job>();
+    for (const auto& [name, tree] : items) {
+      if (async) {
+        job->captured.push_back(
+            internal::CaptureTree(tree, options.capture, &pool_));
+      }
+      job->trees.push_back(async ? &job->captured.back().tree : &tree);
+      job->names.push_back(name);
+      auto it = options.item_options.find(name);
+      job->item_options.push_back(
+          it != options.item_options.end() ? it->second : SaveOptions());
+    }
+    for (const auto& [name, opts] : options.item_options) {
+      if (!items.count(name)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "item_options names item '", name, "' which is not being saved"));
+      }
+    }
+    // Metrics and metadata are small: always copied, arrays included.
+    if (options.metrics) job->metrics = options.metrics->DeepCopy();
+    job->custom_metadata = options.custom_metadata.DeepCopy();
+    job->step = step;
+    job->name = FormatStepName(step, options_.step_prefix,
+                               options_.step_format_fixed_length);
+    // Record the step and decide retention now.
+    const int64_t now = options_.clock_ns();
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      job->list_before = list_;
+      CheckpointInfo info;
+      info.step = step;
+      info.time_ns = now;
+      info.has_metrics = options.metrics.has_value();
+      if (options.metrics) info.metrics = *options.metrics;
+      list_.push_back(info);
+      auto flags = policy_->ShouldPreserve(list_, now);
+      if (!flags.ok()) {
+        list_ = job->list_before;
+        return flags.status();
+      }
+      std::vector<CheckpointInfo> kept;
+      for (size_t i = 0; i < list_.size(); ++i) {
+        if ((*flags)[i]) {
+          kept.push_back(list_[i]);
+        } else {
+          job->to_delete.push_back(list_[i].step);
+        }
+      }
+      list_ = std::move(kept);
+      inflight_step_ = step;
+      job->commit_time_ns = now;
+    }
+    if (async) {
+      saver_.Start([this, job] { return Run(*job); });
+    } else {
+      CKPTDB_RETURN_IF_ERROR(Run(*job));
+    }
+    return true;
+  }
+
+  absl::Status WaitForStep(int64_t step) const {
+    bool inflight;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      inflight = inflight_step_.has_value() && *inflight_step_ == step;
+    }
+    if (inflight) return saver_.WaitUntilFinished();
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<int64_t> ResolveStep(std::optional<int64_t> step) const {
+    if (step.has_value()) return *step;
+    std::optional<int64_t> last = LatestStep();
+    if (!last.has_value()) {
+      return absl::NotFoundError(
+          absl::StrCat("No steps found in '", dir_, "'"));
+    }
+    return *last;
+  }
+
+  absl::StatusOr<std::map<std::string, Tree>> RestoreItems(
+      std::optional<int64_t> step,
+      const std::map<std::string, const Tree*>& targets,
+      const RestoreOptions& options) {
+    CKPTDB_RETURN_IF_ERROR(CheckOpen());
+    CKPTDB_ASSIGN_OR_RETURN(int64_t s, ResolveStep(step));
+    CKPTDB_RETURN_IF_ERROR(WaitForStep(s));
+    CKPTDB_ASSIGN_OR_RETURN(StepInfo info, store_->Step(s));
+    std::map<std::string, const Tree*> wanted = targets;
+    if (wanted.empty()) {
+      for (const ItemSummary& is : info.items) wanted[is.name] = nullptr;
+    }
+    std::map<std::string, Tree> out;
+    for (const auto& [name, target] : wanted) {
+      CKPTDB_ASSIGN_OR_RETURN(internal::StoredItem item,
+                              store_->ReadItem(s, name));
+      CKPTDB_ASSIGN_OR_RETURN(
+          out[name], internal::RestoreItem(*store_, item, target, options));
+    }
+    return out;
+  }
+
+  absl::StatusOr<Tree> Restore(std::optional<int64_t> step, const Tree* target,
+                               const RestoreOptions& options) {
+    CKPTDB_RETURN_IF_ERROR(CheckOpen());
+    CKPTDB_ASSIGN_OR_RETURN(int64_t s, ResolveStep(step));
+    CKPTDB_RETURN_IF_ERROR(WaitForStep(s));
+    const std::string item_name =
+        options.item.empty() ? kDefaultItem : options.item;
+    CKPTDB_ASSIGN_OR_RETURN(internal::StoredItem item,
+                            store_->ReadItem(s, item_name));
+    return internal::RestoreItem(*store_, item, target, options);
+  }
+
+  std::vector<int64_t> AllSteps() const {
+    std::lock_guard<std::mutex> l(mu_);
+    std::vector<int64_t> out;
+    for (const CheckpointInfo& c : list_) out.push_back(c.step);
+    return out;
+  }
+
+  std::optional<int64_t> BestStep() const {
+    if (!options_.best_fn) return LatestStep();
+    std::lock_guard<std::mutex> l(mu_);
+    std::vector<std::pair<double, int64_t>> with;
+    for (const CheckpointInfo& c : list_) {
+      if (c.has_metrics) with.emplace_back(options_.best_fn(c.metrics), c.step);
+    }
+    if (with.empty()) return std::nullopt;
+    const bool reverse = options_.best_mode == "min";
+    std::stable_sort(with.begin(), with.end(),
+                     [&](const auto& a, const auto& b) {
+                       const bool an = std::isnan(a.first);
+                       const bool bn = std::isnan(b.first);
+                       if (an || bn) return an && !bn;
+                       return reverse ? a.first > b.first : a.first < b.first;
+                     });
+    return with.back().second;
+  }
+
+  absl::StatusOr<std::optional<Tree>> Metrics(int64_t step) const {
+    CKPTDB_RETURN_IF_ERROR(WaitForStep(step));
+    CKPTDB_ASSIGN_OR_RETURN(StepInfo info, store_->Step(step));
+    if (!info.has_metrics) return std::optional<Tree>();
+    return std::optional<Tree>(info.metrics);
+  }
+
+  absl::Status Delete(int64_t step) {
+    CKPTDB_RETURN_IF_ERROR(CheckOpen());
+    if (options_.read_only) {
+      fprintf(stderr,
+              "ckptdb: Delete(%lld) ignored: the manager is "
+              "read-only\n",
+              static_cast<long long>(step));
+      return absl::OkStatus();
+    }
+    saver_.WaitIdle();
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      bool found = false;
+      for (const CheckpointInfo& c : list_) found |= c.step == step;
+      if (!found) {
+        return absl::NotFoundError(
+            absl::StrCat("no step ", step, " in '", dir_, "' to delete"));
+      }
+    }
+    CKPTDB_RETURN_IF_ERROR(store_->DeleteSteps({step}));
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      list_.erase(std::remove_if(
+                      list_.begin(), list_.end(),
+                      [&](const CheckpointInfo& c) { return c.step == step; }),
+                  list_.end());
+    }
+    internal::GcOptions gc;
+    gc.min_garbage_fraction = options_.gc_garbage_fraction;
+    return store_->CollectGarbage(gc).status();
+  }
+
+  absl::Status Reload() {
+    CKPTDB_RETURN_IF_ERROR(CheckOpen());
+    saver_.WaitIdle();
+    CKPTDB_RETURN_IF_ERROR(store_->Reload());
+    LoadList();
+    return absl::OkStatus();
+  }
+
+  absl::Status CollectGarbage() {
+    CKPTDB_RETURN_IF_ERROR(CheckOpen());
+    if (options_.read_only) {
+      return absl::FailedPreconditionError("the manager is read-only");
+    }
+    saver_.WaitIdle();
+    return store_->CollectGarbage(internal::GcOptions()).status();
+  }
+
+  absl::Status Close() {
+    absl::Status s = saver_.WaitUntilFinished();
+    std::lock_guard<std::mutex> l(mu_);
+    if (!closed_) {
+      closed_ = true;
+      store_.reset();
+    }
+    return s;
+  }
+
+  internal::Store* store() const { return store_.get(); }
+  const std::string& dir() const { return dir_; }
+  const CheckpointManagerOptions& options() const { return options_; }
+  internal::BackgroundSaver& saver() const { return saver_; }
+
+ private:
+  struct Job {
+    int64_t step = 0;
+    std::string name;
+    std::vector<std::string> names;
+    std::vector<internal::CapturedTree> captured;  // async only
+    std::vector<const Tree*> trees;  // captured, or the caller's (sync)
+    std::vector<SaveOptions> item_options;
+    std::optional<Tree> metrics;
+    Tree custom_metadata;
+    int64_t commit_time_ns = 0;
+    std::vector<int64_t> to_delete;
+    std::vector<CheckpointInfo> list_before;
+  };
+
+  // Writes and commits the step, then applies retention. Runs on the
+  // background thread when async.
+  absl::Status Run(Job& job) {
+    internal::StepSaveRequest req;
+    req.step = job.step;
+    req.name = job.name;
+    for (size_t i = 0; i < job.names.size(); ++i) {
+      req.items.push_back({job.names[i], job.trees[i], &job.item_options[i]});
+    }
+    if (job.metrics) req.metrics = &*job.metrics;
+    if (job.custom_metadata.kind() != Tree::Kind::kNone) {
+      req.custom_metadata = &job.custom_metadata;
+    }
+    req.commit_time_ns = job.commit_time_ns;
+    absl::Status s = store_->SaveStep(req).status();
+    job.trees.clear();
+    job.captured.clear();  // release captured memory as soon as possible
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      inflight_step_.reset();
+      if (!s.ok()) {
+        // Nothing was committed and nothing deleted: back to before.
+        list_ = job.list_before;
+        return s;
+      }
+    }
+    if (!job.to_delete.empty()) {
+      std::vector<int64_t> existing;
+      for (int64_t d : job.to_delete) {
+        if (store_->HasStep(d)) existing.push_back(d);
+      }
+      CKPTDB_RETURN_IF_ERROR(store_->DeleteSteps(existing));
+      internal::GcOptions gc;
+      gc.min_garbage_fraction = options_.gc_garbage_fraction;
+      CKPTDB_RETURN_IF_ERROR(store_->CollectGarbage(gc).status());
+    }
+    return absl::OkStatus();
+  }
+
+  const std::string dir_;
+  CheckpointManagerOptions options_;
+  PolicyPtr policy_;
+  std::unique_ptr<internal::Store> store_;
+  internal::ThreadPool pool_;
+  mutable std::mutex mu_;
+  std::vector<CheckpointInfo> list_;
+  std::optional<int64_t> inflight_step_;
+  bool closed_ = false;
+  // Declared last: destroyed first, so an in-flight save finishes while
+  // the store still exists.
+  mutable internal::BackgroundSaver saver_;
+};
+
+absl::StatusOr<std::unique_ptr<CheckpointManager>> CheckpointManager::Open(
+    const std::string& directory, CheckpointManagerOptions options) {
+  CKPTDB_RETURN_IF_ERROR(ValidateOptions(options));
+  auto impl = std::make_unique<Impl>(directory, std::move(options));
+  CKPTDB_RETURN_IF_ERROR(impl->Open());
+  return std::unique_ptr<CheckpointManager>(
+      new CheckpointManager(std::move(impl)));
+}
+
+CheckpointManager::CheckpointManager(std::unique_ptr<Impl> impl)
+    : impl_(std::move(impl)) {}
+
+CheckpointManager::~CheckpointManager() {
+  absl::Status s = impl_->Close();
+  if (!s.ok()) {
+    fprintf(stderr,
+            "ckptdb: CheckpointManager for '%s' closed with an "
+            "unreported save error: %s\n",
+            impl_->dir().c_str(), s.ToString().c_str());
+  }
+}
+
+absl::StatusOr<bool> CheckpointManager::Save(
+    int64_t step, const Tree& item, const ManagerSaveOptions& options) {
+  std::map<std::string, Tree> items;
+  items.emplace(kDefaultItem, item);
+  return impl_->Save(step, items, options);
+}
+
+absl::StatusOr<bool> CheckpointManager::Save(
+    int64_t step, const std::map<std::string, Tree>& items,
+    const ManagerSaveOptions& options) {
+  return impl_->Save(step, items, options);
+}
+
+bool CheckpointManager::ShouldSave(int64_t step) const {
+  return impl_->ShouldSave(step);
+}
+
+absl::StatusOr<Tree> CheckpointManager::Restore(std::optional<int64_t> step,
+                                                const RestoreOptions& options) {
+  return impl_->Restore(step, nullptr, options);
+}
+
+absl::StatusOr<Tree> CheckpointManager::Restore(std::optional<int64_t> step,
+                                                const Tree& target,
+                                                const RestoreOptions& options) {
+  return impl_->Restore(step, &target, options);
+}
+
+absl::StatusOr<std::map<std::string, Tree>> CheckpointManager::RestoreItems(
+    std::optional<int64_t> step,
+    const std::map<std::string, const Tree*>& targets,
+    const RestoreOptions& options) {
+  return impl_->RestoreItems(step, targets, options);
+}
+
+std::vector<int64_t> CheckpointManager::AllSteps() const {
+  return impl_->AllSteps();
+}
+
+std::optional<int64_t> CheckpointManager::LatestStep() const {
+  return impl_->LatestStep();
+}
+
+std::optional<int64_t> CheckpointManager::BestStep() const {
+  return impl_->BestStep();
+}
+
+absl::StatusOr<std::optional<Tree>> CheckpointManager::Metrics(
+    int64_t step) const {
+  return impl_->Metrics(step);
+}
+
+absl::StatusOr<StepInfo> CheckpointManager::StepMetadata(int64_t step) const {
+  CKPTDB_RETURN_IF_ERROR(impl_->CheckOpen());
+  CKPTDB_RETURN_IF_ERROR(impl_->WaitForStep(step));
+  return impl_->store()->Step(step);
+}
+
+absl::StatusOr<TreeMetadata> CheckpointManager::ItemMetadata(
+    int64_t step, const std::string& item) const {
+  CKPTDB_RETURN_IF_ERROR(impl_->CheckOpen());
+  CKPTDB_RETURN_IF_ERROR(impl_->WaitForStep(step));
+  CKPTDB_ASSIGN_OR_RETURN(internal::StoredItem stored,
+                          impl_->store()->ReadItem(step, item));
+  return stored.ToMetadata();
+}
+
+std::string CheckpointManager::StepName(int64_t step) const {
+  return FormatStepName(step, impl_->options().step_prefix,
+                        impl_->options().step_format_fixed_length);
+}
+
+absl::Status CheckpointManager::Delete(int64_t step) {
+  return impl_->Delete(step);
+}
+
+absl::Status CheckpointManager::Reload() { return impl_->Reload(); }
+
+absl::Status CheckpointManager::CollectGarbage() {
+  return impl_->CollectGarbage();
+}
+
+absl::Status CheckpointManager::WaitUntilFinished() {
+  return impl_->saver().WaitUntilFinished();
+}
+
+absl::Status CheckpointManager::CheckForErrors() {
+  return impl_->saver().CheckForErrors();
+}
+
+bool CheckpointManager::IsSavingInProgress() const {
+  return impl_->saver().busy();
+}
+
+absl::Status CheckpointManager::Close() { return impl_->Close(); }
+
+const std::string& CheckpointManager::directory() const { return impl_->dir(); }
+
+const CheckpointManagerOptions& CheckpointManager::options() const {
+  return impl_->options();
+}
+
+}  // namespace ckptdb
