@@ -773,8 +773,19 @@ absl::Status Store::OpenDb() {
     auto n = DecodeRecord<fb::Naming>(kNamingKey, ToView(value), kNamingIdent,
                                       "step naming record", &buf);
     if (n.ok()) {
-      naming_prefix_ = (*n)->step_prefix() ? (*n)->step_prefix()->str() : "";
-      naming_fixed_length_ = (*n)->step_format_fixed_length();
+      const fb::Naming* r = *n;
+      ManagerRecord m;
+      m.step_prefix = r->step_prefix() ? r->step_prefix()->str() : "";
+      m.step_format_fixed_length = r->step_format_fixed_length();
+      auto opt = [](int64_t v) {
+        return v < 0 ? std::nullopt : std::optional<int64_t>(v);
+      };
+      m.max_to_keep = opt(r->max_to_keep());
+      m.keep_period = opt(r->keep_period());
+      m.keep_time_interval_secs = opt(r->keep_time_interval_secs());
+      m.retention_is_custom = r->retention_is_custom();
+      std::lock_guard<std::mutex> l(record_mu_);
+      manager_record_ = m;
     }
   }
 
@@ -971,35 +982,70 @@ void Store::Hook(absl::string_view point) const {
   if (options_.test_hook) options_.test_hook(point);
 }
 
-absl::Status Store::SetNaming(const std::string& prefix, int fixed_length) {
+absl::Status Store::SetManagerRecord(const ManagerRecord& record) {
   std::lock_guard<std::mutex> w(write_mu_);
   if (read_only()) return absl::OkStatus();
-  if (prefix == naming_prefix_ && fixed_length == naming_fixed_length_) {
-    return absl::OkStatus();
-  }
+  if (GetManagerRecord() == record) return absl::OkStatus();
   flatbuffers::FlatBufferBuilder fbb;
-  auto p = fbb.CreateString(prefix);
+  auto p = fbb.CreateString(record.step_prefix);
   fb::NamingBuilder b(fbb);
   b.add_format_version(kFormatVersion);
   b.add_step_prefix(p);
-  b.add_step_format_fixed_length(fixed_length);
+  b.add_step_format_fixed_length(record.step_format_fixed_length);
+  b.add_max_to_keep(record.max_to_keep.value_or(-1));
+  b.add_keep_period(record.keep_period.value_or(-1));
+  b.add_keep_time_interval_secs(record.keep_time_interval_secs.value_or(-1));
+  b.add_retention_is_custom(record.retention_is_custom);
   fbb.Finish(b.Finish(), kNamingIdent);
   rocksdb::WriteOptions wo;
   wo.sync = true;
   rocksdb::Status s =
       db_->Put(wo, meta_cf_, kNamingKey, SealRecord(kNamingKey, fbb));
-  if (!s.ok()) return FromRocks(s, "cannot write the step naming record");
-  naming_prefix_ = prefix;
-  naming_fixed_length_ = fixed_length;
+  if (!s.ok()) return FromRocks(s, "cannot write the manager record");
+  std::lock_guard<std::mutex> l(record_mu_);
+  manager_record_ = record;
   return absl::OkStatus();
 }
 
-void Store::GetNaming(std::string* prefix, int* fixed_length) const {
-  *prefix = naming_prefix_;
-  *fixed_length = naming_fixed_length_;
+Store::ManagerRecord Store::GetManagerRecord() const {
+  std::lock_guard<std::mutex> l(record_mu_);
+  return manager_record_;
 }
 
 uint64_t Store::gc_dropped_chunks() const { return gc_filter_->dropped(); }
+
+absl::StatusOr<std::string> Store::StepColumnFamily(int64_t step) const {
+  CKPTDB_ASSIGN_OR_RETURN(auto e, FindStep(step));
+  return e->cf_name;
+}
+
+absl::StatusOr<std::vector<Hash128>> Store::StepChunkHashes(
+    int64_t step) const {
+  CKPTDB_ASSIGN_OR_RETURN(auto e, FindStep(step));
+  return ReadChunkList(*e);
+}
+
+absl::StatusOr<Store::ChunkLookup> Store::LookupChunk(
+    const Hash128& hash) const {
+  const std::string key = ChunkIndexKey(hash);
+  rocksdb::PinnableSlice v;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), index_cf_, key, &v);
+  if (s.IsNotFound()) {
+    return absl::NotFoundError(
+        absl::StrCat("no chunk ", hash.ToHex(), " in the chunk index"));
+  }
+  if (!s.ok()) return FromRocks(s, "cannot read the chunk index");
+  ChunkEntryState st;
+  CKPTDB_RETURN_IF_ERROR(DecodeChunkEntry(key, ToView(v), &st));
+  ChunkLookup out;
+  out.segment = st.segment;
+  out.ordinal = st.ordinal;
+  out.size = st.size;
+  out.stored_size = st.stored_size;
+  out.kind = st.kind;
+  out.refcount = static_cast<uint64_t>(st.refcount);
+  return out;
+}
 
 // ---- Store: save ----------------------------------------------------------
 

@@ -254,12 +254,45 @@ class Store {
   // reopens. A no-op for the writer itself.
   absl::Status Reload();
 
-  // Persisted step naming of a CheckpointManager database.
-  absl::Status SetNaming(const std::string& prefix, int fixed_length);
-  void GetNaming(std::string* prefix, int* fixed_length) const;
+  // Persisted naming and retention options of a CheckpointManager database
+  // (written by the manager that opens it for writing; read by tools).
+  struct ManagerRecord {
+    std::string step_prefix;
+    int step_format_fixed_length = 0;  // 0: unset
+    std::optional<int64_t> max_to_keep;
+    std::optional<int64_t> keep_period;
+    std::optional<int64_t> keep_time_interval_secs;
+    bool retention_is_custom = false;
+    friend bool operator==(const ManagerRecord& a, const ManagerRecord& b) {
+      return a.step_prefix == b.step_prefix &&
+             a.step_format_fixed_length == b.step_format_fixed_length &&
+             a.max_to_keep == b.max_to_keep && a.keep_period == b.keep_period &&
+             a.keep_time_interval_secs == b.keep_time_interval_secs &&
+             a.retention_is_custom == b.retention_is_custom;
+    }
+  };
+  absl::Status SetManagerRecord(const ManagerRecord& record);
+  ManagerRecord GetManagerRecord() const;
 
-  // For tests and tools: the RocksDB instance and the GC filter factory.
+  // ---- For tools and tests ----
   rocksdb::DB* rocks() const { return db_.get(); }
+  rocksdb::ColumnFamilyHandle* meta_cf() const { return meta_cf_; }
+  rocksdb::ColumnFamilyHandle* chunks_cf() const { return chunks_cf_; }
+  rocksdb::ColumnFamilyHandle* index_cf() const { return index_cf_; }
+  // The column family name of a step ("step-4-5").
+  absl::StatusOr<std::string> StepColumnFamily(int64_t step) const;
+  // The distinct chunk hashes a step references (its ChunkList).
+  absl::StatusOr<std::vector<Hash128>> StepChunkHashes(int64_t step) const;
+  // A chunk's chunk_index entry. NotFound if no step references it.
+  struct ChunkLookup {
+    uint64_t segment = 0;
+    uint32_t ordinal = 0;
+    uint32_t size = 0;
+    uint32_t stored_size = 0;
+    uint8_t kind = 0;  // 0 full, 1 patch
+    uint64_t refcount = 0;
+  };
+  absl::StatusOr<ChunkLookup> LookupChunk(const Hash128& hash) const;
   uint64_t gc_dropped_chunks() const;
 
  private:
@@ -301,8 +334,8 @@ class Store {
   const std::string path_;
   StoreOptions options_;
   std::string kind_;
-  std::string naming_prefix_;
-  int naming_fixed_length_ = 0;
+  mutable std::mutex record_mu_;  // guards manager_record_
+  ManagerRecord manager_record_;
 
   std::unique_ptr<rocksdb::DB> db_;
   std::unique_ptr<CfOptionSet> cf_options_;
