@@ -36,6 +36,7 @@
 #include <cstring>
 #include <filesystem>
 #include <set>
+#include <thread>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/match.h"
@@ -521,10 +522,13 @@ void Store::CloseDb() {
     std::unique_lock<std::shared_mutex> l(steps_mu_);
     steps_.clear();
     orphan_cfs_.clear();
+    uncertain_cfs_.clear();
   }
   if (db_ != nullptr) {
+    // Open() returned its own handle objects, the default family's too;
+    // destroying DefaultColumnFamily() itself is refused (harmless).
     for (auto* h : fixed_handles_) {
-      if (h != db_->DefaultColumnFamily()) db_->DestroyColumnFamilyHandle(h);
+      db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
     }
     fixed_handles_.clear();
     meta_cf_ = chunks_cf_ = index_cf_ = nullptr;
@@ -564,6 +568,80 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(
   std::unique_ptr<Store> store(new Store(path, options));
   CKPTDB_RETURN_IF_ERROR(store->OpenDb());
   return store;
+}
+
+rocksdb::Status Store::OpenRocks(
+    bool creating, bool rw, rocksdb::DBOptions* dbo,
+    std::vector<std::string>* names,
+    std::vector<rocksdb::ColumnFamilyHandle*>* handles, rocksdb::DB** raw) {
+  if (creating) {
+    std::error_code ec;
+    fs::create_directories(path_, ec);
+    if (ec) {
+      return rocksdb::Status::Aborted(absl::StrCat("cannot create directory '",
+                                                   path_, "': ", ec.message()));
+    }
+    *names = {kMetaCf, kChunksCf, kChunkIndexCf};
+    dbo->create_if_missing = true;
+    dbo->create_missing_column_families = true;
+  } else {
+    rocksdb::Status s = rocksdb::DB::ListColumnFamilies(*dbo, path_, names);
+    if (!s.ok()) return s;
+    const bool has_chunks =
+        std::find(names->begin(), names->end(), kChunksCf) != names->end();
+    const bool has_index =
+        std::find(names->begin(), names->end(), kChunkIndexCf) != names->end();
+    if (!has_chunks || !has_index) {
+      if (names->size() == 1 && rw && options_.create_if_missing) {
+        // A database whose creation was interrupted: finish it below.
+        *names = {kMetaCf, kChunksCf, kChunkIndexCf};
+        dbo->create_missing_column_families = true;
+      } else {
+        return rocksdb::Status::Aborted(absl::StrCat(
+            "'", path_,
+            "' is a RocksDB database but not a ckptdb database (no '",
+            kChunksCf, "' column family)"));
+      }
+    }
+  }
+
+  std::vector<rocksdb::ColumnFamilyDescriptor> descs;
+  for (const std::string& name : *names) {
+    if (name == kMetaCf || name == kChunkIndexCf) {
+      descs.emplace_back(name, cf_options_->meta);
+    } else if (name == kChunksCf) {
+      descs.emplace_back(name, cf_options_->chunks);
+    } else {
+      descs.emplace_back(name, cf_options_->step);
+    }
+  }
+  rocksdb::Status s;
+  switch (options_.mode) {
+    case StoreOptions::Mode::kReadWrite:
+      s = rocksdb::DB::Open(*dbo, path_, descs, handles, raw);
+      break;
+    case StoreOptions::Mode::kReadOnly:
+      s = rocksdb::DB::OpenForReadOnly(*dbo, path_, descs, handles, raw);
+      break;
+    case StoreOptions::Mode::kSecondary: {
+      std::string secondary = options_.secondary_path;
+      if (secondary.empty()) {
+        char tmpl[] = "/tmp/ckptdb-secondary-XXXXXX";
+        const char* d = mkdtemp(tmpl);
+        if (d == nullptr) {
+          return rocksdb::Status::IOError(
+              "cannot create a secondary directory");
+        }
+        secondary = d;
+      }
+      rocksdb::DBOptions sec = *dbo;
+      sec.max_open_files = -1;
+      s = rocksdb::DB::OpenAsSecondary(sec, path_, secondary, descs, handles,
+                                       raw);
+      break;
+    }
+  }
+  return s;
 }
 
 absl::Status Store::OpenDb() {
@@ -622,83 +700,32 @@ absl::Status Store::OpenDb() {
   tuning.read_only = !rw;
   rocksdb::DBOptions dbo = MakeDbOptions(tuning);
 
+  // A reader racing the writer can find the MANIFEST naming a file or a
+  // column family the writer has just deleted: it retries with a fresh view.
   std::vector<std::string> names;
-  if (creating) {
-    fs::create_directories(path_, ec);
-    if (ec) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "cannot create directory '", path_, "': ", ec.message()));
-    }
-    names = {kMetaCf, kChunksCf, kChunkIndexCf};
-    dbo.create_if_missing = true;
-    dbo.create_missing_column_families = true;
-  } else {
-    rocksdb::Env* env = options_.env ? options_.env : rocksdb::Env::Default();
-    (void)env;
-    rocksdb::DBOptions list_opts = dbo;
-    rocksdb::Status s =
-        rocksdb::DB::ListColumnFamilies(list_opts, path_, &names);
-    if (!s.ok()) {
-      return FromRocks(s, absl::StrCat("cannot read database '", path_, "'"));
-    }
-    const bool has_chunks =
-        std::find(names.begin(), names.end(), kChunksCf) != names.end();
-    const bool has_index =
-        std::find(names.begin(), names.end(), kChunkIndexCf) != names.end();
-    if (!has_chunks || !has_index) {
-      if (names.size() == 1 && rw && options_.create_if_missing) {
-        // A database whose creation was interrupted: finish it below.
-        names = {kMetaCf, kChunksCf, kChunkIndexCf};
-        dbo.create_missing_column_families = true;
-      } else {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "'", path_,
-            "' is a RocksDB database but not a ckptdb database (no '",
-            kChunksCf, "' column family)"));
-      }
-    }
-  }
-
-  std::vector<rocksdb::ColumnFamilyDescriptor> descs;
-  for (const std::string& name : names) {
-    if (name == kMetaCf || name == kChunkIndexCf) {
-      descs.emplace_back(name, cf_options_->meta);
-    } else if (name == kChunksCf) {
-      descs.emplace_back(name, cf_options_->chunks);
-    } else {
-      descs.emplace_back(name, cf_options_->step);
-    }
-  }
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  rocksdb::DB* raw = nullptr;
-  rocksdb::Status s;
-  switch (options_.mode) {
-    case StoreOptions::Mode::kReadWrite:
-      s = rocksdb::DB::Open(dbo, path_, descs, &handles, &raw);
-      break;
-    case StoreOptions::Mode::kReadOnly:
-      s = rocksdb::DB::OpenForReadOnly(dbo, path_, descs, &handles, &raw);
-      break;
-    case StoreOptions::Mode::kSecondary: {
-      std::string secondary = options_.secondary_path;
-      if (secondary.empty()) {
-        char tmpl[] = "/tmp/ckptdb-secondary-XXXXXX";
-        const char* d = mkdtemp(tmpl);
-        if (d == nullptr) {
-          return absl::InternalError("cannot create a secondary directory");
-        }
-        secondary = d;
-      }
-      dbo.max_open_files = -1;
-      s = rocksdb::DB::OpenAsSecondary(dbo, path_, secondary, descs, &handles,
-                                       &raw);
+  for (int attempt = 0;; ++attempt) {
+    names.clear();
+    handles.clear();
+    rocksdb::DB* raw = nullptr;
+    rocksdb::Status s = OpenRocks(creating, rw, &dbo, &names, &handles, &raw);
+    if (s.ok()) {
+      db_.reset(raw);
       break;
     }
+    const bool transient =
+        !rw && attempt < 50 &&
+        (s.IsCorruption() || s.IsIOError() || s.IsPathNotFound() ||
+         (s.IsInvalidArgument() &&
+          s.ToString().find("Column family not found") != std::string::npos));
+    if (!transient) {
+      if (s.code() == rocksdb::Status::kAborted) {
+        return absl::FailedPreconditionError(s.ToString().substr(9));
+      }
+      return FromRocks(s, absl::StrCat("cannot open database '", path_, "'"));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10 + 5 * attempt));
   }
-  if (!s.ok()) {
-    return FromRocks(s, absl::StrCat("cannot open database '", path_, "'"));
-  }
-  db_.reset(raw);
 
   std::map<std::string, rocksdb::ColumnFamilyHandle*> by_name;
   for (size_t i = 0; i < handles.size(); ++i) by_name[names[i]] = handles[i];
@@ -721,17 +748,28 @@ absl::Status Store::OpenDb() {
 
   // Header.
   rocksdb::PinnableSlice value;
-  s = db_->Get(rocksdb::ReadOptions(), meta_cf_, kHeaderKey, &value);
+  rocksdb::Status s =
+      db_->Get(rocksdb::ReadOptions(), meta_cf_, kHeaderKey, &value);
   if (s.IsNotFound()) {
     // Only an empty database may receive a header: never adopt someone
     // else's RocksDB.
-    std::unique_ptr<rocksdb::Iterator> it(
-        db_->NewIterator(rocksdb::ReadOptions(), meta_cf_));
-    it->SeekToFirst();
-    if (it->Valid() || !rw || !options_.create_if_missing) {
-      for (auto& [n, cf] : step_cfs) cf.reset();
+    bool empty;
+    {
+      std::unique_ptr<rocksdb::Iterator> it(
+          db_->NewIterator(rocksdb::ReadOptions(), meta_cf_));
+      it->SeekToFirst();
+      empty = !it->Valid();
+    }  // iterators pin the column families: gone before any close
+    if (!empty || !rw || !options_.create_if_missing) {
       step_cfs.clear();
       CloseDb();
+      if (empty && step_cfs.empty()) {
+        // Another process is creating it right now.
+        return absl::UnavailableError(
+            absl::StrCat("database '", path_,
+                         "' is being created (no header yet); "
+                         "retry"));
+      }
       return absl::FailedPreconditionError(absl::StrCat(
           "'", path_, "' is not a ckptdb database (no header record)"));
     }
@@ -978,8 +1016,30 @@ absl::StatusOr<StepInfo> Store::Step(int64_t step) const {
   return e->info;
 }
 
+namespace {
+std::mutex& GlobalHookMu() {
+  static std::mutex* mu = new std::mutex;
+  return *mu;
+}
+std::function<void(absl::string_view)>& GlobalHook() {
+  static auto* hook = new std::function<void(absl::string_view)>;
+  return *hook;
+}
+}  // namespace
+
+void SetGlobalTestHook(std::function<void(absl::string_view)> hook) {
+  std::lock_guard<std::mutex> l(GlobalHookMu());
+  GlobalHook() = std::move(hook);
+}
+
 void Store::Hook(absl::string_view point) const {
   if (options_.test_hook) options_.test_hook(point);
+  std::function<void(absl::string_view)> global;
+  {
+    std::lock_guard<std::mutex> l(GlobalHookMu());
+    global = GlobalHook();
+  }
+  if (global) global(point);
 }
 
 absl::Status Store::SetManagerRecord(const ManagerRecord& record) {
@@ -1021,12 +1081,16 @@ absl::StatusOr<std::string> Store::StepColumnFamily(int64_t step) const {
 
 absl::StatusOr<std::vector<Hash128>> Store::StepChunkHashes(
     int64_t step) const {
+  std::shared_lock<std::shared_mutex> db_lock(db_mu_);
+  CKPTDB_RETURN_IF_ERROR(CheckDb());
   CKPTDB_ASSIGN_OR_RETURN(auto e, FindStep(step));
   return ReadChunkList(*e);
 }
 
 absl::StatusOr<Store::ChunkLookup> Store::LookupChunk(
     const Hash128& hash) const {
+  std::shared_lock<std::shared_mutex> db_lock(db_mu_);
+  CKPTDB_RETURN_IF_ERROR(CheckDb());
   const std::string key = ChunkIndexKey(hash);
   rocksdb::PinnableSlice v;
   rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), index_cf_, key, &v);
@@ -1155,11 +1219,41 @@ absl::string_view ChunkBytes(const FlatNode& n, const ChunkJob& j,
 
 }  // namespace
 
+// After a failed write RocksDB stops accepting writes; DB::Resume() in 7.8
+// can leave ingestion broken (an assertion in ExternalSstFileIngestionJob
+// seen here), so the store reopens the database instead: recovery from
+// disk, which also drops what the failed save left behind.
+absl::Status Store::ResumeIfNeeded() {
+  if (!needs_resume_ && db_ != nullptr) return absl::OkStatus();
+  std::unique_lock<std::shared_mutex> l(db_mu_);
+  CloseDb();
+  absl::Status s = OpenDb();
+  if (!s.ok()) {
+    CloseDb();
+    return absl::UnavailableError(absl::StrCat(
+        "the database stopped writing after a failed write and cannot "
+        "reopen yet (free disk space and retry): ",
+        s.message()));
+  }
+  needs_resume_ = false;
+  return absl::OkStatus();
+}
+
+absl::Status Store::CheckDb() const {
+  if (db_ == nullptr) {
+    return absl::UnavailableError(absl::StrCat(
+        "database '", path_,
+        "' is closed after a failed write; the next save reopens it"));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<StepInfo> Store::SaveStepLocked(const StepSaveRequest& req) {
   if (read_only()) {
     return absl::FailedPreconditionError(
         absl::StrCat("database '", path_, "' is open read-only"));
   }
+  CKPTDB_RETURN_IF_ERROR(ResumeIfNeeded());
   CKPTDB_RETURN_IF_ERROR(ValidateRequest(req));
   std::shared_ptr<const StepEntry> old;
   {
@@ -1484,6 +1578,7 @@ absl::StatusOr<StepInfo> Store::SaveStepLocked(const StepSaveRequest& req) {
   cf->handle = raw_cf;
   auto abandon = [&](const rocksdb::Status& st,
                      absl::string_view what) -> absl::Status {
+    needs_resume_ = true;
     db_->DropColumnFamily(raw_cf).PermitUncheckedError();
     cleanup_files();
     return FromRocks(st, absl::StrCat(what, " of step ", req.step));
@@ -1627,7 +1722,17 @@ absl::StatusOr<StepInfo> Store::SaveStepLocked(const StepSaveRequest& req) {
   rocksdb::WriteOptions wo;
   wo.sync = true;
   s = db_->Write(wo, &batch);
-  if (!s.ok()) return abandon(s, "cannot commit");
+  if (!s.ok()) {
+    // The batch may still have reached the WAL (a failed fsync): keep the
+    // column family; the next open drops it if no commit record names it.
+    {
+      std::unique_lock<std::shared_mutex> l(steps_mu_);
+      uncertain_cfs_.push_back(cf);
+    }
+    cleanup_files();
+    needs_resume_ = true;
+    return FromRocks(s, absl::StrCat("cannot commit step ", req.step));
+  }
   Hook("after_commit");
 
   auto entry = std::make_shared<StepEntry>();
@@ -1778,6 +1883,7 @@ absl::Status Store::DeleteSteps(const std::vector<int64_t>& steps) {
     return absl::FailedPreconditionError(
         absl::StrCat("database '", path_, "' is open read-only"));
   }
+  CKPTDB_RETURN_IF_ERROR(ResumeIfNeeded());
   std::vector<std::shared_ptr<const StepEntry>> entries;
   std::set<int64_t> seen;
   for (int64_t step : steps) {
@@ -1808,7 +1914,10 @@ absl::Status Store::DeleteSteps(const std::vector<int64_t>& steps) {
   rocksdb::WriteOptions wo;
   wo.sync = true;
   rocksdb::Status s = db_->Write(wo, &batch);
-  if (!s.ok()) return FromRocks(s, "cannot delete steps");
+  if (!s.ok()) {
+    needs_resume_ = true;
+    return FromRocks(s, "cannot delete steps");
+  }
   Hook("after_delete_commit");
   {
     std::unique_lock<std::shared_mutex> l(steps_mu_);
@@ -1832,6 +1941,13 @@ absl::Status Store::DeleteSteps(const std::vector<int64_t>& steps) {
 
 absl::StatusOr<StoredItem> Store::ReadItem(int64_t step,
                                            absl::string_view item) const {
+  std::shared_lock<std::shared_mutex> db_lock(db_mu_);
+  CKPTDB_RETURN_IF_ERROR(CheckDb());
+  return ReadItemImpl(step, item);
+}
+
+absl::StatusOr<StoredItem> Store::ReadItemImpl(int64_t step,
+                                               absl::string_view item) const {
   CKPTDB_ASSIGN_OR_RETURN(auto entry, FindStep(step));
   int item_index = -1;
   for (size_t i = 0; i < entry->item_names.size(); ++i) {
@@ -2057,6 +2173,8 @@ absl::Status Store::ReadChunk(
 
 absl::Status Store::ReadArrays(const StoredItem& item,
                                const std::vector<ArrayRead>& reads) const {
+  std::shared_lock<std::shared_mutex> db_lock(db_mu_);
+  CKPTDB_RETURN_IF_ERROR(CheckDb());
   struct Work {
     uint32_t read;
     uint32_t chunk;
@@ -2112,6 +2230,7 @@ absl::StatusOr<GcReport> Store::CollectGarbage(const GcOptions& options) {
     return absl::FailedPreconditionError(
         absl::StrCat("database '", path_, "' is open read-only"));
   }
+  CKPTDB_RETURN_IF_ERROR(ResumeIfNeeded());
   GcReport report;
   CKPTDB_RETURN_IF_ERROR(SweepOrphans(&report));
 
@@ -2236,7 +2355,10 @@ absl::StatusOr<GcReport> Store::CollectGarbage(const GcOptions& options) {
     s = db_->CompactRange(cro, chunks_cf_, &b, &e);
   }
   gc_filter_->Publish(nullptr);
-  if (!s.ok()) return FromRocks(s, "garbage collection failed");
+  if (!s.ok()) {
+    needs_resume_ = true;
+    return FromRocks(s, "garbage collection failed");
+  }
   Hook("gc_compacted");
 
   rocksdb::WriteBatch batch;
@@ -2258,7 +2380,10 @@ absl::StatusOr<GcReport> Store::CollectGarbage(const GcOptions& options) {
   rocksdb::WriteOptions wo;
   wo.sync = true;
   s = db_->Write(wo, &batch);
-  if (!s.ok()) return FromRocks(s, "cannot record garbage collection");
+  if (!s.ok()) {
+    needs_resume_ = true;
+    return FromRocks(s, "cannot record garbage collection");
+  }
   return report;
 }
 
@@ -2267,6 +2392,8 @@ absl::StatusOr<GcReport> Store::CollectGarbage(const GcOptions& options) {
 absl::StatusOr<std::vector<VerifyProblem>> Store::Verify(
     const std::vector<int64_t>& steps,
     const std::function<void(uint64_t bytes)>& progress) const {
+  std::shared_lock<std::shared_mutex> db_lock(db_mu_);
+  CKPTDB_RETURN_IF_ERROR(CheckDb());
   std::vector<int64_t> todo = steps;
   if (todo.empty()) {
     for (const StepInfo& s : Steps()) todo.push_back(s.step);
@@ -2281,7 +2408,7 @@ absl::StatusOr<std::vector<VerifyProblem>> Store::Verify(
           {step, "", "", std::string(chunk_list.status().message())});
     }
     for (const ItemSummary& is : entry->info.items) {
-      auto item = ReadItem(step, is.name);
+      auto item = ReadItemImpl(step, is.name);
       if (!item.ok()) {
         problems.push_back(
             {step, is.name, "", std::string(item.status().message())});
@@ -2317,6 +2444,8 @@ absl::StatusOr<std::vector<VerifyProblem>> Store::Verify(
 }
 
 absl::StatusOr<StoreStats> Store::Stats() const {
+  std::shared_lock<std::shared_mutex> db_lock(db_mu_);
+  CKPTDB_RETURN_IF_ERROR(CheckDb());
   StoreStats st;
   for (const StepInfo& s : Steps()) {
     ++st.steps;
@@ -2349,15 +2478,12 @@ absl::StatusOr<StoreStats> Store::Stats() const {
 
 absl::Status Store::Reload() {
   std::lock_guard<std::mutex> w(write_mu_);
-  switch (options_.mode) {
-    case StoreOptions::Mode::kReadWrite:
-      return absl::OkStatus();
-    case StoreOptions::Mode::kReadOnly:
-    case StoreOptions::Mode::kSecondary:
-      CloseDb();
-      return OpenDb();
+  if (options_.mode == StoreOptions::Mode::kReadWrite) {
+    return ResumeIfNeeded();
   }
-  return absl::OkStatus();
+  std::unique_lock<std::shared_mutex> l(db_mu_);
+  CloseDb();
+  return OpenDb();
 }
 
 }  // namespace ckptdb::internal

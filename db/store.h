@@ -34,6 +34,8 @@
 
 namespace rocksdb {
 class DB;
+struct DBOptions;
+class Status;
 class WriteBatch;
 class ColumnFamilyHandle;
 class Env;
@@ -197,6 +199,10 @@ struct VerifyProblem {
   std::string message;
 };
 
+// Tests: a hook called at every named point of every Store (in addition to
+// StoreOptions::test_hook). Pass nullptr to remove it.
+void SetGlobalTestHook(std::function<void(absl::string_view point)> hook);
+
 class Store {
  public:
   // Opens (or creates) the database at `path`.
@@ -307,6 +313,11 @@ class Store {
 
   Store(std::string path, StoreOptions options);
   absl::Status OpenDb();
+  // One attempt at opening RocksDB with every column family.
+  rocksdb::Status OpenRocks(bool creating, bool rw, rocksdb::DBOptions* dbo,
+                            std::vector<std::string>* names,
+                            std::vector<rocksdb::ColumnFamilyHandle*>* handles,
+                            rocksdb::DB** raw);
   void CloseDb();
   absl::Status LoadHeader();
   absl::Status LoadSteps();
@@ -321,6 +332,8 @@ class Store {
                               rocksdb::WriteBatch* batch,
                               std::map<Hash128, ChunkEntryState>* states,
                               std::map<uint64_t, SegmentInfo>* segstats);
+  absl::StatusOr<StoredItem> ReadItemImpl(int64_t step,
+                                          absl::string_view item) const;
   absl::StatusOr<std::vector<Hash128>> ReadChunkList(
       const StepEntry& entry) const;
   absl::StatusOr<SegmentInfo> ReadSegmentStat(uint64_t segment) const;
@@ -330,6 +343,10 @@ class Store {
       const std::function<absl::Status(absl::string_view bytes)>& consume)
       const;
   void Hook(absl::string_view point) const;
+  // After a failed write: reopen the database (under db_mu_ exclusively).
+  absl::Status ResumeIfNeeded();
+  // Unavailable if the database is closed (a reopen failed).
+  absl::Status CheckDb() const;
 
   const std::string path_;
   StoreOptions options_;
@@ -348,10 +365,16 @@ class Store {
 
   // Serialises saves, deletes, GC and Reload.
   std::mutex write_mu_;
+  bool needs_resume_ = false;  // guarded by write_mu_
+  // Reads hold it shared; reopening the database holds it exclusively.
+  mutable std::shared_mutex db_mu_;
   // Guards steps_ and orphan_cfs_.
   mutable std::shared_mutex steps_mu_;
   std::map<int64_t, std::shared_ptr<const StepEntry>> steps_;
   std::vector<std::shared_ptr<CfHandle>> orphan_cfs_;
+  // Column families of saves whose commit write failed: kept until the next
+  // open tells whether the commit reached the disk.
+  std::vector<std::shared_ptr<CfHandle>> uncertain_cfs_;
   std::atomic<uint64_t> next_segment_{1};
 };
 
