@@ -1,0 +1,266 @@
+"""Orbax's `ocp.args`: what to save or restore, and how.
+
+    ckptr.save(path, args=ocp.args.StandardSave(tree))
+    tree = ckptr.restore(path, args=ocp.args.StandardRestore(target))
+    mngr.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(s),
+                                            meta=ocp.args.JsonSave(m)))
+
+Every item is stored as one ckptdb tree; the classes differ in what they
+accept (as Orbax's handlers do) and in the options they take.
+"""
+
+import collections.abc
+import dataclasses
+from typing import Any, Callable, Dict, Optional
+
+import numpy as np
+
+from ckptdb import _tree
+from ckptdb import _types
+
+
+class CheckpointArgs:
+  """Base class of save and restore arguments."""
+
+
+@dataclasses.dataclass
+class _SaveRequest:
+  tree: Any
+  save_args: Dict[str, str]
+  custom_metadata: Any = None
+
+
+@dataclasses.dataclass
+class _RestoreRequest:
+  use_target: bool
+  target: Any
+  partial_restore: bool
+  restore_args: Dict[str, str]
+  post: Optional[Callable[[Any], Any]] = None
+
+  def finish(self, result: Any) -> Any:
+    return self.post(result) if self.post is not None else result
+
+
+def _save_args_dict(save_args: Any) -> Dict[str, str]:
+  return _tree.flatten_dtype_args(save_args, (_types.SaveArgs,))
+
+
+def _restore_args_dict(restore_args: Any) -> Dict[str, str]:
+  return _tree.flatten_dtype_args(restore_args, (_types.RestoreArgs,))
+
+
+def _target_request(item: Any, restore_args: Any,
+                    partial_restore: bool = False) -> _RestoreRequest:
+  if item is None:
+    return _RestoreRequest(False, None, False, _restore_args_dict(restore_args))
+  return _RestoreRequest(True, _tree.prepare_target(item), partial_restore,
+                         _restore_args_dict(restore_args))
+
+
+def _check_not_empty(item: Any) -> None:
+  if _tree.is_empty_tree(item):
+    raise ValueError('Found empty item.')
+
+
+def _is_single_leaf(item: Any) -> bool:
+  return not _tree.is_container(item) and item is not None
+
+
+# ---- PyTree -----------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class PyTreeSave(CheckpointArgs):
+  """Saves a pytree. save_args: a tree of SaveArgs (dtype casts).
+
+  ocdbt_target_data_file_size, enable_pinned_host_transfer: ignored.
+  """
+  item: Any
+  save_args: Any = None
+  ocdbt_target_data_file_size: Optional[int] = None
+  enable_pinned_host_transfer: Optional[bool] = None
+  custom_metadata: Any = None
+
+  def _save_request(self) -> _SaveRequest:
+    _check_not_empty(self.item)
+    return _SaveRequest(self.item, _save_args_dict(self.save_args),
+                        self.custom_metadata)
+
+
+@dataclasses.dataclass
+class PyTreeRestore(CheckpointArgs):
+  """Restores a pytree, into the structure of `item` when given.
+
+  Target arrays whose dtype and shape match what is restored are filled in
+  place (and returned); others are replaced by new arrays. partial_restore:
+  `item` may omit dict entries. restore_args: a tree of RestoreArgs (dtype
+  casts). transforms / legacy_transform_fn are not supported.
+  """
+  item: Any = None
+  restore_args: Any = None
+  transforms: Any = None
+  transforms_default_to_original: bool = True
+  legacy_transform_fn: Any = None
+  partial_restore: bool = False
+
+  def _restore_request(self) -> _RestoreRequest:
+    if self.transforms is not None or self.legacy_transform_fn is not None:
+      raise NotImplementedError(
+          'ckptdb does not implement Orbax transforms; restore without them '
+          'and rearrange the tree in Python')
+    return _target_request(self.item, self.restore_args, self.partial_restore)
+
+
+# ---- Standard ---------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class StandardSave(CheckpointArgs):
+  """Saves a pytree of arrays and scalars (Orbax's StandardCheckpointHandler).
+
+  A bare array or scalar is rejected, as in Orbax: use ArraySave.
+  """
+  item: Any
+  save_args: Any = None
+  custom_metadata: Any = None
+
+  def _save_request(self) -> _SaveRequest:
+    _check_not_empty(self.item)
+    if _is_single_leaf(self.item):
+      raise ValueError(
+          f'StandardSave got a single leaf of type {type(self.item).__name__}'
+          '; use ArrayCheckpointHandler / ocp.args.ArraySave to save a '
+          'single array or scalar.')
+    return _SaveRequest(self.item, _save_args_dict(self.save_args),
+                        self.custom_metadata)
+
+
+@dataclasses.dataclass
+class StandardRestore(CheckpointArgs):
+  """Restores a pytree, into the structure of `item` when given.
+
+  `item` may hold arrays (filled in place when dtype and shape match),
+  abstract leaves with .shape and .dtype (jax.ShapeDtypeStruct,
+  ckptdb.ArrayMetadata: new arrays of that dtype), or PLACEHOLDER. strict,
+  support_layout and fallback_sharding are ignored.
+  """
+  item: Any = None
+  strict: bool = True
+  support_layout: bool = False
+  fallback_sharding: Any = None
+
+  def _restore_request(self) -> _RestoreRequest:
+    if self.item is None:
+      return _RestoreRequest(False, None, False, {})
+    # Orbax restores into the target's dtypes.
+    restore_args = _tree.map_leaves(
+        lambda x: _types.RestoreArgs(dtype=getattr(x, 'dtype', None))
+        if hasattr(x, 'dtype') and hasattr(x, 'shape') else None, self.item)
+    return _target_request(self.item, restore_args)
+
+
+# ---- Array ------------------------------------------------------------------
+
+
+def _check_array_item(item: Any) -> None:
+  if not (isinstance(item, (np.ndarray, np.generic, int, float, bool)) or
+          hasattr(item, '__array__')):
+    raise TypeError(
+        'ArrayCheckpointHandler saves a single array or scalar; got '
+        f'{type(item).__name__}')
+
+
+@dataclasses.dataclass
+class ArraySave(CheckpointArgs):
+  """Saves a single array or scalar. save_args: one SaveArgs."""
+  item: Any
+  save_args: Optional[_types.SaveArgs] = None
+
+  def _save_request(self) -> _SaveRequest:
+    _check_array_item(self.item)
+    return _SaveRequest(self.item, _save_args_dict(self.save_args))
+
+
+@dataclasses.dataclass
+class ArrayRestore(CheckpointArgs):
+  """Restores a single array (into `item` when its dtype and shape match)."""
+  item: Any = None
+  restore_args: Optional[_types.RestoreArgs] = None
+
+  def _restore_request(self) -> _RestoreRequest:
+    return _target_request(self.item, self.restore_args)
+
+
+# ---- Json -------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class JsonSave(CheckpointArgs):
+  """Saves a JSON-like tree (dicts, lists, str, numbers, bool, None).
+
+  Unlike Orbax it is not stored as JSON text: tuples and int keys survive.
+  """
+  item: Any
+
+  def _save_request(self) -> _SaveRequest:
+    return _SaveRequest(self.item, {})
+
+
+@dataclasses.dataclass
+class JsonRestore(CheckpointArgs):
+  item: Any = None
+
+  def _restore_request(self) -> _RestoreRequest:
+    return _RestoreRequest(False, None, False, {})
+
+
+# ---- Composite --------------------------------------------------------------
+
+
+class Composite(CheckpointArgs, collections.abc.Mapping):
+  """Several named items: Composite(state=StandardSave(s), meta=JsonSave(m)).
+
+  Also what restoring several items returns: values by attribute or key.
+  """
+
+  def __init__(self, *args: Any, **items: Any):
+    object.__setattr__(self, '_items', dict(*args, **items))
+    for k in self._items:
+      if not isinstance(k, str):
+        raise TypeError(f'Composite keys must be str, got {k!r}')
+      if k.startswith('__'):
+        raise ValueError(f'Composite keys may not start with "__": {k!r}')
+
+  def __getattr__(self, name: str) -> Any:
+    items = object.__getattribute__(self, '_items')
+    try:
+      return items[name]
+    except KeyError:
+      raise AttributeError(
+          f'Composite has no item {name!r} (items: {sorted(items)})') from None
+
+  def __setattr__(self, name: str, value: Any) -> None:
+    raise AttributeError('Composite is immutable')
+
+  def __getitem__(self, key: str) -> Any:
+    return self._items[key]
+
+  def __iter__(self):
+    return iter(self._items)
+
+  def __len__(self) -> int:
+    return len(self._items)
+
+  def __or__(self, other: 'Composite') -> 'Composite':
+    return Composite(**{**self._items, **dict(other)})
+
+  def __and__(self, other: 'Composite') -> 'Composite':
+    return Composite(**{k: v for k, v in self._items.items() if k in other})
+
+  def __eq__(self, other: Any) -> bool:
+    return isinstance(other, Composite) and self._items == other._items
+
+  def __repr__(self) -> str:
+    inner = ', '.join(f'{k}={v!r}' for k, v in self._items.items())
+    return f'Composite({inner})'

@@ -1,0 +1,495 @@
+"""Orbax's CheckpointManager and CheckpointManagerOptions over ckptdb.
+
+    options = ckptdb.CheckpointManagerOptions(max_to_keep=3, keep_period=2)
+    with ckptdb.CheckpointManager('/ckpt/run1', options=options) as mngr:
+      mngr.save(step, args=ckptdb.args.StandardSave(state))
+      state = mngr.restore(mngr.latest_step())
+
+All steps live in one ckptdb database (the directory); save decisions and
+retention are the C++ core's implementation of Orbax's rules. Both call
+styles work: the current one (`args=`), and the legacy one
+(`CheckpointManager(directory, checkpointer, options)` with
+`save(step, items, save_kwargs=...)` / `restore(step, items=...,
+restore_kwargs=...)`).
+"""
+
+import collections.abc
+import dataclasses
+import datetime
+import os
+import pathlib
+import warnings
+from typing import Any, Callable, Container, Dict, Mapping, Optional
+
+from ckptdb import _ckptdb
+from ckptdb import _tree
+from ckptdb import args as args_lib
+from ckptdb import checkpoint_managers
+from ckptdb import checkpointers as checkpointers_lib
+from ckptdb import handlers as handlers_lib
+
+DEFAULT_ITEM_NAME = 'default'
+
+# Raised for a forced save of a step that exists (Orbax's name; a
+# ValueError and a FileExistsError).
+StepAlreadyExistsError = _ckptdb.AlreadyExistsError
+
+
+@dataclasses.dataclass
+class AsyncOptions:
+  """Orbax's AsyncOptions; accepted and ignored (no timeouts or barriers)."""
+  timeout_secs: int = 1200
+  barrier_sync_fn: Any = None
+  post_finalization_callback: Any = None
+  create_directories_asynchronously: bool = True
+
+
+@dataclasses.dataclass
+class CheckpointManagerOptions:
+  """Orbax's CheckpointManagerOptions (same names, defaults and checks).
+
+  Used: save_interval_steps, save_on_steps, should_save_fn, max_to_keep,
+  keep_time_interval (timedelta or seconds), keep_period, best_fn,
+  best_mode, keep_checkpoints_without_metrics, step_prefix,
+  step_format_fixed_length, create, read_only, enable_async_checkpointing,
+  preservation_policy.
+  Not supported (NotImplementedError): step_name_format,
+  save_decision_policy.
+  Accepted and ignored (multi-host, file-system and deletion details that
+  ckptdb's single database makes moot): the rest.
+  ckptdb additions: gc_garbage_fraction, tuning (StoreTuning).
+  """
+  save_interval_steps: int = 1
+  max_to_keep: Optional[int] = None
+  keep_time_interval: Optional[Any] = None
+  keep_period: Optional[int] = None
+  should_keep_fn: Optional[Callable[[int], bool]] = None
+  best_fn: Optional[Callable[[Any], float]] = None
+  best_mode: str = 'max'
+  keep_checkpoints_without_metrics: bool = True
+  step_prefix: Optional[str] = None
+  step_format_fixed_length: Optional[int] = None
+  step_name_format: Any = None
+  create: bool = True
+  cleanup_tmp_directories: bool = False
+  save_on_steps: Optional[Container[int]] = None
+  single_host_load_and_broadcast: bool = False
+  todelete_subdir: Optional[str] = None
+  todelete_full_path: Optional[str] = None
+  enable_background_delete: bool = False
+  num_deletion_threads: Optional[int] = None
+  read_only: bool = False
+  enable_async_checkpointing: bool = True
+  async_options: Optional[AsyncOptions] = None
+  multiprocessing_options: Any = None
+  should_save_fn: Optional[Callable[[int, Optional[int]], bool]] = None
+  file_options: Any = None
+  atomicity_options: Any = None
+  save_root_metadata: bool = True
+  temporary_path_class: Any = None
+  save_decision_policy: Any = None
+  preservation_policy: Any = None
+  prevent_write_metrics: bool = False
+  enable_should_save_is_saving_in_progress_check: bool = True
+  enable_per_process_directory_creation: bool = False
+  lightweight_initialize: bool = False
+  # ckptdb only.
+  gc_garbage_fraction: float = 0.25
+  tuning: Any = None
+
+  def __post_init__(self):
+    if self.best_mode not in ('min', 'max'):
+      raise ValueError(
+          "`CheckpointManagerOptions.best_mode` must be one of None, 'min' "
+          f"or 'max'. Got {self.best_mode}.")
+    if self.max_to_keep is not None and self.max_to_keep < 0:
+      raise ValueError('Setting of `max_to_keep` must be None or non-negative.')
+    if self.read_only:
+      # As Orbax: a read-only manager neither saves nor deletes.
+      self.save_interval_steps = 0
+      self.max_to_keep = None
+      self.keep_time_interval = None
+      self.keep_period = None
+      self.create = False
+      self.cleanup_tmp_directories = False
+      self.save_on_steps = None
+      self.todelete_subdir = None
+      self.should_save_fn = None
+    if self.should_keep_fn is not None:
+      warnings.warn('should_keep_fn is ignored (as in Orbax >= 0.11.13); use '
+                    'preservation_policy', stacklevel=2)
+    self.save_on_steps = frozenset(self.save_on_steps or ())
+
+  def _core_options(self, use_async: bool) -> Dict[str, Any]:
+    if self.step_name_format is not None:
+      raise NotImplementedError(
+          'ckptdb does not support step_name_format; use step_prefix and '
+          'step_format_fixed_length')
+    if self.save_decision_policy is not None:
+      raise NotImplementedError(
+          'ckptdb does not support save_decision_policy; use '
+          'save_interval_steps, save_on_steps or should_save_fn')
+    policy = (checkpoint_managers.policy_spec(self.preservation_policy)
+              if self.preservation_policy is not None else None)
+    interval = self.keep_time_interval
+    if isinstance(interval, datetime.timedelta):
+      interval = int(interval.total_seconds())
+    return {
+        'save_interval_steps': self.save_interval_steps,
+        'save_on_steps': sorted(self.save_on_steps) or None,
+        'should_save_fn': self.should_save_fn,
+        'max_to_keep': self.max_to_keep,
+        'keep_period': self.keep_period,
+        'keep_time_interval_secs': None if interval is None else int(interval),
+        'best_fn': self.best_fn,
+        'best_mode': self.best_mode,
+        'keep_checkpoints_without_metrics':
+            self.keep_checkpoints_without_metrics,
+        'preservation_policy': policy,
+        'step_prefix': self.step_prefix,
+        'step_format_fixed_length': self.step_format_fixed_length,
+        'create': self.create,
+        'read_only': self.read_only,
+        'enable_async_checkpointing': use_async,
+        'gc_garbage_fraction': self.gc_garbage_fraction,
+        'tuning': _tree.tuning_dict(self.tuning),
+    }
+
+
+@dataclasses.dataclass
+class StepMetadata:
+  """A step's record (Orbax's StepMetadata, with ckptdb's sizes)."""
+  step: int
+  name: str
+  init_timestamp_nsecs: int
+  commit_timestamp_nsecs: int
+  item_names: list
+  metrics: Any
+  custom_metadata: Any
+  logical_bytes: int
+  new_bytes: int
+  chunk_count: int
+  items: list
+
+
+@dataclasses.dataclass
+class RootMetadata:
+  """Orbax's RootMetadata: the `metadata` given to the constructor.
+
+  Kept in memory only (ckptdb does not persist it).
+  """
+  custom_metadata: Any = None
+
+
+def _handler_for_args(a: Any) -> handlers_lib.CheckpointHandler:
+  return handlers_lib.HANDLER_FOR_ARGS.get(
+      type(a), handlers_lib.PyTreeCheckpointHandler)()
+
+
+class CheckpointManager:
+  """Numbered steps in one ckptdb database, with Orbax's semantics.
+
+  Differences from Orbax (see docs/python.md): restoring without a target
+  keeps tuples, int keys and numpy scalar dtypes (as 0-d arrays); restoring
+  with a target fills its arrays in place; metrics are always persisted;
+  deletion is atomic.
+  """
+
+  def __init__(self, directory: Any, checkpointers: Any = None,
+               options: Optional[CheckpointManagerOptions] = None,
+               metadata: Optional[Mapping[str, Any]] = None,
+               item_names: Optional[Any] = None,
+               item_handlers: Optional[Any] = None, logger: Any = None,
+               handler_registry: Any = None):
+    self._options = options if options is not None else (
+        CheckpointManagerOptions())
+    self._directory = pathlib.Path(os.fspath(directory))
+    self._handlers: Dict[str, handlers_lib.CheckpointHandler] = {}
+    self._single: Optional[bool] = None
+    use_async = self._options.enable_async_checkpointing
+    if checkpointers is not None and item_names is not None:
+      raise ValueError('`item_names` and `checkpointers` are mutually '
+                       'exclusive - do not use together.')
+    if checkpointers is not None and item_handlers is not None:
+      raise ValueError('`item_handlers` and `checkpointers` are mutually '
+                       'exclusive - do not use together.')
+    if handler_registry is not None:
+      raise NotImplementedError(
+          'ckptdb does not support handler_registry; use item_handlers, or '
+          'simply pass args to save and restore')
+    if checkpointers is not None:  # legacy
+      if isinstance(checkpointers, checkpointers_lib.Checkpointer):
+        self._single = True
+        self._handlers[DEFAULT_ITEM_NAME] = checkpointers.handler
+        use_async = isinstance(checkpointers,
+                               checkpointers_lib.AsyncCheckpointer)
+      elif isinstance(checkpointers, collections.abc.Mapping):
+        self._single = False
+        use_async = False
+        for name, c in checkpointers.items():
+          if not isinstance(c, checkpointers_lib.Checkpointer):
+            raise ValueError(f'Value corresponding to {name} in '
+                             '`checkpointers` is not a Checkpointer. Found '
+                             f'{type(c)}.')
+          self._handlers[name] = c.handler
+          use_async |= isinstance(c, checkpointers_lib.AsyncCheckpointer)
+      else:
+        raise ValueError(
+            f'Invalid type for `checkpointers`. Found {checkpointers}.')
+    elif item_handlers is not None or item_names is not None:
+      if isinstance(item_handlers, handlers_lib.CheckpointHandler):
+        if item_names is not None:
+          raise ValueError('`item_handlers` in default item mode and '
+                           '`item_names` should not be provided together.')
+        self._single = True
+        self._handlers[DEFAULT_ITEM_NAME] = item_handlers
+      else:
+        self._single = False
+        for name in item_names or ():
+          self._handlers.setdefault(name, handlers_lib.PyTreeCheckpointHandler())
+        for name, h in (item_handlers or {}).items():
+          self._handlers[name] = h
+    self._root_metadata = RootMetadata(
+        dict(metadata) if metadata is not None else None)
+    self._core = _ckptdb.CheckpointManager(
+        str(self._directory), self._options._core_options(use_async))  # pylint: disable=protected-access
+    self._closed = False
+    checkpointers_lib.register_live(self)
+
+  # ---- properties and queries ----
+
+  @property
+  def directory(self) -> pathlib.Path:
+    return self._directory
+
+  @property
+  def options(self) -> CheckpointManagerOptions:
+    return self._options
+
+  def all_steps(self, read: bool = False) -> list:
+    if read:
+      self.reload()
+    return list(self._core.all_steps())
+
+  def latest_step(self) -> Optional[int]:
+    return self._core.latest_step()
+
+  def best_step(self) -> Optional[int]:
+    return self._core.best_step()
+
+  def should_save(self, step: int) -> bool:
+    return self._core.should_save(step)
+
+  def reached_preemption(self, step: int) -> bool:
+    del step
+    return False
+
+  def is_saving_in_progress(self) -> bool:
+    return self._core.is_saving_in_progress()
+
+  def reload(self) -> None:
+    self._core.reload()
+
+  def metrics(self, step: int) -> Any:
+    """The metrics saved with `step`, or None."""
+    return self._core.metrics(step)
+
+  def step_name(self, step: int) -> str:
+    """The step's display name ('test_4', '00000004', '4')."""
+    return self._core.step_name(step)
+
+  def _item_names(self, step: int) -> list:
+    return [i['name'] for i in self._core.step_metadata(step)['items']]
+
+  def _resolve_single(self, step: int) -> bool:
+    if self._single is None:
+      self._single = self._item_names(step) == [DEFAULT_ITEM_NAME]
+    return self._single
+
+  def item_metadata(self, step: int) -> Any:
+    """The saved tree(s) with ArrayMetadata leaves (no array bytes read)."""
+    if self._resolve_single(step):
+      return self._core.item_metadata(step, DEFAULT_ITEM_NAME)
+    return args_lib.Composite(**{
+        name: self._core.item_metadata(step, name)
+        for name in self._item_names(step)})
+
+  def metadata(self, step: Optional[int] = None) -> Any:
+    """RootMetadata for step None, else the step's StepMetadata."""
+    if step is None:
+      return self._root_metadata
+    d = self._core.step_metadata(step)
+    return StepMetadata(
+        step=d['step'], name=d['name'],
+        init_timestamp_nsecs=d['init_timestamp_nsecs'],
+        commit_timestamp_nsecs=d['commit_timestamp_nsecs'],
+        item_names=[i['name'] for i in d['items']], metrics=d['metrics'],
+        custom_metadata=d['custom_metadata'],
+        logical_bytes=d['logical_bytes'], new_bytes=d['new_bytes'],
+        chunk_count=d['chunk_count'], items=d['items'])
+
+  # ---- save ----
+
+  def _validate_args(self, items: Any, args: Any) -> None:
+    if isinstance(items, args_lib.CheckpointArgs):
+      raise ValueError(
+          'Found an instance of `CheckpointArgs` provided for `items`. This '
+          'may be due to misuse of the newer API - make sure to specify the '
+          'argument keyword (e.g. `args=args`).')
+    if args is not None:
+      if not isinstance(args, args_lib.CheckpointArgs):
+        raise ValueError(
+            f'Expected args of type `CheckpointArgs`; found {type(args)}.')
+      if self._single is None:
+        self._single = not isinstance(args, args_lib.Composite)
+      if self._single and isinstance(args, args_lib.Composite):
+        raise ValueError(
+            'Cannot provide `args` of type `Composite` when dealing with a '
+            'single, unnamed (default) checkpointable object.')
+      if not self._single and not isinstance(args, args_lib.Composite):
+        raise ValueError('Must provide `args` of type `Composite` when '
+                         'dealing with multiple checkpointable objects.')
+
+  def save(self, step: int, items: Any = None, save_kwargs: Any = None,
+           metrics: Any = None, force: Optional[bool] = False,
+           args: Optional[args_lib.CheckpointArgs] = None,
+           custom_metadata: Optional[Mapping[str, Any]] = None, *,
+           borrow: bool = False) -> bool:
+    """Saves a step; returns False if should_save(step) says no.
+
+    Async (the default): returns once the arrays are copied (borrow=True:
+    not copied; leave them unchanged until wait_until_finished()).
+    AlreadyExistsError (Orbax's StepAlreadyExistsError) for a forced save of
+    an existing step.
+    """
+    if items is None and args is None:
+      raise ValueError('Must provide `args` for `save`.')
+    self._validate_args(items, args)
+    if args is None:  # legacy: items + save_kwargs
+      if self._single is None:
+        self._single = True
+      if self._single:
+        items = {DEFAULT_ITEM_NAME: items}
+        save_kwargs = {DEFAULT_ITEM_NAME: save_kwargs or {}}
+      save_kwargs = save_kwargs or {}
+      per_item = {}
+      for name, item in items.items():
+        handler = self._handlers.get(name) or (
+            handlers_lib.PyTreeCheckpointHandler())
+        per_item[name] = handler.save_args_cls(item,
+                                               **(save_kwargs.get(name) or {}))
+    elif self._single:
+      per_item = {DEFAULT_ITEM_NAME: args}
+    else:
+      per_item = dict(args.items())
+    if self._options.best_fn is not None and metrics is None:
+      warnings.warn('Requested `tracked_metric`; did not provide metrics.',
+                    stacklevel=2)
+    trees, save_args = {}, {}
+    for name, a in per_item.items():
+      req = a._save_request()  # pylint: disable=protected-access
+      trees[name] = req.tree
+      save_args[name] = req.save_args
+      if name not in self._handlers:
+        self._handlers[name] = _handler_for_args(a)
+    return self._core.save(
+        step, trees, metrics=metrics, has_metrics=metrics is not None,
+        force=bool(force), item_save_args=save_args,
+        custom_metadata=custom_metadata, borrow=borrow)
+
+  # ---- restore ----
+
+  def restore(self, step: Optional[int] = None, items: Any = None,
+              restore_kwargs: Any = None, directory: Any = None,
+              args: Optional[args_lib.CheckpointArgs] = None) -> Any:
+    """Restores a step (None: the latest).
+
+    Single item: returns it; several: a Composite (all items if none are
+    named). FileNotFoundError if there is no such step or no steps at all.
+    """
+    if directory is not None and (pathlib.Path(os.fspath(directory)) !=
+                                  self._directory):
+      other_options = CheckpointManagerOptions(
+          read_only=True, step_prefix=self._options.step_prefix,
+          step_format_fixed_length=self._options.step_format_fixed_length)
+      with CheckpointManager(directory, options=other_options) as other:
+        other._single = self._single  # pylint: disable=protected-access
+        other._handlers = dict(self._handlers)  # pylint: disable=protected-access
+        return other.restore(step, items, restore_kwargs, args=args)
+    if step is None:
+      step = self.latest_step()
+      if step is None:
+        raise FileNotFoundError(f'No steps found in {self.directory}.')
+    single = self._resolve_single(step)
+    self._validate_args(items, args)
+    if args is None:  # legacy: items + restore_kwargs
+      if single:
+        handler = self._handlers.get(DEFAULT_ITEM_NAME) or (
+            handlers_lib.PyTreeCheckpointHandler())
+        per_item = {DEFAULT_ITEM_NAME: handler.restore_args_cls(
+            items, **(restore_kwargs or {}))}
+      else:
+        items = items or {}
+        restore_kwargs = restore_kwargs or {}
+        names = list(items) + [n for n in restore_kwargs if n not in items]
+        per_item = {}
+        for name in names:
+          handler = self._handlers.get(name) or (
+              handlers_lib.PyTreeCheckpointHandler())
+          per_item[name] = handler.restore_args_cls(
+              items.get(name), **(restore_kwargs.get(name) or {}))
+    elif single:
+      per_item = {DEFAULT_ITEM_NAME: args}
+    else:
+      per_item = dict(args.items())
+    if not single and not per_item:
+      per_item = {name: None for name in self._item_names(step)}
+    results = {}
+    for name, a in per_item.items():
+      if a is None:
+        req = args_lib._RestoreRequest(False, None, False, {})  # pylint: disable=protected-access
+      else:
+        req = a._restore_request()  # pylint: disable=protected-access
+      results[name] = req.finish(self._core.restore(
+          step, item=name, target=req.target, use_target=req.use_target,
+          partial_restore=req.partial_restore,
+          restore_args=req.restore_args))
+    if single:
+      return results[DEFAULT_ITEM_NAME]
+    return args_lib.Composite(**results)
+
+  # ---- maintenance ----
+
+  def delete(self, step: int) -> None:
+    """Deletes a step now (FileNotFoundError if it does not exist)."""
+    self._core.delete(step)
+
+  def apply_retention(self) -> list:
+    """ckptdb: applies the preservation policy now; returns deleted steps."""
+    return list(self._core.apply_retention())
+
+  def collect_garbage(self) -> None:
+    """ckptdb: drops unreferenced chunks and compacts now."""
+    self._core.collect_garbage()
+
+  def wait_until_finished(self) -> None:
+    self._core.wait_until_finished()
+
+  def check_for_errors(self) -> None:
+    self._core.check_for_errors()
+
+  def close(self) -> None:
+    if self._closed:
+      return
+    self._closed = True
+    checkpointers_lib.unregister_live(self)
+    self._core.close()
+
+  def __enter__(self) -> 'CheckpointManager':
+    return self
+
+  def __exit__(self, *exc: Any) -> None:
+    self.close()
+
+  def __repr__(self) -> str:
+    return f"CheckpointManager('{self._directory}')"

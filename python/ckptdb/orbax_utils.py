@@ -1,0 +1,42 @@
+"""Flax's `flax.training.orbax_utils` helpers, for numpy trees.
+
+    save_args = ckptdb.orbax_utils.save_args_from_target(tree)
+    ckptr.save(path, tree, save_args=save_args)
+    restore_args = ckptdb.orbax_utils.restore_args_from_target(target)
+    ckptr.restore(path, item=target, restore_args=restore_args)
+"""
+
+from typing import Any
+
+import numpy as np
+
+from ckptdb import _tree
+from ckptdb import _types
+
+
+def _is_array_like(x: Any) -> bool:
+  return isinstance(x, (np.ndarray, np.generic)) or (
+      hasattr(x, 'shape') and hasattr(x, 'dtype'))
+
+
+def save_args_from_target(target: Any) -> Any:
+  """A tree of SaveArgs() mirroring `target` (store every leaf as it is)."""
+  return _tree.map_leaves(lambda _: _types.SaveArgs(), target)
+
+
+def restore_args_from_target(target: Any, mesh: Any = None) -> Any:
+  """A tree of RestoreArgs mirroring `target`.
+
+  Array leaves get RestoreArgs(restore_type=np.ndarray, dtype=leaf.dtype):
+  the restored array is converted to the target's dtype (and so can be
+  filled in place when the shape matches too); other leaves get
+  RestoreArgs(). `mesh` is accepted for Flax compatibility and ignored.
+  """
+  del mesh
+
+  def leaf(x: Any) -> _types.RestoreArgs:
+    if _is_array_like(x):
+      return _types.RestoreArgs(restore_type=np.ndarray, dtype=x.dtype)
+    return _types.RestoreArgs()
+
+  return _tree.map_leaves(leaf, target)
