@@ -28,6 +28,15 @@ absl::Status FromRocks(const rocksdb::Status& s, absl::string_view context) {
   return absl::InternalError(msg);
 }
 
+absl::Status FromRocksWrite(const rocksdb::Status& s,
+                            absl::string_view context) {
+  absl::Status st = FromRocks(s, context);
+  if (st.code() == absl::StatusCode::kNotFound) {
+    return absl::InternalError(st.message());
+  }
+  return st;
+}
+
 rocksdb::DBOptions MakeDbOptions(const RocksTuning& tuning) {
   rocksdb::DBOptions o;
   if (tuning.env != nullptr) o.env = tuning.env;

@@ -1415,7 +1415,7 @@ absl::StatusOr<StepInfo> Store::SaveStepLocked(const StepSaveRequest& req) {
         ChunkJob& j = jobs[unique_jobs[b + k]];
         if (statuses[k].IsNotFound()) continue;
         if (!statuses[k].ok()) {
-          return FromRocks(statuses[k], "cannot read the chunk index");
+          return FromRocksWrite(statuses[k], "cannot read the chunk index");
         }
         ChunkEntryState st;
         CKPTDB_RETURN_IF_ERROR(
@@ -1486,7 +1486,7 @@ absl::StatusOr<StepInfo> Store::SaveStepLocked(const StepSaveRequest& req) {
     if (s.ok()) s = writer.Finish();
     if (!s.ok()) {
       cleanup_files();
-      return FromRocks(s,
+      return FromRocksWrite(s,
                        absl::StrCat("cannot write chunks of step ", req.step));
     }
     Hook("after_segment_file");
@@ -1557,7 +1557,7 @@ absl::StatusOr<StepInfo> Store::SaveStepLocked(const StepSaveRequest& req) {
     if (s.ok()) s = writer.Finish();
     if (!s.ok()) {
       cleanup_files();
-      return FromRocks(
+      return FromRocksWrite(
           s, absl::StrCat("cannot write the records of step ", req.step));
     }
   }
@@ -1570,7 +1570,7 @@ absl::StatusOr<StepInfo> Store::SaveStepLocked(const StepSaveRequest& req) {
       db_->CreateColumnFamily(cf_options_->step, cf_name, &raw_cf);
   if (!s.ok()) {
     cleanup_files();
-    return FromRocks(
+    return FromRocksWrite(
         s, absl::StrCat("cannot create column family for step ", req.step));
   }
   auto cf = std::make_shared<CfHandle>();
@@ -1581,7 +1581,7 @@ absl::StatusOr<StepInfo> Store::SaveStepLocked(const StepSaveRequest& req) {
     needs_resume_ = true;
     db_->DropColumnFamily(raw_cf).PermitUncheckedError();
     cleanup_files();
-    return FromRocks(st, absl::StrCat(what, " of step ", req.step));
+    return FromRocksWrite(st, absl::StrCat(what, " of step ", req.step));
   };
   Hook("after_create_cf");
   {
@@ -1731,7 +1731,7 @@ absl::StatusOr<StepInfo> Store::SaveStepLocked(const StepSaveRequest& req) {
     }
     cleanup_files();
     needs_resume_ = true;
-    return FromRocks(s, absl::StrCat("cannot commit step ", req.step));
+    return FromRocksWrite(s, absl::StrCat("cannot commit step ", req.step));
   }
   Hook("after_commit");
 
@@ -1916,7 +1916,7 @@ absl::Status Store::DeleteSteps(const std::vector<int64_t>& steps) {
   rocksdb::Status s = db_->Write(wo, &batch);
   if (!s.ok()) {
     needs_resume_ = true;
-    return FromRocks(s, "cannot delete steps");
+    return FromRocksWrite(s, "cannot delete steps");
   }
   Hook("after_delete_commit");
   {
