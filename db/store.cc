@@ -1270,6 +1270,7 @@ absl::StatusOr<StepInfo> Store::SaveStepLocked(const StepSaveRequest& req) {
   const uint64_t segment = next_segment_.fetch_add(1);
   const uint32_t chunk_bytes = options_.chunk_bytes;
 
+  Hook("save_start");
   // 1. Flatten every item into preorder nodes; plan chunks.
   std::vector<FlatNode> nodes;
   std::vector<size_t> item_begin;
@@ -1386,6 +1387,7 @@ absl::StatusOr<StepInfo> Store::SaveStepLocked(const StepSaveRequest& req) {
   Hook("after_hash");
 
   // 3. Deduplicate within the save and against chunk_index.
+  Hook("dedup_start");
   absl::flat_hash_map<Hash128, uint32_t> first_of;
   std::vector<uint32_t> unique_jobs;
   for (uint32_t i = 0; i < jobs.size(); ++i) {
@@ -1457,37 +1459,70 @@ absl::StatusOr<StepInfo> Store::SaveStepLocked(const StepSaveRequest& req) {
     }
   }
 
+  Hook("dedup_done");
   // 4. Write the segment file and the step file.
   const fs::path staging = fs::path(path_) / kStagingDir;
-  const std::string seg_file =
-      (staging / absl::StrCat("segment-", segment, ".sst")).string();
+  // The new chunks are written by up to one writer per core, each into its
+  // own SST file holding a contiguous range of ordinals (the files do not
+  // overlap, so all of them still land in the bottommost level): the
+  // user-space copy and block checksum of SstFileWriter and the kernel's
+  // copy into the page cache then use both cores.
+  std::vector<std::pair<size_t, size_t>> parts;  // [begin, end) of new_jobs
+  {
+    constexpr uint64_t kMinPartBytes = 32 << 20;
+    const size_t max_parts = static_cast<size_t>(pool_->num_workers()) + 1;
+    const size_t n_parts = std::max<size_t>(
+        1, std::min<size_t>(max_parts, new_bytes / kMinPartBytes));
+    size_t begin = 0;
+    uint64_t acc = 0;
+    for (size_t k = 0; k < new_jobs.size(); ++k) {
+      acc += jobs[new_jobs[k]].size;
+      if (parts.size() + 1 < n_parts &&
+          acc >= new_bytes * (parts.size() + 1) / n_parts) {
+        parts.emplace_back(begin, k + 1);
+        begin = k + 1;
+      }
+    }
+    if (begin < new_jobs.size()) parts.emplace_back(begin, new_jobs.size());
+  }
+  std::vector<std::string> seg_files;
+  for (size_t p = 0; p < parts.size(); ++p) {
+    seg_files.push_back(
+        (staging / absl::StrCat("segment-", segment, "-", p, ".sst")).string());
+  }
   const std::string step_file =
       (staging / absl::StrCat("step-", req.step, "-", segment, ".sst"))
           .string();
   auto cleanup_files = [&] {
     std::error_code ec;
-    fs::remove(seg_file, ec);
+    for (const std::string& f : seg_files) fs::remove(f, ec);
     fs::remove(step_file, ec);
   };
   rocksdb::EnvOptions env_options;
   rocksdb::Options chunk_opts(rocksdb::DBOptions(), cf_options_->chunks);
   if (options_.env) chunk_opts.env = options_.env;
-  if (!new_jobs.empty()) {
-    rocksdb::SstFileWriter writer(env_options, chunk_opts, chunks_cf_,
-                                  /*invalidate_page_cache=*/false);
-    rocksdb::Status s = writer.Open(seg_file);
-    std::string& buf = Staging();
-    for (uint32_t i : new_jobs) {
-      if (!s.ok()) break;
-      const ChunkJob& j = jobs[i];
-      absl::string_view bytes = ChunkBytes(nodes[j.node], j, &buf);
-      s = writer.Put(ChunkKey(segment, j.ordinal), ToSlice(bytes));
-    }
-    if (s.ok()) s = writer.Finish();
-    if (!s.ok()) {
-      cleanup_files();
-      return FromRocksWrite(s,
-                       absl::StrCat("cannot write chunks of step ", req.step));
+  if (!parts.empty()) {
+    std::vector<rocksdb::Status> statuses(parts.size());
+    pool_->ParallelFor(parts.size(), [&](size_t p) {
+      // Keep the written pages cached: a restore soon after reads them.
+      rocksdb::SstFileWriter writer(env_options, chunk_opts, chunks_cf_,
+                                    /*invalidate_page_cache=*/false);
+      rocksdb::Status s = writer.Open(seg_files[p]);
+      std::string& buf = Staging();
+      for (size_t k = parts[p].first; k < parts[p].second && s.ok(); ++k) {
+        const ChunkJob& j = jobs[new_jobs[k]];
+        absl::string_view bytes = ChunkBytes(nodes[j.node], j, &buf);
+        s = writer.Put(ChunkKey(segment, j.ordinal), ToSlice(bytes));
+      }
+      if (s.ok()) s = writer.Finish();
+      statuses[p] = s;
+    });
+    for (const rocksdb::Status& s : statuses) {
+      if (!s.ok()) {
+        cleanup_files();
+        return FromRocksWrite(
+            s, absl::StrCat("cannot write chunks of step ", req.step));
+      }
     }
     Hook("after_segment_file");
   }
@@ -1593,7 +1628,7 @@ absl::StatusOr<StepInfo> Store::SaveStepLocked(const StepSaveRequest& req) {
     if (!new_jobs.empty()) {
       rocksdb::IngestExternalFileArg a;
       a.column_family = chunks_cf_;
-      a.external_files = {seg_file};
+      a.external_files = seg_files;
       a.options = io;
       args.push_back(a);
     }
