@@ -524,6 +524,8 @@ void Store::CloseDb() {
     orphan_cfs_.clear();
     uncertain_cfs_.clear();
   }
+  prev_bases_.clear();
+  prev_loaded_ = false;
   if (db_ != nullptr) {
     // Open() returned its own handle objects, the default family's too;
     // destroying DefaultColumnFamily() itself is refused (harmless).
@@ -1178,7 +1180,55 @@ struct ChunkJob {
   uint32_t ordinal = 0;
   uint32_t stored_size = 0;
   uint8_t kind = fb::ChunkKind_Full;
+  // A Full chunk of the previous save at the same position, to patch.
+  bool has_base = false;
+  StoredChunk base;
 };
+
+// Encodes `bytes` as a Patch of `base` (the same size) when at most
+// `max_fraction` of its pages differ; returns false otherwise.
+bool MakePatch(absl::string_view bytes, absl::string_view base_bytes,
+               const StoredChunk& base, uint32_t page, double max_fraction,
+               const std::string& key, std::string* out) {
+  if (bytes.size() != base_bytes.size()) return false;
+  const size_t n_pages = (bytes.size() + page - 1) / page;
+  const size_t max_pages = static_cast<size_t>(max_fraction * n_pages);
+  std::vector<uint32_t> pages;
+  for (size_t p = 0; p < n_pages; ++p) {
+    const size_t off = p * page;
+    const size_t len = std::min<size_t>(page, bytes.size() - off);
+    if (std::memcmp(bytes.data() + off, base_bytes.data() + off, len) != 0) {
+      if (pages.size() == max_pages) return false;
+      pages.push_back(static_cast<uint32_t>(p));
+    }
+  }
+  thread_local flatbuffers::FlatBufferBuilder fbb(1 << 16);
+  fbb.Clear();
+  uint8_t* data = nullptr;
+  size_t data_len = 0;
+  for (uint32_t p : pages) {
+    data_len += std::min<size_t>(page, bytes.size() - size_t{p} * page);
+  }
+  auto data_vec = fbb.CreateUninitializedVector(data_len, &data);
+  for (uint32_t p : pages) {
+    const size_t off = size_t{p} * page;
+    const size_t len = std::min<size_t>(page, bytes.size() - off);
+    std::memcpy(data, bytes.data() + off, len);
+    data += len;
+  }
+  auto pages_vec = fbb.CreateVector(pages);
+  const fb::ChunkRef base_ref(ToFb(base.hash), base.segment, base.ordinal,
+                              base.size, base.stored_size, fb::ChunkKind_Full);
+  fb::PatchBuilder b(fbb);
+  b.add_format_version(kFormatVersion);
+  b.add_base(&base_ref);
+  b.add_page_bytes(page);
+  b.add_pages(pages_vec);
+  b.add_data(data_vec);
+  fbb.Finish(b.Finish(), kPatchIdent);
+  *out = SealRecord(key, fbb);
+  return true;
+}
 
 TreePath FlatPath(const std::vector<FlatNode>& nodes, size_t begin,
                   uint32_t global) {
@@ -1436,7 +1486,7 @@ absl::StatusOr<StepInfo> Store::SaveStepLocked(const StepSaveRequest& req) {
     }
   }
   uint32_t next_ordinal = 0;
-  uint64_t new_bytes = 0;
+  uint64_t new_logical = 0;
   std::vector<uint32_t> new_jobs;
   for (uint32_t i : unique_jobs) {
     ChunkJob& j = jobs[i];
@@ -1446,16 +1496,38 @@ absl::StatusOr<StepInfo> Store::SaveStepLocked(const StepSaveRequest& req) {
     j.ordinal = next_ordinal++;
     j.stored_size = j.size;
     j.kind = fb::ChunkKind_Full;
-    new_bytes += j.size;
+    new_logical += j.size;
     new_jobs.push_back(i);
   }
-  for (ChunkJob& j : jobs) {
-    if (j.first >= 0) {
-      const ChunkJob& f = jobs[j.first];
-      j.segment = f.segment;
-      j.ordinal = f.ordinal;
-      j.stored_size = f.stored_size;
-      j.kind = f.kind;
+  // Patch candidates: the previous save's chunk at the same item, leaf and
+  // position (its Full base when it is a patch), if still live.
+  std::vector<std::string> leaf_keys(nodes.size());
+  auto leaf_key = [&](uint32_t g) -> const std::string& {
+    if (leaf_keys[g].empty()) {
+      const FlatNode& n = nodes[g];
+      leaf_keys[g] =
+          absl::StrCat(req.items[n.item].name, std::string(1, '\0'),
+                       FlatPath(nodes, item_begin[n.item], g).ToString());
+    }
+    return leaf_keys[g];
+  };
+  if (options_.patch_max_fraction > 0 && !new_jobs.empty()) {
+    CKPTDB_RETURN_IF_ERROR(LoadPrevBases());
+    for (uint32_t i : new_jobs) {
+      ChunkJob& j = jobs[i];
+      auto it = prev_bases_.find(leaf_key(j.node));
+      if (it == prev_bases_.end()) continue;
+      const size_t index = j.offset / chunk_bytes;
+      if (index >= it->second.size()) continue;
+      const StoredChunk& base = it->second[index];
+      if (base.size != j.size || base.kind != fb::ChunkKind_Full) continue;
+      auto live = LookupChunk(base.hash);
+      if (!live.ok() || live->segment != base.segment ||
+          live->ordinal != base.ordinal || live->kind != fb::ChunkKind_Full) {
+        continue;  // the base is gone: store the chunk whole
+      }
+      j.has_base = true;
+      j.base = base;
     }
   }
 
@@ -1472,13 +1544,13 @@ absl::StatusOr<StepInfo> Store::SaveStepLocked(const StepSaveRequest& req) {
     constexpr uint64_t kMinPartBytes = 32 << 20;
     const size_t max_parts = static_cast<size_t>(pool_->num_workers()) + 1;
     const size_t n_parts = std::max<size_t>(
-        1, std::min<size_t>(max_parts, new_bytes / kMinPartBytes));
+        1, std::min<size_t>(max_parts, new_logical / kMinPartBytes));
     size_t begin = 0;
     uint64_t acc = 0;
     for (size_t k = 0; k < new_jobs.size(); ++k) {
       acc += jobs[new_jobs[k]].size;
       if (parts.size() + 1 < n_parts &&
-          acc >= new_bytes * (parts.size() + 1) / n_parts) {
+          acc >= new_logical * (parts.size() + 1) / n_parts) {
         parts.emplace_back(begin, k + 1);
         begin = k + 1;
       }
@@ -1509,10 +1581,31 @@ absl::StatusOr<StepInfo> Store::SaveStepLocked(const StepSaveRequest& req) {
                                     /*invalidate_page_cache=*/false);
       rocksdb::Status s = writer.Open(seg_files[p]);
       std::string& buf = Staging();
+      std::string patch;
+      rocksdb::ReadOptions ro;
+      ro.verify_checksums = false;
+      ro.fill_cache = false;
       for (size_t k = parts[p].first; k < parts[p].second && s.ok(); ++k) {
-        const ChunkJob& j = jobs[new_jobs[k]];
+        ChunkJob& j = jobs[new_jobs[k]];
         absl::string_view bytes = ChunkBytes(nodes[j.node], j, &buf);
-        s = writer.Put(ChunkKey(segment, j.ordinal), ToSlice(bytes));
+        const std::string key = ChunkKey(segment, j.ordinal);
+        if (j.has_base) {
+          rocksdb::PinnableSlice base;
+          rocksdb::Status bs = db_->Get(
+              ro, chunks_cf_, ChunkKey(j.base.segment, j.base.ordinal), &base);
+          // Patch only against verified bytes.
+          if (bs.ok() && base.size() == j.base.size &&
+              HashBytes(base.data(), base.size()) == j.base.hash &&
+              MakePatch(bytes, ToView(base), j.base, options_.patch_page_bytes,
+                        options_.patch_max_fraction, key, &patch)) {
+            j.kind = fb::ChunkKind_Patch;
+            j.stored_size = static_cast<uint32_t>(patch.size());
+            s = writer.Put(key, patch);
+            continue;
+          }
+          j.has_base = false;
+        }
+        s = writer.Put(key, ToSlice(bytes));
       }
       if (s.ok()) s = writer.Finish();
       statuses[p] = s;
@@ -1525,6 +1618,17 @@ absl::StatusOr<StepInfo> Store::SaveStepLocked(const StepSaveRequest& req) {
       }
     }
     Hook("after_segment_file");
+  }
+  uint64_t new_bytes = 0;  // stored bytes written (patches are small)
+  for (uint32_t i : new_jobs) new_bytes += jobs[i].stored_size;
+  for (ChunkJob& j : jobs) {
+    if (j.first >= 0) {
+      const ChunkJob& f = jobs[j.first];
+      j.segment = f.segment;
+      j.ordinal = f.ordinal;
+      j.stored_size = f.stored_size;
+      j.kind = f.kind;
+    }
   }
 
   std::vector<Hash128> step_hashes;
@@ -1690,6 +1794,12 @@ absl::StatusOr<StepInfo> Store::SaveStepLocked(const StepSaveRequest& req) {
     st.size = jobs[i].size;
     st.stored_size = jobs[i].stored_size;
     st.kind = jobs[i].kind;
+    if (jobs[i].kind == fb::ChunkKind_Patch) {
+      const StoredChunk& b = jobs[i].base;
+      st.has_base = true;
+      st.base = fb::ChunkRef(ToFb(b.hash), b.segment, b.ordinal, b.size,
+                             b.stored_size, fb::ChunkKind_Full);
+    }
     seeded[jobs[i].hash] = st;
   }
   for (auto& [h, st] : entries) seeded[h] = st;
@@ -1770,6 +1880,32 @@ absl::StatusOr<StepInfo> Store::SaveStepLocked(const StepSaveRequest& req) {
   }
   Hook("after_commit");
 
+  // This save is now the predecessor of the next one.
+  prev_bases_.clear();
+  prev_loaded_ = true;
+  for (uint32_t g = 0; g < nodes.size(); ++g) {
+    const FlatNode& n = nodes[g];
+    if (n.tree->kind() != Tree::Kind::kArray || n.num_jobs == 0) continue;
+    std::vector<StoredChunk>& bases = prev_bases_[leaf_key(g)];
+    bases.resize(n.num_jobs);
+    for (uint32_t k = 0; k < n.num_jobs; ++k) {
+      const ChunkJob& j = jobs[n.first_job + k];
+      const ChunkJob& f = j.first >= 0 ? jobs[j.first] : j;
+      StoredChunk& b = bases[k];
+      if (f.kind == fb::ChunkKind_Full) {
+        b = StoredChunk{f.hash, f.segment,     f.ordinal,
+                        f.size, f.stored_size, fb::ChunkKind_Full};
+      } else if (f.is_new) {
+        b = f.base;
+      } else if (auto e = entries.find(f.hash);
+                 e != entries.end() && e->second.has_base) {
+        const fb::ChunkRef& r = e->second.base;
+        b = StoredChunk{FromFb(r.hash()), r.segment(),     r.ordinal(),
+                        r.size(),         r.stored_size(), fb::ChunkKind_Full};
+      }
+    }
+  }
+
   auto entry = std::make_shared<StepEntry>();
   entry->info = info;
   entry->cf_name = cf_name;
@@ -1783,6 +1919,50 @@ absl::StatusOr<StepInfo> Store::SaveStepLocked(const StepSaveRequest& req) {
     db_->DropColumnFamily(old->cf->handle).PermitUncheckedError();
   }
   return info;
+}
+
+absl::Status Store::LoadPrevBases() {
+  if (prev_loaded_) return absl::OkStatus();
+  prev_loaded_ = true;
+  std::shared_ptr<const StepEntry> latest;
+  {
+    std::shared_lock<std::shared_mutex> l(steps_mu_);
+    for (const auto& [step, e] : steps_) {
+      if (latest == nullptr ||
+          e->info.commit_time_ns >= latest->info.commit_time_ns) {
+        latest = e;
+      }
+    }
+  }
+  if (latest == nullptr) return absl::OkStatus();
+  for (const std::string& item : latest->item_names) {
+    auto stored = ReadItemImpl(latest->info.step, item);
+    if (!stored.ok()) continue;  // no predecessor: chunks are stored whole
+    for (uint32_t i = 0; i < stored->nodes.size(); ++i) {
+      const StoredNode& n = stored->nodes[i];
+      if (n.kind != Tree::Kind::kArray || n.chunks.empty()) continue;
+      std::vector<StoredChunk>& bases = prev_bases_[absl::StrCat(
+          item, std::string(1, '\0'), stored->PathOf(i).ToString())];
+      bases.resize(n.chunks.size());
+      for (size_t k = 0; k < n.chunks.size(); ++k) {
+        const StoredChunk& c = n.chunks[k];
+        if (c.kind == fb::ChunkKind_Full) {
+          bases[k] = c;
+          continue;
+        }
+        const std::string key = ChunkIndexKey(c.hash);
+        rocksdb::PinnableSlice v;
+        ChunkEntryState st;
+        if (db_->Get(rocksdb::ReadOptions(), index_cf_, key, &v).ok() &&
+            DecodeChunkEntry(key, ToView(v), &st).ok() && st.has_base) {
+          bases[k] = StoredChunk{FromFb(st.base.hash()), st.base.segment(),
+                                 st.base.ordinal(),      st.base.size(),
+                                 st.base.stored_size(),  fb::ChunkKind_Full};
+        }
+      }
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::Status Store::ApplyRefDeltas(

@@ -337,6 +337,8 @@ class Store {
   absl::StatusOr<std::vector<Hash128>> ReadChunkList(
       const StepEntry& entry) const;
   absl::StatusOr<SegmentInfo> ReadSegmentStat(uint64_t segment) const;
+  // Fills prev_bases_ from the most recently committed step, once.
+  absl::Status LoadPrevBases();
   absl::Status ReadChunk(
       const StoredItem& item, uint32_t node, size_t chunk_index,
       std::string* scratch,
@@ -376,6 +378,10 @@ class Store {
   // open tells whether the commit reached the disk.
   std::vector<std::shared_ptr<CfHandle>> uncertain_cfs_;
   std::atomic<uint64_t> next_segment_{1};
+  // Patch bases of the last save (guarded by write_mu_): for each
+  // "item\0leaf path", the Full chunk at each chunk position (size 0: none).
+  std::map<std::string, std::vector<StoredChunk>> prev_bases_;
+  bool prev_loaded_ = false;
 };
 
 }  // namespace ckptdb::internal
