@@ -524,6 +524,8 @@ void Store::CloseDb() {
     orphan_cfs_.clear();
     uncertain_cfs_.clear();
   }
+  prev_bases_.clear();
+  prev_loaded_ = false;
   if (db_ != nullptr) {
     // Open() returned its own handle objects, the default family's too;
     // destroying DefaultColumnFamily() itself is refused (harmless).
@@ -698,6 +700,7 @@ absl::Status Store::OpenDb() {
   RocksTuning tuning;
   tuning.env = options_.env;
   tuning.read_only = !rw;
+  tuning.mmap_reads = options_.mmap_reads;
   rocksdb::DBOptions dbo = MakeDbOptions(tuning);
 
   // A reader racing the writer can find the MANIFEST naming a file or a
@@ -1178,7 +1181,55 @@ struct ChunkJob {
   uint32_t ordinal = 0;
   uint32_t stored_size = 0;
   uint8_t kind = fb::ChunkKind_Full;
+  // A Full chunk of the previous save at the same position, to patch.
+  bool has_base = false;
+  StoredChunk base;
 };
+
+// Encodes `bytes` as a Patch of `base` (the same size) when at most
+// `max_fraction` of its pages differ; returns false otherwise.
+bool MakePatch(absl::string_view bytes, absl::string_view base_bytes,
+               const StoredChunk& base, uint32_t page, double max_fraction,
+               const std::string& key, std::string* out) {
+  if (bytes.size() != base_bytes.size()) return false;
+  const size_t n_pages = (bytes.size() + page - 1) / page;
+  const size_t max_pages = static_cast<size_t>(max_fraction * n_pages);
+  std::vector<uint32_t> pages;
+  for (size_t p = 0; p < n_pages; ++p) {
+    const size_t off = p * page;
+    const size_t len = std::min<size_t>(page, bytes.size() - off);
+    if (std::memcmp(bytes.data() + off, base_bytes.data() + off, len) != 0) {
+      if (pages.size() == max_pages) return false;
+      pages.push_back(static_cast<uint32_t>(p));
+    }
+  }
+  thread_local flatbuffers::FlatBufferBuilder fbb(1 << 16);
+  fbb.Clear();
+  uint8_t* data = nullptr;
+  size_t data_len = 0;
+  for (uint32_t p : pages) {
+    data_len += std::min<size_t>(page, bytes.size() - size_t{p} * page);
+  }
+  auto data_vec = fbb.CreateUninitializedVector(data_len, &data);
+  for (uint32_t p : pages) {
+    const size_t off = size_t{p} * page;
+    const size_t len = std::min<size_t>(page, bytes.size() - off);
+    std::memcpy(data, bytes.data() + off, len);
+    data += len;
+  }
+  auto pages_vec = fbb.CreateVector(pages);
+  const fb::ChunkRef base_ref(ToFb(base.hash), base.segment, base.ordinal,
+                              base.size, base.stored_size, fb::ChunkKind_Full);
+  fb::PatchBuilder b(fbb);
+  b.add_format_version(kFormatVersion);
+  b.add_base(&base_ref);
+  b.add_page_bytes(page);
+  b.add_pages(pages_vec);
+  b.add_data(data_vec);
+  fbb.Finish(b.Finish(), kPatchIdent);
+  *out = SealRecord(key, fbb);
+  return true;
+}
 
 TreePath FlatPath(const std::vector<FlatNode>& nodes, size_t begin,
                   uint32_t global) {
@@ -1270,6 +1321,7 @@ absl::StatusOr<StepInfo> Store::SaveStepLocked(const StepSaveRequest& req) {
   const uint64_t segment = next_segment_.fetch_add(1);
   const uint32_t chunk_bytes = options_.chunk_bytes;
 
+  Hook("save_start");
   // 1. Flatten every item into preorder nodes; plan chunks.
   std::vector<FlatNode> nodes;
   std::vector<size_t> item_begin;
@@ -1386,6 +1438,7 @@ absl::StatusOr<StepInfo> Store::SaveStepLocked(const StepSaveRequest& req) {
   Hook("after_hash");
 
   // 3. Deduplicate within the save and against chunk_index.
+  Hook("dedup_start");
   absl::flat_hash_map<Hash128, uint32_t> first_of;
   std::vector<uint32_t> unique_jobs;
   for (uint32_t i = 0; i < jobs.size(); ++i) {
@@ -1415,7 +1468,7 @@ absl::StatusOr<StepInfo> Store::SaveStepLocked(const StepSaveRequest& req) {
         ChunkJob& j = jobs[unique_jobs[b + k]];
         if (statuses[k].IsNotFound()) continue;
         if (!statuses[k].ok()) {
-          return FromRocks(statuses[k], "cannot read the chunk index");
+          return FromRocksWrite(statuses[k], "cannot read the chunk index");
         }
         ChunkEntryState st;
         CKPTDB_RETURN_IF_ERROR(
@@ -1434,7 +1487,7 @@ absl::StatusOr<StepInfo> Store::SaveStepLocked(const StepSaveRequest& req) {
     }
   }
   uint32_t next_ordinal = 0;
-  uint64_t new_bytes = 0;
+  uint64_t new_logical = 0;
   std::vector<uint32_t> new_jobs;
   for (uint32_t i : unique_jobs) {
     ChunkJob& j = jobs[i];
@@ -1444,9 +1497,131 @@ absl::StatusOr<StepInfo> Store::SaveStepLocked(const StepSaveRequest& req) {
     j.ordinal = next_ordinal++;
     j.stored_size = j.size;
     j.kind = fb::ChunkKind_Full;
-    new_bytes += j.size;
+    new_logical += j.size;
     new_jobs.push_back(i);
   }
+  // Patch candidates: the previous save's chunk at the same item, leaf and
+  // position (its Full base when it is a patch), if still live.
+  std::vector<std::string> leaf_keys(nodes.size());
+  auto leaf_key = [&](uint32_t g) -> const std::string& {
+    if (leaf_keys[g].empty()) {
+      const FlatNode& n = nodes[g];
+      leaf_keys[g] =
+          absl::StrCat(req.items[n.item].name, std::string(1, '\0'),
+                       FlatPath(nodes, item_begin[n.item], g).ToString());
+    }
+    return leaf_keys[g];
+  };
+  if (options_.patch_max_fraction > 0 && !new_jobs.empty()) {
+    CKPTDB_RETURN_IF_ERROR(LoadPrevBases());
+    for (uint32_t i : new_jobs) {
+      ChunkJob& j = jobs[i];
+      auto it = prev_bases_.find(leaf_key(j.node));
+      if (it == prev_bases_.end()) continue;
+      const size_t index = j.offset / chunk_bytes;
+      if (index >= it->second.size()) continue;
+      const StoredChunk& base = it->second[index];
+      if (base.size != j.size || base.kind != fb::ChunkKind_Full) continue;
+      auto live = LookupChunk(base.hash);
+      if (!live.ok() || live->segment != base.segment ||
+          live->ordinal != base.ordinal || live->kind != fb::ChunkKind_Full) {
+        continue;  // the base is gone: store the chunk whole
+      }
+      j.has_base = true;
+      j.base = base;
+    }
+  }
+
+  Hook("dedup_done");
+  // 4. Write the segment file and the step file.
+  const fs::path staging = fs::path(path_) / kStagingDir;
+  // The new chunks are written by up to one writer per core, each into its
+  // own SST file holding a contiguous range of ordinals (the files do not
+  // overlap, so all of them still land in the bottommost level): the
+  // user-space copy and block checksum of SstFileWriter and the kernel's
+  // copy into the page cache then use both cores.
+  std::vector<std::pair<size_t, size_t>> parts;  // [begin, end) of new_jobs
+  {
+    constexpr uint64_t kMinPartBytes = 32 << 20;
+    const size_t max_parts = static_cast<size_t>(pool_->num_workers()) + 1;
+    const size_t n_parts = std::max<size_t>(
+        1, std::min<size_t>(max_parts, new_logical / kMinPartBytes));
+    size_t begin = 0;
+    uint64_t acc = 0;
+    for (size_t k = 0; k < new_jobs.size(); ++k) {
+      acc += jobs[new_jobs[k]].size;
+      if (parts.size() + 1 < n_parts &&
+          acc >= new_logical * (parts.size() + 1) / n_parts) {
+        parts.emplace_back(begin, k + 1);
+        begin = k + 1;
+      }
+    }
+    if (begin < new_jobs.size()) parts.emplace_back(begin, new_jobs.size());
+  }
+  std::vector<std::string> seg_files;
+  for (size_t p = 0; p < parts.size(); ++p) {
+    seg_files.push_back(
+        (staging / absl::StrCat("segment-", segment, "-", p, ".sst")).string());
+  }
+  const std::string step_file =
+      (staging / absl::StrCat("step-", req.step, "-", segment, ".sst"))
+          .string();
+  auto cleanup_files = [&] {
+    std::error_code ec;
+    for (const std::string& f : seg_files) fs::remove(f, ec);
+    fs::remove(step_file, ec);
+  };
+  rocksdb::EnvOptions env_options;
+  rocksdb::Options chunk_opts(rocksdb::DBOptions(), cf_options_->chunks);
+  if (options_.env) chunk_opts.env = options_.env;
+  if (!parts.empty()) {
+    std::vector<rocksdb::Status> statuses(parts.size());
+    pool_->ParallelFor(parts.size(), [&](size_t p) {
+      // Keep the written pages cached: a restore soon after reads them.
+      rocksdb::SstFileWriter writer(env_options, chunk_opts, chunks_cf_,
+                                    /*invalidate_page_cache=*/false);
+      rocksdb::Status s = writer.Open(seg_files[p]);
+      std::string& buf = Staging();
+      std::string patch;
+      rocksdb::ReadOptions ro;
+      ro.verify_checksums = false;
+      ro.fill_cache = false;
+      for (size_t k = parts[p].first; k < parts[p].second && s.ok(); ++k) {
+        ChunkJob& j = jobs[new_jobs[k]];
+        absl::string_view bytes = ChunkBytes(nodes[j.node], j, &buf);
+        const std::string key = ChunkKey(segment, j.ordinal);
+        if (j.has_base) {
+          rocksdb::PinnableSlice base;
+          rocksdb::Status bs = db_->Get(
+              ro, chunks_cf_, ChunkKey(j.base.segment, j.base.ordinal), &base);
+          // Patch only against verified bytes.
+          if (bs.ok() && base.size() == j.base.size &&
+              HashBytes(base.data(), base.size()) == j.base.hash &&
+              MakePatch(bytes, ToView(base), j.base, options_.patch_page_bytes,
+                        options_.patch_max_fraction, key, &patch)) {
+            j.kind = fb::ChunkKind_Patch;
+            j.stored_size = static_cast<uint32_t>(patch.size());
+            s = writer.Put(key, patch);
+            continue;
+          }
+          j.has_base = false;
+        }
+        s = writer.Put(key, ToSlice(bytes));
+      }
+      if (s.ok()) s = writer.Finish();
+      statuses[p] = s;
+    });
+    for (const rocksdb::Status& s : statuses) {
+      if (!s.ok()) {
+        cleanup_files();
+        return FromRocksWrite(
+            s, absl::StrCat("cannot write chunks of step ", req.step));
+      }
+    }
+    Hook("after_segment_file");
+  }
+  uint64_t new_bytes = 0;  // stored bytes written (patches are small)
+  for (uint32_t i : new_jobs) new_bytes += jobs[i].stored_size;
   for (ChunkJob& j : jobs) {
     if (j.first >= 0) {
       const ChunkJob& f = jobs[j.first];
@@ -1455,41 +1630,6 @@ absl::StatusOr<StepInfo> Store::SaveStepLocked(const StepSaveRequest& req) {
       j.stored_size = f.stored_size;
       j.kind = f.kind;
     }
-  }
-
-  // 4. Write the segment file and the step file.
-  const fs::path staging = fs::path(path_) / kStagingDir;
-  const std::string seg_file =
-      (staging / absl::StrCat("segment-", segment, ".sst")).string();
-  const std::string step_file =
-      (staging / absl::StrCat("step-", req.step, "-", segment, ".sst"))
-          .string();
-  auto cleanup_files = [&] {
-    std::error_code ec;
-    fs::remove(seg_file, ec);
-    fs::remove(step_file, ec);
-  };
-  rocksdb::EnvOptions env_options;
-  rocksdb::Options chunk_opts(rocksdb::DBOptions(), cf_options_->chunks);
-  if (options_.env) chunk_opts.env = options_.env;
-  if (!new_jobs.empty()) {
-    rocksdb::SstFileWriter writer(env_options, chunk_opts, chunks_cf_,
-                                  /*invalidate_page_cache=*/false);
-    rocksdb::Status s = writer.Open(seg_file);
-    std::string& buf = Staging();
-    for (uint32_t i : new_jobs) {
-      if (!s.ok()) break;
-      const ChunkJob& j = jobs[i];
-      absl::string_view bytes = ChunkBytes(nodes[j.node], j, &buf);
-      s = writer.Put(ChunkKey(segment, j.ordinal), ToSlice(bytes));
-    }
-    if (s.ok()) s = writer.Finish();
-    if (!s.ok()) {
-      cleanup_files();
-      return FromRocks(s,
-                       absl::StrCat("cannot write chunks of step ", req.step));
-    }
-    Hook("after_segment_file");
   }
 
   std::vector<Hash128> step_hashes;
@@ -1557,7 +1697,7 @@ absl::StatusOr<StepInfo> Store::SaveStepLocked(const StepSaveRequest& req) {
     if (s.ok()) s = writer.Finish();
     if (!s.ok()) {
       cleanup_files();
-      return FromRocks(
+      return FromRocksWrite(
           s, absl::StrCat("cannot write the records of step ", req.step));
     }
   }
@@ -1570,7 +1710,7 @@ absl::StatusOr<StepInfo> Store::SaveStepLocked(const StepSaveRequest& req) {
       db_->CreateColumnFamily(cf_options_->step, cf_name, &raw_cf);
   if (!s.ok()) {
     cleanup_files();
-    return FromRocks(
+    return FromRocksWrite(
         s, absl::StrCat("cannot create column family for step ", req.step));
   }
   auto cf = std::make_shared<CfHandle>();
@@ -1581,7 +1721,7 @@ absl::StatusOr<StepInfo> Store::SaveStepLocked(const StepSaveRequest& req) {
     needs_resume_ = true;
     db_->DropColumnFamily(raw_cf).PermitUncheckedError();
     cleanup_files();
-    return FromRocks(st, absl::StrCat(what, " of step ", req.step));
+    return FromRocksWrite(st, absl::StrCat(what, " of step ", req.step));
   };
   Hook("after_create_cf");
   {
@@ -1593,7 +1733,7 @@ absl::StatusOr<StepInfo> Store::SaveStepLocked(const StepSaveRequest& req) {
     if (!new_jobs.empty()) {
       rocksdb::IngestExternalFileArg a;
       a.column_family = chunks_cf_;
-      a.external_files = {seg_file};
+      a.external_files = seg_files;
       a.options = io;
       args.push_back(a);
     }
@@ -1655,6 +1795,12 @@ absl::StatusOr<StepInfo> Store::SaveStepLocked(const StepSaveRequest& req) {
     st.size = jobs[i].size;
     st.stored_size = jobs[i].stored_size;
     st.kind = jobs[i].kind;
+    if (jobs[i].kind == fb::ChunkKind_Patch) {
+      const StoredChunk& b = jobs[i].base;
+      st.has_base = true;
+      st.base = fb::ChunkRef(ToFb(b.hash), b.segment, b.ordinal, b.size,
+                             b.stored_size, fb::ChunkKind_Full);
+    }
     seeded[jobs[i].hash] = st;
   }
   for (auto& [h, st] : entries) seeded[h] = st;
@@ -1731,9 +1877,35 @@ absl::StatusOr<StepInfo> Store::SaveStepLocked(const StepSaveRequest& req) {
     }
     cleanup_files();
     needs_resume_ = true;
-    return FromRocks(s, absl::StrCat("cannot commit step ", req.step));
+    return FromRocksWrite(s, absl::StrCat("cannot commit step ", req.step));
   }
   Hook("after_commit");
+
+  // This save is now the predecessor of the next one.
+  prev_bases_.clear();
+  prev_loaded_ = true;
+  for (uint32_t g = 0; g < nodes.size(); ++g) {
+    const FlatNode& n = nodes[g];
+    if (n.tree->kind() != Tree::Kind::kArray || n.num_jobs == 0) continue;
+    std::vector<StoredChunk>& bases = prev_bases_[leaf_key(g)];
+    bases.resize(n.num_jobs);
+    for (uint32_t k = 0; k < n.num_jobs; ++k) {
+      const ChunkJob& j = jobs[n.first_job + k];
+      const ChunkJob& f = j.first >= 0 ? jobs[j.first] : j;
+      StoredChunk& b = bases[k];
+      if (f.kind == fb::ChunkKind_Full) {
+        b = StoredChunk{f.hash, f.segment,     f.ordinal,
+                        f.size, f.stored_size, fb::ChunkKind_Full};
+      } else if (f.is_new) {
+        b = f.base;
+      } else if (auto e = entries.find(f.hash);
+                 e != entries.end() && e->second.has_base) {
+        const fb::ChunkRef& r = e->second.base;
+        b = StoredChunk{FromFb(r.hash()), r.segment(),     r.ordinal(),
+                        r.size(),         r.stored_size(), fb::ChunkKind_Full};
+      }
+    }
+  }
 
   auto entry = std::make_shared<StepEntry>();
   entry->info = info;
@@ -1748,6 +1920,50 @@ absl::StatusOr<StepInfo> Store::SaveStepLocked(const StepSaveRequest& req) {
     db_->DropColumnFamily(old->cf->handle).PermitUncheckedError();
   }
   return info;
+}
+
+absl::Status Store::LoadPrevBases() {
+  if (prev_loaded_) return absl::OkStatus();
+  prev_loaded_ = true;
+  std::shared_ptr<const StepEntry> latest;
+  {
+    std::shared_lock<std::shared_mutex> l(steps_mu_);
+    for (const auto& [step, e] : steps_) {
+      if (latest == nullptr ||
+          e->info.commit_time_ns >= latest->info.commit_time_ns) {
+        latest = e;
+      }
+    }
+  }
+  if (latest == nullptr) return absl::OkStatus();
+  for (const std::string& item : latest->item_names) {
+    auto stored = ReadItemImpl(latest->info.step, item);
+    if (!stored.ok()) continue;  // no predecessor: chunks are stored whole
+    for (uint32_t i = 0; i < stored->nodes.size(); ++i) {
+      const StoredNode& n = stored->nodes[i];
+      if (n.kind != Tree::Kind::kArray || n.chunks.empty()) continue;
+      std::vector<StoredChunk>& bases = prev_bases_[absl::StrCat(
+          item, std::string(1, '\0'), stored->PathOf(i).ToString())];
+      bases.resize(n.chunks.size());
+      for (size_t k = 0; k < n.chunks.size(); ++k) {
+        const StoredChunk& c = n.chunks[k];
+        if (c.kind == fb::ChunkKind_Full) {
+          bases[k] = c;
+          continue;
+        }
+        const std::string key = ChunkIndexKey(c.hash);
+        rocksdb::PinnableSlice v;
+        ChunkEntryState st;
+        if (db_->Get(rocksdb::ReadOptions(), index_cf_, key, &v).ok() &&
+            DecodeChunkEntry(key, ToView(v), &st).ok() && st.has_base) {
+          bases[k] = StoredChunk{FromFb(st.base.hash()), st.base.segment(),
+                                 st.base.ordinal(),      st.base.size(),
+                                 st.base.stored_size(),  fb::ChunkKind_Full};
+        }
+      }
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::Status Store::ApplyRefDeltas(
@@ -1916,7 +2132,7 @@ absl::Status Store::DeleteSteps(const std::vector<int64_t>& steps) {
   rocksdb::Status s = db_->Write(wo, &batch);
   if (!s.ok()) {
     needs_resume_ = true;
-    return FromRocks(s, "cannot delete steps");
+    return FromRocksWrite(s, "cannot delete steps");
   }
   Hook("after_delete_commit");
   {

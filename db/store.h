@@ -74,6 +74,11 @@ struct StoreOptions {
   double patch_max_fraction = 0.5;
   // Page size of patch chunks. Default: 4 KiB.
   uint32_t patch_page_bytes = 4096;
+  // Read through mmap: a chunk is copied once, from the page cache straight
+  // into the destination (measured 13.6 GB/s with 2 threads vs 10.6-11.6
+  // with pread, docs/design.md). The mapped page-cache pages count in the
+  // process's RSS while a restore reads them. Default: true.
+  bool mmap_reads = true;
   // Threads for hashing and reading (besides the caller). Default (-1): one
   // fewer than the hardware threads, at least 1.
   int num_threads = -1;
@@ -337,6 +342,8 @@ class Store {
   absl::StatusOr<std::vector<Hash128>> ReadChunkList(
       const StepEntry& entry) const;
   absl::StatusOr<SegmentInfo> ReadSegmentStat(uint64_t segment) const;
+  // Fills prev_bases_ from the most recently committed step, once.
+  absl::Status LoadPrevBases();
   absl::Status ReadChunk(
       const StoredItem& item, uint32_t node, size_t chunk_index,
       std::string* scratch,
@@ -376,6 +383,10 @@ class Store {
   // open tells whether the commit reached the disk.
   std::vector<std::shared_ptr<CfHandle>> uncertain_cfs_;
   std::atomic<uint64_t> next_segment_{1};
+  // Patch bases of the last save (guarded by write_mu_): for each
+  // "item\0leaf path", the Full chunk at each chunk position (size 0: none).
+  std::map<std::string, std::vector<StoredChunk>> prev_bases_;
+  bool prev_loaded_ = false;
 };
 
 }  // namespace ckptdb::internal
