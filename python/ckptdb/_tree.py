@@ -142,12 +142,15 @@ class StoreTuning:
   patch_max_fraction: changed chunks differing from the previous save's in
     at most this fraction of 4 KiB pages are stored as patches; 0 disables.
     Default 0.5.
+  mmap_reads: read chunks through mmap (fastest; mapped page-cache pages
+    count in RSS during restores). Default True.
   num_threads: worker threads for hashing and reading besides the caller.
     Default: hardware threads - 1.
   """
   chunk_bytes: Optional[int] = None
   inline_bytes: Optional[int] = None
   patch_max_fraction: Optional[float] = None
+  mmap_reads: Optional[bool] = None
   num_threads: Optional[int] = None
 
   def to_dict(self) -> Dict[str, Any]:

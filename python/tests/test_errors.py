@@ -1,0 +1,187 @@
+"""C++ status codes become Python exceptions carrying the C++ message."""
+
+import pathlib
+
+import numpy as np
+import pytest
+
+import ckptdb
+
+
+def test_exception_classes_are_also_the_builtins_orbax_raises():
+  cases = {
+      'NOT_FOUND': (ckptdb.NotFoundError, FileNotFoundError),
+      'ALREADY_EXISTS': (ckptdb.AlreadyExistsError, FileExistsError),
+      'INVALID_ARGUMENT': (ckptdb.InvalidArgumentError, ValueError),
+      'OUT_OF_RANGE': (ckptdb.InvalidArgumentError, ValueError),
+      'DATA_LOSS': (ckptdb.CorruptionError, IOError),
+      'FAILED_PRECONDITION': (ckptdb.FailedPreconditionError, RuntimeError),
+      'ABORTED': (ckptdb.FailedPreconditionError, RuntimeError),
+      'RESOURCE_EXHAUSTED': (ckptdb.ResourceExhaustedError, OSError),
+      'UNAVAILABLE': (ckptdb.UnavailableError, IOError),
+      'PERMISSION_DENIED': (ckptdb.PermissionDeniedError, PermissionError),
+      'UNIMPLEMENTED': (ckptdb.UnimplementedError, NotImplementedError),
+      'DEADLINE_EXCEEDED': (ckptdb.DeadlineExceededError, TimeoutError),
+      'INTERNAL': (ckptdb.InternalError, RuntimeError),
+      'UNKNOWN': (ckptdb.InternalError, RuntimeError),
+  }
+  for code, (cls, builtin) in cases.items():
+    e = ckptdb._ckptdb.status_exception(code, f'the {code} message')
+    assert type(e) is cls, code
+    assert isinstance(e, builtin) and isinstance(e, ckptdb.Error), code
+    assert str(e) == f'the {code} message' and e.code == code
+  assert issubclass(ckptdb.AlreadyExistsError, ValueError)  # as Orbax's
+  assert ckptdb.StepAlreadyExistsError is ckptdb.AlreadyExistsError
+
+
+def test_missing_checkpoint_is_file_not_found(tmp_path):
+  with pytest.raises(FileNotFoundError, match='no ckptdb database at') as e:
+    ckptdb.PyTreeCheckpointer().restore(tmp_path / 'nope')
+  assert isinstance(e.value, ckptdb.NotFoundError)
+  assert str(tmp_path / 'nope') in str(e.value)
+
+
+def test_missing_steps_are_file_not_found(tmp_path):
+  with ckptdb.CheckpointManager(tmp_path / 'm') as mngr:
+    with pytest.raises(FileNotFoundError, match='No steps found'):
+      mngr.restore()
+    mngr.save(1, args=ckptdb.args.StandardSave({'a': 1}))
+    mngr.wait_until_finished()
+    with pytest.raises(FileNotFoundError, match='2'):
+      mngr.restore(2)
+    with pytest.raises(FileNotFoundError):
+      mngr.delete(7)
+    with pytest.raises(FileNotFoundError):
+      mngr.metrics(7)
+
+
+def test_existing_checkpoint_without_force(tmp_path):
+  ckptr = ckptdb.PyTreeCheckpointer()
+  ckptr.save(tmp_path / 'c', {'a': 1})
+  with pytest.raises(FileExistsError, match='already exists') as e:
+    ckptr.save(tmp_path / 'c', {'a': 2})
+  assert isinstance(e.value, ValueError) and e.value.code == 'ALREADY_EXISTS'
+  assert ckptr.restore(tmp_path / 'c') == {'a': 1}  # unchanged
+
+
+def test_forced_save_of_an_existing_step(tmp_path):
+  options = ckptdb.CheckpointManagerOptions(enable_async_checkpointing=False)
+  with ckptdb.CheckpointManager(tmp_path / 'm', options=options) as mngr:
+    assert mngr.save(3, args=ckptdb.args.StandardSave({'a': 1}))
+    assert not mngr.save(3, args=ckptdb.args.StandardSave({'a': 2}))
+    with pytest.raises(ckptdb.StepAlreadyExistsError,
+                       match='Checkpoint for step 3 already exists.'):
+      mngr.save(3, args=ckptdb.args.StandardSave({'a': 2}), force=True)
+
+
+def test_target_mismatch_is_value_error_naming_the_path(tmp_path):
+  ckptr = ckptdb.PyTreeCheckpointer()
+  ckptr.save(tmp_path / 'c', {'params': {'w': np.ones(2), 'b': 1}})
+  with pytest.raises(ValueError, match="'params/x'") as e:
+    ckptr.restore(tmp_path / 'c', item={'params': {'w': 0, 'b': 0, 'x': 0}})
+  assert isinstance(e.value, ckptdb.InvalidArgumentError)
+  with pytest.raises(ValueError, match='does not match'):
+    ckptr.restore(tmp_path / 'c', item=[1, 2])
+
+
+def _flip_a_byte_of(path: pathlib.Path, data: bytes) -> None:
+  needle = data[len(data) // 2:len(data) // 2 + 64]
+  for f in sorted(path.glob('*.sst')):
+    blob = bytearray(f.read_bytes())
+    i = blob.find(needle)
+    if i >= 0:
+      blob[i + 10] ^= 0xFF
+      f.write_bytes(bytes(blob))
+      return
+  raise AssertionError('array bytes not found in any .sst file')
+
+
+def test_corrupt_bytes_are_corruption_error_naming_the_leaf(tmp_path):
+  w = np.random.default_rng(3).standard_normal(1 << 19)  # 4 MiB
+  ckptr = ckptdb.PyTreeCheckpointer()
+  ckptr.save(tmp_path / 'c', {'params': {'w': w}, 'other': np.arange(4)})
+  _flip_a_byte_of(tmp_path / 'c', w.tobytes())
+  with pytest.raises(ckptdb.CorruptionError, match="leaf 'params/w'") as e:
+    ckptr.restore(tmp_path / 'c')
+  assert isinstance(e.value, IOError) and e.value.code == 'DATA_LOSS'
+  # Leaves not read are fine.
+  got = ckptr.restore(tmp_path / 'c', args=ckptdb.args.PyTreeRestore(
+      {'other': None}, partial_restore=True))
+  np.testing.assert_array_equal(got['other'], np.arange(4))
+
+
+def test_foreign_and_busy_databases_are_failed_precondition(tmp_path):
+  with ckptdb.CheckpointManager(tmp_path / 'm') as mngr:
+    mngr.save(0, args=ckptdb.args.StandardSave({'a': 1}))
+    mngr.wait_until_finished()
+    with pytest.raises(ckptdb.FailedPreconditionError):
+      ckptdb.PyTreeCheckpointer().save(tmp_path / 'm', {'a': 1}, force=True)
+    with pytest.raises(RuntimeError):  # second writer of the same database
+      ckptdb.CheckpointManager(tmp_path / 'm')
+  (tmp_path / 'plain').mkdir()
+  (tmp_path / 'plain' / 'notes.txt').write_text('not a checkpoint')
+  with pytest.raises(ckptdb.FailedPreconditionError):
+    ckptdb.PyTreeCheckpointer().save(tmp_path / 'plain', {'a': 1}, force=True)
+  assert (tmp_path / 'plain' / 'notes.txt').read_text() == 'not a checkpoint'
+
+
+def test_closed_manager(tmp_path):
+  mngr = ckptdb.CheckpointManager(tmp_path / 'm')
+  mngr.close()
+  with pytest.raises(ckptdb.FailedPreconditionError, match='closed'):
+    mngr.save(0, args=ckptdb.args.StandardSave({'a': 1}))
+
+
+@pytest.mark.parametrize('leaf,error,match', [
+    (object(), TypeError, "type object at 'x'"),
+    (b'bytes', TypeError, "bytes at 'x'"),
+    (np.array(['a', 'b']), TypeError, "dtype <U1.*at 'x'"),
+    (np.array([1], dtype=object), TypeError, "dtype |O.*at 'x'"),
+    (2**64, OverflowError, "at 'x' does not fit in 64 bits"),
+    ({(1, 2): 3}, TypeError, 'dict keys must be str or int'),
+], ids=['object', 'bytes', 'str-array', 'object-array', 'big-int', 'tuple-key'])
+def test_unsupported_values(tmp_path, leaf, error, match):
+  with pytest.raises(error, match=match):
+    ckptdb.PyTreeCheckpointer().save(tmp_path / 'c', {'x': leaf})
+  assert not (tmp_path / 'c').exists() or not any(
+      (tmp_path / 'c').glob('*.sst'))
+
+
+def test_a_tree_that_contains_itself(tmp_path):
+  loop = [1]
+  loop.append(loop)
+  with pytest.raises(ValueError, match='deeper than'):
+    ckptdb.PyTreeCheckpointer().save(tmp_path / 'c', loop)
+
+
+def test_orbax_argument_errors(tmp_path):
+  with pytest.raises(ValueError, match='Found empty item'):
+    ckptdb.PyTreeCheckpointer().save(tmp_path / 'c', {})
+  with pytest.raises(ValueError, match='best_mode'):
+    ckptdb.CheckpointManagerOptions(best_mode='avg')
+  with pytest.raises(ValueError, match='max_to_keep'):
+    ckptdb.CheckpointManagerOptions(max_to_keep=-1)
+  with pytest.raises(ValueError, match='interval_steps must not be 0.'):
+    ckptdb.CheckpointManager(tmp_path / 'k', options=ckptdb.CheckpointManagerOptions(
+        keep_period=0))
+  with pytest.raises(ValueError, match='mutually exclusive'):
+    ckptdb.CheckpointManager(tmp_path / 'p', options=ckptdb.CheckpointManagerOptions(
+        max_to_keep=2,
+        preservation_policy=ckptdb.checkpoint_managers.LatestN(1)))
+  with ckptdb.CheckpointManager(tmp_path / 'm') as mngr:
+    with pytest.raises(ValueError, match='Must provide `args`'):
+      mngr.save(0)
+    with pytest.raises(ValueError, match='Found an instance of `CheckpointArgs`'):
+      mngr.save(0, ckptdb.args.StandardSave({'a': 1}))
+    mngr.save(0, args=ckptdb.args.StandardSave({'a': 1}))
+    with pytest.raises(ValueError, match='Cannot provide `args` of type `Composite`'):
+      mngr.save(1, args=ckptdb.args.Composite(a=ckptdb.args.StandardSave({})))
+  with ckptdb.CheckpointManager(tmp_path / 'n') as mngr:
+    mngr.save(0, args=ckptdb.args.Composite(a=ckptdb.args.StandardSave({'a': 1})))
+    with pytest.raises(ValueError, match='Must provide `args` of type `Composite`'):
+      mngr.save(1, args=ckptdb.args.StandardSave({'a': 1}))
+  with pytest.raises(NotImplementedError, match='transforms'):
+    ckptdb.PyTreeCheckpointer().restore(tmp_path / 'm', transforms={})
+  with pytest.raises(TypeError, match='ArrayCheckpointHandler'):
+    ckptdb.Checkpointer(ckptdb.ArrayCheckpointHandler()).save(
+        tmp_path / 'arr', {'a': np.ones(1)})
