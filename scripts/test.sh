@@ -20,3 +20,8 @@ export TSAN_OPTIONS="halt_on_error=1 suppressions=$PWD/tests/tsan.supp"
 ./build-tsan/tests/async_test
 ./build-tsan/tests/checkpoint_manager_test
 unset TSAN_OPTIONS
+
+# Python: Debian's interpreter and pytest, against build/python.
+if [ -f build/python/ckptdb/__init__.py ]; then
+  CKPTDB_BUILD_DIR="$PWD/build" /usr/bin/python3 -m pytest -q python/tests
+fi
