@@ -7,6 +7,8 @@
 //
 // The tree is the one bench_save.py saves from Python:
 //   {'params': {'w': float32[bytes / 4]}, 'step': 1}
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -51,6 +53,7 @@ int main(int argc, char** argv) {
   for (int i = 0; i < reps; ++i) {
     const std::string path = dir + "/cpp-" + std::to_string(i);
     std::filesystem::remove_all(path);
+    sync();  // start from a quiet disk (no write-back of earlier files)
     const auto t0 = std::chrono::steady_clock::now();
     absl::Status s = ckpt.Save(path, tree);
     const auto t1 = std::chrono::steady_clock::now();
