@@ -74,3 +74,28 @@ def test_async_manager_copy_and_borrow(tmp_path):
     mngr.wait_until_finished()
     for step in range(4):
       assert mngr.restore(step)['w'][0] == step
+
+
+def test_exit_with_a_borrowed_save_in_flight(tmp_path):
+  """Interpreter exit finishes in-flight saves (and releases their arrays)."""
+  import os  # pylint: disable=g-import-not-at-top
+  import subprocess  # pylint: disable=g-import-not-at-top
+  script = f'''
+import numpy as np, ckptdb
+a = np.full(1 << 23, 7.0)
+c = ckptdb.AsyncCheckpointer(ckptdb.PyTreeCheckpointHandler())
+c.save({str(tmp_path / 'c')!r}, {{'a': a}}, borrow=True)
+m = ckptdb.CheckpointManager({str(tmp_path / 'm')!r})
+m.save(0, args=ckptdb.args.StandardSave({{'a': a}}), borrow=True)
+'''
+  env = dict(os.environ,
+             PYTHONPATH=os.path.dirname(os.path.dirname(ckptdb.__file__)))
+  r = subprocess.run([sys.executable, '-c', script], env=env, timeout=120,
+                     capture_output=True, text=True)
+  assert r.returncode == 0, r.stderr
+  assert r.stderr == ''
+  got = ckptdb.PyTreeCheckpointer().restore(tmp_path / 'c')
+  assert got['a'].shape == (1 << 23,) and (got['a'] == 7.0).all()
+  with ckptdb.CheckpointManager(tmp_path / 'm', options=ckptdb.CheckpointManagerOptions(
+      read_only=True)) as m:
+    assert m.all_steps() == [0] and (m.restore(0)['a'] == 7.0).all()
