@@ -164,6 +164,7 @@ def test_bfloat16(tmp_path):
     got = ckptr.restore(tmp_path / 'c')
     assert got['w'].dtype == np.dtype(ml_dtypes.bfloat16)
   else:
+    assert ckptr.metadata(tmp_path / 'c')['w'].dtype == 'bfloat16'
     with pytest.raises(TypeError, match="leaf 'w'.*ml_dtypes"):
       ckptr.restore(tmp_path / 'c')
 
