@@ -60,6 +60,23 @@ from ckptdb.handlers import StandardCheckpointHandler
 
 __version__ = '0.1.0'
 
+__all__ = [
+    'AlreadyExistsError', 'ArrayCheckpointHandler', 'ArrayMetadata',
+    'ArrayRestoreArgs', 'AsyncCheckpointer', 'AsyncOptions',
+    'CheckpointArgs', 'CheckpointHandler', 'CheckpointManager',
+    'CheckpointManagerOptions', 'Checkpointer', 'Composite',
+    'CompositeCheckpointHandler', 'CorruptionError', 'DeadlineExceededError',
+    'Error', 'FailedPreconditionError', 'InternalError',
+    'InvalidArgumentError', 'JsonCheckpointHandler', 'NotFoundError',
+    'PLACEHOLDER', 'PermissionDeniedError', 'PyTreeCheckpointHandler',
+    'PyTreeCheckpointer', 'ResourceExhaustedError', 'RestoreArgs',
+    'RootMetadata', 'SaveArgs', 'SaveFuture', 'StandardCheckpointHandler',
+    'StandardCheckpointer', 'StepAlreadyExistsError', 'StepMetadata',
+    'StoreTuning', 'UnavailableError', 'UnimplementedError', 'args',
+    'checkpoint', 'checkpoint_managers', 'have_bfloat16', 'orbax_utils',
+    'test_utils',
+]
+
 # `import ckptdb as orbax` then `orbax.checkpoint.X` (the Flax migration
 # guide's spelling) finds the same names.
 checkpoint = _sys.modules[__name__]
