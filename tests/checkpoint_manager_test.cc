@@ -477,6 +477,32 @@ TEST_F(CheckpointManagerTest, ReadOnlyManagerNeverWrites) {
               StatusIs(absl::StatusCode::kNotFound, ::testing::_));
 }
 
+// Several items saved in the background: each captured item must stay where
+// the save job points at it (async capture of a multi-item step).
+TEST_F(CheckpointManagerTest, AsyncSaveOfSeveralItems) {
+  auto mgr = Open(CheckpointManagerOptions());  // async
+  CKPTDB_ASSERT_OK(mgr);
+  std::map<std::string, Tree> items = {
+      {"a", StateFor(1)},
+      {"b", StateFor(2)},
+      {"c", StateFor(3)},
+      {"d", Tree::Dict({{"x", RandomArray(DType::kInt32, {1000}, 4)}})},
+      {"e", StateFor(5)}};
+  for (CaptureMode capture : {CaptureMode::kCopy, CaptureMode::kBorrow}) {
+    const int64_t step = capture == CaptureMode::kCopy ? 1 : 2;
+    ManagerSaveOptions so;
+    so.capture = capture;
+    CKPTDB_ASSERT_OK((*mgr)->Save(step, items, so));
+    CKPTDB_ASSERT_OK((*mgr)->WaitUntilFinished());
+    auto all = (*mgr)->RestoreItems(step);
+    CKPTDB_ASSERT_OK(all);
+    ASSERT_EQ(all->size(), items.size());
+    for (const auto& [name, tree] : items) {
+      EXPECT_EQ((*all)[name], tree) << "step " << step << " item " << name;
+    }
+  }
+}
+
 TEST_F(CheckpointManagerTest, ItemsMetricsMetadataAndDelete) {
   auto mgr = Open(Sync());
   CKPTDB_ASSERT_OK(mgr);
