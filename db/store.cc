@@ -2676,7 +2676,10 @@ absl::StatusOr<std::vector<VerifyProblem>> Store::Verify(
     std::shared_lock<std::shared_mutex> slot_lock(recycle_mu_);
     std::shared_lock<std::shared_mutex> db_lock(db_mu_);
     CKPTDB_RETURN_IF_ERROR(CheckDb());
-    CKPTDB_ASSIGN_OR_RETURN(auto entry, FindStep(step));
+    auto found = FindStep(step);
+    if (!found.ok() && steps.empty()) continue;  // deleted meanwhile
+    CKPTDB_RETURN_IF_ERROR(found.status());
+    const std::shared_ptr<const StepEntry>& entry = *found;
     auto chunk_list = ReadChunkList(*entry);
     if (!chunk_list.ok()) {
       problems.push_back(
