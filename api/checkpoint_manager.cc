@@ -497,6 +497,9 @@ class CheckpointManager::Impl {
     if (job.custom_metadata.kind() != Tree::Kind::kNone) {
       req.custom_metadata = &job.custom_metadata;
     }
+    // Both from the manager clock: the time Save was called, which is what
+    // retention records for the step (Orbax: CheckpointInfo.time).
+    req.init_time_ns = job.commit_time_ns;
     req.commit_time_ns = job.commit_time_ns;
     absl::Status s = store_->SaveStep(req).status();
     job.trees.clear();

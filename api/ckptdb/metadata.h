@@ -26,8 +26,12 @@ struct ItemSummary {
 struct StepInfo {
   int64_t step = 0;
   std::string name;            // display name, e.g. "test_4" or "00000004"
-  int64_t init_time_ns = 0;    // when its save started (Unix time, ns)
-  int64_t commit_time_ns = 0;  // when it was committed (Unix time, ns)
+  // When its save started and was committed (Unix time, ns). For
+  // CheckpointManager steps both are the manager clock's time when Save was
+  // called: the time Orbax's retention (keep_time_interval) uses, so that it
+  // decides the same before and after a restart.
+  int64_t init_time_ns = 0;
+  int64_t commit_time_ns = 0;
   std::vector<ItemSummary> items;
   bool has_metrics = false;
   Tree metrics;                // the metrics tree given to Save, if any
