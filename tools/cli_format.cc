@@ -130,7 +130,15 @@ std::string Dragon4Positional(double v, DType dtype, int precision,
     Positional(ParseDecimal(buf), &ip, &frac);
   }
   if (static_cast<int>(frac.size()) < min_digits) {
-    frac.append(min_digits - frac.size(), '0');
+    // As in Dragon4Scientific: the exact value's further digits.
+    char buf[512];
+    std::snprintf(buf, sizeof(buf), "%.*f", min_digits, std::fabs(v));
+    std::string ip2, frac2;
+    Positional(ParseDecimal(buf), &ip2, &frac2);
+    if (ip2 == ip) frac = frac2;
+    if (static_cast<int>(frac.size()) < min_digits) {
+      frac.append(min_digits - frac.size(), '0');
+    }
   }
   std::string left = SignOf(v, sign_plus) + ip;
   if (static_cast<int>(left.size()) < pad_left) {
@@ -152,6 +160,14 @@ std::string Dragon4Scientific(double v, DType dtype, int precision,
     char buf[64];
     std::snprintf(buf, sizeof(buf), "%.*e", precision, std::fabs(v));
     d = ParseDecimal(buf);
+  }
+  if (static_cast<int>(d.digits.size()) - 1 < min_digits) {
+    // More digits than needed to identify the value: numpy prints the
+    // exact value's next digits (rounded), not zeros.
+    char buf[64];
+    std::snprintf(buf, sizeof(buf), "%.*e", min_digits, std::fabs(v));
+    const Digits exact = ParseDecimal(buf);
+    if (exact.exp == d.exp) d = exact;
   }
   std::string frac = d.digits.substr(1);
   if (static_cast<int>(frac.size()) < min_digits) {

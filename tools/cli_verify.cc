@@ -48,12 +48,18 @@ absl::Status RunVerify(const Args& args) {
     steps = store->Steps();
   }
   std::vector<int64_t> numbers;
-  uint64_t total = 0;
+  uint64_t total = 0;  // chunk bytes to read, for the progress bar
   uint64_t items = 0;
   for (const StepInfo& s : steps) {
     numbers.push_back(s.step);
-    total += s.logical_bytes;
     items += s.items.size();
+    for (const ItemSummary& is : s.items) {
+      auto item = store->ReadItem(s.step, is.name);
+      if (!item.ok()) continue;  // reported by Verify
+      for (const StoredNode& n : item->nodes) {
+        for (const internal::StoredChunk& c : n.chunks) total += c.size;
+      }
+    }
   }
   std::vector<VerifyProblem> problems;
   std::atomic<uint64_t> chunks{0}, bytes{0};
