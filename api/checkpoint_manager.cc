@@ -145,7 +145,8 @@ class CheckpointManager::Impl {
     if (!options_.read_only) {
       internal::Store::ManagerRecord r;
       r.step_prefix = options_.step_prefix;
-      r.step_format_fixed_length = options_.step_format_fixed_length.value_or(0);
+      r.step_format_fixed_length =
+          options_.step_format_fixed_length.value_or(0);
       r.max_to_keep = options_.max_to_keep;
       r.keep_period = options_.keep_period;
       r.keep_time_interval_secs = options_.keep_time_interval_secs;
@@ -229,6 +230,8 @@ class CheckpointManager::Impl {
     // Capture.
     const bool async = options_.enable_async_checkpointing;
     auto job = std::make_shared<Job>();
+    // job->trees points into job->captured: it must not reallocate.
+    job->captured.reserve(items.size());
     for (const auto& [name, tree] : items) {
       if (async) {
         job->captured.push_back(
@@ -424,8 +427,9 @@ class CheckpointManager::Impl {
     std::vector<int64_t> to_delete;
     {
       std::lock_guard<std::mutex> l(mu_);
-      CKPTDB_ASSIGN_OR_RETURN(std::vector<bool> flags,
-                              policy_->ShouldPreserve(list_, options_.clock_ns()));
+      CKPTDB_ASSIGN_OR_RETURN(
+          std::vector<bool> flags,
+          policy_->ShouldPreserve(list_, options_.clock_ns()));
       std::vector<CheckpointInfo> kept;
       for (size_t i = 0; i < list_.size(); ++i) {
         if (flags[i]) {

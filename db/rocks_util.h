@@ -19,10 +19,16 @@ namespace ckptdb::internal {
 // Corruption -> DataLoss, NoSpace -> ResourceExhausted, lock held by another
 // process -> FailedPrecondition, NotFound -> NotFound, others -> Internal.
 absl::Status FromRocks(const rocksdb::Status& s, absl::string_view context);
+// The same for failures while writing: a missing file or directory there is
+// an I/O failure (Internal), not a missing step or database (NotFound).
+absl::Status FromRocksWrite(const rocksdb::Status& s,
+                            absl::string_view context);
 
 struct RocksTuning {
   rocksdb::Env* env = nullptr;  // nullptr: the default Env
   bool read_only = false;
+  // Read chunks through mmap (see StoreOptions::mmap_reads).
+  bool mmap_reads = true;
 };
 
 // DB-wide options.

@@ -359,7 +359,11 @@ absl::Status RunStats(const Args& args) {
   CKPTDB_ASSIGN_OR_RETURN(internal::StoreStats st, store->Stats());
   CKPTDB_ASSIGN_OR_RETURN(auto unique, UniqueBytesPerStep(*store));
   const std::vector<StepInfo> steps = store->Steps();
-  // RocksDB: table-file bytes per column family (steps summed).
+  // RocksDB: table-file bytes per column family, the step column families
+  // (slots, some of them empty and ready for reuse) summed.
+  auto is_step_cf = [](const std::string& name) {
+    return name != "default" && name != "chunks" && name != "chunk_index";
+  };
   std::map<std::string, uint64_t> cf_bytes;
   uint64_t step_cfs = 0;
   uint64_t sst_files = 0;
@@ -368,11 +372,14 @@ absl::Status RunStats(const Args& args) {
     store->rocks()->GetLiveFilesMetaData(&files);
     for (const auto& f : files) {
       ++sst_files;
-      const bool step = absl::StartsWith(f.column_family_name, "step-");
-      cf_bytes[step ? "steps" : f.column_family_name] += f.size;
+      cf_bytes[is_step_cf(f.column_family_name) ? "steps"
+                                                : f.column_family_name] +=
+          f.size;
     }
-    for (const StepInfo& s : steps) {
-      if (store->StepColumnFamily(s.step).ok()) ++step_cfs;
+    std::vector<std::string> names;
+    if (rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), args[0], &names)
+            .ok()) {
+      for (const std::string& n : names) step_cfs += is_step_cf(n) ? 1 : 0;
     }
   }
   const uint64_t reclaimable =
@@ -417,7 +424,7 @@ absl::Status RunStats(const Args& args) {
     w.FieldUint("sst_files", sst_files);
     w.FieldUint("sst_bytes", st.sst_bytes);
     w.FieldUint("disk_bytes", st.disk_bytes);
-    w.FieldUint("step_column_families", step_cfs);
+    w.FieldUint("step_column_families", step_cfs);  // with empty slots
     w.Key("column_family_bytes");
     w.BeginObject();
     for (const char* cf : {"default", "chunks", "chunk_index", "steps"}) {
@@ -462,7 +469,8 @@ absl::Status RunStats(const Args& args) {
       {"  chunks", HumanBytes(cf_bytes["chunks"])},
       {"  chunk_index", HumanBytes(cf_bytes["chunk_index"])},
       {"  step families",
-       absl::StrCat(step_cfs, ", ", HumanBytes(cf_bytes["steps"]))},
+       absl::StrCat(step_cfs, " (", steps.size(), " holding steps), ",
+                    HumanBytes(cf_bytes["steps"]))},
       {"  directory", HumanBytes(st.disk_bytes)},
   };
   absl::StrAppend(&out, "\n", Table(rocks, {}));
