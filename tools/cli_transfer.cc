@@ -386,7 +386,10 @@ absl::Status ImportFolder(const fs::path& dir, std::vector<std::string> prefix,
                           Progress* progress, ImportSource* src) {
   std::vector<fs::directory_entry> entries;
   std::error_code ec;
-  for (const auto& e : fs::directory_iterator(dir, ec)) entries.push_back(e);
+  for (auto it = fs::directory_iterator(dir, ec);
+       !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    entries.push_back(*it);
+  }
   if (ec) {
     return absl::InternalError(
         absl::StrCat("cannot list '", dir.string(), "': ", ec.message()));
@@ -515,9 +518,15 @@ absl::Status RunImport(const Args& args) {
   uint64_t total = 0;
   const bool is_dir = fs::is_directory(in, ec);
   if (is_dir) {
-    for (const auto& e : fs::recursive_directory_iterator(in, ec)) {
-      if (e.is_regular_file(ec)) total += e.file_size(ec);
+    for (auto it = fs::recursive_directory_iterator(in, ec);
+         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+      std::error_code fe;
+      if (it->is_regular_file(fe)) {
+        const uint64_t n = it->file_size(fe);
+        if (!fe) total += n;
+      }
     }
+    ec.clear();
   } else {
     total = fs::file_size(in, ec);
   }

@@ -3,6 +3,9 @@
 //   cli_test_helper make-db DB        the small deterministic golden database
 //   cli_test_helper make-db2 DB       a Checkpointer database, for diffs
 //                                     across two databases
+//   cli_test_helper set-custom-retention DB
+//                                     reopens DB with a best_fn (retention
+//                                     that `ckptdb gc` cannot apply)
 //   cli_test_helper hold DB [STEP]    opens DB for writing (saving STEP
 //                                     first, if given), prints "ready", and
 //                                     holds it until stdin closes
@@ -216,6 +219,19 @@ int MakeDb2(const std::string& db) {
   return 0;
 }
 
+// Opens the database with a best_fn (a policy that is code, not stored):
+// the record then says retention_is_custom.
+int SetCustomRetention(const std::string& db) {
+  int64_t clock = kEpochNs + 600LL * 1000000000LL;
+  auto o = GoldenOptions(&clock);
+  o.max_to_keep = 1;
+  o.best_fn = [](const Tree& m) { return m["accuracy"].float_value(); };
+  auto mgr = ckptdb::CheckpointManager::Open(db, o);
+  if (!mgr.ok()) return Fail(mgr.status());
+  if (auto st = (*mgr)->Close(); !st.ok()) return Fail(st);
+  return 0;
+}
+
 int Hold(const std::string& db, const char* step) {
   ckptdb::internal::StoreOptions so;
   auto store = ckptdb::internal::Store::Open(db, so);
@@ -331,6 +347,9 @@ int main(int argc, char** argv) {
   const std::string cmd = argc > 1 ? argv[1] : "";
   if (cmd == "make-db" && argc == 3) return MakeDb(argv[2]);
   if (cmd == "make-db2" && argc == 3) return MakeDb2(argv[2]);
+  if (cmd == "set-custom-retention" && argc == 3) {
+    return SetCustomRetention(argv[2]);
+  }
   if (cmd == "hold" && (argc == 3 || argc == 4)) {
     return Hold(argv[2], argc == 4 ? argv[3] : nullptr);
   }
@@ -338,7 +357,8 @@ int main(int argc, char** argv) {
     return Corrupt(argv[2], argv[3], argv[4], cmd == "corrupt-node");
   }
   std::fprintf(stderr,
-               "usage: cli_test_helper make-db DB | make-db2 DB | hold DB "
+               "usage: cli_test_helper make-db DB | make-db2 DB | "
+               "set-custom-retention DB | hold DB "
                "[STEP] | corrupt-chunk DB STEP PATH | corrupt-node DB STEP "
                "PATH\n");
   return 2;
