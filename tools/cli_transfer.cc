@@ -281,8 +281,13 @@ absl::Status RunExport(const Args& args) {
   if (s.ok() && zip != nullptr) s = zip->Finish();
   progress.Done();
   if (!s.ok()) {
+    // OUT did not exist or was empty: leave nothing half-written.
     zip.reset();
-    if (npz) fs::remove(out, ec);
+    if (npz) {
+      fs::remove(out, ec);
+    } else {
+      fs::remove_all(out, ec);
+    }
     return s;
   }
   std::vector<std::string> widened;
