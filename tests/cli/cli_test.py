@@ -336,6 +336,89 @@ class BusyTest(WorkDir):
         self.ckptdb("import", "db", "200", "out")
 
 
+class ConcurrentWriterTest(WorkDir):
+    """Read commands while another process saves and deletes steps as fast
+    as it can: every command succeeds, on a consistent view."""
+
+    def test_reads_during_saves(self):
+        # About 3 s of saves (and deletions), 20 ms apart.
+        writer = subprocess.Popen([HELPER, "write-loop", self.path("db"),
+                                   "100", "60", "20"], stdout=subprocess.PIPE,
+                                  text=True)
+        try:
+            self.assertEqual(writer.stdout.readline().strip(), "ready")
+            rounds = 0
+            while writer.poll() is None:
+                for args in (["ls", "db", "--json"], ["tree", "db", "latest"],
+                             ["show", "db", "latest", "params/head"],
+                             ["verify", "db"], ["stats", "db"],
+                             ["diff", "db", "0", "latest"],
+                             ["dump", "db", "latest"]):
+                    p = self.ckptdb(*args, check=False)
+                    self.assertEqual(p.returncode, 0, (args, p.stderr))
+                out = f"out{rounds}"
+                self.ckptdb("export", "db", "latest", out)
+                rounds += 1
+        finally:
+            writer.wait(timeout=120)
+            writer.stdout.close()
+        self.assertEqual(writer.returncode, 0)
+        self.assertGreaterEqual(rounds, 3)
+        ls = json.loads(self.ckptdb("ls", "db", "--json").stdout)
+        self.assertEqual([s["step"] for s in ls["steps"]], [0, 157, 158, 159])
+        self.ckptdb("verify", "db")
+
+
+class JsonTest(WorkDir):
+    """Every --json output is valid JSON; dump --full holds every value."""
+
+    def test_every_command(self):
+        for args in (["ls", "db"], ["tree", "db"], ["show", "db", "4", "meta"],
+                     ["dump", "db"], ["stats", "db"], ["verify", "db"],
+                     ["diff", "db", "0", "4"], ["export", "db", "4", "out"],
+                     ["import", "db", "9", "out"], ["rm", "db", "9"],
+                     ["gc", "db"]):
+            out = self.ckptdb(*args, "--json").stdout
+            self.assertIsInstance(json.loads(out), dict, args)
+        dump = json.loads(self.ckptdb("dump", "db").stdout)
+        self.assertEqual([s["step"] for s in dump["steps"]], [0, 3, 4])
+
+    def test_dump_full_values(self):
+        dump = json.loads(self.ckptdb("dump", "db", "2", "--full").stdout)
+        step = dump["steps"][0]
+        self.assertEqual((step["step"], step["name"]), (2, "test_2"))
+        self.assertEqual(step["metrics"], {"loss": 1 / 3, "accuracy": 0.7})
+        leaves = {}
+
+        def walk(node):
+            if node["kind"] == "dict":
+                for e in node["entries"]:
+                    walk(e["value"])
+            elif node["kind"] in ("list", "tuple"):
+                for c in node["items"]:
+                    walk(c)
+            elif node["kind"] == "array":
+                leaves[node["path"]] = node
+
+        walk(step["trees"][0]["tree"])
+        want = fixture_step(2)
+        for path, node in leaves.items():
+            v = want[path.replace("a/b", "a%2Fb") + ".npy"]
+            if node["dtype"] == "bfloat16":
+                v = v.astype(np.float32)
+            values = node["values"]
+            if v.dtype.kind == "c":
+                got = np.array([complex(*x) for x in values], v.dtype)
+            else:
+                got = np.array(values, dtype=object).reshape(v.shape)
+                got = np.where(got == "nan", np.nan, got)
+                got = np.where(got == "inf", np.inf, got)
+                got = np.where(got == "-inf", -np.inf, got).astype(v.dtype)
+            self.assertTrue(np.array_equal(got, v, equal_nan=v.dtype.kind
+                                           in "fc"), path)
+            self.assertEqual(node["shape"], list(v.shape), path)
+
+
 class ProgressTest(WorkDir):
     """Progress bars (bytes, rate) appear on stderr only on a terminal."""
 

@@ -9,6 +9,10 @@
 //   cli_test_helper hold DB [STEP]    opens DB for writing (saving STEP
 //                                     first, if given), prints "ready", and
 //                                     holds it until stdin closes
+//   cli_test_helper write-loop DB FIRST COUNT PAUSE_MS
+//                                     saves COUNT steps from FIRST on, with
+//                                     max_to_keep=3 and keep_period=1000,
+//                                     pausing PAUSE_MS after each
 //   cli_test_helper corrupt-chunk DB STEP PATH
 //                                     flips a byte of the first chunk of an
 //                                     array leaf (item "default")
@@ -23,6 +27,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cmath>
 #include <complex>
 #include <cstdio>
@@ -33,6 +38,7 @@
 #include <limits>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/numbers.h"
@@ -257,6 +263,33 @@ int Hold(const std::string& db, const char* step) {
   return 0;
 }
 
+// Saves steps first..first+count-1 (max_to_keep=3, keep_period=1000: older
+// steps but step 0 are deleted as it goes), printing "ready" after the
+// first; then exits.
+int WriteLoop(const std::string& db, int64_t first, int64_t count,
+              int64_t pause_ms) {
+  int64_t clock = kEpochNs;
+  auto o = GoldenOptions(&clock);
+  o.max_to_keep = 3;
+  o.keep_period = 1000;
+  auto mgr = ckptdb::CheckpointManager::Open(db, o);
+  if (!mgr.ok()) return Fail(mgr.status());
+  for (int64_t s = first; s < first + count; ++s) {
+    clock = kEpochNs + s * 60LL * 1000000000LL;
+    ckptdb::ManagerSaveOptions so;
+    so.metrics = Tree::Dict({{"loss", Tree::Float(1.0 / (s + 1))}});
+    auto saved = (*mgr)->Save(s, ModelTree(s), so);
+    if (!saved.ok()) return Fail(saved.status());
+    if (s == first) {
+      std::printf("ready\n");
+      std::fflush(stdout);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(pause_ms));
+  }
+  if (auto st = (*mgr)->Close(); !st.ok()) return Fail(st);
+  return 0;
+}
+
 bool FlipFirst(const std::string& db, const std::string& needle,
                size_t offset_in_needle) {
   for (const auto& e : std::filesystem::directory_iterator(db)) {
@@ -350,6 +383,15 @@ int main(int argc, char** argv) {
   if (cmd == "set-custom-retention" && argc == 3) {
     return SetCustomRetention(argv[2]);
   }
+  if (cmd == "write-loop" && argc == 6) {
+    int64_t first, count, pause_ms;
+    if (!absl::SimpleAtoi(argv[3], &first) ||
+        !absl::SimpleAtoi(argv[4], &count) ||
+        !absl::SimpleAtoi(argv[5], &pause_ms)) {
+      return 2;
+    }
+    return WriteLoop(argv[2], first, count, pause_ms);
+  }
   if (cmd == "hold" && (argc == 3 || argc == 4)) {
     return Hold(argv[2], argc == 4 ? argv[3] : nullptr);
   }
@@ -358,7 +400,8 @@ int main(int argc, char** argv) {
   }
   std::fprintf(stderr,
                "usage: cli_test_helper make-db DB | make-db2 DB | "
-               "set-custom-retention DB | hold DB "
+               "set-custom-retention DB | write-loop DB FIRST COUNT PAUSE_MS | "
+               "hold DB "
                "[STEP] | corrupt-chunk DB STEP PATH | corrupt-node DB STEP "
                "PATH\n");
   return 2;
