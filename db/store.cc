@@ -2664,9 +2664,6 @@ absl::StatusOr<GcReport> Store::CollectGarbage(const GcOptions& options) {
 absl::StatusOr<std::vector<VerifyProblem>> Store::Verify(
     const std::vector<int64_t>& steps,
     const std::function<void(uint64_t bytes)>& progress) const {
-  std::shared_lock<std::shared_mutex> slot_lock(recycle_mu_);
-  std::shared_lock<std::shared_mutex> db_lock(db_mu_);
-  CKPTDB_RETURN_IF_ERROR(CheckDb());
   std::vector<int64_t> todo = steps;
   if (todo.empty()) {
     for (const StepInfo& s : Steps()) todo.push_back(s.step);
@@ -2674,7 +2671,15 @@ absl::StatusOr<std::vector<VerifyProblem>> Store::Verify(
   std::vector<VerifyProblem> problems;
   std::mutex mu;
   for (int64_t step : todo) {
-    CKPTDB_ASSIGN_OR_RETURN(auto entry, FindStep(step));
+    // One step at a time, so that saves and deletes are not held up for a
+    // whole database's verification.
+    std::shared_lock<std::shared_mutex> slot_lock(recycle_mu_);
+    std::shared_lock<std::shared_mutex> db_lock(db_mu_);
+    CKPTDB_RETURN_IF_ERROR(CheckDb());
+    auto found = FindStep(step);
+    if (!found.ok() && steps.empty()) continue;  // deleted meanwhile
+    CKPTDB_RETURN_IF_ERROR(found.status());
+    const std::shared_ptr<const StepEntry>& entry = *found;
     auto chunk_list = ReadChunkList(*entry);
     if (!chunk_list.ok()) {
       problems.push_back(
