@@ -13,6 +13,8 @@ PKGS=(
   libflatbuffers-dev flatbuffers-compiler libxxhash-dev libabsl-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev libhdf5-dev borgbackup
+  # the CLI's interop test (docs/format.md: ldb | xxd | flatc)
+  xxd
   # python package and the numpy-based CLI tests
   python3 python3-dev python3-numpy python3-pytest pybind11-dev
 )

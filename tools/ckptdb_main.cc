@@ -1,109 +1,141 @@
-// ckptdb: the command-line tool. Subcommands: demo (more to come).
+// ckptdb: the command-line tool. `ckptdb --help` lists the subcommands;
+// each lives in a tools/cli_*.cc file (see tools/cli.h).
 #include <malloc.h>
 
 #include <cstdio>
 #include <cstring>
-#include <filesystem>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "ckptdb/checkpoint_manager.h"
-#include "ckptdb/checkpointer.h"
-#include "ckptdb/status.h"
+#include "absl/strings/str_format.h"
+#include "tools/cli.h"
 
+namespace ckptdb::cli {
 namespace {
 
-using ckptdb::Array;
-using ckptdb::DType;
-using ckptdb::Tree;
+std::string MainHelp() {
+  std::string out =
+      "usage: ckptdb COMMAND [ARGS] [OPTIONS]\n"
+      "\n"
+      "Inspect, verify, export, import and maintain ckptdb checkpoint "
+      "databases.\n"
+      "\n"
+      "commands:\n";
+  size_t w = 0;
+  for (const Command& c : Commands()) w = std::max(w, c.name.size());
+  for (const Command& c : Commands()) {
+    absl::StrAppendFormat(&out, "  %-*s  %s\n", static_cast<int>(w), c.name,
+                          c.summary);
+  }
+  absl::StrAppend(
+      &out,
+      "\n"
+      "Steps are given by number (4), by display name (test_4) or as "
+      "\"latest\".\n"
+      "Read commands (ls, tree, show, dump, stats, verify, diff, export) open "
+      "the\n"
+      "database read-only and work while another process has it open for\n"
+      "writing; rm, gc and import need the write lock. Every read command "
+      "takes\n"
+      "--json. `ckptdb COMMAND --help` describes a command, with an example.\n"
+      "\n"
+      "exit codes:\n",
+      ExitCodeTable());
+  return out;
+}
 
-// A small model-like state: two dense layers, Adam moments, a step counter.
-Tree ModelState(int64_t step) {
-  auto layer = [&](int64_t in, int64_t out, uint64_t seed) {
-    Array w = Array::Allocate(DType::kFloat32, {in, out});
-    float* p = static_cast<float*>(w.mutable_data());
-    for (int64_t i = 0; i < in * out; ++i) {
-      p[i] = static_cast<float>(((i * 2654435761u + seed) % 2001) - 1000) /
-             1000.0f;
+const Command* Find(const std::string& name) {
+  for (const Command& c : Commands()) {
+    if (c.name == name) return &c;
+  }
+  return nullptr;
+}
+
+int Main(int argc, char** argv) {
+  std::vector<std::string> words(argv + 1, argv + argc);
+  if (words.empty()) {
+    std::fputs(MainHelp().c_str(), stderr);
+    return static_cast<int>(Exit::kUsage);
+  }
+  const std::string first = words[0];
+  if (first == "-h" || first == "--help" || first == "help") {
+    if (words.size() > 1) {
+      if (words[1] == "exit-codes") {
+        Print(absl::StrCat("exit codes:\n", ExitCodeTable()));
+        return 0;
+      }
+      const Command* c = Find(words[1]);
+      if (c == nullptr) {
+        std::fprintf(stderr,
+                     "ckptdb: unknown command '%s' (see ckptdb --help)\n",
+                     words[1].c_str());
+        return static_cast<int>(Exit::kUsage);
+      }
+      Print(CommandHelp(*c));
+      return 0;
     }
-    return Tree::Dict(
-        {{"kernel", w}, {"bias", Array::Zeros(DType::kFloat32, {out})}});
-  };
-  Tree params = Tree::Dict(
-      {{"dense0", layer(256, 512, 1)}, {"dense1", layer(512, 10, 2 + step)}});
-  return Tree::Dict(
-      {{"step", Tree::Int(step)},
-       {"params", params},
-       {"opt_state", Tree::Tuple({Tree::Dict({{"count", Tree::Int(step)}}),
-                                  params.DeepCopy()})}});
-}
-
-int Fail(const absl::Status& s) {
-  fprintf(stderr, "ckptdb demo: %s\n", s.ToString().c_str());
-  return 1;
-}
-
-int Demo(const std::string& db) {
-  std::filesystem::remove_all(db);
-  ckptdb::CheckpointManagerOptions options;
-  options.max_to_keep = 3;
-  options.keep_period = 2;
-  options.step_prefix = "step";
-  auto mgr = ckptdb::CheckpointManager::Open(db, options);
-  if (!mgr.ok()) return Fail(mgr.status());
-  printf("database: %s (max_to_keep=3, keep_period=2, async saves)\n",
-         db.c_str());
-  for (int64_t step = 0; step <= 5; ++step) {
-    ckptdb::ManagerSaveOptions so;
-    so.metrics = Tree::Dict({{"loss", Tree::Float(1.0 / (step + 1))}});
-    auto saved = (*mgr)->Save(step, ModelState(step), so);
-    if (!saved.ok()) return Fail(saved.status());
-    printf("save step %lld: %s\n", static_cast<long long>(step),
-           *saved ? "saved" : "skipped");
+    Print(MainHelp());
+    return 0;
   }
-  if (auto s = (*mgr)->WaitUntilFinished(); !s.ok()) return Fail(s);
-  printf("\nsteps kept (retention: newest 3 plus every even step):\n");
-  for (int64_t step : (*mgr)->AllSteps()) {
-    auto info = (*mgr)->StepMetadata(step);
-    if (!info.ok()) return Fail(info.status());
-    printf("  %-8s %8.1f KiB logical, %8.1f KiB new on disk\n",
-           info->name.c_str(), info->logical_bytes / 1024.0,
-           info->new_bytes / 1024.0);
+  if (first == "--version") {
+    Print("ckptdb 0.1.0\n");
+    return 0;
   }
-  const int64_t latest = *(*mgr)->LatestStep();
-  auto meta = (*mgr)->ItemMetadata(latest);
-  if (!meta.ok()) return Fail(meta.status());
-  Tree target = meta->ToTree();  // zero-filled arrays of the saved shapes
-  auto with_target = (*mgr)->Restore(latest, target);
-  if (!with_target.ok()) return Fail(with_target.status());
-  printf("\nrestore step %lld into a target: step=%lld, filled in place: %s\n",
-         static_cast<long long>(latest),
-         static_cast<long long>((*with_target)["step"].int_value()),
-         (*with_target)["params"]["dense0"]["kernel"].array().data() ==
-                 target["params"]["dense0"]["kernel"].array().data()
-             ? "yes"
-             : "no");
-  auto no_target = (*mgr)->Restore(0);
-  if (!no_target.ok()) return Fail(no_target.status());
-  printf("restore step 0 without a target: exact tree back: %s\n",
-         *no_target == ModelState(0) ? "yes" : "NO");
-  printf("  opt_state is still a %s\n",
-         std::string(ckptdb::TreeKindName((*no_target)["opt_state"].kind()))
-             .c_str());
-  printf("\nitem metadata of step %lld (no array bytes read):\n%s",
-         static_cast<long long>(latest), meta->DebugString().c_str());
-  return (*mgr)->Close().ok() ? 0 : 1;
+  const Command* cmd = Find(first);
+  if (cmd == nullptr) {
+    std::fprintf(stderr, "ckptdb: unknown command '%s' (see ckptdb --help)\n",
+                 first.c_str());
+    return static_cast<int>(Exit::kUsage);
+  }
+  std::vector<std::string> rest(words.begin() + 1, words.end());
+  for (const std::string& w : rest) {
+    if (w == "--") break;
+    if (w == "-h" || w == "--help") {
+      Print(CommandHelp(*cmd));
+      return 0;
+    }
+  }
+  absl::StatusOr<Args> args = ParseArgs(cmd->flags, rest);
+  absl::Status status = args.status();
+  if (status.ok()) {
+    const int n = static_cast<int>(args->size());
+    if (n < cmd->min_args || (cmd->max_args >= 0 && n > cmd->max_args)) {
+      status = UsageError(n < cmd->min_args ? "missing arguments"
+                                            : "too many arguments");
+    }
+  }
+  if (!status.ok()) {
+    std::fprintf(stderr,
+                 "ckptdb %s: %s\nusage: ckptdb %s\n(see ckptdb %s --help)\n",
+                 cmd->name.c_str(), std::string(status.message()).c_str(),
+                 cmd->synopsis.c_str(), cmd->name.c_str());
+    return static_cast<int>(Exit::kUsage);
+  }
+  status = cmd->run(*args);
+  if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
+    std::fprintf(stderr, "ckptdb %s: cannot write the output\n",
+                 cmd->name.c_str());
+    return static_cast<int>(Exit::kError);
+  }
+  if (!status.ok()) {
+    if (!status.message().empty()) {
+      std::fprintf(stderr, "ckptdb %s: %s\n", cmd->name.c_str(),
+                   std::string(status.message()).c_str());
+    }
+    return static_cast<int>(ExitCodeOf(status));
+  }
+  return 0;
 }
 
 }  // namespace
+}  // namespace ckptdb::cli
 
 int main(int argc, char** argv) {
+  // Large restore/export buffers: keep freed memory for reuse instead of
+  // returning it to the kernel after every array.
   mallopt(M_MMAP_THRESHOLD, 32 << 20);
   mallopt(M_TRIM_THRESHOLD, 1 << 30);
   mallopt(M_TOP_PAD, 64 << 20);
-  if (argc >= 2 && std::strcmp(argv[1], "demo") == 0) {
-    return Demo(argc >= 3 ? argv[2] : "ckptdb-demo-db");
-  }
-  fprintf(stderr, "usage: ckptdb demo [DB]\n");
-  return 2;
+  return ckptdb::cli::Main(argc, argv);
 }

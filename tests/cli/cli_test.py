@@ -1,0 +1,555 @@
+#!/usr/bin/python3
+"""Tests of the ckptdb tool with numpy, a second process, a terminal, and
+RocksDB's and FlatBuffers' own tools. Run with Debian's python3 (numpy):
+
+  /usr/bin/python3 cli_test.py [TestClass ...]
+
+Environment (set by CTest): CKPTDB (the tool), CKPTDB_HELPER
+(cli_test_helper), CKPTDB_CLI_WORK (its fixture/ holds the databases made
+by `run_golden.py --make-fixture`), CKPTDB_SRC (the source tree).
+"""
+
+import json
+import os
+import pty
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+
+import numpy as np
+
+CKPTDB = os.environ.get("CKPTDB", "ckptdb")
+HELPER = os.environ.get("CKPTDB_HELPER", "cli_test_helper")
+SRC = os.environ.get("CKPTDB_SRC", os.path.join(os.path.dirname(__file__),
+                                                "..", ".."))
+FIXTURE = os.path.join(os.environ.get("CKPTDB_CLI_WORK", "."), "fixture")
+
+
+def run(args, cwd, check=True, **kw):
+    p = subprocess.run([CKPTDB] + args, cwd=cwd, capture_output=True,
+                       text=True, timeout=60, **kw)
+    if check and p.returncode != 0:
+        raise AssertionError(f"ckptdb {' '.join(args)} exited "
+                             f"{p.returncode}: {p.stderr}")
+    return p
+
+
+def same(a, b):
+    """Same dtype, shape and bytes (NaN payloads and -0.0 included)."""
+    a, b = np.asarray(a), np.asarray(b)
+    return (a.dtype == b.dtype and a.shape == b.shape and
+            np.ascontiguousarray(a).tobytes() ==
+            np.ascontiguousarray(b).tobytes())
+
+
+def native(a):
+    """`a` as ckptdb stores it: C order, little-endian."""
+    if a.dtype.kind == "U":
+        return a
+    return a.astype(a.dtype.newbyteorder("="), order="C")
+
+
+def fixture_step(s):
+    """The leaves of item 'default' of fixture step `s` (cli_test_helper's
+    ModelTree), as `ckptdb export` writes them: file path -> value."""
+    i = np.arange
+    d = {
+        "step.npy": np.array(s, dtype=np.int64),
+        "params/dense/kernel.npy":
+            ((i(512) % 17 - 8) / 4).astype(np.float32).reshape(16, 32),
+        "params/dense/bias.npy": np.zeros(32, np.float32),
+        "params/head.npy":
+            (((i(1280) * 7 + s) % 13 - 6) * 0.125).astype(np.float32)
+            .reshape(32, 40),
+        # bfloat16, widened to float32 by export.
+        "params/embed.npy": ((i(32) - 16) * 0.25).astype(np.float32)
+                            .reshape(8, 4),
+        "buffers/counts.npy": (i(6) * (s + 1)).astype(np.int64),
+        "buffers/mask.npy": np.array([[1, 0, 1], [1, 0, 0]], dtype=bool),
+        "buffers/small_i8.npy": np.array([-2, -1, 0, 1, 2], np.int8),
+        "buffers/half.npy": np.array([0x3800, 0xbd00, 0x7bff, 0x7e00],
+                                     np.uint16).view(np.float16),
+        "buffers/special.npy": np.array([0.0, -0.0, np.nan, np.inf, -np.inf,
+                                         1e-300]),
+        "buffers/complex.npy": np.array([1 + 2j, -0.5 + 0j,
+                                         complex(0.0, -1.5)], np.complex64),
+        "buffers/big.npy": i(2000) * 0.5,
+        "buffers/cube.npy": i(24, dtype=np.int64 if s == 4 else np.int32)
+                            .reshape(2, 3, 4),
+        "buffers/empty.npy": np.zeros(0, np.float32),
+        "buffers/scalar0d.npy": np.array(3.5, np.float32),
+        "buffers/with_nan.npy": np.array([1, np.nan, -2, 0.25], np.float32),
+        "opt_state/0/count.npy": np.array(s, np.int64),
+        "opt_state/1/0.npy": np.array(0.9),
+        "opt_state/1/1.npy": np.array(0.999),
+        "meta/name.npy": np.array("run 'alpha'"),
+        "meta/lr.npy": np.array(0.001),
+        "meta/flag.npy": np.array(True),
+        "meta/7.npy": np.array(49, np.int64),
+        "meta/a%2Fb.npy": np.array(1, np.int64),
+        "meta/%.npy": np.array("empty key"),
+    }
+    if s == 4:
+        d["params/extra.npy"] = np.array([1.5, 2.5, 3.5], np.float32)
+    else:
+        d["buffers/u16.npy"] = np.array([0, 1000, 65535], np.uint16)
+    return d
+
+
+class WorkDir(unittest.TestCase):
+    """A fresh directory with copies of the fixture databases."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="ckptdb-cli-test-")
+        for name in ("db", "db2"):
+            shutil.copytree(os.path.join(FIXTURE, name),
+                            os.path.join(self.dir, name))
+
+    def tearDown(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def path(self, *p):
+        return os.path.join(self.dir, *p)
+
+    def ckptdb(self, *args, check=True):
+        return run(list(args), self.dir, check=check)
+
+
+class NumpyExportTest(WorkDir):
+    """`ckptdb export`, then numpy reads the files: exact values."""
+
+    def test_folder_tree(self):
+        self.ckptdb("export", "db", "test_4", "out")
+        want = fixture_step(4)
+        files = set()
+        for root, dirs, names in os.walk(self.path("out")):
+            for n in names:
+                files.add(os.path.relpath(os.path.join(root, n),
+                                          self.path("out")))
+        self.assertEqual(files, set(want))
+        for f, v in want.items():
+            got = np.load(self.path("out", f))
+            self.assertTrue(same(got, v), f"{f}: {got!r} != {v!r}")
+        # Empty containers are empty folders.
+        for d in ("meta/empty_list", "meta/empty_dict"):
+            self.assertEqual(os.listdir(self.path("out", d)), [])
+
+    def test_npz(self):
+        self.ckptdb("export", "db", "2", "s2.npz", "--npz")
+        want = fixture_step(2)
+        with np.load(self.path("s2.npz")) as z:
+            self.assertEqual(sorted(z.files),
+                             sorted(f[:-4] for f in want))
+            for f, v in want.items():
+                self.assertTrue(same(z[f[:-4]], v), f)
+
+    def test_other_item(self):
+        self.ckptdb("export", "db", "latest", "ema", "--item", "ema")
+        got = np.load(self.path("ema", "kernel.npy"))
+        self.assertTrue(same(got, fixture_step(4)["params/dense/kernel.npy"]))
+
+    def test_show_prints_like_numpy(self):
+        """`ckptdb show` of every array leaf equals numpy's repr() of the
+        exported file (bfloat16 excepted: numpy has none)."""
+        out = json.loads(self.ckptdb("export", "db", "4", "out",
+                                     "--json").stdout)
+        checked = 0
+        for f in out["files"]:
+            if f["dtype"] in ("int", "float", "bool", "str", "bfloat16"):
+                continue  # scalars print as Python scalars
+            a = np.load(self.path("out", f["file"]))
+            shown = self.ckptdb("show", "db", "4", f["path"]).stdout
+            self.assertEqual(shown, repr(a) + "\n", f["path"])
+            checked += 1
+        self.assertGreaterEqual(checked, 14)
+
+    def test_stats_match_numpy(self):
+        self.ckptdb("export", "db", "4", "out")
+        for path in ("buffers/with_nan", "buffers/big", "params/head",
+                     "buffers/counts", "buffers/half"):
+            a = np.load(self.path("out", path + ".npy"))
+            st = json.loads(self.ckptdb("show", "db", "4", path, "--stats",
+                                        "--json").stdout)["stats"]
+            self.assertEqual(st["count"], a.size)
+            self.assertEqual(st["nan_count"], int(np.isnan(a).sum())
+                             if a.dtype.kind == "f" else 0)
+            self.assertEqual(st["min"], float(np.nanmin(a)), path)
+            self.assertEqual(st["max"], float(np.nanmax(a)), path)
+            self.assertAlmostEqual(st["mean"],
+                                   float(np.nanmean(a.astype(np.float64))),
+                                   places=9, msg=path)
+
+
+class NumpyImportTest(WorkDir):
+    """Files written by numpy (np.savez, np.savez_compressed, np.save)
+    imported as new steps, exported back and compared exactly."""
+
+    def arrays(self):
+        rng = np.random.default_rng(7)
+        return {
+            "layer0/w": rng.standard_normal((7, 9)).astype(np.float32),
+            "layer0/b": np.zeros(9, np.float32),
+            "layer1/w": rng.standard_normal((40, 50)).astype(np.float32),
+            "small": rng.standard_normal(50) * 1e-3,
+            "wide": np.array([1e-5, 1.0, 12345.678]),
+            "huge": rng.standard_normal(20) * 1e9,
+            "h16": rng.standard_normal(10).astype(np.float16),
+            "c128": rng.standard_normal(4) + 1j * rng.standard_normal(4),
+            "u64": np.array([0, 2**64 - 1, 12345], np.uint64),
+            "i64": np.arange(-5000, 0, dtype=np.int64),
+            "flags": rng.random((2, 3, 4)) > 0.5,
+            "big_endian": np.arange(5, dtype=">i4"),
+            "fortran": np.asfortranarray(np.arange(12.0).reshape(3, 4)),
+            "empty": np.zeros((0, 3), np.float32),
+            "scalar": np.array(2.5),
+            "text": np.array("hello w\u00f6rld \u2603"),
+            "large": rng.random(400_000).astype(np.float32),  # > 1 MiB
+        }
+
+    def check_step(self, step, arrays):
+        self.ckptdb("export", "db", str(step), f"e{step}.npz", "--npz")
+        with np.load(self.path(f"e{step}.npz")) as z:
+            self.assertEqual(sorted(z.files), sorted(arrays))
+            for k, v in arrays.items():
+                want = native(v)
+                self.assertTrue(same(z[k], want), k)
+
+    def test_savez_and_savez_compressed(self):
+        arrays = self.arrays()
+        np.savez(self.path("plain.npz"), **arrays)
+        np.savez_compressed(self.path("packed.npz"), **arrays)
+        self.ckptdb("import", "db", "20", "plain.npz")
+        self.ckptdb("import", "db", "21", "packed.npz")
+        self.check_step(20, arrays)
+        self.check_step(21, arrays)
+        # Folders became dicts; the two imports are identical by hash.
+        tree = json.loads(self.ckptdb("tree", "db", "20", "--json").stdout)
+        root = tree["items"][0]["tree"]
+        self.assertEqual(root["kind"], "dict")
+        layer0 = [e for e in root["entries"] if e["key"] == "layer0"][0]
+        self.assertEqual([e["key"] for e in layer0["value"]["entries"]],
+                         ["w", "b"])
+        diff = json.loads(self.ckptdb("diff", "db", "20", "21",
+                                      "--json").stdout)
+        self.assertEqual(diff["summary"], {"added": 0, "removed": 0,
+                                           "changed": 0,
+                                           "identical": len(arrays)})
+        self.ckptdb("verify", "db")
+
+    def test_show_prints_like_numpy(self):
+        arrays = self.arrays()
+        np.savez(self.path("a.npz"), **arrays)
+        self.ckptdb("import", "db", "30", "a.npz")
+        for k, v in arrays.items():
+            if v.dtype.kind == "U":
+                continue
+            v = native(v)
+            shown = self.ckptdb("show", "db", "30", k).stdout
+            self.assertEqual(shown, repr(v) + "\n", k)
+
+    def test_folder_of_npy_files(self):
+        arrays = self.arrays()
+        for k, v in arrays.items():
+            f = self.path("tree", k + ".npy")
+            os.makedirs(os.path.dirname(f), exist_ok=True)
+            np.save(f, v)
+        os.makedirs(self.path("tree", "nothing_here"))
+        with open(self.path("tree", "README.txt"), "w") as f:
+            f.write("not an array\n")
+        p = self.ckptdb("import", "db", "22", "tree", "--item", "imported")
+        self.assertIn("ignoring", p.stderr)
+        self.ckptdb("export", "db", "22", "back", "--item", "imported")
+        for k, v in arrays.items():
+            want = native(v)
+            self.assertTrue(same(np.load(self.path("back", k + ".npy")),
+                                 want), k)
+        self.assertEqual(os.listdir(self.path("back", "nothing_here")), [])
+
+    def test_new_database_and_single_file(self):
+        np.save(self.path("one.npy"), np.arange(6.0).reshape(2, 3))
+        self.ckptdb("import", "fresh", "0", "one.npy", "--create")
+        shown = self.ckptdb("show", "fresh", "latest", "").stdout
+        self.assertEqual(shown, repr(np.arange(6.0).reshape(2, 3)) + "\n")
+        p = self.ckptdb("import", "nodb", "0", "one.npy", check=False)
+        self.assertEqual(p.returncode, 3)
+
+    def test_bad_inputs(self):
+        np.save(self.path("obj.npy"), np.array([{"a": 1}], dtype=object),
+                allow_pickle=True)
+        p = self.ckptdb("import", "db", "40", "obj.npy", check=False)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("unsupported numpy dtype '|O'", p.stderr)
+        with open(self.path("junk.npz"), "wb") as f:
+            f.write(b"PK\x03\x04 this is not a zip archive")
+        p = self.ckptdb("import", "db", "40", "junk.npz", check=False)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("not a valid .npz/zip archive", p.stderr)
+        self.assertNotIn("test_40", self.ckptdb("ls", "db").stdout)
+
+
+class Holder:
+    """A second process holding a database open for writing."""
+
+    def __init__(self, db, step=None):
+        args = [HELPER, "hold", db] + ([str(step)] if step is not None
+                                       else [])
+        self.p = subprocess.Popen(args, stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, text=True)
+        line = self.p.stdout.readline()
+        if line.strip() != "ready":
+            raise AssertionError(f"holder did not start: {line!r}")
+
+    def release(self):
+        self.p.stdin.close()
+        self.p.wait(timeout=30)
+        self.p.stdout.close()
+        assert self.p.returncode == 0
+
+
+class BusyTest(WorkDir):
+    """Read commands work while another process writes the database; write
+    commands fail with exit code 7 until it lets go."""
+
+    def test_read_while_held_write_fails_busy(self):
+        self.ckptdb("export", "db", "4", "out")
+        holder = Holder(self.path("db"), step=100)
+        try:
+            ls = self.ckptdb("ls", "db").stdout
+            self.assertIn("test_100", ls)  # the holder's own new step
+            for args in (["tree", "db", "100"], ["show", "db", "100", "step"],
+                         ["dump", "db", "latest"], ["stats", "db"],
+                         ["verify", "db"], ["diff", "db", "4", "100"],
+                         ["export", "db", "100", "out100"]):
+                self.ckptdb(*args)
+            for args in (["rm", "db", "0"], ["gc", "db"],
+                         ["import", "db", "200", "out"]):
+                p = self.ckptdb(*args, check=False)
+                self.assertEqual(p.returncode, 7, (args, p.stderr))
+                self.assertIn("busy: another process has it open for writing",
+                              p.stderr)
+        finally:
+            holder.release()
+        self.ckptdb("rm", "db", "0")
+        self.ckptdb("import", "db", "200", "out")
+
+
+class ConcurrentWriterTest(WorkDir):
+    """Read commands while another process saves and deletes steps as fast
+    as it can: every command succeeds, on a consistent view."""
+
+    def test_reads_during_saves(self):
+        # About 3 s of saves (and deletions), 20 ms apart.
+        writer = subprocess.Popen([HELPER, "write-loop", self.path("db"),
+                                   "100", "60", "20"], stdout=subprocess.PIPE,
+                                  text=True)
+        try:
+            self.assertEqual(writer.stdout.readline().strip(), "ready")
+            rounds = concurrent = 0
+            while writer.poll() is None or rounds < 3:
+                concurrent += writer.poll() is None
+                for args in (["ls", "db", "--json"], ["tree", "db", "latest"],
+                             ["show", "db", "latest", "params/head"],
+                             ["verify", "db"], ["stats", "db"],
+                             ["diff", "db", "0", "latest"],
+                             ["dump", "db", "latest"]):
+                    p = self.ckptdb(*args, check=False)
+                    self.assertEqual(p.returncode, 0, (args, p.stderr))
+                out = f"out{rounds}"
+                self.ckptdb("export", "db", "latest", out)
+                rounds += 1
+        finally:
+            writer.wait(timeout=120)
+            writer.stdout.close()
+        self.assertEqual(writer.returncode, 0)
+        self.assertGreaterEqual(concurrent, 1)
+        ls = json.loads(self.ckptdb("ls", "db", "--json").stdout)
+        self.assertEqual([s["step"] for s in ls["steps"]], [0, 157, 158, 159])
+        self.ckptdb("verify", "db")
+
+
+class JsonTest(WorkDir):
+    """Every --json output is valid JSON; dump --full holds every value."""
+
+    def test_every_command(self):
+        for args in (["ls", "db"], ["tree", "db"], ["show", "db", "4", "meta"],
+                     ["dump", "db"], ["stats", "db"], ["verify", "db"],
+                     ["diff", "db", "0", "4"], ["export", "db", "4", "out"],
+                     ["import", "db", "9", "out"], ["rm", "db", "9"],
+                     ["gc", "db"]):
+            out = self.ckptdb(*args, "--json").stdout
+            self.assertIsInstance(json.loads(out), dict, args)
+        dump = json.loads(self.ckptdb("dump", "db").stdout)
+        self.assertEqual([s["step"] for s in dump["steps"]], [0, 3, 4])
+
+    def test_dump_full_values(self):
+        dump = json.loads(self.ckptdb("dump", "db", "2", "--full").stdout)
+        step = dump["steps"][0]
+        self.assertEqual((step["step"], step["name"]), (2, "test_2"))
+        self.assertEqual(step["metrics"], {"loss": 1 / 3, "accuracy": 0.7})
+        leaves = {}
+
+        def walk(node):
+            if node["kind"] == "dict":
+                for e in node["entries"]:
+                    walk(e["value"])
+            elif node["kind"] in ("list", "tuple"):
+                for c in node["items"]:
+                    walk(c)
+            elif node["kind"] == "array":
+                leaves[node["path"]] = node
+
+        walk(step["trees"][0]["tree"])
+        want = fixture_step(2)
+        for path, node in leaves.items():
+            v = want[path.replace("a/b", "a%2Fb") + ".npy"]
+            if node["dtype"] == "bfloat16":
+                v = v.astype(np.float32)
+            values = node["values"]
+            if v.dtype.kind == "c":
+                got = np.array([complex(*x) for x in values], v.dtype)
+            else:
+                got = np.array(values, dtype=object).reshape(v.shape)
+                got = np.where(got == "nan", np.nan, got)
+                got = np.where(got == "inf", np.inf, got)
+                got = np.where(got == "-inf", -np.inf, got).astype(v.dtype)
+            self.assertTrue(np.array_equal(got, v, equal_nan=v.dtype.kind
+                                           in "fc"), path)
+            self.assertEqual(node["shape"], list(v.shape), path)
+
+
+class ProgressTest(WorkDir):
+    """Progress bars (bytes, rate) appear on stderr only on a terminal."""
+
+    def on_terminal(self, *args):
+        master, slave = pty.openpty()
+        p = subprocess.Popen([CKPTDB] + list(args), cwd=self.dir,
+                             stdout=subprocess.DEVNULL, stderr=slave)
+        os.close(slave)
+        data = b""
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            data += chunk
+        p.wait(timeout=60)
+        os.close(master)
+        self.assertEqual(p.returncode, 0, data)
+        return data.decode()
+
+    def test_bars_on_a_terminal_only(self):
+        bar = re.compile(r"\[[#-]{24}\] +100%  [\d.]+ KiB / [\d.]+ KiB  "
+                         r"[\d.]+ [KMG]?i?B/s")
+        for args, label in ((["export", "db", "4", "out"], "export"),
+                            (["verify", "db"], "verify"),
+                            (["import", "db", "50", "out"], "import: reading")):
+            err = self.on_terminal(*args)
+            self.assertIn(label + " [", err)
+            self.assertRegex(err, bar)
+        err = self.on_terminal("gc", "db")
+        self.assertRegex(err, r"gc: reclaimed [\d.]+ (B|KiB|MiB)  [\d.]+ "
+                              r"[KMG]?i?B/s")
+        self.assertEqual(self.on_terminal("verify", "db", "--no-progress"),
+                         "")
+        # Not a terminal: nothing on stderr.
+        p = self.ckptdb("export", "db", "4", "out2")
+        self.assertEqual(p.stderr, "")
+
+
+def format_md_section():
+    """docs/format.md's last section: the ldb and flatc commands."""
+    with open(os.path.join(SRC, "docs", "format.md"), encoding="utf-8") as f:
+        text = f.read()
+    return text[text.index("## Reading a step with the ecosystem's tools"):]
+
+
+def code_blocks(markdown):
+    """(language, text) of each fenced code block."""
+    blocks, lang, lines = [], None, []
+    for line in markdown.split("\n"):
+        if lang is None and line.startswith("```"):
+            lang, lines = line[3:].strip(), []
+        elif lang is not None and line == "```":
+            blocks.append((lang, "".join(x + "\n" for x in lines)))
+            lang = None
+        elif lang is not None:
+            lines.append(line)
+    return blocks
+
+
+class InteropTest(WorkDir):
+    """RocksDB's ldb and FlatBuffers' flatc read a ckptdb database: the
+    commands of docs/format.md, verbatim, then while another process
+    writes the database."""
+
+    def test_format_md_commands(self):
+        os.symlink(os.path.join(os.path.abspath(SRC), "schema"),
+                   self.path("schema"))
+        env = dict(os.environ)
+        env["PATH"] = os.path.dirname(os.path.abspath(CKPTDB)) + ":" + \
+            env["PATH"]
+        blocks = code_blocks(format_md_section())
+        script = "set -euo pipefail\n" + "".join(
+            text for lang, text in blocks if lang == "")
+        p = subprocess.run(["bash", "-c", script], cwd=self.dir, env=env,
+                           capture_output=True, text=True, timeout=120)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        out = p.stdout
+        cf = re.search(r"step 4 is in column family (\S+)", out).group(1)
+        ls = json.loads(self.ckptdb("ls", "demo-db", "--json").stdout)
+        self.assertEqual([s["column_family"] for s in ls["steps"]
+                          if s["step"] == 4], [cf])
+        families = re.search(r"\{(.*)\}", out).group(1).split(", ")
+        self.assertEqual(families[:3], ["default", "chunks", "chunk_index"])
+        for s in ls["steps"]:
+            self.assertIn(s["column_family"], families)
+        self.assertRegex(out, r"(?m)^0x63 : 0x[0-9A-F]+$")
+        self.assertRegex(out, r"(?m)^0x6E000000000012 : 0x[0-9A-F]+$")
+        with open(self.path("out", "node.json")) as f:
+            node = json.load(f)
+        self.assertEqual(node, {"format_version": 1,
+                                "node": {"index": 1, "key_kind": "Str",
+                                         "key_str": "step", "kind": "Int",
+                                         "scalar": 4}})
+        # The JSON block shown in the document is what flatc printed.
+        shown = [text for lang, text in blocks if lang == "json"]
+        self.assertEqual(len(shown), 1)
+        self.assertEqual(json.loads(shown[0]), node)
+        with open(self.path("out", "chunklist.json")) as f:
+            chunks = json.load(f)
+        self.assertEqual(chunks["format_version"], 1)
+        self.assertEqual(len(chunks["hashes"]), 3)
+        with open(self.path("out", "commit.json")) as f:
+            commit = json.load(f)
+        self.assertEqual((commit["step"], commit["name"],
+                          commit["column_family"]),
+                         (4, "step_4", cf))
+        self.assertEqual(commit["metrics"][1]["key_str"], "loss")
+
+    def test_ldb_while_another_process_writes(self):
+        holder = Holder(self.path("db"), step=100)
+        try:
+            ls = json.loads(self.ckptdb("ls", "db", "--json").stdout)
+            cf = [s for s in ls["steps"] if s["step"] == 100][0][
+                "column_family"]
+            p = subprocess.run(["ldb", "--db=db", "list_column_families"],
+                               cwd=self.dir, capture_output=True, text=True,
+                               timeout=60)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertIn(cf, p.stdout)
+            p = subprocess.run(["ldb", "--db=db", f"--column_family={cf}",
+                                "scan", "--hex"], cwd=self.dir,
+                               capture_output=True, text=True, timeout=60)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertRegex(p.stdout, r"(?m)^0x6E000000000000 : 0x")
+        finally:
+            holder.release()
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

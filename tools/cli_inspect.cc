@@ -1,0 +1,589 @@
+// Read-only inspection: ls, tree, show, dump, stats. Every one opens the
+// database read-only (no lock), so it works while a training job or a
+// service has the database open for writing.
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "ckptdb/status.h"
+#include "rocksdb/db.h"
+#include "rocksdb/metadata.h"
+#include "tools/cli.h"
+#include "tools/cli_format.h"
+#include "tools/cli_json.h"
+#include "tools/cli_tree.h"
+
+namespace ckptdb::cli {
+namespace {
+
+std::string PadTo(const std::string& s, size_t w) {
+  const size_t n = DisplayWidth(s);
+  return n >= w ? s : s + std::string(w - n, ' ');
+}
+
+std::string RightTo(const std::string& s, size_t w) {
+  const size_t n = DisplayWidth(s);
+  return n >= w ? s : std::string(w - n, ' ') + s;
+}
+
+// Formats rows as aligned columns; `right[i]` right-aligns column i.
+std::string Table(const std::vector<std::vector<std::string>>& rows,
+                  const std::vector<bool>& right) {
+  std::vector<size_t> w;
+  for (const auto& r : rows) {
+    if (w.size() < r.size()) w.resize(r.size(), 0);
+    for (size_t i = 0; i < r.size(); ++i) {
+      w[i] = std::max(w[i], DisplayWidth(r[i]));
+    }
+  }
+  std::string out;
+  for (const auto& r : rows) {
+    std::string line;
+    for (size_t i = 0; i < r.size(); ++i) {
+      if (i > 0) line += "  ";
+      const bool rt = i < right.size() && right[i];
+      line += rt ? RightTo(r[i], w[i]) : PadTo(r[i], w[i]);
+    }
+    line.erase(line.find_last_not_of(' ') + 1);
+    absl::StrAppend(&out, line, "\n");
+  }
+  return out;
+}
+
+std::vector<std::string> ItemNames(const StepInfo& info) {
+  std::vector<std::string> names;
+  for (const ItemSummary& s : info.items) names.push_back(s.name);
+  return names;
+}
+
+// ---- ls ---------------------------------------------------------------------
+
+absl::Status RunLs(const Args& args) {
+  CKPTDB_ASSIGN_OR_RETURN(auto store,
+                          OpenDatabase(args[0], OpenMode::kReadOnly));
+  const std::vector<StepInfo> steps = store->Steps();
+  CKPTDB_ASSIGN_OR_RETURN(auto unique, UniqueBytesPerStep(*store));
+  if (args.json()) {
+    JsonWriter w(stdout);
+    w.BeginObject();
+    w.Field("database", args[0]);
+    w.Field("kind", store->kind());
+    w.Key("steps");
+    w.BeginArray();
+    for (const StepInfo& s : steps) {
+      w.BeginObject();
+      WriteStepFields(*store, s, unique[s.step], /*with_custom=*/false, &w);
+      w.EndObject();
+    }
+    w.EndArray();
+    w.EndObject();
+    w.Finish();
+    return absl::OkStatus();
+  }
+  if (steps.empty()) {
+    Print(absl::StrCat("no steps in '", args[0], "'\n"));
+    return absl::OkStatus();
+  }
+  std::vector<std::vector<std::string>> rows = {
+      {"STEP", "NAME", "COMMITTED (UTC)", "ITEMS", "LOGICAL", "UNIQUE",
+       "METRICS"}};
+  for (const StepInfo& s : steps) {
+    rows.push_back(
+        {absl::StrCat(s.step), s.name, FormatTimeUtc(s.commit_time_ns),
+         absl::StrJoin(ItemNames(s), ","), HumanBytes(s.logical_bytes),
+         HumanBytes(unique[s.step]), MetricsSummary(s)});
+  }
+  Print(Table(rows, {true, false, false, false, true, true, false}));
+  return absl::OkStatus();
+}
+
+// ---- tree -------------------------------------------------------------------
+
+absl::Status RunTree(const Args& args) {
+  CKPTDB_ASSIGN_OR_RETURN(auto store,
+                          OpenDatabase(args[0], OpenMode::kReadOnly));
+  CKPTDB_ASSIGN_OR_RETURN(
+      StepInfo info, ResolveStep(*store, args.size() > 1 ? args[1] : "latest"));
+  std::optional<std::string> want = args.GetOptional("item");
+  if (args.size() > 2) {
+    if (want.has_value() && *want != args[2]) {
+      return UsageError("give the item either as ITEM or with --item");
+    }
+    want = args[2];
+  }
+  std::vector<std::string> items;
+  if (want.has_value()) {
+    CKPTDB_ASSIGN_OR_RETURN(std::string it, ResolveItem(info, want));
+    items.push_back(it);
+  } else {
+    items = ItemNames(info);
+  }
+  if (args.json()) {
+    JsonWriter w(stdout);
+    w.BeginObject();
+    w.Field("database", args[0]);
+    w.FieldInt("step", info.step);
+    w.Field("name", info.name);
+    w.Key("items");
+    w.BeginArray();
+    for (const std::string& name : items) {
+      CKPTDB_ASSIGN_OR_RETURN(StoredItem item, ReadItem(*store, info, name));
+      w.BeginObject();
+      w.Field("name", name);
+      w.Key("tree");
+      CKPTDB_RETURN_IF_ERROR(
+          WriteNodeJson(*store, item, 0, /*all_values=*/false, &w));
+      w.EndObject();
+    }
+    w.EndArray();
+    w.EndObject();
+    w.Finish();
+    return absl::OkStatus();
+  }
+  std::string out;
+  for (const std::string& name : items) {
+    CKPTDB_ASSIGN_OR_RETURN(StoredItem item, ReadItem(*store, info, name));
+    const ItemSummary* sum = nullptr;
+    for (const ItemSummary& s : info.items) {
+      if (s.name == name) sum = &s;
+    }
+    if (!out.empty()) out += "\n";
+    absl::StrAppend(&out, "step ", StepLabel(info), ", item '", name, "'");
+    if (sum != nullptr) {
+      absl::StrAppend(&out, ": ", sum->leaf_count,
+                      sum->leaf_count == 1 ? " leaf, " : " leaves, ",
+                      sum->array_count,
+                      sum->array_count == 1 ? " array, " : " arrays, ",
+                      HumanBytes(sum->logical_bytes));
+    }
+    out += "\n";
+    out += RenderTree(item, 0, name, args.Has("paths"));
+  }
+  Print(out);
+  return absl::OkStatus();
+}
+
+// ---- show -------------------------------------------------------------------
+
+void WriteStatsJson(const ArrayStats& st, JsonWriter* w) {
+  w->BeginObject();
+  w->FieldInt("count", st.count);
+  w->Key("min");
+  if (st.has_min_max) {
+    w->Double(st.min);
+  } else {
+    w->Null();
+  }
+  w->Key("max");
+  if (st.has_min_max) {
+    w->Double(st.max);
+  } else {
+    w->Null();
+  }
+  w->Key("mean");
+  if (st.has_mean) {
+    w->Double(st.mean);
+  } else {
+    w->Null();
+  }
+  w->FieldInt("nan_count", st.nan_count);
+  w->FieldInt("inf_count", st.inf_count);
+  w->EndObject();
+}
+
+absl::Status RunShow(const Args& args) {
+  CKPTDB_ASSIGN_OR_RETURN(auto store,
+                          OpenDatabase(args[0], OpenMode::kReadOnly));
+  CKPTDB_ASSIGN_OR_RETURN(StepInfo info, ResolveStep(*store, args[1]));
+  CKPTDB_ASSIGN_OR_RETURN(std::string item_name,
+                          ResolveItem(info, args.GetOptional("item")));
+  CKPTDB_ASSIGN_OR_RETURN(StoredItem item, ReadItem(*store, info, item_name));
+  const std::string path = args.size() > 2 ? args[2] : "";
+  CKPTDB_ASSIGN_OR_RETURN(uint32_t node, ResolvePath(item, path));
+  const StoredNode& n = item.nodes[node];
+  const bool full = args.Has("full");
+  const bool stats = args.Has("stats");
+  ReprOptions ro;
+  if (full) ro.threshold = INT64_MAX;
+  const bool container = n.kind == Tree::Kind::kDict ||
+                         n.kind == Tree::Kind::kList ||
+                         n.kind == Tree::Kind::kTuple;
+  if (stats && n.kind != Tree::Kind::kArray) {
+    return WithExit(
+        absl::InvalidArgumentError(absl::StrCat(
+            "--stats needs an array; '", item.PathOf(node).DisplayString(),
+            "' is not one (", TreeKindName(n.kind), ")")),
+        Exit::kUsage);
+  }
+  Array a;
+  if (n.kind == Tree::Kind::kArray) {
+    CKPTDB_ASSIGN_OR_RETURN(a, ReadArray(*store, item, node));
+  }
+  if (args.json()) {
+    JsonWriter w(stdout);
+    w.BeginObject();
+    w.FieldInt("step", info.step);
+    w.Field("name", info.name);
+    w.Field("item", item_name);
+    w.Field("path", item.PathOf(node).ToString());
+    w.Key("node");
+    const bool values = full || (n.kind == Tree::Kind::kArray &&
+                                 a.num_elements() <= ro.threshold);
+    CKPTDB_RETURN_IF_ERROR(WriteNodeJson(*store, item, node, values, &w));
+    if (n.kind == Tree::Kind::kArray) {
+      w.Field("repr", NumpyRepr(a, ro));
+      if (stats) {
+        w.Key("stats");
+        WriteStatsJson(ComputeStats(a), &w);
+      }
+    }
+    w.EndObject();
+    w.Finish();
+    return absl::OkStatus();
+  }
+  if (container) {
+    Print(RenderTree(item, node,
+                     node == 0 ? item_name : item.PathOf(node).ToString(),
+                     false));
+    return absl::OkStatus();
+  }
+  if (n.kind != Tree::Kind::kArray) {
+    Print(absl::StrCat(PyScalarRepr(n.scalar), "\n"));
+    return absl::OkStatus();
+  }
+  if (!stats) {
+    Print(absl::StrCat(NumpyRepr(a, ro), "\n"));
+    return absl::OkStatus();
+  }
+  const ArrayStats st = ComputeStats(a);
+  std::vector<std::vector<std::string>> rows = {
+      {"path", item.PathOf(node).DisplayString()},
+      {"dtype", std::string(DTypeName(a.dtype()))},
+      {"shape", ShapeToString(a.shape())},
+      {"count", absl::StrCat(st.count)},
+      {"min", st.has_min_max ? st.min_repr : "-"},
+      {"max", st.has_min_max ? st.max_repr : "-"},
+      {"mean", st.has_mean ? PyFloatRepr(st.mean) : "-"},
+      {"nan_count", absl::StrCat(st.nan_count)},
+      {"inf_count", absl::StrCat(st.inf_count)},
+  };
+  Print(Table(rows, {}));
+  return absl::OkStatus();
+}
+
+// ---- dump -------------------------------------------------------------------
+
+absl::Status RunDump(const Args& args) {
+  CKPTDB_ASSIGN_OR_RETURN(auto store,
+                          OpenDatabase(args[0], OpenMode::kReadOnly));
+  std::vector<StepInfo> steps;
+  if (args.size() > 1) {
+    CKPTDB_ASSIGN_OR_RETURN(StepInfo s, ResolveStep(*store, args[1]));
+    steps.push_back(s);
+  } else {
+    steps = store->Steps();
+  }
+  CKPTDB_ASSIGN_OR_RETURN(auto unique, UniqueBytesPerStep(*store));
+  const std::optional<std::string> only_item = args.GetOptional("item");
+  const bool full = args.Has("full");
+  const Store::ManagerRecord rec = store->GetManagerRecord();
+  JsonWriter w(stdout);
+  w.BeginObject();
+  w.Field("database", args[0]);
+  w.Field("kind", store->kind());
+  w.Key("naming");
+  w.BeginObject();
+  w.Field("step_prefix", rec.step_prefix);
+  w.Key("step_format_fixed_length");
+  if (rec.step_format_fixed_length > 0) {
+    w.Int(rec.step_format_fixed_length);
+  } else {
+    w.Null();
+  }
+  w.EndObject();
+  w.Key("retention");
+  w.BeginObject();
+  auto opt = [&](const char* key, const std::optional<int64_t>& v) {
+    w.Key(key);
+    if (v.has_value()) {
+      w.Int(*v);
+    } else {
+      w.Null();
+    }
+  };
+  opt("max_to_keep", rec.max_to_keep);
+  opt("keep_period", rec.keep_period);
+  opt("keep_time_interval_secs", rec.keep_time_interval_secs);
+  w.FieldBool("custom", rec.retention_is_custom);
+  w.EndObject();
+  w.Key("steps");
+  w.BeginArray();
+  for (const StepInfo& s : steps) {
+    std::vector<std::string> items = ItemNames(s);
+    if (only_item.has_value()) {
+      CKPTDB_ASSIGN_OR_RETURN(std::string it, ResolveItem(s, only_item));
+      items = {it};
+    }
+    w.BeginObject();
+    WriteStepFields(*store, s, unique[s.step], /*with_custom=*/true, &w);
+    w.Key("trees");
+    w.BeginArray();
+    for (const std::string& name : items) {
+      CKPTDB_ASSIGN_OR_RETURN(StoredItem item, ReadItem(*store, s, name));
+      w.BeginObject();
+      w.Field("item", name);
+      w.Key("tree");
+      CKPTDB_RETURN_IF_ERROR(WriteNodeJson(*store, item, 0, full, &w));
+      w.EndObject();
+    }
+    w.EndArray();
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+  w.Finish();
+  return absl::OkStatus();
+}
+
+// ---- stats ------------------------------------------------------------------
+
+absl::Status RunStats(const Args& args) {
+  CKPTDB_ASSIGN_OR_RETURN(auto store,
+                          OpenDatabase(args[0], OpenMode::kReadOnly));
+  CKPTDB_ASSIGN_OR_RETURN(internal::StoreStats st, store->Stats());
+  CKPTDB_ASSIGN_OR_RETURN(auto unique, UniqueBytesPerStep(*store));
+  const std::vector<StepInfo> steps = store->Steps();
+  // RocksDB: table-file bytes per column family, the step column families
+  // (slots, some of them empty and ready for reuse) summed.
+  auto is_step_cf = [](const std::string& name) {
+    return name != "default" && name != "chunks" && name != "chunk_index";
+  };
+  std::map<std::string, uint64_t> cf_bytes;
+  uint64_t step_cfs = 0;
+  uint64_t sst_files = 0;
+  {
+    std::vector<rocksdb::LiveFileMetaData> files;
+    store->rocks()->GetLiveFilesMetaData(&files);
+    for (const auto& f : files) {
+      ++sst_files;
+      cf_bytes[is_step_cf(f.column_family_name) ? "steps"
+                                                : f.column_family_name] +=
+          f.size;
+    }
+    std::vector<std::string> names;
+    if (rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), args[0], &names)
+            .ok()) {
+      for (const std::string& n : names) step_cfs += is_step_cf(n) ? 1 : 0;
+    }
+  }
+  const uint64_t reclaimable =
+      st.segment_bytes - std::min(st.segment_bytes, st.live_chunk_bytes);
+  const double ratio =
+      st.live_chunk_bytes > 0
+          ? static_cast<double>(st.logical_bytes) / st.live_chunk_bytes
+          : 0;
+  if (args.json()) {
+    JsonWriter w(stdout);
+    w.BeginObject();
+    w.Field("database", args[0]);
+    w.Field("kind", store->kind());
+    w.FieldUint("steps", st.steps);
+    w.FieldUint("logical_bytes", st.logical_bytes);
+    w.FieldUint("stored_bytes", st.live_chunk_bytes);
+    w.Key("dedup_ratio");
+    if (st.live_chunk_bytes > 0) {
+      w.Double(ratio);
+    } else {
+      w.Null();
+    }
+    w.FieldUint("chunks", st.live_chunks);
+    w.FieldUint("segments", st.segments.size());
+    w.FieldUint("segment_bytes", st.segment_bytes);
+    w.FieldUint("reclaimable_bytes", reclaimable);
+    w.Key("per_step");
+    w.BeginArray();
+    for (const StepInfo& s : steps) {
+      w.BeginObject(true);
+      w.FieldInt("step", s.step);
+      w.Field("name", s.name);
+      w.FieldUint("logical_bytes", s.logical_bytes);
+      w.FieldUint("unique_bytes", unique[s.step]);
+      w.FieldUint("new_bytes", s.new_bytes);
+      w.FieldUint("chunks", s.chunk_count);
+      w.EndObject();
+    }
+    w.EndArray();
+    w.Key("rocksdb");
+    w.BeginObject();
+    w.FieldUint("sst_files", sst_files);
+    w.FieldUint("sst_bytes", st.sst_bytes);
+    w.FieldUint("disk_bytes", st.disk_bytes);
+    w.FieldUint("step_column_families", step_cfs);  // with empty slots
+    w.Key("column_family_bytes");
+    w.BeginObject();
+    for (const char* cf : {"default", "chunks", "chunk_index", "steps"}) {
+      w.FieldUint(cf, cf_bytes[cf]);
+    }
+    w.EndObject();
+    w.EndObject();
+    w.EndObject();
+    w.Finish();
+    return absl::OkStatus();
+  }
+  auto both = [](uint64_t b) {
+    return absl::StrCat(HumanBytes(b), " (", b, ")");
+  };
+  std::vector<std::vector<std::string>> rows = {
+      {"database", absl::StrCat(args[0], " (", store->kind(), ")")},
+      {"steps", absl::StrCat(st.steps)},
+      {"logical bytes", both(st.logical_bytes)},
+      {"stored bytes", both(st.live_chunk_bytes)},
+      {"dedup ratio",
+       st.live_chunk_bytes > 0 ? absl::StrFormat("%.2fx", ratio) : "-"},
+      {"chunks", absl::StrCat(st.live_chunks)},
+      {"segments", absl::StrCat(st.segments.size(), " holding ",
+                                HumanBytes(st.segment_bytes))},
+      {"reclaimable", absl::StrCat(both(reclaimable),
+                                   reclaimable > 0 ? ": run `ckptdb gc`" : "")},
+  };
+  std::string out = Table(rows, {});
+  std::vector<std::vector<std::string>> per = {
+      {"STEP", "NAME", "LOGICAL", "UNIQUE", "NEW", "CHUNKS"}};
+  for (const StepInfo& s : steps) {
+    per.push_back({absl::StrCat(s.step), s.name, HumanBytes(s.logical_bytes),
+                   HumanBytes(unique[s.step]), HumanBytes(s.new_bytes),
+                   absl::StrCat(s.chunk_count)});
+  }
+  absl::StrAppend(&out, "\n",
+                  Table(per, {true, false, true, true, true, true}));
+  std::vector<std::vector<std::string>> rocks = {
+      {"rocksdb", ""},
+      {"  sst files", absl::StrCat(sst_files, ", ", HumanBytes(st.sst_bytes))},
+      {"  default", HumanBytes(cf_bytes["default"])},
+      {"  chunks", HumanBytes(cf_bytes["chunks"])},
+      {"  chunk_index", HumanBytes(cf_bytes["chunk_index"])},
+      {"  step families",
+       absl::StrCat(step_cfs, " (", steps.size(), " holding steps), ",
+                    HumanBytes(cf_bytes["steps"]))},
+      {"  directory", HumanBytes(st.disk_bytes)},
+  };
+  absl::StrAppend(&out, "\n", Table(rocks, {}));
+  Print(out);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+Command LsCommand() {
+  Command c;
+  c.name = "ls";
+  c.synopsis = "ls DB [--json]";
+  c.summary = "List the steps: commit time, items, sizes, metrics.";
+  c.description =
+      "One line per committed step: its number and display name, commit time\n"
+      "(UTC), items, logical size (all its arrays), unique size (stored bytes\n"
+      "of chunks no other step shares: what deleting only this step frees)\n"
+      "and metrics.\n";
+  c.flags = {JsonFlag()};
+  c.min_args = c.max_args = 1;
+  c.example =
+      "  ckptdb ls /ckpt/run1\n  ckptdb ls /ckpt/run1 --json | jq "
+      "'.steps[].name'\n";
+  c.run = RunLs;
+  return c;
+}
+
+Command TreeCommand() {
+  Command c;
+  c.name = "tree";
+  c.synopsis = "tree DB [STEP] [ITEM] [--item NAME] [--paths] [--json]";
+  c.summary = "Show a step's trees: each leaf's dtype, shape and size.";
+  c.description =
+      "Prints every item of the step (or only ITEM) as an indented tree; no\n"
+      "array bytes are read. STEP defaults to the latest. With --paths, one\n"
+      "line per leaf with its full path instead.\n";
+  c.flags = {ItemFlag(),
+             {"paths", "", "one line per leaf, with its full path"},
+             JsonFlag()};
+  c.min_args = 1;
+  c.max_args = 3;
+  c.example =
+      "  ckptdb tree /ckpt/run1 latest\n  ckptdb tree /ckpt/run1 test_4 "
+      "default --paths\n";
+  c.run = RunTree;
+  return c;
+}
+
+Command ShowCommand() {
+  Command c;
+  c.name = "show";
+  c.synopsis = "show DB STEP PATH [--item NAME] [--stats] [--full] [--json]";
+  c.summary = "Print a leaf's value as numpy prints it, or its statistics.";
+  c.description =
+      "Arrays print like numpy's repr (summarised with '...' beyond 1000\n"
+      "elements; --full prints everything); scalars as Python prints them; a\n"
+      "container path shows its subtree. --stats prints count, min, max and\n"
+      "mean (NaNs ignored, as numpy's nanmin/nanmax/nanmean) and the number\n"
+      "of NaNs and infinities. PATH components are dict keys or sequence\n"
+      "indices: params/dense0/kernel, opt_state/0/mu.\n";
+  c.flags = {ItemFlag(),
+             {"stats", "", "min, max, mean, NaN and inf counts"},
+             {"full", "", "do not summarise large arrays"},
+             JsonFlag()};
+  c.min_args = c.max_args = 3;
+  c.example =
+      "  ckptdb show /ckpt/run1 latest params/dense0/kernel\n"
+      "  ckptdb show /ckpt/run1 4 params/dense0/kernel --stats\n";
+  c.run = RunShow;
+  return c;
+}
+
+Command DumpCommand() {
+  Command c;
+  c.name = "dump";
+  c.synopsis = "dump DB [STEP] [--item NAME] [--full]";
+  c.summary = "Everything as JSON: structure, metadata, metrics.";
+  c.description =
+      "Writes the database's naming and retention options and, for every\n"
+      "step (or only STEP), its commit record, metrics, custom metadata and\n"
+      "trees. Values of arrays stored inline (at most 1 KiB) are included;\n"
+      "larger arrays are summarised (dtype, shape, size, chunk count) unless\n"
+      "--full, which reads and writes every value. Non-finite floats are the\n"
+      "strings \"nan\", \"inf\", \"-inf\". dump always writes JSON.\n";
+  c.flags = {ItemFlag(),
+             {"full", "", "include the values of every array"},
+             JsonFlag()};
+  c.min_args = 1;
+  c.max_args = 2;
+  c.example =
+      "  ckptdb dump /ckpt/run1 latest > step.json\n"
+      "  ckptdb dump /ckpt/run1 | jq '.steps[].metrics'\n";
+  c.run = RunDump;
+  return c;
+}
+
+Command StatsCommand() {
+  Command c;
+  c.name = "stats";
+  c.synopsis = "stats DB [--json]";
+  c.summary = "Space: logical and stored bytes, dedup ratio, RocksDB sizes.";
+  c.description =
+      "Logical bytes (all steps' arrays), stored bytes (distinct live chunks;\n"
+      "arrays of at most 1 KiB live in node records and are not counted),\n"
+      "their ratio, chunk and segment counts, bytes that `ckptdb gc` would\n"
+      "reclaim, per-step unique and new bytes, and RocksDB's table-file\n"
+      "sizes per column family.\n";
+  c.flags = {JsonFlag()};
+  c.min_args = c.max_args = 1;
+  c.example = "  ckptdb stats /ckpt/run1\n";
+  c.run = RunStats;
+  return c;
+}
+
+}  // namespace ckptdb::cli

@@ -1,0 +1,663 @@
+// export and import: a step's item as .npy files in a folder tree (one
+// folder per container, one file per leaf) or as one .npz archive, and
+// back. Path components are file names, escaped as EncodePathComponent
+// describes; int dict keys and sequence indices become their decimal
+// strings.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "ckptdb/checkpoint_manager.h"
+#include "ckptdb/status.h"
+#include "tools/cli.h"
+#include "tools/cli_format.h"
+#include "tools/cli_json.h"
+#include "tools/cli_progress.h"
+#include "tools/npy.h"
+
+namespace ckptdb::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+absl::Status IoError(const std::string& what, const std::string& path,
+                     int err) {
+  const std::string msg =
+      absl::StrCat("cannot ", what, " '", path, "': ", std::strerror(err));
+  if (err == ENOSPC) return absl::ResourceExhaustedError(msg);
+  return absl::InternalError(msg);
+}
+
+absl::Status WriteWholeFile(const std::string& path,
+                            const std::vector<absl::string_view>& parts) {
+  const int fd =
+      open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) return IoError("create", path, errno);
+  for (absl::string_view p : parts) {
+    while (!p.empty()) {
+      const ssize_t n = write(fd, p.data(), p.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        const int err = errno;
+        close(fd);
+        return IoError("write", path, err);
+      }
+      p.remove_prefix(static_cast<size_t>(n));
+    }
+  }
+  if (close(fd) != 0) return IoError("write", path, errno);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::shared_ptr<const std::string>> ReadWholeFile(
+    const std::string& path, Progress* progress) {
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return IoError("open", path, errno);
+  auto out = std::make_shared<std::string>();
+  const off_t size = lseek(fd, 0, SEEK_END);
+  if (size < 0) {
+    close(fd);
+    return IoError("read", path, errno);
+  }
+  out->resize(static_cast<size_t>(size));
+  size_t done = 0;
+  while (done < out->size()) {
+    const size_t want = std::min<size_t>(out->size() - done, 8 << 20);
+    const ssize_t n = pread(fd, out->data() + done, want, done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int err = n < 0 ? errno : EIO;
+      close(fd);
+      return IoError("read", path, err);
+    }
+    done += static_cast<size_t>(n);
+    progress->Add(static_cast<uint64_t>(n));
+  }
+  close(fd);
+  return std::shared_ptr<const std::string>(std::move(out));
+}
+
+// ---- export -----------------------------------------------------------------
+
+struct ExportedLeaf {
+  std::string path;  // tree path
+  std::string file;  // relative file (or npz member) name
+  std::string dtype;
+  std::string stored_dtype;  // differs for bfloat16 (written as float32)
+  Shape shape;
+  uint64_t bytes = 0;
+};
+
+class Exporter {
+ public:
+  Exporter(const Store& store, const StoredItem& item, const std::string& out,
+           npy::ZipWriter* zip, Progress* progress)
+      : store_(store), item_(item), out_(out), zip_(zip), progress_(progress) {}
+
+  absl::Status Run() {
+    const StoredNode& root = item_.nodes[0];
+    if (IsContainer(root)) {
+      return Visit(0, "");
+    }
+    // A single leaf: one file named after the item.
+    return WriteLeaf(0, EncodePathComponent(item_.item));
+  }
+
+  std::vector<ExportedLeaf> leaves;
+  std::vector<std::string> skipped;  // None leaves, empty containers (npz)
+  std::vector<std::string> empty_dirs;
+  uint64_t bytes = 0;
+
+ private:
+  static bool IsContainer(const StoredNode& n) {
+    return n.kind == Tree::Kind::kDict || n.kind == Tree::Kind::kList ||
+           n.kind == Tree::Kind::kTuple;
+  }
+
+  absl::Status Claim(const std::string& rel, bool dir) {
+    auto [it, inserted] = names_.emplace(rel, dir);
+    if (!inserted && !(dir && it->second)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("cannot export: two entries map to the file name '", rel,
+                       "' (dict keys that differ only by a '.npy' suffix)"));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Visit(uint32_t node, const std::string& rel) {
+    const StoredNode& n = item_.nodes[node];
+    if (!IsContainer(n)) return WriteLeaf(node, rel);
+    if (!rel.empty()) CKPTDB_RETURN_IF_ERROR(Claim(rel, true));
+    if (zip_ == nullptr) {
+      std::error_code ec;
+      fs::create_directories(fs::path(out_) / rel, ec);
+      if (ec) {
+        return absl::InternalError(absl::StrCat("cannot create '",
+                                                (fs::path(out_) / rel).string(),
+                                                "': ", ec.message()));
+      }
+    }
+    if (n.children.empty() && !rel.empty()) {
+      if (zip_ != nullptr) {
+        skipped.push_back(item_.PathOf(node).ToString());
+      } else {
+        empty_dirs.push_back(rel);
+      }
+    }
+    for (uint32_t c : n.children) {
+      const StoredNode& cn = item_.nodes[c];
+      const std::string comp = EncodePathComponent(
+          cn.key_is_index ? absl::StrCat(cn.index) : cn.key.ToString());
+      CKPTDB_RETURN_IF_ERROR(Visit(c, rel.empty() ? comp : rel + "/" + comp));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status WriteLeaf(uint32_t node, const std::string& rel) {
+    const StoredNode& n = item_.nodes[node];
+    const std::string path = item_.PathOf(node).ToString();
+    std::string header;
+    std::string payload_holder;
+    absl::string_view payload;
+    Array a;
+    ExportedLeaf leaf;
+    leaf.path = path;
+    switch (n.kind) {
+      case Tree::Kind::kNone:
+      case Tree::Kind::kPlaceholder:
+        skipped.push_back(path);
+        return absl::OkStatus();
+      case Tree::Kind::kString:
+        payload_holder = npy::EncodeStringNpy(n.scalar.string_value());
+        payload = payload_holder;
+        leaf.dtype = leaf.stored_dtype = "str";
+        break;
+      case Tree::Kind::kArray: {
+        CKPTDB_ASSIGN_OR_RETURN(a, ReadArray(store_, item_, node));
+        leaf.dtype = std::string(DTypeName(a.dtype()));
+        if (a.dtype() == DType::kBFloat16) a = a.AsType(DType::kFloat32);
+        leaf.stored_dtype = std::string(DTypeName(a.dtype()));
+        break;
+      }
+      default: {
+        const Tree& s = n.scalar;
+        if (s.kind() == Tree::Kind::kBool) {
+          a = Array::FromValues<uint8_t>(
+              DType::kBool, {}, {static_cast<uint8_t>(s.bool_value())});
+        } else if (s.kind() == Tree::Kind::kInt) {
+          a = Array::FromValues<int64_t>(DType::kInt64, {}, {s.int_value()});
+        } else {
+          a = Array::FromValues<uint64_t>(DType::kFloat64, {},
+                                          {s.float_bits()});
+        }
+        leaf.dtype = std::string(TreeKindName(s.kind()));
+        leaf.stored_dtype = std::string(DTypeName(a.dtype()));
+      }
+    }
+    if (n.kind != Tree::Kind::kString) {
+      CKPTDB_ASSIGN_OR_RETURN(std::string descr, npy::DescrForDType(a.dtype()));
+      header = npy::EncodeNpyHeader(descr, a.shape());
+      payload =
+          absl::string_view(static_cast<const char*>(a.data()), a.nbytes());
+      leaf.shape = a.shape();
+    }
+    leaf.file = rel + ".npy";
+    CKPTDB_RETURN_IF_ERROR(Claim(leaf.file, false));
+    const uint64_t size = header.size() + payload.size();
+    if (zip_ != nullptr) {
+      CKPTDB_RETURN_IF_ERROR(zip_->BeginMember(leaf.file, size));
+      CKPTDB_RETURN_IF_ERROR(zip_->Write(header));
+      CKPTDB_RETURN_IF_ERROR(zip_->Write(payload));
+      CKPTDB_RETURN_IF_ERROR(zip_->EndMember());
+    } else {
+      CKPTDB_RETURN_IF_ERROR(WriteWholeFile(
+          (fs::path(out_) / leaf.file).string(), {header, payload}));
+    }
+    leaf.bytes = payload.size();
+    bytes += payload.size();
+    if (n.kind == Tree::Kind::kArray) progress_->Add(n.nbytes);
+    leaves.push_back(std::move(leaf));
+    return absl::OkStatus();
+  }
+
+  const Store& store_;
+  const StoredItem& item_;
+  const std::string out_;
+  npy::ZipWriter* zip_;
+  Progress* progress_;
+  std::map<std::string, bool> names_;  // relative name -> is a directory
+};
+
+absl::Status RunExport(const Args& args) {
+  CKPTDB_ASSIGN_OR_RETURN(auto store,
+                          OpenDatabase(args[0], OpenMode::kReadOnly));
+  CKPTDB_ASSIGN_OR_RETURN(StepInfo info, ResolveStep(*store, args[1]));
+  CKPTDB_ASSIGN_OR_RETURN(std::string item_name,
+                          ResolveItem(info, args.GetOptional("item")));
+  CKPTDB_ASSIGN_OR_RETURN(StoredItem item, ReadItem(*store, info, item_name));
+  const std::string out = args[2];
+  const bool npz = args.Has("npz");
+  std::error_code ec;
+  if (npz) {
+    if (fs::exists(out, ec)) {
+      return UsageError(absl::StrCat("'", out,
+                                     "' already exists; remove it or choose "
+                                     "another name"));
+    }
+  } else if (fs::exists(out, ec) &&
+             (!fs::is_directory(out, ec) || !fs::is_empty(out, ec))) {
+    return UsageError(
+        absl::StrCat("'", out, "' exists and is not an empty directory"));
+  }
+  uint64_t total = 0;
+  for (const StoredNode& n : item.nodes) {
+    if (n.kind == Tree::Kind::kArray) total += n.nbytes;
+  }
+  std::unique_ptr<npy::ZipWriter> zip;
+  if (npz) {
+    CKPTDB_ASSIGN_OR_RETURN(zip, npy::ZipWriter::Create(out));
+  } else {
+    fs::create_directories(out, ec);
+    if (ec) {
+      return absl::InternalError(
+          absl::StrCat("cannot create '", out, "': ", ec.message()));
+    }
+  }
+  Progress progress(args, "export", total);
+  Exporter ex(*store, item, out, zip.get(), &progress);
+  absl::Status s = ex.Run();
+  if (s.ok() && zip != nullptr) s = zip->Finish();
+  progress.Done();
+  if (!s.ok()) {
+    // OUT did not exist or was empty: leave nothing half-written.
+    zip.reset();
+    if (npz) {
+      fs::remove(out, ec);
+    } else {
+      fs::remove_all(out, ec);
+    }
+    return s;
+  }
+  std::vector<std::string> widened;
+  for (const ExportedLeaf& l : ex.leaves) {
+    if (l.dtype == "bfloat16") widened.push_back(l.path);
+  }
+  if (args.json()) {
+    JsonWriter w(stdout);
+    w.BeginObject();
+    w.FieldInt("step", info.step);
+    w.Field("name", info.name);
+    w.Field("item", item_name);
+    w.Field("output", out);
+    w.Field("format", npz ? "npz" : "npy");
+    w.FieldUint("bytes", ex.bytes);
+    w.Key("files");
+    w.BeginArray();
+    for (const ExportedLeaf& l : ex.leaves) {
+      w.BeginObject(true);
+      w.Field("path", l.path);
+      w.Field("file", l.file);
+      w.Field("dtype", l.dtype);
+      w.Field("file_dtype", l.stored_dtype);
+      w.Key("shape");
+      w.BeginArray();
+      for (int64_t d : l.shape) w.Int(d);
+      w.EndArray();
+      w.EndObject();
+    }
+    w.EndArray();
+    w.Key("skipped");
+    w.BeginArray(true);
+    for (const std::string& p : ex.skipped) w.String(p);
+    w.EndArray();
+    w.EndObject();
+    w.Finish();
+    return absl::OkStatus();
+  }
+  std::string text = absl::StrCat("exported ", ex.leaves.size(),
+                                  ex.leaves.size() == 1 ? " leaf" : " leaves",
+                                  " (", HumanBytes(ex.bytes), ") of step ",
+                                  StepLabel(info), " item '", item_name,
+                                  "' to ", out, npz ? " (npz)" : "", "\n");
+  if (!widened.empty()) {
+    absl::StrAppend(&text,
+                    "note: numpy has no bfloat16; written as float32 "
+                    "(exact): ",
+                    absl::StrJoin(widened, ", "), "\n");
+  }
+  if (!ex.skipped.empty()) {
+    absl::StrAppend(&text, "note: not representable in ", npz ? ".npz" : ".npy",
+                    " files, skipped: ", absl::StrJoin(ex.skipped, ", "), "\n");
+  }
+  Print(text);
+  return absl::OkStatus();
+}
+
+// ---- import -----------------------------------------------------------------
+
+// Inserts `leaf` at `components` under `root` (a dict), creating dicts.
+absl::Status InsertAt(Tree* root, const std::vector<std::string>& components,
+                      Tree leaf, const std::string& source) {
+  Tree* cur = root;
+  for (size_t i = 0; i + 1 < components.size(); ++i) {
+    Tree* next = cur->Find(DictKey(components[i]));
+    if (next == nullptr) {
+      next = &cur->Insert(DictKey(components[i]), Tree::Dict());
+    } else if (next->kind() != Tree::Kind::kDict) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "'", source, "': '",
+          absl::StrJoin(components.begin(), components.begin() + i + 1, "/"),
+          "' is both a leaf and a folder"));
+    }
+    cur = next;
+  }
+  if (cur->Find(DictKey(components.back())) != nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", source, "': '", absl::StrJoin(components, "/"),
+                     "' appears twice"));
+  }
+  cur->Insert(DictKey(components.back()), std::move(leaf));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Tree> LeafFromNpy(std::shared_ptr<const std::string> bytes,
+                                 const std::string& what) {
+  CKPTDB_ASSIGN_OR_RETURN(npy::NpyValue v,
+                          npy::DecodeNpy(std::move(bytes), what));
+  if (v.is_string) return Tree::String(std::move(v.str));
+  return Tree(std::move(v.array));
+}
+
+struct ImportSource {
+  Tree tree;
+  uint64_t files = 0;
+  uint64_t array_bytes = 0;
+  std::vector<std::string> ignored;
+};
+
+absl::Status ImportFolder(const fs::path& dir, std::vector<std::string> prefix,
+                          Progress* progress, ImportSource* src) {
+  std::vector<fs::directory_entry> entries;
+  std::error_code ec;
+  for (auto it = fs::directory_iterator(dir, ec);
+       !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    entries.push_back(*it);
+  }
+  if (ec) {
+    return absl::InternalError(
+        absl::StrCat("cannot list '", dir.string(), "': ", ec.message()));
+  }
+  std::sort(entries.begin(), entries.end(),
+            [](const fs::directory_entry& a, const fs::directory_entry& b) {
+              return a.path().filename().string() <
+                     b.path().filename().string();
+            });
+  for (const auto& e : entries) {
+    const std::string name = e.path().filename().string();
+    std::vector<std::string> comps = prefix;
+    if (e.is_directory(ec)) {
+      comps.push_back(DecodePathComponent(name));
+      // An empty folder is an empty dict.
+      CKPTDB_RETURN_IF_ERROR(
+          InsertAt(&src->tree, comps, Tree::Dict(), e.path().string()));
+      CKPTDB_RETURN_IF_ERROR(ImportFolder(e.path(), comps, progress, src));
+      continue;
+    }
+    if (!absl::EndsWith(name, ".npy")) {
+      src->ignored.push_back(e.path().string());
+      continue;
+    }
+    comps.push_back(DecodePathComponent(name.substr(0, name.size() - 4)));
+    CKPTDB_ASSIGN_OR_RETURN(auto bytes,
+                            ReadWholeFile(e.path().string(), progress));
+    CKPTDB_ASSIGN_OR_RETURN(Tree leaf, LeafFromNpy(bytes, e.path().string()));
+    if (leaf.kind() == Tree::Kind::kArray) {
+      src->array_bytes += leaf.array().nbytes();
+    }
+    ++src->files;
+    CKPTDB_RETURN_IF_ERROR(
+        InsertAt(&src->tree, comps, std::move(leaf), e.path().string()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ImportNpz(const std::string& path, Progress* progress,
+                       ImportSource* src) {
+  CKPTDB_ASSIGN_OR_RETURN(auto zip, npy::ZipReader::Open(path));
+  uint64_t total = 0;
+  for (const auto& m : zip->members()) total += m.compressed_size;
+  progress->SetTotal(total);
+  uint64_t before = 0;
+  for (const auto& m : zip->members()) {
+    if (absl::EndsWith(m.name, "/")) continue;  // a directory entry
+    if (!absl::EndsWith(m.name, ".npy")) {
+      src->ignored.push_back(absl::StrCat(path, ":", m.name));
+      continue;
+    }
+    auto bytes = std::make_shared<std::string>();
+    CKPTDB_RETURN_IF_ERROR(zip->Read(
+        m, bytes.get(), [&](uint64_t n) { progress->Set(before + n); }));
+    before += m.compressed_size;
+    std::vector<std::string> comps;
+    for (absl::string_view c : absl::StrSplit(
+             m.name.substr(0, m.name.size() - 4), '/', absl::SkipEmpty())) {
+      comps.push_back(DecodePathComponent(c));
+    }
+    if (comps.empty()) comps.push_back("");
+    const std::string what = absl::StrCat(path, ":", m.name);
+    CKPTDB_ASSIGN_OR_RETURN(Tree leaf, LeafFromNpy(std::move(bytes), what));
+    if (leaf.kind() == Tree::Kind::kArray) {
+      src->array_bytes += leaf.array().nbytes();
+    }
+    ++src->files;
+    CKPTDB_RETURN_IF_ERROR(InsertAt(&src->tree, comps, std::move(leaf), what));
+  }
+  return absl::OkStatus();
+}
+
+// The chunk size of the latest step's first chunked array; 0 if none.
+uint32_t LatestChunkBytes(const Store& store) {
+  const std::vector<StepInfo> steps = store.Steps();
+  if (steps.empty()) return 0;
+  for (const ItemSummary& is : steps.back().items) {
+    auto item = store.ReadItem(steps.back().step, is.name);
+    if (!item.ok()) continue;
+    for (const StoredNode& n : item->nodes) {
+      if (!n.chunks.empty()) return n.chunk_bytes;
+    }
+  }
+  return 0;
+}
+
+bool LooksLikeZip(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  char magic[4] = {};
+  in.read(magic, 4);
+  return in.gcount() == 4 && std::memcmp(magic, "PK", 2) == 0;
+}
+
+absl::Status RunImport(const Args& args) {
+  int64_t step;
+  if (!absl::SimpleAtoi(args[1], &step) || step < 0) {
+    return UsageError(
+        absl::StrCat("STEP must be a step number (>= 0), got '", args[1], "'"));
+  }
+  const std::string in = args[2];
+  const std::string item_name = args.Get("item", "default");
+  if (item_name.empty()) return UsageError("--item must not be empty");
+  std::error_code ec;
+  if (!fs::exists(in, ec)) {
+    return UsageError(absl::StrCat("no such file or folder '", in, "'"));
+  }
+  // Open first: a busy database or an existing step fails before reading.
+  CKPTDB_ASSIGN_OR_RETURN(
+      auto store,
+      OpenDatabase(args[0], OpenMode::kReadWrite, args.Has("create")));
+  // New chunks the size of the latest step's, so that arrays it already
+  // holds deduplicate.
+  if (uint32_t cb = LatestChunkBytes(*store); cb != 0 && cb != (1u << 20)) {
+    store.reset();
+    CKPTDB_ASSIGN_OR_RETURN(
+        store, OpenDatabase(args[0], OpenMode::kReadWrite, false, cb));
+  }
+  if (store->HasStep(step)) {
+    return WithExit(absl::AlreadyExistsError(absl::StrCat(
+                        "step ", step, " already exists in '", args[0],
+                        "' (remove it first with `ckptdb rm`)")),
+                    Exit::kExists);
+  }
+  ImportSource src;
+  src.tree = Tree::Dict();
+  uint64_t total = 0;
+  const bool is_dir = fs::is_directory(in, ec);
+  if (is_dir) {
+    for (auto it = fs::recursive_directory_iterator(in, ec);
+         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+      std::error_code fe;
+      if (it->is_regular_file(fe)) {
+        const uint64_t n = it->file_size(fe);
+        if (!fe) total += n;
+      }
+    }
+    ec.clear();
+  } else {
+    total = fs::file_size(in, ec);
+  }
+  {
+    Progress progress(args, "import: reading", total);
+    if (is_dir) {
+      CKPTDB_RETURN_IF_ERROR(ImportFolder(in, {}, &progress, &src));
+    } else if (absl::EndsWith(in, ".npy") && !LooksLikeZip(in)) {
+      CKPTDB_ASSIGN_OR_RETURN(auto bytes, ReadWholeFile(in, &progress));
+      CKPTDB_ASSIGN_OR_RETURN(src.tree, LeafFromNpy(bytes, in));
+      src.files = 1;
+      if (src.tree.kind() == Tree::Kind::kArray) {
+        src.array_bytes = src.tree.array().nbytes();
+      }
+    } else {
+      CKPTDB_RETURN_IF_ERROR(ImportNpz(in, &progress, &src));
+    }
+  }
+  if (src.files == 0) {
+    return UsageError(absl::StrCat("'", in, "' holds no .npy files"));
+  }
+  for (const std::string& f : src.ignored) {
+    std::fprintf(stderr, "ckptdb import: ignoring '%s' (not a .npy file)\n",
+                 f.c_str());
+  }
+  const Store::ManagerRecord rec = store->GetManagerRecord();
+  internal::StepSaveRequest req;
+  req.step = step;
+  req.name =
+      FormatStepName(step, rec.step_prefix,
+                     rec.step_format_fixed_length > 0
+                         ? std::optional<int>(rec.step_format_fixed_length)
+                         : std::nullopt);
+  internal::SaveItem si;
+  si.name = item_name;
+  si.tree = &src.tree;
+  req.items.push_back(si);
+  absl::StatusOr<StepInfo> saved = store->SaveStep(req);
+  if (!saved.ok()) {
+    if (saved.status().code() == absl::StatusCode::kAlreadyExists) {
+      return WithExit(saved.status(), Exit::kExists);
+    }
+    return saved.status();
+  }
+  if (args.json()) {
+    JsonWriter w(stdout);
+    w.BeginObject();
+    w.Field("database", args[0]);
+    w.FieldInt("step", saved->step);
+    w.Field("name", saved->name);
+    w.Field("item", item_name);
+    w.FieldUint("files", src.files);
+    w.FieldUint("logical_bytes", saved->logical_bytes);
+    w.FieldUint("new_bytes", saved->new_bytes);
+    w.EndObject();
+    w.Finish();
+    return absl::OkStatus();
+  }
+  Print(absl::StrCat("imported ", src.files,
+                     src.files == 1 ? " file" : " files", " (",
+                     HumanBytes(saved->logical_bytes), ") from ", in,
+                     " as step ", StepLabel(*saved), " item '", item_name,
+                     "': ", HumanBytes(saved->new_bytes), " new on disk\n"));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+Command ExportCommand() {
+  Command c;
+  c.name = "export";
+  c.synopsis =
+      "export DB STEP OUT [--item NAME] [--npz] [--json] [--no-progress]";
+  c.summary = "Write a step's arrays as .npy files (or one .npz) for numpy.";
+  c.description =
+      "Each leaf becomes OUT/<path>.npy (dicts, lists and tuples become\n"
+      "folders; list indices and int keys their decimal names), readable with\n"
+      "numpy.load. Scalars become 0-d arrays (int64, float64, bool) and\n"
+      "strings 0-d str arrays; None leaves are skipped; empty containers are\n"
+      "empty folders. bfloat16 arrays are written as float32 (exact; numpy "
+      "has\n"
+      "no bfloat16). With --npz, OUT is one .npz file with members\n"
+      "<path>.npy (np.load(OUT)['params/w']). In names, '/', '%' and NUL are\n"
+      "written %2F, %25, %00, an empty key as '%', and keys '.' and '..' as\n"
+      "%2E and %2E%2E. OUT must not exist (or be an empty folder).\n";
+  c.flags = {ItemFlag(),
+             {"npz", "", "write one .npz archive (stored, as np.savez)"},
+             JsonFlag(),
+             NoProgressFlag()};
+  c.min_args = c.max_args = 3;
+  c.example =
+      "  ckptdb export /ckpt/run1 latest /tmp/step\n"
+      "  python3 -c \"import numpy as np; "
+      "print(np.load('/tmp/step/params/w.npy'))\"\n"
+      "  ckptdb export /ckpt/run1 4 /tmp/step4.npz --npz\n";
+  c.run = RunExport;
+  return c;
+}
+
+Command ImportCommand() {
+  Command c;
+  c.name = "import";
+  c.synopsis =
+      "import DB STEP IN [--item NAME] [--create] [--json] [--no-progress]";
+  c.summary = "Save .npy files (a folder tree) or an .npz as a new step.";
+  c.description =
+      "IN is a folder of .npy files (subfolders become dicts, files their\n"
+      "leaves, keyed by name without .npy, sorted), an .npz archive (as\n"
+      "written by np.savez or np.savez_compressed; member paths a/b/c.npy\n"
+      "become nested dicts), or one .npy file (the item is that array).\n"
+      "Names are unescaped as export escapes them. Arrays keep their dtype\n"
+      "and shape (big-endian and Fortran-ordered arrays are converted); 0-d\n"
+      "str arrays become strings. STEP must be a new step number; it is\n"
+      "named as the database's manager names steps. Needs write access:\n"
+      "fails with exit code 7 while another process has the database open.\n";
+  c.flags = {ItemFlag(),
+             {"create", "", "create the database if it does not exist"},
+             JsonFlag(),
+             NoProgressFlag()};
+  c.min_args = c.max_args = 3;
+  c.example =
+      "  python3 -c \"import numpy as np; np.savez('/tmp/w.npz', "
+      "**{'params/w': np.ones((2, 3))})\"\n"
+      "  ckptdb import /ckpt/run1 100 /tmp/w.npz\n";
+  c.run = RunImport;
+  return c;
+}
+
+}  // namespace ckptdb::cli

@@ -1,0 +1,209 @@
+// verify: re-reads every record and re-hashes every chunk of the given
+// steps (Store::Verify), and checks that each step's chunk list, its
+// leaves' chunk references and the chunk index agree. Exit code 0 only
+// when nothing is wrong; each problem names its step, item and leaf.
+#include <algorithm>
+#include <atomic>
+#include <set>
+#include <tuple>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "ckptdb/status.h"
+#include "tools/cli.h"
+#include "tools/cli_format.h"
+#include "tools/cli_json.h"
+#include "tools/cli_progress.h"
+
+namespace ckptdb::cli {
+namespace {
+
+using internal::Hash128;
+using internal::VerifyProblem;
+
+// Drops the "step N item 'x' leaf 'p': " prefix that the store's messages
+// repeat (the CLI prints step, item and leaf itself).
+std::string StripPrefix(const VerifyProblem& p) {
+  const std::string step = absl::StrCat("step ", p.step);
+  const std::string item = absl::StrCat(step, " item '", p.item, "'");
+  for (const std::string& prefix :
+       {absl::StrCat(item, " leaf '", p.path, "': "), item + ": ", item + " ",
+        step + ": "}) {
+    if (absl::StartsWith(p.message, prefix)) {
+      return p.message.substr(prefix.size());
+    }
+  }
+  return p.message;
+}
+
+absl::Status RunVerify(const Args& args) {
+  CKPTDB_ASSIGN_OR_RETURN(auto store,
+                          OpenDatabase(args[0], OpenMode::kReadOnly));
+  std::vector<StepInfo> steps;
+  if (args.size() > 1) {
+    CKPTDB_ASSIGN_OR_RETURN(StepInfo s, ResolveStep(*store, args[1]));
+    steps.push_back(s);
+  } else {
+    steps = store->Steps();
+  }
+  std::vector<int64_t> numbers;
+  uint64_t total = 0;  // chunk bytes to read, for the progress bar
+  uint64_t items = 0;
+  for (const StepInfo& s : steps) {
+    numbers.push_back(s.step);
+    items += s.items.size();
+    for (const ItemSummary& is : s.items) {
+      auto item = store->ReadItem(s.step, is.name);
+      if (!item.ok()) continue;  // reported by Verify
+      for (const StoredNode& n : item->nodes) {
+        for (const internal::StoredChunk& c : n.chunks) total += c.size;
+      }
+    }
+  }
+  std::vector<VerifyProblem> problems;
+  std::atomic<uint64_t> chunks{0}, bytes{0};
+  if (!numbers.empty()) {
+    Progress progress(args, "verify", total);
+    CKPTDB_ASSIGN_OR_RETURN(problems, store->Verify(numbers, [&](uint64_t n) {
+      chunks.fetch_add(1);
+      bytes.fetch_add(n);
+      progress.Add(n);
+    }));
+  }
+  // Chunk references: leaves -> the step's chunk list -> the chunk index.
+  for (const StepInfo& s : steps) {
+    auto listed = store->StepChunkHashes(s.step);
+    if (!listed.ok()) continue;  // reported by Verify
+    const std::set<Hash128> list(listed->begin(), listed->end());
+    std::set<Hash128> used;
+    bool all_items_read = true;
+    for (const ItemSummary& is : s.items) {
+      auto item = store->ReadItem(s.step, is.name);
+      if (!item.ok()) {
+        all_items_read = false;  // reported by Verify
+        continue;
+      }
+      for (uint32_t i = 0; i < item->nodes.size(); ++i) {
+        for (const internal::StoredChunk& c : item->nodes[i].chunks) {
+          used.insert(c.hash);
+          if (!list.count(c.hash)) {
+            problems.push_back(
+                {s.step, is.name, item->PathOf(i).DisplayString(),
+                 absl::StrCat("chunk ", c.hash.ToHex(),
+                              " is not in the step's chunk list")});
+          }
+        }
+      }
+    }
+    for (const Hash128& h : list) {
+      auto c = store->LookupChunk(h);
+      if (!c.ok()) {
+        problems.push_back(
+            {s.step, "", "",
+             c.status().code() == absl::StatusCode::kNotFound
+                 ? absl::StrCat("chunk ", h.ToHex(),
+                                " of the step's chunk list is missing from "
+                                "the chunk index")
+                 : std::string(c.status().message())});
+      }
+      if (all_items_read && !used.count(h)) {
+        problems.push_back({s.step, "", "",
+                            absl::StrCat("the step's chunk list names chunk ",
+                                         h.ToHex(), " that no leaf uses")});
+      }
+    }
+  }
+  std::stable_sort(problems.begin(), problems.end(),
+                   [](const VerifyProblem& a, const VerifyProblem& b) {
+                     return std::tie(a.step, a.item, a.path) <
+                            std::tie(b.step, b.item, b.path);
+                   });
+  auto name_of = [&](int64_t step) {
+    for (const StepInfo& s : steps) {
+      if (s.step == step) return s;
+    }
+    StepInfo none;
+    none.step = step;
+    return none;
+  };
+  if (args.json()) {
+    JsonWriter w(stdout);
+    w.BeginObject();
+    w.Field("database", args[0]);
+    w.FieldBool("ok", problems.empty());
+    w.Key("steps");
+    w.BeginArray(true);
+    for (int64_t n : numbers) w.Int(n);
+    w.EndArray();
+    w.FieldUint("items", items);
+    w.FieldUint("chunks", chunks.load());
+    w.FieldUint("bytes", bytes.load());
+    w.Key("problems");
+    w.BeginArray();
+    for (const VerifyProblem& p : problems) {
+      w.BeginObject();
+      w.FieldInt("step", p.step);
+      w.Field("name", name_of(p.step).name);
+      w.Field("item", p.item);
+      w.Field("path", p.path);
+      w.Field("message", StripPrefix(p));
+      w.EndObject();
+    }
+    w.EndArray();
+    w.EndObject();
+    w.Finish();
+  } else {
+    std::string out;
+    for (const VerifyProblem& p : problems) {
+      absl::StrAppend(&out, "step ", StepLabel(name_of(p.step)));
+      if (!p.item.empty()) absl::StrAppend(&out, ", item '", p.item, "'");
+      if (!p.path.empty()) absl::StrAppend(&out, ", leaf '", p.path, "'");
+      absl::StrAppend(&out, ": ", StripPrefix(p), "\n");
+    }
+    const std::string counts =
+        absl::StrCat(steps.size(), steps.size() == 1 ? " step, " : " steps, ",
+                     items, items == 1 ? " item, " : " items, ", chunks.load(),
+                     chunks.load() == 1 ? " chunk, " : " chunks, ",
+                     HumanBytes(bytes.load()));
+    if (problems.empty()) {
+      absl::StrAppend(&out, "ok: ", counts, " verified\n");
+    } else {
+      absl::StrAppend(&out, "FAILED: ", problems.size(),
+                      problems.size() == 1 ? " problem" : " problems", " (",
+                      counts, " checked)\n");
+    }
+    Print(out);
+  }
+  if (!problems.empty()) {
+    return WithExit(absl::DataLossError(absl::StrCat(
+                        "corruption found: ", problems.size(),
+                        problems.size() == 1 ? " problem" : " problems")),
+                    Exit::kCorrupt);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+Command VerifyCommand() {
+  Command c;
+  c.name = "verify";
+  c.synopsis = "verify DB [STEP] [--json] [--no-progress]";
+  c.summary = "Re-hash every chunk and check every record; exit 0 only if ok.";
+  c.description =
+      "Reads every tree-node record (checksum, FlatBuffers verifier, place in\n"
+      "the tree) and every chunk (XXH3-128 of its bytes) of all steps, or of\n"
+      "STEP, and checks that each step's chunk list, its leaves' chunk\n"
+      "references and the chunk index agree. Each problem is printed on its\n"
+      "own line with its step, item and leaf path; the exit code is 6 if\n"
+      "there is any.\n";
+  c.flags = {JsonFlag(), NoProgressFlag()};
+  c.min_args = 1;
+  c.max_args = 2;
+  c.example = "  ckptdb verify /ckpt/run1 && echo intact\n";
+  c.run = RunVerify;
+  return c;
+}
+
+}  // namespace ckptdb::cli
