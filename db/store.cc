@@ -844,11 +844,21 @@ absl::Status Store::OpenDb() {
          it->Valid() && it->key().starts_with(kStepKeyPrefix); it->Next()) {
       int64_t step;
       if (!ParseStepKey(ToView(it->key()), &step)) continue;
-      CKPTDB_ASSIGN_OR_RETURN(
-          const fb::StepRecord* r,
-          DecodeRecord<fb::StepRecord>(
-              ToView(it->key()), ToView(it->value()), kStepIdent,
-              absl::StrCat("step ", step, " commit record"), &buf));
+      auto decoded = DecodeRecord<fb::StepRecord>(
+          ToView(it->key()), ToView(it->value()), kStepIdent,
+          absl::StrCat("step ", step, " commit record"), &buf);
+      if (!decoded.ok()) {
+        // One damaged record must not make every other step unreadable:
+        // the step is listed as damaged and reading it reports why.
+        auto e = std::make_shared<StepEntry>();
+        e->info.step = step;
+        e->info.name = absl::StrCat(step);
+        e->info.damage = std::string(decoded.status().message());
+        e->damage = decoded.status();
+        steps[step] = std::move(e);
+        continue;
+      }
+      const fb::StepRecord* r = *decoded;
       auto e = std::make_shared<StepEntry>();
       e->info.step = r->step();
       e->info.name = r->name() ? r->name()->str() : absl::StrCat(step);
@@ -2050,12 +2060,21 @@ absl::Status Store::ApplyRefDeltas(
     CKPTDB_RETURN_IF_ERROR(DecodeChunkEntry(key, ToView(v), &st));
     return &st;
   };
-  auto segstat = [&](uint64_t seg) -> absl::StatusOr<SegmentInfo*> {
+  // A segment whose statistics record is unreadable is left alone (its
+  // record stays as it is, and GC never collects it): accounting for it is
+  // lost, data is not, and saves and deletes go on.
+  std::set<uint64_t> unaccounted;
+  auto segstat = [&](uint64_t seg) -> SegmentInfo* {
     auto it = segstats->find(seg);
     if (it != segstats->end()) return &it->second;
-    CKPTDB_ASSIGN_OR_RETURN(SegmentInfo si, ReadSegmentStat(seg));
+    if (unaccounted.count(seg)) return nullptr;
+    auto si = ReadSegmentStat(seg);
+    if (!si.ok()) {
+      unaccounted.insert(seg);
+      return nullptr;
+    }
     SegmentInfo* slot = &(*segstats)[seg];
-    *slot = si;
+    *slot = *si;
     return slot;
   };
   while (!pending.empty()) {
@@ -2074,8 +2093,10 @@ absl::Status Store::ApplyRefDeltas(
         pending[FromFb(st->base.hash())] += is_live ? 1 : -1;
       }
       if (st->size > 0) {
-        CKPTDB_ASSIGN_OR_RETURN(SegmentInfo * si, segstat(st->segment));
-        if (is_live) {
+        SegmentInfo* si = segstat(st->segment);
+        if (si == nullptr) {
+          // unaccounted segment
+        } else if (is_live) {
           si->live_chunks += 1;
           si->live_bytes += st->stored_size;
         } else {
@@ -2123,6 +2144,7 @@ absl::StatusOr<SegmentInfo> Store::ReadSegmentStat(uint64_t segment) const {
 
 absl::StatusOr<std::vector<Hash128>> Store::ReadChunkList(
     const StepEntry& entry) const {
+  if (!entry.damage.ok()) return entry.damage;
   if (entry.cf == nullptr) {
     return absl::DataLossError(absl::StrCat("step ", entry.info.step,
                                             ": its column family '",
@@ -2221,6 +2243,7 @@ absl::StatusOr<StoredItem> Store::ReadItem(int64_t step,
 absl::StatusOr<StoredItem> Store::ReadItemImpl(int64_t step,
                                                absl::string_view item) const {
   CKPTDB_ASSIGN_OR_RETURN(auto entry, FindStep(step));
+  if (!entry->damage.ok()) return entry->damage;
   int item_index = -1;
   for (size_t i = 0; i < entry->item_names.size(); ++i) {
     if (entry->item_names[i] == item) item_index = static_cast<int>(i);
@@ -2525,6 +2548,7 @@ absl::StatusOr<GcReport> Store::CollectGarbage(const GcOptions& options) {
     }
   }
   std::map<uint64_t, SegmentInfo> stats;
+  std::set<uint64_t> unreadable;
   {
     std::unique_ptr<rocksdb::Iterator> it(
         db_->NewIterator(rocksdb::ReadOptions(), meta_cf_));
@@ -2536,8 +2560,12 @@ absl::StatusOr<GcReport> Store::CollectGarbage(const GcOptions& options) {
       if (!ParseSegmentKey(ToView(it->key()), kSegmentStatKeyPrefix, &seg)) {
         continue;
       }
-      CKPTDB_ASSIGN_OR_RETURN(SegmentInfo si, ReadSegmentStat(seg));
-      stats[seg] = si;
+      auto si = ReadSegmentStat(seg);
+      if (!si.ok()) {
+        unreadable.insert(seg);  // never collected: liveness is unknown
+        continue;
+      }
+      stats[seg] = *si;
     }
     if (!it->status().ok()) {
       return FromRocks(it->status(), "cannot list segments");
@@ -2547,7 +2575,7 @@ absl::StatusOr<GcReport> Store::CollectGarbage(const GcOptions& options) {
   auto plan = std::make_shared<GcPlan>();
   std::vector<uint64_t> dead, partial;
   for (uint64_t seg : on_disk) {
-    if (seg >= in_flight) continue;
+    if (seg >= in_flight || unreadable.count(seg)) continue;
     auto it = stats.find(seg);
     if (it == stats.end()) {
       dead.push_back(seg);  // written by a save that never committed
@@ -2718,7 +2746,97 @@ absl::StatusOr<std::vector<VerifyProblem>> Store::Verify(
       });
     }
   }
+  if (steps.empty()) {
+    std::shared_lock<std::shared_mutex> slot_lock(recycle_mu_);
+    std::shared_lock<std::shared_mutex> db_lock(db_mu_);
+    CKPTDB_RETURN_IF_ERROR(CheckDb());
+    VerifyBookkeeping(&problems);
+  }
   return problems;
+}
+
+// The chunk bookkeeping, when every step is verified: every chunk_index
+// entry and segment record decodes, every chunk a step lists has an entry,
+// and every entry's reference count equals the steps listing it plus the
+// patches based on it.
+void Store::VerifyBookkeeping(std::vector<VerifyProblem>* problems) const {
+  auto problem = [&](std::string message) {
+    problems->push_back({-1, "", "", std::move(message)});
+  };
+  std::map<Hash128, int64_t> expected;
+  {
+    std::shared_lock<std::shared_mutex> l(steps_mu_);
+    for (const auto& [step, e] : steps_) {
+      auto hashes = ReadChunkList(*e);
+      if (!hashes.ok()) continue;  // reported with the step
+      for (const Hash128& h : *hashes) expected[h] += 1;
+    }
+  }
+  std::map<Hash128, ChunkEntryState> entries;
+  {
+    std::unique_ptr<rocksdb::Iterator> it(
+        db_->NewIterator(rocksdb::ReadOptions(), index_cf_));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      Hash128 h;
+      if (!ParseChunkIndexKey(ToView(it->key()), &h)) {
+        problem(absl::StrCat("chunk_index has a malformed key of ",
+                             it->key().size(), " bytes"));
+        continue;
+      }
+      ChunkEntryState st;
+      absl::Status s =
+          DecodeChunkEntry(ToView(it->key()), ToView(it->value()), &st);
+      if (!s.ok()) {
+        problem(std::string(s.message()));
+        continue;
+      }
+      if (st.has_base) expected[FromFb(st.base.hash())] += 1;
+      entries[h] = st;
+    }
+    if (!it->status().ok()) {
+      problem(
+          absl::StrCat("cannot read chunk_index: ", it->status().ToString()));
+    }
+  }
+  for (const auto& [h, n] : expected) {
+    auto it = entries.find(h);
+    if (it == entries.end()) {
+      problem(absl::StrCat("chunk ", h.ToHex(), " is referenced ", n,
+                           " times but has no chunk_index entry"));
+    } else if (it->second.refcount != n) {
+      problem(absl::StrCat("chunk ", h.ToHex(), " has reference count ",
+                           it->second.refcount, " but ", n,
+                           " references exist"));
+    }
+  }
+  for (const auto& [h, st] : entries) {
+    if (!expected.count(h)) {
+      problem(absl::StrCat("chunk_index entry ", h.ToHex(),
+                           " is referenced by no step"));
+    }
+  }
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions(), meta_cf_));
+  RecordBuffer buf;
+  for (it->Seek(kSegmentKeyPrefix);
+       it->Valid() && it->key().starts_with(kSegmentKeyPrefix); it->Next()) {
+    uint64_t seg;
+    if (!ParseSegmentKey(ToView(it->key()), kSegmentKeyPrefix, &seg)) continue;
+    auto r = DecodeRecord<fb::SegmentRecord>(
+        ToView(it->key()), ToView(it->value()), kSegmentIdent,
+        absl::StrCat("segment ", seg), &buf);
+    if (!r.ok()) problem(std::string(r.status().message()));
+  }
+  for (it->Seek(kSegmentStatKeyPrefix);
+       it->Valid() && it->key().starts_with(kSegmentStatKeyPrefix);
+       it->Next()) {
+    uint64_t seg;
+    if (!ParseSegmentKey(ToView(it->key()), kSegmentStatKeyPrefix, &seg)) {
+      continue;
+    }
+    auto r = ReadSegmentStat(seg);
+    if (!r.ok()) problem(std::string(r.status().message()));
+  }
 }
 
 absl::StatusOr<StoreStats> Store::Stats() const {

@@ -254,7 +254,9 @@ class Store {
   // families and segments left by interrupted saves.
   absl::StatusOr<GcReport> CollectGarbage(const GcOptions& options);
 
-  // Re-reads every record and chunk of the given steps (all if empty).
+  // Re-reads every record and chunk of the given steps (all if empty; then
+  // also the chunk bookkeeping: index entries, reference counts, segment
+  // records, reported with step -1).
   absl::StatusOr<std::vector<VerifyProblem>> Verify(
       const std::vector<int64_t>& steps,
       const std::function<void(uint64_t bytes)>& progress = nullptr) const;
@@ -311,7 +313,8 @@ class Store {
   struct StepEntry {
     StepInfo info;
     std::string cf_name;
-    uint64_t generation = 0;              // the save that wrote it
+    uint64_t generation = 0;  // the save that wrote it
+    absl::Status damage;      // not OK: the commit record is unreadable
     std::vector<std::string> item_names;  // by item index
     std::shared_ptr<CfHandle> cf;
   };
@@ -351,6 +354,7 @@ class Store {
   absl::StatusOr<std::vector<Hash128>> ReadChunkList(
       const StepEntry& entry) const;
   absl::StatusOr<SegmentInfo> ReadSegmentStat(uint64_t segment) const;
+  void VerifyBookkeeping(std::vector<VerifyProblem>* problems) const;
   // Fills prev_bases_ from the most recently committed step, once.
   absl::Status LoadPrevBases();
   absl::Status ReadChunk(

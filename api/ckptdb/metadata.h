@@ -39,6 +39,9 @@ struct StepInfo {
   uint64_t logical_bytes = 0;  // all items' array bytes
   uint64_t new_bytes = 0;      // chunk bytes this save wrote (after dedup)
   uint64_t chunk_count = 0;    // distinct chunks the step references
+  // Non-empty if the step's commit record is damaged: the step is listed
+  // (with its number only) and reading it returns DataLoss with this text.
+  std::string damage;
 };
 
 // An array leaf's metadata.

@@ -1,0 +1,130 @@
+// Store-level behaviour: damaged bookkeeping records are contained and
+// reported, never fatal to the rest of the database.
+#include "db/store.h"
+
+#include "rocksdb/db.h"
+#include "schema/records.h"
+#include "tests/test_util.h"
+
+namespace ckptdb::internal {
+namespace {
+
+using ::ckptdb::testing::RandomArray;
+using ::ckptdb::testing::StatusIs;
+using ::ckptdb::testing::TempDir;
+using ::testing::HasSubstr;
+
+Tree StateFor(int64_t step) {
+  return Tree::Dict({{"w", RandomArray(DType::kFloat32, {256, 1024}, step)},
+                     {"step", Tree::Int(step)}});
+}
+
+class StoreTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<Store> Open() {
+    StoreOptions o;
+    o.create_if_missing = true;
+    auto s = Store::Open(dir_.Sub("db"), o);
+    EXPECT_TRUE(s.ok()) << s.status();
+    return s.ok() ? std::move(*s) : nullptr;
+  }
+  void Save(Store& store, int64_t step) {
+    Tree t = StateFor(step);
+    StepSaveRequest req;
+    req.step = step;
+    req.items.push_back({"default", &t, nullptr});
+    ASSERT_TRUE(store.SaveStep(req).ok());
+  }
+  TempDir dir_;
+};
+
+TEST_F(StoreTest, DamagedCommitRecordIsListedAndContained) {
+  {
+    auto store = Open();
+    for (int64_t s = 0; s < 3; ++s) Save(*store, s);
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    ASSERT_TRUE(
+        store->rocks()
+            ->Put(wo, store->meta_cf(), StepKey(1), std::string(100, '\x42'))
+            .ok());
+  }
+  auto store = Open();
+  std::vector<StepInfo> steps = store->Steps();
+  ASSERT_EQ(steps.size(), 3u);
+  EXPECT_TRUE(steps[0].damage.empty());
+  EXPECT_THAT(steps[1].damage, HasSubstr("step 1 commit record"));
+  EXPECT_THAT(
+      store->ReadItem(1, "default"),
+      StatusIs(absl::StatusCode::kDataLoss, HasSubstr("step 1 commit record")));
+  // The others read fine, and verification names the damaged step.
+  CKPTDB_EXPECT_OK(store->ReadItem(2, "default"));
+  auto problems = store->Verify({});
+  CKPTDB_ASSERT_OK(problems);
+  ASSERT_FALSE(problems->empty());
+  EXPECT_EQ(problems->front().step, 1);
+  // The damaged step can be deleted; the rest stays intact.
+  CKPTDB_ASSERT_OK(store->DeleteSteps({1}));
+  CKPTDB_ASSERT_OK(store->CollectGarbage({}).status());
+  auto item = store->ReadItem(0, "default");
+  CKPTDB_ASSERT_OK(item);
+}
+
+TEST_F(StoreTest, VerifyFindsBrokenReferenceCounts) {
+  auto store = Open();
+  Save(*store, 0);
+  Save(*store, 1);
+  auto clean = store->Verify({});
+  CKPTDB_ASSERT_OK(clean);
+  EXPECT_TRUE(clean->empty());
+  // Drop one chunk_index entry behind the store's back: a dangling
+  // reference that Verify must report.
+  auto hashes = store->StepChunkHashes(0);
+  CKPTDB_ASSERT_OK(hashes);
+  ASSERT_FALSE(hashes->empty());
+  ASSERT_TRUE(store->rocks()
+                  ->Delete(rocksdb::WriteOptions(), store->index_cf(),
+                           ChunkIndexKey(hashes->front()))
+                  .ok());
+  auto problems = store->Verify({});
+  CKPTDB_ASSERT_OK(problems);
+  ASSERT_FALSE(problems->empty());
+  EXPECT_THAT(problems->back().message, HasSubstr("has no chunk_index entry"));
+}
+
+TEST_F(StoreTest, DamagedSegmentStatisticsAreNeverCollected) {
+  auto store = Open();
+  Save(*store, 0);
+  // Step 1 holds the same bytes: its chunks are step 0's (deduplicated).
+  Tree same = StateFor(0);
+  StepSaveRequest req;
+  req.step = 1;
+  req.items.push_back({"default", &same, nullptr});
+  CKPTDB_ASSERT_OK(store->SaveStep(req).status());
+  auto hashes = store->StepChunkHashes(1);
+  CKPTDB_ASSERT_OK(hashes);
+  auto chunk = store->LookupChunk(hashes->front());
+  CKPTDB_ASSERT_OK(chunk);
+  ASSERT_TRUE(store->rocks()
+                  ->Put(rocksdb::WriteOptions(), store->meta_cf(),
+                        SegmentStatKey(chunk->segment), std::string(40, '\x13'))
+                  .ok());
+  // Deleting step 0 cannot update that segment's statistics, but succeeds,
+  // and garbage collection leaves alone a segment it cannot account for.
+  CKPTDB_ASSERT_OK(store->DeleteSteps({0}));
+  CKPTDB_ASSERT_OK(store->CollectGarbage({}).status());
+  auto item = store->ReadItem(1, "default");
+  CKPTDB_ASSERT_OK(item);
+  ASSERT_EQ(item->nodes[1].kind, Tree::Kind::kArray);
+  std::vector<float> w(256 * 1024);
+  CKPTDB_ASSERT_OK(store->ReadArrays(*item, {{1, w.data(), DType::kFloat32}}));
+  EXPECT_EQ(std::memcmp(w.data(), same["w"].array().data(), w.size() * 4), 0);
+  // Verification reports the damaged record.
+  auto problems = store->Verify({});
+  CKPTDB_ASSERT_OK(problems);
+  ASSERT_FALSE(problems->empty());
+  EXPECT_THAT(problems->back().message, HasSubstr("statistics"));
+}
+
+}  // namespace
+}  // namespace ckptdb::internal
