@@ -143,8 +143,16 @@ class CheckpointManager::Impl {
                        "CheckpointManager database"));
     }
     if (!options_.read_only) {
-      CKPTDB_RETURN_IF_ERROR(store_->SetNaming(
-          options_.step_prefix, options_.step_format_fixed_length.value_or(0)));
+      internal::Store::ManagerRecord r;
+      r.step_prefix = options_.step_prefix;
+      r.step_format_fixed_length =
+          options_.step_format_fixed_length.value_or(0);
+      r.max_to_keep = options_.max_to_keep;
+      r.keep_period = options_.keep_period;
+      r.keep_time_interval_secs = options_.keep_time_interval_secs;
+      r.retention_is_custom = options_.best_fn != nullptr ||
+                              options_.preservation_policy != nullptr;
+      CKPTDB_RETURN_IF_ERROR(store_->SetManagerRecord(r));
     }
     LoadList();
     return absl::OkStatus();
@@ -408,6 +416,33 @@ class CheckpointManager::Impl {
     return absl::OkStatus();
   }
 
+  absl::StatusOr<std::vector<int64_t>> ApplyRetention() {
+    CKPTDB_RETURN_IF_ERROR(CheckOpen());
+    if (options_.read_only) {
+      return absl::FailedPreconditionError("the manager is read-only");
+    }
+    saver_.WaitIdle();
+    std::vector<int64_t> to_delete;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      CKPTDB_ASSIGN_OR_RETURN(
+          std::vector<bool> flags,
+          policy_->ShouldPreserve(list_, options_.clock_ns()));
+      std::vector<CheckpointInfo> kept;
+      for (size_t i = 0; i < list_.size(); ++i) {
+        if (flags[i]) {
+          kept.push_back(list_[i]);
+        } else {
+          to_delete.push_back(list_[i].step);
+        }
+      }
+      if (to_delete.empty()) return to_delete;
+      CKPTDB_RETURN_IF_ERROR(store_->DeleteSteps(to_delete));
+      list_ = std::move(kept);
+    }
+    return to_delete;
+  }
+
   absl::Status CollectGarbage() {
     CKPTDB_RETURN_IF_ERROR(CheckOpen());
     if (options_.read_only) {
@@ -599,6 +634,10 @@ absl::Status CheckpointManager::Delete(int64_t step) {
 }
 
 absl::Status CheckpointManager::Reload() { return impl_->Reload(); }
+
+absl::StatusOr<std::vector<int64_t>> CheckpointManager::ApplyRetention() {
+  return impl_->ApplyRetention();
+}
 
 absl::Status CheckpointManager::CollectGarbage() {
   return impl_->CollectGarbage();

@@ -19,6 +19,10 @@ namespace ckptdb::internal {
 // Corruption -> DataLoss, NoSpace -> ResourceExhausted, lock held by another
 // process -> FailedPrecondition, NotFound -> NotFound, others -> Internal.
 absl::Status FromRocks(const rocksdb::Status& s, absl::string_view context);
+// The same for failures while writing: a missing file or directory there is
+// an I/O failure (Internal), not a missing step or database (NotFound).
+absl::Status FromRocksWrite(const rocksdb::Status& s,
+                            absl::string_view context);
 
 struct RocksTuning {
   rocksdb::Env* env = nullptr;  // nullptr: the default Env

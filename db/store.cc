@@ -36,6 +36,7 @@
 #include <cstring>
 #include <filesystem>
 #include <set>
+#include <thread>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/match.h"
@@ -521,10 +522,15 @@ void Store::CloseDb() {
     std::unique_lock<std::shared_mutex> l(steps_mu_);
     steps_.clear();
     orphan_cfs_.clear();
+    uncertain_cfs_.clear();
   }
+  prev_bases_.clear();
+  prev_loaded_ = false;
   if (db_ != nullptr) {
+    // Open() returned its own handle objects, the default family's too;
+    // destroying DefaultColumnFamily() itself is refused (harmless).
     for (auto* h : fixed_handles_) {
-      if (h != db_->DefaultColumnFamily()) db_->DestroyColumnFamilyHandle(h);
+      db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
     }
     fixed_handles_.clear();
     meta_cf_ = chunks_cf_ = index_cf_ = nullptr;
@@ -564,6 +570,80 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(
   std::unique_ptr<Store> store(new Store(path, options));
   CKPTDB_RETURN_IF_ERROR(store->OpenDb());
   return store;
+}
+
+rocksdb::Status Store::OpenRocks(
+    bool creating, bool rw, rocksdb::DBOptions* dbo,
+    std::vector<std::string>* names,
+    std::vector<rocksdb::ColumnFamilyHandle*>* handles, rocksdb::DB** raw) {
+  if (creating) {
+    std::error_code ec;
+    fs::create_directories(path_, ec);
+    if (ec) {
+      return rocksdb::Status::Aborted(absl::StrCat("cannot create directory '",
+                                                   path_, "': ", ec.message()));
+    }
+    *names = {kMetaCf, kChunksCf, kChunkIndexCf};
+    dbo->create_if_missing = true;
+    dbo->create_missing_column_families = true;
+  } else {
+    rocksdb::Status s = rocksdb::DB::ListColumnFamilies(*dbo, path_, names);
+    if (!s.ok()) return s;
+    const bool has_chunks =
+        std::find(names->begin(), names->end(), kChunksCf) != names->end();
+    const bool has_index =
+        std::find(names->begin(), names->end(), kChunkIndexCf) != names->end();
+    if (!has_chunks || !has_index) {
+      if (names->size() == 1 && rw && options_.create_if_missing) {
+        // A database whose creation was interrupted: finish it below.
+        *names = {kMetaCf, kChunksCf, kChunkIndexCf};
+        dbo->create_missing_column_families = true;
+      } else {
+        return rocksdb::Status::Aborted(absl::StrCat(
+            "'", path_,
+            "' is a RocksDB database but not a ckptdb database (no '",
+            kChunksCf, "' column family)"));
+      }
+    }
+  }
+
+  std::vector<rocksdb::ColumnFamilyDescriptor> descs;
+  for (const std::string& name : *names) {
+    if (name == kMetaCf || name == kChunkIndexCf) {
+      descs.emplace_back(name, cf_options_->meta);
+    } else if (name == kChunksCf) {
+      descs.emplace_back(name, cf_options_->chunks);
+    } else {
+      descs.emplace_back(name, cf_options_->step);
+    }
+  }
+  rocksdb::Status s;
+  switch (options_.mode) {
+    case StoreOptions::Mode::kReadWrite:
+      s = rocksdb::DB::Open(*dbo, path_, descs, handles, raw);
+      break;
+    case StoreOptions::Mode::kReadOnly:
+      s = rocksdb::DB::OpenForReadOnly(*dbo, path_, descs, handles, raw);
+      break;
+    case StoreOptions::Mode::kSecondary: {
+      std::string secondary = options_.secondary_path;
+      if (secondary.empty()) {
+        char tmpl[] = "/tmp/ckptdb-secondary-XXXXXX";
+        const char* d = mkdtemp(tmpl);
+        if (d == nullptr) {
+          return rocksdb::Status::IOError(
+              "cannot create a secondary directory");
+        }
+        secondary = d;
+      }
+      rocksdb::DBOptions sec = *dbo;
+      sec.max_open_files = -1;
+      s = rocksdb::DB::OpenAsSecondary(sec, path_, secondary, descs, handles,
+                                       raw);
+      break;
+    }
+  }
+  return s;
 }
 
 absl::Status Store::OpenDb() {
@@ -622,83 +702,32 @@ absl::Status Store::OpenDb() {
   tuning.read_only = !rw;
   rocksdb::DBOptions dbo = MakeDbOptions(tuning);
 
+  // A reader racing the writer can find the MANIFEST naming a file or a
+  // column family the writer has just deleted: it retries with a fresh view.
   std::vector<std::string> names;
-  if (creating) {
-    fs::create_directories(path_, ec);
-    if (ec) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "cannot create directory '", path_, "': ", ec.message()));
-    }
-    names = {kMetaCf, kChunksCf, kChunkIndexCf};
-    dbo.create_if_missing = true;
-    dbo.create_missing_column_families = true;
-  } else {
-    rocksdb::Env* env = options_.env ? options_.env : rocksdb::Env::Default();
-    (void)env;
-    rocksdb::DBOptions list_opts = dbo;
-    rocksdb::Status s =
-        rocksdb::DB::ListColumnFamilies(list_opts, path_, &names);
-    if (!s.ok()) {
-      return FromRocks(s, absl::StrCat("cannot read database '", path_, "'"));
-    }
-    const bool has_chunks =
-        std::find(names.begin(), names.end(), kChunksCf) != names.end();
-    const bool has_index =
-        std::find(names.begin(), names.end(), kChunkIndexCf) != names.end();
-    if (!has_chunks || !has_index) {
-      if (names.size() == 1 && rw && options_.create_if_missing) {
-        // A database whose creation was interrupted: finish it below.
-        names = {kMetaCf, kChunksCf, kChunkIndexCf};
-        dbo.create_missing_column_families = true;
-      } else {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "'", path_,
-            "' is a RocksDB database but not a ckptdb database (no '",
-            kChunksCf, "' column family)"));
-      }
-    }
-  }
-
-  std::vector<rocksdb::ColumnFamilyDescriptor> descs;
-  for (const std::string& name : names) {
-    if (name == kMetaCf || name == kChunkIndexCf) {
-      descs.emplace_back(name, cf_options_->meta);
-    } else if (name == kChunksCf) {
-      descs.emplace_back(name, cf_options_->chunks);
-    } else {
-      descs.emplace_back(name, cf_options_->step);
-    }
-  }
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  rocksdb::DB* raw = nullptr;
-  rocksdb::Status s;
-  switch (options_.mode) {
-    case StoreOptions::Mode::kReadWrite:
-      s = rocksdb::DB::Open(dbo, path_, descs, &handles, &raw);
-      break;
-    case StoreOptions::Mode::kReadOnly:
-      s = rocksdb::DB::OpenForReadOnly(dbo, path_, descs, &handles, &raw);
-      break;
-    case StoreOptions::Mode::kSecondary: {
-      std::string secondary = options_.secondary_path;
-      if (secondary.empty()) {
-        char tmpl[] = "/tmp/ckptdb-secondary-XXXXXX";
-        const char* d = mkdtemp(tmpl);
-        if (d == nullptr) {
-          return absl::InternalError("cannot create a secondary directory");
-        }
-        secondary = d;
-      }
-      dbo.max_open_files = -1;
-      s = rocksdb::DB::OpenAsSecondary(dbo, path_, secondary, descs, &handles,
-                                       &raw);
+  for (int attempt = 0;; ++attempt) {
+    names.clear();
+    handles.clear();
+    rocksdb::DB* raw = nullptr;
+    rocksdb::Status s = OpenRocks(creating, rw, &dbo, &names, &handles, &raw);
+    if (s.ok()) {
+      db_.reset(raw);
       break;
     }
+    const bool transient =
+        !rw && attempt < 50 &&
+        (s.IsCorruption() || s.IsIOError() || s.IsPathNotFound() ||
+         (s.IsInvalidArgument() &&
+          s.ToString().find("Column family not found") != std::string::npos));
+    if (!transient) {
+      if (s.code() == rocksdb::Status::kAborted) {
+        return absl::FailedPreconditionError(s.ToString().substr(9));
+      }
+      return FromRocks(s, absl::StrCat("cannot open database '", path_, "'"));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10 + 5 * attempt));
   }
-  if (!s.ok()) {
-    return FromRocks(s, absl::StrCat("cannot open database '", path_, "'"));
-  }
-  db_.reset(raw);
 
   std::map<std::string, rocksdb::ColumnFamilyHandle*> by_name;
   for (size_t i = 0; i < handles.size(); ++i) by_name[names[i]] = handles[i];
@@ -721,17 +750,28 @@ absl::Status Store::OpenDb() {
 
   // Header.
   rocksdb::PinnableSlice value;
-  s = db_->Get(rocksdb::ReadOptions(), meta_cf_, kHeaderKey, &value);
+  rocksdb::Status s =
+      db_->Get(rocksdb::ReadOptions(), meta_cf_, kHeaderKey, &value);
   if (s.IsNotFound()) {
     // Only an empty database may receive a header: never adopt someone
     // else's RocksDB.
-    std::unique_ptr<rocksdb::Iterator> it(
-        db_->NewIterator(rocksdb::ReadOptions(), meta_cf_));
-    it->SeekToFirst();
-    if (it->Valid() || !rw || !options_.create_if_missing) {
-      for (auto& [n, cf] : step_cfs) cf.reset();
+    bool empty;
+    {
+      std::unique_ptr<rocksdb::Iterator> it(
+          db_->NewIterator(rocksdb::ReadOptions(), meta_cf_));
+      it->SeekToFirst();
+      empty = !it->Valid();
+    }  // iterators pin the column families: gone before any close
+    if (!empty || !rw || !options_.create_if_missing) {
       step_cfs.clear();
       CloseDb();
+      if (empty && step_cfs.empty()) {
+        // Another process is creating it right now.
+        return absl::UnavailableError(
+            absl::StrCat("database '", path_,
+                         "' is being created (no header yet); "
+                         "retry"));
+      }
       return absl::FailedPreconditionError(absl::StrCat(
           "'", path_, "' is not a ckptdb database (no header record)"));
     }
@@ -773,8 +813,19 @@ absl::Status Store::OpenDb() {
     auto n = DecodeRecord<fb::Naming>(kNamingKey, ToView(value), kNamingIdent,
                                       "step naming record", &buf);
     if (n.ok()) {
-      naming_prefix_ = (*n)->step_prefix() ? (*n)->step_prefix()->str() : "";
-      naming_fixed_length_ = (*n)->step_format_fixed_length();
+      const fb::Naming* r = *n;
+      ManagerRecord m;
+      m.step_prefix = r->step_prefix() ? r->step_prefix()->str() : "";
+      m.step_format_fixed_length = r->step_format_fixed_length();
+      auto opt = [](int64_t v) {
+        return v < 0 ? std::nullopt : std::optional<int64_t>(v);
+      };
+      m.max_to_keep = opt(r->max_to_keep());
+      m.keep_period = opt(r->keep_period());
+      m.keep_time_interval_secs = opt(r->keep_time_interval_secs());
+      m.retention_is_custom = r->retention_is_custom();
+      std::lock_guard<std::mutex> l(record_mu_);
+      manager_record_ = m;
     }
   }
 
@@ -967,39 +1018,100 @@ absl::StatusOr<StepInfo> Store::Step(int64_t step) const {
   return e->info;
 }
 
-void Store::Hook(absl::string_view point) const {
-  if (options_.test_hook) options_.test_hook(point);
+namespace {
+std::mutex& GlobalHookMu() {
+  static std::mutex* mu = new std::mutex;
+  return *mu;
+}
+std::function<void(absl::string_view)>& GlobalHook() {
+  static auto* hook = new std::function<void(absl::string_view)>;
+  return *hook;
+}
+}  // namespace
+
+void SetGlobalTestHook(std::function<void(absl::string_view)> hook) {
+  std::lock_guard<std::mutex> l(GlobalHookMu());
+  GlobalHook() = std::move(hook);
 }
 
-absl::Status Store::SetNaming(const std::string& prefix, int fixed_length) {
+void Store::Hook(absl::string_view point) const {
+  if (options_.test_hook) options_.test_hook(point);
+  std::function<void(absl::string_view)> global;
+  {
+    std::lock_guard<std::mutex> l(GlobalHookMu());
+    global = GlobalHook();
+  }
+  if (global) global(point);
+}
+
+absl::Status Store::SetManagerRecord(const ManagerRecord& record) {
   std::lock_guard<std::mutex> w(write_mu_);
   if (read_only()) return absl::OkStatus();
-  if (prefix == naming_prefix_ && fixed_length == naming_fixed_length_) {
-    return absl::OkStatus();
-  }
+  if (GetManagerRecord() == record) return absl::OkStatus();
   flatbuffers::FlatBufferBuilder fbb;
-  auto p = fbb.CreateString(prefix);
+  auto p = fbb.CreateString(record.step_prefix);
   fb::NamingBuilder b(fbb);
   b.add_format_version(kFormatVersion);
   b.add_step_prefix(p);
-  b.add_step_format_fixed_length(fixed_length);
+  b.add_step_format_fixed_length(record.step_format_fixed_length);
+  b.add_max_to_keep(record.max_to_keep.value_or(-1));
+  b.add_keep_period(record.keep_period.value_or(-1));
+  b.add_keep_time_interval_secs(record.keep_time_interval_secs.value_or(-1));
+  b.add_retention_is_custom(record.retention_is_custom);
   fbb.Finish(b.Finish(), kNamingIdent);
   rocksdb::WriteOptions wo;
   wo.sync = true;
   rocksdb::Status s =
       db_->Put(wo, meta_cf_, kNamingKey, SealRecord(kNamingKey, fbb));
-  if (!s.ok()) return FromRocks(s, "cannot write the step naming record");
-  naming_prefix_ = prefix;
-  naming_fixed_length_ = fixed_length;
+  if (!s.ok()) return FromRocks(s, "cannot write the manager record");
+  std::lock_guard<std::mutex> l(record_mu_);
+  manager_record_ = record;
   return absl::OkStatus();
 }
 
-void Store::GetNaming(std::string* prefix, int* fixed_length) const {
-  *prefix = naming_prefix_;
-  *fixed_length = naming_fixed_length_;
+Store::ManagerRecord Store::GetManagerRecord() const {
+  std::lock_guard<std::mutex> l(record_mu_);
+  return manager_record_;
 }
 
 uint64_t Store::gc_dropped_chunks() const { return gc_filter_->dropped(); }
+
+absl::StatusOr<std::string> Store::StepColumnFamily(int64_t step) const {
+  CKPTDB_ASSIGN_OR_RETURN(auto e, FindStep(step));
+  return e->cf_name;
+}
+
+absl::StatusOr<std::vector<Hash128>> Store::StepChunkHashes(
+    int64_t step) const {
+  std::shared_lock<std::shared_mutex> db_lock(db_mu_);
+  CKPTDB_RETURN_IF_ERROR(CheckDb());
+  CKPTDB_ASSIGN_OR_RETURN(auto e, FindStep(step));
+  return ReadChunkList(*e);
+}
+
+absl::StatusOr<Store::ChunkLookup> Store::LookupChunk(
+    const Hash128& hash) const {
+  std::shared_lock<std::shared_mutex> db_lock(db_mu_);
+  CKPTDB_RETURN_IF_ERROR(CheckDb());
+  const std::string key = ChunkIndexKey(hash);
+  rocksdb::PinnableSlice v;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), index_cf_, key, &v);
+  if (s.IsNotFound()) {
+    return absl::NotFoundError(
+        absl::StrCat("no chunk ", hash.ToHex(), " in the chunk index"));
+  }
+  if (!s.ok()) return FromRocks(s, "cannot read the chunk index");
+  ChunkEntryState st;
+  CKPTDB_RETURN_IF_ERROR(DecodeChunkEntry(key, ToView(v), &st));
+  ChunkLookup out;
+  out.segment = st.segment;
+  out.ordinal = st.ordinal;
+  out.size = st.size;
+  out.stored_size = st.stored_size;
+  out.kind = st.kind;
+  out.refcount = static_cast<uint64_t>(st.refcount);
+  return out;
+}
 
 // ---- Store: save ----------------------------------------------------------
 
@@ -1068,7 +1180,55 @@ struct ChunkJob {
   uint32_t ordinal = 0;
   uint32_t stored_size = 0;
   uint8_t kind = fb::ChunkKind_Full;
+  // A Full chunk of the previous save at the same position, to patch.
+  bool has_base = false;
+  StoredChunk base;
 };
+
+// Encodes `bytes` as a Patch of `base` (the same size) when at most
+// `max_fraction` of its pages differ; returns false otherwise.
+bool MakePatch(absl::string_view bytes, absl::string_view base_bytes,
+               const StoredChunk& base, uint32_t page, double max_fraction,
+               const std::string& key, std::string* out) {
+  if (bytes.size() != base_bytes.size()) return false;
+  const size_t n_pages = (bytes.size() + page - 1) / page;
+  const size_t max_pages = static_cast<size_t>(max_fraction * n_pages);
+  std::vector<uint32_t> pages;
+  for (size_t p = 0; p < n_pages; ++p) {
+    const size_t off = p * page;
+    const size_t len = std::min<size_t>(page, bytes.size() - off);
+    if (std::memcmp(bytes.data() + off, base_bytes.data() + off, len) != 0) {
+      if (pages.size() == max_pages) return false;
+      pages.push_back(static_cast<uint32_t>(p));
+    }
+  }
+  thread_local flatbuffers::FlatBufferBuilder fbb(1 << 16);
+  fbb.Clear();
+  uint8_t* data = nullptr;
+  size_t data_len = 0;
+  for (uint32_t p : pages) {
+    data_len += std::min<size_t>(page, bytes.size() - size_t{p} * page);
+  }
+  auto data_vec = fbb.CreateUninitializedVector(data_len, &data);
+  for (uint32_t p : pages) {
+    const size_t off = size_t{p} * page;
+    const size_t len = std::min<size_t>(page, bytes.size() - off);
+    std::memcpy(data, bytes.data() + off, len);
+    data += len;
+  }
+  auto pages_vec = fbb.CreateVector(pages);
+  const fb::ChunkRef base_ref(ToFb(base.hash), base.segment, base.ordinal,
+                              base.size, base.stored_size, fb::ChunkKind_Full);
+  fb::PatchBuilder b(fbb);
+  b.add_format_version(kFormatVersion);
+  b.add_base(&base_ref);
+  b.add_page_bytes(page);
+  b.add_pages(pages_vec);
+  b.add_data(data_vec);
+  fbb.Finish(b.Finish(), kPatchIdent);
+  *out = SealRecord(key, fbb);
+  return true;
+}
 
 TreePath FlatPath(const std::vector<FlatNode>& nodes, size_t begin,
                   uint32_t global) {
@@ -1109,11 +1269,41 @@ absl::string_view ChunkBytes(const FlatNode& n, const ChunkJob& j,
 
 }  // namespace
 
+// After a failed write RocksDB stops accepting writes; DB::Resume() in 7.8
+// can leave ingestion broken (an assertion in ExternalSstFileIngestionJob
+// seen here), so the store reopens the database instead: recovery from
+// disk, which also drops what the failed save left behind.
+absl::Status Store::ResumeIfNeeded() {
+  if (!needs_resume_ && db_ != nullptr) return absl::OkStatus();
+  std::unique_lock<std::shared_mutex> l(db_mu_);
+  CloseDb();
+  absl::Status s = OpenDb();
+  if (!s.ok()) {
+    CloseDb();
+    return absl::UnavailableError(absl::StrCat(
+        "the database stopped writing after a failed write and cannot "
+        "reopen yet (free disk space and retry): ",
+        s.message()));
+  }
+  needs_resume_ = false;
+  return absl::OkStatus();
+}
+
+absl::Status Store::CheckDb() const {
+  if (db_ == nullptr) {
+    return absl::UnavailableError(absl::StrCat(
+        "database '", path_,
+        "' is closed after a failed write; the next save reopens it"));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<StepInfo> Store::SaveStepLocked(const StepSaveRequest& req) {
   if (read_only()) {
     return absl::FailedPreconditionError(
         absl::StrCat("database '", path_, "' is open read-only"));
   }
+  CKPTDB_RETURN_IF_ERROR(ResumeIfNeeded());
   CKPTDB_RETURN_IF_ERROR(ValidateRequest(req));
   std::shared_ptr<const StepEntry> old;
   {
@@ -1130,6 +1320,7 @@ absl::StatusOr<StepInfo> Store::SaveStepLocked(const StepSaveRequest& req) {
   const uint64_t segment = next_segment_.fetch_add(1);
   const uint32_t chunk_bytes = options_.chunk_bytes;
 
+  Hook("save_start");
   // 1. Flatten every item into preorder nodes; plan chunks.
   std::vector<FlatNode> nodes;
   std::vector<size_t> item_begin;
@@ -1246,6 +1437,7 @@ absl::StatusOr<StepInfo> Store::SaveStepLocked(const StepSaveRequest& req) {
   Hook("after_hash");
 
   // 3. Deduplicate within the save and against chunk_index.
+  Hook("dedup_start");
   absl::flat_hash_map<Hash128, uint32_t> first_of;
   std::vector<uint32_t> unique_jobs;
   for (uint32_t i = 0; i < jobs.size(); ++i) {
@@ -1275,7 +1467,7 @@ absl::StatusOr<StepInfo> Store::SaveStepLocked(const StepSaveRequest& req) {
         ChunkJob& j = jobs[unique_jobs[b + k]];
         if (statuses[k].IsNotFound()) continue;
         if (!statuses[k].ok()) {
-          return FromRocks(statuses[k], "cannot read the chunk index");
+          return FromRocksWrite(statuses[k], "cannot read the chunk index");
         }
         ChunkEntryState st;
         CKPTDB_RETURN_IF_ERROR(
@@ -1294,7 +1486,7 @@ absl::StatusOr<StepInfo> Store::SaveStepLocked(const StepSaveRequest& req) {
     }
   }
   uint32_t next_ordinal = 0;
-  uint64_t new_bytes = 0;
+  uint64_t new_logical = 0;
   std::vector<uint32_t> new_jobs;
   for (uint32_t i : unique_jobs) {
     ChunkJob& j = jobs[i];
@@ -1304,9 +1496,131 @@ absl::StatusOr<StepInfo> Store::SaveStepLocked(const StepSaveRequest& req) {
     j.ordinal = next_ordinal++;
     j.stored_size = j.size;
     j.kind = fb::ChunkKind_Full;
-    new_bytes += j.size;
+    new_logical += j.size;
     new_jobs.push_back(i);
   }
+  // Patch candidates: the previous save's chunk at the same item, leaf and
+  // position (its Full base when it is a patch), if still live.
+  std::vector<std::string> leaf_keys(nodes.size());
+  auto leaf_key = [&](uint32_t g) -> const std::string& {
+    if (leaf_keys[g].empty()) {
+      const FlatNode& n = nodes[g];
+      leaf_keys[g] =
+          absl::StrCat(req.items[n.item].name, std::string(1, '\0'),
+                       FlatPath(nodes, item_begin[n.item], g).ToString());
+    }
+    return leaf_keys[g];
+  };
+  if (options_.patch_max_fraction > 0 && !new_jobs.empty()) {
+    CKPTDB_RETURN_IF_ERROR(LoadPrevBases());
+    for (uint32_t i : new_jobs) {
+      ChunkJob& j = jobs[i];
+      auto it = prev_bases_.find(leaf_key(j.node));
+      if (it == prev_bases_.end()) continue;
+      const size_t index = j.offset / chunk_bytes;
+      if (index >= it->second.size()) continue;
+      const StoredChunk& base = it->second[index];
+      if (base.size != j.size || base.kind != fb::ChunkKind_Full) continue;
+      auto live = LookupChunk(base.hash);
+      if (!live.ok() || live->segment != base.segment ||
+          live->ordinal != base.ordinal || live->kind != fb::ChunkKind_Full) {
+        continue;  // the base is gone: store the chunk whole
+      }
+      j.has_base = true;
+      j.base = base;
+    }
+  }
+
+  Hook("dedup_done");
+  // 4. Write the segment file and the step file.
+  const fs::path staging = fs::path(path_) / kStagingDir;
+  // The new chunks are written by up to one writer per core, each into its
+  // own SST file holding a contiguous range of ordinals (the files do not
+  // overlap, so all of them still land in the bottommost level): the
+  // user-space copy and block checksum of SstFileWriter and the kernel's
+  // copy into the page cache then use both cores.
+  std::vector<std::pair<size_t, size_t>> parts;  // [begin, end) of new_jobs
+  {
+    constexpr uint64_t kMinPartBytes = 32 << 20;
+    const size_t max_parts = static_cast<size_t>(pool_->num_workers()) + 1;
+    const size_t n_parts = std::max<size_t>(
+        1, std::min<size_t>(max_parts, new_logical / kMinPartBytes));
+    size_t begin = 0;
+    uint64_t acc = 0;
+    for (size_t k = 0; k < new_jobs.size(); ++k) {
+      acc += jobs[new_jobs[k]].size;
+      if (parts.size() + 1 < n_parts &&
+          acc >= new_logical * (parts.size() + 1) / n_parts) {
+        parts.emplace_back(begin, k + 1);
+        begin = k + 1;
+      }
+    }
+    if (begin < new_jobs.size()) parts.emplace_back(begin, new_jobs.size());
+  }
+  std::vector<std::string> seg_files;
+  for (size_t p = 0; p < parts.size(); ++p) {
+    seg_files.push_back(
+        (staging / absl::StrCat("segment-", segment, "-", p, ".sst")).string());
+  }
+  const std::string step_file =
+      (staging / absl::StrCat("step-", req.step, "-", segment, ".sst"))
+          .string();
+  auto cleanup_files = [&] {
+    std::error_code ec;
+    for (const std::string& f : seg_files) fs::remove(f, ec);
+    fs::remove(step_file, ec);
+  };
+  rocksdb::EnvOptions env_options;
+  rocksdb::Options chunk_opts(rocksdb::DBOptions(), cf_options_->chunks);
+  if (options_.env) chunk_opts.env = options_.env;
+  if (!parts.empty()) {
+    std::vector<rocksdb::Status> statuses(parts.size());
+    pool_->ParallelFor(parts.size(), [&](size_t p) {
+      // Keep the written pages cached: a restore soon after reads them.
+      rocksdb::SstFileWriter writer(env_options, chunk_opts, chunks_cf_,
+                                    /*invalidate_page_cache=*/false);
+      rocksdb::Status s = writer.Open(seg_files[p]);
+      std::string& buf = Staging();
+      std::string patch;
+      rocksdb::ReadOptions ro;
+      ro.verify_checksums = false;
+      ro.fill_cache = false;
+      for (size_t k = parts[p].first; k < parts[p].second && s.ok(); ++k) {
+        ChunkJob& j = jobs[new_jobs[k]];
+        absl::string_view bytes = ChunkBytes(nodes[j.node], j, &buf);
+        const std::string key = ChunkKey(segment, j.ordinal);
+        if (j.has_base) {
+          rocksdb::PinnableSlice base;
+          rocksdb::Status bs = db_->Get(
+              ro, chunks_cf_, ChunkKey(j.base.segment, j.base.ordinal), &base);
+          // Patch only against verified bytes.
+          if (bs.ok() && base.size() == j.base.size &&
+              HashBytes(base.data(), base.size()) == j.base.hash &&
+              MakePatch(bytes, ToView(base), j.base, options_.patch_page_bytes,
+                        options_.patch_max_fraction, key, &patch)) {
+            j.kind = fb::ChunkKind_Patch;
+            j.stored_size = static_cast<uint32_t>(patch.size());
+            s = writer.Put(key, patch);
+            continue;
+          }
+          j.has_base = false;
+        }
+        s = writer.Put(key, ToSlice(bytes));
+      }
+      if (s.ok()) s = writer.Finish();
+      statuses[p] = s;
+    });
+    for (const rocksdb::Status& s : statuses) {
+      if (!s.ok()) {
+        cleanup_files();
+        return FromRocksWrite(
+            s, absl::StrCat("cannot write chunks of step ", req.step));
+      }
+    }
+    Hook("after_segment_file");
+  }
+  uint64_t new_bytes = 0;  // stored bytes written (patches are small)
+  for (uint32_t i : new_jobs) new_bytes += jobs[i].stored_size;
   for (ChunkJob& j : jobs) {
     if (j.first >= 0) {
       const ChunkJob& f = jobs[j.first];
@@ -1315,41 +1629,6 @@ absl::StatusOr<StepInfo> Store::SaveStepLocked(const StepSaveRequest& req) {
       j.stored_size = f.stored_size;
       j.kind = f.kind;
     }
-  }
-
-  // 4. Write the segment file and the step file.
-  const fs::path staging = fs::path(path_) / kStagingDir;
-  const std::string seg_file =
-      (staging / absl::StrCat("segment-", segment, ".sst")).string();
-  const std::string step_file =
-      (staging / absl::StrCat("step-", req.step, "-", segment, ".sst"))
-          .string();
-  auto cleanup_files = [&] {
-    std::error_code ec;
-    fs::remove(seg_file, ec);
-    fs::remove(step_file, ec);
-  };
-  rocksdb::EnvOptions env_options;
-  rocksdb::Options chunk_opts(rocksdb::DBOptions(), cf_options_->chunks);
-  if (options_.env) chunk_opts.env = options_.env;
-  if (!new_jobs.empty()) {
-    rocksdb::SstFileWriter writer(env_options, chunk_opts, chunks_cf_,
-                                  /*invalidate_page_cache=*/false);
-    rocksdb::Status s = writer.Open(seg_file);
-    std::string& buf = Staging();
-    for (uint32_t i : new_jobs) {
-      if (!s.ok()) break;
-      const ChunkJob& j = jobs[i];
-      absl::string_view bytes = ChunkBytes(nodes[j.node], j, &buf);
-      s = writer.Put(ChunkKey(segment, j.ordinal), ToSlice(bytes));
-    }
-    if (s.ok()) s = writer.Finish();
-    if (!s.ok()) {
-      cleanup_files();
-      return FromRocks(s,
-                       absl::StrCat("cannot write chunks of step ", req.step));
-    }
-    Hook("after_segment_file");
   }
 
   std::vector<Hash128> step_hashes;
@@ -1417,7 +1696,7 @@ absl::StatusOr<StepInfo> Store::SaveStepLocked(const StepSaveRequest& req) {
     if (s.ok()) s = writer.Finish();
     if (!s.ok()) {
       cleanup_files();
-      return FromRocks(
+      return FromRocksWrite(
           s, absl::StrCat("cannot write the records of step ", req.step));
     }
   }
@@ -1430,7 +1709,7 @@ absl::StatusOr<StepInfo> Store::SaveStepLocked(const StepSaveRequest& req) {
       db_->CreateColumnFamily(cf_options_->step, cf_name, &raw_cf);
   if (!s.ok()) {
     cleanup_files();
-    return FromRocks(
+    return FromRocksWrite(
         s, absl::StrCat("cannot create column family for step ", req.step));
   }
   auto cf = std::make_shared<CfHandle>();
@@ -1438,9 +1717,10 @@ absl::StatusOr<StepInfo> Store::SaveStepLocked(const StepSaveRequest& req) {
   cf->handle = raw_cf;
   auto abandon = [&](const rocksdb::Status& st,
                      absl::string_view what) -> absl::Status {
+    needs_resume_ = true;
     db_->DropColumnFamily(raw_cf).PermitUncheckedError();
     cleanup_files();
-    return FromRocks(st, absl::StrCat(what, " of step ", req.step));
+    return FromRocksWrite(st, absl::StrCat(what, " of step ", req.step));
   };
   Hook("after_create_cf");
   {
@@ -1452,7 +1732,7 @@ absl::StatusOr<StepInfo> Store::SaveStepLocked(const StepSaveRequest& req) {
     if (!new_jobs.empty()) {
       rocksdb::IngestExternalFileArg a;
       a.column_family = chunks_cf_;
-      a.external_files = {seg_file};
+      a.external_files = seg_files;
       a.options = io;
       args.push_back(a);
     }
@@ -1514,6 +1794,12 @@ absl::StatusOr<StepInfo> Store::SaveStepLocked(const StepSaveRequest& req) {
     st.size = jobs[i].size;
     st.stored_size = jobs[i].stored_size;
     st.kind = jobs[i].kind;
+    if (jobs[i].kind == fb::ChunkKind_Patch) {
+      const StoredChunk& b = jobs[i].base;
+      st.has_base = true;
+      st.base = fb::ChunkRef(ToFb(b.hash), b.segment, b.ordinal, b.size,
+                             b.stored_size, fb::ChunkKind_Full);
+    }
     seeded[jobs[i].hash] = st;
   }
   for (auto& [h, st] : entries) seeded[h] = st;
@@ -1581,8 +1867,44 @@ absl::StatusOr<StepInfo> Store::SaveStepLocked(const StepSaveRequest& req) {
   rocksdb::WriteOptions wo;
   wo.sync = true;
   s = db_->Write(wo, &batch);
-  if (!s.ok()) return abandon(s, "cannot commit");
+  if (!s.ok()) {
+    // The batch may still have reached the WAL (a failed fsync): keep the
+    // column family; the next open drops it if no commit record names it.
+    {
+      std::unique_lock<std::shared_mutex> l(steps_mu_);
+      uncertain_cfs_.push_back(cf);
+    }
+    cleanup_files();
+    needs_resume_ = true;
+    return FromRocksWrite(s, absl::StrCat("cannot commit step ", req.step));
+  }
   Hook("after_commit");
+
+  // This save is now the predecessor of the next one.
+  prev_bases_.clear();
+  prev_loaded_ = true;
+  for (uint32_t g = 0; g < nodes.size(); ++g) {
+    const FlatNode& n = nodes[g];
+    if (n.tree->kind() != Tree::Kind::kArray || n.num_jobs == 0) continue;
+    std::vector<StoredChunk>& bases = prev_bases_[leaf_key(g)];
+    bases.resize(n.num_jobs);
+    for (uint32_t k = 0; k < n.num_jobs; ++k) {
+      const ChunkJob& j = jobs[n.first_job + k];
+      const ChunkJob& f = j.first >= 0 ? jobs[j.first] : j;
+      StoredChunk& b = bases[k];
+      if (f.kind == fb::ChunkKind_Full) {
+        b = StoredChunk{f.hash, f.segment,     f.ordinal,
+                        f.size, f.stored_size, fb::ChunkKind_Full};
+      } else if (f.is_new) {
+        b = f.base;
+      } else if (auto e = entries.find(f.hash);
+                 e != entries.end() && e->second.has_base) {
+        const fb::ChunkRef& r = e->second.base;
+        b = StoredChunk{FromFb(r.hash()), r.segment(),     r.ordinal(),
+                        r.size(),         r.stored_size(), fb::ChunkKind_Full};
+      }
+    }
+  }
 
   auto entry = std::make_shared<StepEntry>();
   entry->info = info;
@@ -1597,6 +1919,50 @@ absl::StatusOr<StepInfo> Store::SaveStepLocked(const StepSaveRequest& req) {
     db_->DropColumnFamily(old->cf->handle).PermitUncheckedError();
   }
   return info;
+}
+
+absl::Status Store::LoadPrevBases() {
+  if (prev_loaded_) return absl::OkStatus();
+  prev_loaded_ = true;
+  std::shared_ptr<const StepEntry> latest;
+  {
+    std::shared_lock<std::shared_mutex> l(steps_mu_);
+    for (const auto& [step, e] : steps_) {
+      if (latest == nullptr ||
+          e->info.commit_time_ns >= latest->info.commit_time_ns) {
+        latest = e;
+      }
+    }
+  }
+  if (latest == nullptr) return absl::OkStatus();
+  for (const std::string& item : latest->item_names) {
+    auto stored = ReadItemImpl(latest->info.step, item);
+    if (!stored.ok()) continue;  // no predecessor: chunks are stored whole
+    for (uint32_t i = 0; i < stored->nodes.size(); ++i) {
+      const StoredNode& n = stored->nodes[i];
+      if (n.kind != Tree::Kind::kArray || n.chunks.empty()) continue;
+      std::vector<StoredChunk>& bases = prev_bases_[absl::StrCat(
+          item, std::string(1, '\0'), stored->PathOf(i).ToString())];
+      bases.resize(n.chunks.size());
+      for (size_t k = 0; k < n.chunks.size(); ++k) {
+        const StoredChunk& c = n.chunks[k];
+        if (c.kind == fb::ChunkKind_Full) {
+          bases[k] = c;
+          continue;
+        }
+        const std::string key = ChunkIndexKey(c.hash);
+        rocksdb::PinnableSlice v;
+        ChunkEntryState st;
+        if (db_->Get(rocksdb::ReadOptions(), index_cf_, key, &v).ok() &&
+            DecodeChunkEntry(key, ToView(v), &st).ok() && st.has_base) {
+          bases[k] = StoredChunk{FromFb(st.base.hash()), st.base.segment(),
+                                 st.base.ordinal(),      st.base.size(),
+                                 st.base.stored_size(),  fb::ChunkKind_Full};
+        }
+      }
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::Status Store::ApplyRefDeltas(
@@ -1732,6 +2098,7 @@ absl::Status Store::DeleteSteps(const std::vector<int64_t>& steps) {
     return absl::FailedPreconditionError(
         absl::StrCat("database '", path_, "' is open read-only"));
   }
+  CKPTDB_RETURN_IF_ERROR(ResumeIfNeeded());
   std::vector<std::shared_ptr<const StepEntry>> entries;
   std::set<int64_t> seen;
   for (int64_t step : steps) {
@@ -1762,7 +2129,10 @@ absl::Status Store::DeleteSteps(const std::vector<int64_t>& steps) {
   rocksdb::WriteOptions wo;
   wo.sync = true;
   rocksdb::Status s = db_->Write(wo, &batch);
-  if (!s.ok()) return FromRocks(s, "cannot delete steps");
+  if (!s.ok()) {
+    needs_resume_ = true;
+    return FromRocksWrite(s, "cannot delete steps");
+  }
   Hook("after_delete_commit");
   {
     std::unique_lock<std::shared_mutex> l(steps_mu_);
@@ -1786,6 +2156,13 @@ absl::Status Store::DeleteSteps(const std::vector<int64_t>& steps) {
 
 absl::StatusOr<StoredItem> Store::ReadItem(int64_t step,
                                            absl::string_view item) const {
+  std::shared_lock<std::shared_mutex> db_lock(db_mu_);
+  CKPTDB_RETURN_IF_ERROR(CheckDb());
+  return ReadItemImpl(step, item);
+}
+
+absl::StatusOr<StoredItem> Store::ReadItemImpl(int64_t step,
+                                               absl::string_view item) const {
   CKPTDB_ASSIGN_OR_RETURN(auto entry, FindStep(step));
   int item_index = -1;
   for (size_t i = 0; i < entry->item_names.size(); ++i) {
@@ -2011,6 +2388,8 @@ absl::Status Store::ReadChunk(
 
 absl::Status Store::ReadArrays(const StoredItem& item,
                                const std::vector<ArrayRead>& reads) const {
+  std::shared_lock<std::shared_mutex> db_lock(db_mu_);
+  CKPTDB_RETURN_IF_ERROR(CheckDb());
   struct Work {
     uint32_t read;
     uint32_t chunk;
@@ -2066,6 +2445,7 @@ absl::StatusOr<GcReport> Store::CollectGarbage(const GcOptions& options) {
     return absl::FailedPreconditionError(
         absl::StrCat("database '", path_, "' is open read-only"));
   }
+  CKPTDB_RETURN_IF_ERROR(ResumeIfNeeded());
   GcReport report;
   CKPTDB_RETURN_IF_ERROR(SweepOrphans(&report));
 
@@ -2190,7 +2570,10 @@ absl::StatusOr<GcReport> Store::CollectGarbage(const GcOptions& options) {
     s = db_->CompactRange(cro, chunks_cf_, &b, &e);
   }
   gc_filter_->Publish(nullptr);
-  if (!s.ok()) return FromRocks(s, "garbage collection failed");
+  if (!s.ok()) {
+    needs_resume_ = true;
+    return FromRocks(s, "garbage collection failed");
+  }
   Hook("gc_compacted");
 
   rocksdb::WriteBatch batch;
@@ -2212,7 +2595,10 @@ absl::StatusOr<GcReport> Store::CollectGarbage(const GcOptions& options) {
   rocksdb::WriteOptions wo;
   wo.sync = true;
   s = db_->Write(wo, &batch);
-  if (!s.ok()) return FromRocks(s, "cannot record garbage collection");
+  if (!s.ok()) {
+    needs_resume_ = true;
+    return FromRocks(s, "cannot record garbage collection");
+  }
   return report;
 }
 
@@ -2221,6 +2607,8 @@ absl::StatusOr<GcReport> Store::CollectGarbage(const GcOptions& options) {
 absl::StatusOr<std::vector<VerifyProblem>> Store::Verify(
     const std::vector<int64_t>& steps,
     const std::function<void(uint64_t bytes)>& progress) const {
+  std::shared_lock<std::shared_mutex> db_lock(db_mu_);
+  CKPTDB_RETURN_IF_ERROR(CheckDb());
   std::vector<int64_t> todo = steps;
   if (todo.empty()) {
     for (const StepInfo& s : Steps()) todo.push_back(s.step);
@@ -2235,7 +2623,7 @@ absl::StatusOr<std::vector<VerifyProblem>> Store::Verify(
           {step, "", "", std::string(chunk_list.status().message())});
     }
     for (const ItemSummary& is : entry->info.items) {
-      auto item = ReadItem(step, is.name);
+      auto item = ReadItemImpl(step, is.name);
       if (!item.ok()) {
         problems.push_back(
             {step, is.name, "", std::string(item.status().message())});
@@ -2271,6 +2659,8 @@ absl::StatusOr<std::vector<VerifyProblem>> Store::Verify(
 }
 
 absl::StatusOr<StoreStats> Store::Stats() const {
+  std::shared_lock<std::shared_mutex> db_lock(db_mu_);
+  CKPTDB_RETURN_IF_ERROR(CheckDb());
   StoreStats st;
   for (const StepInfo& s : Steps()) {
     ++st.steps;
@@ -2303,15 +2693,12 @@ absl::StatusOr<StoreStats> Store::Stats() const {
 
 absl::Status Store::Reload() {
   std::lock_guard<std::mutex> w(write_mu_);
-  switch (options_.mode) {
-    case StoreOptions::Mode::kReadWrite:
-      return absl::OkStatus();
-    case StoreOptions::Mode::kReadOnly:
-    case StoreOptions::Mode::kSecondary:
-      CloseDb();
-      return OpenDb();
+  if (options_.mode == StoreOptions::Mode::kReadWrite) {
+    return ResumeIfNeeded();
   }
-  return absl::OkStatus();
+  std::unique_lock<std::shared_mutex> l(db_mu_);
+  CloseDb();
+  return OpenDb();
 }
 
 }  // namespace ckptdb::internal

@@ -34,6 +34,8 @@
 
 namespace rocksdb {
 class DB;
+struct DBOptions;
+class Status;
 class WriteBatch;
 class ColumnFamilyHandle;
 class Env;
@@ -197,6 +199,10 @@ struct VerifyProblem {
   std::string message;
 };
 
+// Tests: a hook called at every named point of every Store (in addition to
+// StoreOptions::test_hook). Pass nullptr to remove it.
+void SetGlobalTestHook(std::function<void(absl::string_view point)> hook);
+
 class Store {
  public:
   // Opens (or creates) the database at `path`.
@@ -254,12 +260,45 @@ class Store {
   // reopens. A no-op for the writer itself.
   absl::Status Reload();
 
-  // Persisted step naming of a CheckpointManager database.
-  absl::Status SetNaming(const std::string& prefix, int fixed_length);
-  void GetNaming(std::string* prefix, int* fixed_length) const;
+  // Persisted naming and retention options of a CheckpointManager database
+  // (written by the manager that opens it for writing; read by tools).
+  struct ManagerRecord {
+    std::string step_prefix;
+    int step_format_fixed_length = 0;  // 0: unset
+    std::optional<int64_t> max_to_keep;
+    std::optional<int64_t> keep_period;
+    std::optional<int64_t> keep_time_interval_secs;
+    bool retention_is_custom = false;
+    friend bool operator==(const ManagerRecord& a, const ManagerRecord& b) {
+      return a.step_prefix == b.step_prefix &&
+             a.step_format_fixed_length == b.step_format_fixed_length &&
+             a.max_to_keep == b.max_to_keep && a.keep_period == b.keep_period &&
+             a.keep_time_interval_secs == b.keep_time_interval_secs &&
+             a.retention_is_custom == b.retention_is_custom;
+    }
+  };
+  absl::Status SetManagerRecord(const ManagerRecord& record);
+  ManagerRecord GetManagerRecord() const;
 
-  // For tests and tools: the RocksDB instance and the GC filter factory.
+  // ---- For tools and tests ----
   rocksdb::DB* rocks() const { return db_.get(); }
+  rocksdb::ColumnFamilyHandle* meta_cf() const { return meta_cf_; }
+  rocksdb::ColumnFamilyHandle* chunks_cf() const { return chunks_cf_; }
+  rocksdb::ColumnFamilyHandle* index_cf() const { return index_cf_; }
+  // The column family name of a step ("step-4-5").
+  absl::StatusOr<std::string> StepColumnFamily(int64_t step) const;
+  // The distinct chunk hashes a step references (its ChunkList).
+  absl::StatusOr<std::vector<Hash128>> StepChunkHashes(int64_t step) const;
+  // A chunk's chunk_index entry. NotFound if no step references it.
+  struct ChunkLookup {
+    uint64_t segment = 0;
+    uint32_t ordinal = 0;
+    uint32_t size = 0;
+    uint32_t stored_size = 0;
+    uint8_t kind = 0;  // 0 full, 1 patch
+    uint64_t refcount = 0;
+  };
+  absl::StatusOr<ChunkLookup> LookupChunk(const Hash128& hash) const;
   uint64_t gc_dropped_chunks() const;
 
  private:
@@ -274,6 +313,11 @@ class Store {
 
   Store(std::string path, StoreOptions options);
   absl::Status OpenDb();
+  // One attempt at opening RocksDB with every column family.
+  rocksdb::Status OpenRocks(bool creating, bool rw, rocksdb::DBOptions* dbo,
+                            std::vector<std::string>* names,
+                            std::vector<rocksdb::ColumnFamilyHandle*>* handles,
+                            rocksdb::DB** raw);
   void CloseDb();
   absl::Status LoadHeader();
   absl::Status LoadSteps();
@@ -288,21 +332,29 @@ class Store {
                               rocksdb::WriteBatch* batch,
                               std::map<Hash128, ChunkEntryState>* states,
                               std::map<uint64_t, SegmentInfo>* segstats);
+  absl::StatusOr<StoredItem> ReadItemImpl(int64_t step,
+                                          absl::string_view item) const;
   absl::StatusOr<std::vector<Hash128>> ReadChunkList(
       const StepEntry& entry) const;
   absl::StatusOr<SegmentInfo> ReadSegmentStat(uint64_t segment) const;
+  // Fills prev_bases_ from the most recently committed step, once.
+  absl::Status LoadPrevBases();
   absl::Status ReadChunk(
       const StoredItem& item, uint32_t node, size_t chunk_index,
       std::string* scratch,
       const std::function<absl::Status(absl::string_view bytes)>& consume)
       const;
   void Hook(absl::string_view point) const;
+  // After a failed write: reopen the database (under db_mu_ exclusively).
+  absl::Status ResumeIfNeeded();
+  // Unavailable if the database is closed (a reopen failed).
+  absl::Status CheckDb() const;
 
   const std::string path_;
   StoreOptions options_;
   std::string kind_;
-  std::string naming_prefix_;
-  int naming_fixed_length_ = 0;
+  mutable std::mutex record_mu_;  // guards manager_record_
+  ManagerRecord manager_record_;
 
   std::unique_ptr<rocksdb::DB> db_;
   std::unique_ptr<CfOptionSet> cf_options_;
@@ -315,11 +367,21 @@ class Store {
 
   // Serialises saves, deletes, GC and Reload.
   std::mutex write_mu_;
+  bool needs_resume_ = false;  // guarded by write_mu_
+  // Reads hold it shared; reopening the database holds it exclusively.
+  mutable std::shared_mutex db_mu_;
   // Guards steps_ and orphan_cfs_.
   mutable std::shared_mutex steps_mu_;
   std::map<int64_t, std::shared_ptr<const StepEntry>> steps_;
   std::vector<std::shared_ptr<CfHandle>> orphan_cfs_;
+  // Column families of saves whose commit write failed: kept until the next
+  // open tells whether the commit reached the disk.
+  std::vector<std::shared_ptr<CfHandle>> uncertain_cfs_;
   std::atomic<uint64_t> next_segment_{1};
+  // Patch bases of the last save (guarded by write_mu_): for each
+  // "item\0leaf path", the Full chunk at each chunk position (size 0: none).
+  std::map<std::string, std::vector<StoredChunk>> prev_bases_;
+  bool prev_loaded_ = false;
 };
 
 }  // namespace ckptdb::internal

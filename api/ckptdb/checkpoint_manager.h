@@ -196,6 +196,10 @@ class CheckpointManager {
   // Re-reads the steps from the database (a read-only manager sees steps
   // committed since it opened).
   absl::Status Reload();
+  // Evaluates the preservation policy over the current steps (no save) and
+  // deletes what it does not keep; returns the deleted steps. Orbax only
+  // does this after a save; tools use it (ckptdb gc).
+  absl::StatusOr<std::vector<int64_t>> ApplyRetention();
   // Drops dead chunks and compacts now (CLI: ckptdb gc).
   absl::Status CollectGarbage();
 
