@@ -50,7 +50,9 @@ constexpr double kMiB = 1024.0 * 1024.0;
 
 struct Config {
   bool quick = false;
-  int pairs = 5;
+  // Recorded samples per comparison (A B B A blocks for W1/W2, sweeps for
+  // W3, save sequences for W4, opens for OPEN).
+  int pairs = 3;
   int warmup = 1;
   std::string dir = CKPTDB_BENCH_DEFAULT_DIR;
   std::string json;
@@ -130,31 +132,53 @@ struct PairResult {
   bool Has(const std::string& n) const { return b.count(n) > 0; }
 };
 
-// For each round (warm-up rounds first, not recorded) and each baseline B:
-// run ckptdb's op A, then B. Each op returns the seconds it measured.
+// Compares ckptdb's op A with each baseline B, one baseline at a time (so
+// a slow baseline's after-effects never sit between A and another B):
+// `warmup` unrecorded A B pairs, then `pairs` samples, each an A B B A
+// block. A block's ratio is (B1 + B2) / (A1 + A2): B's time over A's, i.e.
+// ckptdb's speed over the baseline's; putting each side first once cancels
+// any advantage of running first or second. Each op returns the seconds it
+// measured.
 PairResult RunPairs(const Config& cfg, const std::string& label,
                     const TimedOp& a, const std::vector<Contender>& bs,
                     double bytes) {
   PairResult res;
-  const int rounds = cfg.warmup + cfg.pairs;
-  for (int r = 0; r < rounds; ++r) {
-    const bool warm = r < cfg.warmup;
-    for (const Contender& c : bs) {
+  auto fig = [&](double t) {
+    std::string f = FormatSeconds(t);
+    if (bytes > 0) f += " (" + FormatRate(bytes / t) + ")";
+    return f;
+  };
+  for (const Contender& c : bs) {
+    for (int r = 0; r < cfg.warmup; ++r) {
       const double ta = a();
       const double tb = c.op();
-      std::printf("  %-26s %s %d/%d  ckptdb %9s", label.c_str(),
-                  warm ? "warm-up" : "pair   ",
-                  warm ? r + 1 : r - cfg.warmup + 1,
-                  warm ? cfg.warmup : cfg.pairs, FormatSeconds(ta).c_str());
-      if (bytes > 0) std::printf(" (%s)", FormatRate(bytes / ta).c_str());
-      std::printf("  %-9s %9s", c.name.c_str(), FormatSeconds(tb).c_str());
-      if (bytes > 0) std::printf(" (%s)", FormatRate(bytes / tb).c_str());
-      std::printf("  ratio %.2fx\n", tb / ta);
+      std::printf("  %-24s vs %-8s warm-up %d/%d  A B: ckptdb %s, %s %s\n",
+                  label.c_str(), c.name.c_str(), r + 1, cfg.warmup,
+                  fig(ta).c_str(), c.name.c_str(), fig(tb).c_str());
       std::fflush(stdout);
-      if (warm) continue;
-      res.a.push_back(ta);
-      res.b[c.name].push_back(tb);
-      res.ratio[c.name].push_back(tb / ta);
+    }
+    for (int p = 0; p < cfg.pairs; ++p) {
+      const double ta1 = a();
+      const double tb1 = c.op();
+      // --quick: one A B pair (correctness only).
+      const double tb2 = cfg.quick ? 0 : c.op();
+      const double ta2 = cfg.quick ? 0 : a();
+      const double ratio = (tb1 + tb2) / (ta1 + ta2);
+      std::printf("  %-24s vs %-8s sample  %d/%d  A B: ckptdb %s, %s %s",
+                  label.c_str(), c.name.c_str(), p + 1, cfg.pairs,
+                  fig(ta1).c_str(), c.name.c_str(), fig(tb1).c_str());
+      if (!cfg.quick) {
+        std::printf("  B A: %s %s, ckptdb %s", c.name.c_str(), fig(tb2).c_str(),
+                    fig(ta2).c_str());
+      }
+      std::printf("  ratio %.2fx\n", ratio);
+      std::fflush(stdout);
+      res.ratio[c.name].push_back(ratio);
+      res.a.push_back(ta1);
+      res.b[c.name].push_back(tb1);
+      if (cfg.quick) continue;
+      res.a.push_back(ta2);
+      res.b[c.name].push_back(tb2);
     }
   }
   return res;
@@ -859,22 +883,36 @@ void RunW3(const Config& cfg, const std::string& work, Results* out) {
         const int64_t step = run * steps + s;
         mut.Step(state.data(), 0x5733'0000ULL + run * 100 + s);
         // A: ckptdb saves the step.
-        double t0 = Now();
-        ManagerSave(m.get(), step, tree, "W3 ckptdb save");
-        const double dt_ck = Now() - t0;
-        t_ck += dt_ck;
-        const double nb = NewBytes(*m, step);
-        new_bytes += nb;
+        double dt_ck = 0, nb = 0;
+        auto save_a = [&] {
+          const double t0 = Now();
+          ManagerSave(m.get(), step, tree, "W3 ckptdb save");
+          dt_ck = Now() - t0;
+          nb = NewBytes(*m, step);
+        };
         // B: the same checkpoint as one raw file (written untimed), then
         // borg create.
         const std::string name =
             "ckpt_" + std::to_string(run) + "_" + std::to_string(s) + ".bin";
-        WriteWholeFile(files + "/" + name, state.data(), w.arena_bytes);
-        t0 = Now();
-        BorgCreate(repo, name, files, name);
-        const double dt_borg = Now() - t0;
+        double dt_borg = 0;
+        auto save_b = [&] {
+          WriteWholeFile(files + "/" + name, state.data(), w.arena_bytes);
+          const double t0 = Now();
+          BorgCreate(repo, name, files, name);
+          dt_borg = Now() - t0;
+          RemoveAll(files + "/" + name);
+        };
+        // A B for even checkpoints, B A for odd ones.
+        if (step % 2 == 0) {
+          save_a();
+          save_b();
+        } else {
+          save_b();
+          save_a();
+        }
+        t_ck += dt_ck;
         t_borg += dt_borg;
-        RemoveAll(files + "/" + name);
+        new_bytes += nb;
         if (r == cfg.warmup) {
           step_new.push_back(nb);
           step_ck_s.push_back(dt_ck);
@@ -1116,8 +1154,10 @@ void WriteJson(const Config& cfg, const Results& res, double total_s) {
       "warm-up)\n"
       "  --workload     comma-separated subset (default: all). RSS = peak RSS\n"
       "                 of a W1 save/restore; OPEN = 1,000-step database open\n"
-      "  --pairs N      measured A/B pairs per operation (default 3)\n"
-      "  --warmup N     unrecorded warm-up rounds first (default 1)\n"
+      "  --pairs N      recorded samples per comparison (default 3); a W1/W2\n"
+      "                 sample is an A B B A block (two pairs), a W3 sample a\n"
+      "                 whole sweep\n"
+      "  --warmup N     unrecorded warm-up pairs/rounds first (default 1)\n"
       "  --dir PATH     where to write (default %s); not a tmpfs\n"
       "  --json FILE    also write the results as JSON\n"
       "  --w2-per-leaf  include the file-per-leaf baseline in W2 (100,000\n"
@@ -1170,6 +1210,7 @@ Config ParseArgs(int argc, char** argv) {
       cfg.w2_per_leaf = true;
     } else if (a == "--keep") {
       cfg.keep = true;
+
     } else if (a == "--chunk-bytes") {
       cfg.tuning.chunk_bytes =
           static_cast<uint32_t>(std::strtoul(value().c_str(), nullptr, 0));
@@ -1225,9 +1266,9 @@ int Main(int argc, char** argv) {
 
   const uint64_t free_bytes = FreeBytes(work);
   std::printf(
-      "ckptdb_bench: %s run, %d pair(s) after %d warm-up round(s), "
+      "ckptdb_bench: %s run, %d sample(s) after %d warm-up(s), "
       "data in %s (%s free), %ld CPUs\n",
-      cfg.quick ? "quick (correctness) " : "full", cfg.pairs, cfg.warmup,
+      cfg.quick ? "quick (correctness)" : "full", cfg.pairs, cfg.warmup,
       work.c_str(), FormatBytes(free_bytes).c_str(),
       sysconf(_SC_NPROCESSORS_ONLN));
   if (!cfg.quick && free_bytes < 10ull << 30) {
@@ -1273,10 +1314,12 @@ int Main(int argc, char** argv) {
   std::printf("\n");
   PrintTable(res.rows, cfg.quick);
   std::printf(
-      "\nFigures are medians over %d pair(s); ratio = ckptdb's speed over the "
-      "baseline's, measured side by side (per-pair ratios, median).%s\n"
+      "\nFigures are medians over %d sample(s) after %d warm-up(s); a W1/W2 "
+      "sample is an A B B A block, a W3 sample a sweep (A B / B A per "
+      "checkpoint).\nratio = ckptdb's speed (or size) over the baseline's, "
+      "measured side by side: the median of the samples' ratios.%s\n"
       "Total time %s. All correctness checks passed.\n",
-      cfg.pairs,
+      cfg.pairs, cfg.warmup,
       cfg.quick ? " Quick run: sizes are tiny, timings are not meaningful "
                   "and no target is asserted."
                 : "",

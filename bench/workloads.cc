@@ -213,7 +213,7 @@ Workload MakeW1(bool quick) {
 }
 
 Workload MakeW2(bool quick) {
-  const int fan = quick ? 4 : 10;  // 10^5 or 4^5 leaves
+  const int fan = quick ? 3 : 10;  // 10^5 or 3^5 leaves
   Builder b("W2", 16);
   uint64_t rng = 0x5732;
   std::function<void(int)> level = [&](int depth) {
