@@ -14,6 +14,7 @@ StoreOptions ToStoreOptions(const StoreTuning& tuning) {
   o.inline_bytes = tuning.inline_bytes;
   o.patch_max_fraction = tuning.patch_max_fraction;
   o.num_threads = tuning.num_threads;
+  o.mmap_reads = tuning.mmap_reads;
   return o;
 }
 

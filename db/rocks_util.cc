@@ -47,7 +47,7 @@ rocksdb::DBOptions MakeDbOptions(const RocksTuning& tuning) {
   o.max_file_opening_threads = 1;
   // Chunk reads go through mmap: a Get pins the mapped bytes and ckptdb
   // copies them once into the caller's buffer (see docs/design.md).
-  o.allow_mmap_reads = true;
+  o.allow_mmap_reads = tuning.mmap_reads;
   o.advise_random_on_open = false;
   // Read-only opens (tools, a second process) keep every table open so that
   // files the writer deletes later stay readable for their lifetime.

@@ -27,6 +27,8 @@ absl::Status FromRocksWrite(const rocksdb::Status& s,
 struct RocksTuning {
   rocksdb::Env* env = nullptr;  // nullptr: the default Env
   bool read_only = false;
+  // Read chunks through mmap (see StoreOptions::mmap_reads).
+  bool mmap_reads = true;
 };
 
 // DB-wide options.

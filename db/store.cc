@@ -700,6 +700,7 @@ absl::Status Store::OpenDb() {
   RocksTuning tuning;
   tuning.env = options_.env;
   tuning.read_only = !rw;
+  tuning.mmap_reads = options_.mmap_reads;
   rocksdb::DBOptions dbo = MakeDbOptions(tuning);
 
   // A reader racing the writer can find the MANIFEST naming a file or a

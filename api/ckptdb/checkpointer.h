@@ -42,6 +42,12 @@ struct StoreTuning {
   // this fraction of 4 KiB pages are stored as patches; 0 disables.
   // Default: 0.5.
   double patch_max_fraction = 0.5;
+  // Read chunks through mmap: one copy from the page cache into the
+  // destination (fastest), but the mapped page-cache pages count in the
+  // process's RSS during a restore (they are shared and reclaimable, not a
+  // second copy). false reads with pread into RocksDB buffers instead.
+  // Default: true.
+  bool mmap_reads = true;
   // Worker threads for hashing and reading, besides the caller.
   // Default (-1): hardware threads - 1, at least 1.
   int num_threads = -1;
