@@ -230,6 +230,8 @@ class CheckpointManager::Impl {
     // Capture.
     const bool async = options_.enable_async_checkpointing;
     auto job = std::make_shared<Job>();
+    // job->trees points into job->captured: it must not reallocate.
+    job->captured.reserve(items.size());
     for (const auto& [name, tree] : items) {
       if (async) {
         job->captured.push_back(

@@ -505,6 +505,7 @@ TreeMetadata StoredItem::ToMetadata(uint32_t index) const {
 struct Store::CfHandle {
   rocksdb::DB* db = nullptr;
   rocksdb::ColumnFamilyHandle* handle = nullptr;
+  std::string name;
   ~CfHandle() {
     if (db != nullptr && handle != nullptr) {
       db->DestroyColumnFamilyHandle(handle);
@@ -524,6 +525,7 @@ void Store::CloseDb() {
     orphan_cfs_.clear();
     uncertain_cfs_.clear();
   }
+  free_slots_.clear();
   prev_bases_.clear();
   prev_loaded_ = false;
   if (db_ != nullptr) {
@@ -746,6 +748,7 @@ absl::Status Store::OpenDb() {
     auto cf = std::make_shared<CfHandle>();
     cf->db = db_.get();
     cf->handle = h;
+    cf->name = name;
     step_cfs[name] = cf;
   }
 
@@ -881,22 +884,17 @@ absl::Status Store::OpenDb() {
         }
       }
       e->cf_name = r->column_family() ? r->column_family()->str() : "";
-      int64_t cf_step;
-      uint64_t gen;
-      if (ParseStepColumnFamilyName(e->cf_name, &cf_step, &gen)) {
-        max_segment = std::max(max_segment, gen);
-      }
+      e->generation = r->generation();
+      max_segment = std::max(max_segment, e->generation);
       auto cf = step_cfs.find(e->cf_name);
       if (cf != step_cfs.end()) {
         e->cf = cf->second;
       }
-      if (!rw) {
+      if (!rw && !SlotHolds(*e)) {
         // A reader may see a commit record (WAL) whose ingested files its
-        // MANIFEST view predates: such a step is not visible yet.
-        if (e->cf == nullptr) continue;
-        rocksdb::ColumnFamilyMetaData md;
-        db_->GetColumnFamilyMetaData(e->cf->handle, &md);
-        if (md.file_count == 0) continue;
+        // MANIFEST view predates (the slot is empty, or still holds the
+        // step it held before): that step is not visible yet.
+        continue;
       }
       steps[step] = std::move(e);
     }
@@ -915,10 +913,9 @@ absl::Status Store::OpenDb() {
   for (auto& [step, e] : steps) referenced.insert(e->cf_name);
   std::vector<std::shared_ptr<CfHandle>> orphans;
   for (auto& [name, cf] : step_cfs) {
-    int64_t cf_step;
-    uint64_t gen;
-    if (ParseStepColumnFamilyName(name, &cf_step, &gen)) {
-      max_segment = std::max(max_segment, gen);
+    uint64_t n;
+    if (ParseSlotColumnFamilyName(name, &n)) {
+      max_segment = std::max(max_segment, n);
     }
     if (!referenced.count(name)) orphans.push_back(cf);
   }
@@ -970,15 +967,79 @@ absl::Status Store::SweepOrphans(GcReport* report) {
     orphans.swap(orphan_cfs_);
   }
   for (auto& cf : orphans) {
-    rocksdb::Status s = db_->DropColumnFamily(cf->handle);
-    if (!s.ok()) {
-      return FromRocks(s,
-                       "cannot drop the column family of an interrupted "
-                       "save");
-    }
+    CKPTDB_RETURN_IF_ERROR(RecycleSlot(cf));
     ++report->orphan_column_families;
   }
   return absl::OkStatus();
+}
+
+bool Store::SlotHolds(const StepEntry& e) const {
+  if (e.cf == nullptr) return false;
+  if (e.generation == 0) return true;  // written before slots had markers
+  rocksdb::ReadOptions ro;
+  ro.verify_checksums = false;  // records carry their own checksums
+  rocksdb::PinnableSlice v;
+  rocksdb::Status s = db_->Get(ro, e.cf->handle, kChunkListKey, &v);
+  if (s.IsNotFound()) return false;  // the slot is empty in this view
+  if (!s.ok()) return true;          // damaged: listed, and reading it says so
+  RecordBuffer buf;
+  auto cl = DecodeRecord<fb::ChunkList>(kChunkListKey, ToView(v),
+                                        kChunkListIdent, "chunk list", &buf);
+  if (!cl.ok()) return true;  // damaged: listed, and reading it says so
+  return (*cl)->step() == e.info.step && (*cl)->generation() == e.generation;
+}
+
+absl::Status Store::RecycleSlot(const std::shared_ptr<CfHandle>& cf) {
+  // Readers of the step it held finish first (they hold recycle_mu_).
+  std::unique_lock<std::shared_mutex> l(recycle_mu_);
+  rocksdb::Status s =
+      rocksdb::DeleteFilesInRange(db_.get(), cf->handle, nullptr, nullptr);
+  rocksdb::ColumnFamilyMetaData md;
+  db_->GetColumnFamilyMetaData(cf->handle, &md);
+  if (s.ok() && md.file_count == 0 && free_slots_.size() < kMaxFreeSlots) {
+    free_slots_.push_back(cf);
+    return absl::OkStatus();
+  }
+  // Not emptied (or enough spares): drop it.
+  s = db_->DropColumnFamily(cf->handle);
+  if (!s.ok()) return FromRocksWrite(s, "cannot drop a step column family");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::shared_ptr<Store::CfHandle>> Store::AcquireSlot() {
+  if (free_slots_.empty()) {
+    // Create several at once: each create rewrites the OPTIONS file.
+    size_t steps;
+    {
+      std::shared_lock<std::shared_mutex> l(steps_mu_);
+      steps = steps_.size();
+    }
+    const size_t batch = std::clamp<size_t>(steps / 8, 1, 16);
+    std::vector<std::string> names;
+    for (size_t i = 0; i < batch; ++i) {
+      names.push_back(SlotColumnFamilyName(next_segment_.fetch_add(1)));
+    }
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::Status s =
+        db_->CreateColumnFamilies(cf_options_->step, names, &handles);
+    if (!s.ok()) {
+      for (auto* h : handles) {
+        db_->DropColumnFamily(h).PermitUncheckedError();
+        db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+      }
+      return FromRocksWrite(s, "cannot create step column families");
+    }
+    for (size_t i = 0; i < handles.size(); ++i) {
+      auto cf = std::make_shared<CfHandle>();
+      cf->db = db_.get();
+      cf->handle = handles[i];
+      cf->name = names[i];
+      free_slots_.push_back(std::move(cf));
+    }
+  }
+  std::shared_ptr<CfHandle> cf = std::move(free_slots_.back());
+  free_slots_.pop_back();
+  return cf;
 }
 
 // ---- Store: listing -------------------------------------------------------
@@ -1084,6 +1145,7 @@ absl::StatusOr<std::string> Store::StepColumnFamily(int64_t step) const {
 
 absl::StatusOr<std::vector<Hash128>> Store::StepChunkHashes(
     int64_t step) const {
+  std::shared_lock<std::shared_mutex> slot_lock(recycle_mu_);
   std::shared_lock<std::shared_mutex> db_lock(db_mu_);
   CKPTDB_RETURN_IF_ERROR(CheckDb());
   CKPTDB_ASSIGN_OR_RETURN(auto e, FindStep(step));
@@ -1651,6 +1713,8 @@ absl::StatusOr<StepInfo> Store::SaveStepLocked(const StepSaveRequest& req) {
       fb::ChunkListBuilder b(fbb);
       b.add_format_version(kFormatVersion);
       b.add_hashes(vec);
+      b.add_step(req.step);
+      b.add_generation(segment);
       fbb.Finish(b.Finish(), kChunkListIdent);
       s = writer.Put(kChunkListKey, SealRecord(kChunkListKey, fbb));
     }
@@ -1703,23 +1767,15 @@ absl::StatusOr<StepInfo> Store::SaveStepLocked(const StepSaveRequest& req) {
   }
   Hook("after_step_file");
 
-  // 5. Create the column family and ingest both files atomically.
-  const std::string cf_name = StepColumnFamilyName(req.step, segment);
-  rocksdb::ColumnFamilyHandle* raw_cf = nullptr;
-  rocksdb::Status s =
-      db_->CreateColumnFamily(cf_options_->step, cf_name, &raw_cf);
-  if (!s.ok()) {
-    cleanup_files();
-    return FromRocksWrite(
-        s, absl::StrCat("cannot create column family for step ", req.step));
-  }
-  auto cf = std::make_shared<CfHandle>();
-  cf->db = db_.get();
-  cf->handle = raw_cf;
+  // 5. Take an empty step column family and ingest both files atomically.
+  CKPTDB_ASSIGN_OR_RETURN(std::shared_ptr<CfHandle> cf, AcquireSlot());
+  const std::string cf_name = cf->name;
+  rocksdb::ColumnFamilyHandle* raw_cf = cf->handle;
+  rocksdb::Status s;
   auto abandon = [&](const rocksdb::Status& st,
                      absl::string_view what) -> absl::Status {
     needs_resume_ = true;
-    db_->DropColumnFamily(raw_cf).PermitUncheckedError();
+    RecycleSlot(cf).IgnoreError();
     cleanup_files();
     return FromRocksWrite(st, absl::StrCat(what, " of step ", req.step));
   };
@@ -1860,6 +1916,7 @@ absl::StatusOr<StepInfo> Store::SaveStepLocked(const StepSaveRequest& req) {
     b.add_logical_bytes(logical_bytes);
     b.add_new_bytes(new_bytes);
     b.add_chunk_count(info.chunk_count);
+    b.add_generation(segment);
     fbb.Finish(b.Finish(), kStepIdent);
     const std::string k = StepKey(req.step);
     batch.Put(meta_cf_, k, SealRecord(k, fbb));
@@ -1910,6 +1967,7 @@ absl::StatusOr<StepInfo> Store::SaveStepLocked(const StepSaveRequest& req) {
   auto entry = std::make_shared<StepEntry>();
   entry->info = info;
   entry->cf_name = cf_name;
+  entry->generation = segment;
   for (const ItemSummary& is : summaries) entry->item_names.push_back(is.name);
   entry->cf = cf;
   {
@@ -1917,7 +1975,7 @@ absl::StatusOr<StepInfo> Store::SaveStepLocked(const StepSaveRequest& req) {
     steps_[req.step] = entry;
   }
   if (old != nullptr && old->cf != nullptr) {
-    db_->DropColumnFamily(old->cf->handle).PermitUncheckedError();
+    RecycleSlot(old->cf).IgnoreError();
   }
   return info;
 }
@@ -2140,14 +2198,11 @@ absl::Status Store::DeleteSteps(const std::vector<int64_t>& steps) {
     for (const auto& e : entries) steps_.erase(e->info.step);
   }
   for (const auto& e : entries) {
-    if (e->cf != nullptr) {
-      s = db_->DropColumnFamily(e->cf->handle);
-      if (!s.ok()) {
-        // The step is gone; its column family is an orphan that the next
-        // open or garbage collection drops.
-        std::unique_lock<std::shared_mutex> l(steps_mu_);
-        orphan_cfs_.push_back(e->cf);
-      }
+    if (e->cf != nullptr && !RecycleSlot(e->cf).ok()) {
+      // The step is gone; its column family is an orphan that the next
+      // open or garbage collection recycles.
+      std::unique_lock<std::shared_mutex> l(steps_mu_);
+      orphan_cfs_.push_back(e->cf);
     }
   }
   return absl::OkStatus();
@@ -2159,6 +2214,7 @@ absl::StatusOr<StoredItem> Store::ReadItem(int64_t step,
                                            absl::string_view item) const {
   std::shared_lock<std::shared_mutex> db_lock(db_mu_);
   CKPTDB_RETURN_IF_ERROR(CheckDb());
+  std::shared_lock<std::shared_mutex> slot_lock(recycle_mu_);
   return ReadItemImpl(step, item);
 }
 
@@ -2608,8 +2664,6 @@ absl::StatusOr<GcReport> Store::CollectGarbage(const GcOptions& options) {
 absl::StatusOr<std::vector<VerifyProblem>> Store::Verify(
     const std::vector<int64_t>& steps,
     const std::function<void(uint64_t bytes)>& progress) const {
-  std::shared_lock<std::shared_mutex> db_lock(db_mu_);
-  CKPTDB_RETURN_IF_ERROR(CheckDb());
   std::vector<int64_t> todo = steps;
   if (todo.empty()) {
     for (const StepInfo& s : Steps()) todo.push_back(s.step);
@@ -2617,7 +2671,15 @@ absl::StatusOr<std::vector<VerifyProblem>> Store::Verify(
   std::vector<VerifyProblem> problems;
   std::mutex mu;
   for (int64_t step : todo) {
-    CKPTDB_ASSIGN_OR_RETURN(auto entry, FindStep(step));
+    // One step at a time, so that saves and deletes are not held up for a
+    // whole database's verification.
+    std::shared_lock<std::shared_mutex> slot_lock(recycle_mu_);
+    std::shared_lock<std::shared_mutex> db_lock(db_mu_);
+    CKPTDB_RETURN_IF_ERROR(CheckDb());
+    auto found = FindStep(step);
+    if (!found.ok() && steps.empty()) continue;  // deleted meanwhile
+    CKPTDB_RETURN_IF_ERROR(found.status());
+    const std::shared_ptr<const StepEntry>& entry = *found;
     auto chunk_list = ReadChunkList(*entry);
     if (!chunk_list.ok()) {
       problems.push_back(

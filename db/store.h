@@ -311,6 +311,7 @@ class Store {
   struct StepEntry {
     StepInfo info;
     std::string cf_name;
+    uint64_t generation = 0;              // the save that wrote it
     std::vector<std::string> item_names;  // by item index
     std::shared_ptr<CfHandle> cf;
   };
@@ -327,6 +328,14 @@ class Store {
   absl::Status LoadHeader();
   absl::Status LoadSteps();
   absl::Status SweepOrphans(GcReport* report);
+  // True if the step's column family holds that step (its ChunkList marker
+  // matches): false for a reader whose view predates the step's files.
+  bool SlotHolds(const StepEntry& e) const;
+  // Empties a step column family for reuse (or drops it). Called with
+  // write_mu_ held; waits for readers of the step it held.
+  absl::Status RecycleSlot(const std::shared_ptr<CfHandle>& cf);
+  // An empty step column family (created in batches when none is free).
+  absl::StatusOr<std::shared_ptr<CfHandle>> AcquireSlot();
   absl::StatusOr<std::shared_ptr<const StepEntry>> FindStep(int64_t step) const;
   absl::Status ValidateRequest(const StepSaveRequest& request) const;
   absl::StatusOr<StepInfo> SaveStepLocked(const StepSaveRequest& request);
@@ -382,6 +391,12 @@ class Store {
   // Column families of saves whose commit write failed: kept until the next
   // open tells whether the commit reached the disk.
   std::vector<std::shared_ptr<CfHandle>> uncertain_cfs_;
+  // Empty step column families ready for the next saves (write_mu_).
+  static constexpr size_t kMaxFreeSlots = 32;
+  std::vector<std::shared_ptr<CfHandle>> free_slots_;
+  // Readers of step column families hold it shared; recycling a column
+  // family holds it exclusively.
+  mutable std::shared_mutex recycle_mu_;
   std::atomic<uint64_t> next_segment_{1};
   // Patch bases of the last save (guarded by write_mu_): for each
   // "item\0leaf path", the Full chunk at each chunk position (size 0: none).

@@ -120,17 +120,22 @@ bool ParseNodeKey(absl::string_view key, uint16_t* item, uint32_t* index) {
   return true;
 }
 
-std::string StepColumnFamilyName(int64_t step, uint64_t generation) {
-  return absl::StrCat(kStepCfPrefix, step, "-", generation);
+std::string SlotColumnFamilyName(uint64_t n) {
+  return absl::StrCat(kSlotCfPrefix, n);
 }
 
-bool ParseStepColumnFamilyName(absl::string_view name, int64_t* step,
-                               uint64_t* generation) {
-  if (!absl::StartsWith(name, kStepCfPrefix)) return false;
-  name.remove_prefix(sizeof(kStepCfPrefix) - 1);
-  std::vector<absl::string_view> parts = absl::StrSplit(name, '-');
-  return parts.size() == 2 && absl::SimpleAtoi(parts[0], step) &&
-         absl::SimpleAtoi(parts[1], generation) && *step >= 0;
+bool ParseSlotColumnFamilyName(absl::string_view name, uint64_t* number) {
+  if (absl::StartsWith(name, kSlotCfPrefix)) {
+    return absl::SimpleAtoi(name.substr(sizeof(kSlotCfPrefix) - 1), number);
+  }
+  if (absl::StartsWith(name, kStepCfPrefix)) {
+    std::vector<absl::string_view> parts =
+        absl::StrSplit(name.substr(sizeof(kStepCfPrefix) - 1), '-');
+    int64_t step;
+    return parts.size() == 2 && absl::SimpleAtoi(parts[0], &step) &&
+           absl::SimpleAtoi(parts[1], number);
+  }
+  return false;
 }
 
 std::string SealBytes(absl::string_view key, absl::string_view body) {

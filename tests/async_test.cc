@@ -83,9 +83,9 @@ TEST(AsyncCheckpointerTest, ForceAndAlreadyExistsAreCheckedBeforeReturning) {
   TempDir dir;
   AsyncCheckpointer ckpt;
   CKPTDB_ASSERT_OK(ckpt.Save(dir.Sub("c"), StateFor(1)));
-  EXPECT_THAT(ckpt.Save(dir.Sub("c"), StateFor(2)),
-              StatusIs(absl::StatusCode::kAlreadyExists,
-                       HasSubstr("pass force")));
+  EXPECT_THAT(
+      ckpt.Save(dir.Sub("c"), StateFor(2)),
+      StatusIs(absl::StatusCode::kAlreadyExists, HasSubstr("pass force")));
   AsyncSaveOptions force;
   force.force = true;
   CKPTDB_ASSERT_OK(ckpt.Save(dir.Sub("c"), StateFor(2), force));
@@ -94,9 +94,9 @@ TEST(AsyncCheckpointerTest, ForceAndAlreadyExistsAreCheckedBeforeReturning) {
   CKPTDB_ASSERT_OK(back);
   EXPECT_TRUE(*back == StateFor(2));
   CKPTDB_ASSERT_OK(ckpt.Close());
-  EXPECT_THAT(ckpt.Save(dir.Sub("c"), StateFor(3), force),
-              StatusIs(absl::StatusCode::kFailedPrecondition,
-                       HasSubstr("closed")));
+  EXPECT_THAT(
+      ckpt.Save(dir.Sub("c"), StateFor(3), force),
+      StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("closed")));
 }
 
 TEST(AsyncCheckpointerTest, BackgroundErrorSurfacesOnceFromEachEntryPoint) {

@@ -3,6 +3,7 @@
 #include <map>
 #include <random>
 
+#include "rocksdb/db.h"
 #include "tests/test_util.h"
 
 namespace ckptdb {
@@ -476,6 +477,32 @@ TEST_F(CheckpointManagerTest, ReadOnlyManagerNeverWrites) {
               StatusIs(absl::StatusCode::kNotFound, ::testing::_));
 }
 
+// Several items saved in the background: each captured item must stay where
+// the save job points at it (async capture of a multi-item step).
+TEST_F(CheckpointManagerTest, AsyncSaveOfSeveralItems) {
+  auto mgr = Open(CheckpointManagerOptions());  // async
+  CKPTDB_ASSERT_OK(mgr);
+  std::map<std::string, Tree> items = {
+      {"a", StateFor(1)},
+      {"b", StateFor(2)},
+      {"c", StateFor(3)},
+      {"d", Tree::Dict({{"x", RandomArray(DType::kInt32, {1000}, 4)}})},
+      {"e", StateFor(5)}};
+  for (CaptureMode capture : {CaptureMode::kCopy, CaptureMode::kBorrow}) {
+    const int64_t step = capture == CaptureMode::kCopy ? 1 : 2;
+    ManagerSaveOptions so;
+    so.capture = capture;
+    CKPTDB_ASSERT_OK((*mgr)->Save(step, items, so));
+    CKPTDB_ASSERT_OK((*mgr)->WaitUntilFinished());
+    auto all = (*mgr)->RestoreItems(step);
+    CKPTDB_ASSERT_OK(all);
+    ASSERT_EQ(all->size(), items.size());
+    for (const auto& [name, tree] : items) {
+      EXPECT_EQ((*all)[name], tree) << "step " << step << " item " << name;
+    }
+  }
+}
+
 TEST_F(CheckpointManagerTest, ItemsMetricsMetadataAndDelete) {
   auto mgr = Open(Sync());
   CKPTDB_ASSERT_OK(mgr);
@@ -735,6 +762,39 @@ TEST(PatchTest, CorruptBaseOfAPatchIsDataLoss) {
   EXPECT_THAT((*mgr)->Restore(1),
               StatusIs(absl::StatusCode::kDataLoss,
                        HasSubstr("leaf 'embedding': chunk")));
+}
+
+}  // namespace
+}  // namespace ckptdb
+
+namespace ckptdb {
+namespace {
+
+// Deleted steps' column families are reused: with retention the number of
+// column families stays bounded (creating and dropping them rewrites
+// RocksDB's OPTIONS file, which gets slow with many).
+TEST(SlotTest, ColumnFamiliesAreRecycledUnderRetention) {
+  TempDir dir;
+  CheckpointManagerOptions o;
+  o.enable_async_checkpointing = false;
+  o.max_to_keep = 2;
+  auto mgr = CheckpointManager::Open(dir.Sub("db"), o);
+  CKPTDB_ASSERT_OK(mgr);
+  for (int64_t s = 0; s < 60; ++s) {
+    CKPTDB_ASSERT_OK((*mgr)->Save(s, Tree::Dict({{"step", Tree::Int(s)}})));
+  }
+  CKPTDB_ASSERT_OK((*mgr)->Close());
+  std::vector<std::string> families;
+  rocksdb::Options opts;
+  ASSERT_TRUE(
+      rocksdb::DB::ListColumnFamilies(opts, dir.Sub("db"), &families).ok());
+  EXPECT_LE(families.size(), 3u + 2u + 2u) << families.size();
+  mgr = CheckpointManager::Open(dir.Sub("db"), o);
+  CKPTDB_ASSERT_OK(mgr);
+  EXPECT_THAT((*mgr)->AllSteps(), ElementsAre(58, 59));
+  auto t = (*mgr)->Restore(58);
+  CKPTDB_ASSERT_OK(t);
+  EXPECT_EQ((*t)["step"].int_value(), 58);
 }
 
 }  // namespace

@@ -30,12 +30,13 @@ TEST(RecordsTest, KeysRoundTripAndSortNumerically) {
   Hash128 back;
   ASSERT_TRUE(ParseChunkIndexKey(ChunkIndexKey(h), &back));
   EXPECT_EQ(back, h);
-  uint64_t gen;
-  ASSERT_TRUE(
-      ParseStepColumnFamilyName(StepColumnFamilyName(12, 99), &step, &gen));
-  EXPECT_EQ(step, 12);
-  EXPECT_EQ(gen, 99u);
-  EXPECT_FALSE(ParseStepColumnFamilyName("chunks", &step, &gen));
+  uint64_t n;
+  ASSERT_TRUE(ParseSlotColumnFamilyName(SlotColumnFamilyName(99), &n));
+  EXPECT_EQ(n, 99u);
+  ASSERT_TRUE(ParseSlotColumnFamilyName("step-12-7", &n));
+  EXPECT_EQ(n, 7u);
+  EXPECT_FALSE(ParseSlotColumnFamilyName("chunks", &n));
+  EXPECT_FALSE(ParseSlotColumnFamilyName("slot-x", &n));
 }
 
 std::string SampleSegmentStat(absl::string_view key, uint16_t version) {
