@@ -1,0 +1,1343 @@
+// ckptdb_bench: the side-by-side benchmark suite of issue 6.
+//
+// Runs workloads W1-W4 (plus the peak-RSS and 1,000-step-open checks)
+// against the baselines named in the issue, in the same process, alternating
+// ckptdb (A) and a baseline (B) as A B A B ... after a warm-up round, and
+// prints one table row per target of the issue with medians over the pairs.
+// See bench/README.md.
+//
+//   build/bench/ckptdb_bench                  # everything (minutes)
+//   build/bench/ckptdb_bench --quick          # smoke run (seconds)
+//   build/bench/ckptdb_bench --workload W1,W3 --pairs 5 --json out.json
+#include <malloc.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "bench/baselines.h"
+#include "bench/bench_util.h"
+#include "bench/workloads.h"
+#include "ckptdb/checkpoint_manager.h"
+#include "ckptdb/checkpointer.h"
+#include "ckptdb/metadata.h"
+#include "ckptdb/tree.h"
+
+#ifndef CKPTDB_BENCH_DEFAULT_DIR
+#define CKPTDB_BENCH_DEFAULT_DIR "bench_data"
+#endif
+
+namespace ckptdb_bench {
+namespace {
+
+constexpr double kMiB = 1024.0 * 1024.0;
+
+struct Config {
+  bool quick = false;
+  // Recorded samples per comparison (A B B A blocks for W1/W2, sweeps for
+  // W3, save sequences for W4, opens for OPEN).
+  int pairs = 3;
+  int warmup = 1;
+  std::string dir = CKPTDB_BENCH_DEFAULT_DIR;
+  std::string json;
+  std::set<std::string> workloads = {"W1", "W2", "W3", "W4", "RSS", "OPEN"};
+  bool w2_per_leaf = false;
+  bool keep = false;
+  // StoreTuning for every ckptdb store of the run (--chunk-bytes).
+  ckptdb::StoreTuning tuning;
+  bool chunk_bytes_set = false;
+  // --rss-child mode (internal).
+  std::string rss_child;
+  std::string rss_dir, rss_db, rss_raw;
+};
+
+std::string g_work_dir;  // removed at exit unless --keep
+bool g_keep = false;
+
+void CleanupAtExit() {
+  if (g_work_dir.empty() || g_keep) return;
+  std::error_code ec;
+  std::filesystem::remove_all(g_work_dir, ec);
+}
+
+// Results: table rows plus free-form facts for the JSON file.
+struct Results {
+  std::vector<Row> rows;
+  std::vector<std::pair<std::string, std::string>> facts;  // key -> JSON
+  void Fact(const std::string& key, const std::string& json_value) {
+    facts.emplace_back(key, json_value);
+  }
+  void Fact(const std::string& key, double v) {
+    std::ostringstream o;
+    o.precision(9);
+    o << v;
+    Fact(key, o.str());
+  }
+};
+
+std::string JsonArray(const std::vector<double>& v) {
+  std::ostringstream o;
+  o.precision(9);
+  o << "[";
+  for (size_t i = 0; i < v.size(); ++i) o << (i ? ", " : "") << v[i];
+  o << "]";
+  return o.str();
+}
+
+std::string Ratio(double r, const std::string& what) {
+  char buf[96];
+  std::snprintf(buf, sizeof(buf), "%.2fx %s", r, what.c_str());
+  return buf;
+}
+
+// ---- A B A B pairs
+// -----------------------------------------------------------
+
+using TimedOp = std::function<double()>;
+
+struct Contender {
+  std::string name;
+  TimedOp op;
+};
+
+struct PairResult {
+  std::vector<double> a;                             // every timed ckptdb run
+  std::map<std::string, std::vector<double>> b;      // per baseline
+  std::map<std::string, std::vector<double>> ratio;  // b time / a time
+  double MedianA() const { return Median(a); }
+  double MedianB(const std::string& n) const {
+    auto it = b.find(n);
+    return it == b.end() ? 0 : Median(it->second);
+  }
+  double MedianRatio(const std::string& n) const {
+    auto it = ratio.find(n);
+    return it == ratio.end() ? 0 : Median(it->second);
+  }
+  bool Has(const std::string& n) const { return b.count(n) > 0; }
+};
+
+// Compares ckptdb's op A with each baseline B, one baseline at a time (so
+// a slow baseline's after-effects never sit between A and another B):
+// `warmup` unrecorded A B pairs, then `pairs` samples, each an A B B A
+// block. A block's ratio is (B1 + B2) / (A1 + A2): B's time over A's, i.e.
+// ckptdb's speed over the baseline's; putting each side first once cancels
+// any advantage of running first or second. Each op returns the seconds it
+// measured.
+PairResult RunPairs(const Config& cfg, const std::string& label,
+                    const TimedOp& a, const std::vector<Contender>& bs,
+                    double bytes) {
+  PairResult res;
+  auto fig = [&](double t) {
+    std::string f = FormatSeconds(t);
+    if (bytes > 0) f += " (" + FormatRate(bytes / t) + ")";
+    return f;
+  };
+  for (const Contender& c : bs) {
+    for (int r = 0; r < cfg.warmup; ++r) {
+      const double ta = a();
+      const double tb = c.op();
+      std::printf("  %-24s vs %-8s warm-up %d/%d  A B: ckptdb %s, %s %s\n",
+                  label.c_str(), c.name.c_str(), r + 1, cfg.warmup,
+                  fig(ta).c_str(), c.name.c_str(), fig(tb).c_str());
+      std::fflush(stdout);
+    }
+    for (int p = 0; p < cfg.pairs; ++p) {
+      const double ta1 = a();
+      const double tb1 = c.op();
+      // --quick: one A B pair (correctness only).
+      const double tb2 = cfg.quick ? 0 : c.op();
+      const double ta2 = cfg.quick ? 0 : a();
+      const double ratio = (tb1 + tb2) / (ta1 + ta2);
+      std::printf("  %-24s vs %-8s sample  %d/%d  A B: ckptdb %s, %s %s",
+                  label.c_str(), c.name.c_str(), p + 1, cfg.pairs,
+                  fig(ta1).c_str(), c.name.c_str(), fig(tb1).c_str());
+      if (!cfg.quick) {
+        std::printf("  B A: %s %s, ckptdb %s", c.name.c_str(), fig(tb2).c_str(),
+                    fig(ta2).c_str());
+      }
+      std::printf("  ratio %.2fx\n", ratio);
+      std::fflush(stdout);
+      res.ratio[c.name].push_back(ratio);
+      res.a.push_back(ta1);
+      res.b[c.name].push_back(tb1);
+      if (cfg.quick) continue;
+      res.a.push_back(ta2);
+      res.b[c.name].push_back(tb2);
+    }
+  }
+  return res;
+}
+
+// Fills the baseline columns of `row` from `pr` (rates when bytes > 0).
+void FillColumns(const PairResult& pr, double bytes, Row* row) {
+  auto fig = [&](double t) {
+    return bytes > 0 ? FormatRate(bytes / t) : FormatSeconds(t);
+  };
+  row->ckptdb = fig(pr.MedianA());
+  if (pr.Has("raw")) row->raw = fig(pr.MedianB("raw"));
+  if (pr.Has("per-leaf")) row->per_leaf = fig(pr.MedianB("per-leaf"));
+  if (pr.Has("hdf5")) row->hdf5 = fig(pr.MedianB("hdf5"));
+}
+
+Row SpeedRow(const std::string& workload, const std::string& op,
+             const PairResult& pr, double bytes, const std::string& baseline,
+             const std::string& baseline_label, double min_ratio) {
+  Row row;
+  row.workload = workload;
+  row.operation = op;
+  FillColumns(pr, bytes, &row);
+  if (!pr.Has(baseline)) {
+    row.has_target = false;
+    row.ratio_text = "n/a";
+    row.target = Ratio(min_ratio, baseline_label).insert(0, ">= ");
+    return row;
+  }
+  row.ratio = pr.MedianRatio(baseline);
+  row.ratio_samples = pr.ratio.at(baseline);
+  row.ratio_text = Ratio(row.ratio, "vs " + baseline_label);
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), ">= %.1fx %s", min_ratio,
+                baseline_label.c_str());
+  row.target = buf;
+  row.met = row.ratio >= min_ratio;
+  return row;
+}
+
+void RecordPairs(Results* out, const std::string& key, const PairResult& pr) {
+  out->Fact(key + ".ckptdb_s", JsonArray(pr.a));
+  for (const auto& [name, v] : pr.b) {
+    out->Fact(key + "." + name + "_s", JsonArray(v));
+    out->Fact(key + "." + name + "_ratio", JsonArray(pr.ratio.at(name)));
+  }
+}
+
+// Poisons a restore target so a restore that writes nothing is caught.
+void Poison(const Workload& w, char* dst) {
+  std::memset(dst, 0xA5, w.arena_bytes);
+}
+
+void VerifyArena(const Workload& w, const char* src, const char* dst,
+                 const ScalarBits& scalars, const std::string& who) {
+  std::string what;
+  if (!ArenasEqual(w, src, dst, &what) || !ScalarsMatch(w, scalars, &what)) {
+    Fail(who + ": " + what);
+  }
+}
+
+void VerifyTree(const Workload& w, const char* src, const ckptdb::Tree& t,
+                const std::string& who) {
+  std::string what;
+  if (!TreeMatches(w, src, t, &what)) Fail(who + ": " + what);
+}
+
+// ---- save / restore of one workload against the file baselines --------------
+
+struct FileSet {
+  std::string ckpt, raw, leaf, h5;
+};
+
+FileSet MakeFileSet(const std::string& work, const std::string& prefix) {
+  return {work + "/" + prefix + ".ckptdb", work + "/" + prefix + ".raw",
+          work + "/" + prefix + ".leaf", work + "/" + prefix + ".h5"};
+}
+
+struct SaveRestoreResult {
+  PairResult save, restore_target, restore_new;
+};
+
+SaveRestoreResult RunSaveRestore(const Config& cfg, const Workload& w,
+                                 const char* src, char* dst, const FileSet& fs,
+                                 bool with_per_leaf) {
+  const ckptdb::Checkpointer ck(cfg.tuning);
+  const double rate_bytes =
+      w.array_bytes >= (64u << 20) ? static_cast<double>(w.array_bytes) : 0;
+  const ckptdb::Tree tree = BuildTree(w, const_cast<char*>(src));
+  const ckptdb::Tree target = BuildTree(w, dst);
+  SaveRestoreResult res;
+
+  // Saves: each op first removes its previous output (not timed), so every
+  // contender writes into recycled page cache.
+  TimedOp ck_save = [&] {
+    RemoveAll(fs.ckpt);
+    const double t0 = Now();
+    CheckOk(ck.Save(fs.ckpt, tree), w.name + " ckptdb save");
+    return Now() - t0;
+  };
+  std::vector<Contender> saves = {{"raw", [&] {
+                                     RemoveAll(fs.raw);
+                                     const double t0 = Now();
+                                     RawSingleSave(w, src, fs.raw);
+                                     return Now() - t0;
+                                   }}};
+  if (with_per_leaf) {
+    saves.push_back({"per-leaf", [&] {
+                       RemoveAll(fs.leaf);
+                       const double t0 = Now();
+                       PerLeafSave(w, src, fs.leaf);
+                       return Now() - t0;
+                     }});
+  }
+  saves.push_back({"hdf5", [&] {
+                     RemoveAll(fs.h5);
+                     const double t0 = Now();
+                     Hdf5Save(w, src, fs.h5);
+                     return Now() - t0;
+                   }});
+  res.save = RunPairs(cfg, w.name + " save", ck_save, saves, rate_bytes);
+
+  // Restores read what the last saves wrote; every restore is verified.
+  ScalarBits scalars;
+  std::vector<Contender> restores = {
+      {"raw", [&] {
+         Poison(w, dst);
+         const double t0 = Now();
+         RawSingleRestore(w, dst, fs.raw, &scalars);
+         const double t = Now() - t0;
+         VerifyArena(w, src, dst, scalars, w.name + " raw restore");
+         return t;
+       }}};
+  if (with_per_leaf) {
+    restores.push_back({"per-leaf", [&] {
+                          Poison(w, dst);
+                          const double t0 = Now();
+                          PerLeafRestore(w, dst, fs.leaf, &scalars);
+                          const double t = Now() - t0;
+                          VerifyArena(w, src, dst, scalars,
+                                      w.name + " per-leaf restore");
+                          return t;
+                        }});
+  }
+  restores.push_back({"hdf5", [&] {
+                        Poison(w, dst);
+                        const double t0 = Now();
+                        Hdf5Restore(w, dst, fs.h5, &scalars);
+                        const double t = Now() - t0;
+                        VerifyArena(w, src, dst, scalars,
+                                    w.name + " HDF5 restore");
+                        return t;
+                      }});
+  bool in_place_checked = false;
+  TimedOp ck_restore_target = [&] {
+    Poison(w, dst);
+    const double t0 = Now();
+    absl::StatusOr<ckptdb::Tree> r = ck.Restore(fs.ckpt, target);
+    const double t = Now() - t0;
+    CheckOk(r.status(), w.name + " ckptdb restore with target");
+    VerifyTree(w, src, *r, w.name + " ckptdb restore with target");
+    std::string what;
+    if (!ArenasEqual(w, src, dst, &what)) {
+      if (!in_place_checked) {
+        std::printf(
+            "  note: ckptdb did not fill the target arrays in place (%s)\n",
+            what.c_str());
+      }
+    }
+    in_place_checked = true;
+    return t;
+  };
+  res.restore_target = RunPairs(cfg, w.name + " restore (target)",
+                                ck_restore_target, restores, rate_bytes);
+  TimedOp ck_restore_new = [&] {
+    double t;
+    {
+      const double t0 = Now();
+      absl::StatusOr<ckptdb::Tree> r = ck.Restore(fs.ckpt);
+      t = Now() - t0;
+      CheckOk(r.status(), w.name + " ckptdb restore without target");
+      VerifyTree(w, src, *r, w.name + " ckptdb restore without target");
+    }
+    return t;
+  };
+  res.restore_new = RunPairs(cfg, w.name + " restore (no target)",
+                             ck_restore_new, restores, rate_bytes);
+  return res;
+}
+
+// ---- W1
+// ------------------------------------------------------------------------
+
+void RunW1(const Config& cfg, const std::string& work, const Workload& w,
+           const char* src, char* dst, Results* out, FileSet* keep) {
+  std::printf(
+      "\n== W1: %zu arrays (%s) + %zu scalars; baselines raw file, "
+      "file per leaf, HDF5\n",
+      w.num_arrays, FormatBytes(w.array_bytes).c_str(), w.num_scalars);
+  const FileSet fs = MakeFileSet(work, "w1");
+  SaveRestoreResult r = RunSaveRestore(cfg, w, src, dst, fs, true);
+  const double bytes = static_cast<double>(w.array_bytes);
+  out->rows.push_back(
+      SpeedRow("W1", "durable save", r.save, bytes, "raw", "raw", 0.9));
+  out->rows.push_back(
+      SpeedRow("W1", "durable save", r.save, bytes, "hdf5", "HDF5", 1.5));
+  out->rows.push_back(SpeedRow("W1", "restore into target", r.restore_target,
+                               bytes, "raw", "raw pread", 0.9));
+  out->rows.push_back(SpeedRow("W1", "restore, no target", r.restore_new, bytes,
+                               "raw", "raw pread", 0.7));
+  RecordPairs(out, "w1.save", r.save);
+  RecordPairs(out, "w1.restore_target", r.restore_target);
+  RecordPairs(out, "w1.restore_no_target", r.restore_new);
+  *keep = fs;  // the RSS check restores from these
+  RemoveAll(fs.leaf);
+  RemoveAll(fs.h5);
+}
+
+// ---- W2
+// ------------------------------------------------------------------------
+
+void RunW2(const Config& cfg, const std::string& work, Results* out) {
+  const Workload w = MakeW2(cfg.quick);
+  Arena src(w.arena_bytes), dst(w.arena_bytes);
+  FillArrays(w, src.data(), 0x5732);
+  const bool per_leaf = cfg.quick || cfg.w2_per_leaf;
+  std::printf(
+      "\n== W2: %zu leaves of 1..16 float32 (%s), depth 5; "
+      "baselines raw file, %sHDF5\n",
+      w.num_arrays, FormatBytes(w.array_bytes).c_str(),
+      per_leaf ? "file per leaf, " : "");
+  if (!per_leaf) {
+    std::printf(
+        "  (file per leaf skipped: %zu fsyncs take minutes here; "
+        "--w2-per-leaf runs it)\n",
+        w.leaves.size());
+  }
+  const FileSet fs = MakeFileSet(work, "w2");
+  SaveRestoreResult r =
+      RunSaveRestore(cfg, w, src.data(), dst.data(), fs, per_leaf);
+  Row save = SpeedRow("W2", "durable save", r.save, 0, "hdf5", "HDF5", 5);
+  Row rt = SpeedRow("W2", "restore into target", r.restore_target, 0, "hdf5",
+                    "HDF5", 5);
+  Row rn =
+      SpeedRow("W2", "restore, no target", r.restore_new, 0, "hdf5", "HDF5", 5);
+  if (!per_leaf) save.per_leaf = rt.per_leaf = rn.per_leaf = "skipped";
+  out->rows.push_back(save);
+  out->rows.push_back(rt);
+  out->rows.push_back(rn);
+  RecordPairs(out, "w2.save", r.save);
+  RecordPairs(out, "w2.restore_target", r.restore_target);
+  RecordPairs(out, "w2.restore_no_target", r.restore_new);
+  RemoveAll(fs.ckpt);
+  RemoveAll(fs.raw);
+  RemoveAll(fs.leaf);
+  RemoveAll(fs.h5);
+}
+
+// ---- W4
+// ------------------------------------------------------------------------
+
+ckptdb::CheckpointManagerOptions SyncManagerOptions(const Config& cfg) {
+  ckptdb::CheckpointManagerOptions o;
+  o.enable_async_checkpointing = false;
+  o.tuning = cfg.tuning;
+  return o;
+}
+
+std::unique_ptr<ckptdb::CheckpointManager> OpenManager(
+    const std::string& dir, ckptdb::CheckpointManagerOptions o) {
+  auto m = ckptdb::CheckpointManager::Open(dir, std::move(o));
+  CheckOk(m.status(), "CheckpointManager::Open " + dir);
+  return std::move(*m);
+}
+
+void ManagerSave(ckptdb::CheckpointManager* m, int64_t step,
+                 const ckptdb::Tree& t, const std::string& who) {
+  absl::StatusOr<bool> saved = m->Save(step, t);
+  CheckOk(saved.status(), who);
+  if (!*saved) Fail(who + ": Save returned false (step not saved)");
+}
+
+uint64_t NewBytes(const ckptdb::CheckpointManager& m, int64_t step) {
+  absl::StatusOr<ckptdb::StepInfo> info = m.StepMetadata(step);
+  CheckOk(info.status(), "StepMetadata");
+  return info->new_bytes;
+}
+
+void XorArrays(const Workload& w, char* base, const std::vector<size_t>& idx) {
+  for (size_t i : idx) {
+    uint32_t* p = reinterpret_cast<uint32_t*>(base + w.leaves[i].offset);
+    const size_t n = w.leaves[i].nbytes / 4;
+    for (size_t k = 0; k < n; ++k) p[k] ^= 0x5A5A5A5Au;
+  }
+}
+
+void RunW4(const Config& cfg, const std::string& work, const Workload& w,
+           char* src, char* dst, Results* out) {
+  // 10% of the array leaves, chosen with a fixed seed.
+  std::vector<size_t> arrays;
+  for (size_t i = 0; i < w.leaves.size(); ++i) {
+    if (w.leaves[i].kind == Leaf::Kind::kArray) arrays.push_back(i);
+  }
+  uint64_t rng = 0x5734;
+  for (size_t i = arrays.size(); i > 1; --i) {
+    std::swap(arrays[i - 1], arrays[SplitMix64(&rng) % i]);
+  }
+  const size_t n_changed =
+      std::max<size_t>(1, (arrays.size() + 5) / 10);  // round(10%)
+  std::vector<size_t> changed(arrays.begin(), arrays.begin() + n_changed);
+  std::sort(changed.begin(), changed.end());
+  uint64_t changed_bytes = 0;
+  for (size_t i : changed) changed_bytes += w.leaves[i].nbytes;
+  const double frac = static_cast<double>(changed_bytes) / w.array_bytes;
+  std::printf(
+      "\n== W4: W1 saved as step 0, re-saved unchanged as step 1, "
+      "then with %zu of %zu arrays (%.1f%% of bytes, %s) changed as "
+      "step 2 (CheckpointManager, sync saves)\n",
+      n_changed, arrays.size(), frac * 100, FormatBytes(changed_bytes).c_str());
+
+  const std::string dir = work + "/w4.ckptdb";
+  const ckptdb::Tree tree = BuildTree(w, src);
+  const ckptdb::Tree target = BuildTree(w, dst);
+  std::vector<double> t_first, t_same, t_changed, r_same, r_changed;
+  std::vector<double> nb_first, nb_same, nb_changed;
+  // A W4 sample cannot be counterbalanced (the first save must come
+  // first), and its ratios hinge on one noisy 1 GiB save: take twice as
+  // many samples (they are cheap).
+  const int samples = cfg.quick ? cfg.pairs : 2 * cfg.pairs;
+  for (int r = 0; r < cfg.warmup + samples; ++r) {
+    const bool warm = r < cfg.warmup;
+    RemoveAll(dir);
+    auto m = OpenManager(dir, SyncManagerOptions(cfg));
+    double t0 = Now();
+    ManagerSave(m.get(), 0, tree, "W4 first save");
+    const double t1 = Now() - t0;
+    t0 = Now();
+    ManagerSave(m.get(), 1, tree, "W4 unchanged re-save");
+    const double t2 = Now() - t0;
+    XorArrays(w, src, changed);
+    t0 = Now();
+    ManagerSave(m.get(), 2, tree, "W4 10%-changed re-save");
+    const double t3 = Now() - t0;
+    if (r == 0) {
+      Poison(w, dst);
+      auto got = m->Restore(2, target);
+      CheckOk(got.status(), "W4 restore step 2");
+      VerifyTree(w, src, *got, "W4 restore of the changed step");
+    }
+    XorArrays(w, src, changed);  // back to W1
+    if (r == 0) {
+      Poison(w, dst);
+      auto got = m->Restore(1, target);
+      CheckOk(got.status(), "W4 restore step 1");
+      VerifyTree(w, src, *got, "W4 restore of the unchanged step");
+    }
+    const double n0 = NewBytes(*m, 0), n1 = NewBytes(*m, 1),
+                 n2 = NewBytes(*m, 2);
+    std::printf(
+        "  W4 %s %d/%d  first save %s (new %s)  unchanged %s "
+        "(%.1fx, new %s)  10%% changed %s (%.1fx, new %s)\n",
+        warm ? "warm-up" : "sample ", warm ? r + 1 : r - cfg.warmup + 1,
+        warm ? cfg.warmup : samples, FormatSeconds(t1).c_str(),
+        FormatBytes(n0).c_str(), FormatSeconds(t2).c_str(), t1 / t2,
+        FormatBytes(n1).c_str(), FormatSeconds(t3).c_str(), t1 / t3,
+        FormatBytes(n2).c_str());
+    std::fflush(stdout);
+    CheckOk(m->Close(), "W4 close");
+    m.reset();
+    RemoveAll(dir);
+    if (warm) continue;
+    t_first.push_back(t1);
+    t_same.push_back(t2);
+    t_changed.push_back(t3);
+    r_same.push_back(t1 / t2);
+    r_changed.push_back(t1 / t3);
+    nb_first.push_back(n0);
+    nb_same.push_back(n1);
+    nb_changed.push_back(n2);
+  }
+  const std::string first = "first save " + FormatSeconds(Median(t_first));
+  {
+    Row row;
+    row.workload = "W4";
+    row.operation = "unchanged re-save";
+    row.ckptdb = FormatSeconds(Median(t_same));
+    row.reference = first;
+    row.ratio = Median(r_same);
+    row.ratio_samples = r_same;
+    row.ratio_text = Ratio(row.ratio, "faster");
+    row.target = ">= 10x faster";
+    row.met = row.ratio >= 10;
+    out->rows.push_back(row);
+  }
+  {
+    Row row;
+    row.workload = "W4";
+    row.operation = "unchanged re-save: new bytes";
+    const double nb = *std::max_element(nb_same.begin(), nb_same.end());
+    row.ckptdb = FormatBytes(nb);
+    row.reference = "first save " + FormatBytes(Median(nb_first));
+    row.ratio = nb;
+    row.ratio_text = "max " + FormatBytes(nb);
+    row.target = "< 1 MiB";
+    row.met = nb < kMiB;
+    out->rows.push_back(row);
+  }
+  {
+    // "Cost proportional to the change": at most twice the changed fraction
+    // of the first save's time, i.e. a speed-up of at least 1 / (2 f).
+    Row row;
+    row.workload = "W4";
+    char op[64];
+    std::snprintf(op, sizeof(op), "re-save, %.1f%% bytes changed", frac * 100);
+    row.operation = op;
+    row.ckptdb = FormatSeconds(Median(t_changed));
+    row.reference = first;
+    row.ratio = Median(r_changed);
+    row.ratio_samples = r_changed;
+    row.ratio_text = Ratio(row.ratio, "faster");
+    char tgt[64];
+    std::snprintf(tgt, sizeof(tgt), ">= %.1fx (cost <= 2x change)",
+                  1 / (2 * frac));
+    row.target = tgt;
+    row.met = row.ratio >= 1 / (2 * frac);
+    out->rows.push_back(row);
+  }
+  {
+    Row row;
+    row.workload = "W4";
+    row.operation = "changed re-save: new bytes";
+    const double nb = Median(nb_changed);
+    row.ckptdb = FormatBytes(nb);
+    row.reference = "changed " + FormatBytes(changed_bytes);
+    row.ratio = nb / changed_bytes;
+    row.ratio_text = Ratio(row.ratio, "of changed");
+    row.target = "<= 1.10x of changed";
+    row.met = nb <= 1.10 * changed_bytes + kMiB;
+    out->rows.push_back(row);
+  }
+  out->Fact("w4.changed_arrays", static_cast<double>(n_changed));
+  out->Fact("w4.changed_bytes", static_cast<double>(changed_bytes));
+  out->Fact("w4.first_save_s", JsonArray(t_first));
+  out->Fact("w4.unchanged_resave_s", JsonArray(t_same));
+  out->Fact("w4.changed_resave_s", JsonArray(t_changed));
+  out->Fact("w4.first_save_new_bytes", JsonArray(nb_first));
+  out->Fact("w4.unchanged_new_bytes", JsonArray(nb_same));
+  out->Fact("w4.changed_new_bytes", JsonArray(nb_changed));
+}
+
+// ---- peak RSS (in fresh child processes)
+// ---------------------------------------
+
+std::string SelfExe() {
+  char buf[4096];
+  const ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+  if (n <= 0) FailErrno("readlink /proc/self/exe");
+  buf[n] = 0;
+  return buf;
+}
+
+// Samples RssAnon and RssFile every millisecond while alive (VmHWM has
+// only their sum): tells private memory from mapped page-cache pages.
+class RssSampler {
+ public:
+  RssSampler()
+      : anon_before_(ProcStatusBytes("RssAnon")),
+        file_before_(ProcStatusBytes("RssFile")),
+        anon_peak_(anon_before_),
+        file_peak_(file_before_),
+        thread_([this] {
+          while (!stop_.load()) {
+            anon_peak_ = std::max(anon_peak_, ProcStatusBytes("RssAnon"));
+            file_peak_ = std::max(file_peak_, ProcStatusBytes("RssFile"));
+            usleep(1000);
+          }
+        }) {}
+  void Stop() {
+    stop_ = true;
+    thread_.join();
+    anon_peak_ = std::max(anon_peak_, ProcStatusBytes("RssAnon"));
+    file_peak_ = std::max(file_peak_, ProcStatusBytes("RssFile"));
+  }
+  int64_t anon_growth() const { return anon_peak_ - anon_before_; }
+  int64_t file_growth() const { return file_peak_ - file_before_; }
+
+ private:
+  std::atomic<bool> stop_{false};
+  int64_t anon_before_, file_before_, anon_peak_, file_peak_;
+  std::thread thread_;
+};
+
+// Measures `op` in this process: prints
+// "RSS <name> <VmRSS before> <VmHWM after> <RssAnon growth> <RssFile growth>".
+void MeasureRss(const char* name, const std::function<void()>& op) {
+  const int64_t before = ProcStatusBytes("VmRSS");
+  ResetPeakRss();
+  RssSampler sampler;
+  op();
+  sampler.Stop();
+  const int64_t peak = ProcStatusBytes("VmHWM");
+  std::printf("RSS %s %lld %lld %lld %lld\n", name,
+              static_cast<long long>(before), static_cast<long long>(peak),
+              static_cast<long long>(sampler.anon_growth()),
+              static_cast<long long>(sampler.file_growth()));
+}
+
+// The child process of the peak-RSS check (a fresh process, so nothing
+// earlier in the run inflates or hides its memory).
+int RssChild(const Config& cfg) {
+  const Workload w = MakeW1(cfg.quick);
+  const ckptdb::Checkpointer ck(cfg.tuning);
+  if (cfg.rss_child == "save") {
+    Arena src(w.arena_bytes);
+    FillArrays(w, src.data(), 0x5731);
+    const ckptdb::Tree tree = BuildTree(w, src.data());
+    MakeDirs(cfg.rss_dir);
+    const std::string raw = cfg.rss_dir + "/raw", db = cfg.rss_dir + "/ckptdb";
+    MeasureRss("raw", [&] { RawSingleSave(w, src.data(), raw); });
+    RemoveAll(raw);
+    MeasureRss("ckptdb",
+               [&] { CheckOk(ck.Save(db, tree), "RSS child: ckptdb save"); });
+    RemoveAll(db);
+  } else if (cfg.rss_child == "restore") {
+    MeasureRss("raw", [&] {
+      // A raw restore into fresh memory: what "no target" means for raw.
+      char* dst = static_cast<char*>(std::malloc(w.arena_bytes));
+      ScalarBits scalars;
+      RawSingleRestore(w, dst, cfg.rss_raw, &scalars);
+      std::free(dst);
+    });
+    absl::StatusOr<ckptdb::Tree> t;
+    MeasureRss("ckptdb", [&] { t = ck.Restore(cfg.rss_db); });
+    CheckOk(t.status(), "RSS child: ckptdb restore");
+  } else {
+    Fail("unknown --rss-child " + cfg.rss_child);
+  }
+  std::fflush(stdout);
+  return 0;
+}
+
+struct RssLine {
+  int64_t before = 0, peak = 0, anon_growth = 0, file_growth = 0;
+  double growth() const { return static_cast<double>(peak - before); }
+};
+
+std::map<std::string, RssLine> RunRssChild(const Config& cfg,
+                                           const std::string& args) {
+  std::string out;
+  std::string cmd = "'" + SelfExe() + "' " + (cfg.quick ? "--quick " : "");
+  if (cfg.chunk_bytes_set) {
+    cmd += "--chunk-bytes " + std::to_string(cfg.tuning.chunk_bytes) + " ";
+  }
+  if (!cfg.tuning.mmap_reads) cmd += "--no-mmap-reads ";
+  cmd += args;
+  const int rc = RunShell(cmd, &out);
+  if (rc != 0) Fail("RSS child failed (" + cmd + "):\n" + out);
+  std::map<std::string, RssLine> res;
+  std::istringstream in(out);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream l(line);
+    std::string tag, name;
+    RssLine r;
+    if (l >> tag >> name >> r.before >> r.peak >> r.anon_growth >>
+            r.file_growth &&
+        tag == "RSS") {
+      res[name] = r;
+    }
+  }
+  if (!res.count("raw") || !res.count("ckptdb")) {
+    Fail("RSS child printed no result:\n" + out);
+  }
+  return res;
+}
+
+std::string AnonFile(const RssLine& r) {
+  return "anon +" + FormatBytes(r.anon_growth) + ", mapped file +" +
+         FormatBytes(r.file_growth);
+}
+
+void RunRss(const Config& cfg, const std::string& work, const Workload& w,
+            const FileSet& w1, Results* out) {
+  std::printf(
+      "\n== peak RSS of a W1 save and of a W1 restore without target "
+      "(fresh child processes: VmRSS before vs VmHWM after)\n");
+  const double tree = static_cast<double>(w.array_bytes);
+  {
+    auto r = RunRssChild(cfg, "--rss-child save --rss-dir '" + work + "/rss'");
+    const RssLine& c = r["ckptdb"];
+    std::printf("  save:    ckptdb VmRSS %s -> VmHWM %s (+%s; %s); raw +%s\n",
+                FormatBytes(c.before).c_str(), FormatBytes(c.peak).c_str(),
+                FormatBytes(c.growth()).c_str(), AnonFile(c).c_str(),
+                FormatBytes(r["raw"].growth()).c_str());
+    Row row;
+    row.workload = "W1";
+    row.operation = "save: peak RSS";
+    row.ckptdb = "tree +" + FormatBytes(c.growth());
+    row.raw = "tree +" + FormatBytes(r["raw"].growth());
+    row.reference = "tree " + FormatBytes(tree);
+    row.ratio = (tree + c.growth()) / tree;
+    row.ratio_text = Ratio(row.ratio, "tree");
+    row.target = "<= 1.10x tree";
+    row.met = row.ratio <= 1.10;
+    out->rows.push_back(row);
+    out->Fact("rss.save.vmrss_before", c.before);
+    out->Fact("rss.save.vmhwm", c.peak);
+    out->Fact("rss.save.anon_growth", c.anon_growth);
+    out->Fact("rss.save.file_growth", c.file_growth);
+    out->Fact("rss.save.raw_growth", r["raw"].growth());
+  }
+  {
+    auto r = RunRssChild(cfg, "--rss-child restore --rss-db '" + w1.ckpt +
+                                  "' --rss-raw '" + w1.raw + "'");
+    const RssLine& c = r["ckptdb"];
+    std::printf(
+        "  restore: ckptdb VmRSS %s -> VmHWM %s (+%s; %s); raw into "
+        "fresh memory +%s (%s)\n",
+        FormatBytes(c.before).c_str(), FormatBytes(c.peak).c_str(),
+        FormatBytes(c.growth()).c_str(), AnonFile(c).c_str(),
+        FormatBytes(r["raw"].growth()).c_str(), AnonFile(r["raw"]).c_str());
+    Row row;
+    row.workload = "W1";
+    row.operation = "restore, no target: peak RSS";
+    row.ckptdb = "+" + FormatBytes(c.growth()) + " (anon +" +
+                 FormatBytes(c.anon_growth) + ")";
+    row.raw = "+" + FormatBytes(r["raw"].growth());
+    row.reference = "restored " + FormatBytes(tree);
+    row.ratio = c.growth() / tree;
+    row.ratio_text = Ratio(row.ratio, "restored");
+    row.target = "<= 1.10x restored";
+    row.met = row.ratio <= 1.10;
+    out->rows.push_back(row);
+    out->Fact("rss.restore.vmrss_before", c.before);
+    out->Fact("rss.restore.vmhwm", c.peak);
+    out->Fact("rss.restore.anon_growth", c.anon_growth);
+    out->Fact("rss.restore.file_growth", c.file_growth);
+    out->Fact("rss.restore.raw_growth", r["raw"].growth());
+  }
+}
+
+// ---- W3
+// ------------------------------------------------------------------------
+
+struct W3Mutator {
+  const Workload* w;
+  int64_t rows_per_array;
+  // Applies one fine-tuning step to `state`: the head (last 4 arrays) is
+  // replaced, and 1% of the 4 KiB rows of the embedding (first 16 arrays)
+  // change at random positions.
+  void Step(char* state, uint64_t seed) const {
+    uint64_t rng = seed;
+    for (size_t a = 60; a < 64; ++a) {
+      const Leaf& l = w->leaves[a];
+      FillRandom(state + l.offset, l.nbytes, SplitMix64(&rng));
+    }
+    const int64_t total_rows = 16 * rows_per_array;
+    const int64_t n = std::max<int64_t>(1, (total_rows + 50) / 100);
+    for (int64_t k = 0; k < n; ++k) {
+      const int64_t row = static_cast<int64_t>(
+          SplitMix64(&rng) % static_cast<uint64_t>(total_rows));
+      const Leaf& l = w->leaves[row / rows_per_array];
+      FillRandom(state + l.offset + (row % rows_per_array) * 4096, 4096,
+                 SplitMix64(&rng));
+    }
+  }
+};
+
+void RunW3(const Config& cfg, const std::string& work, Results* out) {
+  const Workload w = MakeW3(cfg.quick);
+  const int runs = cfg.quick ? 2 : 4, steps = cfg.quick ? 2 : 5;
+  const int64_t rows = w.leaves[0].shape[0];
+  Arena base(w.arena_bytes), state(w.arena_bytes), dst(w.arena_bytes);
+  FillArrays(w, base.data(), 0x5733);
+  const W3Mutator mut{&w, rows};
+  const double logical = static_cast<double>(w.array_bytes) * runs * steps;
+  std::printf(
+      "\n== W3: %d runs x %d steps from a %s base of 64 arrays "
+      "(%s rows); head replaced and 1%% of embedding rows changed per "
+      "step; ckptdb CheckpointManager (one database, %d steps) vs "
+      "borg create (%s)\n",
+      runs, steps, FormatBytes(w.array_bytes).c_str(),
+      FormatBytes(4096).c_str(), runs * steps, BorgVersion().c_str());
+  if (BorgVersion().empty()) Fail("borg is not installed");
+  SetBorgEnvironment(work + "/borg_base");
+  const std::string db = work + "/w3.ckptdb", repo = work + "/w3.borg",
+                    files = work + "/w3.files";
+  MakeDirs(files);
+  const ckptdb::Tree tree = BuildTree(w, state.data());
+  const ckptdb::Tree target = BuildTree(w, dst.data());
+
+  std::vector<double> ck_time, borg_time, ck_du, borg_du, ratio_t, ratio_b;
+  std::vector<double> ck_apparent, borg_apparent, ck_new;
+  std::vector<double> step_new, step_ck_s, step_borg_s;  // first measured round
+  for (int r = 0; r < cfg.warmup + cfg.pairs; ++r) {
+    const bool warm = r < cfg.warmup;
+    // A warm-up round is one run; a measured round is the whole sweep.
+    const int round_runs = warm ? 1 : runs;
+    RemoveAll(db);
+    RemoveAll(repo);
+    BorgInit(repo);
+    auto m = OpenManager(db, SyncManagerOptions(cfg));
+    double t_ck = 0, t_borg = 0, new_bytes = 0;
+    for (int run = 0; run < round_runs; ++run) {
+      std::memcpy(state.data(), base.data(), w.arena_bytes);
+      for (int s = 0; s < steps; ++s) {
+        const int64_t step = run * steps + s;
+        mut.Step(state.data(), 0x5733'0000ULL + run * 100 + s);
+        // A: ckptdb saves the step.
+        double dt_ck = 0, nb = 0;
+        auto save_a = [&] {
+          const double t0 = Now();
+          ManagerSave(m.get(), step, tree, "W3 ckptdb save");
+          dt_ck = Now() - t0;
+          nb = NewBytes(*m, step);
+        };
+        // B: the same checkpoint as one raw file (written untimed), then
+        // borg create.
+        const std::string name =
+            "ckpt_" + std::to_string(run) + "_" + std::to_string(s) + ".bin";
+        double dt_borg = 0;
+        auto save_b = [&] {
+          WriteWholeFile(files + "/" + name, state.data(), w.arena_bytes);
+          const double t0 = Now();
+          BorgCreate(repo, name, files, name);
+          dt_borg = Now() - t0;
+          RemoveAll(files + "/" + name);
+        };
+        // A B for even checkpoints, B A for odd ones.
+        if (step % 2 == 0) {
+          save_a();
+          save_b();
+        } else {
+          save_b();
+          save_a();
+        }
+        t_ck += dt_ck;
+        t_borg += dt_borg;
+        new_bytes += nb;
+        if (r == cfg.warmup) {
+          step_new.push_back(nb);
+          step_ck_s.push_back(dt_ck);
+          step_borg_s.push_back(dt_borg);
+        }
+        // Verify the run's last checkpoint on both sides (first round).
+        if (r == 0 && s == steps - 1) {
+          Poison(w, dst.data());
+          auto got = m->Restore(step, target);
+          CheckOk(got.status(), "W3 ckptdb restore");
+          VerifyTree(w, state.data(), *got, "W3 ckptdb restore");
+          if (!BorgExtractEquals(repo, name, name, state.data(),
+                                 w.arena_bytes)) {
+            Fail("W3 borg extract of " + name +
+                 " differs from the saved "
+                 "checkpoint");
+          }
+        }
+      }
+    }
+    CheckOk(m->Close(), "W3 close");
+    m.reset();
+    const double du_ck = DuBytes(db), du_borg = DuBytes(repo);
+    const double app_ck = DuApparentBytes(db), app_borg = DuApparentBytes(repo);
+    std::printf(
+        "  W3 %s %d/%d  ckptdb %s (%s), stored %s  |  borg %s (%s), "
+        "repo %s  |  time ratio %.2fx, size ratio %.2fx\n",
+        warm ? "warm-up" : "sample ", warm ? r + 1 : r - cfg.warmup + 1,
+        warm ? cfg.warmup : cfg.pairs, FormatSeconds(t_ck).c_str(),
+        FormatRate(logical / runs * round_runs / t_ck).c_str(),
+        FormatBytes(du_ck).c_str(), FormatSeconds(t_borg).c_str(),
+        FormatRate(logical / runs * round_runs / t_borg).c_str(),
+        FormatBytes(du_borg).c_str(), t_borg / t_ck, du_ck / du_borg);
+    std::fflush(stdout);
+    if (warm) continue;
+    ck_time.push_back(t_ck);
+    borg_time.push_back(t_borg);
+    ck_du.push_back(du_ck);
+    borg_du.push_back(du_borg);
+    ck_apparent.push_back(app_ck);
+    borg_apparent.push_back(app_borg);
+    ck_new.push_back(new_bytes);
+    ratio_t.push_back(t_borg / t_ck);
+    ratio_b.push_back(du_ck / du_borg);
+  }
+  RemoveAll(db);
+  RemoveAll(repo);
+  RemoveAll(files);
+  RemoveAll(work + "/borg_base");
+  {
+    Row row;
+    row.workload = "W3";
+    row.operation = "stored bytes (du)";
+    row.ckptdb = FormatBytes(Median(ck_du));
+    row.borg = FormatBytes(Median(borg_du));
+    row.reference = "logical " + FormatBytes(logical);
+    row.ratio = Median(ratio_b);
+    row.ratio_samples = ratio_b;
+    row.ratio_text = Ratio(row.ratio, "borg");
+    row.target = "<= 0.50x borg";
+    row.met = row.ratio <= 0.5;
+    out->rows.push_back(row);
+  }
+  {
+    Row row;
+    row.workload = "W3";
+    row.operation = "sweep save throughput";
+    row.ckptdb = FormatRate(logical / Median(ck_time));
+    row.borg = FormatRate(logical / Median(borg_time));
+    row.reference =
+        std::to_string(runs * steps) + " ckpts, " + FormatBytes(logical);
+    row.ratio = Median(ratio_t);
+    row.ratio_samples = ratio_t;
+    row.ratio_text = Ratio(row.ratio, "vs borg");
+    row.target = ">= 2.0x borg";
+    row.met = row.ratio >= 2;
+    out->rows.push_back(row);
+  }
+  out->Fact("w3.ckptdb_s", JsonArray(ck_time));
+  out->Fact("w3.borg_s", JsonArray(borg_time));
+  out->Fact("w3.ckptdb_du_bytes", JsonArray(ck_du));
+  out->Fact("w3.borg_du_bytes", JsonArray(borg_du));
+  out->Fact("w3.ckptdb_apparent_bytes", JsonArray(ck_apparent));
+  out->Fact("w3.borg_apparent_bytes", JsonArray(borg_apparent));
+  out->Fact("w3.ckptdb_new_bytes", JsonArray(ck_new));
+  out->Fact("w3.per_step_new_bytes", JsonArray(step_new));
+  out->Fact("w3.per_step_ckptdb_s", JsonArray(step_ck_s));
+  out->Fact("w3.per_step_borg_s", JsonArray(step_borg_s));
+  if (!step_new.empty()) {
+    std::printf(
+        "  ckptdb new bytes per step (first measured sweep): first %s, "
+        "then median %s\n",
+        FormatBytes(step_new[0]).c_str(),
+        FormatBytes(
+            Median(std::vector<double>(step_new.begin() + 1, step_new.end())))
+            .c_str());
+  }
+  out->Fact("w3.logical_bytes", logical);
+}
+
+// ---- opening a database with 1,000 steps
+// ----------------------------------------
+
+void RunOpen(const Config& cfg, const std::string& work, Results* out) {
+  const int n = cfg.quick ? 20 : 1000;
+  std::printf(
+      "\n== Open a CheckpointManager database with %d steps, then "
+      "AllSteps() and LatestStep()\n",
+      n);
+  const std::string db = work + "/steps.ckptdb";
+  RemoveAll(db);
+  // Each step: two 4 KiB arrays (chunks) and two scalars.
+  std::vector<float> a(1024), b(1024);
+  std::vector<double> save_s;
+  double t_build;
+  {
+    auto m = OpenManager(db, SyncManagerOptions(cfg));
+    const double t0 = Now();
+    for (int i = 0; i < n; ++i) {
+      const double ts = Now();
+      FillRandom(reinterpret_cast<char*>(a.data()), 4096, 0x5735'0000ULL + i);
+      FillRandom(reinterpret_cast<char*>(b.data()), 4096, 0x5736'0000ULL + i);
+      const ckptdb::Tree t = ckptdb::Tree::Dict(
+          {{"w",
+            ckptdb::Array::Borrow(ckptdb::DType::kFloat32, {1024}, a.data())},
+           {"b",
+            ckptdb::Array::Borrow(ckptdb::DType::kFloat32, {1024}, b.data())},
+           {"step", ckptdb::Tree::Int(i)},
+           {"loss", ckptdb::Tree::Float(1.0 / (i + 1))}});
+      ManagerSave(m.get(), i, t, "building the step database");
+      save_s.push_back(Now() - ts);
+    }
+    t_build = Now() - t0;
+    CheckOk(m->Close(), "close");
+  }
+  const size_t tenth = std::max<size_t>(1, save_s.size() / 10);
+  const double first_saves =
+      Median(std::vector<double>(save_s.begin(), save_s.begin() + tenth));
+  const double last_saves =
+      Median(std::vector<double>(save_s.end() - tenth, save_s.end()));
+  std::printf(
+      "  built %d steps in %s (median save: first tenth %s, last "
+      "tenth %s); database %s\n",
+      n, FormatSeconds(t_build).c_str(), FormatSeconds(first_saves).c_str(),
+      FormatSeconds(last_saves).c_str(), FormatBytes(DuBytes(db)).c_str());
+  out->Fact("open.save_s_first_tenth", first_saves);
+  out->Fact("open.save_s_last_tenth", last_saves);
+  std::vector<double> t_open, t_close, t_open_ro;
+  for (int r = 0; r < cfg.warmup + cfg.pairs; ++r) {
+    for (bool ro : {false, true}) {
+      ckptdb::CheckpointManagerOptions o = SyncManagerOptions(cfg);
+      o.read_only = ro;
+      o.create = false;
+      const double t0 = Now();
+      auto m = OpenManager(db, o);
+      const std::vector<int64_t> steps = m->AllSteps();
+      const std::optional<int64_t> latest = m->LatestStep();
+      const double t = Now() - t0;
+      if (static_cast<int>(steps.size()) != n || !latest.has_value() ||
+          *latest != n - 1) {
+        Fail("reopened step database lists " + std::to_string(steps.size()) +
+             " steps, expected " + std::to_string(n));
+      }
+      const double t1 = Now();
+      m.reset();
+      const double tc = Now() - t1;
+      std::printf("  %s %d  open%s + list %s, close %s\n",
+                  r < cfg.warmup ? "warm-up" : "run    ", r + 1,
+                  ro ? " (read-only)" : "", FormatSeconds(t).c_str(),
+                  FormatSeconds(tc).c_str());
+      if (r < cfg.warmup) continue;
+      (ro ? t_open_ro : t_open).push_back(t);
+      if (!ro) t_close.push_back(tc);
+    }
+  }
+  RemoveAll(db);
+  Row row;
+  row.workload = std::to_string(n) + " steps";
+  row.operation = "open + AllSteps + LatestStep";
+  row.ckptdb = FormatSeconds(Median(t_open));
+  row.reference = "read-only " + FormatSeconds(Median(t_open_ro));
+  row.ratio = Median(t_open);
+  row.ratio_text = FormatSeconds(row.ratio);
+  row.target = "< 1 s";
+  row.met = row.ratio < 1.0;
+  out->rows.push_back(row);
+  out->Fact("open.build_s", t_build);
+  out->Fact("open.open_list_s", JsonArray(t_open));
+  out->Fact("open.open_list_read_only_s", JsonArray(t_open_ro));
+  out->Fact("open.close_s", JsonArray(t_close));
+}
+
+// ---- main
+// ------------------------------------------------------------------------
+
+void WriteJson(const Config& cfg, const Results& res, double total_s) {
+  FILE* f = std::fopen(cfg.json.c_str(), "w");
+  if (f == nullptr) FailErrno("open " + cfg.json);
+  std::fprintf(f, "{\n  \"quick\": %s,\n  \"pairs\": %d,\n  \"warmup\": %d,\n",
+               cfg.quick ? "true" : "false", cfg.pairs, cfg.warmup);
+  std::fprintf(f, "  \"dir\": %s,\n  \"total_seconds\": %.3f,\n",
+               JsonString(cfg.dir).c_str(), total_s);
+  std::fprintf(f, "  \"rows\": [\n");
+  for (size_t i = 0; i < res.rows.size(); ++i) {
+    const Row& r = res.rows[i];
+    std::fprintf(
+        f,
+        "    {\"workload\": %s, \"operation\": %s, \"ckptdb\": %s, "
+        "\"raw_file\": %s, \"file_per_leaf\": %s, \"hdf5\": %s, \"borg\": %s, "
+        "\"reference\": %s, \"ratio\": %.6g, \"ratio_text\": %s, "
+        "\"ratio_samples\": %s, \"target\": %s, \"has_target\": %s, "
+        "\"met\": %s}%s\n",
+        JsonString(r.workload).c_str(), JsonString(r.operation).c_str(),
+        JsonString(r.ckptdb).c_str(), JsonString(r.raw).c_str(),
+        JsonString(r.per_leaf).c_str(), JsonString(r.hdf5).c_str(),
+        JsonString(r.borg).c_str(), JsonString(r.reference).c_str(), r.ratio,
+        JsonString(r.ratio_text).c_str(), JsonArray(r.ratio_samples).c_str(),
+        JsonString(r.target).c_str(), r.has_target ? "true" : "false",
+        r.met ? "true" : "false", i + 1 < res.rows.size() ? "," : "");
+  }
+  std::fprintf(f, "  ],\n  \"samples\": {\n");
+  for (size_t i = 0; i < res.facts.size(); ++i) {
+    std::fprintf(f, "    %s: %s%s\n", JsonString(res.facts[i].first).c_str(),
+                 res.facts[i].second.c_str(),
+                 i + 1 < res.facts.size() ? "," : "");
+  }
+  std::fprintf(f, "  }\n}\n");
+  std::fclose(f);
+}
+
+[[noreturn]] void Usage(int rc) {
+  std::fprintf(
+      rc == 0 ? stdout : stderr,
+      "usage: ckptdb_bench [--quick] [--workload W1,W2,W3,W4,RSS,OPEN]\n"
+      "                    [--pairs N] [--warmup N] [--dir PATH] [--json "
+      "FILE]\n"
+      "                    [--w2-per-leaf] [--chunk-bytes N] "
+      "[--no-mmap-reads] [--keep]\n"
+      "  --quick        small smoke run (correctness only; 1 pair, no "
+      "warm-up)\n"
+      "  --workload     comma-separated subset (default: all). RSS = peak RSS\n"
+      "                 of a W1 save/restore; OPEN = 1,000-step database open\n"
+      "  --pairs N      recorded samples per comparison (default 3); a W1/W2\n"
+      "                 sample is an A B B A block (two pairs), a W3 sample a\n"
+      "                 whole sweep\n"
+      "  --warmup N     unrecorded warm-up pairs/rounds first (default 1)\n"
+      "  --dir PATH     where to write (default %s); not a tmpfs\n"
+      "  --json FILE    also write the results as JSON\n"
+      "  --w2-per-leaf  include the file-per-leaf baseline in W2 (100,000\n"
+      "                 fsyncs: minutes)\n"
+      "  --chunk-bytes N  ckptdb StoreTuning::chunk_bytes for every store "
+      "(default:\n"
+      "                 the library's default)\n"
+      "  --no-mmap-reads  StoreTuning::mmap_reads = false for every store\n"
+      "  --keep         keep the data directory\n",
+      CKPTDB_BENCH_DEFAULT_DIR);
+  std::exit(rc);
+}
+
+Config ParseArgs(int argc, char** argv) {
+  Config cfg;
+  bool pairs_set = false, warmup_set = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) Usage(2);
+      return argv[++i];
+    };
+    if (a == "--quick") {
+      cfg.quick = true;
+    } else if (a == "--pairs") {
+      cfg.pairs = std::atoi(value().c_str());
+      pairs_set = true;
+    } else if (a == "--warmup") {
+      cfg.warmup = std::atoi(value().c_str());
+      warmup_set = true;
+    } else if (a == "--dir") {
+      cfg.dir = value();
+    } else if (a == "--json") {
+      cfg.json = value();
+    } else if (a == "--workload" || a == "--workloads") {
+      cfg.workloads.clear();
+      std::stringstream ss(value());
+      std::string item;
+      while (std::getline(ss, item, ',')) {
+        for (char& c : item) c = static_cast<char>(std::toupper(c));
+        if (item.empty()) continue;
+        static const std::set<std::string> kKnown = {"W1", "W2",  "W3",
+                                                     "W4", "RSS", "OPEN"};
+        if (!kKnown.count(item)) {
+          std::fprintf(stderr, "unknown workload '%s'\n", item.c_str());
+          Usage(2);
+        }
+        cfg.workloads.insert(item);
+      }
+    } else if (a == "--w2-per-leaf") {
+      cfg.w2_per_leaf = true;
+    } else if (a == "--keep") {
+      cfg.keep = true;
+
+    } else if (a == "--no-mmap-reads") {
+      cfg.tuning.mmap_reads = false;
+    } else if (a == "--chunk-bytes") {
+      cfg.tuning.chunk_bytes =
+          static_cast<uint32_t>(std::strtoul(value().c_str(), nullptr, 0));
+      cfg.chunk_bytes_set = true;
+    } else if (a == "--rss-child") {
+      cfg.rss_child = value();
+    } else if (a == "--rss-dir") {
+      cfg.rss_dir = value();
+    } else if (a == "--rss-db") {
+      cfg.rss_db = value();
+    } else if (a == "--rss-raw") {
+      cfg.rss_raw = value();
+    } else if (a == "-h" || a == "--help") {
+      Usage(0);
+    } else {
+      std::fprintf(stderr, "unknown argument '%s'\n", a.c_str());
+      Usage(2);
+    }
+  }
+  if (cfg.quick) {
+    if (!pairs_set) cfg.pairs = 1;
+    if (!warmup_set) cfg.warmup = 0;
+  }
+  if (cfg.pairs < 1 || cfg.warmup < 0) Usage(2);
+  return cfg;
+}
+
+int Main(int argc, char** argv) {
+  // glibc malloc tuning from the machine notes: keep large buffers on the
+  // heap (no mmap/munmap and re-faulting per operation).
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  mallopt(M_TOP_PAD, 64 << 20);
+  const Config cfg = ParseArgs(argc, argv);
+  if (!cfg.rss_child.empty()) return RssChild(cfg);
+
+  const double start = Now();
+  MakeDirs(cfg.dir);
+  if (IsMemoryFs(cfg.dir)) {
+    std::fprintf(stderr,
+                 "ckptdb_bench: %s is on a tmpfs/ramfs: durable-write timings "
+                 "would be meaningless; use --dir on a disk\n",
+                 cfg.dir.c_str());
+    if (!cfg.quick) return 2;
+  }
+  const std::string work =
+      cfg.dir + "/run-" + std::to_string(static_cast<long>(getpid()));
+  RemoveAll(work);
+  MakeDirs(work);
+  g_work_dir = work;
+  g_keep = cfg.keep;
+  std::atexit(CleanupAtExit);
+
+  const uint64_t free_bytes = FreeBytes(work);
+  std::printf(
+      "ckptdb_bench: %s run, %d sample(s) after %d warm-up(s), "
+      "data in %s (%s free), %ld CPUs\n",
+      cfg.quick ? "quick (correctness)" : "full", cfg.pairs, cfg.warmup,
+      work.c_str(), FormatBytes(free_bytes).c_str(),
+      sysconf(_SC_NPROCESSORS_ONLN));
+  if (!cfg.quick && free_bytes < 10ull << 30) {
+    std::fprintf(stderr, "ckptdb_bench: warning: less than 10 GiB free\n");
+  }
+  Results res;
+  auto want = [&](const char* w) { return cfg.workloads.count(w) > 0; };
+
+  if (want("W1") || want("W4") || want("RSS")) {
+    const Workload w1 = MakeW1(cfg.quick);
+    const double t0 = Now();
+    Arena src(w1.arena_bytes), dst(w1.arena_bytes);
+    FillArrays(w1, src.data(), 0x5731);
+    std::printf("W1 generated: %zu arrays (%s) + %zu scalars in %s\n",
+                w1.num_arrays, FormatBytes(w1.array_bytes).c_str(),
+                w1.num_scalars, FormatSeconds(Now() - t0).c_str());
+    FileSet w1_files;
+    if (want("W1")) {
+      RunW1(cfg, work, w1, src.data(), dst.data(), &res, &w1_files);
+    }
+    if (want("RSS")) {
+      if (w1_files.ckpt.empty()) {
+        // W1 was not run: write the restore sources now.
+        w1_files = MakeFileSet(work, "w1");
+        CheckOk(ckptdb::Checkpointer().Save(w1_files.ckpt,
+                                            BuildTree(w1, src.data())),
+                "W1 save for the RSS check");
+        RawSingleSave(w1, src.data(), w1_files.raw);
+      }
+      RunRss(cfg, work, w1, w1_files, &res);
+    }
+    if (!w1_files.ckpt.empty()) {
+      RemoveAll(w1_files.ckpt);
+      RemoveAll(w1_files.raw);
+    }
+    if (want("W4")) RunW4(cfg, work, w1, src.data(), dst.data(), &res);
+  }
+  if (want("W2")) RunW2(cfg, work, &res);
+  if (want("W3")) RunW3(cfg, work, &res);
+  if (want("OPEN")) RunOpen(cfg, work, &res);
+
+  const double total = Now() - start;
+  std::printf("\n");
+  PrintTable(res.rows, cfg.quick);
+  std::printf(
+      "\nFigures are medians over %d sample(s) after %d warm-up(s); a W1/W2 "
+      "sample is an A B B A block, a W3 sample a sweep (A B / B A per "
+      "checkpoint).\nratio = ckptdb's speed (or size) over the baseline's, "
+      "measured side by side: the median of the samples' ratios.%s\n"
+      "Total time %s. All correctness checks passed.\n",
+      cfg.pairs, cfg.warmup,
+      cfg.quick ? " Quick run: sizes are tiny, timings are not meaningful "
+                  "and no target is asserted."
+                : "",
+      FormatSeconds(total).c_str());
+  if (!cfg.json.empty()) WriteJson(cfg, res, total);
+  return 0;
+}
+
+}  // namespace
+}  // namespace ckptdb_bench
+
+int main(int argc, char** argv) { return ckptdb_bench::Main(argc, argv); }
