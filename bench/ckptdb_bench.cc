@@ -732,7 +732,7 @@ std::map<std::string, RssLine> RunRssChild(const Config& cfg,
   if (cfg.chunk_bytes_set) {
     cmd += "--chunk-bytes " + std::to_string(cfg.tuning.chunk_bytes) + " ";
   }
-  if (!cfg.tuning.mmap_reads) cmd += "--no-mmap-reads ";
+  if (cfg.tuning.mmap_reads) cmd += "--mmap-reads ";
   cmd += args;
   const int rc = RunShell(cmd, &out);
   if (rc != 0) Fail("RSS child failed (" + cmd + "):\n" + out);
@@ -1155,7 +1155,7 @@ void WriteJson(const Config& cfg, const Results& res, double total_s) {
       "                    [--pairs N] [--warmup N] [--dir PATH] [--json "
       "FILE]\n"
       "                    [--w2-per-leaf] [--chunk-bytes N] "
-      "[--no-mmap-reads] [--keep]\n"
+      "[--mmap-reads] [--keep]\n"
       "  --quick        small smoke run (correctness only; 1 pair, no "
       "warm-up)\n"
       "  --workload     comma-separated subset (default: all). RSS = peak RSS\n"
@@ -1171,7 +1171,7 @@ void WriteJson(const Config& cfg, const Results& res, double total_s) {
       "  --chunk-bytes N  ckptdb StoreTuning::chunk_bytes for every store "
       "(default:\n"
       "                 the library's default)\n"
-      "  --no-mmap-reads  StoreTuning::mmap_reads = false for every store\n"
+      "  --mmap-reads     StoreTuning::mmap_reads = true for every store\n"
       "  --keep         keep the data directory\n",
       CKPTDB_BENCH_DEFAULT_DIR);
   std::exit(rc);
@@ -1218,8 +1218,8 @@ Config ParseArgs(int argc, char** argv) {
     } else if (a == "--keep") {
       cfg.keep = true;
 
-    } else if (a == "--no-mmap-reads") {
-      cfg.tuning.mmap_reads = false;
+    } else if (a == "--mmap-reads") {
+      cfg.tuning.mmap_reads = true;
     } else if (a == "--chunk-bytes") {
       cfg.tuning.chunk_bytes =
           static_cast<uint32_t>(std::strtoul(value().c_str(), nullptr, 0));

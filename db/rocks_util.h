@@ -28,7 +28,7 @@ struct RocksTuning {
   rocksdb::Env* env = nullptr;  // nullptr: the default Env
   bool read_only = false;
   // Read chunks through mmap (see StoreOptions::mmap_reads).
-  bool mmap_reads = true;
+  bool mmap_reads = false;
 };
 
 // DB-wide options.

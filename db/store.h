@@ -75,10 +75,10 @@ struct StoreOptions {
   // Page size of patch chunks. Default: 4 KiB.
   uint32_t patch_page_bytes = 4096;
   // Read through mmap: a chunk is copied once, from the page cache straight
-  // into the destination (measured 13.6 GB/s with 2 threads vs 10.6-11.6
-  // with pread, docs/design.md). The mapped page-cache pages count in the
-  // process's RSS while a restore reads them. Default: true.
-  bool mmap_reads = true;
+  // into the destination (faster, see docs/design.md), but the mapped
+  // page-cache pages count in the process's RSS while a restore reads them.
+  // Default: false.
+  bool mmap_reads = false;
   // Threads for hashing and reading (besides the caller). Default (-1): one
   // fewer than the hardware threads, at least 1.
   int num_threads = -1;

@@ -142,8 +142,8 @@ class StoreTuning:
   patch_max_fraction: changed chunks differing from the previous save's in
     at most this fraction of 4 KiB pages are stored as patches; 0 disables.
     Default 0.5.
-  mmap_reads: read chunks through mmap (fastest; mapped page-cache pages
-    count in RSS during restores). Default True.
+  mmap_reads: read chunks through mmap (about 1.2x faster restores, but
+    mapped page-cache pages count in RSS during restores). Default False.
   num_threads: worker threads for hashing and reading besides the caller.
     Default: hardware threads - 1.
   """
