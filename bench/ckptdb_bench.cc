@@ -56,7 +56,8 @@ struct Config {
   int warmup = 1;
   std::string dir = CKPTDB_BENCH_DEFAULT_DIR;
   std::string json;
-  std::set<std::string> workloads = {"W1", "W2", "W3", "W4", "RSS", "OPEN"};
+  std::set<std::string> workloads = {"W1",  "W2",   "W3",   "W4",
+                                     "RSS", "OPEN", "ASYNC"};
   bool w2_per_leaf = false;
   bool keep = false;
   // StoreTuning for every ckptdb store of the run (--chunk-bytes).
@@ -713,6 +714,29 @@ int RssChild(const Config& cfg) {
     absl::StatusOr<ckptdb::Tree> t;
     MeasureRss("ckptdb", [&] { t = ck.Restore(cfg.rss_db); });
     CheckOk(t.status(), "RSS child: ckptdb restore");
+  } else if (cfg.rss_child == "async") {
+    // Peak memory of async saves, from Save until the save has finished.
+    Arena src(w.arena_bytes);
+    FillArrays(w, src.data(), 0x5731);
+    const ckptdb::Tree tree = BuildTree(w, src.data());
+    MakeDirs(cfg.rss_dir);
+    ckptdb::CheckpointManagerOptions o;
+    o.tuning = cfg.tuning;
+    for (auto [name, mode] :
+         {std::pair{"borrow", ckptdb::CaptureMode::kBorrow},
+          std::pair{"copy", ckptdb::CaptureMode::kCopy}}) {
+      const std::string db = cfg.rss_dir + "/" + name;
+      auto m = ckptdb::CheckpointManager::Open(db, o);
+      CheckOk(m.status(), "RSS child: open manager");
+      ckptdb::ManagerSaveOptions so;
+      so.capture = mode;
+      MeasureRss(name, [&] {
+        CheckOk((*m)->Save(0, tree, so).status(), "RSS child: async save");
+        CheckOk((*m)->WaitUntilFinished(), "RSS child: async save");
+      });
+      CheckOk((*m)->Close(), "RSS child: close");
+      RemoveAll(db);
+    }
   } else {
     Fail("unknown --rss-child " + cfg.rss_child);
   }
@@ -749,9 +773,7 @@ std::map<std::string, RssLine> RunRssChild(const Config& cfg,
       res[name] = r;
     }
   }
-  if (!res.count("raw") || !res.count("ckptdb")) {
-    Fail("RSS child printed no result:\n" + out);
-  }
+  if (res.empty()) Fail("RSS child printed no result:\n" + out);
   return res;
 }
 
@@ -818,6 +840,121 @@ void RunRss(const Config& cfg, const std::string& work, const Workload& w,
     out->Fact("rss.restore.file_growth", c.file_growth);
     out->Fact("rss.restore.raw_growth", r["raw"].growth());
   }
+}
+
+// ---- ASYNC: the blocking part of async saves (issue 4)
+// ------------------------------------------------------------------------
+
+// W1 saved by a fresh manager: synchronous (the whole durable save) vs
+// async copy and borrow (only the blocking part: Save's return). Each
+// sample runs sync, copy, borrow, borrow, copy, sync; the ratios are the
+// blocking time over the sync time of the same sample.
+void RunAsync(const Config& cfg, const std::string& work, const Workload& w,
+              char* src, Results* out) {
+  std::printf(
+      "\n== ASYNC: W1 saved synchronously vs async (copy / borrow): the "
+      "blocking part of Save\n");
+  const ckptdb::Tree tree = BuildTree(w, src);
+  const std::string dir = work + "/async.ckptdb";
+  auto save = [&](int mode, double* blocking, double* total) {
+    RemoveAll(dir);
+    ckptdb::CheckpointManagerOptions o;
+    o.tuning = cfg.tuning;
+    o.enable_async_checkpointing = mode != 0;
+    auto m = OpenManager(dir, o);
+    ckptdb::ManagerSaveOptions so;
+    so.capture =
+        mode == 2 ? ckptdb::CaptureMode::kBorrow : ckptdb::CaptureMode::kCopy;
+    const double t0 = Now();
+    CheckOk(m->Save(0, tree, so).status(), "ASYNC save");
+    *blocking = Now() - t0;
+    CheckOk(m->WaitUntilFinished(), "ASYNC wait");
+    *total = Now() - t0;
+    CheckOk(m->Close(), "ASYNC close");
+  };
+  std::vector<double> sync_s, copy_s, borrow_s, r_copy, r_borrow;
+  for (int r = 0; r < cfg.warmup + cfg.pairs; ++r) {
+    double b[6], t[6];
+    const int order[6] = {0, 1, 2, 2, 1, 0};
+    for (int k = 0; k < 6; ++k) save(order[k], &b[k], &t[k]);
+    const double sync = (t[0] + t[5]) / 2, copy = (b[1] + b[4]) / 2,
+                 borrow = (b[2] + b[3]) / 2;
+    std::printf(
+        "  %s %d  sync save %s | async copy: Save returns after %s (%.1f%%), "
+        "done after %s | borrow: returns after %s (%.2f%%), done after %s\n",
+        r < cfg.warmup ? "warm-up" : "sample ", r + 1,
+        FormatSeconds(sync).c_str(), FormatSeconds(copy).c_str(),
+        100 * copy / sync, FormatSeconds((t[1] + t[4]) / 2).c_str(),
+        FormatSeconds(borrow).c_str(), 100 * borrow / sync,
+        FormatSeconds((t[2] + t[3]) / 2).c_str());
+    std::fflush(stdout);
+    if (r < cfg.warmup) continue;
+    sync_s.push_back(sync);
+    copy_s.push_back(copy);
+    borrow_s.push_back(borrow);
+    r_copy.push_back(copy / sync);
+    r_borrow.push_back(borrow / sync);
+  }
+  RemoveAll(dir);
+  {
+    Row row;
+    row.workload = "ASYNC";
+    row.operation = "copy-mode Save blocks";
+    row.ckptdb = FormatSeconds(Median(copy_s));
+    row.reference = "sync save " + FormatSeconds(Median(sync_s));
+    row.ratio = Median(r_copy);
+    row.ratio_samples = r_copy;
+    row.ratio_text = Ratio(row.ratio, "of sync");
+    row.target = "<= 0.15x sync save";
+    row.met = row.ratio <= 0.15;
+    out->rows.push_back(row);
+  }
+  {
+    Row row;
+    row.workload = "ASYNC";
+    row.operation = "borrow-mode Save blocks";
+    row.ckptdb = FormatSeconds(Median(borrow_s));
+    row.reference = "sync save " + FormatSeconds(Median(sync_s));
+    row.ratio = Median(r_borrow);
+    row.ratio_samples = r_borrow;
+    char text[64];
+    std::snprintf(text, sizeof(text), "%.4fx of sync", row.ratio);
+    row.ratio_text = text;
+    row.target = "< 0.01x sync save";
+    row.met = row.ratio < 0.01;
+    out->rows.push_back(row);
+  }
+  // Memory, in a fresh process.
+  auto r = RunRssChild(cfg, "--rss-child async --rss-dir '" + work +
+                                "/async-rss'");
+  const double tree_bytes = static_cast<double>(w.array_bytes);
+  for (const char* name : {"copy", "borrow"}) {
+    const RssLine& c = r[name];
+    std::printf("  %s: VmRSS %s -> VmHWM %s (+%s; %s)\n", name,
+                FormatBytes(c.before).c_str(), FormatBytes(c.peak).c_str(),
+                FormatBytes(c.growth()).c_str(), AnonFile(c).c_str());
+    Row row;
+    row.workload = "ASYNC";
+    row.operation = std::string(name) + "-mode save: extra peak RSS";
+    row.ckptdb = "+" + FormatBytes(c.growth());
+    row.reference = "tree " + FormatBytes(tree_bytes);
+    if (std::string(name) == "copy") {
+      row.ratio = c.growth() / tree_bytes;
+      row.ratio_text = Ratio(row.ratio, "tree");
+      row.target = "<= 1.10x tree";
+      row.met = row.ratio <= 1.10;
+    } else {
+      row.ratio = c.growth();
+      row.ratio_text = FormatBytes(c.growth());
+      row.target = "a few chunks (<= 64 MiB)";
+      row.met = c.growth() <= 64.0 * kMiB;
+    }
+    out->rows.push_back(row);
+    out->Fact(std::string("async.") + name + ".rss_growth", c.growth());
+  }
+  out->Fact("async.sync_s", JsonArray(sync_s));
+  out->Fact("async.copy_block_s", JsonArray(copy_s));
+  out->Fact("async.borrow_block_s", JsonArray(borrow_s));
 }
 
 // ---- W3
@@ -1205,8 +1342,8 @@ Config ParseArgs(int argc, char** argv) {
       while (std::getline(ss, item, ',')) {
         for (char& c : item) c = static_cast<char>(std::toupper(c));
         if (item.empty()) continue;
-        static const std::set<std::string> kKnown = {"W1", "W2",  "W3",
-                                                     "W4", "RSS", "OPEN"};
+        static const std::set<std::string> kKnown = {
+            "W1", "W2", "W3", "W4", "RSS", "OPEN", "ASYNC"};
         if (!kKnown.count(item)) {
           std::fprintf(stderr, "unknown workload '%s'\n", item.c_str());
           Usage(2);
@@ -1286,7 +1423,7 @@ int Main(int argc, char** argv) {
   Results res;
   auto want = [&](const char* w) { return cfg.workloads.count(w) > 0; };
 
-  if (want("W1") || want("W4") || want("RSS")) {
+  if (want("W1") || want("W4") || want("RSS") || want("ASYNC")) {
     const Workload w1 = MakeW1(cfg.quick);
     const double t0 = Now();
     Arena src(w1.arena_bytes), dst(w1.arena_bytes);
@@ -1314,6 +1451,7 @@ int Main(int argc, char** argv) {
       RemoveAll(w1_files.raw);
     }
     if (want("W4")) RunW4(cfg, work, w1, src.data(), dst.data(), &res);
+    if (want("ASYNC")) RunAsync(cfg, work, w1, src.data(), &res);
   }
   if (want("W2")) RunW2(cfg, work, &res);
   if (want("W3")) RunW3(cfg, work, &res);
