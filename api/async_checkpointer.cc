@@ -14,7 +14,7 @@ namespace ckptdb {
 // the blocking part of a save is only the capture (no database open).
 class AsyncCheckpointer::Impl {
  public:
-  explicit Impl(StoreTuning tuning) : tuning(tuning), sync(tuning), pool(1) {}
+  explicit Impl(StoreTuning tuning) : tuning(tuning), pool(1) {}
 
   // The open store for `path`, opening it (for writing) if needed. Waits
   // for the in-flight save when switching paths.
@@ -57,7 +57,6 @@ class AsyncCheckpointer::Impl {
   }
 
   StoreTuning tuning;
-  Checkpointer sync;
   internal::ThreadPool pool;
   internal::BackgroundSaver saver;
   std::mutex mu;
@@ -109,47 +108,32 @@ absl::StatusOr<SaveFuture> AsyncCheckpointer::Save(
   });
 }
 
-absl::StatusOr<Tree> AsyncCheckpointer::Restore(absl::string_view path,
-                                                const RestoreOptions& options) {
+// Reads through the open store when `path` is the one being saved to (it
+// is locked for writing by this process), else opens it read-only.
+absl::StatusOr<internal::LoadedItem> AsyncCheckpointer::Load(
+    absl::string_view path, const RestoreOptions& options) {
   const std::string p(path);
   CKPTDB_RETURN_IF_ERROR(impl_->WaitForSaveTo(p));
-  if (auto store = impl_->OpenStoreFor(p)) {
-    CKPTDB_ASSIGN_OR_RETURN(int64_t step,
-                            internal::PickStep(*store, options.step));
-    CKPTDB_ASSIGN_OR_RETURN(internal::StoredItem item,
-                            store->ReadItem(step, options.item));
-    return internal::RestoreItem(*store, item, nullptr, options);
-  }
-  return impl_->sync.Restore(path, options);
+  return internal::LoadItem(p, impl_->tuning, options, impl_->OpenStoreFor(p));
+}
+
+absl::StatusOr<Tree> AsyncCheckpointer::Restore(absl::string_view path,
+                                                const RestoreOptions& options) {
+  CKPTDB_ASSIGN_OR_RETURN(internal::LoadedItem l, Load(path, options));
+  return internal::RestoreItem(*l.store, l.item, nullptr, options);
 }
 
 absl::StatusOr<Tree> AsyncCheckpointer::Restore(absl::string_view path,
                                                 const Tree& target,
                                                 const RestoreOptions& options) {
-  const std::string p(path);
-  CKPTDB_RETURN_IF_ERROR(impl_->WaitForSaveTo(p));
-  if (auto store = impl_->OpenStoreFor(p)) {
-    CKPTDB_ASSIGN_OR_RETURN(int64_t step,
-                            internal::PickStep(*store, options.step));
-    CKPTDB_ASSIGN_OR_RETURN(internal::StoredItem item,
-                            store->ReadItem(step, options.item));
-    return internal::RestoreItem(*store, item, &target, options);
-  }
-  return impl_->sync.Restore(path, target, options);
+  CKPTDB_ASSIGN_OR_RETURN(internal::LoadedItem l, Load(path, options));
+  return internal::RestoreItem(*l.store, l.item, &target, options);
 }
 
 absl::StatusOr<TreeMetadata> AsyncCheckpointer::Metadata(
     absl::string_view path, const RestoreOptions& options) {
-  const std::string p(path);
-  CKPTDB_RETURN_IF_ERROR(impl_->WaitForSaveTo(p));
-  if (auto store = impl_->OpenStoreFor(p)) {
-    CKPTDB_ASSIGN_OR_RETURN(int64_t step,
-                            internal::PickStep(*store, options.step));
-    CKPTDB_ASSIGN_OR_RETURN(internal::StoredItem item,
-                            store->ReadItem(step, options.item));
-    return item.ToMetadata();
-  }
-  return impl_->sync.Metadata(path, options);
+  CKPTDB_ASSIGN_OR_RETURN(internal::LoadedItem l, Load(path, options));
+  return l.item.ToMetadata();
 }
 
 absl::Status AsyncCheckpointer::WaitUntilFinished() {

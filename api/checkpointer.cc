@@ -39,6 +39,21 @@ absl::StatusOr<int64_t> PickStep(const Store& store,
   return steps.back().step;
 }
 
+absl::StatusOr<LoadedItem> LoadItem(const std::string& path,
+                                    const StoreTuning& tuning,
+                                    const RestoreOptions& options,
+                                    std::shared_ptr<Store> open) {
+  LoadedItem out;
+  if (open != nullptr) {
+    out.store = std::move(open);
+  } else {
+    CKPTDB_ASSIGN_OR_RETURN(out.store, OpenForRead(path, tuning));
+  }
+  CKPTDB_ASSIGN_OR_RETURN(int64_t step, PickStep(*out.store, options.step));
+  CKPTDB_ASSIGN_OR_RETURN(out.item, out.store->ReadItem(step, options.item));
+  return out;
+}
+
 }  // namespace internal
 
 namespace {
@@ -79,36 +94,27 @@ absl::Status Checkpointer::Save(absl::string_view path, const Tree& tree,
 
 absl::StatusOr<Tree> Checkpointer::Restore(
     absl::string_view path, const RestoreOptions& options) const {
-  CKPTDB_ASSIGN_OR_RETURN(auto store,
-                          internal::OpenForRead(std::string(path), tuning_));
-  CKPTDB_ASSIGN_OR_RETURN(int64_t step,
-                          internal::PickStep(*store, options.step));
-  CKPTDB_ASSIGN_OR_RETURN(internal::StoredItem item,
-                          store->ReadItem(step, options.item));
-  return internal::RestoreItem(*store, item, nullptr, options);
+  CKPTDB_ASSIGN_OR_RETURN(
+      internal::LoadedItem l,
+      internal::LoadItem(std::string(path), tuning_, options));
+  return internal::RestoreItem(*l.store, l.item, nullptr, options);
 }
 
 absl::StatusOr<Tree> Checkpointer::Restore(
     absl::string_view path, const Tree& target,
     const RestoreOptions& options) const {
-  CKPTDB_ASSIGN_OR_RETURN(auto store,
-                          internal::OpenForRead(std::string(path), tuning_));
-  CKPTDB_ASSIGN_OR_RETURN(int64_t step,
-                          internal::PickStep(*store, options.step));
-  CKPTDB_ASSIGN_OR_RETURN(internal::StoredItem item,
-                          store->ReadItem(step, options.item));
-  return internal::RestoreItem(*store, item, &target, options);
+  CKPTDB_ASSIGN_OR_RETURN(
+      internal::LoadedItem l,
+      internal::LoadItem(std::string(path), tuning_, options));
+  return internal::RestoreItem(*l.store, l.item, &target, options);
 }
 
 absl::StatusOr<TreeMetadata> Checkpointer::Metadata(
     absl::string_view path, const RestoreOptions& options) const {
-  CKPTDB_ASSIGN_OR_RETURN(auto store,
-                          internal::OpenForRead(std::string(path), tuning_));
-  CKPTDB_ASSIGN_OR_RETURN(int64_t step,
-                          internal::PickStep(*store, options.step));
-  CKPTDB_ASSIGN_OR_RETURN(internal::StoredItem item,
-                          store->ReadItem(step, options.item));
-  return item.ToMetadata();
+  CKPTDB_ASSIGN_OR_RETURN(
+      internal::LoadedItem l,
+      internal::LoadItem(std::string(path), tuning_, options));
+  return l.item.ToMetadata();
 }
 
 }  // namespace ckptdb

@@ -23,6 +23,20 @@ absl::StatusOr<std::unique_ptr<Store>> OpenForRead(const std::string& path,
 absl::StatusOr<int64_t> PickStep(const Store& store,
                                  const std::optional<int64_t>& requested);
 
+// A checkpoint item read for restoring: the store stays open while the item
+// is in use.
+struct LoadedItem {
+  std::shared_ptr<Store> store;
+  StoredItem item;
+};
+
+// Reads the item a Checkpointer-style restore names (options.step,
+// options.item) from `open` if given, else from `path` opened for reading.
+absl::StatusOr<LoadedItem> LoadItem(const std::string& path,
+                                    const StoreTuning& tuning,
+                                    const RestoreOptions& options,
+                                    std::shared_ptr<Store> open = nullptr);
+
 }  // namespace ckptdb::internal
 
 #endif  // CKPTDB_API_COMMON_H_

@@ -722,9 +722,8 @@ int RssChild(const Config& cfg) {
     MakeDirs(cfg.rss_dir);
     ckptdb::CheckpointManagerOptions o;
     o.tuning = cfg.tuning;
-    for (auto [name, mode] :
-         {std::pair{"borrow", ckptdb::CaptureMode::kBorrow},
-          std::pair{"copy", ckptdb::CaptureMode::kCopy}}) {
+    for (auto [name, mode] : {std::pair{"borrow", ckptdb::CaptureMode::kBorrow},
+                              std::pair{"copy", ckptdb::CaptureMode::kCopy}}) {
       const std::string db = cfg.rss_dir + "/" + name;
       auto m = ckptdb::CheckpointManager::Open(db, o);
       CheckOk(m.status(), "RSS child: open manager");
@@ -925,8 +924,8 @@ void RunAsync(const Config& cfg, const std::string& work, const Workload& w,
     out->rows.push_back(row);
   }
   // Memory, in a fresh process.
-  auto r = RunRssChild(cfg, "--rss-child async --rss-dir '" + work +
-                                "/async-rss'");
+  auto r =
+      RunRssChild(cfg, "--rss-child async --rss-dir '" + work + "/async-rss'");
   const double tree_bytes = static_cast<double>(w.array_bytes);
   for (const char* name : {"copy", "borrow"}) {
     const RssLine& c = r[name];

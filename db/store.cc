@@ -2122,24 +2122,55 @@ absl::Status Store::ApplyRefDeltas(
   return absl::OkStatus();
 }
 
-absl::StatusOr<SegmentInfo> Store::ReadSegmentStat(uint64_t segment) const {
-  SegmentInfo si;
-  si.segment = segment;
-  const std::string key = SegmentStatKey(segment);
-  rocksdb::PinnableSlice v;
-  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), meta_cf_, key, &v);
-  if (s.IsNotFound()) return si;
-  if (!s.ok()) return FromRocks(s, "cannot read a segment record");
+namespace {
+absl::StatusOr<SegmentInfo> DecodeSegmentStat(uint64_t segment,
+                                              absl::string_view key,
+                                              absl::string_view value) {
   RecordBuffer buf;
   CKPTDB_ASSIGN_OR_RETURN(
       const fb::SegmentStat* st,
       DecodeRecord<fb::SegmentStat>(
-          key, ToView(v), kSegmentStatIdent,
+          key, value, kSegmentStatIdent,
           absl::StrCat("segment ", segment, " statistics"), &buf));
+  SegmentInfo si;
+  si.segment = segment;
   si.live_chunks = st->live_chunks();
   si.live_bytes = st->live_bytes();
   si.total_bytes = st->total_bytes();
   return si;
+}
+}  // namespace
+
+absl::StatusOr<SegmentInfo> Store::ReadSegmentStat(uint64_t segment) const {
+  const std::string key = SegmentStatKey(segment);
+  rocksdb::PinnableSlice v;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), meta_cf_, key, &v);
+  if (s.IsNotFound()) {
+    SegmentInfo si;
+    si.segment = segment;
+    return si;
+  }
+  if (!s.ok()) return FromRocks(s, "cannot read a segment record");
+  return DecodeSegmentStat(segment, key, ToView(v));
+}
+
+absl::Status Store::ForEachSegmentStat(
+    const std::function<void(uint64_t, const absl::StatusOr<SegmentInfo>&)>& fn)
+    const {
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions(), meta_cf_));
+  for (it->Seek(kSegmentStatKeyPrefix);
+       it->Valid() && it->key().starts_with(kSegmentStatKeyPrefix);
+       it->Next()) {
+    uint64_t seg;
+    if (!ParseSegmentKey(ToView(it->key()), kSegmentStatKeyPrefix, &seg)) {
+      continue;
+    }
+    fn(seg, DecodeSegmentStat(seg, ToView(it->key()), ToView(it->value())));
+  }
+  if (!it->status().ok())
+    return FromRocks(it->status(), "cannot list segments");
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<Hash128>> Store::ReadChunkList(
@@ -2548,29 +2579,15 @@ absl::StatusOr<GcReport> Store::CollectGarbage(const GcOptions& options) {
     }
   }
   std::map<uint64_t, SegmentInfo> stats;
-  std::set<uint64_t> unreadable;
-  {
-    std::unique_ptr<rocksdb::Iterator> it(
-        db_->NewIterator(rocksdb::ReadOptions(), meta_cf_));
-    RecordBuffer buf;
-    for (it->Seek(kSegmentStatKeyPrefix);
-         it->Valid() && it->key().starts_with(kSegmentStatKeyPrefix);
-         it->Next()) {
-      uint64_t seg;
-      if (!ParseSegmentKey(ToView(it->key()), kSegmentStatKeyPrefix, &seg)) {
-        continue;
-      }
-      auto si = ReadSegmentStat(seg);
-      if (!si.ok()) {
-        unreadable.insert(seg);  // never collected: liveness is unknown
-        continue;
-      }
-      stats[seg] = *si;
-    }
-    if (!it->status().ok()) {
-      return FromRocks(it->status(), "cannot list segments");
-    }
-  }
+  std::set<uint64_t> unreadable;  // never collected: liveness is unknown
+  CKPTDB_RETURN_IF_ERROR(ForEachSegmentStat(
+      [&](uint64_t seg, const absl::StatusOr<SegmentInfo>& si) {
+        if (si.ok()) {
+          stats[seg] = *si;
+        } else {
+          unreadable.insert(seg);
+        }
+      }));
   const uint64_t in_flight = next_segment_.load();
   auto plan = std::make_shared<GcPlan>();
   std::vector<uint64_t> dead, partial;
@@ -2827,16 +2844,11 @@ void Store::VerifyBookkeeping(std::vector<VerifyProblem>* problems) const {
         absl::StrCat("segment ", seg), &buf);
     if (!r.ok()) problem(std::string(r.status().message()));
   }
-  for (it->Seek(kSegmentStatKeyPrefix);
-       it->Valid() && it->key().starts_with(kSegmentStatKeyPrefix);
-       it->Next()) {
-    uint64_t seg;
-    if (!ParseSegmentKey(ToView(it->key()), kSegmentStatKeyPrefix, &seg)) {
-      continue;
-    }
-    auto r = ReadSegmentStat(seg);
-    if (!r.ok()) problem(std::string(r.status().message()));
-  }
+  absl::Status listed =
+      ForEachSegmentStat([&](uint64_t, const absl::StatusOr<SegmentInfo>& si) {
+        if (!si.ok()) problem(std::string(si.status().message()));
+      });
+  if (!listed.ok()) problem(std::string(listed.message()));
 }
 
 absl::StatusOr<StoreStats> Store::Stats() const {
@@ -2847,21 +2859,19 @@ absl::StatusOr<StoreStats> Store::Stats() const {
     ++st.steps;
     st.logical_bytes += s.logical_bytes;
   }
-  std::unique_ptr<rocksdb::Iterator> it(
-      db_->NewIterator(rocksdb::ReadOptions(), meta_cf_));
-  for (it->Seek(kSegmentStatKeyPrefix);
-       it->Valid() && it->key().starts_with(kSegmentStatKeyPrefix);
-       it->Next()) {
-    uint64_t seg;
-    if (!ParseSegmentKey(ToView(it->key()), kSegmentStatKeyPrefix, &seg)) {
-      continue;
-    }
-    CKPTDB_ASSIGN_OR_RETURN(SegmentInfo si, ReadSegmentStat(seg));
-    st.live_chunks += si.live_chunks;
-    st.live_chunk_bytes += si.live_bytes;
-    st.segment_bytes += si.total_bytes;
-    st.segments.push_back(si);
-  }
+  absl::Status damaged;
+  CKPTDB_RETURN_IF_ERROR(
+      ForEachSegmentStat([&](uint64_t, const absl::StatusOr<SegmentInfo>& si) {
+        if (!si.ok()) {
+          if (damaged.ok()) damaged = si.status();
+          return;
+        }
+        st.live_chunks += si->live_chunks;
+        st.live_chunk_bytes += si->live_bytes;
+        st.segment_bytes += si->total_bytes;
+        st.segments.push_back(*si);
+      }));
+  CKPTDB_RETURN_IF_ERROR(damaged);
   std::vector<rocksdb::LiveFileMetaData> files;
   db_->GetLiveFilesMetaData(&files);
   for (const auto& f : files) st.sst_bytes += f.size;

@@ -355,6 +355,11 @@ class Store {
       const StepEntry& entry) const;
   absl::StatusOr<SegmentInfo> ReadSegmentStat(uint64_t segment) const;
   void VerifyBookkeeping(std::vector<VerifyProblem>* problems) const;
+  // Calls fn for every segment statistics record, decoded (or its error).
+  absl::Status ForEachSegmentStat(
+      const std::function<void(uint64_t segment,
+                               const absl::StatusOr<SegmentInfo>& stat)>& fn)
+      const;
   // Fills prev_bases_ from the most recently committed step, once.
   absl::Status LoadPrevBases();
   absl::Status ReadChunk(

@@ -32,6 +32,7 @@ namespace ckptdb {
 
 namespace internal {
 class BackgroundSaver;
+struct LoadedItem;
 struct SaveState;
 }  // namespace internal
 
@@ -93,6 +94,8 @@ class AsyncCheckpointer {
 
  private:
   class Impl;
+  absl::StatusOr<internal::LoadedItem> Load(absl::string_view path,
+                                            const RestoreOptions& options);
   std::unique_ptr<Impl> impl_;
 };
 

@@ -25,7 +25,7 @@ struct ItemSummary {
 // A committed step, as listed from its commit record.
 struct StepInfo {
   int64_t step = 0;
-  std::string name;            // display name, e.g. "test_4" or "00000004"
+  std::string name;  // display name, e.g. "test_4" or "00000004"
   // When its save started and was committed (Unix time, ns). For
   // CheckpointManager steps both are the manager clock's time when Save was
   // called: the time Orbax's retention (keep_time_interval) uses, so that it
