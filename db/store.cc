@@ -2295,6 +2295,7 @@ absl::StatusOr<StoredItem> Store::ReadItemImpl(int64_t step,
   }
   StoredItem out;
   out.step = step;
+  out.generation = entry->generation;
   out.step_name = entry->info.name;
   out.item = std::string(item);
   if (summary) out.nodes.reserve(summary->node_count);
@@ -2497,10 +2498,25 @@ absl::Status Store::ReadChunk(
   return consume(*scratch);
 }
 
+absl::Status Store::CheckStillCommitted(const StoredItem& item) const {
+  auto e = FindStep(item.step);
+  if (!e.ok() || (*e)->generation != item.generation) {
+    return absl::NotFoundError(
+        absl::StrCat("step ", item.step,
+                     " was deleted or replaced while it was being "
+                     "read"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Store::ReadArrays(const StoredItem& item,
                                const std::vector<ArrayRead>& reads) const {
   std::shared_lock<std::shared_mutex> db_lock(db_mu_);
   CKPTDB_RETURN_IF_ERROR(CheckDb());
+  // The step's chunks stay on disk while gc_mu_ is held, if the step still
+  // exists now (deletion precedes collection).
+  std::shared_lock<std::shared_mutex> gc_lock(gc_mu_);
+  CKPTDB_RETURN_IF_ERROR(CheckStillCommitted(item));
   struct Work {
     uint32_t read;
     uint32_t chunk;
@@ -2648,6 +2664,9 @@ absl::StatusOr<GcReport> Store::CollectGarbage(const GcOptions& options) {
   }
   if (dead.empty() && partial.empty()) return report;
 
+  // Chunks are about to disappear from disk: wait for reads in progress
+  // (a reader holds gc_mu_ shared and has checked its step still exists).
+  std::unique_lock<std::shared_mutex> gc_lock(gc_mu_);
   gc_filter_->Publish(plan);
   Hook("gc_plan_published");
   rocksdb::Status s;
@@ -2672,6 +2691,7 @@ absl::StatusOr<GcReport> Store::CollectGarbage(const GcOptions& options) {
     s = db_->CompactRange(cro, chunks_cf_, &b, &e);
   }
   gc_filter_->Publish(nullptr);
+  gc_lock.unlock();
   if (!s.ok()) {
     needs_resume_ = true;
     return FromRocks(s, "garbage collection failed");
@@ -2720,6 +2740,7 @@ absl::StatusOr<std::vector<VerifyProblem>> Store::Verify(
     // whole database's verification.
     std::shared_lock<std::shared_mutex> slot_lock(recycle_mu_);
     std::shared_lock<std::shared_mutex> db_lock(db_mu_);
+    std::shared_lock<std::shared_mutex> gc_lock(gc_mu_);
     CKPTDB_RETURN_IF_ERROR(CheckDb());
     auto found = FindStep(step);
     if (!found.ok() && steps.empty()) continue;  // deleted meanwhile

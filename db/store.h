@@ -146,6 +146,7 @@ struct StoredNode {
 // A saved item's tree, as stored.
 struct StoredItem {
   int64_t step = 0;
+  uint64_t generation = 0;  // the save that wrote the step
   std::string step_name;
   std::string item;
   std::vector<StoredNode> nodes;  // preorder; nodes[0] is the root
@@ -372,6 +373,8 @@ class Store {
   absl::Status ResumeIfNeeded();
   // Unavailable if the database is closed (a reopen failed).
   absl::Status CheckDb() const;
+  // NotFound if the item's step was deleted or replaced since it was read.
+  absl::Status CheckStillCommitted(const StoredItem& item) const;
 
   const std::string path_;
   StoreOptions options_;
@@ -406,6 +409,9 @@ class Store {
   // Readers of step column families hold it shared; recycling a column
   // family holds it exclusively.
   mutable std::shared_mutex recycle_mu_;
+  // Chunk readers hold it shared; garbage collection holds it exclusively
+  // while it removes chunks from disk.
+  mutable std::shared_mutex gc_mu_;
   std::atomic<uint64_t> next_segment_{1};
   // Patch bases of the last save (guarded by write_mu_): for each
   // "item\0leaf path", the Full chunk at each chunk position (size 0: none).
