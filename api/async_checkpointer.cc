@@ -104,7 +104,8 @@ absl::StatusOr<SaveFuture> AsyncCheckpointer::Save(
     if (opts->custom_metadata.kind() != Tree::Kind::kNone) {
       req.custom_metadata = &opts->custom_metadata;
     }
-    return store->SaveStep(req).status();
+    CKPTDB_RETURN_IF_ERROR(store->SaveStep(req).status());
+    return internal::CollectAfterReplace(*store, req.replace);
   });
 }
 

@@ -372,6 +372,7 @@ class CheckpointManager::Impl {
   }
 
   absl::StatusOr<std::optional<Tree>> Metrics(int64_t step) const {
+    CKPTDB_RETURN_IF_ERROR(CheckOpen());
     CKPTDB_RETURN_IF_ERROR(WaitForStep(step));
     CKPTDB_ASSIGN_OR_RETURN(StepInfo info, store_->Step(step));
     if (!info.has_metrics) return std::optional<Tree>();
@@ -508,17 +509,25 @@ class CheckpointManager::Impl {
       std::lock_guard<std::mutex> l(mu_);
       inflight_step_.reset();
       if (!s.ok()) {
-        // Nothing was committed and nothing deleted: back to before.
+        // Nothing was deleted: back to before.
         list_ = job.list_before;
-        return s;
       }
+    }
+    if (!s.ok()) {
+      // A commit whose write failed may still have reached the disk: once
+      // the store has reopened, list what is committed.
+      if (store_->Reload().ok()) LoadList();
+      return s;
     }
     if (!job.to_delete.empty()) {
       std::vector<int64_t> existing;
       for (int64_t d : job.to_delete) {
         if (store_->HasStep(d)) existing.push_back(d);
       }
-      CKPTDB_RETURN_IF_ERROR(store_->DeleteSteps(existing));
+      if (absl::Status d = store_->DeleteSteps(existing); !d.ok()) {
+        LoadList();  // the steps are still there: list them again
+        return d;
+      }
       internal::GcOptions gc;
       gc.min_garbage_fraction = options_.gc_garbage_fraction;
       CKPTDB_RETURN_IF_ERROR(store_->CollectGarbage(gc).status());

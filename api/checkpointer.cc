@@ -39,6 +39,13 @@ absl::StatusOr<int64_t> PickStep(const Store& store,
   return steps.back().step;
 }
 
+absl::Status CollectAfterReplace(Store& store, bool replaced) {
+  if (!replaced) return absl::OkStatus();
+  GcOptions gc;
+  gc.min_garbage_fraction = 0.25;
+  return store.CollectGarbage(gc).status();
+}
+
 absl::StatusOr<LoadedItem> LoadItem(const std::string& path,
                                     const StoreTuning& tuning,
                                     const RestoreOptions& options,
@@ -89,7 +96,8 @@ absl::Status Checkpointer::Save(absl::string_view path, const Tree& tree,
   if (options.custom_metadata.kind() != Tree::Kind::kNone) {
     req.custom_metadata = &options.custom_metadata;
   }
-  return store->SaveStep(req).status();
+  CKPTDB_RETURN_IF_ERROR(store->SaveStep(req).status());
+  return internal::CollectAfterReplace(*store, req.replace);
 }
 
 absl::StatusOr<Tree> Checkpointer::Restore(

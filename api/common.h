@@ -23,6 +23,10 @@ absl::StatusOr<std::unique_ptr<Store>> OpenForRead(const std::string& path,
 absl::StatusOr<int64_t> PickStep(const Store& store,
                                  const std::optional<int64_t>& requested);
 
+// After a forced save replaced a checkpoint, reclaims the replaced one's
+// chunks (segments at least 25% dead).
+absl::Status CollectAfterReplace(Store& store, bool replaced);
+
 // A checkpoint item read for restoring: the store stays open while the item
 // is in use.
 struct LoadedItem {

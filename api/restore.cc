@@ -1,5 +1,8 @@
 #include "api/restore.h"
 
+#include <iterator>
+#include <map>
+
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -17,12 +20,14 @@ class Restorer {
   absl::StatusOr<Tree> Build(uint32_t node, const Tree* target,
                              const TreePath& path) {
     const StoredNode& n = item_.nodes[node];
-    if (target != nullptr && target->kind() == Tree::Kind::kPlaceholder) {
-      return Tree::Placeholder();
-    }
     const bool stored_container = n.kind == Tree::Kind::kList ||
                                   n.kind == Tree::Kind::kTuple ||
                                   n.kind == Tree::Kind::kDict;
+    if (target != nullptr && target->kind() == Tree::Kind::kPlaceholder) {
+      // Skipped, leaf or whole subtree (Orbax allows leaves only; skipping
+      // a subtree is a ckptdb extension the Python layer relies on).
+      return Tree::Placeholder();
+    }
     if (target != nullptr && target->is_container() != stored_container) {
       return Mismatch(
           path,
@@ -158,7 +163,7 @@ class Restorer {
     if (target != nullptr && target->kind() == Tree::Kind::kArray) {
       const Array& t = target->array();
       if (t.writable() && t.dtype() == dtype && t.shape() == n.shape &&
-          (t.data() != nullptr || t.nbytes() == 0)) {
+          (t.data() != nullptr || t.nbytes() == 0) && ClaimInPlace(t)) {
         reads_.push_back({node, t.mutable_data(), dtype});
         return Tree(t);
       }
@@ -175,9 +180,26 @@ class Restorer {
     return Tree(Array::Share(dtype, n.shape, std::move(buf), data));
   }
 
+  // A target buffer is filled in place only if no other leaf of this
+  // restore fills memory overlapping it (tied weights: two leaves, one
+  // buffer); the later leaves get new arrays.
+  bool ClaimInPlace(const Array& t) {
+    const uintptr_t begin = reinterpret_cast<uintptr_t>(t.data());
+    const uintptr_t end = begin + t.nbytes();
+    if (begin == end) return true;
+    auto next = claimed_.lower_bound(begin);
+    if (next != claimed_.end() && next->first < end) return false;
+    if (next != claimed_.begin() && std::prev(next)->second > begin) {
+      return false;
+    }
+    claimed_.emplace(begin, end);
+    return true;
+  }
+
   const StoredItem& item_;
   const RestoreOptions& options_;
   std::vector<ArrayRead> reads_;
+  std::map<uintptr_t, uintptr_t> claimed_;  // in-place ranges [begin, end)
 };
 
 }  // namespace

@@ -13,7 +13,9 @@ namespace ckptdb::internal {
 // Restores `item` from `store`. Without a target (nullptr) the saved tree
 // comes back exactly. With a target the result has the target's structure
 // and container kinds; leaves take the saved values; a target array whose
-// shape and dtype equal what is restored is filled in place (and returned).
+// shape and dtype equal what is restored is filled in place (and returned),
+// unless another leaf of the target shares its memory. A restore that fails
+// part-way may leave target arrays partly overwritten.
 // InvalidArgument naming the first differing path on a structure mismatch.
 absl::StatusOr<Tree> RestoreItem(const Store& store, const StoredItem& item,
                                  const Tree* target,

@@ -921,13 +921,21 @@ absl::Status Store::OpenDb() {
   }
   std::set<std::string> referenced;
   for (auto& [step, e] : steps) referenced.insert(e->cf_name);
+  std::set<int64_t> damaged;  // steps whose commit record is unreadable
+  for (auto& [step, e] : steps) {
+    if (!e->damage.ok()) damaged.insert(step);
+  }
   std::vector<std::shared_ptr<CfHandle>> orphans;
   for (auto& [name, cf] : step_cfs) {
     uint64_t n;
     if (ParseSlotColumnFamilyName(name, &n)) {
       max_segment = std::max(max_segment, n);
     }
-    if (!referenced.count(name)) orphans.push_back(cf);
+    if (referenced.count(name)) continue;
+    if (!damaged.empty() && SlotNamesStep(*cf, damaged)) {
+      continue;  // may hold a damaged step's data: keep it for recovery
+    }
+    orphans.push_back(cf);
   }
   {
     rocksdb::ColumnFamilyMetaData md;
@@ -983,6 +991,18 @@ absl::Status Store::SweepOrphans(GcReport* report) {
   return absl::OkStatus();
 }
 
+bool Store::SlotNamesStep(const CfHandle& cf,
+                          const std::set<int64_t>& steps) const {
+  rocksdb::ReadOptions ro;
+  ro.verify_checksums = false;
+  rocksdb::PinnableSlice v;
+  if (!db_->Get(ro, cf.handle, kChunkListKey, &v).ok()) return false;
+  RecordBuffer buf;
+  auto cl = DecodeRecord<fb::ChunkList>(kChunkListKey, ToView(v),
+                                        kChunkListIdent, "chunk list", &buf);
+  return cl.ok() && steps.count((*cl)->step()) > 0;
+}
+
 bool Store::SlotHolds(const StepEntry& e) const {
   if (e.cf == nullptr) return false;
   if (e.generation == 0) return true;  // written before slots had markers
@@ -1001,7 +1021,7 @@ bool Store::SlotHolds(const StepEntry& e) const {
 
 absl::Status Store::RecycleSlot(const std::shared_ptr<CfHandle>& cf) {
   // Readers of the step it held finish first (they hold recycle_mu_).
-  std::unique_lock<std::shared_mutex> l(recycle_mu_);
+  std::unique_lock<SharedMutex> l(recycle_mu_);
   rocksdb::Status s =
       rocksdb::DeleteFilesInRange(db_.get(), cf->handle, nullptr, nullptr);
   rocksdb::ColumnFamilyMetaData md;
@@ -1155,8 +1175,8 @@ absl::StatusOr<std::string> Store::StepColumnFamily(int64_t step) const {
 
 absl::StatusOr<std::vector<Hash128>> Store::StepChunkHashes(
     int64_t step) const {
-  std::shared_lock<std::shared_mutex> slot_lock(recycle_mu_);
-  std::shared_lock<std::shared_mutex> db_lock(db_mu_);
+  std::shared_lock<SharedMutex> db_lock(db_mu_);
+  std::shared_lock<SharedMutex> slot_lock(recycle_mu_);
   CKPTDB_RETURN_IF_ERROR(CheckDb());
   CKPTDB_ASSIGN_OR_RETURN(auto e, FindStep(step));
   return ReadChunkList(*e);
@@ -1164,7 +1184,7 @@ absl::StatusOr<std::vector<Hash128>> Store::StepChunkHashes(
 
 absl::StatusOr<Store::ChunkLookup> Store::LookupChunk(
     const Hash128& hash) const {
-  std::shared_lock<std::shared_mutex> db_lock(db_mu_);
+  std::shared_lock<SharedMutex> db_lock(db_mu_);
   CKPTDB_RETURN_IF_ERROR(CheckDb());
   const std::string key = ChunkIndexKey(hash);
   rocksdb::PinnableSlice v;
@@ -1348,7 +1368,7 @@ absl::string_view ChunkBytes(const FlatNode& n, const ChunkJob& j,
 // disk, which also drops what the failed save left behind.
 absl::Status Store::ResumeIfNeeded() {
   if (!needs_resume_ && db_ != nullptr) return absl::OkStatus();
-  std::unique_lock<std::shared_mutex> l(db_mu_);
+  std::unique_lock<SharedMutex> l(db_mu_);
   CloseDb();
   absl::Status s = OpenDb();
   if (!s.ok()) {
@@ -1648,6 +1668,10 @@ absl::StatusOr<StepInfo> Store::SaveStepLocked(const StepSaveRequest& req) {
   if (options_.env) chunk_opts.env = options_.env;
   if (!parts.empty()) {
     std::vector<rocksdb::Status> statuses(parts.size());
+    // A new chunk whose bytes no longer hash to what deduplication planned
+    // (a borrowed array changed during the save) would poison chunk_index
+    // for every later save: the save fails instead.
+    std::vector<int64_t> changed(parts.size(), -1);
     pool_->ParallelFor(parts.size(), [&](size_t p) {
       // Keep the written pages cached: a restore soon after reads them.
       rocksdb::SstFileWriter writer(env_options, chunk_opts, chunks_cf_,
@@ -1674,15 +1698,34 @@ absl::StatusOr<StepInfo> Store::SaveStepLocked(const StepSaveRequest& req) {
             j.kind = fb::ChunkKind_Patch;
             j.stored_size = static_cast<uint32_t>(patch.size());
             s = writer.Put(key, patch);
-            continue;
+          } else {
+            j.has_base = false;
           }
-          j.has_base = false;
         }
-        s = writer.Put(key, ToSlice(bytes));
+        if (!j.has_base) s = writer.Put(key, ToSlice(bytes));
+        // Hashing after the write: equal means what was written is what
+        // was planned (bytes that changed and changed back aside).
+        if (s.ok() && HashBytes(bytes.data(), bytes.size()) != j.hash) {
+          changed[p] = new_jobs[k];
+          s = rocksdb::Status::Aborted("array changed during the save");
+        }
       }
       if (s.ok()) s = writer.Finish();
       statuses[p] = s;
     });
+    for (size_t p = 0; p < parts.size(); ++p) {
+      if (changed[p] >= 0) {
+        cleanup_files();
+        const FlatNode& n = nodes[jobs[changed[p]].node];
+        return absl::AbortedError(absl::StrCat(
+            "step ", req.step, " item '", req.items[n.item].name, "' leaf '",
+            FlatPath(nodes, item_begin[n.item], jobs[changed[p]].node)
+                .DisplayString(),
+            "': its bytes changed while the save was writing them (a "
+            "borrowed array must stay unchanged until its save finishes); "
+            "nothing was saved"));
+      }
+    }
     for (const rocksdb::Status& s : statuses) {
       if (!s.ok()) {
         cleanup_files();
@@ -1778,7 +1821,13 @@ absl::StatusOr<StepInfo> Store::SaveStepLocked(const StepSaveRequest& req) {
   Hook("after_step_file");
 
   // 5. Take an empty step column family and ingest both files atomically.
-  CKPTDB_ASSIGN_OR_RETURN(std::shared_ptr<CfHandle> cf, AcquireSlot());
+  auto acquired = AcquireSlot();
+  if (!acquired.ok()) {
+    cleanup_files();
+    needs_resume_ = true;  // the next write reopens the database first
+    return acquired.status();
+  }
+  std::shared_ptr<CfHandle> cf = *std::move(acquired);
   const std::string cf_name = cf->name;
   rocksdb::ColumnFamilyHandle* raw_cf = cf->handle;
   rocksdb::Status s;
@@ -1870,7 +1919,14 @@ absl::StatusOr<StepInfo> Store::SaveStepLocked(const StepSaveRequest& req) {
     seeded[jobs[i].hash] = st;
   }
   for (auto& [h, st] : entries) seeded[h] = st;
-  CKPTDB_RETURN_IF_ERROR(ApplyRefDeltas(deltas, &batch, &seeded, &segstats));
+  if (absl::Status st = ApplyRefDeltas(deltas, &batch, &seeded, &segstats);
+      !st.ok()) {
+    // The slot holds ingested files that no commit record names: an
+    // orphan, emptied by the next garbage collection or open.
+    std::unique_lock<std::shared_mutex> l(steps_mu_);
+    orphan_cfs_.push_back(cf);
+    return st;
+  }
   for (auto& [seg, st] : segstats) {
     const std::string k = SegmentStatKey(seg);
     batch.Put(meta_cf_, k, SegmentStatValue(k, st));
@@ -2265,9 +2321,9 @@ absl::Status Store::DeleteSteps(const std::vector<int64_t>& steps) {
 
 absl::StatusOr<StoredItem> Store::ReadItem(int64_t step,
                                            absl::string_view item) const {
-  std::shared_lock<std::shared_mutex> db_lock(db_mu_);
+  std::shared_lock<SharedMutex> db_lock(db_mu_);
   CKPTDB_RETURN_IF_ERROR(CheckDb());
-  std::shared_lock<std::shared_mutex> slot_lock(recycle_mu_);
+  std::shared_lock<SharedMutex> slot_lock(recycle_mu_);
   return ReadItemImpl(step, item);
 }
 
@@ -2511,11 +2567,11 @@ absl::Status Store::CheckStillCommitted(const StoredItem& item) const {
 
 absl::Status Store::ReadArrays(const StoredItem& item,
                                const std::vector<ArrayRead>& reads) const {
-  std::shared_lock<std::shared_mutex> db_lock(db_mu_);
+  std::shared_lock<SharedMutex> db_lock(db_mu_);
   CKPTDB_RETURN_IF_ERROR(CheckDb());
   // The step's chunks stay on disk while gc_mu_ is held, if the step still
   // exists now (deletion precedes collection).
-  std::shared_lock<std::shared_mutex> gc_lock(gc_mu_);
+  std::shared_lock<SharedMutex> gc_lock(gc_mu_);
   CKPTDB_RETURN_IF_ERROR(CheckStillCommitted(item));
   struct Work {
     uint32_t read;
@@ -2662,11 +2718,15 @@ absl::StatusOr<GcReport> Store::CollectGarbage(const GcOptions& options) {
     plan->live[seg] = std::move(live);
     partial.push_back(seg);
   }
-  if (dead.empty() && partial.empty()) return report;
+  const bool stale = std::any_of(stats.begin(), stats.end(), [&](auto& kv) {
+    return kv.first < in_flight && !on_disk.count(kv.first) &&
+           kv.second.live_chunks == 0;
+  });
+  if (dead.empty() && partial.empty() && !stale) return report;
 
   // Chunks are about to disappear from disk: wait for reads in progress
   // (a reader holds gc_mu_ shared and has checked its step still exists).
-  std::unique_lock<std::shared_mutex> gc_lock(gc_mu_);
+  std::unique_lock<SharedMutex> gc_lock(gc_mu_);
   gc_filter_->Publish(plan);
   Hook("gc_plan_published");
   rocksdb::Status s;
@@ -2699,6 +2759,14 @@ absl::StatusOr<GcReport> Store::CollectGarbage(const GcOptions& options) {
   Hook("gc_compacted");
 
   rocksdb::WriteBatch batch;
+  // Records of dead segments whose files are already gone (a GC that
+  // crashed between its compaction and this batch).
+  for (const auto& [seg, si] : stats) {
+    if (seg < in_flight && !on_disk.count(seg) && si.live_chunks == 0) {
+      batch.Delete(meta_cf_, SegmentKey(seg));
+      batch.Delete(meta_cf_, SegmentStatKey(seg));
+    }
+  }
   for (uint64_t seg : dead) {
     auto it = stats.find(seg);
     if (it != stats.end()) report.bytes_reclaimed += it->second.total_bytes;
@@ -2738,9 +2806,9 @@ absl::StatusOr<std::vector<VerifyProblem>> Store::Verify(
   for (int64_t step : todo) {
     // One step at a time, so that saves and deletes are not held up for a
     // whole database's verification.
-    std::shared_lock<std::shared_mutex> slot_lock(recycle_mu_);
-    std::shared_lock<std::shared_mutex> db_lock(db_mu_);
-    std::shared_lock<std::shared_mutex> gc_lock(gc_mu_);
+    std::shared_lock<SharedMutex> db_lock(db_mu_);
+    std::shared_lock<SharedMutex> slot_lock(recycle_mu_);
+    std::shared_lock<SharedMutex> gc_lock(gc_mu_);
     CKPTDB_RETURN_IF_ERROR(CheckDb());
     auto found = FindStep(step);
     if (!found.ok() && steps.empty()) continue;  // deleted meanwhile
@@ -2785,8 +2853,11 @@ absl::StatusOr<std::vector<VerifyProblem>> Store::Verify(
     }
   }
   if (steps.empty()) {
-    std::shared_lock<std::shared_mutex> slot_lock(recycle_mu_);
-    std::shared_lock<std::shared_mutex> db_lock(db_mu_);
+    // The bookkeeping is only consistent between saves and deletes.
+    std::unique_lock<std::mutex> writes(write_mu_, std::defer_lock);
+    if (!read_only()) writes.lock();
+    std::shared_lock<SharedMutex> db_lock(db_mu_);
+    std::shared_lock<SharedMutex> slot_lock(recycle_mu_);
     CKPTDB_RETURN_IF_ERROR(CheckDb());
     VerifyBookkeeping(&problems);
   }
@@ -2873,7 +2944,7 @@ void Store::VerifyBookkeeping(std::vector<VerifyProblem>* problems) const {
 }
 
 absl::StatusOr<StoreStats> Store::Stats() const {
-  std::shared_lock<std::shared_mutex> db_lock(db_mu_);
+  std::shared_lock<SharedMutex> db_lock(db_mu_);
   CKPTDB_RETURN_IF_ERROR(CheckDb());
   StoreStats st;
   for (const StepInfo& s : Steps()) {
@@ -2908,7 +2979,7 @@ absl::Status Store::Reload() {
   if (options_.mode == StoreOptions::Mode::kReadWrite) {
     return ResumeIfNeeded();
   }
-  std::unique_lock<std::shared_mutex> l(db_mu_);
+  std::unique_lock<SharedMutex> l(db_mu_);
   CloseDb();
   return OpenDb();
 }

@@ -20,6 +20,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <shared_mutex>
 #include <string>
 #include <vector>
@@ -31,6 +32,7 @@
 #include "ckptdb/options.h"
 #include "ckptdb/tree.h"
 #include "db/hash.h"
+#include "db/shared_mutex.h"
 
 namespace rocksdb {
 class DB;
@@ -335,6 +337,8 @@ class Store {
   // True if the step's column family holds that step (its ChunkList marker
   // matches): false for a reader whose view predates the step's files.
   bool SlotHolds(const StepEntry& e) const;
+  // True if the slot's ChunkList names one of `steps`.
+  bool SlotNamesStep(const CfHandle& cf, const std::set<int64_t>& steps) const;
   // Empties a step column family for reuse (or drops it). Called with
   // write_mu_ held; waits for readers of the step it held.
   absl::Status RecycleSlot(const std::shared_ptr<CfHandle>& cf);
@@ -392,10 +396,11 @@ class Store {
   std::unique_ptr<ThreadPool> pool_;
 
   // Serialises saves, deletes, GC and Reload.
-  std::mutex write_mu_;
+  mutable std::mutex write_mu_;
   bool needs_resume_ = false;  // guarded by write_mu_
   // Reads hold it shared; reopening the database holds it exclusively.
-  mutable std::shared_mutex db_mu_;
+  // Lock order: write_mu_, then db_mu_, then recycle_mu_, then gc_mu_.
+  mutable SharedMutex db_mu_;
   // Guards steps_ and orphan_cfs_.
   mutable std::shared_mutex steps_mu_;
   std::map<int64_t, std::shared_ptr<const StepEntry>> steps_;
@@ -408,10 +413,10 @@ class Store {
   std::vector<std::shared_ptr<CfHandle>> free_slots_;
   // Readers of step column families hold it shared; recycling a column
   // family holds it exclusively.
-  mutable std::shared_mutex recycle_mu_;
+  mutable SharedMutex recycle_mu_;
   // Chunk readers hold it shared; garbage collection holds it exclusively
   // while it removes chunks from disk.
-  mutable std::shared_mutex gc_mu_;
+  mutable SharedMutex gc_mu_;
   std::atomic<uint64_t> next_segment_{1};
   // Patch bases of the last save (guarded by write_mu_): for each
   // "item\0leaf path", the Full chunk at each chunk position (size 0: none).

@@ -17,29 +17,30 @@ ThreadPool::~ThreadPool() {
   for (auto& t : workers_) t.join();
 }
 
-void ThreadPool::RunItems() {
+void ThreadPool::RunItems(Job* job) {
   for (;;) {
-    const size_t i = next_.fetch_add(1);
-    if (i >= n_) return;
-    (*fn_)(i);
+    const size_t i = job->next.fetch_add(1);
+    if (i >= job->n) return;
+    (*job->fn)(i);
+    job->done.fetch_add(1);
   }
 }
 
 void ThreadPool::WorkerLoop() {
   uint64_t seen = 0;
   for (;;) {
+    std::shared_ptr<Job> job;
     {
       std::unique_lock<std::mutex> l(mu_);
       cv_.wait(l, [&] { return stop_ || generation_ != seen; });
       if (stop_) return;
       seen = generation_;
-      ++active_;
+      job = job_;  // a snapshot: this worker works on this job only
     }
-    RunItems();
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      if (--active_ == 0) done_cv_.notify_all();
-    }
+    if (job == nullptr) continue;  // woke after that job was over
+    RunItems(job.get());
+    { std::lock_guard<std::mutex> l(mu_); }
+    done_cv_.notify_all();
   }
 }
 
@@ -50,20 +51,21 @@ void ThreadPool::ParallelFor(size_t n, const std::function<void(size_t)>& fn) {
     for (size_t i = 0; i < n; ++i) fn(i);
     return;
   }
+  auto job = std::make_shared<Job>();
+  job->fn = &fn;
+  job->n = n;
   {
     std::lock_guard<std::mutex> l(mu_);
-    fn_ = &fn;
-    n_ = n;
-    next_.store(0);
+    job_ = job;
     ++generation_;
   }
   cv_.notify_all();
-  RunItems();
+  RunItems(job.get());
+  // Every item was handed out; wait until each has returned. A worker that
+  // never woke for this job finds no item left and does nothing.
   std::unique_lock<std::mutex> l(mu_);
-  // Workers that woke for this generation finish their items; workers that
-  // did not wake yet will find next_ >= n_ and do nothing.
-  done_cv_.wait(l, [&] { return active_ == 0 && next_.load() >= n_; });
-  fn_ = nullptr;
+  done_cv_.wait(l, [&] { return job->done.load() == n; });
+  job_.reset();
 }
 
 }  // namespace ckptdb::internal

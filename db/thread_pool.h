@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <cstddef>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -29,8 +30,16 @@ class ThreadPool {
   int num_workers() const { return static_cast<int>(workers_.size()); }
 
  private:
+  // One ParallelFor call. A worker that wakes late holds the job it woke
+  // for, whose items are all taken by then: it never touches a later job.
+  struct Job {
+    const std::function<void(size_t)>* fn = nullptr;
+    size_t n = 0;
+    std::atomic<size_t> next{0};
+    std::atomic<size_t> done{0};
+  };
   void WorkerLoop();
-  void RunItems();
+  static void RunItems(Job* job);
 
   std::mutex run_mu_;  // serialises ParallelFor calls
   std::mutex mu_;
@@ -38,11 +47,8 @@ class ThreadPool {
   std::condition_variable done_cv_;
   std::vector<std::thread> workers_;
   bool stop_ = false;
-  uint64_t generation_ = 0;
-  const std::function<void(size_t)>* fn_ = nullptr;
-  size_t n_ = 0;
-  std::atomic<size_t> next_{0};
-  int active_ = 0;
+  std::shared_ptr<Job> job_;  // guarded by mu_
+  uint64_t generation_ = 0;   // guarded by mu_
 };
 
 }  // namespace ckptdb::internal

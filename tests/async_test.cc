@@ -269,3 +269,58 @@ TEST(AsyncStressTest, ManySavesWithRetentionAndConcurrentReaders) {
 
 }  // namespace
 }  // namespace ckptdb
+
+namespace ckptdb {
+namespace {
+
+// A borrowed array changed while its save writes it: the save fails, and
+// the changed bytes never enter the chunk index (later saves of the
+// original content store it correctly).
+TEST(AsyncManagerTest, BorrowedArrayChangedDuringTheSaveFailsIt) {
+  TempDir dir;
+  CheckpointManagerOptions o;  // async
+  auto mgr = CheckpointManager::Open(dir.Sub("db"), o);
+  CKPTDB_ASSERT_OK(mgr);
+  Tree original = StateFor(1, 4 << 20);  // 16 MiB
+  Tree state = original.DeepCopy();
+  uint32_t* w = static_cast<uint32_t*>(state["w"].array().mutable_data());
+  // Change the array after the chunks are hashed, before they are written.
+  internal::SetGlobalTestHook([&](absl::string_view point) {
+    if (point == "after_hash") w[12345] ^= 0x00400000u;
+  });
+  ManagerSaveOptions borrow;
+  borrow.capture = CaptureMode::kBorrow;
+  CKPTDB_ASSERT_OK((*mgr)->Save(1, state, borrow));
+  absl::Status s = (*mgr)->WaitUntilFinished();
+  internal::SetGlobalTestHook(nullptr);
+  EXPECT_THAT(s, StatusIs(absl::StatusCode::kAborted,
+                          HasSubstr("leaf 'w': its bytes changed while the "
+                                    "save was writing them")));
+  EXPECT_TRUE((*mgr)->AllSteps().empty());
+  // The original content saves and restores exactly.
+  CKPTDB_ASSERT_OK((*mgr)->Save(2, original));
+  CKPTDB_ASSERT_OK((*mgr)->WaitUntilFinished());
+  auto back = (*mgr)->Restore(2);
+  CKPTDB_ASSERT_OK(back);
+  EXPECT_TRUE(*back == original);
+}
+
+TEST(AsyncManagerTest, MethodsAfterCloseFailCleanly) {
+  TempDir dir;
+  auto mgr = CheckpointManager::Open(dir.Sub("db"));
+  CKPTDB_ASSERT_OK(mgr);
+  CKPTDB_ASSERT_OK((*mgr)->Save(0, StateFor(0)));
+  CKPTDB_ASSERT_OK((*mgr)->Close());
+  EXPECT_THAT(
+      (*mgr)->Metrics(0),
+      StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("closed")));
+  EXPECT_THAT(
+      (*mgr)->Restore(0),
+      StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("closed")));
+  EXPECT_THAT(
+      (*mgr)->Save(1, StateFor(1)),
+      StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("closed")));
+}
+
+}  // namespace
+}  // namespace ckptdb

@@ -456,3 +456,36 @@ TEST_F(CheckpointerTest, IdenticalArraysAreStoredOnce) {
 
 }  // namespace
 }  // namespace ckptdb
+
+namespace ckptdb {
+namespace {
+
+// Tied weights: two target leaves share one buffer while the saved values
+// differ. Only one of them may be filled in place.
+TEST(CheckpointerTargetTest, TargetLeavesSharingMemoryAreNotBothFilled) {
+  TempDir dir;
+  Checkpointer ckpt;
+  Array a = RandomArray(DType::kFloat32, {1 << 18}, 1);  // 1 MiB
+  Array b = RandomArray(DType::kFloat32, {1 << 18}, 2);
+  CKPTDB_ASSERT_OK(ckpt.Save(dir.Sub("c"), Tree::Dict({{"a", a}, {"b", b}})));
+  Array shared = Array::Zeros(DType::kFloat32, {1 << 18});
+  Tree target = Tree::Dict({{"a", shared}, {"b", shared}});
+  auto back = ckpt.Restore(dir.Sub("c"), target);
+  CKPTDB_ASSERT_OK(back);
+  EXPECT_TRUE((*back)["a"].array().BitwiseEquals(a));
+  EXPECT_TRUE((*back)["b"].array().BitwiseEquals(b));
+  EXPECT_NE((*back)["a"].array().data(), (*back)["b"].array().data());
+  // Overlapping (not identical) views of one buffer are caught too.
+  Array big = Array::Zeros(DType::kFloat32, {3 << 17});
+  float* p = static_cast<float*>(big.mutable_data());
+  Tree overlap = Tree::Dict(
+      {{"a", Array::Borrow(DType::kFloat32, {1 << 18}, p)},
+       {"b", Array::Borrow(DType::kFloat32, {1 << 18}, p + (1 << 17))}});
+  auto back2 = ckpt.Restore(dir.Sub("c"), overlap);
+  CKPTDB_ASSERT_OK(back2);
+  EXPECT_TRUE((*back2)["a"].array().BitwiseEquals(a));
+  EXPECT_TRUE((*back2)["b"].array().BitwiseEquals(b));
+}
+
+}  // namespace
+}  // namespace ckptdb

@@ -128,3 +128,45 @@ TEST_F(StoreTest, DamagedSegmentStatisticsAreNeverCollected) {
 
 }  // namespace
 }  // namespace ckptdb::internal
+
+namespace ckptdb::internal {
+namespace {
+
+// A step whose commit record is damaged keeps its column family across
+// reopens (its records and chunks may still be recovered).
+TEST_F(StoreTest, DamagedStepKeepsItsColumnFamilyAcrossReopens) {
+  std::string slot;
+  {
+    auto store = Open();
+    Save(*store, 0);
+    Save(*store, 1);
+    auto cf = store->StepColumnFamily(1);
+    CKPTDB_ASSERT_OK(cf);
+    slot = *cf;
+    ASSERT_TRUE(store->rocks()
+                    ->Put(rocksdb::WriteOptions(), store->meta_cf(), StepKey(1),
+                          std::string(64, '\x42'))
+                    .ok());
+  }
+  for (int i = 0; i < 2; ++i) {
+    auto store = Open();  // read-write opens sweep orphan slots
+    rocksdb::ColumnFamilyMetaData md;
+    std::vector<std::string> names;
+    ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(),
+                                                dir_.Sub("db"), &names)
+                    .ok());
+    EXPECT_NE(std::find(names.begin(), names.end(), slot), names.end());
+  }
+  auto store = Open();
+  std::vector<rocksdb::ColumnFamilyHandle*> unused;
+  rocksdb::ColumnFamilyMetaData md;
+  // Its file is still there: the slot was not emptied.
+  std::vector<rocksdb::LiveFileMetaData> files;
+  store->rocks()->GetLiveFilesMetaData(&files);
+  EXPECT_TRUE(std::any_of(files.begin(), files.end(), [&](const auto& f) {
+    return f.column_family_name == slot;
+  }));
+}
+
+}  // namespace
+}  // namespace ckptdb::internal

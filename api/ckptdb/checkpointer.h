@@ -78,8 +78,11 @@ class Checkpointer {
 
   // Restores into the structure of `target`: leaves take the saved values
   // (cast per options.restore_args); target arrays of matching shape and
-  // dtype are filled in place. InvalidArgument naming the first differing
+  // dtype are filled in place (a leaf whose memory overlaps another leaf's
+  // gets a new array instead). InvalidArgument naming the first differing
   // path if the structures differ (see RestoreOptions::partial_restore).
+  // If the restore fails part-way (DataLoss), filled-in-place arrays may
+  // hold a mix of old and restored bytes.
   absl::StatusOr<Tree> Restore(absl::string_view path, const Tree& target,
                                const RestoreOptions& options = {}) const;
 

@@ -2,7 +2,8 @@
 //
 // A Tree is one of:
 //   leaves:     None, Bool, Int (int64), Float (float64), String, Array,
-//               Placeholder (restore-target only: "skip this leaf")
+//               Placeholder (restore-target only: "skip this leaf", or
+//               this whole subtree -- Orbax allows leaves only)
 //   containers: List, Tuple (sequences of Trees) and Dict (insertion-ordered
 //               mapping from DictKey -- a string or an int64 -- to Tree).
 // Dict keys keep their type and order through a save and restore; tuples
