@@ -82,7 +82,7 @@ Tree TreeMetadata::ToTree(bool abstract) const {
     case Tree::Kind::kDict: {
       Tree d = Tree::Dict();
       for (size_t i = 0; i < children.size(); ++i) {
-        d.Insert(keys[i], children[i].ToTree(abstract));
+        d.InsertNew(keys[i], children[i].ToTree(abstract));
       }
       return d;
     }

@@ -1,8 +1,8 @@
 #include "api/restore.h"
 
 #include <iterator>
-#include <map>
 
+#include "absl/container/btree_map.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -17,8 +17,9 @@ class Restorer {
   Restorer(const StoredItem& item, const RestoreOptions& options)
       : item_(item), options_(options) {}
 
+  // `path` is the node's path; children push and pop onto it.
   absl::StatusOr<Tree> Build(uint32_t node, const Tree* target,
-                             const TreePath& path) {
+                             TreePath& path) {
     const StoredNode& n = item_.nodes[node];
     const bool stored_container = n.kind == Tree::Kind::kList ||
                                   n.kind == Tree::Kind::kTuple ||
@@ -39,16 +40,21 @@ class Restorer {
       Tree out = n.kind == Tree::Kind::kDict   ? Tree::Dict()
                  : n.kind == Tree::Kind::kList ? Tree::List()
                                                : Tree::Tuple();
+      out.mutable_children().reserve(n.children.size());
       for (uint32_t c : n.children) {
         const StoredNode& cn = item_.nodes[c];
         if (n.kind == Tree::Kind::kDict) {
-          CKPTDB_ASSIGN_OR_RETURN(Tree child,
-                                  Build(c, nullptr, path.Child(cn.key)));
-          out.Insert(cn.key, std::move(child));
+          path.Push(cn.key);
+          absl::StatusOr<Tree> child = Build(c, nullptr, path);
+          path.Pop();
+          if (!child.ok()) return child.status();
+          out.InsertNew(cn.key, *std::move(child));  // saved keys differ
         } else {
-          CKPTDB_ASSIGN_OR_RETURN(Tree child,
-                                  Build(c, nullptr, path.Child(cn.index)));
-          out.Append(std::move(child));
+          path.Push(cn.index);
+          absl::StatusOr<Tree> child = Build(c, nullptr, path);
+          path.Pop();
+          if (!child.ok()) return child.status();
+          out.Append(*std::move(child));
         }
       }
       return out;
@@ -70,10 +76,12 @@ class Restorer {
       Tree out =
           target->kind() == Tree::Kind::kList ? Tree::List() : Tree::Tuple();
       for (size_t i = 0; i < n.children.size(); ++i) {
-        CKPTDB_ASSIGN_OR_RETURN(Tree child,
-                                Build(n.children[i], &target->children()[i],
-                                      path.Child(static_cast<int64_t>(i))));
-        out.Append(std::move(child));
+        path.Push(static_cast<int64_t>(i));
+        absl::StatusOr<Tree> child =
+            Build(n.children[i], &target->children()[i], path);
+        path.Pop();
+        if (!child.ok()) return child.status();
+        out.Append(*std::move(child));
       }
       return out;
     }
@@ -82,7 +90,7 @@ class Restorer {
     Tree out = Tree::Dict();
     for (size_t i = 0; i < target->size(); ++i) {
       const DictKey& key = target->keys()[i];
-      int found = FindKey(n, key);
+      int found = FindKey(n, key, i);
       if (found < 0) {
         return Mismatch(path.Child(key),
                         absl::StrCat("the target has this key, the "
@@ -90,10 +98,12 @@ class Restorer {
                                      KeyList(n), ")"));
       }
       used[found] = true;
-      CKPTDB_ASSIGN_OR_RETURN(
-          Tree child,
-          Build(n.children[found], &target->children()[i], path.Child(key)));
-      out.Insert(key, std::move(child));
+      path.Push(key);
+      absl::StatusOr<Tree> child =
+          Build(n.children[found], &target->children()[i], path);
+      path.Pop();
+      if (!child.ok()) return child.status();
+      out.InsertNew(key, *std::move(child));  // the target's keys differ
     }
     if (!options_.partial_restore) {
       for (size_t k = 0; k < n.children.size(); ++k) {
@@ -111,7 +121,12 @@ class Restorer {
   std::vector<ArrayRead>& reads() { return reads_; }
 
  private:
-  int FindKey(const StoredNode& n, const DictKey& key) const {
+  // `hint`: where the key is if the target lists keys in the saved order
+  // (the usual case: then each lookup is one comparison).
+  int FindKey(const StoredNode& n, const DictKey& key, size_t hint) const {
+    if (hint < n.children.size() && item_.nodes[n.children[hint]].key == key) {
+      return static_cast<int>(hint);
+    }
     for (size_t k = 0; k < n.children.size(); ++k) {
       if (item_.nodes[n.children[k]].key == key) return static_cast<int>(k);
     }
@@ -199,7 +214,12 @@ class Restorer {
   const StoredItem& item_;
   const RestoreOptions& options_;
   std::vector<ArrayRead> reads_;
-  std::map<uintptr_t, uintptr_t> claimed_;  // in-place ranges [begin, end)
+  absl::btree_map<uintptr_t, uintptr_t> claimed_;  // in-place [begin, end)
+  // Arrays of at most kSmallArray bytes are carved from kBlock blocks.
+  static constexpr size_t kSmallArray = 4096;
+  static constexpr size_t kBlock = 1 << 20;
+  std::shared_ptr<void> block_;
+  size_t block_used_ = 0;
 };
 
 }  // namespace
@@ -208,7 +228,8 @@ absl::StatusOr<Tree> RestoreItem(const Store& store, const StoredItem& item,
                                  const Tree* target,
                                  const RestoreOptions& options) {
   Restorer r(item, options);
-  CKPTDB_ASSIGN_OR_RETURN(Tree out, r.Build(0, target, TreePath()));
+  TreePath path;
+  CKPTDB_ASSIGN_OR_RETURN(Tree out, r.Build(0, target, path));
   CKPTDB_RETURN_IF_ERROR(store.ReadArrays(item, r.reads()));
   return out;
 }

@@ -4,6 +4,8 @@
 #include <complex>
 #include <cstring>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/hash/hash.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -23,6 +25,20 @@ TreePath TreePath::Child(const DictKey& key) const {
   e.key = key;
   p.entries_.push_back(std::move(e));
   return p;
+}
+
+void TreePath::Push(const DictKey& key) {
+  PathEntry e;
+  e.kind = PathEntry::Kind::kDictKey;
+  e.key = key;
+  entries_.push_back(std::move(e));
+}
+
+void TreePath::Push(int64_t index) {
+  PathEntry e;
+  e.kind = PathEntry::Kind::kIndex;
+  e.index = index;
+  entries_.push_back(std::move(e));
 }
 
 TreePath TreePath::Child(int64_t index) const {
@@ -53,6 +69,11 @@ std::string TreePath::DisplayString() const {
 }
 
 Tree::Tree(Array a) : kind_(Kind::kArray), array_(std::move(a)) {}
+
+const Array& Tree::EmptyArray() {
+  static const Array* empty = new Array();
+  return *empty;
+}
 
 Tree Tree::Bool(bool v) {
   Tree t;
@@ -108,10 +129,35 @@ Tree Tree::Tuple(std::vector<Tree> children) {
   return t;
 }
 
+namespace {
+struct DictKeyHash {
+  size_t operator()(const DictKey* k) const {
+    return k->is_int() ? absl::HashOf(true, k->int_value())
+                       : absl::HashOf(false, k->str());
+  }
+};
+struct DictKeyEq {
+  bool operator()(const DictKey* a, const DictKey* b) const { return *a == *b; }
+};
+}  // namespace
+
 Tree Tree::Dict(std::vector<std::pair<DictKey, Tree>> items) {
   Tree t;
   t.kind_ = Kind::kDict;
-  for (auto& [k, v] : items) t.Insert(std::move(k), std::move(v));
+  t.keys_.reserve(items.size());
+  t.children_.reserve(items.size());
+  // Position of each key: a later duplicate replaces the earlier value.
+  absl::flat_hash_map<const DictKey*, size_t, DictKeyHash, DictKeyEq> at;
+  for (auto& [k, v] : items) {
+    auto it = at.find(&k);
+    if (it != at.end()) {
+      t.children_[it->second] = std::move(v);
+      continue;
+    }
+    at.emplace(&k, t.keys_.size());
+    t.keys_.push_back(k);
+    t.children_.push_back(std::move(v));
+  }
   return t;
 }
 
@@ -133,6 +179,12 @@ Tree& Tree::Insert(DictKey key, Tree value) {
       return children_[i];
     }
   }
+  keys_.push_back(std::move(key));
+  children_.push_back(std::move(value));
+  return children_.back();
+}
+
+Tree& Tree::InsertNew(DictKey key, Tree value) {
   keys_.push_back(std::move(key));
   children_.push_back(std::move(value));
   return children_.back();
@@ -242,7 +294,7 @@ size_t Tree::CountValueLeaves() const {
 }
 
 size_t Tree::TotalArrayBytes() const {
-  if (kind_ == Kind::kArray) return array_.nbytes();
+  if (kind_ == Kind::kArray) return array().nbytes();
   size_t n = 0;
   for (const Tree& c : children_) n += c.TotalArrayBytes();
   return n;
@@ -261,7 +313,7 @@ bool Tree::Equals(const Tree& o) const {
     case Kind::kString:
       return str_ == o.str_;
     case Kind::kArray:
-      return array_.BitwiseEquals(o.array_);
+      return array().BitwiseEquals(o.array());
     case Kind::kList:
     case Kind::kTuple:
     case Kind::kDict:
@@ -278,7 +330,7 @@ bool Tree::Equals(const Tree& o) const {
 
 Tree Tree::DeepCopy() const {
   Tree t = *this;
-  if (kind_ == Kind::kArray) t.array_ = array_.Copy();
+  if (kind_ == Kind::kArray) t.array_ = array().Copy();
   for (Tree& c : t.children_) c = c.DeepCopy();
   return t;
 }
@@ -396,11 +448,11 @@ std::string Tree::DebugString(size_t max_elements) const {
       return absl::StrCat("'", str_, "'");
     case Kind::kArray:
       return absl::StrCat(
-          "array(", FormatArrayValues(array_, max_elements),
-          ", dtype=", DTypeName(array_.dtype()),
-          array_.rank() == 0
+          "array(", FormatArrayValues(array(), max_elements),
+          ", dtype=", DTypeName(array().dtype()),
+          array().rank() == 0
               ? ""
-              : absl::StrCat(", shape=", ShapeToString(array_.shape())),
+              : absl::StrCat(", shape=", ShapeToString(array().shape())),
           ")");
     case Kind::kList:
     case Kind::kTuple: {

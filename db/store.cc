@@ -365,7 +365,7 @@ absl::StatusOr<Tree> DecodeInlineTree(
       }
       case Tree::Kind::kDict: {
         Tree d = Tree::Dict();
-        for (uint32_t k : n.children) d.Insert(stored[k].key, build(k));
+        for (uint32_t k : n.children) d.InsertNew(stored[k].key, build(k));
         return d;
       }
       default:
@@ -2414,10 +2414,15 @@ absl::StatusOr<StoredItem> Store::ReadItemImpl(int64_t step,
       return absl::DataLossError(absl::StrCat(
           describe(index), ": more tree-node records than the tree holds"));
     }
-    CKPTDB_ASSIGN_OR_RETURN(
-        const fb::NodeRecord* r,
-        DecodeRecord<fb::NodeRecord>(ToView(it->key()), ToView(it->value()),
-                                     kNodeIdent, describe(index), &buf));
+    // The description is built only for an error (it walks the path).
+    auto decoded = DecodeRecord<fb::NodeRecord>(
+        ToView(it->key()), ToView(it->value()), kNodeIdent, "", &buf);
+    if (!decoded.ok()) {
+      return absl::Status(
+          decoded.status().code(),
+          absl::StrCat(describe(index), decoded.status().message()));
+    }
+    const fb::NodeRecord* r = *decoded;
     if (r->node() == nullptr || r->node()->index() != index) {
       return absl::DataLossError(
           absl::StrCat(describe(index), ": node record has the wrong index"));

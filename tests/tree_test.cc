@@ -84,3 +84,32 @@ TEST(TreeTest, DictInsertReplacesAndKeepsOrder) {
 
 }  // namespace
 }  // namespace ckptdb
+
+namespace ckptdb {
+namespace {
+
+TEST(TreeTest, LargeDictsBuildInLinearTime) {
+  std::vector<std::pair<DictKey, Tree>> items;
+  for (int64_t i = 0; i < 200000; ++i) items.emplace_back(i, Tree::Int(i));
+  items.emplace_back(int64_t{7}, Tree::Int(-7));  // a later duplicate wins
+  Tree d = Tree::Dict(std::move(items));
+  ASSERT_EQ(d.size(), 200000u);
+  EXPECT_EQ(d[DictKey(int64_t{7})].int_value(), -7);
+  EXPECT_EQ(d.keys()[199999], DictKey(int64_t{199999}));
+  Tree e = Tree::Dict();
+  e.InsertNew("a", Tree::Int(1));
+  e.InsertNew("b", Tree::Int(2));
+  EXPECT_EQ(e, Tree::Dict({{"a", Tree::Int(1)}, {"b", Tree::Int(2)}}));
+}
+
+TEST(TreeTest, PathPushAndPop) {
+  TreePath p;
+  p.Push(DictKey("params"));
+  p.Push(int64_t{3});
+  EXPECT_EQ(p.ToString(), "params/3");
+  p.Pop();
+  EXPECT_EQ(p.ToString(), "params");
+}
+
+}  // namespace
+}  // namespace ckptdb

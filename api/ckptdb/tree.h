@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <functional>
 #include <initializer_list>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -80,6 +81,10 @@ class TreePath {
   size_t size() const { return entries_.size(); }
   TreePath Child(const DictKey& key) const;
   TreePath Child(int64_t index) const;
+  // In-place variants, for walking a tree without copying paths.
+  void Push(const DictKey& key);
+  void Push(int64_t index);
+  void Pop() { entries_.pop_back(); }
   // "params/layer0/kernel"; the root path prints as "" (see DisplayString).
   std::string ToString() const;
   // Like ToString, but the root prints as "<root>" for error messages.
@@ -116,7 +121,7 @@ class Tree {
   static Tree FromArray(Array a) { return Tree(std::move(a)); }
   static Tree List(std::vector<Tree> children = {});
   static Tree Tuple(std::vector<Tree> children = {});
-  // Keys must be distinct; a later duplicate replaces the earlier value.
+  // A later duplicate key replaces the earlier value (linear time).
   static Tree Dict(std::vector<std::pair<DictKey, Tree>> items = {});
   static Tree Placeholder();
 
@@ -137,8 +142,13 @@ class Tree {
   uint64_t float_bits() const { return static_cast<uint64_t>(int_); }
   static Tree FloatFromBits(uint64_t bits);
   const std::string& string_value() const { return str_; }
-  const Array& array() const { return array_; }
-  Array& mutable_array() { return array_; }
+  // The Array of an Array leaf (an empty array for other kinds).
+  const Array& array() const { return array_ ? *array_ : EmptyArray(); }
+  // Makes this node hold an Array if it did not.
+  Array& mutable_array() {
+    if (!array_) array_.emplace();
+    return *array_;
+  }
 
   // Containers. For a Dict, children()[i] is the value of keys()[i].
   size_t size() const { return children_.size(); }
@@ -148,8 +158,13 @@ class Tree {
 
   // Appends to a List or Tuple; returns the new child.
   Tree& Append(Tree child);
-  // Inserts into a Dict (replacing the value of an existing key).
+  // Inserts into a Dict (replacing the value of an existing key). Linear in
+  // the dict's size; builders that know their keys are distinct use
+  // InsertNew.
   Tree& Insert(DictKey key, Tree value);
+  // Appends to a Dict a key the caller knows it does not hold yet
+  // (constant time; a duplicate key makes the Dict invalid).
+  Tree& InsertNew(DictKey key, Tree value);
   // Dict lookup; nullptr if absent or not a Dict.
   const Tree* Find(const DictKey& key) const;
   Tree* Find(const DictKey& key);
@@ -190,7 +205,9 @@ class Tree {
   Kind kind_ = Kind::kNone;
   int64_t int_ = 0;  // bool, int, or the bits of a float
   std::string str_;
-  Array array_;
+  // Engaged only for Array leaves: other nodes allocate nothing for it.
+  std::optional<Array> array_;
+  static const Array& EmptyArray();
   std::vector<Tree> children_;
   std::vector<DictKey> keys_;
 };

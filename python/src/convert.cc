@@ -201,7 +201,8 @@ class FromPy {
       for (py::handle kv : items) {
         py::tuple pair = py::reinterpret_borrow<py::tuple>(kv);
         DictKey key = Key(pair[0], path);
-        out.Insert(key, Convert(pair[1], path.Child(key), depth + 1));
+        // Python dict keys are distinct (and map to distinct DictKeys).
+        out.InsertNew(key, Convert(pair[1], path.Child(key), depth + 1));
       }
       return out;
     }
