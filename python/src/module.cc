@@ -81,6 +81,30 @@ RestoreOptions MakeRestoreOptions(bool partial_restore, py::handle restore_args,
   return o;
 }
 
+// Restores through `restorer` (any object with Restore(key, [target,]
+// options)) with the GIL released, into `target`'s arrays when `use_target`.
+template <typename Restorer, typename Key>
+py::object RestoreToPython(Restorer& restorer, const Key& key,
+                           py::handle target, bool use_target,
+                           const RestoreOptions& o) {
+  absl::StatusOr<Tree> r;
+  if (use_target) {
+    Tree t = FromPython(target, TreeUse::kTarget);
+    {
+      py::gil_scoped_release nogil;
+      r = restorer.Restore(key, t, o);
+    }
+    CheckStatus(r.status());
+    return ToPython(*r, target);
+  }
+  {
+    py::gil_scoped_release nogil;
+    r = restorer.Restore(key, o);
+  }
+  CheckStatus(r.status());
+  return ToPython(*r);
+}
+
 // ---- Checkpointer ---------------------------------------------------------
 
 class PyCheckpointer {
@@ -110,22 +134,7 @@ class PyCheckpointer {
                      const std::string& item) {
     RestoreOptions o =
         MakeRestoreOptions(partial_restore, restore_args, step, item);
-    absl::StatusOr<Tree> r;
-    if (use_target) {
-      Tree t = FromPython(target, TreeUse::kTarget);
-      {
-        py::gil_scoped_release nogil;
-        r = ckpt_.Restore(path, t, o);
-      }
-      CheckStatus(r.status());
-      return ToPython(*r, target);
-    }
-    {
-      py::gil_scoped_release nogil;
-      r = ckpt_.Restore(path, o);
-    }
-    CheckStatus(r.status());
-    return ToPython(*r);
+    return RestoreToPython(ckpt_, path, target, use_target, o);
   }
 
   py::object Metadata(const std::string& path, py::handle step,
@@ -203,22 +212,7 @@ class PyAsyncCheckpointer {
                      const std::string& item) {
     RestoreOptions o =
         MakeRestoreOptions(partial_restore, restore_args, step, item);
-    absl::StatusOr<Tree> r;
-    if (use_target) {
-      Tree t = FromPython(target, TreeUse::kTarget);
-      {
-        py::gil_scoped_release nogil;
-        r = impl_->Restore(path, t, o);
-      }
-      CheckStatus(r.status());
-      return ToPython(*r, target);
-    }
-    {
-      py::gil_scoped_release nogil;
-      r = impl_->Restore(path, o);
-    }
-    CheckStatus(r.status());
-    return ToPython(*r);
+    return RestoreToPython(*impl_, path, target, use_target, o);
   }
 
   py::object Metadata(const std::string& path, py::handle step,
@@ -497,22 +491,7 @@ class PyManager {
     RestoreOptions o =
         MakeRestoreOptions(partial_restore, restore_args, py::none(), item);
     const std::optional<int64_t> s = OptInt(step);
-    absl::StatusOr<Tree> r;
-    if (use_target) {
-      Tree t = FromPython(target, TreeUse::kTarget);
-      {
-        py::gil_scoped_release nogil;
-        r = impl_->Restore(s, t, o);
-      }
-      CheckStatus(r.status());
-      return ToPython(*r, target);
-    }
-    {
-      py::gil_scoped_release nogil;
-      r = impl_->Restore(s, o);
-    }
-    CheckStatus(r.status());
-    return ToPython(*r);
+    return RestoreToPython(*impl_, s, target, use_target, o);
   }
 
   std::vector<int64_t> AllSteps() {
