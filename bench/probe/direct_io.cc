@@ -87,10 +87,11 @@ int main(int argc, char** argv) {
       return pread(f, buf + off, block, off) == static_cast<ssize_t>(block);
     });
     close(fd);
-    std::printf("%s, %zu MiB blocks, %d threads: write+fsync %.2f GB/s, "
-                "read %.2f GB/s\n",
-                direct ? "O_DIRECT" : "buffered", block >> 20, threads,
-                write_gbs, read_gbs);
+    std::printf(
+        "%s, %zu MiB blocks, %d threads: write+fsync %.2f GB/s, "
+        "read %.2f GB/s\n",
+        direct ? "O_DIRECT" : "buffered", block >> 20, threads, write_gbs,
+        read_gbs);
   }
   unlink(kFile);
   free(buf);
