@@ -58,6 +58,12 @@ rocksdb::DBOptions MakeDbOptions(const RocksTuning& tuning) {
   o.max_background_jobs = 2;
   o.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
   o.paranoid_checks = true;
+  // Every WAL write is synced before ckptdb reports it (commit records,
+  // deletions, refcounts), so only the last record of a log can be torn by
+  // a crash. Any other damage in the log must fail the open (DataLoss)
+  // rather than silently drop the commits after it, as RocksDB's default
+  // point-in-time recovery would.
+  o.wal_recovery_mode = rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
   o.avoid_unnecessary_blocking_io = false;
   return o;
 }

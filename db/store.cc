@@ -529,6 +529,16 @@ void Store::CloseDb() {
   prev_bases_.clear();
   prev_loaded_ = false;
   if (db_ != nullptr) {
+    if (options_.mode == StoreOptions::Mode::kReadWrite &&
+        meta_cf_ != nullptr && index_cf_ != nullptr) {
+      // Commit records and chunk refcounts move from the WAL into table
+      // files (block checksums, verified by `ckptdb verify`); a closed
+      // database then has nothing left to replay. Best effort: on failure
+      // the WAL still holds them.
+      rocksdb::FlushOptions fo;
+      fo.allow_write_stall = true;
+      db_->Flush(fo, {meta_cf_, index_cf_}).PermitUncheckedError();
+    }
     // Open() returned its own handle objects, the default family's too;
     // destroying DefaultColumnFamily() itself is refused (harmless).
     for (auto* h : fixed_handles_) {
@@ -718,14 +728,22 @@ absl::Status Store::OpenDb() {
       db_.reset(raw);
       break;
     }
+    // A torn MANIFEST tail heals within microseconds; lasting corruption
+    // is reported after a few tries.
     const bool transient =
-        !rw && attempt < 50 &&
+        !rw && attempt < (s.IsCorruption() ? 8 : 50) &&
         (s.IsCorruption() || s.IsIOError() || s.IsPathNotFound() ||
          (s.IsInvalidArgument() &&
           s.ToString().find("Column family not found") != std::string::npos));
     if (!transient) {
       if (s.code() == rocksdb::Status::kAborted) {
         return absl::FailedPreconditionError(s.ToString().substr(9));
+      }
+      if (s.IsCorruption()) {
+        return absl::DataLossError(absl::StrCat(
+            "cannot open database '", path_,
+            "': its files are damaged (RocksDB: ", s.ToString(),
+            "); nothing was changed"));
       }
       return FromRocks(s, absl::StrCat("cannot open database '", path_, "'"));
     }

@@ -37,9 +37,38 @@ Tree ModelState(int64_t step) {
                                   params.DeepCopy()})}});
 }
 
+// The demo starts afresh, but only ever removes a ckptdb database that no
+// other process has open: anything else at `db` is left alone.
+absl::Status RemoveOldDemoDatabase(const std::string& db) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::exists(fs::symlink_status(db, ec))) return absl::OkStatus();
+  if (fs::is_directory(db, ec) && fs::is_empty(db, ec)) {
+    return absl::OkStatus();
+  }
+  {
+    // Takes the write lock: exit 7 while another process has it open,
+    // exit 3 for anything that is not a ckptdb database.
+    auto store = OpenDatabase(db, OpenMode::kReadWrite);
+    if (!store.ok()) {
+      return WithExit(
+          absl::Status(store.status().code(),
+                       absl::StrCat("demo will not replace '", db,
+                                    "': ", store.status().message())),
+          ExitCodeOf(store.status()));
+    }
+  }
+  fs::remove_all(db, ec);
+  if (ec) {
+    return absl::InternalError(absl::StrCat(
+        "cannot remove the old demo database '", db, "': ", ec.message()));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status RunDemo(const Args& args) {
   const std::string db = args.size() > 0 ? args[0] : "ckptdb-demo-db";
-  std::filesystem::remove_all(db);
+  CKPTDB_RETURN_IF_ERROR(RemoveOldDemoDatabase(db));
   CheckpointManagerOptions options;
   options.max_to_keep = 3;
   options.keep_period = 2;
@@ -91,10 +120,11 @@ Command DemoCommand() {
   c.synopsis = "demo [DB]";
   c.summary = "Save a few steps of a small model into DB and restore them.";
   c.description =
-      "Creates DB afresh (default: ckptdb-demo-db; an existing DB is "
-      "removed),\n"
-      "saves steps 0-5 with max_to_keep=3 and keep_period=2, lists the steps\n"
-      "kept, restores with and without a target and prints the metadata.\n";
+      "Creates DB afresh (default: ckptdb-demo-db), saves steps 0-5 with\n"
+      "max_to_keep=3 and keep_period=2, lists the steps kept, restores with\n"
+      "and without a target and prints the metadata. An existing DB is\n"
+      "removed first only if it is a ckptdb database that no other process\n"
+      "has open (else exit 3 or 7, and nothing is touched).\n";
   c.min_args = 0;
   c.max_args = 1;
   c.example = "  ckptdb demo /tmp/demo-db && ckptdb ls /tmp/demo-db\n";

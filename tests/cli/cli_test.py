@@ -325,7 +325,7 @@ class BusyTest(WorkDir):
                          ["export", "db", "100", "out100"]):
                 self.ckptdb(*args)
             for args in (["rm", "db", "0"], ["gc", "db"],
-                         ["import", "db", "200", "out"]):
+                         ["import", "db", "200", "out"], ["demo", "db"]):
                 p = self.ckptdb(*args, check=False)
                 self.assertEqual(p.returncode, 7, (args, p.stderr))
                 self.assertIn("busy: another process has it open for writing",
@@ -334,6 +334,29 @@ class BusyTest(WorkDir):
             holder.release()
         self.ckptdb("rm", "db", "0")
         self.ckptdb("import", "db", "200", "out")
+
+
+class DemoTest(WorkDir):
+    """`demo DB` replaces only a ckptdb database nobody holds."""
+
+    def test_replaces_only_its_own_kind(self):
+        os.mkdir(self.path("folder"))
+        with open(self.path("folder", "keep.txt"), "w") as f:
+            f.write("precious")
+        with open(self.path("afile"), "w") as f:
+            f.write("precious")
+        for target in ("folder", "afile"):
+            p = self.ckptdb("demo", target, check=False)
+            self.assertEqual(p.returncode, 3, p.stderr)
+            self.assertIn(f"demo will not replace '{target}'", p.stderr)
+        with open(self.path("folder", "keep.txt")) as f:
+            self.assertEqual(f.read(), "precious")
+        with open(self.path("afile")) as f:
+            self.assertEqual(f.read(), "precious")
+        self.ckptdb("demo", "new")
+        self.ckptdb("demo", "new")  # its own database: replaced
+        self.ckptdb("demo", "db")   # any unheld ckptdb database
+        self.assertIn("step_5", self.ckptdb("ls", "db").stdout)
 
 
 class ConcurrentWriterTest(WorkDir):
