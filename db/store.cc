@@ -584,6 +584,24 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(
   return store;
 }
 
+// True when the database holds nothing in its default column family
+// (opened read-only, so nothing is written to find out).
+bool Store::DefaultFamilyIsEmpty(const rocksdb::DBOptions& dbo) const {
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Options o(dbo, rocksdb::ColumnFamilyOptions());
+  if (!rocksdb::DB::OpenForReadOnly(o, path_, &raw).ok()) return false;
+  std::unique_ptr<rocksdb::DB> db(raw);
+  bool empty;
+  {
+    std::unique_ptr<rocksdb::Iterator> it(
+        db->NewIterator(rocksdb::ReadOptions()));
+    it->SeekToFirst();
+    empty = !it->Valid() && it->status().ok();
+  }  // iterators pin the column family: gone before the close
+  db->Close().PermitUncheckedError();
+  return empty;
+}
+
 rocksdb::Status Store::OpenRocks(
     bool creating, bool rw, rocksdb::DBOptions* dbo,
     std::vector<std::string>* names,
@@ -606,8 +624,11 @@ rocksdb::Status Store::OpenRocks(
     const bool has_index =
         std::find(names->begin(), names->end(), kChunkIndexCf) != names->end();
     if (!has_chunks || !has_index) {
-      if (names->size() == 1 && rw && options_.create_if_missing) {
-        // A database whose creation was interrupted: finish it below.
+      if (names->size() == 1 && rw && options_.create_if_missing &&
+          DefaultFamilyIsEmpty(*dbo)) {
+        // A database whose creation was interrupted (nothing but an empty
+        // default family): finish it below. Someone else's RocksDB, with
+        // data in it, is never touched.
         *names = {kMetaCf, kChunksCf, kChunkIndexCf};
         dbo->create_missing_column_families = true;
       } else {
@@ -737,13 +758,14 @@ absl::Status Store::OpenDb() {
           s.ToString().find("Column family not found") != std::string::npos));
     if (!transient) {
       if (s.code() == rocksdb::Status::kAborted) {
-        return absl::FailedPreconditionError(s.ToString().substr(9));
+        return absl::FailedPreconditionError(
+            s.getState() != nullptr ? s.getState() : s.ToString());
       }
       if (s.IsCorruption()) {
-        return absl::DataLossError(absl::StrCat(
-            "cannot open database '", path_,
-            "': its files are damaged (RocksDB: ", s.ToString(),
-            "); nothing was changed"));
+        return absl::DataLossError(
+            absl::StrCat("cannot open database '", path_,
+                         "': its files are damaged (RocksDB: ", s.ToString(),
+                         "); nothing was changed"));
       }
       return FromRocks(s, absl::StrCat("cannot open database '", path_, "'"));
     }

@@ -326,6 +326,7 @@ class Store {
   Store(std::string path, StoreOptions options);
   absl::Status OpenDb();
   // One attempt at opening RocksDB with every column family.
+  bool DefaultFamilyIsEmpty(const rocksdb::DBOptions& dbo) const;
   rocksdb::Status OpenRocks(bool creating, bool rw, rocksdb::DBOptions* dbo,
                             std::vector<std::string>* names,
                             std::vector<rocksdb::ColumnFamilyHandle*>* handles,

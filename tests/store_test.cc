@@ -126,6 +126,44 @@ TEST_F(StoreTest, DamagedSegmentStatisticsAreNeverCollected) {
   EXPECT_THAT(problems->back().message, HasSubstr("statistics"));
 }
 
+// Someone else's RocksDB database (only a default column family, with data
+// in it) is refused even with create_if_missing, and left exactly as it
+// was; an empty one (an interrupted creation) is finished.
+TEST_F(StoreTest, ForeignRocksDbIsNeverModified) {
+  const std::string foreign = dir_.Sub("foreign");
+  {
+    rocksdb::Options o;
+    o.create_if_missing = true;
+    rocksdb::DB* raw = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(o, foreign, &raw).ok());
+    ASSERT_TRUE(raw->Put(rocksdb::WriteOptions(), "k", "v").ok());
+    delete raw;
+  }
+  StoreOptions so;
+  so.create_if_missing = true;
+  EXPECT_THAT(Store::Open(foreign, so).status(),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("is a RocksDB database but not a ckptdb "
+                                 "database (no 'chunks' column family)")));
+  std::vector<std::string> families;
+  ASSERT_TRUE(
+      rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), foreign, &families)
+          .ok());
+  EXPECT_EQ(families, std::vector<std::string>{"default"});
+
+  const std::string empty = dir_.Sub("empty");
+  {
+    rocksdb::Options o;
+    o.create_if_missing = true;
+    rocksdb::DB* raw = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(o, empty, &raw).ok());
+    delete raw;
+  }
+  auto store = Store::Open(empty, so);
+  ASSERT_TRUE(store.ok()) << store.status();
+  Save(**store, 1);
+}
+
 }  // namespace
 }  // namespace ckptdb::internal
 
