@@ -604,6 +604,11 @@ class PyManager {
 void InitModule(py::module_& m) {
   m.doc() = "Compiled core of the ckptdb Python package (use `import ckptdb`).";
   RegisterExceptions(m);
+  // Imports numpy, collections.abc and (if present) ml_dtypes now, under the
+  // import lock: done lazily, two threads converting their first trees at
+  // once could deadlock (one in the static's initialisation guard holding
+  // the GIL, the other importing and waiting for the GIL).
+  HaveBFloat16();
 
   py::class_<ArrayMetadataPy>(m, "ArrayMetadata",
                               "An array leaf of a saved tree, as stored.")

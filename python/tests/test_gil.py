@@ -49,3 +49,31 @@ def test_save_and_restore_release_the_gil(tmp_path):
   assert held < 0.01 * baseline  # the measurement can tell
   assert during_save > 0.2 * baseline, (during_save, baseline)
   assert during_restore > 0.2 * baseline, (during_restore, baseline)
+
+
+def test_first_conversions_on_two_threads_do_not_deadlock(tmp_path):
+  """Two threads whose first calls convert trees at the same moment (a
+  fresh interpreter each time: the race is on first use)."""
+  import os  # pylint: disable=g-import-not-at-top
+  import subprocess  # pylint: disable=g-import-not-at-top
+  script = f'''
+import threading, numpy as np, ckptdb
+def work(i):
+  m = ckptdb.CheckpointManager({str(tmp_path)!r} + f'/m{{i}}',
+      options=ckptdb.CheckpointManagerOptions(enable_async_checkpointing=False))
+  for s in range(3):
+    m.save(s, args=ckptdb.args.StandardSave({{'a': np.ones(3) * s}}))
+  m.close()
+ts = [threading.Thread(target=work, args=(i,)) for i in range(2)]
+[t.start() for t in ts]
+[t.join() for t in ts]
+'''
+  env = dict(os.environ,
+             PYTHONPATH=os.path.dirname(os.path.dirname(ckptdb.__file__)))
+  for run in range(4):
+    r = subprocess.run([sys.executable, '-c', script], env=env, timeout=60,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, (run, r.stderr)
+    import shutil  # pylint: disable=g-import-not-at-top
+    shutil.rmtree(tmp_path / 'm0')
+    shutil.rmtree(tmp_path / 'm1')
