@@ -72,7 +72,9 @@ struct CheckpointManagerOptions {
   // Orbax truncates its timedelta).
   std::optional<int64_t> keep_time_interval_secs;
   // Maps a step's metrics to a number; with it, max_to_keep keeps the best
-  // steps by this number instead of the newest, and BestStep works.
+  // steps by this number instead of the newest, and BestStep works. It is
+  // called while the manager applies retention, with its lock held: it must
+  // not call back into the manager (that would deadlock).
   std::function<double(const Tree&)> best_fn;
   // "max" (higher is better) or "min". Anything else is InvalidArgument.
   std::string best_mode = "max";

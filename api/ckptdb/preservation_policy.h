@@ -39,7 +39,8 @@ class PreservationPolicy {
  public:
   virtual ~PreservationPolicy() = default;
   // One flag per checkpoint, in order: true to keep it. `now_ns` is the
-  // manager clock's current time.
+  // manager clock's current time. Called with the manager's lock held: it
+  // must not call back into the manager.
   virtual absl::StatusOr<std::vector<bool>> ShouldPreserve(
       const std::vector<CheckpointInfo>& checkpoints, int64_t now_ns) const = 0;
   // "LatestN(n=3)", for error messages and the CLI.

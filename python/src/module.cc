@@ -19,6 +19,7 @@
 #include <limits>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -257,6 +258,25 @@ class PyAsyncCheckpointer {
 
 // ---- CheckpointManager ----------------------------------------------------
 
+// Depth of best_fn / preservation-policy callbacks on this thread. The
+// manager calls them with its lock held, so calling back into the manager
+// from one would deadlock: such calls raise instead.
+thread_local int callback_depth = 0;
+
+struct InCallback {
+  InCallback() { ++callback_depth; }
+  ~InCallback() { --callback_depth; }
+};
+
+void RejectReentry(const char* method) {
+  if (callback_depth > 0) {
+    throw std::runtime_error(absl::StrCat(
+        "CheckpointManager.", method,
+        "() cannot be called from inside best_fn or a preservation "
+        "policy (the manager is in the middle of applying retention)"));
+  }
+}
+
 // A preservation policy implemented in Python: `adapter(infos)` gets a list
 // of (step, time_ns, metrics or None) and returns one bool per step.
 class PythonPolicy : public PreservationPolicy {
@@ -271,6 +291,7 @@ class PythonPolicy : public PreservationPolicy {
       const std::vector<CheckpointInfo>& checkpoints,
       int64_t now_ns) const override {
     py::gil_scoped_acquire gil;
+    InCallback in_callback;
     try {
       py::list infos;
       for (const CheckpointInfo& c : checkpoints) {
@@ -307,6 +328,7 @@ std::function<double(const Tree&)> MetricFn(
   auto holder = std::make_shared<PyObjectHolder>(std::move(fn));
   return [holder, errors](const Tree& metrics) -> double {
     py::gil_scoped_acquire gil;
+    InCallback in_callback;
     try {
       return py::float_(holder->get()(ToPython(metrics))).cast<double>();
     } catch (py::error_already_set& e) {
@@ -457,6 +479,7 @@ class PyManager {
   bool Save(int64_t step, py::dict items, py::handle metrics, bool has_metrics,
             bool force, py::handle item_save_args, py::handle custom_metadata,
             bool borrow) {
+    RejectReentry("save");
     std::map<std::string, Tree> trees;
     for (auto kv : items) {
       trees[kv.first.cast<std::string>()] =
@@ -488,6 +511,7 @@ class PyManager {
   py::object Restore(py::handle step, const std::string& item,
                      py::handle target, bool use_target, bool partial_restore,
                      py::handle restore_args) {
+    RejectReentry("restore");
     RestoreOptions o =
         MakeRestoreOptions(partial_restore, restore_args, py::none(), item);
     const std::optional<int64_t> s = OptInt(step);
@@ -495,14 +519,17 @@ class PyManager {
   }
 
   std::vector<int64_t> AllSteps() {
+    RejectReentry("all_steps");
     py::gil_scoped_release nogil;
     return impl_->AllSteps();
   }
   std::optional<int64_t> LatestStep() {
+    RejectReentry("latest_step");
     py::gil_scoped_release nogil;
     return impl_->LatestStep();
   }
   std::optional<int64_t> BestStep() {
+    RejectReentry("best_step");
     std::optional<int64_t> r;
     {
       py::gil_scoped_release nogil;
@@ -512,6 +539,7 @@ class PyManager {
     return r;
   }
   bool ShouldSave(int64_t step) {
+    RejectReentry("should_save");
     bool r;
     {
       py::gil_scoped_release nogil;
@@ -521,6 +549,7 @@ class PyManager {
     return r;
   }
   py::object Metrics(int64_t step) {
+    RejectReentry("metrics");
     absl::StatusOr<std::optional<Tree>> r;
     {
       py::gil_scoped_release nogil;
@@ -531,6 +560,7 @@ class PyManager {
     return ToPython(**r);
   }
   py::dict StepMetadata(int64_t step) {
+    RejectReentry("step_metadata");
     absl::StatusOr<StepInfo> r;
     {
       py::gil_scoped_release nogil;
@@ -540,6 +570,7 @@ class PyManager {
     return StepInfoToPython(*r);
   }
   py::object ItemMetadata(int64_t step, const std::string& item) {
+    RejectReentry("item_metadata");
     absl::StatusOr<TreeMetadata> r;
     {
       py::gil_scoped_release nogil;
@@ -550,12 +581,15 @@ class PyManager {
   }
   std::string StepName(int64_t step) { return impl_->StepName(step); }
   void Delete(int64_t step) {
+    RejectReentry("delete");
     Call([&] { return impl_->Delete(step); });
   }
   void Reload() {
+    RejectReentry("reload");
     Call([&] { return impl_->Reload(); });
   }
   std::vector<int64_t> ApplyRetention() {
+    RejectReentry("apply_retention");
     absl::StatusOr<std::vector<int64_t>> r;
     {
       py::gil_scoped_release nogil;
@@ -566,12 +600,15 @@ class PyManager {
     return *r;
   }
   void CollectGarbage() {
+    RejectReentry("collect_garbage");
     Call([&] { return impl_->CollectGarbage(); });
   }
   void WaitUntilFinished() {
+    RejectReentry("wait_until_finished");
     Call([&] { return impl_->WaitUntilFinished(); });
   }
   void CheckForErrors() {
+    RejectReentry("check_for_errors");
     Call([&] { return impl_->CheckForErrors(); });
   }
   bool IsSavingInProgress() {
@@ -579,6 +616,7 @@ class PyManager {
     return impl_->IsSavingInProgress();
   }
   void Close() {
+    RejectReentry("close");
     Call([&] { return impl_->Close(); });
   }
   std::string Directory() const { return impl_->directory(); }

@@ -139,6 +139,56 @@ def test_callback_exceptions_propagate(tmp_path):
       m.should_save(3)
 
 
+def test_calling_the_manager_from_a_callback_raises(tmp_path):
+  """best_fn and policies run while the manager applies retention: calling
+  back into it raises RuntimeError (it used to deadlock)."""
+  box = {}
+
+  def reentrant_best(metrics):
+    box['m'].latest_step()
+    return metrics['loss']
+
+  class ReentrantPolicy:
+
+    def should_preserve(self, checkpoints, *, context=None):
+      box['p'].all_steps()
+      return [True] * len(checkpoints)
+
+  errors = []
+
+  def run():
+    try:
+      with _mngr(tmp_path, 'b', best_fn=reentrant_best, best_mode='min',
+                 max_to_keep=1, **SYNC) as m:
+        box['m'] = m
+        for s in range(3):
+          try:
+            m.save(s, args=ckptdb.args.StandardSave({'a': s}),
+                   metrics={'loss': float(s)})
+          except RuntimeError as e:
+            errors.append(str(e))
+        assert m.all_steps()[-1] == 2  # the saves themselves went ahead
+      with _mngr(tmp_path, 'p', preservation_policy=ReentrantPolicy(),
+                 **SYNC) as m:
+        box['p'] = m
+        try:
+          m.save(0, args=ckptdb.args.StandardSave({'a': 0}))
+        except RuntimeError as e:
+          errors.append(str(e))
+    except Exception as e:  # pylint: disable=broad-except
+      errors.append(repr(e))
+
+  t = threading.Thread(target=run, daemon=True)
+  t.start()
+  t.join(timeout=60)
+  assert not t.is_alive(), 'deadlocked'
+  assert errors, 'no error raised'
+  assert all('cannot be called from inside best_fn or a preservation policy'
+             in e for e in errors), errors
+  assert any('latest_step()' in e for e in errors)
+  assert any('all_steps()' in e for e in errors)
+
+
 def test_read_only_manager(tmp_path):
   with _mngr(tmp_path, max_to_keep=5) as m:
     _save_steps(m, range(3))
