@@ -20,6 +20,7 @@
 #include <cmath>
 #include <cstdio>
 #include <mutex>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -324,12 +325,16 @@ class CheckpointManager::Impl {
       for (const ItemSummary& is : info.items) wanted[is.name] = nullptr;
     }
     std::map<std::string, Tree> out;
+    std::set<std::string> used_args;
     for (const auto& [name, target] : wanted) {
       CKPTDB_ASSIGN_OR_RETURN(internal::StoredItem item,
                               store_->ReadItem(s, name));
       CKPTDB_ASSIGN_OR_RETURN(
-          out[name], internal::RestoreItem(*store_, item, target, options));
+          out[name],
+          internal::RestoreItem(*store_, item, target, options, &used_args));
     }
+    CKPTDB_RETURN_IF_ERROR(internal::CheckRestoreArgsUsed(
+        options, used_args, absl::StrCat("any restored item of step ", s)));
     return out;
   }
 

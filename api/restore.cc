@@ -1,6 +1,8 @@
 #include "api/restore.h"
 
 #include <iterator>
+#include <map>
+#include <set>
 
 #include "absl/container/btree_map.h"
 #include "absl/strings/numbers.h"
@@ -16,6 +18,23 @@ class Restorer {
  public:
   Restorer(const StoredItem& item, const RestoreOptions& options)
       : item_(item), options_(options) {}
+
+  // A restore_args entry that matches two leaves (their paths print alike:
+  // 'a/b' and a/b, 0 and '0') cannot tell them apart: InvalidArgument.
+  // Adds the entries used to `used`.
+  absl::Status CheckArgs(std::set<std::string>* used) const {
+    for (const auto& [key, hits] : arg_hits_) {
+      if (hits > 1) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "restore_args entry '", key, "' matches ", hits, " leaves of step ",
+            item_.step, " item '", item_.item,
+            "' (their paths print alike: a key containing '/', or an int key "
+            "and an equal str key); a per-leaf cast cannot tell them apart"));
+      }
+      used->insert(key);
+    }
+    return absl::OkStatus();
+  }
 
   // `path` is the node's path; children push and pop onto it.
   absl::StatusOr<Tree> Build(uint32_t node, const Tree* target,
@@ -167,13 +186,16 @@ class Restorer {
   absl::StatusOr<Tree> Leaf(uint32_t node, const Tree* target,
                             const TreePath& path) {
     const StoredNode& n = item_.nodes[node];
-    if (n.kind != Tree::Kind::kArray) return n.scalar;
-    DType dtype = n.dtype;
     const LeafRestoreArgs* args = &options_.default_restore_args;
     if (!options_.restore_args.empty()) {
       auto it = options_.restore_args.find(path.ToString());
-      if (it != options_.restore_args.end()) args = &it->second;
+      if (it != options_.restore_args.end()) {
+        args = &it->second;
+        ++arg_hits_[it->first];
+      }
     }
+    if (n.kind != Tree::Kind::kArray) return n.scalar;
+    DType dtype = n.dtype;
     if (args->dtype.has_value()) dtype = *args->dtype;
     if (target != nullptr && target->kind() == Tree::Kind::kArray) {
       const Array& t = target->array();
@@ -218,18 +240,40 @@ class Restorer {
   // Arrays of at most kSmallArray bytes are carved from kBlock blocks.
   static constexpr size_t kSmallArray = 4096;
   static constexpr size_t kBlock = 1 << 20;
+  std::map<std::string, int> arg_hits_;
   std::shared_ptr<void> block_;
   size_t block_used_ = 0;
 };
 
 }  // namespace
 
+absl::Status CheckRestoreArgsUsed(const RestoreOptions& options,
+                                  const std::set<std::string>& used,
+                                  absl::string_view what) {
+  for (const auto& [key, args] : options.restore_args) {
+    if (used.count(key) == 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("restore_args names '", key,
+                       "', which is not a restored leaf of ", what));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<Tree> RestoreItem(const Store& store, const StoredItem& item,
                                  const Tree* target,
-                                 const RestoreOptions& options) {
+                                 const RestoreOptions& options,
+                                 std::set<std::string>* used_args) {
   Restorer r(item, options);
   TreePath path;
   CKPTDB_ASSIGN_OR_RETURN(Tree out, r.Build(0, target, path));
+  std::set<std::string> used;
+  CKPTDB_RETURN_IF_ERROR(r.CheckArgs(used_args ? used_args : &used));
+  if (used_args == nullptr) {
+    CKPTDB_RETURN_IF_ERROR(CheckRestoreArgsUsed(
+        options, used,
+        absl::StrCat("step ", item.step, " item '", item.item, "'")));
+  }
   CKPTDB_RETURN_IF_ERROR(store.ReadArrays(item, r.reads()));
   return out;
 }

@@ -529,16 +529,6 @@ void Store::CloseDb() {
   prev_bases_.clear();
   prev_loaded_ = false;
   if (db_ != nullptr) {
-    if (options_.mode == StoreOptions::Mode::kReadWrite &&
-        meta_cf_ != nullptr && index_cf_ != nullptr) {
-      // Commit records and chunk refcounts move from the WAL into table
-      // files (block checksums, verified by `ckptdb verify`); a closed
-      // database then has nothing left to replay. Best effort: on failure
-      // the WAL still holds them.
-      rocksdb::FlushOptions fo;
-      fo.allow_write_stall = true;
-      db_->Flush(fo, {meta_cf_, index_cf_}).PermitUncheckedError();
-    }
     // Open() returned its own handle objects, the default family's too;
     // destroying DefaultColumnFamily() itself is refused (harmless).
     for (auto* h : fixed_handles_) {
@@ -1466,6 +1456,10 @@ absl::StatusOr<StepInfo> Store::SaveStepLocked(const StepSaveRequest& req) {
     item_begin.push_back(begin);
     ItemSummary summary;
     summary.name = si.name;
+    // save_args entries used, to reject typos and ambiguous paths below.
+    const bool has_args =
+        si.options != nullptr && !si.options->save_args.empty();
+    std::map<std::string, int> arg_hits;
     struct Pending {
       const Tree* t;
       uint32_t parent;
@@ -1496,6 +1490,11 @@ absl::StatusOr<StepInfo> Store::SaveStepLocked(const StepSaveRequest& req) {
             absl::StrCat("item '", si.name, "' leaf '",
                          FlatPath(nodes, begin, global).DisplayString(),
                          "': a Placeholder cannot be saved"));
+      }
+      if (has_args && t.is_leaf()) {
+        auto f = si.options->save_args.find(
+            FlatPath(nodes, begin, global).ToString());
+        if (f != si.options->save_args.end()) ++arg_hits[f->first];
       }
       if (t.kind() == Tree::Kind::kArray) {
         const Array& a = t.array();
@@ -1554,6 +1553,25 @@ absl::StatusOr<StepInfo> Store::SaveStepLocked(const StepSaveRequest& req) {
         stack.push_back({&t.children()[i], me, true, !dict,
                          dict ? &t.keys()[i] : nullptr,
                          static_cast<int64_t>(i)});
+      }
+    }
+    if (has_args) {
+      for (const auto& [key, args] : si.options->save_args) {
+        auto it = arg_hits.find(key);
+        const int hits = it == arg_hits.end() ? 0 : it->second;
+        if (hits == 0) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("save_args names '", key,
+                           "', which is not a leaf of item '", si.name, "'"));
+        }
+        if (hits > 1) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "save_args entry '", key, "' matches ", hits, " leaves of item '",
+              si.name,
+              "' (their paths print alike: a key containing '/', or an int "
+              "key and an equal str key); a per-leaf cast cannot tell them "
+              "apart"));
+        }
       }
     }
     summary.node_count = static_cast<uint32_t>(nodes.size() - begin);

@@ -359,6 +359,61 @@ TEST_F(CheckpointerTest, MissingOrForeignPathsGiveClearErrors) {
                HasSubstr("leaf 'a': invalid shape (2, -2)")));
 }
 
+// A per-leaf argument must name exactly one leaf: a typo would silently
+// skip the cast, and two leaves whose paths print alike ('a/b' and a/b, 0
+// and "0") would both take it.
+TEST_F(CheckpointerTest, PerLeafArgsNameExactlyOneLeaf) {
+  std::vector<double> v = {1.0 / 3, 2.0 / 3};
+  Tree alike = Tree::Dict(
+      {{"a/b", Array::Borrow(DType::kFloat64, {2}, v.data())},
+       {"a",
+        Tree::Dict({{"b", Array::Borrow(DType::kFloat64, {2}, v.data())}})}});
+  SaveOptions cast;
+  cast.save_args["a/b"].dtype = DType::kFloat16;
+  EXPECT_THAT(ckpt_.Save(Path("alike"), alike, cast),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("save_args entry 'a/b' matches 2 leaves of "
+                                 "item 'default'")));
+  Tree ints = Tree::Dict({{DictKey(0), Tree::Int(1)}, {"0", Tree::Int(2)}});
+  SaveOptions zero;
+  zero.save_args["0"].dtype = DType::kFloat16;
+  EXPECT_THAT(ckpt_.Save(Path("ints"), ints, zero),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("matches 2 leaves")));
+  SaveOptions typo;
+  typo.save_args["params/w"].dtype = DType::kFloat16;
+  EXPECT_THAT(ckpt_.Save(Path("typo"), alike, typo),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("save_args names 'params/w', which is not a "
+                                 "leaf of item 'default'")));
+  for (const char* failed : {"alike", "ints", "typo"}) {  // nothing saved
+    EXPECT_THAT(ckpt_.Restore(Path(failed)),
+                StatusIs(absl::StatusCode::kNotFound, HasSubstr("")));
+  }
+
+  CKPTDB_ASSERT_OK(ckpt_.Save(Path(), alike));
+  RestoreOptions ro;
+  ro.restore_args["a/b"].dtype = DType::kFloat32;
+  EXPECT_THAT(ckpt_.Restore(Path(), ro),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("restore_args entry 'a/b' matches 2 leaves")));
+  RestoreOptions rtypo;
+  rtypo.restore_args["a/c"].dtype = DType::kFloat32;
+  EXPECT_THAT(ckpt_.Restore(Path(), rtypo),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("restore_args names 'a/c', which is not a "
+                                 "restored leaf of step")));
+  // Unambiguous entries still cast.
+  Tree plain = Tree::Dict({{"w", Array::Borrow(DType::kFloat64, {2}, v.data())},
+                           {"n", Tree::Int(3)}});
+  SaveOptions ok;
+  ok.save_args["w"].dtype = DType::kFloat32;
+  CKPTDB_ASSERT_OK(ckpt_.Save(Path("plain"), plain, ok));
+  auto back = ckpt_.Restore(Path("plain"));
+  CKPTDB_ASSERT_OK(back);
+  EXPECT_EQ((*back)["w"].array().dtype(), DType::kFloat32);
+}
+
 TEST_F(CheckpointerTest, CorruptChunkByteIsDataLossNamingTheLeaf) {
   StoreTuning tuning;
   tuning.chunk_bytes = 64 << 10;

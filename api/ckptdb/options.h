@@ -32,7 +32,10 @@ struct SaveOptions {
   // existing checkpoint returns AlreadyExists and changes nothing.
   // Default: false.
   bool force = false;
-  // Per-leaf arguments, keyed by leaf path ("params/layer0/kernel").
+  // Per-leaf arguments, keyed by leaf path ("params/layer0/kernel"). Each
+  // entry must name exactly one leaf of the tree: an entry that names none
+  // (a typo) or two (paths that print alike: a key containing '/', or an
+  // int key and an equal string key) makes the save InvalidArgument.
   // Default: none.
   std::map<std::string, LeafSaveArgs> save_args;
   // Arguments for array leaves without an entry in `save_args`.
@@ -48,7 +51,10 @@ struct RestoreOptions {
   // (dict entries may be omitted; omitted leaves are not read).
   // Default: false (the target's structure must equal the saved one).
   bool partial_restore = false;
-  // Per-leaf arguments, keyed by leaf path. Default: none.
+  // Per-leaf arguments, keyed by leaf path; each entry must name exactly
+  // one restored leaf (else InvalidArgument, as for save_args; restoring
+  // several items with one RestoreOptions: a leaf of any of them).
+  // Default: none.
   std::map<std::string, LeafRestoreArgs> restore_args;
   // Arguments for array leaves without an entry in `restore_args`.
   LeafRestoreArgs default_restore_args;

@@ -185,3 +185,27 @@ def test_orbax_argument_errors(tmp_path):
   with pytest.raises(TypeError, match='ArrayCheckpointHandler'):
     ckptdb.Checkpointer(ckptdb.ArrayCheckpointHandler()).save(
         tmp_path / 'arr', {'a': np.ones(1)})
+
+
+def test_per_leaf_args_must_name_exactly_one_leaf(tmp_path):
+  """A dtype cast never silently hits another leaf or nothing at all."""
+  ck = ckptdb.PyTreeCheckpointer()
+  alike = {'a/b': np.ones(2), 'a': {'b': np.ones(2)}}
+  with pytest.raises(ValueError, match="save_args entry 'a/b' matches 2"):
+    ck.save(tmp_path / 'alike', alike,
+            save_args={'a/b': ckptdb.SaveArgs(),
+                       'a': {'b': ckptdb.SaveArgs(dtype=np.float16)}})
+  with pytest.raises(ValueError, match='matches 2 leaves'):
+    ck.save(tmp_path / 'ints', {0: np.ones(2), '0': np.ones(2)},
+            save_args={0: ckptdb.SaveArgs(dtype=np.float16),
+                       '0': ckptdb.SaveArgs()})
+  with pytest.raises(ValueError, match="save_args names 'zzz', which is not"):
+    ck.save(tmp_path / 'typo', {'w': np.ones(2)},
+            save_args={'zzz': ckptdb.SaveArgs(dtype=np.float16)})
+  ck.save(tmp_path / 'ok', {'w': np.ones(2)})
+  with pytest.raises(ValueError, match="restore_args names 'nope'"):
+    ck.restore(tmp_path / 'ok',
+               restore_args={'nope': ckptdb.RestoreArgs(dtype=np.float16)})
+  got = ck.restore(tmp_path / 'ok',
+                   restore_args={'w': ckptdb.RestoreArgs(dtype=np.float16)})
+  assert got['w'].dtype == np.float16

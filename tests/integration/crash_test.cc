@@ -206,28 +206,5 @@ TEST(WalDamageTest, DamagedLogFailsTheOpenInsteadOfDroppingSteps) {
   EXPECT_EQ(mgr.status().code(), absl::StatusCode::kDataLoss) << mgr.status();
 }
 
-// A clean Close moves the commit records out of the log into table files:
-// reopening replays nothing, and every step is still there.
-TEST(WalDamageTest, CloseLeavesNothingInTheLog) {
-  TempDir dir;
-  const std::string db = dir.Sub("db");
-  {
-    auto mgr = CheckpointManager::Open(db, Options(false));
-    ASSERT_TRUE(mgr.ok()) << mgr.status();
-    for (int64_t s = 0; s < 3; ++s)
-      ASSERT_TRUE((*mgr)->Save(s, StateFor(s)).ok());
-    ASSERT_TRUE((*mgr)->Close().ok());
-  }
-  for (const auto& e : std::filesystem::directory_iterator(db)) {
-    if (e.path().extension() != ".log") continue;
-    // Whatever an old log holds is already in table files: damage there is
-    // never replayed.
-    if (e.file_size() > 0) {
-      ::ckptdb::testing::FlipByte(e.path().string(), e.file_size() / 2);
-    }
-  }
-  EXPECT_EQ(CheckDatabase(db), (std::vector<int64_t>{0, 1, 2}));
-}
-
 }  // namespace
 }  // namespace ckptdb
