@@ -123,7 +123,18 @@ std::string Dragon4Positional(double v, DType dtype, int precision,
                               int min_digits, bool sign_plus, int pad_left,
                               int pad_right) {
   std::string ip, frac;
-  Positional(ShortestDigits(v, dtype), &ip, &frac);
+  const Digits shortest = ShortestDigits(v, dtype);
+  Positional(shortest, &ip, &frac);
+  if (min_digits >= 0 &&
+      shortest.exp + 1 > static_cast<int>(shortest.digits.size())) {
+    // With min_digits given, numpy's Dragon4 prints every integer digit
+    // exactly (np.float32(99999992) prints 99999992., not the shortest
+    // 99999990.); such a value has no fractional part.
+    char buf[512];
+    std::snprintf(buf, sizeof(buf), "%.0f", std::fabs(v));
+    ip = buf;
+    frac.clear();
+  }
   if (static_cast<int>(frac.size()) > precision) {
     char buf[512];
     std::snprintf(buf, sizeof(buf), "%.*f", precision, std::fabs(v));

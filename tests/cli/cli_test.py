@@ -207,6 +207,11 @@ class NumpyImportTest(WorkDir):
             "scalar": np.array(2.5),
             "text": np.array("hello w\u00f6rld \u2603"),
             "large": rng.random(400_000).astype(np.float32),  # > 1 MiB
+            # Integer-valued floats beyond the shortest repr's digits:
+            # numpy prints every integer digit exactly.
+            "int_f32": np.array([99999992.0, 99999984.0], np.float32),
+            "int_f16": np.array([43136.0, np.inf, 4096.0], np.float16),
+            "int_f32_0d": np.array(99999992.0, np.float32),
         }
 
     def check_step(self, step, arrays):
