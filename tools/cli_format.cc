@@ -704,6 +704,7 @@ ArrayStats ComputeStats(const Array& a) {
     st.max = static_cast<double>(mx);
     st.min_repr = absl::StrCat(mn);
     st.max_repr = absl::StrCat(mx);
+    st.integer = true;
   } else {
     std::vector<int64_t> buf(kBlock);
     int64_t mn = std::numeric_limits<int64_t>::max();
@@ -725,6 +726,7 @@ ArrayStats ComputeStats(const Array& a) {
     } else {
       st.min_repr = absl::StrCat(mn);
       st.max_repr = absl::StrCat(mx);
+      st.integer = true;
     }
   }
   st.has_min_max = true;

@@ -51,6 +51,9 @@ struct ArrayStats {
   double max = 0;
   std::string min_repr;  // exact, in the array's dtype ("3", "0.1", "True")
   std::string max_repr;
+  // Integer dtypes: min_repr and max_repr are exact decimal integers (JSON
+  // writes them as such, not through a double).
+  bool integer = false;
   bool has_mean = false;
   double mean = 0;
 };

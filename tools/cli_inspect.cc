@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -174,18 +175,27 @@ absl::Status RunTree(const Args& args) {
 void WriteStatsJson(const ArrayStats& st, JsonWriter* w) {
   w->BeginObject();
   w->FieldInt("count", st.count);
-  w->Key("min");
-  if (st.has_min_max) {
-    w->Double(st.min);
-  } else {
-    w->Null();
-  }
-  w->Key("max");
-  if (st.has_min_max) {
-    w->Double(st.max);
-  } else {
-    w->Null();
-  }
+  auto bound = [&](const char* key, double v, const std::string& repr) {
+    w->Key(key);
+    if (!st.has_min_max) {
+      w->Null();
+    } else if (st.integer) {
+      // Exact: int64/uint64 extremes do not fit a double.
+      int64_t i;
+      uint64_t u;
+      if (absl::SimpleAtoi(repr, &i)) {
+        w->Int(i);
+      } else if (absl::SimpleAtoi(repr, &u)) {
+        w->Uint(u);
+      } else {
+        w->Double(v);
+      }
+    } else {
+      w->Double(v);
+    }
+  };
+  bound("min", st.min, st.min_repr);
+  bound("max", st.max, st.max_repr);
   w->Key("mean");
   if (st.has_mean) {
     w->Double(st.mean);

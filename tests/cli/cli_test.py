@@ -255,6 +255,18 @@ class NumpyImportTest(WorkDir):
             shown = self.ckptdb("show", "db", "30", k).stdout
             self.assertEqual(shown, repr(v) + "\n", k)
 
+    def test_stats_json_integers_are_exact(self):
+        arrays = {"i64": np.array([-2**63, 2**63 - 1, 5], np.int64),
+                  "u64": np.array([0, 2**64 - 1], np.uint64)}
+        np.savez(self.path("ints.npz"), **arrays)
+        self.ckptdb("import", "db", "31", "ints.npz")
+        for k, v in arrays.items():
+            st = json.loads(self.ckptdb("show", "db", "31", k, "--stats",
+                                        "--json").stdout)["stats"]
+            self.assertEqual((st["min"], st["max"]), (int(v.min()),
+                                                      int(v.max())), k)
+            self.assertIsInstance(st["max"], int, k)
+
     def test_folder_of_npy_files(self):
         arrays = self.arrays()
         for k, v in arrays.items():
