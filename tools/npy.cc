@@ -526,6 +526,16 @@ absl::Status ZipWriter::WriteRaw(absl::string_view bytes) {
   return absl::OkStatus();
 }
 
+// General-purpose flags of a member: bit 11 marks a UTF-8 name (as Python's
+// zipfile, and so np.savez, writes it), without which readers take the name
+// as CP437.
+static uint16_t NameFlags(absl::string_view name) {
+  for (unsigned char c : name) {
+    if (c >= 0x80) return 1 << 11;
+  }
+  return 0;
+}
+
 absl::Status ZipWriter::BeginMember(absl::string_view name, uint64_t size) {
   if (f_ == nullptr || in_member_) {
     return absl::FailedPreconditionError("ZipWriter: member already open");
@@ -538,7 +548,7 @@ absl::Status ZipWriter::BeginMember(absl::string_view name, uint64_t size) {
   std::string h;
   PutLe(&h, kLocalSig, 4);
   PutLe(&h, e.zip64 ? 45 : 20, 2);
-  PutLe(&h, 0, 2);  // flags
+  PutLe(&h, NameFlags(e.name), 2);  // flags
   PutLe(&h, 0, 2);  // stored
   PutLe(&h, kDosTime, 2);
   PutLe(&h, kDosDate, 2);
@@ -616,8 +626,8 @@ absl::Status ZipWriter::Finish() {
     PutLe(&cd, kCentralSig, 4);
     PutLe(&cd, (3 << 8) | 45, 2);  // made by: Unix, 4.5
     PutLe(&cd, (e.zip64 || big_offset) ? 45 : 20, 2);
-    PutLe(&cd, 0, 2);
-    PutLe(&cd, 0, 2);
+    PutLe(&cd, NameFlags(e.name), 2);  // flags
+    PutLe(&cd, 0, 2);                  // stored
     PutLe(&cd, kDosTime, 2);
     PutLe(&cd, kDosDate, 2);
     PutLe(&cd, e.crc, 4);

@@ -146,6 +146,18 @@ class NumpyExportTest(WorkDir):
             for f, v in want.items():
                 self.assertTrue(same(z[f[:-4]], v), f)
 
+    def test_npz_non_ascii_names(self):
+        # Zip members need the UTF-8 flag, or numpy reads them as CP437.
+        names = {"\u00fcn\u00ef c\u00f8d\u00e9 \u2713": np.arange(3),
+                 "plain": np.ones(2)}
+        np.savez(self.path("u.npz"), **names)
+        self.ckptdb("import", "db", "40", "u.npz")
+        self.ckptdb("export", "db", "40", "u_out.npz", "--npz")
+        with np.load(self.path("u_out.npz")) as z:
+            self.assertEqual(sorted(z.files), sorted(names))
+            for k, v in names.items():
+                self.assertTrue(same(z[k], v), k)
+
     def test_other_item(self):
         self.ckptdb("export", "db", "latest", "ema", "--item", "ema")
         got = np.load(self.path("ema", "kernel.npy"))
