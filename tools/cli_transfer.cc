@@ -4,6 +4,7 @@
 // describes; int dict keys and sequence indices become their decimal
 // strings.
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -387,8 +388,17 @@ struct ImportSource {
   std::vector<std::string> ignored;
 };
 
+// Device and inode of a directory (through symlinks), to find cycles.
+std::pair<uint64_t, uint64_t> DirId(const fs::path& dir) {
+  struct stat st;
+  if (stat(dir.c_str(), &st) != 0) return {0, 0};
+  return {static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)};
+}
+
 absl::Status ImportFolder(const fs::path& dir, std::vector<std::string> prefix,
-                          Progress* progress, ImportSource* src) {
+                          Progress* progress, ImportSource* src,
+                          std::vector<std::pair<uint64_t, uint64_t>>* open) {
+  open->push_back(DirId(dir));
   std::vector<fs::directory_entry> entries;
   std::error_code ec;
   for (auto it = fs::directory_iterator(dir, ec);
@@ -407,15 +417,29 @@ absl::Status ImportFolder(const fs::path& dir, std::vector<std::string> prefix,
   for (const auto& e : entries) {
     const std::string name = e.path().filename().string();
     std::vector<std::string> comps = prefix;
+    const bool is_npy = absl::EndsWithIgnoreCase(name, ".npy");
+    if ((e.is_directory(ec) || is_npy) && !IsValidUtf8(name)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("'", EscapeInvalidUtf8(e.path().string()),
+                       "': the name is not valid UTF-8 (keys must be text)"));
+    }
     if (e.is_directory(ec)) {
+      const auto id = DirId(e.path());
+      if (std::find(open->begin(), open->end(), id) != open->end()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("'", e.path().string(),
+                         "' leads back to a folder being imported (a "
+                         "symlink cycle)"));
+      }
       comps.push_back(DecodePathComponent(name));
       // An empty folder is an empty dict.
       CKPTDB_RETURN_IF_ERROR(
           InsertAt(&src->tree, comps, Tree::Dict(), e.path().string()));
-      CKPTDB_RETURN_IF_ERROR(ImportFolder(e.path(), comps, progress, src));
+      CKPTDB_RETURN_IF_ERROR(
+          ImportFolder(e.path(), comps, progress, src, open));
       continue;
     }
-    if (!absl::EndsWith(name, ".npy")) {
+    if (!is_npy) {
       src->ignored.push_back(e.path().string());
       continue;
     }
@@ -430,6 +454,7 @@ absl::Status ImportFolder(const fs::path& dir, std::vector<std::string> prefix,
     CKPTDB_RETURN_IF_ERROR(
         InsertAt(&src->tree, comps, std::move(leaf), e.path().string()));
   }
+  open->pop_back();
   return absl::OkStatus();
 }
 
@@ -442,9 +467,14 @@ absl::Status ImportNpz(const std::string& path, Progress* progress,
   uint64_t before = 0;
   for (const auto& m : zip->members()) {
     if (absl::EndsWith(m.name, "/")) continue;  // a directory entry
-    if (!absl::EndsWith(m.name, ".npy")) {
+    if (!absl::EndsWithIgnoreCase(m.name, ".npy")) {
       src->ignored.push_back(absl::StrCat(path, ":", m.name));
       continue;
+    }
+    if (!IsValidUtf8(m.name)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ": member '", EscapeInvalidUtf8(m.name),
+                       "': the name is not valid UTF-8 (keys must be text)"));
     }
     auto bytes = std::make_shared<std::string>();
     CKPTDB_RETURN_IF_ERROR(zip->Read(
@@ -538,7 +568,8 @@ absl::Status RunImport(const Args& args) {
   {
     Progress progress(args, "import: reading", total);
     if (is_dir) {
-      CKPTDB_RETURN_IF_ERROR(ImportFolder(in, {}, &progress, &src));
+      std::vector<std::pair<uint64_t, uint64_t>> open;
+      CKPTDB_RETURN_IF_ERROR(ImportFolder(in, {}, &progress, &src, &open));
     } else if (absl::EndsWith(in, ".npy") && !LooksLikeZip(in)) {
       CKPTDB_ASSIGN_OR_RETURN(auto bytes, ReadWholeFile(in, &progress));
       CKPTDB_ASSIGN_OR_RETURN(src.tree, LeafFromNpy(bytes, in));

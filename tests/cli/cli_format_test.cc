@@ -22,6 +22,18 @@ Array A(DType dt, Shape shape, std::vector<T> v) {
   return Array::FromValues<T>(dt, std::move(shape), v);
 }
 
+TEST(JsonQuoteTest, AlwaysValidUtf8) {
+  EXPECT_EQ(JsonQuote("a\"b\\c\n"), "\"a\\\"b\\\\c\\n\"");
+  EXPECT_EQ(JsonQuote("\xc3\xa9\xe2\x9c\x93"), "\"\xc3\xa9\xe2\x9c\x93\"");
+  // Invalid bytes, a truncated sequence, an overlong form, a surrogate.
+  EXPECT_EQ(JsonQuote("\xff\xfex"), "\"\\ufffd\\ufffdx\"");
+  EXPECT_EQ(JsonQuote("\xe2\x9c"), "\"\\ufffd\\ufffd\"");
+  EXPECT_EQ(JsonQuote("\xc0\xaf"), "\"\\ufffd\\ufffd\"");
+  EXPECT_EQ(JsonQuote("\xed\xa0\x80"), "\"\\ufffd\\ufffd\\ufffd\"");
+  EXPECT_TRUE(IsValidUtf8("plain \xc3\xa9"));
+  EXPECT_FALSE(IsValidUtf8("\xff"));
+}
+
 TEST(PyFloatReprTest, MatchesPython) {
   EXPECT_EQ(PyFloatRepr(0.1), "0.1");
   EXPECT_EQ(PyFloatRepr(1.0), "1.0");

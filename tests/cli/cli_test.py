@@ -316,6 +316,20 @@ class NumpyImportTest(WorkDir):
         p = self.ckptdb("import", "db", "40", "junk.npz", check=False)
         self.assertEqual(p.returncode, 2, p.stderr)
         self.assertIn("not a valid .npz/zip archive", p.stderr)
+        # A symlink back to an ancestor folder, a name that is not UTF-8.
+        os.makedirs(self.path("loop", "sub"))
+        np.save(self.path("loop", "a.npy"), np.ones(1))
+        os.symlink("..", self.path("loop", "sub", "up"))
+        p = self.ckptdb("import", "db", "40", "loop", check=False)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("leads back to a folder being imported", p.stderr)
+        os.makedirs(self.path("bytes"))
+        with open(os.path.join(self.path("bytes").encode(), b"\xff.npy"),
+                  "wb") as f:
+            np.save(f, np.ones(1))
+        p = self.ckptdb("import", "db", "40", "bytes", check=False)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("the name is not valid UTF-8", p.stderr)
         self.assertNotIn("test_40", self.ckptdb("ls", "db").stdout)
 
 
