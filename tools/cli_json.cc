@@ -118,8 +118,9 @@ void JsonWriter::Raw(absl::string_view s) {
     str_->append(s.data(), s.size());
     return;
   }
+  // Held until Finish(): a command that fails part-way leaves no
+  // truncated JSON on stdout.
   buf_.append(s.data(), s.size());
-  if (buf_.size() >= (1 << 20)) Flush();
 }
 
 void JsonWriter::Flush() {

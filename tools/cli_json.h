@@ -18,11 +18,13 @@ namespace ckptdb::cli {
 
 class JsonWriter {
  public:
-  // Writes to `out` (flushed as it grows and by Finish).
+  // Writes to `out` when Finish() is called.
   explicit JsonWriter(std::FILE* out) : file_(out) {}
   // Collects into a string (tests, nested use).
   explicit JsonWriter(std::string* out) : str_(out) {}
-  ~JsonWriter() { Flush(); }
+  // Output to a FILE is written by Finish() only; a writer destroyed
+  // without Finish() (an error part-way) writes nothing.
+  ~JsonWriter() = default;
 
   void BeginObject(bool compact = false);
   void EndObject();
