@@ -16,6 +16,7 @@ restore_kwargs=...)`).
 import collections.abc
 import dataclasses
 import datetime
+import operator
 import os
 import pathlib
 import warnings
@@ -42,6 +43,20 @@ class AsyncOptions:
   barrier_sync_fn: Any = None
   post_finalization_callback: Any = None
   create_directories_asynchronously: bool = True
+
+
+def _int64(value: Any, what: str) -> int:
+  """`value` as an int that fits int64, else TypeError/ValueError naming it."""
+  if isinstance(value, bool):
+    raise TypeError(f'{what} must be an int, got bool {value!r}')
+  try:
+    i = operator.index(value)
+  except TypeError:
+    raise TypeError(f'{what} must be an int, got {type(value).__name__} '
+                    f'{value!r}') from None
+  if not -2**63 <= i < 2**63:
+    raise ValueError(f'{what} {i} is out of range (64-bit signed integers)')
+  return i
 
 
 @dataclasses.dataclass
@@ -98,6 +113,15 @@ class CheckpointManagerOptions:
   tuning: Any = None
 
   def __post_init__(self):
+    for name in ('save_interval_steps', 'max_to_keep', 'keep_period',
+                 'step_format_fixed_length'):
+      value = getattr(self, name)
+      if value is not None:
+        setattr(self, name, _int64(value, f'CheckpointManagerOptions.{name}'))
+    if self.save_on_steps is not None:
+      self.save_on_steps = [
+          _int64(s, 'CheckpointManagerOptions.save_on_steps entry')
+          for s in self.save_on_steps]
     if self.best_mode not in ('min', 'max'):
       raise ValueError(
           "`CheckpointManagerOptions.best_mode` must be one of None, 'min' "
@@ -278,6 +302,7 @@ class CheckpointManager:
     return self._core.best_step()
 
   def should_save(self, step: int) -> bool:
+    step = _int64(step, 'step')
     return self._core.should_save(step)
 
   def reached_preemption(self, step: int) -> bool:
@@ -292,13 +317,16 @@ class CheckpointManager:
 
   def metrics(self, step: int) -> Any:
     """The metrics saved with `step`, or None."""
+    step = _int64(step, 'step')
     return self._core.metrics(step)
 
   def step_name(self, step: int) -> str:
     """The step's display name ('test_4', '00000004', '4')."""
+    step = _int64(step, 'step')
     return self._core.step_name(step)
 
   def _item_names(self, step: int) -> list:
+    step = _int64(step, 'step')
     return [i['name'] for i in self._core.step_metadata(step)['items']]
 
   def _resolve_single(self, step: int) -> bool:
@@ -308,6 +336,7 @@ class CheckpointManager:
 
   def item_metadata(self, step: int) -> Any:
     """The saved tree(s) with ArrayMetadata leaves (no array bytes read)."""
+    step = _int64(step, 'step')
     if self._resolve_single(step):
       return self._core.item_metadata(step, DEFAULT_ITEM_NAME)
     return args_lib.Composite(**{
@@ -362,6 +391,7 @@ class CheckpointManager:
     AlreadyExistsError (Orbax's StepAlreadyExistsError) for a forced save of
     an existing step.
     """
+    step = _int64(step, 'step')
     if items is None and args is None:
       raise ValueError('Must provide `args` for `save`.')
     self._validate_args(items, args)
@@ -405,8 +435,11 @@ class CheckpointManager:
     """Restores a step (None: the latest).
 
     Single item: returns it; several: a Composite (all items if none are
-    named). FileNotFoundError if there is no such step or no steps at all.
+    named). FileNotFoundError if there is no such step or no steps at all;
+    KeyError for an item the step does not have.
     """
+    if step is not None:
+      step = _int64(step, 'step')
     if directory is not None and (pathlib.Path(os.fspath(directory)) !=
                                   self._directory):
       other_options = CheckpointManagerOptions(
@@ -444,6 +477,12 @@ class CheckpointManager:
       per_item = dict(args.items())
     if not single and not per_item:
       per_item = {name: None for name in self._item_names(step)}
+    if not single:
+      saved = self._item_names(step)
+      missing = [name for name in per_item if name not in saved]
+      if missing:  # Orbax raises KeyError for an item it does not have
+        raise KeyError(f'step {step} has no item {missing[0]!r} (items: '
+                       f'{", ".join(saved)})')
     results = {}
     for name, a in per_item.items():
       if a is None:
@@ -462,6 +501,7 @@ class CheckpointManager:
 
   def delete(self, step: int) -> None:
     """Deletes a step now (FileNotFoundError if it does not exist)."""
+    step = _int64(step, 'step')
     self._core.delete(step)
 
   def apply_retention(self) -> list:

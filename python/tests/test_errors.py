@@ -209,3 +209,26 @@ def test_per_leaf_args_must_name_exactly_one_leaf(tmp_path):
   got = ck.restore(tmp_path / 'ok',
                    restore_args={'w': ckptdb.RestoreArgs(dtype=np.float16)})
   assert got['w'].dtype == np.float16
+
+
+def test_bad_steps_and_options_name_what_is_wrong(tmp_path):
+  with pytest.raises(TypeError, match='max_to_keep must be an int, got float'):
+    ckptdb.CheckpointManagerOptions(max_to_keep=1.5)
+  with pytest.raises(ValueError, match='save_interval_steps .* out of range'):
+    ckptdb.CheckpointManagerOptions(save_interval_steps=2**70)
+  with pytest.raises(ValueError, match='save_on_steps entry .* out of range'):
+    ckptdb.CheckpointManagerOptions(save_on_steps=[2**70])
+  with ckptdb.CheckpointManager(tmp_path / 'm') as m:
+    tree = {'a': np.arange(1000.0)}
+    with pytest.raises(TypeError, match='^step must be an int, got float 40.0$'):
+      m.save(40.0, args=ckptdb.args.StandardSave(tree))
+    with pytest.raises(ValueError, match='^step 9223372036854775808 is out'):
+      m.save(2**63, args=ckptdb.args.StandardSave(tree))
+    with pytest.raises(TypeError, match='step must be an int'):
+      m.restore('3')
+    m.save(np.int64(1), args=ckptdb.args.Composite(
+        state=ckptdb.args.StandardSave(tree)))
+    m.wait_until_finished()
+    with pytest.raises(KeyError, match="step 1 has no item 'nope'"):
+      m.restore(1, args=ckptdb.args.Composite(
+          nope=ckptdb.args.StandardRestore(tree)))
