@@ -28,6 +28,7 @@
 #include "db/store.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -56,6 +57,18 @@
 
 namespace ckptdb::internal {
 namespace {
+
+// True if another process holds a POSIX lock on `lock_file` (RocksDB's LOCK).
+bool LockHeldElsewhere(const std::filesystem::path& lock_file) {
+  const int fd = open(lock_file.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  struct flock fl = {};
+  fl.l_type = F_WRLCK;
+  fl.l_whence = SEEK_SET;
+  const bool held = fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK;
+  close(fd);
+  return held;
+}
 
 namespace fs = std::filesystem;
 
@@ -687,7 +700,35 @@ absl::Status Store::OpenDb() {
                        "' exists and is not a directory (not a ckptdb "
                        "database)"));
     }
-    if (!fs::exists(fs::path(path_) / "CURRENT", ec)) {
+    const fs::path current = fs::path(path_) / "CURRENT";
+    const fs::path lock = fs::path(path_) / "LOCK";
+    // Only the files RocksDB writes first when it creates a database (its
+    // info LOG, then LOCK; CURRENT comes last).
+    auto only_startup_files = [&] {
+      bool any = false;
+      for (const auto& e : fs::directory_iterator(path_, ec)) {
+        const std::string name = e.path().filename().string();
+        if (name != "LOG" && name != "LOCK" &&
+            !absl::StartsWith(name, "LOG.old")) {
+          return false;
+        }
+        any = true;
+      }
+      return any;
+    };
+    // Another process creating the database: wait (up to ~1 s) until it
+    // holds the lock or has written CURRENT.
+    for (int wait = 0; wait < 100 && !fs::exists(current, ec) &&
+                       !LockHeldElsewhere(lock) && only_startup_files();
+         ++wait) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    if (!fs::exists(current, ec)) {
+      if (LockHeldElsewhere(lock)) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "database '", path_, "' is busy: another process is creating it"));
+      }
+      const bool interrupted_creation = only_startup_files();
       bool empty = true;
       bool rocks_files = false;
       for (const auto& e : fs::directory_iterator(path_, ec)) {
@@ -705,7 +746,8 @@ absl::Status Store::OpenDb() {
             "' is damaged: its CURRENT file is missing (the directory was "
             "truncated or partly deleted)"));
       }
-      if (!empty || !options_.create_if_missing || !rw) {
+      if ((!empty && !interrupted_creation) || !options_.create_if_missing ||
+          !rw) {
         return empty ? absl::NotFoundError(
                            absl::StrCat("no ckptdb database at '", path_,
                                         "' (the directory is empty)"))

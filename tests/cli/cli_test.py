@@ -379,6 +379,29 @@ class BusyTest(WorkDir):
         self.ckptdb("import", "db", "200", "out")
 
 
+class ConcurrentCreateTest(WorkDir):
+    """Processes racing to create one database: each either creates it or
+    gets exit code 7 (busy), never 'not a database' or 'damaged'."""
+
+    def test_import_create_race(self):
+        np.save(self.path("one.npy"), np.ones(3))
+        for attempt in range(3):
+            db = f"race{attempt}"
+            procs = [subprocess.Popen(
+                [CKPTDB, "import", "--create", db, str(i), "one.npy"],
+                cwd=self.dir, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                text=True) for i in range(6)]
+            codes = []
+            for p in procs:
+                _, err = p.communicate(timeout=60)
+                codes.append(p.returncode)
+                self.assertIn(p.returncode, (0, 7), err)
+            self.assertIn(0, codes)
+            ls = self.ckptdb("ls", db, "--json").stdout
+            saved = [s["step"] for s in json.loads(ls)["steps"]]
+            self.assertEqual(saved, [i for i, c in enumerate(codes) if c == 0])
+
+
 class DemoTest(WorkDir):
     """`demo DB` replaces only a ckptdb database nobody holds."""
 
