@@ -160,7 +160,7 @@ absl::Status RunGc(const Args& args) {
   std::string retention;
   std::vector<StepInfo> deleted;
   if (kind != "manager") {
-    retention = "none (a single-checkpoint database)";
+    retention = "none (a Checkpointer database: no retention options)";
   } else if (rec.retention_is_custom) {
     retention =
         "custom (a best_fn or preservation_policy, which is code and not "
@@ -255,7 +255,7 @@ absl::Status RunGc(const Args& args) {
 Command RmCommand() {
   Command c;
   c.name = "rm";
-  c.synopsis = "rm DB STEP... [--gc] [--json]";
+  c.synopsis = "rm DB STEP... [--gc] [--json] [--no-progress]";
   c.summary = "Delete steps (atomically; all or none).";
   c.description =
       "Deletes the given steps in one atomic write: if any does not exist\n"

@@ -251,6 +251,7 @@ absl::Status RunExport(const Args& args) {
   const std::string out = args[2];
   const bool npz = args.Has("npz");
   std::error_code ec;
+  if (out.empty()) return UsageError("OUT is empty");
   if (npz) {
     if (fs::exists(out, ec)) {
       return UsageError(absl::StrCat("'", out,
@@ -268,6 +269,13 @@ absl::Status RunExport(const Args& args) {
   }
   std::unique_ptr<npy::ZipWriter> zip;
   if (npz) {
+    // Missing parent folders are created, as for a folder export.
+    const fs::path parent = fs::path(out).parent_path();
+    if (!parent.empty()) fs::create_directories(parent, ec);
+    if (ec) {
+      return absl::InternalError(absl::StrCat(
+          "cannot create '", parent.string(), "': ", ec.message()));
+    }
     CKPTDB_ASSIGN_OR_RETURN(zip, npy::ZipWriter::Create(out));
   } else {
     fs::create_directories(out, ec);
