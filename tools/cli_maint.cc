@@ -42,7 +42,7 @@ uint64_t DirectoryBytes(const std::string& path) {
 // database directory has shrunk by.
 absl::Status WithGcProgress(const Args& args, const std::string& path,
                             const std::function<absl::Status()>& fn) {
-  Progress progress(args, "gc: reclaimed", 0);
+  Progress progress(args, "gc: disk freed", 0);
   if (!progress.enabled()) return fn();
   const uint64_t before = DirectoryBytes(path);
   std::atomic<bool> done{false};

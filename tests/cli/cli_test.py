@@ -541,7 +541,7 @@ class ProgressTest(WorkDir):
             self.assertIn(label + " [", err)
             self.assertRegex(err, bar)
         err = self.on_terminal("gc", "db")
-        self.assertRegex(err, r"gc: reclaimed [\d.]+ (B|KiB|MiB)  [\d.]+ "
+        self.assertRegex(err, r"gc: disk freed [\d.]+ (B|KiB|MiB)  [\d.]+ "
                               r"[KMG]?i?B/s")
         self.assertEqual(self.on_terminal("verify", "db", "--no-progress"),
                          "")
