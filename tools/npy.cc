@@ -549,7 +549,7 @@ absl::Status ZipWriter::BeginMember(absl::string_view name, uint64_t size) {
   PutLe(&h, kLocalSig, 4);
   PutLe(&h, e.zip64 ? 45 : 20, 2);
   PutLe(&h, NameFlags(e.name), 2);  // flags
-  PutLe(&h, 0, 2);  // stored
+  PutLe(&h, 0, 2);                  // stored
   PutLe(&h, kDosTime, 2);
   PutLe(&h, kDosDate, 2);
   crc_pos_ = offset_ + h.size();
