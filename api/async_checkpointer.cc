@@ -7,6 +7,7 @@
 #include "api/common.h"
 #include "api/restore.h"
 #include "ckptdb/status.h"
+#include "db/tree_validate.h"
 
 namespace ckptdb {
 
@@ -88,6 +89,9 @@ absl::StatusOr<SaveFuture> AsyncCheckpointer::Save(
         absl::StrCat("a checkpoint already exists at '", path,
                      "' (pass force to replace it)"));
   }
+  // Validated here, so that a bad tree fails this call (not a later one)
+  // and is never copied.
+  CKPTDB_RETURN_IF_ERROR(internal::ValidateSaveTree(tree, &options, "default"));
   auto captured = std::make_shared<internal::CapturedTree>(
       internal::CaptureTree(tree, options.capture, &impl_->pool));
   auto opts = std::make_shared<SaveOptions>(options);

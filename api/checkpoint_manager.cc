@@ -28,6 +28,7 @@
 #include "api/common.h"
 #include "api/restore.h"
 #include "ckptdb/status.h"
+#include "db/tree_validate.h"
 
 namespace ckptdb {
 
@@ -227,6 +228,14 @@ class CheckpointManager::Impl {
               absl::StrCat("Checkpoint for step ", step, " already exists."));
         }
       }
+    }
+    // Validated before anything is captured or listed: a bad tree fails
+    // this call, in both modes.
+    for (const auto& [name, tree] : items) {
+      auto it = options.item_options.find(name);
+      CKPTDB_RETURN_IF_ERROR(internal::ValidateSaveTree(
+          tree, it != options.item_options.end() ? &it->second : nullptr,
+          name));
     }
     // Capture.
     const bool async = options_.enable_async_checkpointing;

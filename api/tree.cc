@@ -103,6 +103,7 @@ Tree Tree::FloatFromBits(uint64_t bits) {
 }
 
 double Tree::float_value() const {
+  if (kind_ != Kind::kFloat) return 0.0;
   double d;
   std::memcpy(&d, &int_, 8);
   return d;

@@ -47,6 +47,7 @@
 #include "compaction/chunk_gc.h"
 #include "db/rocks_util.h"
 #include "db/thread_pool.h"
+#include "db/tree_validate.h"
 #include "rocksdb/db.h"
 #include "rocksdb/env.h"
 #include "rocksdb/metadata.h"
@@ -160,7 +161,8 @@ flatbuffers::Offset<fb::Node> BuildNode(flatbuffers::FlatBufferBuilder* fbb,
       t.kind() == Tree::Kind::kFloat) {
     nb.add_scalar(t.kind() == Tree::Kind::kFloat
                       ? static_cast<int64_t>(t.float_bits())
-                      : t.int_value());
+                  : t.kind() == Tree::Kind::kBool ? int64_t{t.bool_value()}
+                                                  : t.int_value());
   }
   if (!str_value.IsNull()) nb.add_str_value(str_value);
   if (!array.IsNull()) nb.add_array(array);
@@ -1305,6 +1307,7 @@ absl::Status Store::ValidateRequest(const StepSaveRequest& req) const {
       return absl::InvalidArgumentError(
           absl::StrCat("item '", it.name, "' has no tree"));
     }
+    CKPTDB_RETURN_IF_ERROR(ValidateSaveTree(*it.tree, it.options, it.name));
   }
   return absl::OkStatus();
 }
@@ -1498,10 +1501,6 @@ absl::StatusOr<StepInfo> Store::SaveStepLocked(const StepSaveRequest& req) {
     item_begin.push_back(begin);
     ItemSummary summary;
     summary.name = si.name;
-    // save_args entries used, to reject typos and ambiguous paths below.
-    const bool has_args =
-        si.options != nullptr && !si.options->save_args.empty();
-    std::map<std::string, int> arg_hits;
     struct Pending {
       const Tree* t;
       uint32_t parent;
@@ -1532,11 +1531,6 @@ absl::StatusOr<StepInfo> Store::SaveStepLocked(const StepSaveRequest& req) {
             absl::StrCat("item '", si.name, "' leaf '",
                          FlatPath(nodes, begin, global).DisplayString(),
                          "': a Placeholder cannot be saved"));
-      }
-      if (has_args && t.is_leaf()) {
-        auto f = si.options->save_args.find(
-            FlatPath(nodes, begin, global).ToString());
-        if (f != si.options->save_args.end()) ++arg_hits[f->first];
       }
       if (t.kind() == Tree::Kind::kArray) {
         const Array& a = t.array();
@@ -1595,25 +1589,6 @@ absl::StatusOr<StepInfo> Store::SaveStepLocked(const StepSaveRequest& req) {
         stack.push_back({&t.children()[i], me, true, !dict,
                          dict ? &t.keys()[i] : nullptr,
                          static_cast<int64_t>(i)});
-      }
-    }
-    if (has_args) {
-      for (const auto& [key, args] : si.options->save_args) {
-        auto it = arg_hits.find(key);
-        const int hits = it == arg_hits.end() ? 0 : it->second;
-        if (hits == 0) {
-          return absl::InvalidArgumentError(
-              absl::StrCat("save_args names '", key,
-                           "', which is not a leaf of item '", si.name, "'"));
-        }
-        if (hits > 1) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              "save_args entry '", key, "' matches ", hits, " leaves of item '",
-              si.name,
-              "' (their paths print alike: a key containing '/', or an int "
-              "key and an equal str key); a per-leaf cast cannot tell them "
-              "apart"));
-        }
       }
     }
     summary.node_count = static_cast<uint32_t>(nodes.size() - begin);

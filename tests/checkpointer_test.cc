@@ -7,6 +7,8 @@
 #include <fstream>
 #include <limits>
 
+#include "ckptdb/async_checkpointer.h"
+#include "ckptdb/checkpoint_manager.h"
 #include "tests/test_util.h"
 
 namespace ckptdb {
@@ -412,6 +414,71 @@ TEST_F(CheckpointerTest, PerLeafArgsNameExactlyOneLeaf) {
   auto back = ckpt_.Restore(Path("plain"));
   CKPTDB_ASSERT_OK(back);
   EXPECT_EQ((*back)["w"].array().dtype(), DType::kFloat32);
+}
+
+// Malformed trees (the public API can build them) are InvalidArgument
+// naming the path, from Checkpointer, AsyncCheckpointer (before anything is
+// copied: a null-data array used to crash the copy) and both manager
+// modes, and nothing is saved.
+TEST_F(CheckpointerTest, MalformedTreesAreRejectedByEverySaveBeforeCapture) {
+  Tree extra_value = Tree::Dict({{"a", Tree::Int(1)}});
+  extra_value.mutable_children().push_back(Tree::Int(2));
+  Tree leaf_with_child = Tree::Int(3);
+  leaf_with_child.mutable_children().push_back(Tree::Int(4));
+  Tree dup = Tree::Dict();
+  dup.InsertNew("a", Tree::Int(1));
+  dup.InsertNew("a", Tree::Int(2));
+  Tree list_with_key = Tree::List({Tree::Int(1)});
+  list_with_key.Insert("k", Tree::Int(2));
+  struct Case {
+    Tree tree;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {Tree::Dict({{"p", extra_value}}),
+       "leaf 'p': a dict with 1 keys and 2 values"},
+      {Tree::Dict({{"s", leaf_with_child}}),
+       "leaf 's': a int leaf with children"},
+      {Tree::Dict({{"d", dup}}), "leaf 'd': the dict has the key 'a' twice"},
+      {Tree::Dict({{"l", list_with_key}}), "leaf 'l': a list with dict keys"},
+      {Tree::Dict({{"x", Array::Borrow(DType::kFloat32, {4}, nullptr)}}),
+       "leaf 'x': array has no data"},
+      {Tree::Dict({{"ph", Tree::Placeholder()}}),
+       "leaf 'ph': a Placeholder cannot be saved"},
+  };
+  AsyncCheckpointer async;
+  CheckpointManagerOptions sync_options;
+  sync_options.enable_async_checkpointing = false;
+  auto sync_mgr = CheckpointManager::Open(Path("sync"), sync_options);
+  auto async_mgr = CheckpointManager::Open(Path("async"));
+  CKPTDB_ASSERT_OK(sync_mgr);
+  CKPTDB_ASSERT_OK(async_mgr);
+  int n = 0;
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.message);
+    const std::string p = Path(absl::StrCat("c", n++));
+    EXPECT_THAT(
+        ckpt_.Save(p, c.tree),
+        StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(c.message)));
+    EXPECT_THAT(
+        async.Save(p, c.tree),
+        StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(c.message)));
+    for (auto* mgr : {&*sync_mgr, &*async_mgr}) {
+      EXPECT_THAT(
+          (*mgr)->Save(n, c.tree).status(),
+          StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(c.message)));
+    }
+  }
+  CKPTDB_ASSERT_OK(async.WaitUntilFinished());
+  for (auto* mgr : {&*sync_mgr, &*async_mgr}) {
+    CKPTDB_ASSERT_OK((*mgr)->WaitUntilFinished());
+    EXPECT_TRUE((*mgr)->AllSteps().empty());
+    // The next valid save is not blamed for an earlier bad one.
+    auto saved = (*mgr)->Save(100, GuideTree());
+    CKPTDB_ASSERT_OK(saved);
+    EXPECT_TRUE(*saved);
+    CKPTDB_ASSERT_OK((*mgr)->WaitUntilFinished());
+  }
 }
 
 TEST_F(CheckpointerTest, CorruptChunkByteIsDataLossNamingTheLeaf) {

@@ -111,5 +111,18 @@ TEST(TreeTest, PathPushAndPop) {
   EXPECT_EQ(p.ToString(), "params");
 }
 
+TEST(TreeAccessorTest, WrongScalarAccessorReturnsZero) {
+  EXPECT_EQ(Tree::Float(2.5).int_value(), 0);
+  EXPECT_FALSE(Tree::Float(2.5).bool_value());
+  EXPECT_EQ(Tree::Int(7).float_value(), 0.0);
+  EXPECT_FALSE(Tree::Int(7).bool_value());
+  EXPECT_EQ(Tree::Bool(true).int_value(), 0);
+  EXPECT_EQ(Tree::String("x").int_value(), 0);
+  EXPECT_EQ(Tree::Int(7).string_value(), "");
+  EXPECT_EQ(Tree::Int(7).int_value(), 7);
+  EXPECT_TRUE(Tree::Bool(true).bool_value());
+  EXPECT_EQ(Tree::Float(2.5).float_value(), 2.5);
+}
+
 }  // namespace
 }  // namespace ckptdb

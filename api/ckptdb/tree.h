@@ -135,9 +135,10 @@ class Tree {
     return kind_ == Kind::kList || kind_ == Kind::kTuple;
   }
 
-  // Scalar accessors; calling the wrong one returns a zero value.
-  bool bool_value() const { return int_ != 0; }
-  int64_t int_value() const { return int_; }
+  // Scalar accessors; calling the wrong one returns a zero value (false, 0,
+  // 0.0, ""): int_value() of a Float is 0, not its bits.
+  bool bool_value() const { return kind_ == Kind::kBool && int_ != 0; }
+  int64_t int_value() const { return kind_ == Kind::kInt ? int_ : 0; }
   double float_value() const;
   uint64_t float_bits() const { return static_cast<uint64_t>(int_); }
   static Tree FloatFromBits(uint64_t bits);

@@ -1,0 +1,150 @@
+#include "db/tree_validate.h"
+
+#include <map>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "ckptdb/status.h"
+
+namespace ckptdb::internal {
+namespace {
+
+// A key that occurs twice in `keys`, or null.
+const DictKey* DuplicateKey(const std::vector<DictKey>& keys) {
+  if (keys.size() <= 16) {  // most dicts: no allocation
+    for (size_t i = 1; i < keys.size(); ++i) {
+      for (size_t j = 0; j < i; ++j) {
+        if (keys[i] == keys[j]) return &keys[i];
+      }
+    }
+    return nullptr;
+  }
+  std::set<std::pair<bool, std::string>> seen;
+  for (const DictKey& k : keys) {
+    if (!seen.emplace(k.is_int(), k.ToString()).second) return &k;
+  }
+  return nullptr;
+}
+
+class Validator {
+ public:
+  Validator(const SaveOptions* options, absl::string_view item)
+      : args_(options != nullptr && !options->save_args.empty()
+                  ? &options->save_args
+                  : nullptr),
+        item_(item) {}
+
+  absl::Status Node(const Tree& t) {
+    switch (t.kind()) {
+      case Tree::Kind::kDict: {
+        if (t.keys().size() != t.children().size()) {
+          return Bad(absl::StrCat("a dict with ", t.keys().size(), " keys and ",
+                                  t.children().size(), " values"));
+        }
+        if (const DictKey* dup = DuplicateKey(t.keys())) {
+          return Bad(absl::StrCat("the dict has the key ",
+                                  dup->is_int() ? "" : "'", dup->ToString(),
+                                  dup->is_int() ? "" : "'", " twice"));
+        }
+        for (size_t i = 0; i < t.size(); ++i) {
+          path_.push_back({&t.keys()[i], 0});
+          CKPTDB_RETURN_IF_ERROR(Node(t.children()[i]));
+          path_.pop_back();
+        }
+        return absl::OkStatus();
+      }
+      case Tree::Kind::kList:
+      case Tree::Kind::kTuple:
+        if (!t.keys().empty()) {
+          return Bad(
+              absl::StrCat("a ", TreeKindName(t.kind()), " with dict keys"));
+        }
+        for (size_t i = 0; i < t.size(); ++i) {
+          path_.push_back({nullptr, static_cast<int64_t>(i)});
+          CKPTDB_RETURN_IF_ERROR(Node(t.children()[i]));
+          path_.pop_back();
+        }
+        return absl::OkStatus();
+      default:
+        break;
+    }
+    if (!t.children().empty() || !t.keys().empty()) {
+      return Bad(
+          absl::StrCat("a ", TreeKindName(t.kind()), " leaf with children"));
+    }
+    if (t.kind() == Tree::Kind::kPlaceholder) {
+      return Bad("a Placeholder cannot be saved");
+    }
+    if (t.kind() == Tree::Kind::kArray) {
+      const Array& a = t.array();
+      const int64_t n = a.num_elements();
+      if (n < 0)
+        return Bad(absl::StrCat("invalid shape ", ShapeToString(a.shape())));
+      if (n > 0 && a.data() == nullptr) return Bad("array has no data");
+    }
+    if (args_ != nullptr) {
+      auto it = args_->find(Path().ToString());
+      if (it != args_->end()) ++hits_[it->first];
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status CheckArgs() const {
+    if (args_ == nullptr) return absl::OkStatus();
+    for (const auto& [key, unused] : *args_) {
+      auto it = hits_.find(key);
+      const int hits = it == hits_.end() ? 0 : it->second;
+      if (hits == 0) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("save_args names '", key,
+                         "', which is not a leaf of item '", item_, "'"));
+      }
+      if (hits > 1) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "save_args entry '", key, "' matches ", hits, " leaves of item '",
+            item_,
+            "' (their paths print alike: a key containing '/', or an int key "
+            "and an equal str key); a per-leaf cast cannot tell them apart"));
+      }
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  absl::Status Bad(absl::string_view what) const {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "item '", item_, "' leaf '", Path().DisplayString(), "': ", what));
+  }
+
+  // The path of the node being checked (built only when needed).
+  TreePath Path() const {
+    TreePath p;
+    for (const auto& [key, index] : path_) {
+      if (key != nullptr) {
+        p.Push(*key);
+      } else {
+        p.Push(index);
+      }
+    }
+    return p;
+  }
+
+  const std::map<std::string, LeafSaveArgs>* args_;
+  std::string item_;
+  std::vector<std::pair<const DictKey*, int64_t>> path_;
+  std::map<std::string, int> hits_;
+};
+
+}  // namespace
+
+absl::Status ValidateSaveTree(const Tree& tree, const SaveOptions* options,
+                              absl::string_view item) {
+  Validator v(options, item);
+  CKPTDB_RETURN_IF_ERROR(v.Node(tree));
+  return v.CheckArgs();
+}
+
+}  // namespace ckptdb::internal
