@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <cstdio>
 #include <mutex>
 #include <set>
@@ -302,6 +303,15 @@ class CheckpointManager::Impl {
   }
 
   absl::Status WaitForStep(int64_t step) const {
+    if (!options_.enable_async_checkpointing) {
+      // A synchronous save running on another thread: wait until it has
+      // committed or failed (its error is that thread's to report).
+      std::unique_lock<std::mutex> l(mu_);
+      inflight_done_.wait(l, [&] {
+        return !inflight_step_.has_value() || *inflight_step_ != step;
+      });
+      return absl::OkStatus();
+    }
     bool inflight;
     {
       std::lock_guard<std::mutex> l(mu_);
@@ -527,6 +537,7 @@ class CheckpointManager::Impl {
         list_ = job.list_before;
       }
     }
+    inflight_done_.notify_all();
     if (!s.ok()) {
       // A commit whose write failed may still have reached the disk: once
       // the store has reopened, list what is committed.
@@ -555,6 +566,8 @@ class CheckpointManager::Impl {
   std::unique_ptr<internal::Store> store_;
   internal::ThreadPool pool_;
   mutable std::mutex mu_;
+  // Signalled when inflight_step_ is reset (a save committed or failed).
+  mutable std::condition_variable inflight_done_;
   std::vector<CheckpointInfo> list_;
   std::optional<int64_t> inflight_step_;
   bool closed_ = false;

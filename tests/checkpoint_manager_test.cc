@@ -2,6 +2,7 @@
 
 #include <map>
 #include <random>
+#include <thread>
 
 #include "rocksdb/db.h"
 #include "tests/test_util.h"
@@ -479,6 +480,27 @@ TEST_F(CheckpointManagerTest, ReadOnlyManagerNeverWrites) {
 
 // Several items saved in the background: each captured item must stay where
 // the save job points at it (async capture of a multi-item step).
+// A synchronous save on one thread lists its step at once (as Orbax);
+// another thread restoring that step waits for it instead of NotFound.
+TEST_F(CheckpointManagerTest, SyncSaveInFlightOnAnotherThreadIsWaitedFor) {
+  auto m = Open(Sync());
+  CKPTDB_ASSERT_OK(m);
+  const Tree big = Tree::Dict(
+      {{"w", RandomArray(DType::kFloat32, {16, 1 << 20}, 5)}});  // 64 MiB
+  for (int round = 0; round < 3; ++round) {
+    std::thread saver([&] { CKPTDB_ASSERT_OK((*m)->Save(round, big)); });
+    while ((*m)->AllSteps().empty() || (*m)->AllSteps().back() != round) {
+      std::this_thread::yield();
+    }
+    auto meta = (*m)->StepMetadata(round);
+    auto back = (*m)->Restore(round);
+    saver.join();
+    CKPTDB_ASSERT_OK(meta);
+    CKPTDB_ASSERT_OK(back);
+    EXPECT_TRUE(*back == big);
+  }
+}
+
 TEST_F(CheckpointManagerTest, AsyncSaveOfSeveralItems) {
   auto mgr = Open(CheckpointManagerOptions());  // async
   CKPTDB_ASSERT_OK(mgr);
