@@ -585,8 +585,20 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(
     return absl::InvalidArgumentError("database path is empty");
   }
   std::unique_ptr<Store> store(new Store(path, options));
-  CKPTDB_RETURN_IF_ERROR(store->OpenDb());
+  CKPTDB_RETURN_IF_ERROR(store->OpenDbSettled());
   return store;
+}
+
+absl::Status Store::OpenDbSettled() {
+  for (int attempt = 0;; ++attempt) {
+    view_lagged_ = false;
+    CKPTDB_RETURN_IF_ERROR(OpenDb());
+    // A reopen sees the writer's files (they are ingested before the commit
+    // record is written); give up after ~1 s of back-to-back saves.
+    if (!view_lagged_ || attempt >= 20) return absl::OkStatus();
+    CloseDb();
+    std::this_thread::sleep_for(std::chrono::milliseconds(1 + 2 * attempt));
+  }
 }
 
 // True when the database holds nothing in its default column family
@@ -978,6 +990,7 @@ absl::Status Store::OpenDb() {
         // A reader may see a commit record (WAL) whose ingested files its
         // MANIFEST view predates (the slot is empty, or still holds the
         // step it held before): that step is not visible yet.
+        view_lagged_ = true;
         continue;
       }
       steps[step] = std::move(e);
@@ -3061,7 +3074,7 @@ absl::Status Store::Reload() {
   }
   std::unique_lock<SharedMutex> l(db_mu_);
   CloseDb();
-  return OpenDb();
+  return OpenDbSettled();
 }
 
 }  // namespace ckptdb::internal

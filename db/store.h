@@ -325,6 +325,9 @@ class Store {
 
   Store(std::string path, StoreOptions options);
   absl::Status OpenDb();
+  // OpenDb, reopened (a few times) while a read-only view is mid-save: a
+  // commit record visible before the files it names (see view_lagged_).
+  absl::Status OpenDbSettled();
   // One attempt at opening RocksDB with every column family.
   bool DefaultFamilyIsEmpty(const rocksdb::DBOptions& dbo) const;
   rocksdb::Status OpenRocks(bool creating, bool rw, rocksdb::DBOptions* dbo,
@@ -409,6 +412,9 @@ class Store {
   // Column families of saves whose commit write failed: kept until the next
   // open tells whether the commit reached the disk.
   std::vector<std::shared_ptr<CfHandle>> uncertain_cfs_;
+  // Read-only: the last OpenDb skipped a committed step whose ingested
+  // files its MANIFEST view did not hold yet.
+  bool view_lagged_ = false;
   // Empty step column families ready for the next saves (write_mu_).
   static constexpr size_t kMaxFreeSlots = 32;
   std::vector<std::shared_ptr<CfHandle>> free_slots_;

@@ -1,11 +1,14 @@
 #include "ckptdb/checkpointer.h"
 
+#include <atomic>
+#include <chrono>
 #include <cmath>
 #include <complex>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <thread>
 
 #include "ckptdb/async_checkpointer.h"
 #include "ckptdb/checkpoint_manager.h"
@@ -479,6 +482,39 @@ TEST_F(CheckpointerTest, MalformedTreesAreRejectedByEverySaveBeforeCapture) {
     EXPECT_TRUE(*saved);
     CKPTDB_ASSERT_OK((*mgr)->WaitUntilFinished());
   }
+}
+
+// A forced replace is atomic for readers: a Restore racing it sees the old
+// or the new checkpoint, never "no checkpoint".
+TEST_F(CheckpointerTest, ForcedReplaceIsAtomicForConcurrentReaders) {
+  std::vector<Tree> versions;
+  for (int v = 0; v < 2; ++v) {
+    versions.push_back(
+        Tree::Dict({{"w", RandomArray(DType::kFloat32, {256, 1024}, 70 + v)},
+                    {"v", Tree::Int(v)}}));
+  }
+  CKPTDB_ASSERT_OK(ckpt_.Save(Path(), versions[0]));
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    SaveOptions force;
+    force.force = true;
+    for (int i = 1; !stop.load(); ++i) {
+      ASSERT_TRUE(ckpt_.Save(Path(), versions[i % 2], force).ok());
+      // Back-to-back forever could outrun a reader's bounded retries.
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+  });
+  int restores = 0;
+  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (std::chrono::steady_clock::now() < end) {
+    auto r = ckpt_.Restore(Path());
+    ASSERT_TRUE(r.ok()) << "restore " << restores << ": " << r.status();
+    EXPECT_TRUE(*r == versions[(*r)["v"].int_value()]);
+    ++restores;
+  }
+  stop.store(true);
+  writer.join();
+  EXPECT_GT(restores, 10);
 }
 
 TEST_F(CheckpointerTest, CorruptChunkByteIsDataLossNamingTheLeaf) {
