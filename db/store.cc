@@ -36,6 +36,7 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -531,7 +532,44 @@ struct Store::CfHandle {
 Store::Store(std::string path, StoreOptions options)
     : path_(std::move(path)), options_(std::move(options)) {}
 
-Store::~Store() { CloseDb(); }
+Store::~Store() {
+  CloseDb();
+  ReleaseWriterSlot();
+}
+
+namespace {
+// Databases this process has open (or is opening) for writing, by absolute
+// path: a second writer in the same process is told "busy" at once, even
+// while the first is still creating the database (before RocksDB's LOCK
+// exists, which is what tells other processes).
+std::mutex writers_mu;
+std::set<std::string>& Writers() {
+  static auto* writers = new std::set<std::string>();
+  return *writers;
+}
+}  // namespace
+
+absl::Status Store::ClaimWriterSlot() {
+  std::error_code ec;
+  std::string key = fs::absolute(path_, ec).lexically_normal().string();
+  if (ec) key = path_;
+  while (key.size() > 1 && key.back() == '/') key.pop_back();
+  std::lock_guard<std::mutex> l(writers_mu);
+  if (!Writers().insert(key).second) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("database '", path_,
+                     "' is busy: another writer in this process has it open"));
+  }
+  writer_key_ = key;
+  return absl::OkStatus();
+}
+
+void Store::ReleaseWriterSlot() {
+  if (writer_key_.empty()) return;
+  std::lock_guard<std::mutex> l(writers_mu);
+  Writers().erase(writer_key_);
+  writer_key_.clear();
+}
 
 void Store::CloseDb() {
   {
@@ -585,6 +623,9 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(
     return absl::InvalidArgumentError("database path is empty");
   }
   std::unique_ptr<Store> store(new Store(path, options));
+  if (options.mode == StoreOptions::Mode::kReadWrite) {
+    CKPTDB_RETURN_IF_ERROR(store->ClaimWriterSlot());
+  }
   CKPTDB_RETURN_IF_ERROR(store->OpenDbSettled());
   return store;
 }

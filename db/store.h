@@ -328,6 +328,9 @@ class Store {
   // OpenDb, reopened (a few times) while a read-only view is mid-save: a
   // commit record visible before the files it names (see view_lagged_).
   absl::Status OpenDbSettled();
+  // The process-wide claim on path_ of a read-write Store.
+  absl::Status ClaimWriterSlot();
+  void ReleaseWriterSlot();
   // One attempt at opening RocksDB with every column family.
   bool DefaultFamilyIsEmpty(const rocksdb::DBOptions& dbo) const;
   rocksdb::Status OpenRocks(bool creating, bool rw, rocksdb::DBOptions* dbo,
@@ -415,6 +418,8 @@ class Store {
   // Read-only: the last OpenDb skipped a committed step whose ingested
   // files its MANIFEST view did not hold yet.
   bool view_lagged_ = false;
+  // Key of this Store's writer claim (ClaimWriterSlot); empty if none.
+  std::string writer_key_;
   // Empty step column families ready for the next saves (write_mu_).
   static constexpr size_t kMaxFreeSlots = 32;
   std::vector<std::shared_ptr<CfHandle>> free_slots_;

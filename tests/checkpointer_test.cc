@@ -517,6 +517,36 @@ TEST_F(CheckpointerTest, ForcedReplaceIsAtomicForConcurrentReaders) {
   EXPECT_GT(restores, 10);
 }
 
+// Threads of one process racing to create the same new checkpoint: each
+// either saves or is told the database is busy, never "damaged" or "not a
+// ckptdb database".
+TEST_F(CheckpointerTest, ThreadsRacingToCreateOneCheckpointGetBusy) {
+  for (int round = 0; round < 5; ++round) {
+    const std::string p = Path(absl::StrCat("race", round));
+    std::vector<absl::Status> results(4);
+    std::vector<std::thread> threads;
+    for (size_t t = 0; t < results.size(); ++t) {
+      threads.emplace_back([&, t] {
+        SaveOptions force;
+        force.force = true;
+        results[t] = ckpt_.Save(p, GuideTree(), force);
+      });
+    }
+    for (std::thread& t : threads) t.join();
+    int saved = 0;
+    for (const absl::Status& s : results) {
+      if (s.ok()) {
+        ++saved;
+      } else {
+        EXPECT_THAT(s, StatusIs(absl::StatusCode::kFailedPrecondition,
+                                HasSubstr("is busy")));
+      }
+    }
+    EXPECT_GE(saved, 1);
+    CKPTDB_EXPECT_OK(ckpt_.Restore(p));
+  }
+}
+
 TEST_F(CheckpointerTest, CorruptChunkByteIsDataLossNamingTheLeaf) {
   StoreTuning tuning;
   tuning.chunk_bytes = 64 << 10;
