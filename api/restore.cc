@@ -116,6 +116,13 @@ class Restorer {
                                      "checkpoint does not (it has: ",
                                      KeyList(n), ")"));
       }
+      if (used[found]) {
+        // Orbax's int/str key fallback matched a saved entry twice (the
+        // target has both 1 and "1").
+        return Mismatch(path.Child(key),
+                        "another key of the target (an int key and an equal "
+                        "str key) already takes this saved entry");
+      }
       used[found] = true;
       path.Push(key);
       absl::StatusOr<Tree> child =

@@ -547,6 +547,22 @@ TEST_F(CheckpointerTest, ThreadsRacingToCreateOneCheckpointGetBusy) {
   }
 }
 
+// Orbax's int/str key fallback: a saved int key 1 answers a target key
+// "1", but one saved entry never answers two target keys.
+TEST_F(CheckpointerTest, IntStrKeyFallbackMatchesEachSavedEntryOnce) {
+  CKPTDB_ASSERT_OK(ckpt_.Save(
+      Path(), Tree::Dict({{DictKey(1), Tree::Int(10)}, {"b", Tree::Int(2)}})));
+  auto by_str = ckpt_.Restore(
+      Path(), Tree::Dict({{"1", Tree::Int(0)}, {"b", Tree::Int(0)}}));
+  CKPTDB_ASSERT_OK(by_str);
+  EXPECT_EQ((*by_str)["1"].int_value(), 10);
+  EXPECT_THAT(ckpt_.Restore(Path(), Tree::Dict({{DictKey(1), Tree::Int(0)},
+                                                {"1", Tree::Int(0)},
+                                                {"b", Tree::Int(0)}})),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("at '1': another key of the target")));
+}
+
 TEST_F(CheckpointerTest, CorruptChunkByteIsDataLossNamingTheLeaf) {
   StoreTuning tuning;
   tuning.chunk_bytes = 64 << 10;

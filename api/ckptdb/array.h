@@ -52,6 +52,8 @@ class Array {
                      void* data, bool writable = true);
 
   // Owned array from a list of values; T must match dtype's C++ type size.
+  // If it does not, or v.size() differs from the shape's element count,
+  // the array is all zeros (no error: check your arguments).
   template <typename T>
   static Array FromValues(DType dtype, Shape shape, const std::vector<T>& v) {
     Array a = Allocate(dtype, std::move(shape));

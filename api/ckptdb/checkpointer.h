@@ -64,7 +64,11 @@ class Checkpointer {
   //   FailedPrecondition  `path` is not a ckptdb checkpoint (an unrelated
   //                       directory is never overwritten, even with force),
   //                       or another process is writing it
-  //   InvalidArgument     invalid tree (bad shape, Placeholder leaf)
+  //   InvalidArgument     invalid tree (bad shape, array without data,
+  //                       Placeholder leaf, malformed container: dict key
+  //                       and value counts differ or a key twice, a list
+  //                       with keys, a leaf with children), or a save_args
+  //                       entry naming no leaf or two leaves
   //   ResourceExhausted   the disk is full (the previous checkpoint stays)
   absl::Status Save(absl::string_view path, const Tree& tree,
                     const SaveOptions& options = {}) const;

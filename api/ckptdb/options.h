@@ -32,7 +32,8 @@ struct SaveOptions {
   // existing checkpoint returns AlreadyExists and changes nothing.
   // Default: false.
   bool force = false;
-  // Per-leaf arguments, keyed by leaf path ("params/layer0/kernel"). Each
+  // Per-leaf arguments, keyed by leaf path ("params/layer0/kernel"); a
+  // dtype applies to array leaves only (a scalar leaf keeps its type). Each
   // entry must name exactly one leaf of the tree: an entry that names none
   // (a typo) or two (paths that print alike: a key containing '/', or an
   // int key and an equal string key) makes the save InvalidArgument.
