@@ -95,6 +95,23 @@ uint16_t FloatToBFloat16(float f) {
   return static_cast<uint16_t>(x >> 16);
 }
 
+// `d` rounded to float with round-to-odd: truncated, then the last bit set
+// if anything was cut off. Rounding that to half or bfloat16 (at least 2
+// bits shorter) is then the correctly rounded result from `d`, with no
+// double rounding (1 + 2^-11 + 2^-24 is 0x3c01 in half, not 0x3c00).
+float RoundToOddFloat(double d) {
+  float f = static_cast<float>(d);
+  if (!std::isfinite(d) || static_cast<double>(f) == d) return f;
+  if (std::fabs(static_cast<double>(f)) > std::fabs(d)) {
+    f = std::nextafter(f, 0.0f);
+  }
+  uint32_t bits;
+  std::memcpy(&bits, &f, 4);
+  bits |= 1;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
 // Loads a source element into the widest type of its family.
 template <typename S>
 auto Load(const S& v) {
@@ -146,7 +163,7 @@ D Store(const W& w) {
     } else {
       d = static_cast<double>(w);
     }
-    const float f = static_cast<float>(d);
+    const float f = RoundToOddFloat(d);
     if constexpr (std::is_same_v<D, Half>) {
       return Half{FloatToHalf(f)};
     } else {

@@ -62,6 +62,32 @@ TEST(DTypeTest, Float16ConversionsRoundToNearestEven) {
   }
 }
 
+// float64 -> float16 / bfloat16 rounds once, from the double (no double
+// rounding through float32); expected bits from numpy's astype.
+TEST(DTypeTest, Float64ToHalfRoundsOnce) {
+  auto half = [](double d) {
+    uint16_t out;
+    CastElements(DType::kFloat64, &d, DType::kFloat16, &out, 1);
+    return out;
+  };
+  auto bf16 = [](double d) {
+    uint16_t out;
+    CastElements(DType::kFloat64, &d, DType::kBFloat16, &out, 1);
+    return out;
+  };
+  EXPECT_EQ(half(1 + std::ldexp(1.0, -11) + std::ldexp(1.0, -24)), 0x3c01);
+  EXPECT_EQ(half(1 + std::ldexp(1.0, -11)), 0x3c00);  // a true tie: even
+  EXPECT_EQ(half(-(1 + std::ldexp(1.0, -11) + std::ldexp(1.0, -30))), 0xbc01);
+  EXPECT_EQ(half(65519.99), 0x7bff);
+  EXPECT_EQ(half(65520.0), 0x7c00);
+  EXPECT_EQ(half(1e-8), 0x0000);
+  EXPECT_EQ(half(2.9802322387695312e-08 + 1e-20), 0x0001);
+  EXPECT_EQ(half(1 + std::ldexp(1.0, -8) + std::ldexp(1.0, -30)), 0x3c04);
+  // bfloat16: 1 + 2^-8 is a tie (1.0); a hair above rounds up.
+  EXPECT_EQ(bf16(1 + std::ldexp(1.0, -8)), 0x3f80);
+  EXPECT_EQ(bf16(1 + std::ldexp(1.0, -8) + std::ldexp(1.0, -40)), 0x3f81);
+}
+
 TEST(DTypeTest, BFloat16ConversionsRoundToNearestEvenAndKeepNaN) {
   EXPECT_EQ(ToBits16(DType::kBFloat16, 1.0f), 0x3f80);
   EXPECT_EQ(ToBits16(DType::kBFloat16, 3.140625f), 0x4049);
