@@ -146,6 +146,14 @@ class NumpyExportTest(WorkDir):
             for f, v in want.items():
                 self.assertTrue(same(z[f[:-4]], v), f)
 
+    def test_npz_into_a_new_folder_and_empty_out(self):
+        self.ckptdb("export", "db", "2", "new/sub/s2.npz", "--npz")
+        with np.load(self.path("new", "sub", "s2.npz")) as z:
+            self.assertEqual(len(z.files), len(fixture_step(2)))
+        p = self.ckptdb("export", "db", "2", "", check=False)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("OUT is empty", p.stderr)
+
     def test_npz_non_ascii_names(self):
         # Zip members need the UTF-8 flag, or numpy reads them as CP437.
         names = {"\u00fcn\u00ef c\u00f8d\u00e9 \u2713": np.arange(3),
