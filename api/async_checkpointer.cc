@@ -101,6 +101,7 @@ absl::StatusOr<SaveFuture> AsyncCheckpointer::Save(
   }
   return impl_->saver.Start([store, captured, opts]() -> absl::Status {
     internal::StepSaveRequest req;
+    req.trees_validated = true;  // by Save, before the capture
     req.step = 0;
     req.name = "checkpoint";
     req.items.push_back({"default", &captured->tree, opts.get()});

@@ -513,6 +513,7 @@ class CheckpointManager::Impl {
   // background thread when async.
   absl::Status Run(Job& job) {
     internal::StepSaveRequest req;
+    req.trees_validated = true;  // by Save, before the capture
     req.step = job.step;
     req.name = job.name;
     for (size_t i = 0; i < job.names.size(); ++i) {

@@ -10,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "ckptdb/status.h"
 #include "db/buffer_pool.h"
+#include "db/tree_validate.h"
 
 namespace ckptdb::internal {
 namespace {
@@ -23,14 +24,10 @@ class Restorer {
   // 'a/b' and a/b, 0 and '0') cannot tell them apart: InvalidArgument.
   // Adds the entries used to `used`.
   absl::Status CheckArgs(std::set<std::string>* used) const {
-    for (const auto& [key, hits] : arg_hits_) {
-      if (hits > 1) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "restore_args entry '", key, "' matches ", hits, " leaves of step ",
-            item_.step, " item '", item_.item,
-            "' (their paths print alike: a key containing '/', or an int key "
-            "and an equal str key); a per-leaf cast cannot tell them apart"));
-      }
+    for (const auto& [key, hits] : arg_hits_) {  // each hit at least once
+      CKPTDB_RETURN_IF_ERROR(CheckArgHits(
+          "restore_args", key, hits, "a restored leaf",
+          absl::StrCat("step ", item_.step, " item '", item_.item, "'")));
       used->insert(key);
     }
     return absl::OkStatus();
@@ -259,9 +256,7 @@ absl::Status CheckRestoreArgsUsed(const RestoreOptions& options,
                                   absl::string_view what) {
   for (const auto& [key, args] : options.restore_args) {
     if (used.count(key) == 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("restore_args names '", key,
-                       "', which is not a restored leaf of ", what));
+      return CheckArgHits("restore_args", key, 0, "a restored leaf", what);
     }
   }
   return absl::OkStatus();

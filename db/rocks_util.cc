@@ -1,5 +1,10 @@
 #include "db/rocks_util.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <string>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "rocksdb/cache.h"
@@ -35,6 +40,18 @@ absl::Status FromRocksWrite(const rocksdb::Status& s,
     return absl::InternalError(st.message());
   }
   return st;
+}
+
+bool DbLockHeldByAnotherProcess(const std::string& db_path) {
+  const std::string lock = db_path + "/LOCK";
+  const int fd = open(lock.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  struct flock fl = {};
+  fl.l_type = F_WRLCK;
+  fl.l_whence = SEEK_SET;
+  const bool held = fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK;
+  close(fd);
+  return held;
 }
 
 rocksdb::DBOptions MakeDbOptions(const RocksTuning& tuning) {

@@ -24,6 +24,10 @@ absl::Status FromRocks(const rocksdb::Status& s, absl::string_view context);
 absl::Status FromRocksWrite(const rocksdb::Status& s,
                             absl::string_view context);
 
+// True if another process holds the RocksDB lock (the POSIX lock on LOCK)
+// of the database at `db_path`. Locks of this process do not count.
+bool DbLockHeldByAnotherProcess(const std::string& db_path);
+
 struct RocksTuning {
   rocksdb::Env* env = nullptr;  // nullptr: the default Env
   bool read_only = false;

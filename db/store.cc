@@ -28,7 +28,6 @@
 #include "db/store.h"
 
 #include <dirent.h>
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -59,18 +58,6 @@
 
 namespace ckptdb::internal {
 namespace {
-
-// True if another process holds a POSIX lock on `lock_file` (RocksDB's LOCK).
-bool LockHeldElsewhere(const std::filesystem::path& lock_file) {
-  const int fd = open(lock_file.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  struct flock fl = {};
-  fl.l_type = F_WRLCK;
-  fl.l_whence = SEEK_SET;
-  const bool held = fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK;
-  close(fd);
-  return held;
-}
 
 namespace fs = std::filesystem;
 
@@ -756,7 +743,6 @@ absl::Status Store::OpenDb() {
                        "database)"));
     }
     const fs::path current = fs::path(path_) / "CURRENT";
-    const fs::path lock = fs::path(path_) / "LOCK";
     // Only the files RocksDB writes first when it creates a database (its
     // info LOG, then LOCK; CURRENT comes last).
     auto only_startup_files = [&] {
@@ -773,13 +759,14 @@ absl::Status Store::OpenDb() {
     };
     // Another process creating the database: wait (up to ~1 s) until it
     // holds the lock or has written CURRENT.
-    for (int wait = 0; wait < 100 && !fs::exists(current, ec) &&
-                       !LockHeldElsewhere(lock) && only_startup_files();
+    for (int wait = 0;
+         wait < 100 && !fs::exists(current, ec) &&
+         !DbLockHeldByAnotherProcess(path_) && only_startup_files();
          ++wait) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     if (!fs::exists(current, ec)) {
-      if (LockHeldElsewhere(lock)) {
+      if (DbLockHeldByAnotherProcess(path_)) {
         return absl::FailedPreconditionError(absl::StrCat(
             "database '", path_, "' is busy: another process is creating it"));
       }
@@ -1361,7 +1348,9 @@ absl::Status Store::ValidateRequest(const StepSaveRequest& req) const {
       return absl::InvalidArgumentError(
           absl::StrCat("item '", it.name, "' has no tree"));
     }
-    CKPTDB_RETURN_IF_ERROR(ValidateSaveTree(*it.tree, it.options, it.name));
+    if (!req.trees_validated) {
+      CKPTDB_RETURN_IF_ERROR(ValidateSaveTree(*it.tree, it.options, it.name));
+    }
   }
   return absl::OkStatus();
 }
@@ -1580,21 +1569,11 @@ absl::StatusOr<StepInfo> Store::SaveStepLocked(const StepSaveRequest& req) {
       nodes.push_back(n);
       FlatNode& fn = nodes.back();
       const Tree& t = *p.t;
-      if (t.kind() == Tree::Kind::kPlaceholder) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("item '", si.name, "' leaf '",
-                         FlatPath(nodes, begin, global).DisplayString(),
-                         "': a Placeholder cannot be saved"));
-      }
+      // ValidateRequest has checked the tree (ValidateSaveTree): no
+      // Placeholders, shapes valid, data present, containers well formed.
       if (t.kind() == Tree::Kind::kArray) {
         const Array& a = t.array();
         const int64_t n_el = a.num_elements();
-        if (n_el < 0) {
-          return absl::InvalidArgumentError(
-              absl::StrCat("item '", si.name, "' leaf '",
-                           FlatPath(nodes, begin, global).DisplayString(),
-                           "': invalid shape ", ShapeToString(a.shape())));
-        }
         DType stored = a.dtype();
         if (si.options != nullptr) {
           const LeafSaveArgs* args = &si.options->default_save_args;
@@ -1607,12 +1586,6 @@ absl::StatusOr<StepInfo> Store::SaveStepLocked(const StepSaveRequest& req) {
         }
         fn.stored_dtype = stored;
         fn.nbytes = static_cast<uint64_t>(n_el) * DTypeSize(stored);
-        if (n_el > 0 && a.data() == nullptr) {
-          return absl::InvalidArgumentError(
-              absl::StrCat("item '", si.name, "' leaf '",
-                           FlatPath(nodes, begin, global).DisplayString(),
-                           "': array has no data"));
-        }
         fn.is_inline = fn.nbytes <= options_.inline_bytes;
         if (fn.is_inline && stored != a.dtype() && fn.nbytes > 0) {
           fn.inline_cast.resize(fn.nbytes);

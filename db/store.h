@@ -113,6 +113,9 @@ struct StepSaveRequest {
   // The commit time to record (Unix ns); unset means the actual commit
   // time. Managers record their clock's time (tests use a fake clock).
   std::optional<int64_t> commit_time_ns;
+  // The caller has already run ValidateSaveTree on every item's tree (with
+  // its options): SaveStep does not walk the trees a second time.
+  bool trees_validated = false;
 };
 
 struct StoredChunk {

@@ -94,21 +94,12 @@ class Validator {
 
   absl::Status CheckArgs() const {
     if (args_ == nullptr) return absl::OkStatus();
+    const std::string where = absl::StrCat("item '", item_, "'");
     for (const auto& [key, unused] : *args_) {
       auto it = hits_.find(key);
-      const int hits = it == hits_.end() ? 0 : it->second;
-      if (hits == 0) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("save_args names '", key,
-                         "', which is not a leaf of item '", item_, "'"));
-      }
-      if (hits > 1) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "save_args entry '", key, "' matches ", hits, " leaves of item '",
-            item_,
-            "' (their paths print alike: a key containing '/', or an int key "
-            "and an equal str key); a per-leaf cast cannot tell them apart"));
-      }
+      CKPTDB_RETURN_IF_ERROR(CheckArgHits("save_args", key,
+                                          it == hits_.end() ? 0 : it->second,
+                                          "a leaf", where));
     }
     return absl::OkStatus();
   }
@@ -139,6 +130,23 @@ class Validator {
 };
 
 }  // namespace
+
+absl::Status CheckArgHits(absl::string_view args_name, absl::string_view key,
+                          int hits, absl::string_view leaf_noun,
+                          absl::string_view where) {
+  if (hits == 0) {
+    return absl::InvalidArgumentError(absl::StrCat(args_name, " names '", key,
+                                                   "', which is not ",
+                                                   leaf_noun, " of ", where));
+  }
+  if (hits > 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        args_name, " entry '", key, "' matches ", hits, " leaves of ", where,
+        " (their paths print alike: a key containing '/', or an int key and "
+        "an equal str key); a per-leaf cast cannot tell them apart"));
+  }
+  return absl::OkStatus();
+}
 
 absl::Status ValidateSaveTree(const Tree& tree, const SaveOptions* options,
                               absl::string_view item) {

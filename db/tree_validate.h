@@ -18,6 +18,14 @@ namespace ckptdb::internal {
 absl::Status ValidateSaveTree(const Tree& tree, const SaveOptions* options,
                               absl::string_view item);
 
+// For an entry `key` of per-leaf arguments `args_name` ("save_args",
+// "restore_args") that matched `hits` leaves of `where` ("item 'x'"):
+// InvalidArgument unless exactly one. `leaf_noun` names what it should
+// have matched ("a leaf", "a restored leaf").
+absl::Status CheckArgHits(absl::string_view args_name, absl::string_view key,
+                          int hits, absl::string_view leaf_noun,
+                          absl::string_view where);
+
 }  // namespace ckptdb::internal
 
 #endif  // CKPTDB_DB_TREE_VALIDATE_H_

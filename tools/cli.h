@@ -136,8 +136,6 @@ absl::StatusOr<std::unique_ptr<Store>> OpenDatabase(const std::string& path,
                                                     OpenMode mode,
                                                     bool create = false,
                                                     uint32_t chunk_bytes = 0);
-// True if another process holds the RocksDB lock of the database at `path`.
-bool IsLockedByAnotherProcess(const std::string& path);
 
 // Resolves a step given as a number, a display name ("test_4") or
 // "latest". kNoStep if there is no such step.

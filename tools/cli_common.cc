@@ -16,6 +16,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "ckptdb/status.h"
+#include "db/rocks_util.h"
 #include "tools/cli.h"
 
 namespace ckptdb::cli {
@@ -183,20 +184,6 @@ std::string CommandHelp(const Command& c) {
 
 // ---- databases --------------------------------------------------------------
 
-bool IsLockedByAnotherProcess(const std::string& path) {
-  const std::string lock = path + "/LOCK";
-  const int fd = open(lock.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  struct flock fl = {};
-  fl.l_type = F_WRLCK;
-  fl.l_whence = SEEK_SET;
-  fl.l_start = 0;
-  fl.l_len = 0;
-  const bool locked = fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK;
-  close(fd);
-  return locked;
-}
-
 absl::StatusOr<std::unique_ptr<Store>> OpenDatabase(const std::string& path,
                                                     OpenMode mode, bool create,
                                                     uint32_t chunk_bytes) {
@@ -214,7 +201,8 @@ absl::StatusOr<std::unique_ptr<Store>> OpenDatabase(const std::string& path,
     case absl::StatusCode::kNotFound:
       return WithExit(s, Exit::kNoDatabase);
     case absl::StatusCode::kFailedPrecondition:
-      if (mode == OpenMode::kReadWrite && IsLockedByAnotherProcess(path)) {
+      if (mode == OpenMode::kReadWrite &&
+          internal::DbLockHeldByAnotherProcess(path)) {
         return WithExit(
             absl::FailedPreconditionError(absl::StrCat(
                 "database '", path,

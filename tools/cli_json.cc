@@ -8,45 +8,14 @@
 #include "absl/strings/str_format.h"
 #include "ckptdb/dtype.h"
 #include "tools/cli_format.h"
+#include "tools/npy.h"
 
 namespace ckptdb::cli {
-namespace {
-
-// Length of the valid UTF-8 sequence at s[i] (lead byte >= 0x80), or 0.
-size_t Utf8SequenceAt(absl::string_view s, size_t i) {
-  const unsigned char c = static_cast<unsigned char>(s[i]);
-  size_t len;
-  uint32_t cp;
-  if ((c & 0xe0) == 0xc0) {
-    len = 2;
-    cp = c & 0x1f;
-  } else if ((c & 0xf0) == 0xe0) {
-    len = 3;
-    cp = c & 0x0f;
-  } else if ((c & 0xf8) == 0xf0) {
-    len = 4;
-    cp = c & 0x07;
-  } else {
-    return 0;
-  }
-  if (i + len > s.size()) return 0;
-  for (size_t k = 1; k < len; ++k) {
-    const unsigned char cc = static_cast<unsigned char>(s[i + k]);
-    if ((cc & 0xc0) != 0x80) return 0;
-    cp = (cp << 6) | (cc & 0x3f);
-  }
-  const bool overlong = (len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
-                        (len == 4 && cp < 0x10000);
-  if (overlong || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
-  return len;
-}
-
-}  // namespace
 
 bool IsValidUtf8(absl::string_view s) {
   for (size_t i = 0; i < s.size(); ++i) {
-    if (static_cast<unsigned char>(s[i]) < 0x80) continue;
-    const size_t len = Utf8SequenceAt(s, i);
+    uint32_t cp;
+    const size_t len = npy::DecodeUtf8At(s, i, &cp);
     if (len == 0) return false;
     i += len - 1;
   }
@@ -57,7 +26,8 @@ std::string EscapeInvalidUtf8(absl::string_view s) {
   std::string out;
   for (size_t i = 0; i < s.size(); ++i) {
     const unsigned char c = static_cast<unsigned char>(s[i]);
-    const size_t len = c < 0x80 ? 1 : Utf8SequenceAt(s, i);
+    uint32_t cp;
+    const size_t len = npy::DecodeUtf8At(s, i, &cp);
     if (len == 0) {
       absl::StrAppendFormat(&out, "\\x%02x", c);
     } else {
@@ -76,7 +46,8 @@ std::string JsonQuote(absl::string_view s) {
     const char ch = s[i];
     const unsigned char c = static_cast<unsigned char>(ch);
     if (c >= 0x80) {
-      const size_t len = Utf8SequenceAt(s, i);
+      uint32_t cp;
+      const size_t len = npy::DecodeUtf8At(s, i, &cp);
       if (len == 0) {
         out += "\\ufffd";
       } else {

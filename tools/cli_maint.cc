@@ -14,6 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "ckptdb/checkpoint_manager.h"
 #include "ckptdb/status.h"
+#include "db/rocks_util.h"
 #include "tools/cli.h"
 #include "tools/cli_format.h"
 #include "tools/cli_json.h"
@@ -186,7 +187,7 @@ absl::Status RunGc(const Args& args) {
     o.keep_time_interval_secs = rec.keep_time_interval_secs;
     auto mgr = CheckpointManager::Open(db, o);
     if (!mgr.ok()) {
-      if (IsLockedByAnotherProcess(db)) {
+      if (internal::DbLockHeldByAnotherProcess(db)) {
         return WithExit(
             absl::FailedPreconditionError(absl::StrCat(
                 "database '", db,

@@ -18,6 +18,39 @@
 #include "ckptdb/status.h"
 
 namespace ckptdb::npy {
+
+size_t DecodeUtf8At(absl::string_view s, size_t i, uint32_t* cp) {
+  const uint8_t c = static_cast<uint8_t>(s[i]);
+  size_t len;
+  if (c < 0x80) {
+    *cp = c;
+    return 1;
+  } else if ((c & 0xe0) == 0xc0) {
+    len = 2;
+    *cp = c & 0x1f;
+  } else if ((c & 0xf0) == 0xe0) {
+    len = 3;
+    *cp = c & 0x0f;
+  } else if ((c & 0xf8) == 0xf0) {
+    len = 4;
+    *cp = c & 0x07;
+  } else {
+    return 0;
+  }
+  if (i + len > s.size()) return 0;
+  for (size_t k = 1; k < len; ++k) {
+    const uint8_t cc = static_cast<uint8_t>(s[i + k]);
+    if ((cc & 0xc0) != 0x80) return 0;
+    *cp = (*cp << 6) | (cc & 0x3f);
+  }
+  const bool overlong = (len == 2 && *cp < 0x80) || (len == 3 && *cp < 0x800) ||
+                        (len == 4 && *cp < 0x10000);
+  if (overlong || *cp > 0x10ffff || (*cp >= 0xd800 && *cp <= 0xdfff)) {
+    return 0;
+  }
+  return len;
+}
+
 namespace {
 
 constexpr char kMagic[] = "\x93NUMPY";
@@ -45,40 +78,15 @@ std::vector<uint32_t> Utf8ToCodePoints(absl::string_view s) {
   std::vector<uint32_t> out;
   size_t i = 0;
   while (i < s.size()) {
-    const uint8_t c = static_cast<uint8_t>(s[i]);
-    int len = 0;
-    uint32_t cp = 0;
-    if (c < 0x80) {
-      len = 1;
-      cp = c;
-    } else if ((c & 0xe0) == 0xc0) {
-      len = 2;
-      cp = c & 0x1f;
-    } else if ((c & 0xf0) == 0xe0) {
-      len = 3;
-      cp = c & 0x0f;
-    } else if ((c & 0xf8) == 0xf0) {
-      len = 4;
-      cp = c & 0x07;
-    }
-    bool ok = len > 0 && i + len <= s.size();
-    for (int k = 1; ok && k < len; ++k) {
-      const uint8_t cc = static_cast<uint8_t>(s[i + k]);
-      if ((cc & 0xc0) != 0x80) ok = false;
-      cp = (cp << 6) | (cc & 0x3f);
-    }
-    if (ok && ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
-               (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-               (cp >= 0xd800 && cp <= 0xdfff))) {
-      ok = false;
-    }
-    if (!ok) {
-      out.push_back(0xdc00 + c);
+    uint32_t cp;
+    const size_t len = DecodeUtf8At(s, i, &cp);
+    if (len == 0) {
+      out.push_back(0xdc00 + static_cast<uint8_t>(s[i]));
       ++i;
-      continue;
+    } else {
+      out.push_back(cp);
+      i += len;
     }
-    out.push_back(cp);
-    i += len;
   }
   return out;
 }

@@ -27,6 +27,11 @@
 
 namespace ckptdb::npy {
 
+// Length of the valid UTF-8 sequence at s[i] (1 for ASCII), with its code
+// point in *cp; 0 if the bytes there are not valid UTF-8 (bad or truncated
+// sequence, overlong form, surrogate, beyond U+10FFFF).
+size_t DecodeUtf8At(absl::string_view s, size_t i, uint32_t* cp);
+
 // The parsed header of a .npy file.
 struct NpyHeader {
   std::string descr;  // numpy's dtype string: "<f4", "|b1", "<U5", ...
