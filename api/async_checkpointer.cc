@@ -6,8 +6,8 @@
 #include "api/background.h"
 #include "api/common.h"
 #include "api/restore.h"
+#include "api/save_validation.h"
 #include "ckptdb/status.h"
-#include "db/tree_validate.h"
 
 namespace ckptdb {
 
@@ -91,27 +91,29 @@ absl::StatusOr<SaveFuture> AsyncCheckpointer::Save(
   }
   // Validated here, so that a bad tree fails this call (not a later one)
   // and is never copied.
-  CKPTDB_RETURN_IF_ERROR(internal::ValidateSaveTree(tree, &options, "default"));
+  CKPTDB_ASSIGN_OR_RETURN(internal::SaveItem item,
+                          internal::PrepareSaveItem("default", tree, &options));
   auto captured = std::make_shared<internal::CapturedTree>(
       internal::CaptureTree(tree, options.capture, &impl_->pool));
+  item.tree = &captured->tree;
   auto opts = std::make_shared<SaveOptions>(options);
   {
     std::lock_guard<std::mutex> l(impl_->mu);
     impl_->inflight_path = p;
   }
-  return impl_->saver.Start([store, captured, opts]() -> absl::Status {
-    internal::StepSaveRequest req;
-    req.trees_validated = true;  // by Save, before the capture
-    req.step = 0;
-    req.name = "checkpoint";
-    req.items.push_back({"default", &captured->tree, opts.get()});
-    req.replace = opts->force;
-    if (opts->custom_metadata.kind() != Tree::Kind::kNone) {
-      req.custom_metadata = &opts->custom_metadata;
-    }
-    CKPTDB_RETURN_IF_ERROR(store->SaveStep(req).status());
-    return internal::CollectAfterReplace(*store, req.replace);
-  });
+  return impl_->saver.Start(
+      [store, captured, opts, item = std::move(item)]() -> absl::Status {
+        internal::StepSaveRequest req;
+        req.step = 0;
+        req.name = "checkpoint";
+        req.items.push_back(item);
+        req.replace = opts->force;
+        if (opts->custom_metadata.kind() != Tree::Kind::kNone) {
+          req.custom_metadata = &opts->custom_metadata;
+        }
+        CKPTDB_RETURN_IF_ERROR(store->SaveStep(req).status());
+        return internal::CollectAfterReplace(*store, req.replace);
+      });
 }
 
 // Reads through the open store when `path` is the one being saved to (it

@@ -3,7 +3,7 @@
 #include <cstdio>
 #include <cstring>
 
-#include "db/buffer_pool.h"
+#include "util/buffer_pool.h"
 
 namespace ckptdb {
 

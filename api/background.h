@@ -12,7 +12,7 @@
 #include "absl/status/status.h"
 #include "ckptdb/async_checkpointer.h"
 #include "ckptdb/tree.h"
-#include "db/thread_pool.h"
+#include "util/thread_pool.h"
 
 namespace ckptdb::internal {
 

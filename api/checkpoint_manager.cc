@@ -28,8 +28,8 @@
 #include "api/background.h"
 #include "api/common.h"
 #include "api/restore.h"
+#include "api/save_validation.h"
 #include "ckptdb/status.h"
-#include "db/tree_validate.h"
 
 namespace ckptdb {
 
@@ -146,7 +146,7 @@ class CheckpointManager::Impl {
                        "CheckpointManager database"));
     }
     if (!options_.read_only) {
-      internal::Store::ManagerRecord r;
+      internal::NamingRecord r;
       r.step_prefix = options_.step_prefix;
       r.step_format_fixed_length =
           options_.step_format_fixed_length.value_or(0);
@@ -155,7 +155,7 @@ class CheckpointManager::Impl {
       r.keep_time_interval_secs = options_.keep_time_interval_secs;
       r.retention_is_custom = options_.best_fn != nullptr ||
                               options_.preservation_policy != nullptr;
-      CKPTDB_RETURN_IF_ERROR(store_->SetManagerRecord(r));
+      CKPTDB_RETURN_IF_ERROR(store_->SetNamingRecord(r));
     }
     LoadList();
     return absl::OkStatus();
@@ -230,29 +230,27 @@ class CheckpointManager::Impl {
         }
       }
     }
-    // Validated before anything is captured or listed: a bad tree fails
-    // this call, in both modes.
+    // Validated (and save_args resolved) before anything is captured or
+    // listed: a bad tree fails this call, in both modes.
+    auto job = std::make_shared<Job>();
     for (const auto& [name, tree] : items) {
       auto it = options.item_options.find(name);
-      CKPTDB_RETURN_IF_ERROR(internal::ValidateSaveTree(
-          tree, it != options.item_options.end() ? &it->second : nullptr,
-          name));
+      CKPTDB_ASSIGN_OR_RETURN(
+          internal::SaveItem item,
+          internal::PrepareSaveItem(
+              name, tree,
+              it != options.item_options.end() ? &it->second : nullptr));
+      job->items.push_back(std::move(item));
     }
     // Capture.
     const bool async = options_.enable_async_checkpointing;
-    auto job = std::make_shared<Job>();
-    // job->trees points into job->captured: it must not reallocate.
+    // The items point into job->captured: it must not reallocate.
     job->captured.reserve(items.size());
-    for (const auto& [name, tree] : items) {
-      if (async) {
-        job->captured.push_back(
-            internal::CaptureTree(tree, options.capture, &pool_));
-      }
-      job->trees.push_back(async ? &job->captured.back().tree : &tree);
-      job->names.push_back(name);
-      auto it = options.item_options.find(name);
-      job->item_options.push_back(
-          it != options.item_options.end() ? it->second : SaveOptions());
+    for (internal::SaveItem& item : job->items) {
+      if (!async) continue;
+      job->captured.push_back(
+          internal::CaptureTree(*item.tree, options.capture, &pool_));
+      item.tree = &job->captured.back().tree;
     }
     for (const auto& [name, opts] : options.item_options) {
       if (!items.count(name)) {
@@ -498,10 +496,9 @@ class CheckpointManager::Impl {
   struct Job {
     int64_t step = 0;
     std::string name;
-    std::vector<std::string> names;
     std::vector<internal::CapturedTree> captured;  // async only
-    std::vector<const Tree*> trees;  // captured, or the caller's (sync)
-    std::vector<SaveOptions> item_options;
+    // Trees: the captured ones, or the caller's (sync).
+    std::vector<internal::SaveItem> items;
     std::optional<Tree> metrics;
     Tree custom_metadata;
     int64_t commit_time_ns = 0;
@@ -513,12 +510,9 @@ class CheckpointManager::Impl {
   // background thread when async.
   absl::Status Run(Job& job) {
     internal::StepSaveRequest req;
-    req.trees_validated = true;  // by Save, before the capture
     req.step = job.step;
     req.name = job.name;
-    for (size_t i = 0; i < job.names.size(); ++i) {
-      req.items.push_back({job.names[i], job.trees[i], &job.item_options[i]});
-    }
+    req.items = std::move(job.items);
     if (job.metrics) req.metrics = &*job.metrics;
     if (job.custom_metadata.kind() != Tree::Kind::kNone) {
       req.custom_metadata = &job.custom_metadata;
@@ -528,7 +522,7 @@ class CheckpointManager::Impl {
     req.init_time_ns = job.commit_time_ns;
     req.commit_time_ns = job.commit_time_ns;
     absl::Status s = store_->SaveStep(req).status();
-    job.trees.clear();
+    req.items.clear();
     job.captured.clear();  // release captured memory as soon as possible
     {
       std::lock_guard<std::mutex> l(mu_);

@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "api/common.h"
 #include "api/restore.h"
+#include "api/save_validation.h"
 #include "ckptdb/status.h"
 
 namespace ckptdb {
@@ -91,7 +92,10 @@ absl::Status Checkpointer::Save(absl::string_view path, const Tree& tree,
   internal::StepSaveRequest req;
   req.step = kCheckpointStep;
   req.name = "checkpoint";
-  req.items.push_back({kDefaultItem, &tree, &options});
+  CKPTDB_ASSIGN_OR_RETURN(
+      internal::SaveItem item,
+      internal::PrepareSaveItem(kDefaultItem, tree, &options));
+  req.items.push_back(std::move(item));
   req.replace = options.force;
   if (options.custom_metadata.kind() != Tree::Kind::kNone) {
     req.custom_metadata = &options.custom_metadata;

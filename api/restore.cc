@@ -9,8 +9,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "ckptdb/status.h"
-#include "db/buffer_pool.h"
-#include "db/tree_validate.h"
+#include "util/buffer_pool.h"
+#include "api/save_validation.h"
 
 namespace ckptdb::internal {
 namespace {

@@ -1,11 +1,25 @@
 // Store: one ckptdb database (a RocksDB directory) holding committed steps.
 //
-// A step holds named items; an item is a tree. Each step is a column family
-// of tree-node records; array bytes live in the shared "chunks" column
-// family as content-hashed chunks, each stored once and reference-counted
-// through the "chunk_index" column family. See docs/design.md for the
-// protocols (save/commit, delete, garbage collection) and docs/format.md for
-// every key and record.
+// A step holds named items; an item is a tree. A step's tree-node records
+// live in a step column family (a reusable "step slot", see step_slots.cc);
+// array bytes live in the shared "chunks" column family as content-hashed
+// chunks, each stored once and reference-counted through "chunk_index".
+// docs/design.md maps the files and protocols (save and commit, delete,
+// garbage collection); docs/format.md gives every key and record.
+//
+// The implementation is split by responsibility, like RocksDB's DBImpl:
+//   store.cc         construction, listing steps, test hooks, meta records
+//   store_open.cc    open, recovery of interrupted saves, reopen, reload
+//   step_slots.cc    step column families: acquire, recycle, orphans
+//   save_plan.h      the pure part of a save (flatten, chunk, deduplicate)
+//   store_save.cc    a save as named phases: plan, hash, dedup, patch bases
+//   save_files.cc    writing the segment files and the step file
+//   store_commit.cc  ingesting both and the commit batch
+//   refcounts.cc     chunk reference counts and segment statistics
+//   store_delete.cc  deleting steps
+//   store_read.cc    reading item trees and array bytes
+//   store_gc.cc      garbage collection (with compaction/chunk_gc.h)
+//   store_verify.cc  verify and stats
 //
 // Thread safety: all methods may be called concurrently. Saves, deletes and
 // garbage collection are serialised; reads run in parallel with them and
@@ -18,21 +32,23 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <set>
-#include <shared_mutex>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "ckptdb/metadata.h"
-#include "ckptdb/options.h"
 #include "ckptdb/tree.h"
-#include "db/hash.h"
-#include "db/shared_mutex.h"
+#include "schema/chunk_codec.h"
+#include "schema/meta_codec.h"
+#include "schema/node_codec.h"
+#include "schema/step_codec.h"
+#include "util/hash.h"
 
 namespace rocksdb {
 class DB;
@@ -46,9 +62,11 @@ class Env;
 namespace ckptdb::internal {
 
 class ChunkGcFilterFactory;
-struct ChunkEntryState;
 class ThreadPool;
 struct CfOptionSet;
+struct SavePlan;
+struct StagedFiles;
+struct ReusedChunks;
 
 struct StoreOptions {
   enum class Mode { kReadWrite, kReadOnly, kSecondary };
@@ -87,16 +105,18 @@ struct StoreOptions {
   // RocksDB Env (tests inject faults through it). Default: Env::Default().
   rocksdb::Env* env = nullptr;
   // Test hook, called at named points of the save, delete and GC protocols
-  // (see store.cc); a test may kill the process there.
+  // (see Hook call sites); a test may kill the process there.
   std::function<void(absl::string_view point)> test_hook;
 };
 
-// One item of a step being saved.
+// One item of a step being saved. The tree must have passed the api's save
+// validation (api/save_validation.h): the store does not check trees.
 struct SaveItem {
   std::string name;
   const Tree* tree = nullptr;
-  // Per-leaf save arguments (dtype casts); may be null.
-  const SaveOptions* options = nullptr;
+  // The dtype each array leaf is stored as, in preorder (save_args casts,
+  // resolved by the api); empty: every array as it is.
+  std::vector<DType> stored_dtypes;
 };
 
 struct StepSaveRequest {
@@ -113,39 +133,6 @@ struct StepSaveRequest {
   // The commit time to record (Unix ns); unset means the actual commit
   // time. Managers record their clock's time (tests use a fake clock).
   std::optional<int64_t> commit_time_ns;
-  // The caller has already run ValidateSaveTree on every item's tree (with
-  // its options): SaveStep does not walk the trees a second time.
-  bool trees_validated = false;
-};
-
-struct StoredChunk {
-  Hash128 hash;
-  uint64_t segment = 0;
-  uint32_t ordinal = 0;
-  uint32_t size = 0;
-  uint32_t stored_size = 0;
-  uint8_t kind = 0;  // fb::ChunkKind
-};
-
-// A node of a saved tree, decoded and verified.
-struct StoredNode {
-  Tree::Kind kind = Tree::Kind::kNone;
-  uint32_t parent = 0;
-  bool has_key = false;  // false for the root
-  bool key_is_index = false;
-  DictKey key;        // dict key
-  int64_t index = 0;  // sequence index
-  std::vector<uint32_t> children;
-  Tree scalar;  // None/Bool/Int/Float/String
-  // Arrays.
-  DType dtype = DType::kFloat32;
-  DType source_dtype = DType::kFloat32;
-  Shape shape;
-  uint64_t nbytes = 0;
-  uint32_t chunk_bytes = 0;
-  std::string inline_data;
-  bool is_inline = false;
-  std::vector<StoredChunk> chunks;
 };
 
 // A saved item's tree, as stored.
@@ -156,10 +143,10 @@ struct StoredItem {
   std::string item;
   std::vector<StoredNode> nodes;  // preorder; nodes[0] is the root
 
-  TreePath PathOf(uint32_t index) const;
-  TreeMetadata ToMetadata(uint32_t index = 0) const;
+  TreePath PathOf(uint32_t node) const { return PathOfNode(nodes, node); }
+  TreeMetadata ToMetadata(uint32_t node = 0) const;
   // "step 5 item 'default' leaf 'params/w'": the prefix of error messages.
-  std::string Describe(uint32_t index) const;
+  std::string Describe(uint32_t node) const;
 };
 
 // Read request for one array node of a StoredItem: fill `dest` with the
@@ -183,14 +170,6 @@ struct GcReport {
   uint64_t orphan_column_families = 0;
 };
 
-struct SegmentInfo {
-  uint64_t segment = 0;
-  uint64_t chunks = 0;
-  uint64_t total_bytes = 0;
-  uint64_t live_chunks = 0;
-  uint64_t live_bytes = 0;
-};
-
 struct StoreStats {
   uint64_t steps = 0;
   uint64_t logical_bytes = 0;     // sum over steps
@@ -204,10 +183,18 @@ struct StoreStats {
 
 // A problem found by Verify.
 struct VerifyProblem {
-  int64_t step = 0;
+  int64_t step = 0;  // -1: the database's chunk bookkeeping
   std::string item;
   std::string path;  // leaf path, or "" for step-level records
   std::string message;
+};
+
+// What Verify checked and found.
+struct VerifyReport {
+  std::vector<VerifyProblem> problems;  // by step, item, path
+  uint64_t items = 0;
+  uint64_t chunks = 0;  // chunk reads (a chunk used twice is read twice)
+  uint64_t bytes = 0;   // their decoded bytes
 };
 
 // Tests: a hook called at every named point of every Store (in addition to
@@ -235,7 +222,8 @@ class Store {
   const std::string& kind() const { return kind_; }
 
   // Saves a step; returns its info once it is durable and committed.
-  absl::StatusOr<StepInfo> SaveStep(const StepSaveRequest& request);
+  absl::StatusOr<StepInfo> SaveStep(const StepSaveRequest& request)
+      ABSL_LOCKS_EXCLUDED(write_mu_);
 
   // Committed steps, ascending.
   std::vector<StepInfo> Steps() const;
@@ -245,7 +233,8 @@ class Store {
   // Deletes steps atomically (all or none become invisible); their chunks
   // lose a reference. NotFound if any step does not exist (nothing
   // deleted). Space comes back with CollectGarbage.
-  absl::Status DeleteSteps(const std::vector<int64_t>& steps);
+  absl::Status DeleteSteps(const std::vector<int64_t>& steps)
+      ABSL_LOCKS_EXCLUDED(write_mu_);
 
   // Reads an item's tree (no array bytes). NotFound for a missing step or
   // item; DataLoss naming the node for a corrupt record.
@@ -258,12 +247,15 @@ class Store {
 
   // Drops dead chunks from disk (compaction filter), drops orphan column
   // families and segments left by interrupted saves.
-  absl::StatusOr<GcReport> CollectGarbage(const GcOptions& options);
+  absl::StatusOr<GcReport> CollectGarbage(const GcOptions& options)
+      ABSL_LOCKS_EXCLUDED(write_mu_);
 
-  // Re-reads every record and chunk of the given steps (all if empty; then
-  // also the chunk bookkeeping: index entries, reference counts, segment
-  // records, reported with step -1).
-  absl::StatusOr<std::vector<VerifyProblem>> Verify(
+  // Re-reads every record and re-hashes every chunk of the given steps (all
+  // if empty), and checks that each step's chunk list, its leaves' chunk
+  // references and the chunk index agree. With every step, also the chunk
+  // bookkeeping: index entries, reference counts, segment records
+  // (reported with step -1). `progress` receives each chunk's bytes.
+  absl::StatusOr<VerifyReport> Verify(
       const std::vector<int64_t>& steps,
       const std::function<void(uint64_t bytes)>& progress = nullptr) const;
 
@@ -271,79 +263,83 @@ class Store {
 
   // Follows another writer: a secondary catches up, a read-only store
   // reopens. A no-op for the writer itself.
-  absl::Status Reload();
+  absl::Status Reload() ABSL_LOCKS_EXCLUDED(write_mu_);
 
-  // Persisted naming and retention options of a CheckpointManager database
-  // (written by the manager that opens it for writing; read by tools).
-  struct ManagerRecord {
-    std::string step_prefix;
-    int step_format_fixed_length = 0;  // 0: unset
-    std::optional<int64_t> max_to_keep;
-    std::optional<int64_t> keep_period;
-    std::optional<int64_t> keep_time_interval_secs;
-    bool retention_is_custom = false;
-    friend bool operator==(const ManagerRecord& a, const ManagerRecord& b) {
-      return a.step_prefix == b.step_prefix &&
-             a.step_format_fixed_length == b.step_format_fixed_length &&
-             a.max_to_keep == b.max_to_keep && a.keep_period == b.keep_period &&
-             a.keep_time_interval_secs == b.keep_time_interval_secs &&
-             a.retention_is_custom == b.retention_is_custom;
-    }
-  };
-  absl::Status SetManagerRecord(const ManagerRecord& record);
-  ManagerRecord GetManagerRecord() const;
+  // The CheckpointManager's naming and retention record ("manager/naming"),
+  // written by the manager that opens the database for writing and read by
+  // tools. The store keeps it; the api decides what it holds.
+  absl::Status SetNamingRecord(const NamingRecord& record)
+      ABSL_LOCKS_EXCLUDED(write_mu_);
+  NamingRecord GetNamingRecord() const;
 
   // ---- For tools and tests ----
   rocksdb::DB* rocks() const { return db_.get(); }
   rocksdb::ColumnFamilyHandle* meta_cf() const { return meta_cf_; }
   rocksdb::ColumnFamilyHandle* chunks_cf() const { return chunks_cf_; }
   rocksdb::ColumnFamilyHandle* index_cf() const { return index_cf_; }
-  // The column family name of a step ("step-4-5").
+  // The column family (step slot) holding a step's records.
   absl::StatusOr<std::string> StepColumnFamily(int64_t step) const;
   // The distinct chunk hashes a step references (its ChunkList).
   absl::StatusOr<std::vector<Hash128>> StepChunkHashes(int64_t step) const;
   // A chunk's chunk_index entry. NotFound if no step references it.
-  struct ChunkLookup {
-    uint64_t segment = 0;
-    uint32_t ordinal = 0;
-    uint32_t size = 0;
-    uint32_t stored_size = 0;
-    uint8_t kind = 0;  // 0 full, 1 patch
-    uint64_t refcount = 0;
-  };
-  absl::StatusOr<ChunkLookup> LookupChunk(const Hash128& hash) const;
+  absl::StatusOr<ChunkEntry> LookupChunk(const Hash128& hash) const;
   uint64_t gc_dropped_chunks() const;
 
  private:
   struct CfHandle;
+  // A committed step as this Store sees it.
   struct StepEntry {
     StepInfo info;
     std::string cf_name;
     uint64_t generation = 0;  // the save that wrote it
     absl::Status damage;      // not OK: the commit record is unreadable
-    std::vector<std::string> item_names;  // by item index
+    std::vector<std::string> item_names;  // by item number
     std::shared_ptr<CfHandle> cf;
   };
-  struct SavePlan;
+  using StepMap = std::map<int64_t, std::shared_ptr<const StepEntry>>;
 
   Store(std::string path, StoreOptions options);
-  absl::Status OpenDb();
+
+  // ---- store_open.cc ----
+  absl::Status OpenDb() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   // OpenDb, reopened (a few times) while a read-only view is mid-save: a
   // commit record visible before the files it names (see view_lagged_).
-  absl::Status OpenDbSettled();
-  // The process-wide claim on path_ of a read-write Store.
-  absl::Status ClaimWriterSlot();
-  void ReleaseWriterSlot();
-  // One attempt at opening RocksDB with every column family.
+  absl::Status OpenDbSettled() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  // Whether `path_` holds a database to open or one to create; errors for
+  // anything else (a file, a foreign directory, a damaged database).
+  absl::StatusOr<bool> CheckDirectory(bool rw) const;
   bool DefaultFamilyIsEmpty(const rocksdb::DBOptions& dbo) const;
+  // One attempt at opening RocksDB with every column family.
   rocksdb::Status OpenRocks(bool creating, bool rw, rocksdb::DBOptions* dbo,
                             std::vector<std::string>* names,
                             std::vector<rocksdb::ColumnFamilyHandle*>* handles,
                             rocksdb::DB** raw);
-  void CloseDb();
-  absl::Status LoadHeader();
-  absl::Status LoadSteps();
-  absl::Status SweepOrphans(GcReport* report);
+  // OpenRocks, retried while a reader races the writer.
+  absl::Status OpenRocksRetrying(
+      bool creating, bool rw, std::vector<std::string>* names,
+      std::vector<rocksdb::ColumnFamilyHandle*>* handles);
+  absl::Status LoadHeader(bool rw);
+  void LoadNaming();
+  // Reads every commit record; `step_cfs` are the step column families.
+  absl::StatusOr<StepMap> LoadSteps(
+      bool rw, const std::map<std::string, std::shared_ptr<CfHandle>>& step_cfs,
+      uint64_t* max_segment);
+  // Step column families that no commit record names.
+  std::vector<std::shared_ptr<CfHandle>> FindOrphans(
+      const StepMap& steps,
+      const std::map<std::string, std::shared_ptr<CfHandle>>& step_cfs,
+      uint64_t* max_segment) const;
+  uint64_t MaxSegmentOnDisk() const;
+  absl::Status PrepareStaging();
+  void CloseDb() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  // After a failed write: reopen the database (under db_mu_ exclusively).
+  absl::Status ResumeIfNeeded() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  // Unavailable if the database is closed (a reopen failed).
+  absl::Status CheckDb() const;
+  // FailedPrecondition for a read-only store.
+  absl::Status CheckWritable() const;
+
+  // ---- step_slots.cc ----
   // True if the step's column family holds that step (its ChunkList marker
   // matches): false for a reader whose view predates the step's files.
   bool SlotHolds(const StepEntry& e) const;
@@ -351,50 +347,101 @@ class Store {
   bool SlotNamesStep(const CfHandle& cf, const std::set<int64_t>& steps) const;
   // Empties a step column family for reuse (or drops it). Called with
   // write_mu_ held; waits for readers of the step it held.
-  absl::Status RecycleSlot(const std::shared_ptr<CfHandle>& cf);
+  absl::Status RecycleSlot(const std::shared_ptr<CfHandle>& cf)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   // An empty step column family (created in batches when none is free).
-  absl::StatusOr<std::shared_ptr<CfHandle>> AcquireSlot();
+  absl::StatusOr<std::shared_ptr<CfHandle>> AcquireSlot()
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  absl::Status SweepOrphans(GcReport* report)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  void AddOrphan(std::shared_ptr<CfHandle> cf);
+
+  // ---- store.cc ----
   absl::StatusOr<std::shared_ptr<const StepEntry>> FindStep(int64_t step) const;
+  void Hook(absl::string_view point) const;
+
+  // ---- store_save.cc, save_files.cc, store_commit.cc ----
   absl::Status ValidateRequest(const StepSaveRequest& request) const;
-  absl::StatusOr<StepInfo> SaveStepLocked(const StepSaveRequest& request);
+  absl::StatusOr<StepInfo> SaveStepLocked(const StepSaveRequest& request)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  void HashChunks(SavePlan* plan);
+  // Finds the plan's chunks already in chunk_index; the rest become the
+  // new chunks of `segment`.
+  absl::Status DedupAgainstIndex(SavePlan* plan, uint64_t segment,
+                                 ReusedChunks* reused);
+  // The previous save's Full chunk at each new chunk's position, if live.
+  absl::Status ChoosePatchBases(SavePlan* plan)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  // Fills prev_bases_ from the most recently committed step, once.
+  absl::Status LoadPrevBases() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  absl::Status WriteSegmentFiles(const StepSaveRequest& request,
+                                 uint64_t segment, SavePlan* plan,
+                                 StagedFiles* files);
+  absl::Status WriteStepFile(const StepSaveRequest& request, uint64_t segment,
+                             const SavePlan& plan, StagedFiles* files);
+  absl::Status Ingest(int64_t step, const StagedFiles& files,
+                      rocksdb::ColumnFamilyHandle* slot);
+  // Builds the commit batch: segment records, reference counts, the
+  // step's commit record.
+  absl::Status BuildCommitBatch(const StepRecord& record, uint64_t segment,
+                                const SavePlan& plan,
+                                const ReusedChunks& reused,
+                                const StepEntry* replaced,
+                                rocksdb::WriteBatch* batch);
+  // This save becomes the predecessor (patch bases) of the next one.
+  void RememberBases(const SavePlan& plan, const ReusedChunks& reused)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+
+  // ---- refcounts.cc ----
   // Adds `deltas` to chunk reference counts in `batch`: entries reaching
   // zero are deleted (and release their patch base), segment statistics
-  // follow. `states` holds entries already loaded or created by the caller.
+  // follow. `known` holds entries already loaded or created by the caller.
   absl::Status ApplyRefDeltas(const std::map<Hash128, int64_t>& deltas,
-                              rocksdb::WriteBatch* batch,
-                              std::map<Hash128, ChunkEntryState>* states,
-                              std::map<uint64_t, SegmentInfo>* segstats);
-  absl::StatusOr<StoredItem> ReadItemImpl(int64_t step,
-                                          absl::string_view item) const;
+                              const std::map<Hash128, ChunkEntry>& new_entries,
+                              const std::map<Hash128, ChunkEntry>& known,
+                              const std::vector<SegmentInfo>& new_segments,
+                              rocksdb::WriteBatch* batch) const;
+  absl::StatusOr<ChunkEntry> ReadChunkEntry(const Hash128& hash) const;
   absl::StatusOr<std::vector<Hash128>> ReadChunkList(
       const StepEntry& entry) const;
   absl::StatusOr<SegmentInfo> ReadSegmentStat(uint64_t segment) const;
-  void VerifyBookkeeping(std::vector<VerifyProblem>* problems) const;
   // Calls fn for every segment statistics record, decoded (or its error).
   absl::Status ForEachSegmentStat(
       const std::function<void(uint64_t segment,
                                const absl::StatusOr<SegmentInfo>& stat)>& fn)
       const;
-  // Fills prev_bases_ from the most recently committed step, once.
-  absl::Status LoadPrevBases();
+
+  // ---- store_read.cc ----
+  absl::StatusOr<StoredItem> ReadItemImpl(int64_t step,
+                                          absl::string_view item) const;
+  // Reads chunk `chunk` of array node `node`, verified, and hands its
+  // decoded bytes to `consume`.
   absl::Status ReadChunk(
-      const StoredItem& item, uint32_t node, size_t chunk_index,
-      std::string* scratch,
+      const StoredItem& item, uint32_t node, size_t chunk, std::string* scratch,
       const std::function<absl::Status(absl::string_view bytes)>& consume)
       const;
-  void Hook(absl::string_view point) const;
-  // After a failed write: reopen the database (under db_mu_ exclusively).
-  absl::Status ResumeIfNeeded();
-  // Unavailable if the database is closed (a reopen failed).
-  absl::Status CheckDb() const;
   // NotFound if the item's step was deleted or replaced since it was read.
   absl::Status CheckStillCommitted(const StoredItem& item) const;
 
+  // ---- store_gc.cc ----
+  struct GcCandidates;
+  absl::StatusOr<GcCandidates> FindGcCandidates(const GcOptions& options);
+  // Which ordinals of `segment` are still live; nullopt when unsure.
+  std::optional<std::vector<bool>> LiveOrdinals(uint64_t segment) const;
+  absl::Status DropSegments(const GcCandidates& candidates);
+  absl::Status RecordGc(const GcCandidates& candidates, GcReport* report);
+
+  // ---- store_verify.cc ----
+  void VerifyStep(int64_t step, const std::shared_ptr<const StepEntry>& entry,
+                  const std::function<void(uint64_t bytes)>& progress,
+                  VerifyReport* report) const;
+  void VerifyBookkeeping(std::vector<VerifyProblem>* problems) const;
+
   const std::string path_;
-  StoreOptions options_;
+  const StoreOptions options_;
   std::string kind_;
-  mutable std::mutex record_mu_;  // guards manager_record_
-  ManagerRecord manager_record_;
+  mutable absl::Mutex naming_mu_;
+  NamingRecord naming_ ABSL_GUARDED_BY(naming_mu_);
 
   std::unique_ptr<rocksdb::DB> db_;
   std::unique_ptr<CfOptionSet> cf_options_;
@@ -405,38 +452,43 @@ class Store {
   std::vector<rocksdb::ColumnFamilyHandle*> fixed_handles_;
   std::unique_ptr<ThreadPool> pool_;
 
+  // Lock order: write_mu_, then db_mu_, then recycle_mu_, then gc_mu_, then
+  // steps_mu_. absl::Mutex lets a waiting writer in before new readers, so
+  // exclusive holders are not starved by a stream of restores.
+  //
   // Serialises saves, deletes, GC and Reload.
-  mutable std::mutex write_mu_;
-  bool needs_resume_ = false;  // guarded by write_mu_
+  mutable absl::Mutex write_mu_;
+  bool needs_resume_ ABSL_GUARDED_BY(write_mu_) = false;
   // Reads hold it shared; reopening the database holds it exclusively.
-  // Lock order: write_mu_, then db_mu_, then recycle_mu_, then gc_mu_.
-  mutable SharedMutex db_mu_;
-  // Guards steps_ and orphan_cfs_.
-  mutable std::shared_mutex steps_mu_;
-  std::map<int64_t, std::shared_ptr<const StepEntry>> steps_;
-  std::vector<std::shared_ptr<CfHandle>> orphan_cfs_;
+  mutable absl::Mutex db_mu_;
+  // Guards steps_, orphan_cfs_ and uncertain_cfs_.
+  mutable absl::Mutex steps_mu_;
+  StepMap steps_ ABSL_GUARDED_BY(steps_mu_);
+  std::vector<std::shared_ptr<CfHandle>> orphan_cfs_ ABSL_GUARDED_BY(steps_mu_);
   // Column families of saves whose commit write failed: kept until the next
   // open tells whether the commit reached the disk.
-  std::vector<std::shared_ptr<CfHandle>> uncertain_cfs_;
+  std::vector<std::shared_ptr<CfHandle>> uncertain_cfs_
+      ABSL_GUARDED_BY(steps_mu_);
   // Read-only: the last OpenDb skipped a committed step whose ingested
   // files its MANIFEST view did not hold yet.
   bool view_lagged_ = false;
-  // Key of this Store's writer claim (ClaimWriterSlot); empty if none.
-  std::string writer_key_;
+  // This Store's claim on path_ as the process's writer (writer_claims.h).
+  std::string writer_claim_;
   // Empty step column families ready for the next saves (write_mu_).
   static constexpr size_t kMaxFreeSlots = 32;
-  std::vector<std::shared_ptr<CfHandle>> free_slots_;
+  std::vector<std::shared_ptr<CfHandle>> free_slots_ ABSL_GUARDED_BY(write_mu_);
   // Readers of step column families hold it shared; recycling a column
   // family holds it exclusively.
-  mutable SharedMutex recycle_mu_;
+  mutable absl::Mutex recycle_mu_;
   // Chunk readers hold it shared; garbage collection holds it exclusively
   // while it removes chunks from disk.
-  mutable SharedMutex gc_mu_;
+  mutable absl::Mutex gc_mu_;
   std::atomic<uint64_t> next_segment_{1};
-  // Patch bases of the last save (guarded by write_mu_): for each
-  // "item\0leaf path", the Full chunk at each chunk position (size 0: none).
-  std::map<std::string, std::vector<StoredChunk>> prev_bases_;
-  bool prev_loaded_ = false;
+  // Patch bases of the last save: for each "item\0leaf path", the Full
+  // chunk at each chunk position (size 0: none).
+  std::map<std::string, std::vector<ChunkLocation>> prev_bases_
+      ABSL_GUARDED_BY(write_mu_);
+  bool prev_loaded_ ABSL_GUARDED_BY(write_mu_) = false;
 };
 
 }  // namespace ckptdb::internal

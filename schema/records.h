@@ -18,11 +18,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "chunk_generated.h"
-#include "db/hash.h"
 #include "flatbuffers/flatbuffers.h"
 #include "meta_generated.h"
 #include "node_generated.h"
 #include "step_generated.h"
+#include "util/hash.h"
 
 namespace ckptdb::internal {
 

@@ -264,7 +264,7 @@ TEST(AsyncStressTest, ManySavesWithRetentionAndConcurrentReaders) {
   CKPTDB_ASSERT_OK(store);
   auto problems = (*store)->Verify({});
   CKPTDB_ASSERT_OK(problems);
-  EXPECT_TRUE(problems->empty());
+  EXPECT_TRUE(problems->problems.empty());
 }
 
 }  // namespace

@@ -32,7 +32,7 @@ class StoreTest : public ::testing::Test {
     Tree t = StateFor(step);
     StepSaveRequest req;
     req.step = step;
-    req.items.push_back({"default", &t, nullptr});
+    req.items.push_back({"default", &t});
     ASSERT_TRUE(store.SaveStep(req).ok());
   }
   TempDir dir_;
@@ -61,8 +61,8 @@ TEST_F(StoreTest, DamagedCommitRecordIsListedAndContained) {
   CKPTDB_EXPECT_OK(store->ReadItem(2, "default"));
   auto problems = store->Verify({});
   CKPTDB_ASSERT_OK(problems);
-  ASSERT_FALSE(problems->empty());
-  EXPECT_EQ(problems->front().step, 1);
+  ASSERT_FALSE(problems->problems.empty());
+  EXPECT_EQ(problems->problems.front().step, 1);
   // The damaged step can be deleted; the rest stays intact.
   CKPTDB_ASSERT_OK(store->DeleteSteps({1}));
   CKPTDB_ASSERT_OK(store->CollectGarbage({}).status());
@@ -76,7 +76,7 @@ TEST_F(StoreTest, VerifyFindsBrokenReferenceCounts) {
   Save(*store, 1);
   auto clean = store->Verify({});
   CKPTDB_ASSERT_OK(clean);
-  EXPECT_TRUE(clean->empty());
+  EXPECT_TRUE(clean->problems.empty());
   // Drop one chunk_index entry behind the store's back: a dangling
   // reference that Verify must report.
   auto hashes = store->StepChunkHashes(0);
@@ -88,8 +88,9 @@ TEST_F(StoreTest, VerifyFindsBrokenReferenceCounts) {
                   .ok());
   auto problems = store->Verify({});
   CKPTDB_ASSERT_OK(problems);
-  ASSERT_FALSE(problems->empty());
-  EXPECT_THAT(problems->back().message, HasSubstr("has no chunk_index entry"));
+  ASSERT_FALSE(problems->problems.empty());
+  EXPECT_THAT(problems->problems.back().message,
+              HasSubstr("has no chunk_index entry"));
 }
 
 TEST_F(StoreTest, DamagedSegmentStatisticsAreNeverCollected) {
@@ -99,7 +100,7 @@ TEST_F(StoreTest, DamagedSegmentStatisticsAreNeverCollected) {
   Tree same = StateFor(0);
   StepSaveRequest req;
   req.step = 1;
-  req.items.push_back({"default", &same, nullptr});
+  req.items.push_back({"default", &same});
   CKPTDB_ASSERT_OK(store->SaveStep(req).status());
   auto hashes = store->StepChunkHashes(1);
   CKPTDB_ASSERT_OK(hashes);
@@ -107,7 +108,8 @@ TEST_F(StoreTest, DamagedSegmentStatisticsAreNeverCollected) {
   CKPTDB_ASSERT_OK(chunk);
   ASSERT_TRUE(store->rocks()
                   ->Put(rocksdb::WriteOptions(), store->meta_cf(),
-                        SegmentStatKey(chunk->segment), std::string(40, '\x13'))
+                        SegmentStatKey(chunk->location.segment),
+                        std::string(40, '\x13'))
                   .ok());
   // Deleting step 0 cannot update that segment's statistics, but succeeds,
   // and garbage collection leaves alone a segment it cannot account for.
@@ -122,8 +124,8 @@ TEST_F(StoreTest, DamagedSegmentStatisticsAreNeverCollected) {
   // Verification reports the damaged record.
   auto problems = store->Verify({});
   CKPTDB_ASSERT_OK(problems);
-  ASSERT_FALSE(problems->empty());
-  EXPECT_THAT(problems->back().message, HasSubstr("statistics"));
+  ASSERT_FALSE(problems->problems.empty());
+  EXPECT_THAT(problems->problems.back().message, HasSubstr("statistics"));
 }
 
 // Someone else's RocksDB database (only a default column family, with data

@@ -392,7 +392,7 @@ absl::StatusOr<std::map<int64_t, uint64_t>> UniqueBytesPerStep(
         if (c.status().code() == absl::StatusCode::kNotFound) continue;
         return c.status();
       }
-      if (c->refcount == 1) unique += c->stored_size;
+      if (c->refcount == 1) unique += c->location.stored_size;
     }
     out[s.step] = unique;
   }

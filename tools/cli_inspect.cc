@@ -302,7 +302,7 @@ absl::Status RunDump(const Args& args) {
   CKPTDB_ASSIGN_OR_RETURN(auto unique, UniqueBytesPerStep(*store));
   const std::optional<std::string> only_item = args.GetOptional("item");
   const bool full = args.Has("full");
-  const Store::ManagerRecord rec = store->GetManagerRecord();
+  const internal::NamingRecord rec = store->GetNamingRecord();
   JsonWriter w(stdout);
   w.BeginObject();
   w.Field("database", args[0]);

@@ -133,7 +133,7 @@ absl::Status RunRm(const Args& args) {
 
 // ---- gc ---------------------------------------------------------------------
 
-std::string RetentionText(const Store::ManagerRecord& r) {
+std::string RetentionText(const internal::NamingRecord& r) {
   std::vector<std::string> parts;
   if (r.max_to_keep.has_value()) {
     parts.push_back(absl::StrCat("max_to_keep=", *r.max_to_keep));
@@ -151,7 +151,7 @@ std::string RetentionText(const Store::ManagerRecord& r) {
 absl::Status RunGc(const Args& args) {
   const std::string db = args[0];
   CKPTDB_ASSIGN_OR_RETURN(auto store, OpenDatabase(db, OpenMode::kReadWrite));
-  const Store::ManagerRecord rec = store->GetManagerRecord();
+  const internal::NamingRecord rec = store->GetNamingRecord();
   const std::string kind = store->kind();
   CKPTDB_ASSIGN_OR_RETURN(internal::StoreStats before, store->Stats());
   const std::vector<StepInfo> steps_before = store->Steps();

@@ -20,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "api/save_validation.h"
 #include "ckptdb/checkpoint_manager.h"
 #include "ckptdb/status.h"
 #include "tools/cli.h"
@@ -596,7 +597,7 @@ absl::Status RunImport(const Args& args) {
     std::fprintf(stderr, "ckptdb import: ignoring '%s' (not a .npy file)\n",
                  f.c_str());
   }
-  const Store::ManagerRecord rec = store->GetManagerRecord();
+  const internal::NamingRecord rec = store->GetNamingRecord();
   internal::StepSaveRequest req;
   req.step = step;
   req.name =
@@ -604,10 +605,10 @@ absl::Status RunImport(const Args& args) {
                      rec.step_format_fixed_length > 0
                          ? std::optional<int>(rec.step_format_fixed_length)
                          : std::nullopt);
-  internal::SaveItem si;
-  si.name = item_name;
-  si.tree = &src.tree;
-  req.items.push_back(si);
+  CKPTDB_ASSIGN_OR_RETURN(
+      internal::SaveItem si,
+      internal::PrepareSaveItem(item_name, src.tree, nullptr));
+  req.items.push_back(std::move(si));
   absl::StatusOr<StepInfo> saved = store->SaveStep(req);
   if (!saved.ok()) {
     if (saved.status().code() == absl::StatusCode::kAlreadyExists) {

@@ -250,7 +250,7 @@ int Hold(const std::string& db, const char* step) {
     ckptdb::internal::StepSaveRequest req;
     req.step = n;
     req.name = absl::StrCat("test_", n);
-    req.items.push_back({"default", &tree, nullptr});
+    req.items.push_back({"default", &tree});
     req.commit_time_ns = kEpochNs + n * 60LL * 1000000000LL;
     auto saved = (*store)->SaveStep(req);
     if (!saved.ok()) return Fail(saved.status());

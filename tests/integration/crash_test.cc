@@ -90,7 +90,7 @@ std::vector<int64_t> CheckDatabase(const std::string& db) {
     auto problems = (*store)->Verify({});
     EXPECT_TRUE(problems.ok()) << problems.status();
     if (problems.ok()) {
-      for (const auto& p : *problems) {
+      for (const auto& p : problems->problems) {
         ADD_FAILURE() << "step " << p.step << " " << p.path << ": "
                       << p.message;
       }

@@ -42,7 +42,7 @@ class FaultTest : public ::testing::Test {
     Tree t = StateFor(step);
     StepSaveRequest req;
     req.step = step;
-    req.items.push_back({"default", &t, nullptr});
+    req.items.push_back({"default", &t});
     return store.SaveStep(req).status();
   }
   void ExpectSteps(Store& store, std::vector<int64_t> steps) {
@@ -51,7 +51,8 @@ class FaultTest : public ::testing::Test {
     EXPECT_EQ(have, steps);
     auto problems = store.Verify({});
     CKPTDB_ASSERT_OK(problems);
-    EXPECT_TRUE(problems->empty()) << problems->front().message;
+    EXPECT_TRUE(problems->problems.empty())
+        << problems->problems.front().message;
   }
 
   TempDir dir_;

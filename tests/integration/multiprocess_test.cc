@@ -120,7 +120,7 @@ TEST(MultiProcessTest, SecondaryStoreFollowsTheOwner) {
       ASSERT_TRUE(item.ok()) << item.status();
       auto problems = secondary->Verify({info.step});
       ASSERT_TRUE(problems.ok()) << problems.status();
-      EXPECT_TRUE(problems->empty());
+      EXPECT_TRUE(problems->problems.empty());
       ++reads;
     }
   }

@@ -1,6 +1,6 @@
 // A small fixed-size thread pool for ckptdb's parallel hashing and reading.
-#ifndef CKPTDB_DB_THREAD_POOL_H_
-#define CKPTDB_DB_THREAD_POOL_H_
+#ifndef CKPTDB_UTIL_THREAD_POOL_H_
+#define CKPTDB_UTIL_THREAD_POOL_H_
 
 #include <atomic>
 #include <condition_variable>
@@ -53,4 +53,4 @@ class ThreadPool {
 
 }  // namespace ckptdb::internal
 
-#endif  // CKPTDB_DB_THREAD_POOL_H_
+#endif  // CKPTDB_UTIL_THREAD_POOL_H_

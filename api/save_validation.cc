@@ -1,4 +1,4 @@
-#include "db/tree_validate.h"
+#include "api/save_validation.h"
 
 #include <map>
 #include <set>
@@ -32,10 +32,14 @@ const DictKey* DuplicateKey(const std::vector<DictKey>& keys) {
 class Validator {
  public:
   Validator(const SaveOptions* options, absl::string_view item)
-      : args_(options != nullptr && !options->save_args.empty()
+      : options_(options),
+        args_(options != nullptr && !options->save_args.empty()
                   ? &options->save_args
                   : nullptr),
         item_(item) {}
+
+  // The stored dtype of each array leaf checked so far, in preorder.
+  std::vector<DType>& stored_dtypes() { return stored_dtypes_; }
 
   absl::Status Node(const Tree& t) {
     switch (t.kind()) {
@@ -85,9 +89,19 @@ class Validator {
         return Bad(absl::StrCat("invalid shape ", ShapeToString(a.shape())));
       if (n > 0 && a.data() == nullptr) return Bad("array has no data");
     }
+    const LeafSaveArgs* leaf_args =
+        options_ != nullptr ? &options_->default_save_args : nullptr;
     if (args_ != nullptr) {
       auto it = args_->find(Path().ToString());
-      if (it != args_->end()) ++hits_[it->first];
+      if (it != args_->end()) {
+        ++hits_[it->first];
+        leaf_args = &it->second;
+      }
+    }
+    if (t.kind() == Tree::Kind::kArray) {
+      stored_dtypes_.push_back(leaf_args != nullptr && leaf_args->dtype
+                                   ? *leaf_args->dtype
+                                   : t.array().dtype());
     }
     return absl::OkStatus();
   }
@@ -123,8 +137,10 @@ class Validator {
     return p;
   }
 
+  const SaveOptions* options_;
   const std::map<std::string, LeafSaveArgs>* args_;
   std::string item_;
+  std::vector<DType> stored_dtypes_;
   std::vector<std::pair<const DictKey*, int64_t>> path_;
   std::map<std::string, int> hits_;
 };
@@ -148,11 +164,23 @@ absl::Status CheckArgHits(absl::string_view args_name, absl::string_view key,
   return absl::OkStatus();
 }
 
-absl::Status ValidateSaveTree(const Tree& tree, const SaveOptions* options,
-                              absl::string_view item) {
+absl::StatusOr<std::vector<DType>> ValidateSaveTree(const Tree& tree,
+                                                    const SaveOptions* options,
+                                                    absl::string_view item) {
   Validator v(options, item);
   CKPTDB_RETURN_IF_ERROR(v.Node(tree));
-  return v.CheckArgs();
+  CKPTDB_RETURN_IF_ERROR(v.CheckArgs());
+  return std::move(v.stored_dtypes());
+}
+
+absl::StatusOr<SaveItem> PrepareSaveItem(std::string name, const Tree& tree,
+                                         const SaveOptions* options) {
+  SaveItem item;
+  CKPTDB_ASSIGN_OR_RETURN(item.stored_dtypes,
+                          ValidateSaveTree(tree, options, name));
+  item.name = std::move(name);
+  item.tree = &tree;
+  return item;
 }
 
 }  // namespace ckptdb::internal

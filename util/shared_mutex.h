@@ -5,8 +5,8 @@
 // removing chunks, recycling a step's column family, reopening after a
 // failed write) must not starve behind a stream of restores, so once a
 // writer waits, new readers wait behind it.
-#ifndef CKPTDB_DB_SHARED_MUTEX_H_
-#define CKPTDB_DB_SHARED_MUTEX_H_
+#ifndef CKPTDB_UTIL_SHARED_MUTEX_H_
+#define CKPTDB_UTIL_SHARED_MUTEX_H_
 
 #include <condition_variable>
 #include <mutex>
@@ -65,4 +65,4 @@ class SharedMutex {
 
 }  // namespace ckptdb::internal
 
-#endif  // CKPTDB_DB_SHARED_MUTEX_H_
+#endif  // CKPTDB_UTIL_SHARED_MUTEX_H_

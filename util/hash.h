@@ -1,7 +1,7 @@
 // Content hashing: XXH3 (xxHash 0.8), header-only, with an AVX2 build chosen
 // at run time when the CPU has it (about 2x the distro library's speed).
-#ifndef CKPTDB_DB_HASH_H_
-#define CKPTDB_DB_HASH_H_
+#ifndef CKPTDB_UTIL_HASH_H_
+#define CKPTDB_UTIL_HASH_H_
 
 #include <cstddef>
 #include <cstdint>
@@ -44,4 +44,4 @@ const char* HashImplementation();
 
 }  // namespace ckptdb::internal
 
-#endif  // CKPTDB_DB_HASH_H_
+#endif  // CKPTDB_UTIL_HASH_H_

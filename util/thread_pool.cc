@@ -1,4 +1,4 @@
-#include "db/thread_pool.h"
+#include "util/thread_pool.h"
 
 namespace ckptdb::internal {
 

@@ -1,4 +1,4 @@
-#include "db/buffer_pool.h"
+#include "util/buffer_pool.h"
 
 #include <sys/mman.h>
 

@@ -8,8 +8,8 @@
 // their array buffers from this pool: a buffer returns to the pool when the
 // last array using it is destroyed, and the next restore of similar sizes
 // reuses it. The pool keeps at most `limit` bytes of idle buffers.
-#ifndef CKPTDB_DB_BUFFER_POOL_H_
-#define CKPTDB_DB_BUFFER_POOL_H_
+#ifndef CKPTDB_UTIL_BUFFER_POOL_H_
+#define CKPTDB_UTIL_BUFFER_POOL_H_
 
 #include <cstddef>
 #include <memory>
@@ -29,4 +29,4 @@ size_t BufferPoolIdleBytes();
 
 }  // namespace ckptdb::internal
 
-#endif  // CKPTDB_DB_BUFFER_POOL_H_
+#endif  // CKPTDB_UTIL_BUFFER_POOL_H_

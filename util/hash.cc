@@ -1,4 +1,4 @@
-#include "db/hash.h"
+#include "util/hash.h"
 
 #include "absl/strings/str_format.h"
 

@@ -1,3 +1,0 @@
-#include "db/hash.h"
-#define HASH_IMPL_NS sse2
-#include "db/hash_impl.inc"

@@ -1,0 +1,179 @@
+// Store: writing a save's files into the staging folder: the segment files
+// (the new chunks) and the step file (the step's ChunkList and tree-node
+// records), each with RocksDB's SstFileWriter, which fsyncs on Finish.
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "ckptdb/status.h"
+#include "db/rocks_util.h"
+#include "db/save_plan.h"
+#include "db/store.h"
+#include "db/store_internal.h"
+#include "rocksdb/sst_file_writer.h"
+#include "schema/chunk_codec.h"
+#include "schema/node_codec.h"
+#include "schema/records.h"
+#include "schema/step_codec.h"
+#include "util/thread_pool.h"
+
+namespace ckptdb::internal {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Writes chunks [begin, end) of plan->new_jobs into one SST file. Sets
+// *changed to the job whose bytes no longer hash to what was planned (a
+// borrowed array changed during the save).
+rocksdb::Status WritePart(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* chunks,
+                          const rocksdb::Options& options,
+                          const StoreOptions& store_options,
+                          const std::string& file, size_t begin, size_t end,
+                          SavePlan* plan, int64_t* changed) {
+  // Keep the written pages cached: a restore soon after reads them.
+  rocksdb::SstFileWriter writer(rocksdb::EnvOptions(), options, chunks,
+                                /*invalidate_page_cache=*/false);
+  rocksdb::Status s = writer.Open(file);
+  std::string& buf = Staging();
+  std::string patch;
+  rocksdb::ReadOptions ro;
+  ro.verify_checksums = false;
+  ro.fill_cache = false;
+  for (size_t k = begin; k < end && s.ok(); ++k) {
+    ChunkJob& j = plan->jobs[plan->new_jobs[k]];
+    absl::string_view bytes = ChunkBytes(*plan, j, &buf);
+    const std::string key = ChunkKey(j.chunk.segment, j.chunk.ordinal);
+    if (j.base) {
+      rocksdb::PinnableSlice base;
+      rocksdb::Status bs = db->Get(
+          ro, chunks, ChunkKey(j.base->segment, j.base->ordinal), &base);
+      // Patch only against verified bytes.
+      if (bs.ok() && base.size() == j.base->size &&
+          HashBytes(base.data(), base.size()) == j.base->hash &&
+          EncodePatch(bytes, ToView(base), *j.base,
+                      store_options.patch_page_bytes,
+                      store_options.patch_max_fraction, key, &patch)) {
+        j.chunk.kind = ChunkKind::kPatch;
+        j.chunk.stored_size = static_cast<uint32_t>(patch.size());
+        s = writer.Put(key, patch);
+      } else {
+        j.base.reset();
+      }
+    }
+    if (!j.base) s = writer.Put(key, ToSlice(bytes));
+    // Hashing after the write: equal means what was written is what was
+    // planned (bytes that changed and changed back aside).
+    if (s.ok() && HashBytes(bytes.data(), bytes.size()) != j.chunk.hash) {
+      *changed = plan->new_jobs[k];
+      s = rocksdb::Status::Aborted("array changed during the save");
+    }
+  }
+  if (s.ok()) s = writer.Finish();
+  return s;
+}
+
+}  // namespace
+
+StagedFiles::~StagedFiles() {
+  std::error_code ec;
+  for (const std::string& f : segment_files) fs::remove(f, ec);
+  if (!step_file.empty()) fs::remove(step_file, ec);
+}
+
+absl::Status Store::WriteSegmentFiles(const StepSaveRequest& req,
+                                      uint64_t segment, SavePlan* plan,
+                                      StagedFiles* files) {
+  // Up to one writer per core, each into its own SST file holding a
+  // contiguous range of ordinals (the files do not overlap, so all of them
+  // land in the bottommost level): the user-space copy and block checksum
+  // of SstFileWriter and the kernel's copy into the page cache use every
+  // core.
+  constexpr uint64_t kMinPartBytes = 32 << 20;
+  const std::vector<std::pair<size_t, size_t>> parts = SplitNewChunks(
+      *plan, static_cast<size_t>(pool_->num_workers()) + 1, kMinPartBytes);
+  if (parts.empty()) return absl::OkStatus();
+  const fs::path staging = fs::path(path_) / kStagingDir;
+  for (size_t p = 0; p < parts.size(); ++p) {
+    files->segment_files.push_back(
+        (staging / absl::StrCat("segment-", segment, "-", p, ".sst")).string());
+  }
+  rocksdb::Options options(rocksdb::DBOptions(), cf_options_->chunks);
+  if (options_.env) options.env = options_.env;
+  std::vector<rocksdb::Status> statuses(parts.size());
+  std::vector<int64_t> changed(parts.size(), -1);
+  pool_->ParallelFor(parts.size(), [&](size_t p) {
+    statuses[p] = WritePart(db_.get(), chunks_cf_, options, options_,
+                            files->segment_files[p], parts[p].first,
+                            parts[p].second, plan, &changed[p]);
+  });
+  for (size_t p = 0; p < parts.size(); ++p) {
+    if (changed[p] < 0) continue;
+    // Such a chunk would poison chunk_index for every later save.
+    const ChunkJob& j = plan->jobs[changed[p]];
+    return absl::AbortedError(absl::StrCat(
+        "step ", req.step, " item '", plan->items[j.item].name, "' leaf '",
+        plan->PathOf(j.item, j.node).DisplayString(),
+        "': its bytes changed while the save was writing them (a borrowed "
+        "array must stay unchanged until its save finishes); nothing was "
+        "saved"));
+  }
+  for (const rocksdb::Status& s : statuses) {
+    if (!s.ok()) {
+      return FromRocksWrite(
+          s, absl::StrCat("cannot write chunks of step ", req.step));
+    }
+  }
+  Hook("after_segment_file");
+  return absl::OkStatus();
+}
+
+absl::Status Store::WriteStepFile(const StepSaveRequest& req, uint64_t segment,
+                                  const SavePlan& plan, StagedFiles* files) {
+  files->step_file = (fs::path(path_) / kStagingDir /
+                      absl::StrCat("step-", req.step, "-", segment, ".sst"))
+                         .string();
+  rocksdb::Options options(rocksdb::DBOptions(), cf_options_->step);
+  if (options_.env) options.env = options_.env;
+  rocksdb::SstFileWriter writer(rocksdb::EnvOptions(), options, nullptr,
+                                /*invalidate_page_cache=*/false);
+  rocksdb::Status s = writer.Open(files->step_file);
+  if (s.ok()) {
+    ChunkList list;
+    list.hashes = DistinctHashes(plan);
+    list.step = req.step;
+    list.generation = segment;
+    s = writer.Put(kChunkListKey, EncodeChunkList(list));
+  }
+  flatbuffers::FlatBufferBuilder fbb(1024);
+  std::vector<ChunkLocation> chunks;
+  for (uint16_t item = 0; item < plan.items.size() && s.ok(); ++item) {
+    const ItemPlan& ip = plan.items[item];
+    for (uint32_t i = 0; i < ip.nodes.size() && s.ok(); ++i) {
+      const FlatNode& n = ip.nodes[i];
+      ArrayPlacement placement;
+      if (n.tree->kind() == Tree::Kind::kArray) {
+        const ArrayPlan& a = ip.arrays[i];
+        placement.stored_dtype = a.stored_dtype;
+        placement.nbytes = a.nbytes;
+        placement.chunk_bytes = options_.chunk_bytes;
+        if (a.is_inline) {
+          placement.inline_bytes = a.inline_cast.empty()
+                                       ? n.tree->array().data()
+                                       : a.inline_cast.data();
+        } else {
+          chunks = NodeChunks(plan, item, i);
+          placement.chunks = &chunks;
+        }
+      }
+      s = writer.Put(NodeKey(item, i),
+                     EncodeNodeRecord(item, i, n, &placement, &fbb));
+    }
+  }
+  if (s.ok()) s = writer.Finish();
+  if (!s.ok()) {
+    return FromRocksWrite(
+        s, absl::StrCat("cannot write the records of step ", req.step));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace ckptdb::internal

@@ -1,0 +1,74 @@
+// Definitions shared by the Store's implementation files (store*.cc,
+// step_slots.cc, save_files.cc, refcounts.cc); not for other folders.
+#ifndef CKPTDB_DB_STORE_INTERNAL_H_
+#define CKPTDB_DB_STORE_INTERNAL_H_
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "db/store.h"
+#include "rocksdb/db.h"
+#include "rocksdb/slice.h"
+#include "schema/chunk_codec.h"
+
+namespace ckptdb::internal {
+
+// The folder of a database where saves stage their SST files.
+inline constexpr char kStagingDir[] = "ckptdb-staging";
+inline constexpr char kVersionString[] = "ckptdb 0.1.0";
+inline constexpr uint32_t kMaxItems = 65535;
+
+inline int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+inline absl::string_view ToView(const rocksdb::Slice& s) {
+  return absl::string_view(s.data(), s.size());
+}
+inline rocksdb::Slice ToSlice(absl::string_view s) {
+  return rocksdb::Slice(s.data(), s.size());
+}
+
+// A per-thread buffer for casts and patches.
+inline std::string& Staging() {
+  thread_local std::string buf;
+  return buf;
+}
+
+// A step column family handle, destroyed with the last reference.
+struct Store::CfHandle {
+  rocksdb::DB* db = nullptr;
+  rocksdb::ColumnFamilyHandle* handle = nullptr;
+  std::string name;
+  ~CfHandle() {
+    if (db != nullptr && handle != nullptr) {
+      db->DestroyColumnFamilyHandle(handle).PermitUncheckedError();
+    }
+  }
+};
+
+// The SST files one save stages; removed when the save ends (ingestion
+// has moved or linked them by then).
+struct StagedFiles {
+  std::vector<std::string> segment_files;  // one per writer
+  std::string step_file;
+  StagedFiles() = default;
+  StagedFiles(const StagedFiles&) = delete;
+  StagedFiles& operator=(const StagedFiles&) = delete;
+  ~StagedFiles();
+};
+
+// chunk_index entries of chunks a save found already stored, by hash.
+struct ReusedChunks {
+  std::map<Hash128, ChunkEntry> entries;
+};
+
+}  // namespace ckptdb::internal
+
+#endif  // CKPTDB_DB_STORE_INTERNAL_H_

@@ -1,0 +1,544 @@
+// Store: opening a database (creating it, or recovering what interrupted
+// saves left), reopening after a failed write, and following a writer.
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "ckptdb/status.h"
+#include "compaction/chunk_gc.h"
+#include "db/rocks_util.h"
+#include "db/store.h"
+#include "db/store_internal.h"
+#include "rocksdb/metadata.h"
+#include "schema/records.h"
+#include "schema/step_codec.h"
+#include "util/thread_pool.h"
+
+namespace ckptdb::internal {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Only the files RocksDB writes first when it creates a database (its info
+// LOG, then LOCK; CURRENT comes last).
+bool OnlyStartupFiles(const std::string& path) {
+  std::error_code ec;
+  bool any = false;
+  for (const auto& e : fs::directory_iterator(path, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name != "LOG" && name != "LOCK" && !absl::StartsWith(name, "LOG.old")) {
+      return false;
+    }
+    any = true;
+  }
+  return any;
+}
+
+// A directory without CURRENT: what it holds.
+struct DirContents {
+  bool empty = true;
+  bool rocks_files = false;  // MANIFEST, tables, IDENTITY, OPTIONS
+};
+DirContents ListContents(const std::string& path) {
+  std::error_code ec;
+  DirContents c;
+  for (const auto& e : fs::directory_iterator(path, ec)) {
+    c.empty = false;
+    const std::string name = e.path().filename().string();
+    if (absl::StartsWith(name, "MANIFEST-") || absl::EndsWith(name, ".sst") ||
+        name == "IDENTITY" || absl::StartsWith(name, "OPTIONS-")) {
+      c.rocks_files = true;
+    }
+  }
+  return c;
+}
+
+}  // namespace
+
+absl::Status Store::OpenDbSettled() {
+  for (int attempt = 0;; ++attempt) {
+    view_lagged_ = false;
+    CKPTDB_RETURN_IF_ERROR(OpenDb());
+    // A reopen sees the writer's files (they are ingested before the commit
+    // record is written); give up after ~1 s of back-to-back saves.
+    if (!view_lagged_ || attempt >= 20) return absl::OkStatus();
+    CloseDb();
+    std::this_thread::sleep_for(std::chrono::milliseconds(1 + 2 * attempt));
+  }
+}
+
+absl::StatusOr<bool> Store::CheckDirectory(bool rw) const {
+  std::error_code ec;
+  if (!fs::exists(path_, ec)) {
+    if (!options_.create_if_missing || !rw) {
+      return absl::NotFoundError(
+          absl::StrCat("no ckptdb database at '", path_, "'"));
+    }
+    return true;
+  }
+  if (!fs::is_directory(path_, ec)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "'", path_, "' exists and is not a directory (not a ckptdb database)"));
+  }
+  const fs::path current = fs::path(path_) / "CURRENT";
+  // Another process creating the database: wait (up to ~1 s) until it
+  // holds the lock or has written CURRENT.
+  for (int wait = 0;
+       wait < 100 && !fs::exists(current, ec) &&
+       !DbLockHeldByAnotherProcess(path_) && OnlyStartupFiles(path_);
+       ++wait) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (fs::exists(current, ec)) return false;
+  if (DbLockHeldByAnotherProcess(path_)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "database '", path_, "' is busy: another process is creating it"));
+  }
+  const bool interrupted_creation = OnlyStartupFiles(path_);
+  const DirContents contents = ListContents(path_);
+  if (contents.rocks_files) {
+    return absl::DataLossError(absl::StrCat(
+        "database at '", path_,
+        "' is damaged: its CURRENT file is missing (the directory was "
+        "truncated or partly deleted)"));
+  }
+  if ((!contents.empty && !interrupted_creation) ||
+      !options_.create_if_missing || !rw) {
+    if (contents.empty) {
+      return absl::NotFoundError(absl::StrCat("no ckptdb database at '", path_,
+                                              "' (the directory is empty)"));
+    }
+    return absl::FailedPreconditionError(
+        absl::StrCat("'", path_,
+                     "' is not a ckptdb database (no RocksDB CURRENT file); "
+                     "refusing to use it"));
+  }
+  return true;
+}
+
+// True when the database holds nothing in its default column family
+// (opened read-only, so nothing is written to find out).
+bool Store::DefaultFamilyIsEmpty(const rocksdb::DBOptions& dbo) const {
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Options o(dbo, rocksdb::ColumnFamilyOptions());
+  if (!rocksdb::DB::OpenForReadOnly(o, path_, &raw).ok()) return false;
+  std::unique_ptr<rocksdb::DB> db(raw);
+  bool empty;
+  {
+    std::unique_ptr<rocksdb::Iterator> it(
+        db->NewIterator(rocksdb::ReadOptions()));
+    it->SeekToFirst();
+    empty = !it->Valid() && it->status().ok();
+  }  // iterators pin the column family: gone before the close
+  db->Close().PermitUncheckedError();
+  return empty;
+}
+
+rocksdb::Status Store::OpenRocks(
+    bool creating, bool rw, rocksdb::DBOptions* dbo,
+    std::vector<std::string>* names,
+    std::vector<rocksdb::ColumnFamilyHandle*>* handles, rocksdb::DB** raw) {
+  if (creating) {
+    std::error_code ec;
+    fs::create_directories(path_, ec);
+    if (ec) {
+      return rocksdb::Status::Aborted(absl::StrCat("cannot create directory '",
+                                                   path_, "': ", ec.message()));
+    }
+    *names = {kMetaCf, kChunksCf, kChunkIndexCf};
+    dbo->create_if_missing = true;
+    dbo->create_missing_column_families = true;
+  } else {
+    rocksdb::Status s = rocksdb::DB::ListColumnFamilies(*dbo, path_, names);
+    if (!s.ok()) return s;
+    const bool has_chunks =
+        std::find(names->begin(), names->end(), kChunksCf) != names->end();
+    const bool has_index =
+        std::find(names->begin(), names->end(), kChunkIndexCf) != names->end();
+    if (!has_chunks || !has_index) {
+      if (names->size() == 1 && rw && options_.create_if_missing &&
+          DefaultFamilyIsEmpty(*dbo)) {
+        // A database whose creation was interrupted (nothing but an empty
+        // default family): finish it below. Someone else's RocksDB, with
+        // data in it, is never touched.
+        *names = {kMetaCf, kChunksCf, kChunkIndexCf};
+        dbo->create_missing_column_families = true;
+      } else {
+        return rocksdb::Status::Aborted(absl::StrCat(
+            "'", path_,
+            "' is a RocksDB database but not a ckptdb database (no '",
+            kChunksCf, "' column family)"));
+      }
+    }
+  }
+
+  std::vector<rocksdb::ColumnFamilyDescriptor> descs;
+  for (const std::string& name : *names) {
+    if (name == kMetaCf || name == kChunkIndexCf) {
+      descs.emplace_back(name, cf_options_->meta);
+    } else if (name == kChunksCf) {
+      descs.emplace_back(name, cf_options_->chunks);
+    } else {
+      descs.emplace_back(name, cf_options_->step);
+    }
+  }
+  switch (options_.mode) {
+    case StoreOptions::Mode::kReadWrite:
+      return rocksdb::DB::Open(*dbo, path_, descs, handles, raw);
+    case StoreOptions::Mode::kReadOnly:
+      return rocksdb::DB::OpenForReadOnly(*dbo, path_, descs, handles, raw);
+    case StoreOptions::Mode::kSecondary: {
+      std::string secondary = options_.secondary_path;
+      if (secondary.empty()) {
+        char tmpl[] = "/tmp/ckptdb-secondary-XXXXXX";
+        const char* d = mkdtemp(tmpl);
+        if (d == nullptr) {
+          return rocksdb::Status::IOError(
+              "cannot create a secondary directory");
+        }
+        secondary = d;
+      }
+      rocksdb::DBOptions sec = *dbo;
+      sec.max_open_files = -1;
+      return rocksdb::DB::OpenAsSecondary(sec, path_, secondary, descs, handles,
+                                          raw);
+    }
+  }
+  return rocksdb::Status::InvalidArgument("unknown open mode");
+}
+
+absl::Status Store::OpenRocksRetrying(
+    bool creating, bool rw, std::vector<std::string>* names,
+    std::vector<rocksdb::ColumnFamilyHandle*>* handles) {
+  gc_filter_ = std::make_shared<ChunkGcFilterFactory>();
+  cf_options_ = std::make_unique<CfOptionSet>(MakeCfOptions(gc_filter_));
+  RocksTuning tuning;
+  tuning.env = options_.env;
+  tuning.read_only = !rw;
+  tuning.mmap_reads = options_.mmap_reads;
+  rocksdb::DBOptions dbo = MakeDbOptions(tuning);
+  // A reader racing the writer can find the MANIFEST naming a file or a
+  // column family the writer has just deleted: it retries with a fresh view.
+  for (int attempt = 0;; ++attempt) {
+    names->clear();
+    handles->clear();
+    rocksdb::DB* raw = nullptr;
+    rocksdb::Status s = OpenRocks(creating, rw, &dbo, names, handles, &raw);
+    if (s.ok()) {
+      db_.reset(raw);
+      return absl::OkStatus();
+    }
+    // A torn MANIFEST tail heals within microseconds; lasting corruption
+    // is reported after a few tries.
+    const bool transient =
+        !rw && attempt < (s.IsCorruption() ? 8 : 50) &&
+        (s.IsCorruption() || s.IsIOError() || s.IsPathNotFound() ||
+         (s.IsInvalidArgument() &&
+          s.ToString().find("Column family not found") != std::string::npos));
+    if (!transient) {
+      if (s.code() == rocksdb::Status::kAborted) {
+        return absl::FailedPreconditionError(
+            s.getState() != nullptr ? s.getState() : s.ToString());
+      }
+      if (s.IsCorruption()) {
+        return absl::DataLossError(absl::StrCat(
+            "cannot open database '", path_, "': its files are damaged (",
+            "RocksDB: ", s.ToString(), "); nothing was changed"));
+      }
+      return FromRocks(s, absl::StrCat("cannot open database '", path_, "'"));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10 + 5 * attempt));
+  }
+}
+
+absl::Status Store::LoadHeader(bool rw) {
+  rocksdb::PinnableSlice value;
+  rocksdb::Status s =
+      db_->Get(rocksdb::ReadOptions(), meta_cf_, kHeaderKey, &value);
+  if (s.ok()) {
+    CKPTDB_ASSIGN_OR_RETURN(
+        DbHeader h,
+        DecodeHeader(ToView(value),
+                     absl::StrCat("database '", path_, "' header")));
+    if (h.magic != kDbMagic) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("'", path_, "' is not a ckptdb database (bad magic)"));
+    }
+    kind_ = h.kind;
+    return absl::OkStatus();
+  }
+  if (!s.IsNotFound()) return FromRocks(s, "cannot read the database header");
+  // Only an empty database may receive a header: never adopt someone
+  // else's RocksDB.
+  bool empty;
+  {
+    std::unique_ptr<rocksdb::Iterator> it(
+        db_->NewIterator(rocksdb::ReadOptions(), meta_cf_));
+    it->SeekToFirst();
+    empty = !it->Valid();
+  }  // iterators pin the column families: gone before any close
+  if (!empty || !rw || !options_.create_if_missing) {
+    if (empty) {
+      // Another process is creating it right now.
+      return absl::UnavailableError(absl::StrCat(
+          "database '", path_, "' is being created (no header yet); retry"));
+    }
+    return absl::FailedPreconditionError(absl::StrCat(
+        "'", path_, "' is not a ckptdb database (no header record)"));
+  }
+  DbHeader h;
+  h.magic = kDbMagic;
+  h.kind = options_.create_kind;
+  h.created_time_ns = NowNs();
+  h.created_by = kVersionString;
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  s = db_->Put(wo, meta_cf_, kHeaderKey, EncodeHeader(h));
+  if (!s.ok()) return FromRocks(s, "cannot write the database header");
+  kind_ = options_.create_kind;
+  return absl::OkStatus();
+}
+
+void Store::LoadNaming() {
+  rocksdb::PinnableSlice value;
+  if (!db_->Get(rocksdb::ReadOptions(), meta_cf_, kNamingKey, &value).ok()) {
+    return;
+  }
+  // A damaged naming record only loses display names and stored retention.
+  auto naming = DecodeNaming(ToView(value));
+  if (!naming.ok()) return;
+  absl::MutexLock l(&naming_mu_);
+  naming_ = *std::move(naming);
+}
+
+absl::StatusOr<Store::StepMap> Store::LoadSteps(
+    bool rw, const std::map<std::string, std::shared_ptr<CfHandle>>& step_cfs,
+    uint64_t* max_segment) {
+  StepMap steps;
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions(), meta_cf_));
+  for (it->Seek(kStepKeyPrefix);
+       it->Valid() && it->key().starts_with(kStepKeyPrefix); it->Next()) {
+    int64_t step;
+    if (!ParseStepKey(ToView(it->key()), &step)) continue;
+    auto e = std::make_shared<StepEntry>();
+    auto record = DecodeStepRecord(ToView(it->key()), ToView(it->value()));
+    if (!record.ok()) {
+      // One damaged record must not make every other step unreadable: the
+      // step is listed as damaged and reading it reports why.
+      e->info.step = step;
+      e->info.name = absl::StrCat(step);
+      e->info.damage = std::string(record.status().message());
+      e->damage = record.status();
+      steps[step] = std::move(e);
+      continue;
+    }
+    e->info = std::move(record->info);
+    e->cf_name = std::move(record->column_family);
+    e->generation = record->generation;
+    e->item_names = std::move(record->item_names);
+    *max_segment = std::max(*max_segment, e->generation);
+    auto cf = step_cfs.find(e->cf_name);
+    if (cf != step_cfs.end()) e->cf = cf->second;
+    if (!rw && !SlotHolds(*e)) {
+      // A reader may see a commit record (WAL) whose ingested files its
+      // MANIFEST view predates (the slot is empty, or still holds the step
+      // it held before): that step is not visible yet.
+      view_lagged_ = true;
+      continue;
+    }
+    steps[step] = std::move(e);
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "cannot list steps");
+  for (it->Seek(kSegmentKeyPrefix);
+       it->Valid() && it->key().starts_with(kSegmentKeyPrefix); it->Next()) {
+    uint64_t seg;
+    if (ParseSegmentKey(ToView(it->key()), kSegmentKeyPrefix, &seg)) {
+      *max_segment = std::max(*max_segment, seg);
+    }
+  }
+  return steps;
+}
+
+std::vector<std::shared_ptr<Store::CfHandle>> Store::FindOrphans(
+    const StepMap& steps,
+    const std::map<std::string, std::shared_ptr<CfHandle>>& step_cfs,
+    uint64_t* max_segment) const {
+  std::set<std::string> referenced;
+  std::set<int64_t> damaged;  // steps whose commit record is unreadable
+  for (const auto& [step, e] : steps) {
+    referenced.insert(e->cf_name);
+    if (!e->damage.ok()) damaged.insert(step);
+  }
+  std::vector<std::shared_ptr<CfHandle>> orphans;
+  for (const auto& [name, cf] : step_cfs) {
+    uint64_t n;
+    if (ParseSlotColumnFamilyName(name, &n)) {
+      *max_segment = std::max(*max_segment, n);
+    }
+    if (referenced.count(name)) continue;
+    if (!damaged.empty() && SlotNamesStep(*cf, damaged)) {
+      continue;  // may hold a damaged step's data: keep it for recovery
+    }
+    orphans.push_back(cf);
+  }
+  return orphans;
+}
+
+uint64_t Store::MaxSegmentOnDisk() const {
+  uint64_t max_segment = 0;
+  rocksdb::ColumnFamilyMetaData md;
+  db_->GetColumnFamilyMetaData(chunks_cf_, &md);
+  for (const auto& level : md.levels) {
+    for (const auto& f : level.files) {
+      uint64_t seg;
+      uint32_t ord;
+      if (ParseChunkKey(f.largestkey, &seg, &ord)) {
+        max_segment = std::max(max_segment, seg);
+      }
+    }
+  }
+  return max_segment;
+}
+
+absl::Status Store::PrepareStaging() {
+  std::error_code ec;
+  const fs::path staging = fs::path(path_) / kStagingDir;
+  fs::remove_all(staging, ec);
+  fs::create_directories(staging, ec);
+  if (ec) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot create '", staging.string(), "': ", ec.message()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Store::OpenDb() {
+  const bool rw = options_.mode == StoreOptions::Mode::kReadWrite;
+  CKPTDB_ASSIGN_OR_RETURN(const bool creating, CheckDirectory(rw));
+  std::vector<std::string> names;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  CKPTDB_RETURN_IF_ERROR(OpenRocksRetrying(creating, rw, &names, &handles));
+
+  // The three fixed column families; step column families are owned by
+  // CfHandles from here on.
+  std::map<std::string, std::shared_ptr<CfHandle>> step_cfs;
+  for (size_t i = 0; i < handles.size(); ++i) {
+    if (names[i] == kMetaCf) {
+      meta_cf_ = handles[i];
+    } else if (names[i] == kChunksCf) {
+      chunks_cf_ = handles[i];
+    } else if (names[i] == kChunkIndexCf) {
+      index_cf_ = handles[i];
+    } else {
+      auto cf = std::make_shared<CfHandle>();
+      cf->db = db_.get();
+      cf->handle = handles[i];
+      cf->name = names[i];
+      step_cfs[names[i]] = std::move(cf);
+    }
+  }
+  fixed_handles_ = {meta_cf_, chunks_cf_, index_cf_};
+
+  if (absl::Status s = LoadHeader(rw); !s.ok()) {
+    step_cfs.clear();
+    CloseDb();
+    return s;
+  }
+  LoadNaming();
+  uint64_t max_segment = 0;
+  CKPTDB_ASSIGN_OR_RETURN(StepMap steps, LoadSteps(rw, step_cfs, &max_segment));
+  std::vector<std::shared_ptr<CfHandle>> orphans =
+      FindOrphans(steps, step_cfs, &max_segment);
+  max_segment = std::max(max_segment, MaxSegmentOnDisk());
+  next_segment_.store(max_segment + 1);
+  {
+    absl::MutexLock l(&steps_mu_);
+    steps_ = std::move(steps);
+    orphan_cfs_ = std::move(orphans);
+  }
+
+  int threads = options_.num_threads;
+  if (threads < 0) {
+    threads =
+        std::max(1, static_cast<int>(std::thread::hardware_concurrency()) - 1);
+  }
+  pool_ = std::make_unique<ThreadPool>(threads);
+  if (!rw) return absl::OkStatus();
+  CKPTDB_RETURN_IF_ERROR(PrepareStaging());
+  GcReport report;
+  return SweepOrphans(&report);
+}
+
+void Store::CloseDb() {
+  {
+    absl::MutexLock l(&steps_mu_);
+    steps_.clear();
+    orphan_cfs_.clear();
+    uncertain_cfs_.clear();
+  }
+  free_slots_.clear();
+  prev_bases_.clear();
+  prev_loaded_ = false;
+  if (db_ == nullptr) return;
+  // Open() returned its own handle objects, the default family's too;
+  // destroying DefaultColumnFamily() itself is refused (harmless).
+  for (auto* h : fixed_handles_) {
+    if (h != nullptr) db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+  }
+  fixed_handles_.clear();
+  meta_cf_ = chunks_cf_ = index_cf_ = nullptr;
+  db_->Close().PermitUncheckedError();
+  db_.reset();
+}
+
+// After a failed write RocksDB stops accepting writes; DB::Resume() in 7.8
+// can leave ingestion broken (an assertion in ExternalSstFileIngestionJob
+// seen here), so the store reopens the database instead: recovery from
+// disk, which also drops what the failed save left behind.
+absl::Status Store::ResumeIfNeeded() {
+  if (!needs_resume_ && db_ != nullptr) return absl::OkStatus();
+  absl::MutexLock l(&db_mu_);
+  CloseDb();
+  absl::Status s = OpenDb();
+  if (!s.ok()) {
+    CloseDb();
+    return absl::UnavailableError(absl::StrCat(
+        "the database stopped writing after a failed write and cannot "
+        "reopen yet (free disk space and retry): ",
+        s.message()));
+  }
+  needs_resume_ = false;
+  return absl::OkStatus();
+}
+
+absl::Status Store::CheckDb() const {
+  if (db_ == nullptr) {
+    return absl::UnavailableError(absl::StrCat(
+        "database '", path_,
+        "' is closed after a failed write; the next save reopens it"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Store::CheckWritable() const {
+  if (!read_only()) return absl::OkStatus();
+  return absl::FailedPreconditionError(
+      absl::StrCat("database '", path_, "' is open read-only"));
+}
+
+absl::Status Store::Reload() {
+  absl::MutexLock w(&write_mu_);
+  if (options_.mode == StoreOptions::Mode::kReadWrite) {
+    return ResumeIfNeeded();
+  }
+  absl::MutexLock l(&db_mu_);
+  CloseDb();
+  return OpenDbSettled();
+}
+
+}  // namespace ckptdb::internal

@@ -1,0 +1,233 @@
+// Store: reading an item's tree (its node records, each verified and
+// checked against its place in the tree) and its arrays' bytes (each chunk
+// re-hashed before use).
+#include <atomic>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "ckptdb/status.h"
+#include "db/rocks_util.h"
+#include "db/store.h"
+#include "db/store_internal.h"
+#include "schema/chunk_codec.h"
+#include "schema/node_codec.h"
+#include "schema/records.h"
+#include "util/thread_pool.h"
+
+namespace ckptdb::internal {
+
+absl::StatusOr<StoredItem> Store::ReadItem(int64_t step,
+                                           absl::string_view item) const {
+  absl::ReaderMutexLock db_lock(&db_mu_);
+  CKPTDB_RETURN_IF_ERROR(CheckDb());
+  absl::ReaderMutexLock slot_lock(&recycle_mu_);
+  return ReadItemImpl(step, item);
+}
+
+absl::StatusOr<StoredItem> Store::ReadItemImpl(int64_t step,
+                                               absl::string_view item) const {
+  CKPTDB_ASSIGN_OR_RETURN(auto entry, FindStep(step));
+  if (!entry->damage.ok()) return entry->damage;
+  int item_no = -1;
+  for (size_t i = 0; i < entry->item_names.size(); ++i) {
+    if (entry->item_names[i] == item) item_no = static_cast<int>(i);
+  }
+  if (item_no < 0) {
+    return absl::NotFoundError(absl::StrCat(
+        "step ", step, " has no item '", item,
+        "' (items: ", absl::StrJoin(entry->item_names, ", "), ")"));
+  }
+  const ItemSummary* summary = nullptr;
+  for (const ItemSummary& s : entry->info.items) {
+    if (s.name == item) summary = &s;
+  }
+  if (entry->cf == nullptr) {
+    return absl::DataLossError(
+        absl::StrCat("step ", step, ": its column family '", entry->cf_name,
+                     "' is missing from the database"));
+  }
+  // Node records carry their own checksum (checked per record, so a
+  // corrupt record is named precisely); RocksDB's block checksum would
+  // report a whole block instead.
+  rocksdb::ReadOptions ro;
+  ro.verify_checksums = false;
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(ro, entry->cf->handle));
+  const std::string prefix = NodeKeyPrefix(static_cast<uint16_t>(item_no));
+  RecordBuffer buf;
+  TreeAssembler tree;
+  uint32_t next = 0;  // the preorder position expected next
+  auto describe = [&] {
+    return absl::StrCat("step ", step, " item '", item, "' node #", next, " (",
+                        tree.NextPlace(), ")");
+  };
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix);
+       it->Next(), ++next) {
+    uint16_t key_item;
+    uint32_t index;
+    if (!ParseNodeKey(ToView(it->key()), &key_item, &index) || index != next) {
+      return absl::DataLossError(absl::StrCat(
+          describe(), ": tree-node record missing or corrupt key"));
+    }
+    if (next > 0 && tree.Complete()) {
+      return absl::DataLossError(absl::StrCat(
+          describe(), ": more tree-node records than the tree holds"));
+    }
+    StoredNode node;
+    uint32_t child_count = 0;
+    CKPTDB_RETURN_IF_ERROR(
+        DecodeNodeRecord(ToView(it->key()), ToView(it->value()), index,
+                         describe, &buf, &node, &child_count));
+    CKPTDB_RETURN_IF_ERROR(tree.Add(std::move(node), child_count, describe));
+  }
+  if (!it->status().ok()) {
+    return FromRocks(it->status(), absl::StrCat(describe(), ": cannot read"));
+  }
+  if (next == 0) {
+    return absl::DataLossError(absl::StrCat("step ", step, " item '", item,
+                                            "': no tree-node records"));
+  }
+  if (!tree.Complete() || (summary && summary->node_count != next)) {
+    return absl::DataLossError(absl::StrCat(
+        describe(), ": tree-node record missing (the item has ", next,
+        " records",
+        summary ? absl::StrCat(", its commit record says ", summary->node_count)
+                : "",
+        ")"));
+  }
+  StoredItem out;
+  out.step = step;
+  out.generation = entry->generation;
+  out.step_name = entry->info.name;
+  out.item = std::string(item);
+  out.nodes = tree.Release();
+  return out;
+}
+
+absl::Status Store::ReadChunk(
+    const StoredItem& item, uint32_t node, size_t chunk, std::string* scratch,
+    const std::function<absl::Status(absl::string_view bytes)>& consume) const {
+  const StoredNode& n = item.nodes[node];
+  const ChunkLocation& c = n.chunks[chunk];
+  auto where = [&] {
+    return absl::StrCat(item.Describe(node), ": chunk ", chunk + 1, " of ",
+                        n.chunks.size(), " (segment ", c.segment, ", ordinal ",
+                        c.ordinal, ")");
+  };
+  rocksdb::ReadOptions ro;
+  // The chunk's XXH3-128 is checked below; RocksDB's block checksum would
+  // only read the bytes a second time.
+  ro.verify_checksums = false;
+  ro.fill_cache = false;
+  const std::string key = ChunkKey(c.segment, c.ordinal);
+  rocksdb::PinnableSlice v;
+  rocksdb::Status s = db_->Get(ro, chunks_cf_, key, &v);
+  if (s.IsNotFound()) {
+    return absl::DataLossError(absl::StrCat(where(), " is missing"));
+  }
+  if (!s.ok()) return FromRocks(s, where());
+  if (c.kind == ChunkKind::kFull) {
+    if (v.size() != c.size) {
+      return absl::DataLossError(absl::StrCat(where(), " has ", v.size(),
+                                              " bytes, expected ", c.size));
+    }
+    if (HashBytes(v.data(), v.size()) != c.hash) {
+      return absl::DataLossError(
+          absl::StrCat(where(), " is corrupt: content hash mismatch"));
+    }
+    return consume(ToView(v));
+  }
+  // Patch: the base chunk's bytes with the replaced pages.
+  RecordBuffer buf;
+  CKPTDB_ASSIGN_OR_RETURN(PatchView patch,
+                          DecodePatch(key, ToView(v), c.size, where(), &buf));
+  rocksdb::PinnableSlice bv;
+  s = db_->Get(ro, chunks_cf_, ChunkKey(patch.base.segment, patch.base.ordinal),
+               &bv);
+  if (s.IsNotFound()) {
+    return absl::DataLossError(
+        absl::StrCat(where(), ": its base chunk (segment ", patch.base.segment,
+                     ", ordinal ", patch.base.ordinal, ") is missing"));
+  }
+  if (!s.ok()) return FromRocks(s, where());
+  if (bv.size() != patch.base.size ||
+      HashBytes(bv.data(), bv.size()) != patch.base.hash) {
+    return absl::DataLossError(
+        absl::StrCat(where(), ": its base chunk is corrupt"));
+  }
+  scratch->assign(bv.data(), bv.size());
+  CKPTDB_RETURN_IF_ERROR(ApplyPatch(patch, where(), scratch));
+  if (HashBytes(scratch->data(), scratch->size()) != c.hash) {
+    return absl::DataLossError(
+        absl::StrCat(where(), " is corrupt: content hash mismatch"));
+  }
+  return consume(*scratch);
+}
+
+absl::Status Store::CheckStillCommitted(const StoredItem& item) const {
+  auto e = FindStep(item.step);
+  if (!e.ok() || (*e)->generation != item.generation) {
+    return absl::NotFoundError(
+        absl::StrCat("step ", item.step,
+                     " was deleted or replaced while it was being read"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Store::ReadArrays(const StoredItem& item,
+                               const std::vector<ArrayRead>& reads) const {
+  absl::ReaderMutexLock db_lock(&db_mu_);
+  CKPTDB_RETURN_IF_ERROR(CheckDb());
+  // The step's chunks stay on disk while gc_mu_ is held, if the step still
+  // exists now (deletion precedes collection).
+  absl::ReaderMutexLock gc_lock(&gc_mu_);
+  CKPTDB_RETURN_IF_ERROR(CheckStillCommitted(item));
+  struct Work {
+    uint32_t read;
+    uint32_t chunk;
+  };
+  std::vector<Work> work;
+  for (uint32_t r = 0; r < reads.size(); ++r) {
+    const ArrayRead& rd = reads[r];
+    if (rd.node >= item.nodes.size() ||
+        item.nodes[rd.node].kind != Tree::Kind::kArray) {
+      return absl::InvalidArgumentError("ReadArrays: not an array node");
+    }
+    const StoredNode& n = item.nodes[rd.node];
+    if (n.is_inline) {
+      const size_t count = n.nbytes / DTypeSize(n.dtype);
+      CastElements(n.dtype, n.inline_data.data(), rd.dest_dtype, rd.dest,
+                   count);
+      continue;
+    }
+    for (uint32_t c = 0; c < n.chunks.size(); ++c) work.push_back({r, c});
+  }
+  absl::Mutex err_mu;
+  absl::Status first_error;
+  std::atomic<bool> failed{false};
+  pool_->ParallelFor(work.size(), [&](size_t w) {
+    if (failed.load(std::memory_order_relaxed)) return;
+    const ArrayRead& rd = reads[work[w].read];
+    const StoredNode& n = item.nodes[rd.node];
+    const uint32_t c = work[w].chunk;
+    const size_t ssize = DTypeSize(n.dtype);
+    const uint64_t first_el = static_cast<uint64_t>(c) * n.chunk_bytes / ssize;
+    char* dest =
+        static_cast<char*>(rd.dest) + first_el * DTypeSize(rd.dest_dtype);
+    absl::Status s =
+        ReadChunk(item, rd.node, c, &Staging(), [&](absl::string_view bytes) {
+          CastElements(n.dtype, bytes.data(), rd.dest_dtype, dest,
+                       bytes.size() / ssize);
+          return absl::OkStatus();
+        });
+    if (!s.ok()) {
+      absl::MutexLock l(&err_mu);
+      if (first_error.ok()) first_error = s;
+      failed.store(true);
+    }
+  });
+  return first_error;
+}
+
+}  // namespace ckptdb::internal

@@ -1,0 +1,319 @@
+// Store: a save, as named phases.
+//
+//   1. Plan       flatten each item, place arrays inline or in chunks
+//                 (save_plan.h).
+//   2. Hash       every chunk (XXH3-128) in parallel, straight from the
+//                 caller's memory (or a per-thread buffer when cast).
+//   3. Dedup      identical chunks within the save are written once; chunks
+//                 already in chunk_index are not written at all.
+//   4. Bases      a new chunk whose predecessor (same item, leaf and
+//                 position in the previous save) is live may become a patch.
+//   5. Write      the new chunks into segment SST files, one per writer
+//                 thread, and the step's records into the step file
+//                 (save_files.cc); SstFileWriter fsyncs each.
+//   6. Ingest     both into the chunks family and an empty step slot with
+//                 one IngestExternalFiles call (store_commit.cc).
+//   7. Commit     one synced WriteBatch: the StepRecord, chunk_index
+//                 entries and reference counts, segment records, and for a
+//                 forced replace the old step's references. The step is
+//                 visible from this point on.
+// A crash before 7 leaves an orphan slot and an orphan segment: invisible
+// (no StepRecord, no chunk_index entry points at them) and removed at the
+// next open or garbage collection.
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "ckptdb/status.h"
+#include "db/rocks_util.h"
+#include "db/save_plan.h"
+#include "db/store.h"
+#include "db/store_internal.h"
+#include "schema/records.h"
+#include "schema/step_codec.h"
+#include "util/thread_pool.h"
+
+namespace ckptdb::internal {
+
+absl::StatusOr<StepInfo> Store::SaveStep(const StepSaveRequest& request) {
+  absl::MutexLock w(&write_mu_);
+  return SaveStepLocked(request);
+}
+
+absl::Status Store::ValidateRequest(const StepSaveRequest& req) const {
+  if (req.step < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("step must be >= 0, got ", req.step));
+  }
+  if (req.items.empty()) {
+    return absl::InvalidArgumentError("a step needs at least one item");
+  }
+  if (req.items.size() > kMaxItems) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "too many items (", req.items.size(), ", max ", kMaxItems, ")"));
+  }
+  std::set<std::string> names;
+  for (const SaveItem& it : req.items) {
+    if (it.name.empty()) {
+      return absl::InvalidArgumentError("item names must not be empty");
+    }
+    if (!names.insert(it.name).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("item '", it.name, "' given twice"));
+    }
+    if (it.tree == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("item '", it.name, "' has no tree"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<StepInfo> Store::SaveStepLocked(const StepSaveRequest& req) {
+  CKPTDB_RETURN_IF_ERROR(CheckWritable());
+  CKPTDB_RETURN_IF_ERROR(ResumeIfNeeded());
+  CKPTDB_RETURN_IF_ERROR(ValidateRequest(req));
+  auto replaced = FindStep(req.step);
+  if (replaced.ok() && !req.replace) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("step ", req.step, " already exists in '", path_,
+                     "' (pass force to replace it)"));
+  }
+  const int64_t init_ns = req.init_time_ns ? req.init_time_ns : NowNs();
+  // The save's number: its new chunks' segment and the step's generation.
+  const uint64_t save_number = next_segment_.fetch_add(1);
+
+  Hook("save_start");
+  CKPTDB_ASSIGN_OR_RETURN(
+      SavePlan plan,
+      PlanSave(req.items, options_.chunk_bytes, options_.inline_bytes));
+  HashChunks(&plan);
+  Hook("after_hash");
+  Hook("dedup_start");
+  ReusedChunks reused;
+  CKPTDB_RETURN_IF_ERROR(DedupAgainstIndex(&plan, save_number, &reused));
+  CKPTDB_RETURN_IF_ERROR(ChoosePatchBases(&plan));
+  Hook("dedup_done");
+
+  StagedFiles files;
+  CKPTDB_RETURN_IF_ERROR(WriteSegmentFiles(req, save_number, &plan, &files));
+  ResolveDuplicates(&plan);
+  CKPTDB_RETURN_IF_ERROR(WriteStepFile(req, save_number, plan, &files));
+  Hook("after_step_file");
+
+  // An empty step slot; both files go in with one atomic ingestion.
+  auto acquired = AcquireSlot();
+  if (!acquired.ok()) {
+    needs_resume_ = true;  // the next write reopens the database first
+    return acquired.status();
+  }
+  std::shared_ptr<CfHandle> slot = *std::move(acquired);
+  Hook("after_create_cf");
+  if (absl::Status s = Ingest(req.step, files, slot->handle); !s.ok()) {
+    needs_resume_ = true;
+    RecycleSlot(slot).IgnoreError();
+    return s;
+  }
+  Hook("after_ingest");
+
+  StepRecord record;
+  record.info.step = req.step;
+  record.info.name = req.name.empty() ? absl::StrCat(req.step) : req.name;
+  record.info.init_time_ns = init_ns;
+  record.info.commit_time_ns = req.commit_time_ns.value_or(NowNs());
+  for (const ItemPlan& ip : plan.items) {
+    record.info.items.push_back(ip.summary);
+    record.item_names.push_back(ip.name);
+  }
+  record.info.has_metrics = req.metrics != nullptr;
+  if (req.metrics) record.info.metrics = *req.metrics;
+  if (req.custom_metadata) record.info.custom_metadata = *req.custom_metadata;
+  record.info.logical_bytes = plan.logical_bytes;
+  for (uint32_t i : plan.new_jobs) {
+    record.info.new_bytes += plan.jobs[i].chunk.stored_size;
+  }
+  record.info.chunk_count = plan.unique_jobs.size();
+  record.column_family = slot->name;
+  record.generation = save_number;
+
+  rocksdb::WriteBatch batch;
+  if (absl::Status s =
+          BuildCommitBatch(record, save_number, plan, reused,
+                           replaced.ok() ? replaced->get() : nullptr, &batch);
+      !s.ok()) {
+    // The slot holds ingested files that no commit record names: an
+    // orphan, emptied by the next garbage collection or open.
+    AddOrphan(slot);
+    return s;
+  }
+  Hook("before_commit");
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  if (rocksdb::Status s = db_->Write(wo, &batch); !s.ok()) {
+    // The batch may still have reached the WAL (a failed fsync): keep the
+    // slot; the next open drops it if no commit record names it.
+    {
+      absl::MutexLock l(&steps_mu_);
+      uncertain_cfs_.push_back(slot);
+    }
+    needs_resume_ = true;
+    return FromRocksWrite(s, absl::StrCat("cannot commit step ", req.step));
+  }
+  Hook("after_commit");
+
+  RememberBases(plan, reused);
+  auto entry = std::make_shared<StepEntry>();
+  entry->info = record.info;
+  entry->cf_name = slot->name;
+  entry->generation = save_number;
+  entry->item_names = record.item_names;
+  entry->cf = slot;
+  {
+    absl::MutexLock l(&steps_mu_);
+    steps_[req.step] = entry;
+  }
+  if (replaced.ok() && (*replaced)->cf != nullptr) {
+    RecycleSlot((*replaced)->cf).IgnoreError();
+  }
+  return record.info;
+}
+
+void Store::HashChunks(SavePlan* plan) {
+  pool_->ParallelFor(plan->jobs.size(), [&](size_t i) {
+    ChunkJob& j = plan->jobs[i];
+    absl::string_view bytes = ChunkBytes(*plan, j, &Staging());
+    j.chunk.hash = HashBytes(bytes.data(), bytes.size());
+  });
+  MarkDuplicates(plan);
+}
+
+absl::Status Store::DedupAgainstIndex(SavePlan* plan, uint64_t segment,
+                                      ReusedChunks* reused) {
+  constexpr size_t kBatch = 1024;
+  std::vector<std::string> keys;
+  const std::vector<uint32_t>& unique = plan->unique_jobs;
+  for (size_t b = 0; b < unique.size(); b += kBatch) {
+    const size_t e = std::min(unique.size(), b + kBatch);
+    keys.clear();
+    for (size_t k = b; k < e; ++k) {
+      keys.push_back(ChunkIndexKey(plan->jobs[unique[k]].chunk.hash));
+    }
+    std::vector<rocksdb::Slice> slices(keys.begin(), keys.end());
+    std::vector<rocksdb::PinnableSlice> values(slices.size());
+    std::vector<rocksdb::Status> statuses(slices.size());
+    db_->MultiGet(rocksdb::ReadOptions(), index_cf_, slices.size(),
+                  slices.data(), values.data(), statuses.data());
+    for (size_t k = 0; k < slices.size(); ++k) {
+      ChunkJob& j = plan->jobs[unique[b + k]];
+      if (statuses[k].IsNotFound()) continue;
+      if (!statuses[k].ok()) {
+        return FromRocksWrite(statuses[k], "cannot read the chunk index");
+      }
+      CKPTDB_ASSIGN_OR_RETURN(ChunkEntry entry,
+                              DecodeChunkEntry(keys[k], ToView(values[k])));
+      if (entry.location.size != j.chunk.size) {
+        return absl::DataLossError(absl::StrCat(
+            "chunk index entry ", j.chunk.hash.ToHex(), " records size ",
+            entry.location.size, " but a chunk with that hash has ",
+            j.chunk.size, " bytes"));
+      }
+      j.chunk = entry.location;
+      reused->entries[j.chunk.hash] = std::move(entry);
+    }
+  }
+  AssignNewChunks(plan, segment, [&](const Hash128& h) {
+    return reused->entries.count(h) > 0;
+  });
+  return absl::OkStatus();
+}
+
+absl::Status Store::ChoosePatchBases(SavePlan* plan) {
+  if (options_.patch_max_fraction <= 0 || plan->new_jobs.empty()) {
+    return absl::OkStatus();
+  }
+  CKPTDB_RETURN_IF_ERROR(LoadPrevBases());
+  for (uint32_t i : plan->new_jobs) {
+    ChunkJob& j = plan->jobs[i];
+    auto it = prev_bases_.find(plan->LeafKey(j.item, j.node));
+    if (it == prev_bases_.end()) continue;
+    const size_t position = j.offset / options_.chunk_bytes;
+    if (position >= it->second.size()) continue;
+    const ChunkLocation& base = it->second[position];
+    if (base.size != j.chunk.size || base.kind != ChunkKind::kFull) continue;
+    auto live = ReadChunkEntry(base.hash);
+    if (!live.ok() || live->location.segment != base.segment ||
+        live->location.ordinal != base.ordinal ||
+        live->location.kind != ChunkKind::kFull) {
+      continue;  // the base is gone: store the chunk whole
+    }
+    j.base = base;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Store::LoadPrevBases() {
+  if (prev_loaded_) return absl::OkStatus();
+  prev_loaded_ = true;
+  std::shared_ptr<const StepEntry> latest;
+  {
+    absl::ReaderMutexLock l(&steps_mu_);
+    for (const auto& [step, e] : steps_) {
+      if (latest == nullptr ||
+          e->info.commit_time_ns >= latest->info.commit_time_ns) {
+        latest = e;
+      }
+    }
+  }
+  if (latest == nullptr) return absl::OkStatus();
+  for (const std::string& item : latest->item_names) {
+    auto stored = ReadItemImpl(latest->info.step, item);
+    if (!stored.ok()) continue;  // no predecessor: chunks are stored whole
+    for (uint32_t i = 0; i < stored->nodes.size(); ++i) {
+      const StoredNode& n = stored->nodes[i];
+      if (n.kind != Tree::Kind::kArray || n.chunks.empty()) continue;
+      std::vector<ChunkLocation>& bases = prev_bases_[absl::StrCat(
+          item, std::string(1, '\0'), stored->PathOf(i).ToString())];
+      bases.assign(n.chunks.size(), ChunkLocation());
+      for (size_t k = 0; k < n.chunks.size(); ++k) {
+        const ChunkLocation& c = n.chunks[k];
+        if (c.kind == ChunkKind::kFull) {
+          bases[k] = c;
+          continue;
+        }
+        auto entry = ReadChunkEntry(c.hash);
+        if (entry.ok() && entry->base) bases[k] = *entry->base;
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+void Store::RememberBases(const SavePlan& plan, const ReusedChunks& reused) {
+  prev_bases_.clear();
+  prev_loaded_ = true;
+  for (uint16_t item = 0; item < plan.items.size(); ++item) {
+    const ItemPlan& ip = plan.items[item];
+    for (uint32_t node = 0; node < ip.nodes.size(); ++node) {
+      const ArrayPlan& a = ip.arrays[node];
+      if (ip.nodes[node].tree->kind() != Tree::Kind::kArray ||
+          a.num_jobs == 0) {
+        continue;
+      }
+      std::vector<ChunkLocation>& bases = prev_bases_[plan.LeafKey(item, node)];
+      bases.assign(a.num_jobs, ChunkLocation());
+      for (uint32_t k = 0; k < a.num_jobs; ++k) {
+        const ChunkJob& j = plan.jobs[a.first_job + k];
+        const ChunkJob& f = j.first >= 0 ? plan.jobs[j.first] : j;
+        if (f.chunk.kind == ChunkKind::kFull) {
+          bases[k] = f.chunk;
+        } else if (f.is_new && f.base) {
+          bases[k] = *f.base;
+        } else if (auto e = reused.entries.find(f.chunk.hash);
+                   e != reused.entries.end() && e->second.base) {
+          bases[k] = *e->second.base;
+        }
+      }
+    }
+  }
+}
+
+}  // namespace ckptdb::internal

@@ -1,0 +1,37 @@
+// Where a chunk's bytes are: the one description of a chunk that node
+// records, chunk_index entries, patches, the save planner and the readers
+// share. Plain data, no FlatBuffers types (chunk_codec.h converts).
+#ifndef CKPTDB_SCHEMA_CHUNK_LOCATION_H_
+#define CKPTDB_SCHEMA_CHUNK_LOCATION_H_
+
+#include <cstdint>
+
+#include "util/hash.h"
+
+namespace ckptdb::internal {
+
+// How a chunk's value in the chunks column family encodes its bytes (the
+// numbering of fb::ChunkKind).
+enum class ChunkKind : uint8_t {
+  kFull = 0,   // the value is the bytes, verbatim
+  kPatch = 1,  // the value is a Patch record against a Full base chunk
+};
+
+struct ChunkLocation {
+  Hash128 hash;              // XXH3-128 of the decoded bytes: the identity
+  uint64_t segment = 0;      // key in the chunks column family:
+  uint32_t ordinal = 0;      //   (segment, ordinal)
+  uint32_t size = 0;         // decoded size in bytes
+  uint32_t stored_size = 0;  // size of the stored value
+  ChunkKind kind = ChunkKind::kFull;
+
+  friend bool operator==(const ChunkLocation& a, const ChunkLocation& b) {
+    return a.hash == b.hash && a.segment == b.segment &&
+           a.ordinal == b.ordinal && a.size == b.size &&
+           a.stored_size == b.stored_size && a.kind == b.kind;
+  }
+};
+
+}  // namespace ckptdb::internal
+
+#endif  // CKPTDB_SCHEMA_CHUNK_LOCATION_H_

@@ -1,0 +1,3 @@
+#include "util/hash.h"
+#define HASH_IMPL_NS sse2
+#include "util/hash_impl.inc"
