@@ -495,26 +495,41 @@ TEST_F(CheckpointerTest, ForcedReplaceIsAtomicForConcurrentReaders) {
   }
   CKPTDB_ASSERT_OK(ckpt_.Save(Path(), versions[0]));
   std::atomic<bool> stop{false};
+  std::atomic<int> replaces{0};
   std::thread writer([&] {
     SaveOptions force;
     force.force = true;
     for (int i = 1; !stop.load(); ++i) {
       ASSERT_TRUE(ckpt_.Save(Path(), versions[i % 2], force).ok());
+      ++replaces;
       // Back-to-back forever could outrun a reader's bounded retries.
       std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
   });
+  // Restore until the reader has seen both versions and raced a fair
+  // number of replaces (whatever the machine's speed), within a generous
+  // deadline.
+  constexpr int kMinRaces = 20;
   int restores = 0;
-  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-  while (std::chrono::steady_clock::now() < end) {
+  bool seen[2] = {false, false};
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::minutes(5);
+  while (!(seen[0] && seen[1] && restores >= kMinRaces &&
+           replaces.load() >= kMinRaces) &&
+         std::chrono::steady_clock::now() < deadline) {
     auto r = ckpt_.Restore(Path());
     ASSERT_TRUE(r.ok()) << "restore " << restores << ": " << r.status();
-    EXPECT_TRUE(*r == versions[(*r)["v"].int_value()]);
+    const int64_t v = (*r)["v"].int_value();
+    ASSERT_TRUE(v == 0 || v == 1) << v;
+    EXPECT_TRUE(*r == versions[v]);
+    seen[v] = true;
     ++restores;
   }
   stop.store(true);
   writer.join();
-  EXPECT_GT(restores, 10);
+  EXPECT_TRUE(seen[0] && seen[1]);
+  EXPECT_GE(restores, kMinRaces);
+  EXPECT_GE(replaces.load(), kMinRaces);
 }
 
 // Threads of one process racing to create the same new checkpoint: each

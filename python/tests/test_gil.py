@@ -9,46 +9,67 @@ import numpy as np
 import ckptdb
 
 
-def _python_progress_during(fn):
-  """How far a busy Python thread gets while fn runs, per second of fn.
+def _python_steps_during(fn):
+  """How many steps a Python thread makes while fn runs.
 
-  The switch interval is raised to 0.5 s: a shorter call that kept the GIL
-  would leave the other thread no time at all.
+  The thread gives the GIL up after every step (it sleeps 1 ms), so it
+  never holds up fn. The switch interval is raised to 10 s: a call that
+  keeps the GIL for less than that leaves the thread no step at all, so the
+  count is 0 exactly when fn kept the GIL throughout (however loaded the
+  machine is) and positive once fn released it long enough for the thread
+  to run.
   """
-  count = [0]
+  steps = [0]
   stop = threading.Event()
+  started = threading.Event()
 
-  def spin():
+  def step():
+    started.set()
     while not stop.is_set():
-      count[0] += 1
+      steps[0] += 1
+      time.sleep(0.001)  # releases the GIL
 
   old = sys.getswitchinterval()
-  sys.setswitchinterval(0.5)
-  t = threading.Thread(target=spin)
+  sys.setswitchinterval(10)
+  t = threading.Thread(target=step)
   t.start()
   try:
-    time.sleep(0.05)  # releases the GIL: let the thread start spinning
-    c0, t0 = count[0], time.perf_counter()
+    started.wait()
+    c0 = steps[0]
     fn()
-    c1, t1 = count[0], time.perf_counter()
+    c1 = steps[0]
   finally:
     stop.set()
     sys.setswitchinterval(old)
     t.join()
-  return (c1 - c0) / (t1 - t0)
+  return c1 - c0
+
+
+def _steps_during_some_of(fn, tries=3):
+  """Steps during fn, retried: a thread the OS did not schedule while fn
+  released the GIL makes no step, but no retry helps a fn that keeps it."""
+  for _ in range(tries):
+    n = _python_steps_during(fn)
+    if n > 0:
+      return n
+  return 0
 
 
 def test_save_and_restore_release_the_gil(tmp_path):
   big = {'w': np.random.default_rng(0).standard_normal(1 << 24)}  # 128 MiB
   ckptr = ckptdb.PyTreeCheckpointer()
-  baseline = _python_progress_during(lambda: time.sleep(0.3))
-  during_save = _python_progress_during(lambda: ckptr.save(tmp_path / 'c', big))
-  during_restore = _python_progress_during(
-      lambda: ckptr.restore(tmp_path / 'c'))
-  held = _python_progress_during(lambda: sum(range(2_000_000)))  # keeps it
-  assert held < 0.01 * baseline  # the measurement can tell
-  assert during_save > 0.2 * baseline, (during_save, baseline)
-  assert during_restore > 0.2 * baseline, (during_restore, baseline)
+  n = [0]
+
+  def save():
+    ckptr.save(tmp_path / f'c{n[0]}', big)
+    n[0] += 1
+
+  # The measurement can tell: a C call that keeps the GIL leaves no step,
+  # one that releases it (time.sleep) leaves some.
+  assert _python_steps_during(lambda: sum(range(2_000_000))) == 0
+  assert _steps_during_some_of(lambda: time.sleep(0.3)) > 0
+  assert _steps_during_some_of(save) > 0
+  assert _steps_during_some_of(lambda: ckptr.restore(tmp_path / 'c0')) > 0
 
 
 def test_first_conversions_on_two_threads_do_not_deadlock(tmp_path):

@@ -438,10 +438,13 @@ class ConcurrentWriterTest(WorkDir):
     as it can: every command succeeds, on a consistent view."""
 
     def test_reads_during_saves(self):
-        # About 3 s of saves (and deletions), 20 ms apart.
+        # About 3 s of saves (and deletions), 20 ms apart. The writer waits
+        # before its last save until the first round of reads is done, so
+        # that round runs while it is still saving, however slow the
+        # machine.
         writer = subprocess.Popen([HELPER, "write-loop", self.path("db"),
-                                   "100", "60", "20"], stdout=subprocess.PIPE,
-                                  text=True)
+                                   "100", "60", "20"], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, text=True)
         try:
             self.assertEqual(writer.stdout.readline().strip(), "ready")
             rounds = concurrent = 0
@@ -457,7 +460,11 @@ class ConcurrentWriterTest(WorkDir):
                 out = f"out{rounds}"
                 self.ckptdb("export", "db", "latest", out)
                 rounds += 1
+                if rounds == 1:
+                    writer.stdin.close()  # let it save its last step
         finally:
+            if not writer.stdin.closed:
+                writer.stdin.close()
             writer.wait(timeout=120)
             writer.stdout.close()
         self.assertEqual(writer.returncode, 0)

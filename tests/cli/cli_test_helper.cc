@@ -12,7 +12,10 @@
 //   cli_test_helper write-loop DB FIRST COUNT PAUSE_MS
 //                                     saves COUNT steps from FIRST on, with
 //                                     max_to_keep=3 and keep_period=1000,
-//                                     pausing PAUSE_MS after each
+//                                     pausing PAUSE_MS after each; prints
+//                                     "ready" after the first and waits for
+//                                     a line on stdin (or its end) before
+//                                     the last
 //   cli_test_helper corrupt-chunk DB STEP PATH
 //                                     flips a byte of the first chunk of an
 //                                     array leaf (item "default")
@@ -265,7 +268,8 @@ int Hold(const std::string& db, const char* step) {
 
 // Saves steps first..first+count-1 (max_to_keep=3, keep_period=1000: older
 // steps but step 0 are deleted as it goes), printing "ready" after the
-// first; then exits.
+// first; before the last, waits for a line on stdin (or its end), so a
+// test knows the writer is still saving until it says so; then exits.
 int WriteLoop(const std::string& db, int64_t first, int64_t count,
               int64_t pause_ms) {
   int64_t clock = kEpochNs;
@@ -275,6 +279,10 @@ int WriteLoop(const std::string& db, int64_t first, int64_t count,
   auto mgr = ckptdb::CheckpointManager::Open(db, o);
   if (!mgr.ok()) return Fail(mgr.status());
   for (int64_t s = first; s < first + count; ++s) {
+    if (s == first + count - 1 && s != first) {
+      std::string line;
+      std::getline(std::cin, line);
+    }
     clock = kEpochNs + s * 60LL * 1000000000LL;
     ckptdb::ManagerSaveOptions so;
     so.metrics = Tree::Dict({{"loss", Tree::Float(1.0 / (s + 1))}});

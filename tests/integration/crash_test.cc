@@ -9,11 +9,15 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
+#include <optional>
 #include <random>
 #include <thread>
 
 #include "ckptdb/checkpoint_manager.h"
 #include "db/store.h"
+#include "rocksdb/db.h"
+#include "rocksdb/iterator.h"
 #include "tests/test_util.h"
 
 namespace ckptdb {
@@ -41,19 +45,27 @@ CheckpointManagerOptions Options(bool async) {
 }
 
 // Saves `count` steps after the latest; with `point`, the process exits
-// abruptly the `nth` time the store reaches that point.
+// abruptly the `nth` time the store reaches that point, after writing the
+// step whose Save was in progress to `crash_report` (when not empty).
 [[noreturn]] void RunWriter(const std::string& db, int count, bool async,
-                            const std::string& point, int nth) {
+                            const std::string& point, int nth,
+                            const std::string& crash_report = "") {
   int seen = 0;
+  int64_t saving = -1;
   if (!point.empty()) {
     internal::SetGlobalTestHook([&](absl::string_view p) {
-      if (p == point && ++seen == nth) _exit(42);
+      if (p != point || ++seen != nth) return;
+      if (!crash_report.empty()) {
+        std::ofstream(crash_report) << saving << "\n";
+      }
+      _exit(42);
     });
   }
   auto mgr = CheckpointManager::Open(db, Options(async));
   if (!mgr.ok()) _exit(2);
   const int64_t start = (*mgr)->LatestStep().value_or(-1) + 1;
   for (int64_t s = start; s < start + count; ++s) {
+    saving = s;
     if (!(*mgr)->Save(s, StateFor(s)).ok()) _exit(3);
   }
   if (!(*mgr)->Close().ok()) _exit(4);
@@ -114,64 +126,176 @@ void CheckSpace(const std::string& db) {
   EXPECT_LT(on_disk, live + (4 << 20)) << "live " << live;
 }
 
-class CrashPointTest : public ::testing::TestWithParam<const char*> {};
+// The steps Options() keeps out of `steps` (ascending): the newest
+// max_to_keep = 2 and every step with step % keep_period == 0.
+std::vector<int64_t> Retained(const std::vector<int64_t>& steps) {
+  std::vector<int64_t> kept;
+  for (size_t i = 0; i < steps.size(); ++i) {
+    if (i + 2 >= steps.size() || steps[i] % 5 == 0) kept.push_back(steps[i]);
+  }
+  return kept;
+}
+
+// The steps listed after `steps` saves `first`..`last` with retention.
+std::vector<int64_t> AfterSaves(std::vector<int64_t> steps, int64_t first,
+                                int64_t last) {
+  for (int64_t s = first; s <= last; ++s) {
+    steps.push_back(s);
+    steps = Retained(steps);
+  }
+  return steps;
+}
+
+// After garbage collection nothing of an interrupted save is left: the
+// chunks column family holds exactly the live chunks of committed steps
+// (no orphan segment) and the staging folder is empty.
+void CheckNothingLeftAfterGc(const std::string& db) {
+  internal::StoreOptions so;
+  auto store = internal::Store::Open(db, so);
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto gc = (*store)->CollectGarbage(internal::GcOptions());
+  ASSERT_TRUE(gc.ok()) << gc.status();
+  auto stats = (*store)->Stats();
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  uint64_t chunks = 0;
+  uint64_t bytes = 0;
+  std::unique_ptr<rocksdb::Iterator> it((*store)->rocks()->NewIterator(
+      rocksdb::ReadOptions(), (*store)->chunks_cf()));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    ++chunks;
+    bytes += it->value().size();
+  }
+  ASSERT_TRUE(it->status().ok()) << it->status().ToString();
+  EXPECT_GT(stats->live_chunks, 0u);
+  EXPECT_EQ(chunks, stats->live_chunks);
+  EXPECT_EQ(bytes, stats->live_chunk_bytes);
+  const std::filesystem::path staging =
+      std::filesystem::path(db) / "ckptdb-staging";
+  EXPECT_TRUE(!std::filesystem::exists(staging) ||
+              std::filesystem::is_empty(staging));
+}
+
+// Where a crash point lies in a save: before its commit, after the commit
+// but before its retention's delete commits, or after that delete.
+enum class Phase { kBeforeCommit, kCommitted, kRetentionApplied };
+
+struct CrashPoint {
+  const char* name;
+  Phase phase;
+};
+
+void PrintTo(const CrashPoint& p, std::ostream* os) { *os << p.name; }
+
+class CrashPointTest : public ::testing::TestWithParam<CrashPoint> {};
 
 TEST_P(CrashPointTest, CrashAtPointLosesNothingCommitted) {
   TempDir dir;
   const std::string db = dir.Sub("db");
+  const std::string report = dir.Sub("crashed_step");
   ASSERT_EQ(RunChild([&] { RunWriter(db, 4, false, "", 0); }), 0);
   const std::vector<int64_t> before = CheckDatabase(db);
-  ASSERT_FALSE(before.empty());
+  ASSERT_EQ(before, AfterSaves({}, 0, 3));
   // Crash during the second save (or delete, or GC) of the next run.
-  const int code = RunChild([&] { RunWriter(db, 6, false, GetParam(), 2); });
+  const int code =
+      RunChild([&] { RunWriter(db, 6, false, GetParam().name, 2, report); });
   ASSERT_EQ(code, 42) << "the crash point was never reached";
-  const std::vector<int64_t> after = CheckDatabase(db);
-  ASSERT_FALSE(after.empty());
+  int64_t crashed = -1;
+  std::ifstream(report) >> crashed;
+  ASSERT_EQ(crashed, 5) << "not the run's second save";
   // Steps listed before the crash are all still there, except those the
-  // completed saves' retention deleted; no step beyond the run appears.
-  EXPECT_GE(after.back(), before.back());
+  // completed saves' retention deleted; the interrupted save's step is
+  // visible only once committed, and its retention only once the delete
+  // committed; no step beyond the run appears.
+  std::vector<int64_t> expected = AfterSaves(before, 4, crashed - 1);
+  if (GetParam().phase != Phase::kBeforeCommit) expected.push_back(crashed);
+  if (GetParam().phase == Phase::kRetentionApplied) {
+    expected = Retained(expected);
+  }
+  EXPECT_EQ(CheckDatabase(db), expected);
+  CheckNothingLeftAfterGc(db);
   // The database keeps working and its space comes back.
   ASSERT_EQ(RunChild([&] { RunWriter(db, 3, false, "", 0); }), 0);
-  CheckDatabase(db);
+  EXPECT_EQ(CheckDatabase(db),
+            AfterSaves(expected, expected.back() + 1, expected.back() + 3));
+  CheckNothingLeftAfterGc(db);
   CheckSpace(db);
 }
 
-INSTANTIATE_TEST_SUITE_P(Points, CrashPointTest,
-                         ::testing::Values("after_hash", "after_segment_file",
-                                           "after_step_file", "after_create_cf",
-                                           "after_ingest", "before_commit",
-                                           "after_commit",
-                                           "before_delete_commit",
-                                           "after_delete_commit",
-                                           "gc_plan_published", "gc_compacted"),
-                         [](const ::testing::TestParamInfo<const char*>& i) {
-                           return std::string(i.param);
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    Points, CrashPointTest,
+    ::testing::Values(CrashPoint{"after_hash", Phase::kBeforeCommit},
+                      CrashPoint{"after_segment_file", Phase::kBeforeCommit},
+                      CrashPoint{"after_step_file", Phase::kBeforeCommit},
+                      CrashPoint{"after_create_cf", Phase::kBeforeCommit},
+                      CrashPoint{"after_ingest", Phase::kBeforeCommit},
+                      CrashPoint{"before_commit", Phase::kBeforeCommit},
+                      CrashPoint{"after_commit", Phase::kCommitted},
+                      CrashPoint{"before_delete_commit", Phase::kCommitted},
+                      CrashPoint{"after_delete_commit",
+                                 Phase::kRetentionApplied},
+                      CrashPoint{"gc_plan_published", Phase::kRetentionApplied},
+                      CrashPoint{"gc_compacted", Phase::kRetentionApplied}),
+    [](const ::testing::TestParamInfo<CrashPoint>& i) {
+      return std::string(i.param.name);
+    });
+
+// Waits (polling a read-only manager, with a generous deadline) until the
+// writer `pid` has committed a step after `step`; returns the latest
+// committed step, or nullopt if the writer exited or the deadline passed.
+std::optional<int64_t> WaitForStepAfter(const std::string& db, int64_t step,
+                                        pid_t pid) {
+  CheckpointManagerOptions ro;
+  ro.read_only = true;
+  ro.create = false;
+  std::unique_ptr<CheckpointManager> reader;
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::minutes(5);
+  while (std::chrono::steady_clock::now() < deadline) {
+    int status = 0;
+    if (waitpid(pid, &status, WNOHANG) == pid) return std::nullopt;
+    if (reader == nullptr) {
+      auto r = CheckpointManager::Open(db, ro);
+      if (r.ok()) reader = std::move(*r);
+    } else if (!reader->Reload().ok()) {
+      reader.reset();
+    }
+    if (reader != nullptr) {
+      const std::optional<int64_t> latest = reader->LatestStep();
+      if (latest.has_value() && *latest > step) return latest;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return std::nullopt;
+}
 
 TEST(CrashLoopTest, KillingTheWriterAtRandomMomentsNeverLosesAStep) {
   TempDir dir;
   const std::string db = dir.Sub("db");
   std::mt19937 rng(12345);
-  int saved_runs = 0;
   int64_t last_latest = -1;
   for (int iteration = 0; iteration < 20; ++iteration) {
     const bool async = iteration % 2 == 1;
     const pid_t pid = fork();
     if (pid == 0) RunWriter(db, 1000, async, "", 0);
-    std::this_thread::sleep_for(std::chrono::milliseconds(
-        std::uniform_int_distribution<int>(30, 400)(rng)));
+    // Each run commits at least one step before it is killed (so the loop
+    // really saves between kills), then dies at a random moment.
+    const std::optional<int64_t> seen = WaitForStepAfter(db, last_latest, pid);
+    if (seen.has_value()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(
+          std::uniform_int_distribution<int>(0, 300)(rng)));
+    }
     kill(pid, SIGKILL);
     int status = 0;
     waitpid(pid, &status, 0);
+    ASSERT_TRUE(seen.has_value())
+        << "iteration " << iteration << ": no step committed after "
+        << last_latest;
     const std::vector<int64_t> steps = CheckDatabase(db);
-    if (!steps.empty()) {
-      // Committed steps never go back: the latest only moves forward.
-      EXPECT_GE(steps.back(), last_latest) << "iteration " << iteration;
-      if (steps.back() > last_latest) ++saved_runs;
-      last_latest = steps.back();
-    }
+    ASSERT_FALSE(steps.empty()) << "iteration " << iteration;
+    // A step once seen committed is never lost: the latest never goes back.
+    EXPECT_GE(steps.back(), *seen) << "iteration " << iteration;
+    last_latest = steps.back();
   }
-  EXPECT_GT(saved_runs, 5);  // the loop really saved between kills
   CheckSpace(db);
 }
 

@@ -5,7 +5,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdlib>
+#include <iterator>
+#include <optional>
 #include <thread>
 
 #include "absl/strings/match.h"
@@ -27,41 +31,86 @@ Tree StateFor(int64_t step) {
 }
 
 constexpr int kSteps = 40;
+// The writer waits for the reader before saving each of these steps.
+constexpr int64_t kGates[] = {10, 20, 30};
+// How long a test may take, however loaded the machine.
+constexpr auto kDeadline = std::chrono::minutes(5);
 
-// Writes steps 0..kSteps-1 with max_to_keep=3, then exits.
-pid_t StartWriter(const std::string& db) {
-  const pid_t pid = fork();
-  if (pid == 0) {
-    CheckpointManagerOptions o;
-    o.max_to_keep = 3;
-    auto mgr = CheckpointManager::Open(db, o);
-    if (!mgr.ok()) _exit(2);
-    for (int64_t s = 0; s < kSteps; ++s) {
-      if (!(*mgr)->Save(s, StateFor(s)).ok()) _exit(3);
-      std::this_thread::sleep_for(std::chrono::milliseconds(15));
+// A writer process and the pipe through which the reader lets it go on.
+class Writer {
+ public:
+  // Forks a process that writes steps 0..kSteps-1 with max_to_keep=3, then
+  // exits; before each step in kGates it waits for Release() (and exits
+  // with 5 if the test went away instead).
+  explicit Writer(const std::string& db) {
+    int fds[2];
+    if (pipe(fds) != 0) std::abort();
+    pid_ = fork();
+    if (pid_ == 0) {
+      close(fds[1]);
+      CheckpointManagerOptions o;
+      o.max_to_keep = 3;
+      auto mgr = CheckpointManager::Open(db, o);
+      if (!mgr.ok()) _exit(2);
+      for (int64_t s = 0; s < kSteps; ++s) {
+        if (std::find(std::begin(kGates), std::end(kGates), s) !=
+            std::end(kGates)) {
+          char c;
+          if (read(fds[0], &c, 1) != 1) _exit(5);
+        }
+        if (!(*mgr)->Save(s, StateFor(s)).ok()) _exit(3);
+      }
+      _exit((*mgr)->Close().ok() ? 0 : 4);
     }
-    _exit((*mgr)->Close().ok() ? 0 : 4);
+    close(fds[0]);
+    release_fd_ = fds[1];
   }
-  return pid;
-}
+  ~Writer() {
+    if (release_fd_ >= 0) close(release_fd_);
+    if (!exited_) waitpid(pid_, &status_, 0);
+  }
 
-bool Exited(pid_t pid, int* status) {
-  return waitpid(pid, status, WNOHANG) == pid;
-}
+  // The gate the writer waits at (or will wait at next); nullopt once
+  // every gate is open.
+  std::optional<int64_t> next_gate() const {
+    if (released_ == std::size(kGates)) return std::nullopt;
+    return kGates[released_];
+  }
+  // Lets the writer past its next gate.
+  void Release() {
+    ASSERT_TRUE(next_gate().has_value());
+    ASSERT_EQ(write(release_fd_, "g", 1), 1);
+    ++released_;
+  }
+  size_t released() const { return released_; }
+  bool Exited() {
+    if (!exited_) exited_ = waitpid(pid_, &status_, WNOHANG) == pid_;
+    return exited_;
+  }
+  int status() const { return status_; }
+
+ private:
+  pid_t pid_ = -1;
+  int release_fd_ = -1;
+  size_t released_ = 0;
+  bool exited_ = false;
+  int status_ = 0;
+};
 
 TEST(MultiProcessTest, ReadOnlyManagerSeesCommittedStepsWhileTheOwnerSaves) {
   TempDir dir;
   const std::string db = dir.Sub("db");
-  const pid_t writer = StartWriter(db);
+  Writer writer(db);
   CheckpointManagerOptions ro;
   ro.read_only = true;
   std::unique_ptr<CheckpointManager> reader;
-  int status = 0;
-  int restored = 0;
   int64_t max_seen = -1;
   bool done = false;
+  const auto deadline = std::chrono::steady_clock::now() + kDeadline;
   while (!done) {
-    done = Exited(writer, &status);
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline)
+        << "the writer is stuck at gate " << writer.next_gate().value_or(-1);
+    done = writer.Exited();
     if (reader == nullptr) {
       auto r = CheckpointManager::Open(db, ro);
       if (!r.ok()) {  // not created yet
@@ -82,25 +131,31 @@ TEST(MultiProcessTest, ReadOnlyManagerSeesCommittedStepsWhileTheOwnerSaves) {
     auto t = reader->Restore(steps.front());
     ASSERT_TRUE(t.ok()) << t.status();
     EXPECT_TRUE(*t == StateFor(steps.front()));
-    ++restored;
+    // Restored while the owner, still running, waits at its next gate:
+    // let it save on.
+    if (writer.next_gate() && steps.back() == *writer.next_gate() - 1) {
+      writer.Release();
+    }
   }
-  ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(WEXITSTATUS(status), 0);
+  ASSERT_TRUE(WIFEXITED(writer.status()));
+  EXPECT_EQ(WEXITSTATUS(writer.status()), 0);
   ASSERT_TRUE(reader->Reload().ok());
   EXPECT_EQ(reader->LatestStep(), kSteps - 1);
-  EXPECT_GT(restored, 5);
+  // The owner reached its last step, so the reader restored at every gate.
+  EXPECT_EQ(writer.released(), std::size(kGates));
 }
 
 TEST(MultiProcessTest, SecondaryStoreFollowsTheOwner) {
   TempDir dir;
   const std::string db = dir.Sub("db");
-  const pid_t writer = StartWriter(db);
+  Writer writer(db);
   std::unique_ptr<internal::Store> secondary;
-  int status = 0;
   bool done = false;
-  int64_t reads = 0;
+  const auto deadline = std::chrono::steady_clock::now() + kDeadline;
   while (!done) {
-    done = Exited(writer, &status);
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline)
+        << "the writer is stuck at gate " << writer.next_gate().value_or(-1);
+    done = writer.Exited();
     if (secondary == nullptr) {
       internal::StoreOptions so;
       so.mode = internal::StoreOptions::Mode::kSecondary;
@@ -115,17 +170,23 @@ TEST(MultiProcessTest, SecondaryStoreFollowsTheOwner) {
       absl::Status rs = secondary->Reload();
       ASSERT_TRUE(rs.ok()) << rs;
     }
+    int64_t latest_read = -1;
     for (const StepInfo& info : secondary->Steps()) {
       auto item = secondary->ReadItem(info.step, "default");
       ASSERT_TRUE(item.ok()) << item.status();
       auto problems = secondary->Verify({info.step});
       ASSERT_TRUE(problems.ok()) << problems.status();
       EXPECT_TRUE(problems->problems.empty());
-      ++reads;
+      latest_read = info.step;
+    }
+    // Followed the owner up to the gate it waits at: let it save on.
+    if (writer.next_gate() && latest_read == *writer.next_gate() - 1) {
+      writer.Release();
     }
   }
-  EXPECT_EQ(WEXITSTATUS(status), 0);
-  EXPECT_GT(reads, 5);
+  ASSERT_TRUE(WIFEXITED(writer.status()));
+  EXPECT_EQ(WEXITSTATUS(writer.status()), 0);
+  EXPECT_EQ(writer.released(), std::size(kGates));
 }
 
 TEST(MultiProcessTest, ASecondWriterGetsACleanBusyError) {
