@@ -15,6 +15,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "api/numpy_dtype.h"
 #include "ckptdb/status.h"
 
 namespace ckptdb::npy {
@@ -260,40 +261,13 @@ void FortranToC(const char* src, char* dst, const Shape& shape, size_t elem) {
 }  // namespace
 
 absl::StatusOr<std::string> DescrForDType(DType dtype) {
-  switch (dtype) {
-    case DType::kBool:
-      return std::string("|b1");
-    case DType::kInt8:
-      return std::string("|i1");
-    case DType::kUInt8:
-      return std::string("|u1");
-    case DType::kInt16:
-      return std::string("<i2");
-    case DType::kUInt16:
-      return std::string("<u2");
-    case DType::kInt32:
-      return std::string("<i4");
-    case DType::kUInt32:
-      return std::string("<u4");
-    case DType::kInt64:
-      return std::string("<i8");
-    case DType::kUInt64:
-      return std::string("<u8");
-    case DType::kFloat16:
-      return std::string("<f2");
-    case DType::kFloat32:
-      return std::string("<f4");
-    case DType::kFloat64:
-      return std::string("<f8");
-    case DType::kComplex64:
-      return std::string("<c8");
-    case DType::kComplex128:
-      return std::string("<c16");
-    case DType::kBFloat16:
-      break;
+  const absl::string_view typestr = internal::NumpyTypestr(dtype);
+  if (typestr.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("numpy has no ", DTypeName(dtype), " dtype"));
   }
-  return absl::InvalidArgumentError(
-      absl::StrCat("numpy has no ", DTypeName(dtype), " dtype"));
+  // numpy writes '|' (not applicable) as the byte order of 1-byte types.
+  return absl::StrCat(DTypeSize(dtype) == 1 ? "|" : "<", typestr);
 }
 
 absl::StatusOr<DType> DTypeForDescr(absl::string_view descr,
@@ -306,36 +280,7 @@ absl::StatusOr<DType> DTypeForDescr(absl::string_view descr,
     order = d[0];
     d.remove_prefix(1);
   }
-  std::optional<DType> dt;
-  if (d == "?" || d == "b1") {
-    dt = DType::kBool;
-  } else if (d == "i1" || d == "b") {
-    dt = DType::kInt8;
-  } else if (d == "u1" || d == "B") {
-    dt = DType::kUInt8;
-  } else if (d == "i2" || d == "h") {
-    dt = DType::kInt16;
-  } else if (d == "u2" || d == "H") {
-    dt = DType::kUInt16;
-  } else if (d == "i4" || d == "i") {
-    dt = DType::kInt32;
-  } else if (d == "u4" || d == "I") {
-    dt = DType::kUInt32;
-  } else if (d == "i8" || d == "q" || d == "l") {
-    dt = DType::kInt64;
-  } else if (d == "u8" || d == "Q" || d == "L") {
-    dt = DType::kUInt64;
-  } else if (d == "f2" || d == "e") {
-    dt = DType::kFloat16;
-  } else if (d == "f4" || d == "f") {
-    dt = DType::kFloat32;
-  } else if (d == "f8" || d == "d") {
-    dt = DType::kFloat64;
-  } else if (d == "c8" || d == "F") {
-    dt = DType::kComplex64;
-  } else if (d == "c16" || d == "D") {
-    dt = DType::kComplex128;
-  }
+  const std::optional<DType> dt = internal::DTypeForNumpyCode(d);
   if (!dt.has_value()) {
     return absl::InvalidArgumentError(
         absl::StrCat("unsupported numpy dtype '", descr,
