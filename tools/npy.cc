@@ -14,7 +14,6 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "api/numpy_dtype.h"
 #include "ckptdb/status.h"
 
@@ -224,11 +223,6 @@ class DictParser {
   size_t pos_ = 0;
 };
 
-std::string ShapeRepr(const Shape& shape) {
-  if (shape.size() == 1) return absl::StrCat("(", shape[0], ",)");
-  return absl::StrCat("(", absl::StrJoin(shape, ", "), ")");
-}
-
 // Byte-swaps `count` elements of `elem` bytes each (complex numbers: each
 // of their two halves).
 void ByteSwap(char* p, size_t count, size_t elem, bool complex) {
@@ -295,7 +289,7 @@ std::string EncodeNpyHeader(absl::string_view descr, const Shape& shape,
   std::string dict =
       absl::StrCat("{'descr': '", descr,
                    "', 'fortran_order': ", fortran_order ? "True" : "False",
-                   ", 'shape': ", ShapeRepr(shape), ", }");
+                   ", 'shape': ", ShapeToString(shape), ", }");
   // Version 1.0 has a 2-byte length; 2.0 a 4-byte one.
   int len_bytes = 2;
   int major = 1;
