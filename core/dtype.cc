@@ -4,10 +4,13 @@
 #include <complex>
 #include <cstring>
 #include <limits>
+#include <optional>
+#include <string>
 #include <type_traits>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "api/numpy_dtype.h"
 
 namespace ckptdb {
 namespace {
@@ -242,39 +245,65 @@ void VisitType(DType dtype, F&& f) {
   }
 }
 
-struct NameEntry {
+// How numpy spells each DType; row i describes DType i.
+struct NumpyRow {
+  DType dtype;
+  const char* name;     // numpy's name (ml_dtypes' for bfloat16)
+  char kind;            // numpy's dtype.kind
+  const char* typestr;  // without byte order; "" if numpy has none
+  const char* chars;    // numpy's one-character codes
+};
+constexpr NumpyRow kNumpy[] = {
+    {DType::kBool, "bool", 'b', "b1", "?"},
+    {DType::kInt8, "int8", 'i', "i1", "b"},
+    {DType::kInt16, "int16", 'i', "i2", "h"},
+    {DType::kInt32, "int32", 'i', "i4", "i"},
+    // long and long long are both 64-bit on LP64.
+    {DType::kInt64, "int64", 'i', "i8", "lq"},
+    {DType::kUInt8, "uint8", 'u', "u1", "B"},
+    {DType::kUInt16, "uint16", 'u', "u2", "H"},
+    {DType::kUInt32, "uint32", 'u', "u4", "I"},
+    {DType::kUInt64, "uint64", 'u', "u8", "LQ"},
+    {DType::kFloat16, "float16", 'f', "f2", "e"},
+    // ml_dtypes registers bfloat16 as a 2-byte void dtype.
+    {DType::kBFloat16, "bfloat16", 'V', "", ""},
+    {DType::kFloat32, "float32", 'f', "f4", "f"},
+    {DType::kFloat64, "float64", 'f', "f8", "d"},
+    {DType::kComplex64, "complex64", 'c', "c8", "F"},
+    {DType::kComplex128, "complex128", 'c', "c16", "D"},
+};
+static_assert(sizeof(kNumpy) / sizeof(kNumpy[0]) == kNumDTypes,
+              "one kNumpy row per DType");
+
+constexpr bool RowsInDTypeOrder() {
+  for (int i = 0; i < kNumDTypes; ++i) {
+    if (static_cast<int>(kNumpy[i].dtype) != i) return false;
+  }
+  return true;
+}
+static_assert(RowsInDTypeOrder(), "kNumpy row i must describe DType i");
+
+// Other spellings DTypeFromName accepts, after any byte-order character.
+// "?" is numpy's code for bool; the other one-character codes are
+// case-sensitive ('f' float32, 'F' complex64), so a case-insensitive parser
+// does not take them.
+struct Alias {
   const char* name;
   DType dtype;
 };
-constexpr NameEntry kNames[] = {
-    {"bool", DType::kBool},
-    {"int8", DType::kInt8},
-    {"int16", DType::kInt16},
-    {"int32", DType::kInt32},
-    {"int64", DType::kInt64},
-    {"uint8", DType::kUInt8},
-    {"uint16", DType::kUInt16},
-    {"uint32", DType::kUInt32},
-    {"uint64", DType::kUInt64},
-    {"float16", DType::kFloat16},
-    {"bfloat16", DType::kBFloat16},
-    {"float32", DType::kFloat32},
-    {"float64", DType::kFloat64},
-    {"complex64", DType::kComplex64},
-    {"complex128", DType::kComplex128},
-};
-constexpr NameEntry kCodes[] = {
-    {"b1", DType::kBool},        {"?", DType::kBool},
-    {"i1", DType::kInt8},        {"i2", DType::kInt16},
-    {"i4", DType::kInt32},       {"i8", DType::kInt64},
-    {"u1", DType::kUInt8},       {"u2", DType::kUInt16},
-    {"u4", DType::kUInt32},      {"u8", DType::kUInt64},
-    {"f2", DType::kFloat16},     {"bf16", DType::kBFloat16},
-    {"f4", DType::kFloat32},     {"f8", DType::kFloat64},
-    {"c8", DType::kComplex64},   {"c16", DType::kComplex128},
+constexpr Alias kAliases[] = {
+    {"?", DType::kBool},         {"bf16", DType::kBFloat16},
     {"half", DType::kFloat16},   {"float", DType::kFloat64},
     {"double", DType::kFloat64},
 };
+
+std::optional<DType> DTypeForTypestr(absl::string_view typestr) {
+  if (typestr.empty()) return std::nullopt;  // bfloat16's "" is no typestr
+  for (const NumpyRow& r : kNumpy) {
+    if (typestr == r.typestr) return r.dtype;
+  }
+  return std::nullopt;
+}
 
 }  // namespace
 
@@ -305,24 +334,24 @@ size_t DTypeSize(DType dtype) {
 }
 
 absl::string_view DTypeName(DType dtype) {
-  const auto i = static_cast<size_t>(dtype);
-  if (i < sizeof(kNames) / sizeof(kNames[0])) return kNames[i].name;
-  return "invalid";
+  if (!IsValidDType(static_cast<uint8_t>(dtype))) return "invalid";
+  return kNumpy[static_cast<size_t>(dtype)].name;
 }
 
 absl::StatusOr<DType> DTypeFromName(absl::string_view name) {
   std::string lower = absl::AsciiStrToLower(name);
   absl::string_view n = lower;
-  for (const auto& e : kNames) {
-    if (n == e.name) return e.dtype;
+  for (const NumpyRow& r : kNumpy) {
+    if (n == r.name) return r.dtype;
   }
   // numpy typestrings carry a byte-order character: '<' or '|' are fine on
   // this little-endian format, '>' is not.
   if (!n.empty() && (n[0] == '<' || n[0] == '|' || n[0] == '=')) {
     n.remove_prefix(1);
   }
-  for (const auto& e : kCodes) {
-    if (n == e.name) return e.dtype;
+  if (std::optional<DType> d = DTypeForTypestr(n)) return *d;
+  for (const Alias& a : kAliases) {
+    if (n == a.name) return a.dtype;
   }
   return absl::InvalidArgumentError(
       absl::StrCat("unknown dtype '", name,
@@ -355,4 +384,30 @@ void CastElements(DType from, const void* src, DType to, void* dst,
   });
 }
 
+namespace internal {
+
+absl::string_view NumpyTypestr(DType dtype) {
+  if (!IsValidDType(static_cast<uint8_t>(dtype))) return "";
+  return kNumpy[static_cast<size_t>(dtype)].typestr;
+}
+
+std::optional<DType> DTypeForNumpyCode(absl::string_view code) {
+  if (code.size() == 1) {
+    for (const NumpyRow& r : kNumpy) {
+      if (absl::string_view(r.chars).find(code[0]) != absl::string_view::npos) {
+        return r.dtype;
+      }
+    }
+  }
+  return DTypeForTypestr(code);
+}
+
+std::optional<DType> DTypeForNumpyKind(char kind, size_t itemsize) {
+  for (const NumpyRow& r : kNumpy) {
+    if (r.kind == kind && DTypeSize(r.dtype) == itemsize) return r.dtype;
+  }
+  return std::nullopt;
+}
+
+}  // namespace internal
 }  // namespace ckptdb

@@ -4,7 +4,10 @@
 #include <complex>
 #include <cstring>
 #include <limits>
+#include <optional>
 
+#include "absl/strings/str_cat.h"
+#include "api/numpy_dtype.h"
 #include "tests/test_util.h"
 
 namespace ckptdb {
@@ -30,6 +33,58 @@ TEST(DTypeTest, NamesRoundTripAndSizesMatchNumpy) {
   EXPECT_THAT(
       DTypeFromName("float128"),
       StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("float128")));
+}
+
+TEST(DTypeTest, AcceptsOnlyNumpyAliasesCaseInsensitively) {
+  EXPECT_EQ(*DTypeFromName("<?"), DType::kBool);
+  EXPECT_EQ(*DTypeFromName("BF16"), DType::kBFloat16);
+  EXPECT_EQ(*DTypeFromName("half"), DType::kFloat16);
+  EXPECT_EQ(*DTypeFromName("float"), DType::kFloat64);  // as np.dtype(float)
+  EXPECT_EQ(*DTypeFromName("=double"), DType::kFloat64);
+  EXPECT_EQ(*DTypeFromName("<F4"), DType::kFloat32);
+  // One-character codes are case-sensitive in numpy ('F' is complex64), and
+  // names do not take a byte-order character.
+  for (const char* bad : {"F", "d", "", "<", "<float32", "bfloat"}) {
+    EXPECT_THAT(DTypeFromName(bad), StatusIs(absl::StatusCode::kInvalidArgument,
+                                             HasSubstr("unknown dtype")))
+        << bad;
+  }
+  EXPECT_EQ(DTypeName(static_cast<DType>(kNumDTypes)), "invalid");
+}
+
+TEST(NumpyDTypeTest, TypestrsCodesAndKindsAgree) {
+  for (int i = 0; i < kNumDTypes; ++i) {
+    const DType d = static_cast<DType>(i);
+    const absl::string_view typestr = internal::NumpyTypestr(d);
+    if (d == DType::kBFloat16) {
+      EXPECT_EQ(typestr, "");  // numpy has none
+      EXPECT_EQ(internal::DTypeForNumpyKind('V', 2), d);
+      continue;
+    }
+    EXPECT_EQ(internal::DTypeForNumpyCode(typestr), d) << typestr;
+    EXPECT_EQ(internal::DTypeForNumpyKind(typestr[0], DTypeSize(d)), d)
+        << typestr;
+    EXPECT_EQ(*DTypeFromName(absl::StrCat("<", typestr)), d) << typestr;
+  }
+  EXPECT_EQ(internal::NumpyTypestr(static_cast<DType>(kNumDTypes)), "");
+  EXPECT_EQ(internal::NumpyTypestr(DType::kBool), "b1");
+  EXPECT_EQ(internal::DTypeForNumpyCode("?"), DType::kBool);
+  EXPECT_EQ(internal::DTypeForNumpyCode("b"), DType::kInt8);
+  EXPECT_EQ(internal::DTypeForNumpyCode("B"), DType::kUInt8);
+  EXPECT_EQ(internal::DTypeForNumpyCode("l"), DType::kInt64);
+  EXPECT_EQ(internal::DTypeForNumpyCode("Q"), DType::kUInt64);
+  EXPECT_EQ(internal::DTypeForNumpyCode("e"), DType::kFloat16);
+  EXPECT_EQ(internal::DTypeForNumpyCode("F"), DType::kComplex64);
+  EXPECT_EQ(internal::DTypeForNumpyCode("D"), DType::kComplex128);
+  for (absl::string_view bad :
+       {absl::string_view(""), absl::string_view("\0", 1),
+        absl::string_view("F4"), absl::string_view("bf16"),
+        absl::string_view("f16"), absl::string_view("V2")}) {
+    EXPECT_EQ(internal::DTypeForNumpyCode(bad), std::nullopt) << bad;
+  }
+  EXPECT_EQ(internal::DTypeForNumpyKind('f', 16), std::nullopt);
+  EXPECT_EQ(internal::DTypeForNumpyKind('b', 2), std::nullopt);
+  EXPECT_EQ(internal::DTypeForNumpyKind('V', 1), std::nullopt);
 }
 
 uint16_t ToBits16(DType d, float f) {

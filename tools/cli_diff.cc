@@ -250,6 +250,129 @@ absl::Status DiffItem(const Side& sa, const Side& sb, const std::string& name,
   return absl::OkStatus();
 }
 
+// The items to compare: --item, or every item of either step (in order of
+// first appearance). NotFound (exit kNoPath) for an --item neither has.
+absl::StatusOr<std::vector<std::string>> ItemsToCompare(const Args& args,
+                                                        const Side& a,
+                                                        const Side& b) {
+  std::vector<std::string> items;
+  if (auto only = args.GetOptional("item"); only.has_value()) {
+    bool found = false;
+    for (const StepInfo* info : {&a.info, &b.info}) {
+      for (const ItemSummary& s : info->items) found |= s.name == *only;
+    }
+    if (!found) {
+      return WithExit(absl::NotFoundError(absl::StrCat(
+                          "neither step has an item '", *only, "'")),
+                      Exit::kNoPath);
+    }
+    items.push_back(*only);
+  } else {
+    for (const StepInfo* info : {&a.info, &b.info}) {
+      for (const ItemSummary& s : info->items) {
+        if (std::find(items.begin(), items.end(), s.name) == items.end()) {
+          items.push_back(s.name);
+        }
+      }
+    }
+  }
+  return items;
+}
+
+void PrintDiffJson(const Side& a, const Side& b,
+                   const std::vector<Entry>& entries,
+                   const std::map<Status, int64_t>& counts, bool only_changes) {
+  JsonWriter w(stdout);
+  w.BeginObject();
+  for (const Side* s : {&a, &b}) {
+    w.Key(s == &a ? "a" : "b");
+    w.BeginObject(true);
+    w.Field("database", s->db);
+    w.FieldInt("step", s->info.step);
+    w.Field("name", s->info.name);
+    w.EndObject();
+  }
+  w.Key("leaves");
+  w.BeginArray();
+  for (const Entry& e : entries) {
+    if (only_changes && e.status == Status::kIdentical) continue;
+    w.BeginObject();
+    w.Field("item", e.item);
+    w.Field("path", e.path);
+    w.Field("status", StatusName(e.status));
+    if (!e.a.empty()) w.Field("a", e.a);
+    if (!e.b.empty()) w.Field("b", e.b);
+    if (e.status == Status::kIdentical) w.Field("identical_by", e.identical_by);
+    if (e.status == Status::kChanged && !e.detail.empty()) {
+      w.Field("detail", e.detail);
+    }
+    if (e.compared) {
+      w.FieldDouble("max_abs_diff", e.max_abs_diff);
+      w.FieldInt("differing_elements", e.differing);
+      w.FieldInt("elements", e.elements);
+      w.FieldInt("nan_mismatches", e.nan_mismatch);
+    }
+    w.EndObject();
+  }
+  w.EndArray();
+  w.Key("summary");
+  w.BeginObject(true);
+  for (Status s : {Status::kAdded, Status::kRemoved, Status::kChanged,
+                   Status::kIdentical}) {
+    w.FieldInt(StatusName(s), counts.at(s));
+  }
+  w.EndObject();
+  w.EndObject();
+  w.Finish();
+}
+
+void PrintDiffText(const Side& a, const Side& b,
+                   const std::vector<Entry>& entries,
+                   const std::map<Status, int64_t>& counts, bool only_changes,
+                   bool show_item) {
+  std::string out =
+      absl::StrCat("--- ", a.db, " step ", StepLabel(a.info), "\n+++ ", b.db,
+                   " step ", StepLabel(b.info), "\n");
+  std::vector<std::vector<std::string>> rows;
+  for (const Entry& e : entries) {
+    if (only_changes && e.status == Status::kIdentical) continue;
+    std::string what;
+    switch (e.status) {
+      case Status::kAdded:
+        what = e.b;
+        break;
+      case Status::kRemoved:
+      case Status::kIdentical:
+        what = e.a;
+        break;
+      case Status::kChanged:
+        what = e.a == e.b ? e.a : absl::StrCat(e.a, " -> ", e.b);
+        break;
+    }
+    std::string path = e.path.empty() ? "<root>" : e.path;
+    if (show_item) path = absl::StrCat(e.item, ":", path);
+    rows.push_back({StatusName(e.status), path, what, e.detail});
+  }
+  std::vector<size_t> w(4, 0);
+  for (const auto& r : rows) {
+    for (size_t i = 0; i < 4; ++i) w[i] = std::max(w[i], DisplayWidth(r[i]));
+  }
+  for (const auto& r : rows) {
+    std::string line;
+    for (size_t i = 0; i < 4; ++i) {
+      line += r[i];
+      if (i < 3) line += std::string(w[i] - DisplayWidth(r[i]) + 2, ' ');
+    }
+    line.erase(line.find_last_not_of(' ') + 1);
+    absl::StrAppend(&out, line, "\n");
+  }
+  absl::StrAppend(&out, counts.at(Status::kAdded), " added, ",
+                  counts.at(Status::kRemoved), " removed, ",
+                  counts.at(Status::kChanged), " changed, ",
+                  counts.at(Status::kIdentical), " identical\n");
+  Print(out);
+}
+
 absl::Status RunDiff(const Args& args) {
   if (args.size() != 3 && args.size() != 4) {
     return UsageError(
@@ -272,124 +395,26 @@ absl::Status RunDiff(const Args& args) {
   CKPTDB_ASSIGN_OR_RETURN(a.info, ResolveStep(*a.store, args[1]));
   CKPTDB_ASSIGN_OR_RETURN(b.info,
                           ResolveStep(*b.store, two ? args[3] : args[2]));
-  std::vector<std::string> items;
-  if (auto only = args.GetOptional("item"); only.has_value()) {
-    bool found = false;
-    for (const StepInfo* info : {&a.info, &b.info}) {
-      for (const ItemSummary& s : info->items) found |= s.name == *only;
-    }
-    if (!found) {
-      return WithExit(absl::NotFoundError(absl::StrCat(
-                          "neither step has an item '", *only, "'")),
-                      Exit::kNoPath);
-    }
-    items.push_back(*only);
-  } else {
-    for (const StepInfo* info : {&a.info, &b.info}) {
-      for (const ItemSummary& s : info->items) {
-        if (std::find(items.begin(), items.end(), s.name) == items.end()) {
-          items.push_back(s.name);
-        }
-      }
-    }
-  }
+  CKPTDB_ASSIGN_OR_RETURN(const std::vector<std::string> items,
+                          ItemsToCompare(args, a, b));
   std::vector<Entry> entries;
   for (const std::string& name : items) {
     CKPTDB_RETURN_IF_ERROR(DiffItem(a, b, name, &entries));
   }
-  std::map<Status, int64_t> counts;
+  std::map<Status, int64_t> counts = {{Status::kAdded, 0},
+                                      {Status::kRemoved, 0},
+                                      {Status::kChanged, 0},
+                                      {Status::kIdentical, 0}};
   for (const Entry& e : entries) ++counts[e.status];
   const bool differ = counts[Status::kAdded] + counts[Status::kRemoved] +
                           counts[Status::kChanged] >
                       0;
   const bool only_changes = args.Has("only-changes");
   if (args.json()) {
-    JsonWriter w(stdout);
-    w.BeginObject();
-    for (const Side* s : {&a, &b}) {
-      w.Key(s == &a ? "a" : "b");
-      w.BeginObject(true);
-      w.Field("database", s->db);
-      w.FieldInt("step", s->info.step);
-      w.Field("name", s->info.name);
-      w.EndObject();
-    }
-    w.Key("leaves");
-    w.BeginArray();
-    for (const Entry& e : entries) {
-      if (only_changes && e.status == Status::kIdentical) continue;
-      w.BeginObject();
-      w.Field("item", e.item);
-      w.Field("path", e.path);
-      w.Field("status", StatusName(e.status));
-      if (!e.a.empty()) w.Field("a", e.a);
-      if (!e.b.empty()) w.Field("b", e.b);
-      if (e.status == Status::kIdentical)
-        w.Field("identical_by", e.identical_by);
-      if (e.status == Status::kChanged && !e.detail.empty()) {
-        w.Field("detail", e.detail);
-      }
-      if (e.compared) {
-        w.FieldDouble("max_abs_diff", e.max_abs_diff);
-        w.FieldInt("differing_elements", e.differing);
-        w.FieldInt("elements", e.elements);
-        w.FieldInt("nan_mismatches", e.nan_mismatch);
-      }
-      w.EndObject();
-    }
-    w.EndArray();
-    w.Key("summary");
-    w.BeginObject(true);
-    for (Status s : {Status::kAdded, Status::kRemoved, Status::kChanged,
-                     Status::kIdentical}) {
-      w.FieldInt(StatusName(s), counts[s]);
-    }
-    w.EndObject();
-    w.EndObject();
-    w.Finish();
+    PrintDiffJson(a, b, entries, counts, only_changes);
   } else {
-    std::string out =
-        absl::StrCat("--- ", a.db, " step ", StepLabel(a.info), "\n+++ ", b.db,
-                     " step ", StepLabel(b.info), "\n");
-    const bool show_item = items.size() > 1;
-    std::vector<std::vector<std::string>> rows;
-    for (const Entry& e : entries) {
-      if (only_changes && e.status == Status::kIdentical) continue;
-      std::string what;
-      switch (e.status) {
-        case Status::kAdded:
-          what = e.b;
-          break;
-        case Status::kRemoved:
-        case Status::kIdentical:
-          what = e.a;
-          break;
-        case Status::kChanged:
-          what = e.a == e.b ? e.a : absl::StrCat(e.a, " -> ", e.b);
-          break;
-      }
-      std::string path = e.path.empty() ? "<root>" : e.path;
-      if (show_item) path = absl::StrCat(e.item, ":", path);
-      rows.push_back({StatusName(e.status), path, what, e.detail});
-    }
-    std::vector<size_t> w(4, 0);
-    for (const auto& r : rows) {
-      for (size_t i = 0; i < 4; ++i) w[i] = std::max(w[i], DisplayWidth(r[i]));
-    }
-    for (const auto& r : rows) {
-      std::string line;
-      for (size_t i = 0; i < 4; ++i) {
-        line += r[i];
-        if (i < 3) line += std::string(w[i] - DisplayWidth(r[i]) + 2, ' ');
-      }
-      line.erase(line.find_last_not_of(' ') + 1);
-      absl::StrAppend(&out, line, "\n");
-    }
-    absl::StrAppend(&out, counts[Status::kAdded], " added, ",
-                    counts[Status::kRemoved], " removed, ",
-                    counts[Status::kChanged], " changed, ",
-                    counts[Status::kIdentical], " identical\n");
-    Print(out);
+    PrintDiffText(a, b, entries, counts, only_changes,
+                  /*show_item=*/items.size() > 1);
   }
   if (differ && args.Has("exit-code")) {
     return WithExit(absl::AbortedError(""), Exit::kError);

@@ -20,7 +20,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/strings/str_join.h"
 
 namespace ckptdb::cli {
 namespace {
@@ -329,11 +328,6 @@ DType PartDType(DType complex) {
   return complex == DType::kComplex64 ? DType::kFloat32 : DType::kFloat64;
 }
 
-std::string ShapeRepr(const Shape& shape) {
-  if (shape.size() == 1) return absl::StrCat("(", shape[0], ",)");
-  return absl::StrCat("(", absl::StrJoin(shape, ", "), ")");
-}
-
 // numpy's _formatArray.
 class ArrayLayout {
  public:
@@ -564,8 +558,8 @@ std::string NumpyRepr(const Array& a, const ReprOptions& o) {
   const std::string suffix = skip_dtype ? ")" : ",";
   std::string lst;
   if (n == 0) {
-    lst =
-        a.rank() == 1 ? "[]" : absl::StrCat("[], shape=", ShapeRepr(a.shape()));
+    lst = a.rank() == 1 ? "[]"
+                        : absl::StrCat("[], shape=", ShapeToString(a.shape()));
   } else {
     const bool summarize = n > o.threshold;
     const std::vector<int64_t> shown = ShownElements(a, summarize, o.edgeitems);

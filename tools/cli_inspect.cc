@@ -363,35 +363,42 @@ absl::Status RunDump(const Args& args) {
 
 // ---- stats ------------------------------------------------------------------
 
+// RocksDB's table files: bytes per column family, the step column families
+// (slots, some of them empty and ready for reuse) summed as "steps".
+struct RocksFiles {
+  std::map<std::string, uint64_t> cf_bytes;
+  uint64_t step_cfs = 0;  // step column families, empty slots included
+  uint64_t sst_files = 0;
+};
+
+RocksFiles ListRocksFiles(const Store& store, const std::string& path) {
+  auto is_step_cf = [](const std::string& name) {
+    return name != "default" && name != "chunks" && name != "chunk_index";
+  };
+  RocksFiles out;
+  std::vector<rocksdb::LiveFileMetaData> files;
+  store.rocks()->GetLiveFilesMetaData(&files);
+  for (const auto& f : files) {
+    ++out.sst_files;
+    out.cf_bytes[is_step_cf(f.column_family_name) ? "steps"
+                                                  : f.column_family_name] +=
+        f.size;
+  }
+  std::vector<std::string> names;
+  if (rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), path, &names)
+          .ok()) {
+    for (const std::string& n : names) out.step_cfs += is_step_cf(n) ? 1 : 0;
+  }
+  return out;
+}
+
 absl::Status RunStats(const Args& args) {
   CKPTDB_ASSIGN_OR_RETURN(auto store,
                           OpenDatabase(args[0], OpenMode::kReadOnly));
   CKPTDB_ASSIGN_OR_RETURN(internal::StoreStats st, store->Stats());
   CKPTDB_ASSIGN_OR_RETURN(auto unique, UniqueBytesPerStep(*store));
   const std::vector<StepInfo> steps = store->Steps();
-  // RocksDB: table-file bytes per column family, the step column families
-  // (slots, some of them empty and ready for reuse) summed.
-  auto is_step_cf = [](const std::string& name) {
-    return name != "default" && name != "chunks" && name != "chunk_index";
-  };
-  std::map<std::string, uint64_t> cf_bytes;
-  uint64_t step_cfs = 0;
-  uint64_t sst_files = 0;
-  {
-    std::vector<rocksdb::LiveFileMetaData> files;
-    store->rocks()->GetLiveFilesMetaData(&files);
-    for (const auto& f : files) {
-      ++sst_files;
-      cf_bytes[is_step_cf(f.column_family_name) ? "steps"
-                                                : f.column_family_name] +=
-          f.size;
-    }
-    std::vector<std::string> names;
-    if (rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), args[0], &names)
-            .ok()) {
-      for (const std::string& n : names) step_cfs += is_step_cf(n) ? 1 : 0;
-    }
-  }
+  RocksFiles rf = ListRocksFiles(*store, args[0]);
   const uint64_t reclaimable =
       st.segment_bytes - std::min(st.segment_bytes, st.live_chunk_bytes);
   const double ratio =
@@ -431,14 +438,14 @@ absl::Status RunStats(const Args& args) {
     w.EndArray();
     w.Key("rocksdb");
     w.BeginObject();
-    w.FieldUint("sst_files", sst_files);
+    w.FieldUint("sst_files", rf.sst_files);
     w.FieldUint("sst_bytes", st.sst_bytes);
     w.FieldUint("disk_bytes", st.disk_bytes);
-    w.FieldUint("step_column_families", step_cfs);  // with empty slots
+    w.FieldUint("step_column_families", rf.step_cfs);  // with empty slots
     w.Key("column_family_bytes");
     w.BeginObject();
     for (const char* cf : {"default", "chunks", "chunk_index", "steps"}) {
-      w.FieldUint(cf, cf_bytes[cf]);
+      w.FieldUint(cf, rf.cf_bytes[cf]);
     }
     w.EndObject();
     w.EndObject();
@@ -474,13 +481,14 @@ absl::Status RunStats(const Args& args) {
                   Table(per, {true, false, true, true, true, true}));
   std::vector<std::vector<std::string>> rocks = {
       {"rocksdb", ""},
-      {"  sst files", absl::StrCat(sst_files, ", ", HumanBytes(st.sst_bytes))},
-      {"  default", HumanBytes(cf_bytes["default"])},
-      {"  chunks", HumanBytes(cf_bytes["chunks"])},
-      {"  chunk_index", HumanBytes(cf_bytes["chunk_index"])},
+      {"  sst files",
+       absl::StrCat(rf.sst_files, ", ", HumanBytes(st.sst_bytes))},
+      {"  default", HumanBytes(rf.cf_bytes["default"])},
+      {"  chunks", HumanBytes(rf.cf_bytes["chunks"])},
+      {"  chunk_index", HumanBytes(rf.cf_bytes["chunk_index"])},
       {"  step families",
-       absl::StrCat(step_cfs, " (", steps.size(), " holding steps), ",
-                    HumanBytes(cf_bytes["steps"]))},
+       absl::StrCat(rf.step_cfs, " (", steps.size(), " holding steps), ",
+                    HumanBytes(rf.cf_bytes["steps"]))},
       {"  directory", HumanBytes(st.disk_bytes)},
   };
   absl::StrAppend(&out, "\n", Table(rocks, {}));

@@ -302,7 +302,7 @@ absl::Status RunExport(const Args& args) {
   }
   std::vector<std::string> widened;
   for (const ExportedLeaf& l : ex.leaves) {
-    if (l.dtype == "bfloat16") widened.push_back(l.path);
+    if (l.dtype == DTypeName(DType::kBFloat16)) widened.push_back(l.path);
   }
   if (args.json()) {
     JsonWriter w(stdout);

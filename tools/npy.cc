@@ -14,7 +14,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
+#include "api/numpy_dtype.h"
 #include "ckptdb/status.h"
 
 namespace ckptdb::npy {
@@ -223,11 +223,6 @@ class DictParser {
   size_t pos_ = 0;
 };
 
-std::string ShapeRepr(const Shape& shape) {
-  if (shape.size() == 1) return absl::StrCat("(", shape[0], ",)");
-  return absl::StrCat("(", absl::StrJoin(shape, ", "), ")");
-}
-
 // Byte-swaps `count` elements of `elem` bytes each (complex numbers: each
 // of their two halves).
 void ByteSwap(char* p, size_t count, size_t elem, bool complex) {
@@ -260,40 +255,13 @@ void FortranToC(const char* src, char* dst, const Shape& shape, size_t elem) {
 }  // namespace
 
 absl::StatusOr<std::string> DescrForDType(DType dtype) {
-  switch (dtype) {
-    case DType::kBool:
-      return std::string("|b1");
-    case DType::kInt8:
-      return std::string("|i1");
-    case DType::kUInt8:
-      return std::string("|u1");
-    case DType::kInt16:
-      return std::string("<i2");
-    case DType::kUInt16:
-      return std::string("<u2");
-    case DType::kInt32:
-      return std::string("<i4");
-    case DType::kUInt32:
-      return std::string("<u4");
-    case DType::kInt64:
-      return std::string("<i8");
-    case DType::kUInt64:
-      return std::string("<u8");
-    case DType::kFloat16:
-      return std::string("<f2");
-    case DType::kFloat32:
-      return std::string("<f4");
-    case DType::kFloat64:
-      return std::string("<f8");
-    case DType::kComplex64:
-      return std::string("<c8");
-    case DType::kComplex128:
-      return std::string("<c16");
-    case DType::kBFloat16:
-      break;
+  const absl::string_view typestr = internal::NumpyTypestr(dtype);
+  if (typestr.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("numpy has no ", DTypeName(dtype), " dtype"));
   }
-  return absl::InvalidArgumentError(
-      absl::StrCat("numpy has no ", DTypeName(dtype), " dtype"));
+  // numpy writes '|' (not applicable) as the byte order of 1-byte types.
+  return absl::StrCat(DTypeSize(dtype) == 1 ? "|" : "<", typestr);
 }
 
 absl::StatusOr<DType> DTypeForDescr(absl::string_view descr,
@@ -306,36 +274,7 @@ absl::StatusOr<DType> DTypeForDescr(absl::string_view descr,
     order = d[0];
     d.remove_prefix(1);
   }
-  std::optional<DType> dt;
-  if (d == "?" || d == "b1") {
-    dt = DType::kBool;
-  } else if (d == "i1" || d == "b") {
-    dt = DType::kInt8;
-  } else if (d == "u1" || d == "B") {
-    dt = DType::kUInt8;
-  } else if (d == "i2" || d == "h") {
-    dt = DType::kInt16;
-  } else if (d == "u2" || d == "H") {
-    dt = DType::kUInt16;
-  } else if (d == "i4" || d == "i") {
-    dt = DType::kInt32;
-  } else if (d == "u4" || d == "I") {
-    dt = DType::kUInt32;
-  } else if (d == "i8" || d == "q" || d == "l") {
-    dt = DType::kInt64;
-  } else if (d == "u8" || d == "Q" || d == "L") {
-    dt = DType::kUInt64;
-  } else if (d == "f2" || d == "e") {
-    dt = DType::kFloat16;
-  } else if (d == "f4" || d == "f") {
-    dt = DType::kFloat32;
-  } else if (d == "f8" || d == "d") {
-    dt = DType::kFloat64;
-  } else if (d == "c8" || d == "F") {
-    dt = DType::kComplex64;
-  } else if (d == "c16" || d == "D") {
-    dt = DType::kComplex128;
-  }
+  const std::optional<DType> dt = internal::DTypeForNumpyCode(d);
   if (!dt.has_value()) {
     return absl::InvalidArgumentError(
         absl::StrCat("unsupported numpy dtype '", descr,
@@ -350,7 +289,7 @@ std::string EncodeNpyHeader(absl::string_view descr, const Shape& shape,
   std::string dict =
       absl::StrCat("{'descr': '", descr,
                    "', 'fortran_order': ", fortran_order ? "True" : "False",
-                   ", 'shape': ", ShapeRepr(shape), ", }");
+                   ", 'shape': ", ShapeToString(shape), ", }");
   // Version 1.0 has a 2-byte length; 2.0 a 4-byte one.
   int len_bytes = 2;
   int major = 1;

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "api/numpy_dtype.h"
 
 namespace ckptdb::python {
 namespace {
@@ -586,45 +587,16 @@ void ThrowStatus(const absl::Status& status) {
 // ---- dtypes ---------------------------------------------------------------
 
 std::optional<DType> FromNumpyDType(const py::dtype& dt) {
-  const char kind = dt.kind();
   const py::ssize_t size = dt.itemsize();
   if (size > 1 && !dt.attr("isnative").cast<bool>()) return std::nullopt;
-  switch (kind) {
-    case 'b':
-      if (size == 1) return DType::kBool;
-      break;
-    case 'i':
-      if (size == 1) return DType::kInt8;
-      if (size == 2) return DType::kInt16;
-      if (size == 4) return DType::kInt32;
-      if (size == 8) return DType::kInt64;
-      break;
-    case 'u':
-      if (size == 1) return DType::kUInt8;
-      if (size == 2) return DType::kUInt16;
-      if (size == 4) return DType::kUInt32;
-      if (size == 8) return DType::kUInt64;
-      break;
-    case 'f':
-      if (size == 2) return DType::kFloat16;
-      if (size == 4) return DType::kFloat32;
-      if (size == 8) return DType::kFloat64;
-      break;
-    case 'c':
-      if (size == 8) return DType::kComplex64;
-      if (size == 16) return DType::kComplex128;
-      break;
-    case 'V':
-      // ml_dtypes registers bfloat16 as a 2-byte void-kind dtype.
-      if (size == 2 &&
-          py::str(dt.attr("name")).cast<std::string>() == "bfloat16") {
-        return DType::kBFloat16;
-      }
-      break;
-    default:
-      break;
+  const std::optional<DType> dtype =
+      internal::DTypeForNumpyKind(dt.kind(), static_cast<size_t>(size));
+  // Of the void ('V') dtypes, only ml_dtypes' bfloat16 holds numbers.
+  if (dtype == DType::kBFloat16 &&
+      py::str(dt.attr("name")).cast<std::string>() != DTypeName(*dtype)) {
+    return std::nullopt;
   }
-  return std::nullopt;
+  return dtype;
 }
 
 bool HaveBFloat16() { return !GetRefs().bfloat16.is_none(); }

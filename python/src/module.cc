@@ -637,17 +637,33 @@ class PyManager {
   std::unique_ptr<CheckpointManager> impl_;
 };
 
-}  // namespace
+// evaluate_policy: a preservation policy spec evaluated over (step,
+// time_ns, metrics) tuples, for tests of the Python policy classes.
+std::vector<bool> EvaluatePolicy(py::handle spec, py::list infos,
+                                 int64_t now_ns) {
+  auto errors = std::make_shared<CallbackErrors>();
+  PolicyPtr policy = PolicyFromSpec(spec, errors);
+  std::vector<CheckpointInfo> checkpoints;
+  for (py::handle h : infos) {
+    py::tuple t = py::reinterpret_borrow<py::tuple>(h);
+    CheckpointInfo c;
+    c.step = t[0].cast<int64_t>();
+    c.time_ns = t[1].cast<int64_t>();
+    c.has_metrics = !t[2].is_none();
+    if (c.has_metrics) c.metrics = FromPython(t[2], TreeUse::kSave);
+    checkpoints.push_back(std::move(c));
+  }
+  absl::StatusOr<std::vector<bool>> r;
+  {
+    py::gil_scoped_release nogil;
+    r = policy->ShouldPreserve(checkpoints, now_ns);
+  }
+  errors->RaiseIfAny();
+  CheckStatus(r.status());
+  return *r;
+}
 
-void InitModule(py::module_& m) {
-  m.doc() = "Compiled core of the ckptdb Python package (use `import ckptdb`).";
-  RegisterExceptions(m);
-  // Imports numpy, collections.abc and (if present) ml_dtypes now, under the
-  // import lock: done lazily, two threads converting their first trees at
-  // once could deadlock (one in the static's initialisation guard holding
-  // the GIL, the other importing and waiting for the GIL).
-  HaveBFloat16();
-
+void BindArrayMetadata(py::module_& m) {
   py::class_<ArrayMetadataPy>(m, "ArrayMetadata",
                               "An array leaf of a saved tree, as stored.")
       .def_property_readonly("shape",
@@ -679,7 +695,10 @@ void InitModule(py::module_& m) {
         return absl::StrCat("ArrayMetadata(shape=", ShapeToString(a.shape),
                             ", dtype=", a.dtype_name, ")");
       });
+}
 
+// Module-level functions: dtype names, step names, test helpers.
+void BindFunctions(py::module_& m) {
   m.def("have_bfloat16", &HaveBFloat16,
         "True if numpy bfloat16 (ml_dtypes) is available.");
   m.def(
@@ -712,34 +731,12 @@ void InitModule(py::module_& m) {
       "The exception object ckptdb raises for an absl status code name "
       "(for tests).");
 
-  m.def(
-      "evaluate_policy",
-      [](py::handle spec, py::list infos, int64_t now_ns) {
-        auto errors = std::make_shared<CallbackErrors>();
-        PolicyPtr policy = PolicyFromSpec(spec, errors);
-        std::vector<CheckpointInfo> checkpoints;
-        for (py::handle h : infos) {
-          py::tuple t = py::reinterpret_borrow<py::tuple>(h);
-          CheckpointInfo c;
-          c.step = t[0].cast<int64_t>();
-          c.time_ns = t[1].cast<int64_t>();
-          c.has_metrics = !t[2].is_none();
-          if (c.has_metrics) c.metrics = FromPython(t[2], TreeUse::kSave);
-          checkpoints.push_back(std::move(c));
-        }
-        absl::StatusOr<std::vector<bool>> r;
-        {
-          py::gil_scoped_release nogil;
-          r = policy->ShouldPreserve(checkpoints, now_ns);
-        }
-        errors->RaiseIfAny();
-        CheckStatus(r.status());
-        return *r;
-      },
-      "spec"_a, "infos"_a, "now_ns"_a,
-      "Evaluates a preservation policy spec over (step, time_ns, metrics) "
-      "tuples.");
+  m.def("evaluate_policy", &EvaluatePolicy, "spec"_a, "infos"_a, "now_ns"_a,
+        "Evaluates a preservation policy spec over (step, time_ns, metrics) "
+        "tuples.");
+}
 
+void BindCheckpointers(py::module_& m) {
   py::class_<PyCheckpointer>(m, "Checkpointer")
       .def(py::init<py::handle>(), "tuning"_a = py::none())
       .def("save", &PyCheckpointer::Save, "path"_a, "tree"_a, py::kw_only(),
@@ -772,7 +769,9 @@ void InitModule(py::module_& m) {
       .def("check_for_errors", &PyAsyncCheckpointer::CheckForErrors)
       .def("is_saving", &PyAsyncCheckpointer::IsSaving)
       .def("close", &PyAsyncCheckpointer::Close);
+}
 
+void BindCheckpointManager(py::module_& m) {
   py::class_<PyManager>(m, "CheckpointManager")
       .def(py::init<const std::string&, py::dict>(), "directory"_a, "options"_a)
       .def("save", &PyManager::Save, "step"_a, "items"_a, py::kw_only(),
@@ -801,6 +800,22 @@ void InitModule(py::module_& m) {
       .def("is_saving_in_progress", &PyManager::IsSavingInProgress)
       .def("close", &PyManager::Close)
       .def_property_readonly("directory", &PyManager::Directory);
+}
+
+}  // namespace
+
+void InitModule(py::module_& m) {
+  m.doc() = "Compiled core of the ckptdb Python package (use `import ckptdb`).";
+  RegisterExceptions(m);
+  // Imports numpy, collections.abc and (if present) ml_dtypes now, under the
+  // import lock: done lazily, two threads converting their first trees at
+  // once could deadlock (one in the static's initialisation guard holding
+  // the GIL, the other importing and waiting for the GIL).
+  HaveBFloat16();
+  BindArrayMetadata(m);
+  BindFunctions(m);
+  BindCheckpointers(m);
+  BindCheckpointManager(m);
 }
 
 }  // namespace ckptdb::python
