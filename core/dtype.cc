@@ -10,7 +10,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "api/numpy_dtype.h"
+#include "core/numpy_dtype.h"
 
 namespace ckptdb {
 namespace {

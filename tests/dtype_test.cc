@@ -7,7 +7,7 @@
 #include <optional>
 
 #include "absl/strings/str_cat.h"
-#include "api/numpy_dtype.h"
+#include "core/numpy_dtype.h"
 #include "tests/test_util.h"
 
 namespace ckptdb {

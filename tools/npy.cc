@@ -14,7 +14,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "api/numpy_dtype.h"
+#include "core/numpy_dtype.h"
 #include "ckptdb/status.h"
 
 namespace ckptdb::npy {

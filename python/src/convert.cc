@@ -7,7 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "api/numpy_dtype.h"
+#include "core/numpy_dtype.h"
 
 namespace ckptdb::python {
 namespace {

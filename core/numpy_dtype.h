@@ -3,8 +3,8 @@
 // DTypeName and DTypeFromName; the CLI's .npy code (tools/npy.cc) and the
 // Python binding (python/src/convert.cc) use it. Internal: not part of the
 // public API.
-#ifndef CKPTDB_API_NUMPY_DTYPE_H_
-#define CKPTDB_API_NUMPY_DTYPE_H_
+#ifndef CKPTDB_CORE_NUMPY_DTYPE_H_
+#define CKPTDB_CORE_NUMPY_DTYPE_H_
 
 #include <cstddef>
 #include <optional>
@@ -34,4 +34,4 @@ std::optional<DType> DTypeForNumpyKind(char kind, size_t itemsize);
 
 }  // namespace ckptdb::internal
 
-#endif  // CKPTDB_API_NUMPY_DTYPE_H_
+#endif  // CKPTDB_CORE_NUMPY_DTYPE_H_
