@@ -68,6 +68,37 @@ absl::Status Store::ValidateRequest(const StepSaveRequest& req) const {
   return absl::OkStatus();
 }
 
+namespace {
+
+// The commit record of a planned, written save.
+StepRecord MakeStepRecord(const StepSaveRequest& req, const SavePlan& plan,
+                          int64_t init_ns, const std::string& slot,
+                          uint64_t save_number) {
+  StepRecord record;
+  StepInfo& info = record.info;
+  info.step = req.step;
+  info.name = req.name.empty() ? absl::StrCat(req.step) : req.name;
+  info.init_time_ns = init_ns;
+  info.commit_time_ns = req.commit_time_ns.value_or(NowNs());
+  for (const ItemPlan& ip : plan.items) {
+    info.items.push_back(ip.summary);
+    record.item_names.push_back(ip.name);
+  }
+  info.has_metrics = req.metrics != nullptr;
+  if (req.metrics) info.metrics = *req.metrics;
+  if (req.custom_metadata) info.custom_metadata = *req.custom_metadata;
+  info.logical_bytes = plan.logical_bytes;
+  for (uint32_t i : plan.new_jobs) {
+    info.new_bytes += plan.jobs[i].chunk.stored_size;
+  }
+  info.chunk_count = plan.unique_jobs.size();
+  record.column_family = slot;
+  record.generation = save_number;
+  return record;
+}
+
+}  // namespace
+
 absl::StatusOr<StepInfo> Store::SaveStepLocked(const StepSaveRequest& req) {
   CKPTDB_RETURN_IF_ERROR(CheckWritable());
   CKPTDB_RETURN_IF_ERROR(ResumeIfNeeded());
@@ -115,26 +146,8 @@ absl::StatusOr<StepInfo> Store::SaveStepLocked(const StepSaveRequest& req) {
   }
   Hook("after_ingest");
 
-  StepRecord record;
-  record.info.step = req.step;
-  record.info.name = req.name.empty() ? absl::StrCat(req.step) : req.name;
-  record.info.init_time_ns = init_ns;
-  record.info.commit_time_ns = req.commit_time_ns.value_or(NowNs());
-  for (const ItemPlan& ip : plan.items) {
-    record.info.items.push_back(ip.summary);
-    record.item_names.push_back(ip.name);
-  }
-  record.info.has_metrics = req.metrics != nullptr;
-  if (req.metrics) record.info.metrics = *req.metrics;
-  if (req.custom_metadata) record.info.custom_metadata = *req.custom_metadata;
-  record.info.logical_bytes = plan.logical_bytes;
-  for (uint32_t i : plan.new_jobs) {
-    record.info.new_bytes += plan.jobs[i].chunk.stored_size;
-  }
-  record.info.chunk_count = plan.unique_jobs.size();
-  record.column_family = slot->name;
-  record.generation = save_number;
-
+  const StepRecord record =
+      MakeStepRecord(req, plan, init_ns, slot->name, save_number);
   rocksdb::WriteBatch batch;
   if (absl::Status s =
           BuildCommitBatch(record, save_number, plan, reused,
