@@ -79,7 +79,7 @@ absl::StatusOr<std::shared_ptr<Store::CfHandle>> Store::AcquireSlot() {
     const size_t batch = std::clamp<size_t>(steps / 8, 1, 16);
     std::vector<std::string> names;
     for (size_t i = 0; i < batch; ++i) {
-      names.push_back(SlotColumnFamilyName(next_segment_.fetch_add(1)));
+      names.push_back(SlotColumnFamilyName(next_save_number_.fetch_add(1)));
     }
     std::vector<rocksdb::ColumnFamilyHandle*> handles;
     rocksdb::Status s =

@@ -323,12 +323,12 @@ class Store {
   // Reads every commit record; `step_cfs` are the step column families.
   absl::StatusOr<StepMap> LoadSteps(
       bool rw, const std::map<std::string, std::shared_ptr<CfHandle>>& step_cfs,
-      uint64_t* max_segment);
+      uint64_t* max_number);
   // Step column families that no commit record names.
   std::vector<std::shared_ptr<CfHandle>> FindOrphans(
       const StepMap& steps,
       const std::map<std::string, std::shared_ptr<CfHandle>>& step_cfs,
-      uint64_t* max_segment) const;
+      uint64_t* max_number) const;
   uint64_t MaxSegmentOnDisk() const;
   absl::Status PrepareStaging();
   void CloseDb() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
@@ -483,7 +483,10 @@ class Store {
   // Chunk readers hold it shared; garbage collection holds it exclusively
   // while it removes chunks from disk.
   mutable absl::Mutex gc_mu_;
-  std::atomic<uint64_t> next_segment_{1};
+  // The next save number: each save draws one (its new chunks are segment
+  // <number>, its step's generation is <number>); step slot names draw from
+  // the same counter. Above every number found on disk at open.
+  std::atomic<uint64_t> next_save_number_{1};
   // Patch bases of the last save: for each "item\0leaf path", the Full
   // chunk at each chunk position (size 0: none).
   std::map<std::string, std::vector<ChunkLocation>> prev_bases_

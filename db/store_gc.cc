@@ -112,7 +112,7 @@ absl::StatusOr<Store::GcCandidates> Store::FindGcCandidates(
           unreadable.insert(seg);
         }
       }));
-  c.in_flight = next_segment_.load();
+  c.in_flight = next_save_number_.load();
   for (uint64_t seg : c.on_disk) {
     if (seg >= c.in_flight || unreadable.count(seg)) continue;
     auto it = c.stats.find(seg);

@@ -317,7 +317,7 @@ void Store::LoadNaming() {
 
 absl::StatusOr<Store::StepMap> Store::LoadSteps(
     bool rw, const std::map<std::string, std::shared_ptr<CfHandle>>& step_cfs,
-    uint64_t* max_segment) {
+    uint64_t* max_number) {
   StepMap steps;
   std::unique_ptr<rocksdb::Iterator> it(
       db_->NewIterator(rocksdb::ReadOptions(), meta_cf_));
@@ -341,7 +341,7 @@ absl::StatusOr<Store::StepMap> Store::LoadSteps(
     e->cf_name = std::move(record->column_family);
     e->generation = record->generation;
     e->item_names = std::move(record->item_names);
-    *max_segment = std::max(*max_segment, e->generation);
+    *max_number = std::max(*max_number, e->generation);
     auto cf = step_cfs.find(e->cf_name);
     if (cf != step_cfs.end()) e->cf = cf->second;
     if (!rw && !SlotHolds(*e)) {
@@ -358,7 +358,7 @@ absl::StatusOr<Store::StepMap> Store::LoadSteps(
        it->Valid() && it->key().starts_with(kSegmentKeyPrefix); it->Next()) {
     uint64_t seg;
     if (ParseSegmentKey(ToView(it->key()), kSegmentKeyPrefix, &seg)) {
-      *max_segment = std::max(*max_segment, seg);
+      *max_number = std::max(*max_number, seg);
     }
   }
   return steps;
@@ -367,7 +367,7 @@ absl::StatusOr<Store::StepMap> Store::LoadSteps(
 std::vector<std::shared_ptr<Store::CfHandle>> Store::FindOrphans(
     const StepMap& steps,
     const std::map<std::string, std::shared_ptr<CfHandle>>& step_cfs,
-    uint64_t* max_segment) const {
+    uint64_t* max_number) const {
   std::set<std::string> referenced;
   std::set<int64_t> damaged;  // steps whose commit record is unreadable
   for (const auto& [step, e] : steps) {
@@ -378,7 +378,7 @@ std::vector<std::shared_ptr<Store::CfHandle>> Store::FindOrphans(
   for (const auto& [name, cf] : step_cfs) {
     uint64_t n;
     if (ParseSlotColumnFamilyName(name, &n)) {
-      *max_segment = std::max(*max_segment, n);
+      *max_number = std::max(*max_number, n);
     }
     if (referenced.count(name)) continue;
     if (!damaged.empty() && SlotNamesStep(*cf, damaged)) {
@@ -390,7 +390,7 @@ std::vector<std::shared_ptr<Store::CfHandle>> Store::FindOrphans(
 }
 
 uint64_t Store::MaxSegmentOnDisk() const {
-  uint64_t max_segment = 0;
+  uint64_t max_number = 0;
   rocksdb::ColumnFamilyMetaData md;
   db_->GetColumnFamilyMetaData(chunks_cf_, &md);
   for (const auto& level : md.levels) {
@@ -398,11 +398,11 @@ uint64_t Store::MaxSegmentOnDisk() const {
       uint64_t seg;
       uint32_t ord;
       if (ParseChunkKey(f.largestkey, &seg, &ord)) {
-        max_segment = std::max(max_segment, seg);
+        max_number = std::max(max_number, seg);
       }
     }
   }
-  return max_segment;
+  return max_number;
 }
 
 absl::Status Store::PrepareStaging() {
@@ -450,12 +450,12 @@ absl::Status Store::OpenDb() {
     return s;
   }
   LoadNaming();
-  uint64_t max_segment = 0;
-  CKPTDB_ASSIGN_OR_RETURN(StepMap steps, LoadSteps(rw, step_cfs, &max_segment));
+  uint64_t max_number = 0;
+  CKPTDB_ASSIGN_OR_RETURN(StepMap steps, LoadSteps(rw, step_cfs, &max_number));
   std::vector<std::shared_ptr<CfHandle>> orphans =
-      FindOrphans(steps, step_cfs, &max_segment);
-  max_segment = std::max(max_segment, MaxSegmentOnDisk());
-  next_segment_.store(max_segment + 1);
+      FindOrphans(steps, step_cfs, &max_number);
+  max_number = std::max(max_number, MaxSegmentOnDisk());
+  next_save_number_.store(max_number + 1);
   {
     absl::MutexLock l(&steps_mu_);
     steps_ = std::move(steps);

@@ -111,7 +111,7 @@ absl::StatusOr<StepInfo> Store::SaveStepLocked(const StepSaveRequest& req) {
   }
   const int64_t init_ns = req.init_time_ns ? req.init_time_ns : NowNs();
   // The save's number: its new chunks' segment and the step's generation.
-  const uint64_t save_number = next_segment_.fetch_add(1);
+  const uint64_t save_number = next_save_number_.fetch_add(1);
 
   Hook("save_start");
   CKPTDB_ASSIGN_OR_RETURN(
