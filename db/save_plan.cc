@@ -45,15 +45,23 @@ absl::Status PlanItem(const SaveItem& si, uint16_t item_no,
   ip.summary.name = si.name;
   FlattenTree(*si.tree, &ip.nodes);
   ip.arrays.resize(ip.nodes.size());
+  if (!si.stored_dtypes.empty()) {
+    size_t array_leaves = 0;
+    for (const FlatNode& n : ip.nodes) {
+      if (n.tree->kind() == Tree::Kind::kArray) ++array_leaves;
+    }
+    if (array_leaves != si.stored_dtypes.size()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "item '", si.name, "': ", si.stored_dtypes.size(),
+          " stored dtypes given for ", array_leaves, " array leaves"));
+    }
+  }
   size_t next_dtype = 0;
   for (uint32_t i = 0; i < ip.nodes.size(); ++i) {
     const Tree& t = *ip.nodes[i].tree;
     if (t.kind() == Tree::Kind::kArray) {
       DType stored = t.array().dtype();
-      if (!si.stored_dtypes.empty()) {
-        if (next_dtype >= si.stored_dtypes.size()) break;
-        stored = si.stored_dtypes[next_dtype];
-      }
+      if (!si.stored_dtypes.empty()) stored = si.stored_dtypes[next_dtype];
       ++next_dtype;
       PlanArray(item_no, i, t.array(), stored, chunk_bytes, inline_bytes,
                 &ip.arrays[i], &plan->jobs);
@@ -63,11 +71,6 @@ absl::Status PlanItem(const SaveItem& si, uint16_t item_no,
     } else if (t.is_leaf() && t.kind() != Tree::Kind::kNone) {
       ++ip.summary.leaf_count;
     }
-  }
-  if (!si.stored_dtypes.empty() && next_dtype != si.stored_dtypes.size()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "item '", si.name, "': ", si.stored_dtypes.size(),
-        " stored dtypes given for ", ip.summary.array_count, " array leaves"));
   }
   ip.summary.node_count = static_cast<uint32_t>(ip.nodes.size());
   plan->logical_bytes += ip.summary.logical_bytes;

@@ -55,10 +55,12 @@ absl::StatusOr<ChunkEntry> DecodeChunkEntry(absl::string_view key,
       absl::StrCat("chunk index entry ", h.ToHex()), &buf);
   if (!decoded.ok()) return decoded.status();
   const fb::ChunkEntry* e = *decoded;
-  if (e->kind() > fb::ChunkKind_MAX) {
+  if (e->kind() > fb::ChunkKind_MAX ||
+      (e->base() != nullptr && e->base()->kind() > fb::ChunkKind_MAX)) {
+    const int kind =
+        e->kind() > fb::ChunkKind_MAX ? e->kind() : e->base()->kind();
     return absl::DataLossError(absl::StrCat("chunk index entry ", h.ToHex(),
-                                            ": unknown chunk kind ",
-                                            int{e->kind()}));
+                                            ": unknown chunk kind ", kind));
   }
   ChunkEntry out;
   out.location.hash = h;

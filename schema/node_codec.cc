@@ -376,6 +376,11 @@ absl::StatusOr<Tree> DecodeInlineTree(
     }
     StoredNode node;
     CKPTDB_RETURN_IF_ERROR(DecodeNode(n, &node, describe));
+    // An inline tree has no chunks to read: BuildTree copies inline bytes.
+    if (node.kind == Tree::Kind::kArray && !node.is_inline) {
+      return absl::DataLossError(
+          absl::StrCat(describe(), ": array is not inline"));
+    }
     CKPTDB_RETURN_IF_ERROR(
         tree.Add(std::move(node), n->child_count(), describe));
   }

@@ -29,6 +29,8 @@ BuildItems(flatbuffers::FlatBufferBuilder* fbb,
 absl::Status DecodeItems(const fb::StepRecord* r, absl::string_view what,
                          StepRecord* out) {
   if (r->items() == nullptr) return absl::OkStatus();
+  // By number; a name cannot mark a number taken (it may be empty).
+  std::vector<bool> taken;
   for (const fb::ItemRecord* ir : *r->items()) {
     ItemSummary is;
     is.name = ir->name() ? ir->name()->str() : "";
@@ -38,11 +40,13 @@ absl::Status DecodeItems(const fb::StepRecord* r, absl::string_view what,
     is.logical_bytes = ir->logical_bytes();
     if (ir->index() >= out->item_names.size()) {
       out->item_names.resize(ir->index() + 1);
+      taken.resize(ir->index() + 1);
     }
-    if (!out->item_names[ir->index()].empty()) {
+    if (taken[ir->index()]) {
       return absl::DataLossError(
           absl::StrCat(what, ": two items are number ", ir->index()));
     }
+    taken[ir->index()] = true;
     out->item_names[ir->index()] = is.name;
     out->info.items.push_back(std::move(is));
   }

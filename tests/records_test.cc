@@ -90,6 +90,26 @@ TEST(RecordsTest, TruncatedRecordIsDataLoss) {
   }
 }
 
+TEST(RecordsTest, ValueShorterThanTrailerAndTableIsTruncated) {
+  // Under 16 bytes there is no room for a trailer and a FlatBuffer root.
+  const std::string v = SampleSegmentStat("k", kFormatVersion);
+  for (size_t n : {size_t{0}, size_t{8}, size_t{15}}) {
+    RecordBuffer buf;
+    EXPECT_THAT(DecodeRecord<fb::SegmentStat>("k", v.substr(0, n),
+                                              kSegmentStatIdent, "seg 3", &buf),
+                StatusIs(absl::StatusCode::kDataLoss,
+                         HasSubstr(absl::StrCat("seg 3: record is truncated (",
+                                                n, " bytes)"))))
+        << n;
+  }
+  // A 16-byte value with a correct trailer reaches the verifier.
+  RecordBuffer buf;
+  EXPECT_THAT(DecodeRecord<fb::SegmentStat>("k", SealBytes("k", "12345678"),
+                                            kSegmentStatIdent, "x", &buf),
+              StatusIs(absl::StatusCode::kDataLoss,
+                       HasSubstr("x: record failed FlatBuffers verification")));
+}
+
 TEST(RecordsTest, WrongIdentifierFailsVerification) {
   const std::string v = SampleSegmentStat("k", kFormatVersion);
   RecordBuffer buf;
