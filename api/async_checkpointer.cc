@@ -1,8 +1,8 @@
 #include "ckptdb/async_checkpointer.h"
 
-#include <mutex>
-
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "api/background.h"
 #include "api/common.h"
 #include "api/restore.h"
@@ -20,8 +20,8 @@ class AsyncCheckpointer::Impl {
   // The open store for `path`, opening it (for writing) if needed. Waits
   // for the in-flight save when switching paths.
   absl::StatusOr<std::shared_ptr<internal::Store>> StoreFor(
-      const std::string& path) {
-    std::lock_guard<std::mutex> l(mu);
+      const std::string& path) ABSL_LOCKS_EXCLUDED(mu) {
+    absl::MutexLock l(&mu);
     if (store != nullptr && store_path == path) return store;
     saver.WaitIdle();
     store.reset();
@@ -41,10 +41,10 @@ class AsyncCheckpointer::Impl {
   }
 
   // Waits for an in-flight save to `path` (reporting its error).
-  absl::Status WaitForSaveTo(const std::string& path) {
+  absl::Status WaitForSaveTo(const std::string& path) ABSL_LOCKS_EXCLUDED(mu) {
     bool same;
     {
-      std::lock_guard<std::mutex> l(mu);
+      absl::MutexLock l(&mu);
       same = inflight_path == path;
     }
     if (same && saver.busy()) return saver.WaitUntilFinished();
@@ -52,19 +52,22 @@ class AsyncCheckpointer::Impl {
   }
 
   // The open store if it is `path`'s, else nullptr.
-  std::shared_ptr<internal::Store> OpenStoreFor(const std::string& path) {
-    std::lock_guard<std::mutex> l(mu);
+  std::shared_ptr<internal::Store> OpenStoreFor(const std::string& path)
+      ABSL_LOCKS_EXCLUDED(mu) {
+    absl::MutexLock l(&mu);
     return store_path == path ? store : nullptr;
   }
 
   StoreTuning tuning;
   internal::ThreadPool pool;
   internal::BackgroundSaver saver;
-  std::mutex mu;
-  std::string store_path;
-  std::shared_ptr<internal::Store> store;
-  std::string inflight_path;
-  bool closed = false;
+  // Lock order: mu before the saver's lock (StoreFor waits for the saver
+  // while holding mu). Background tasks never take mu.
+  absl::Mutex mu;
+  std::string store_path ABSL_GUARDED_BY(mu);
+  std::shared_ptr<internal::Store> store ABSL_GUARDED_BY(mu);
+  std::string inflight_path ABSL_GUARDED_BY(mu);
+  bool closed ABSL_GUARDED_BY(mu) = false;
 };
 
 AsyncCheckpointer::AsyncCheckpointer(StoreTuning tuning)
@@ -76,7 +79,7 @@ absl::StatusOr<SaveFuture> AsyncCheckpointer::Save(
     absl::string_view path, const Tree& tree, const AsyncSaveOptions& options) {
   CKPTDB_RETURN_IF_ERROR(impl_->saver.WaitUntilFinished());
   {
-    std::lock_guard<std::mutex> l(impl_->mu);
+    absl::MutexLock l(&impl_->mu);
     if (impl_->closed) {
       return absl::FailedPreconditionError("AsyncCheckpointer is closed");
     }
@@ -98,7 +101,7 @@ absl::StatusOr<SaveFuture> AsyncCheckpointer::Save(
   item.tree = &captured->tree;
   auto opts = std::make_shared<SaveOptions>(options);
   {
-    std::lock_guard<std::mutex> l(impl_->mu);
+    absl::MutexLock l(&impl_->mu);
     impl_->inflight_path = p;
   }
   return impl_->saver.Start(
@@ -156,7 +159,7 @@ bool AsyncCheckpointer::IsSaving() const { return impl_->saver.busy(); }
 
 absl::Status AsyncCheckpointer::Close() {
   absl::Status s = impl_->saver.WaitUntilFinished();
-  std::lock_guard<std::mutex> l(impl_->mu);
+  absl::MutexLock l(&impl_->mu);
   impl_->closed = true;
   impl_->store.reset();
   impl_->store_path.clear();

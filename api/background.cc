@@ -9,14 +9,14 @@ namespace ckptdb {
 
 bool SaveFuture::done() const {
   if (state_ == nullptr) return true;
-  std::lock_guard<std::mutex> l(state_->mu);
+  absl::MutexLock l(&state_->mu);
   return state_->done;
 }
 
 absl::Status SaveFuture::Wait() const {
   if (state_ == nullptr) return absl::OkStatus();
-  std::unique_lock<std::mutex> l(state_->mu);
-  state_->cv.wait(l, [&] { return state_->done; });
+  absl::MutexLock l(&state_->mu);
+  state_->mu.Await(absl::Condition(&state_->done));
   return state_->status;
 }
 
@@ -33,10 +33,9 @@ BackgroundSaver::~BackgroundSaver() {
             s.ToString().c_str());
   }
   {
-    std::lock_guard<std::mutex> l(mu_);
+    absl::MutexLock l(&mu_);
     stop_ = true;
   }
-  cv_.notify_all();
   worker_.join();
 }
 
@@ -45,8 +44,11 @@ void BackgroundSaver::Loop() {
     std::function<absl::Status()> task;
     std::shared_ptr<SaveState> state;
     {
-      std::unique_lock<std::mutex> l(mu_);
-      cv_.wait(l, [&] { return stop_ || task_ != nullptr; });
+      absl::MutexLock l(&mu_);
+      auto woken = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return stop_ || task_ != nullptr;
+      };
+      mu_.Await(absl::Condition(&woken));
       if (task_ == nullptr) return;  // stopping, nothing queued
       task = std::move(task_);
       task_ = nullptr;
@@ -54,36 +56,30 @@ void BackgroundSaver::Loop() {
     }
     absl::Status s = task();
     task = nullptr;  // release captured trees before reporting completion
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      if (!s.ok()) pending_error_ = s;
-      running_ = false;
-    }
-    {
-      std::lock_guard<std::mutex> l(state->mu);
-      state->done = true;
-      state->status = s;
-    }
-    state->cv.notify_all();
-    cv_.notify_all();
+    absl::MutexLock l(&mu_);
+    if (!s.ok()) pending_error_ = s;
+    running_ = false;
+    absl::MutexLock sl(&state->mu);  // lock order: mu_, then state->mu
+    state->done = true;
+    state->status = s;
   }
 }
 
 void BackgroundSaver::WaitIdle() {
-  std::unique_lock<std::mutex> l(mu_);
-  cv_.wait(l, [&] { return !running_; });
+  absl::MutexLock l(&mu_);
+  mu_.Await(absl::Condition(this, &BackgroundSaver::Idle));
 }
 
 absl::Status BackgroundSaver::WaitUntilFinished() {
-  std::unique_lock<std::mutex> l(mu_);
-  cv_.wait(l, [&] { return !running_; });
+  absl::MutexLock l(&mu_);
+  mu_.Await(absl::Condition(this, &BackgroundSaver::Idle));
   absl::Status s = pending_error_;
   pending_error_ = absl::OkStatus();
   return s;
 }
 
 absl::Status BackgroundSaver::CheckForErrors() {
-  std::lock_guard<std::mutex> l(mu_);
+  absl::MutexLock l(&mu_);
   if (running_) return absl::OkStatus();
   absl::Status s = pending_error_;
   pending_error_ = absl::OkStatus();
@@ -91,20 +87,19 @@ absl::Status BackgroundSaver::CheckForErrors() {
 }
 
 bool BackgroundSaver::busy() const {
-  std::lock_guard<std::mutex> l(mu_);
+  absl::MutexLock l(&mu_);
   return running_;
 }
 
 SaveFuture BackgroundSaver::Start(std::function<absl::Status()> task) {
   auto state = std::make_shared<SaveState>();
   {
-    std::unique_lock<std::mutex> l(mu_);
-    cv_.wait(l, [&] { return !running_; });
+    absl::MutexLock l(&mu_);
+    mu_.Await(absl::Condition(this, &BackgroundSaver::Idle));
     running_ = true;
     task_ = std::move(task);
     state_ = state;
   }
-  cv_.notify_all();
   return SaveFuture(state);
 }
 

@@ -3,24 +3,24 @@
 #ifndef CKPTDB_API_BACKGROUND_H_
 #define CKPTDB_API_BACKGROUND_H_
 
-#include <condition_variable>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <thread>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "ckptdb/async_checkpointer.h"
 #include "ckptdb/tree.h"
 #include "util/thread_pool.h"
 
 namespace ckptdb::internal {
 
+// The result of one background save, shared with its SaveFuture.
 struct SaveState {
-  mutable std::mutex mu;
-  mutable std::condition_variable cv;
-  bool done = false;
-  absl::Status status;
+  mutable absl::Mutex mu;
+  bool done ABSL_GUARDED_BY(mu) = false;
+  absl::Status status ABSL_GUARDED_BY(mu);
 };
 
 class BackgroundSaver {
@@ -31,28 +31,33 @@ class BackgroundSaver {
 
   // Blocks until no task is in flight; returns the unreported error of the
   // last task (and marks it reported).
-  absl::Status WaitUntilFinished();
+  absl::Status WaitUntilFinished() ABSL_LOCKS_EXCLUDED(mu_);
   // Blocks until no task is in flight, without reporting its error.
-  void WaitIdle();
+  void WaitIdle() ABSL_LOCKS_EXCLUDED(mu_);
   // Returns (and marks reported) the error of a finished task, if any,
   // without blocking.
-  absl::Status CheckForErrors();
-  bool busy() const;
+  absl::Status CheckForErrors() ABSL_LOCKS_EXCLUDED(mu_);
+  bool busy() const ABSL_LOCKS_EXCLUDED(mu_);
 
   // Runs `task` on the worker, after the in-flight task (if any) finished.
   // The task's failure becomes the pending error.
-  SaveFuture Start(std::function<absl::Status()> task);
+  SaveFuture Start(std::function<absl::Status()> task) ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
-  void Loop();
+  void Loop() ABSL_LOCKS_EXCLUDED(mu_);
+  bool Idle() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !running_; }
 
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::function<absl::Status()> task_;
-  std::shared_ptr<SaveState> state_;
-  bool running_ = false;
-  bool stop_ = false;
-  absl::Status pending_error_;
+  // Lock order: mu_ before SaveState::mu (the worker marks a task's state
+  // done while holding mu_, so that a finished future implies !busy() and
+  // !busy() implies a finished future). Tasks run without either lock.
+  // Waits use Mutex::Await: a waiter's condition is re-evaluated whenever
+  // mu_ is released, so nothing needs to be signalled.
+  mutable absl::Mutex mu_;
+  std::function<absl::Status()> task_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<SaveState> state_ ABSL_GUARDED_BY(mu_);
+  bool running_ ABSL_GUARDED_BY(mu_) = false;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status pending_error_ ABSL_GUARDED_BY(mu_);
   std::thread worker_;
 };
 

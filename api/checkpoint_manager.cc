@@ -13,18 +13,27 @@
 //      dropped steps and collect garbage -- in the background when async.
 //      If the save fails, the step leaves the list and the dropped steps
 //      come back (they were never deleted).
+//
+// Locking: Impl::mu_ guards the in-memory list, the in-flight step and the
+// closed flag. The retention policy (and so a user's best_fn or custom
+// policy) and BestStep's best_fn run with mu_ held, so that the decision
+// and the list it is applied to cannot diverge; they must not call back
+// into the manager. should_save_fn runs without it. Lock order: mu_ before
+// the Store's locks (ApplyRetention deletes steps under mu_); the
+// BackgroundSaver's lock is never held while mu_ is taken (a background
+// save runs without it), and the Store never calls back into the manager.
 #include "ckptdb/checkpoint_manager.h"
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <condition_variable>
 #include <cstdio>
-#include <mutex>
 #include <set>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
 #include "api/background.h"
 #include "api/common.h"
 #include "api/restore.h"
@@ -162,7 +171,7 @@ class CheckpointManager::Impl {
   }
 
   // The list as the store has it: ascending, times = commit times.
-  void LoadList() {
+  void LoadList() ABSL_LOCKS_EXCLUDED(mu_) {
     std::vector<CheckpointInfo> list;
     for (const StepInfo& s : store_->Steps()) {
       CheckpointInfo c;
@@ -172,12 +181,12 @@ class CheckpointManager::Impl {
       c.metrics = s.metrics;
       list.push_back(std::move(c));
     }
-    std::lock_guard<std::mutex> l(mu_);
+    absl::MutexLock l(&mu_);
     list_ = std::move(list);
   }
 
-  absl::Status CheckOpen() const {
-    std::lock_guard<std::mutex> l(mu_);
+  absl::Status CheckOpen() const ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock l(&mu_);
     if (closed_) {
       return absl::FailedPreconditionError(
           absl::StrCat("CheckpointManager for '", dir_, "' is closed"));
@@ -185,13 +194,13 @@ class CheckpointManager::Impl {
     return absl::OkStatus();
   }
 
-  std::optional<int64_t> LatestStep() const {
-    std::lock_guard<std::mutex> l(mu_);
+  std::optional<int64_t> LatestStep() const ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock l(&mu_);
     if (list_.empty()) return std::nullopt;
     return list_.back().step;
   }
 
-  bool ShouldSave(int64_t step) const {
+  bool ShouldSave(int64_t step) const ABSL_LOCKS_EXCLUDED(mu_) {
     if (options_.read_only) return false;
     const std::optional<int64_t> last = LatestStep();
     if (last.has_value() && *last >= step) return false;
@@ -209,7 +218,8 @@ class CheckpointManager::Impl {
 
   absl::StatusOr<bool> Save(int64_t step,
                             const std::map<std::string, Tree>& items,
-                            const ManagerSaveOptions& options) {
+                            const ManagerSaveOptions& options)
+      ABSL_LOCKS_EXCLUDED(mu_) {
     CKPTDB_RETURN_IF_ERROR(CheckOpen());
     if (options_.read_only) return false;
     CKPTDB_RETURN_IF_ERROR(saver_.WaitUntilFinished());
@@ -222,7 +232,7 @@ class CheckpointManager::Impl {
     }
     if (!options.force && !ShouldSave(step)) return false;
     {
-      std::lock_guard<std::mutex> l(mu_);
+      absl::MutexLock l(&mu_);
       for (const CheckpointInfo& c : list_) {
         if (c.step == step) {
           return absl::AlreadyExistsError(
@@ -267,7 +277,7 @@ class CheckpointManager::Impl {
     // Record the step and decide retention now.
     const int64_t now = options_.clock_ns();
     {
-      std::lock_guard<std::mutex> l(mu_);
+      absl::MutexLock l(&mu_);
       job->list_before = list_;
       CheckpointInfo info;
       info.step = step;
@@ -300,19 +310,20 @@ class CheckpointManager::Impl {
     return true;
   }
 
-  absl::Status WaitForStep(int64_t step) const {
+  absl::Status WaitForStep(int64_t step) const ABSL_LOCKS_EXCLUDED(mu_) {
     if (!options_.enable_async_checkpointing) {
       // A synchronous save running on another thread: wait until it has
       // committed or failed (its error is that thread's to report).
-      std::unique_lock<std::mutex> l(mu_);
-      inflight_done_.wait(l, [&] {
+      absl::MutexLock l(&mu_);
+      auto done = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
         return !inflight_step_.has_value() || *inflight_step_ != step;
-      });
+      };
+      mu_.Await(absl::Condition(&done));
       return absl::OkStatus();
     }
     bool inflight;
     {
-      std::lock_guard<std::mutex> l(mu_);
+      absl::MutexLock l(&mu_);
       inflight = inflight_step_.has_value() && *inflight_step_ == step;
     }
     if (inflight) return saver_.WaitUntilFinished();
@@ -367,16 +378,16 @@ class CheckpointManager::Impl {
     return internal::RestoreItem(*store_, item, target, options);
   }
 
-  std::vector<int64_t> AllSteps() const {
-    std::lock_guard<std::mutex> l(mu_);
+  std::vector<int64_t> AllSteps() const ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock l(&mu_);
     std::vector<int64_t> out;
     for (const CheckpointInfo& c : list_) out.push_back(c.step);
     return out;
   }
 
-  std::optional<int64_t> BestStep() const {
+  std::optional<int64_t> BestStep() const ABSL_LOCKS_EXCLUDED(mu_) {
     if (!options_.best_fn) return LatestStep();
-    std::lock_guard<std::mutex> l(mu_);
+    absl::MutexLock l(&mu_);
     std::vector<std::pair<double, int64_t>> with;
     for (const CheckpointInfo& c : list_) {
       if (c.has_metrics) with.emplace_back(options_.best_fn(c.metrics), c.step);
@@ -401,7 +412,7 @@ class CheckpointManager::Impl {
     return std::optional<Tree>(info.metrics);
   }
 
-  absl::Status Delete(int64_t step) {
+  absl::Status Delete(int64_t step) ABSL_LOCKS_EXCLUDED(mu_) {
     CKPTDB_RETURN_IF_ERROR(CheckOpen());
     if (options_.read_only) {
       fprintf(stderr,
@@ -412,7 +423,7 @@ class CheckpointManager::Impl {
     }
     saver_.WaitIdle();
     {
-      std::lock_guard<std::mutex> l(mu_);
+      absl::MutexLock l(&mu_);
       bool found = false;
       for (const CheckpointInfo& c : list_) found |= c.step == step;
       if (!found) {
@@ -422,7 +433,7 @@ class CheckpointManager::Impl {
     }
     CKPTDB_RETURN_IF_ERROR(store_->DeleteSteps({step}));
     {
-      std::lock_guard<std::mutex> l(mu_);
+      absl::MutexLock l(&mu_);
       list_.erase(std::remove_if(
                       list_.begin(), list_.end(),
                       [&](const CheckpointInfo& c) { return c.step == step; }),
@@ -433,7 +444,7 @@ class CheckpointManager::Impl {
     return store_->CollectGarbage(gc).status();
   }
 
-  absl::Status Reload() {
+  absl::Status Reload() ABSL_LOCKS_EXCLUDED(mu_) {
     CKPTDB_RETURN_IF_ERROR(CheckOpen());
     saver_.WaitIdle();
     CKPTDB_RETURN_IF_ERROR(store_->Reload());
@@ -441,7 +452,8 @@ class CheckpointManager::Impl {
     return absl::OkStatus();
   }
 
-  absl::StatusOr<std::vector<int64_t>> ApplyRetention() {
+  absl::StatusOr<std::vector<int64_t>> ApplyRetention()
+      ABSL_LOCKS_EXCLUDED(mu_) {
     CKPTDB_RETURN_IF_ERROR(CheckOpen());
     if (options_.read_only) {
       return absl::FailedPreconditionError("the manager is read-only");
@@ -449,7 +461,7 @@ class CheckpointManager::Impl {
     saver_.WaitIdle();
     std::vector<int64_t> to_delete;
     {
-      std::lock_guard<std::mutex> l(mu_);
+      absl::MutexLock l(&mu_);
       CKPTDB_ASSIGN_OR_RETURN(
           std::vector<bool> flags,
           policy_->ShouldPreserve(list_, options_.clock_ns()));
@@ -477,9 +489,9 @@ class CheckpointManager::Impl {
     return store_->CollectGarbage(internal::GcOptions()).status();
   }
 
-  absl::Status Close() {
+  absl::Status Close() ABSL_LOCKS_EXCLUDED(mu_) {
     absl::Status s = saver_.WaitUntilFinished();
-    std::lock_guard<std::mutex> l(mu_);
+    absl::MutexLock l(&mu_);
     if (!closed_) {
       closed_ = true;
       store_.reset();
@@ -508,7 +520,7 @@ class CheckpointManager::Impl {
 
   // Writes and commits the step, then applies retention. Runs on the
   // background thread when async.
-  absl::Status Run(Job& job) {
+  absl::Status Run(Job& job) ABSL_LOCKS_EXCLUDED(mu_) {
     internal::StepSaveRequest req;
     req.step = job.step;
     req.name = job.name;
@@ -525,14 +537,13 @@ class CheckpointManager::Impl {
     req.items.clear();
     job.captured.clear();  // release captured memory as soon as possible
     {
-      std::lock_guard<std::mutex> l(mu_);
+      absl::MutexLock l(&mu_);
       inflight_step_.reset();
       if (!s.ok()) {
         // Nothing was deleted: back to before.
         list_ = job.list_before;
       }
     }
-    inflight_done_.notify_all();
     if (!s.ok()) {
       // A commit whose write failed may still have reached the disk: once
       // the store has reopened, list what is committed.
@@ -558,14 +569,17 @@ class CheckpointManager::Impl {
   const std::string dir_;
   CheckpointManagerOptions options_;
   PolicyPtr policy_;
+  // Set by Open; reset by Close (under mu_, after the last save finished).
+  // Callers check CheckOpen() before using it.
   std::unique_ptr<internal::Store> store_;
   internal::ThreadPool pool_;
-  mutable std::mutex mu_;
-  // Signalled when inflight_step_ is reset (a save committed or failed).
-  mutable std::condition_variable inflight_done_;
-  std::vector<CheckpointInfo> list_;
-  std::optional<int64_t> inflight_step_;
-  bool closed_ = false;
+  // See "Locking" at the top of this file.
+  mutable absl::Mutex mu_;
+  std::vector<CheckpointInfo> list_ ABSL_GUARDED_BY(mu_);
+  // The step being saved; reset when its save committed or failed
+  // (WaitForStep awaits that).
+  std::optional<int64_t> inflight_step_ ABSL_GUARDED_BY(mu_);
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
   // Declared last: destroyed first, so an in-flight save finishes while
   // the store still exists.
   mutable internal::BackgroundSaver saver_;

@@ -12,7 +12,7 @@ class ChunkGcFilter : public rocksdb::CompactionFilter {
 
   ~ChunkGcFilter() override {
     if (dropped_ > 0) {
-      std::lock_guard<std::mutex> l(factory_->mu_);
+      absl::MutexLock l(&factory_->mu_);
       factory_->dropped_ += dropped_;
     }
   }
@@ -49,19 +49,19 @@ class ChunkGcFilter : public rocksdb::CompactionFilter {
 };
 
 void ChunkGcFilterFactory::Publish(std::shared_ptr<const GcPlan> plan) {
-  std::lock_guard<std::mutex> l(mu_);
+  absl::MutexLock l(&mu_);
   plan_ = std::move(plan);
 }
 
 std::unique_ptr<rocksdb::CompactionFilter>
 ChunkGcFilterFactory::CreateCompactionFilter(
     const rocksdb::CompactionFilter::Context& /*context*/) {
-  std::lock_guard<std::mutex> l(mu_);
+  absl::MutexLock l(&mu_);
   return std::make_unique<ChunkGcFilter>(this, plan_);
 }
 
 uint64_t ChunkGcFilterFactory::dropped() const {
-  std::lock_guard<std::mutex> l(mu_);
+  absl::MutexLock l(&mu_);
   return dropped_;
 }
 

@@ -18,10 +18,11 @@
 
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
 #include "rocksdb/compaction_filter.h"
 
 namespace ckptdb::internal {
@@ -37,20 +38,22 @@ class ChunkGcFilterFactory : public rocksdb::CompactionFilterFactory {
  public:
   // Publishes `plan` for the compactions that start from now on; nullptr
   // withdraws it (every key is kept).
-  void Publish(std::shared_ptr<const GcPlan> plan);
+  void Publish(std::shared_ptr<const GcPlan> plan) ABSL_LOCKS_EXCLUDED(mu_);
 
   std::unique_ptr<rocksdb::CompactionFilter> CreateCompactionFilter(
-      const rocksdb::CompactionFilter::Context& context) override;
+      const rocksdb::CompactionFilter::Context& context) override
+      ABSL_LOCKS_EXCLUDED(mu_);
   const char* Name() const override { return "ckptdb.ChunkGcFilter"; }
 
   // Number of chunks dropped by filters since creation (for tests/stats).
-  uint64_t dropped() const;
+  uint64_t dropped() const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   friend class ChunkGcFilter;
-  mutable std::mutex mu_;
-  std::shared_ptr<const GcPlan> plan_;
-  uint64_t dropped_ = 0;
+  mutable absl::Mutex mu_;
+  std::shared_ptr<const GcPlan> plan_ ABSL_GUARDED_BY(mu_);
+  // Added to by each ChunkGcFilter when it is destroyed.
+  uint64_t dropped_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace ckptdb::internal

@@ -7,6 +7,8 @@ SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 PKGS=(
   build-essential cmake ninja-build pkg-config git
+  # clang++ for the -Wthread-safety build (scripts/test.sh, build-tsa/)
+  clang
   # storage core
   librocksdb-dev rocksdb-tools libsnappy-dev liblz4-dev libzstd-dev libbz2-dev zlib1g-dev
   libgflags-dev liburing-dev

@@ -2,7 +2,10 @@
 # Installs the Debian packages, builds ckptdb and runs every test:
 #   1. the C++ suite (CTest: unit, integration, CLI and benchmark smoke tests);
 #   2. the async and manager tests again in a ThreadSanitizer build;
-#   3. the Python tests, when the Python package is built.
+#   3. the Python tests, when the Python package is built;
+#   4. a compile-only clang build with -Wthread-safety -Werror=thread-safety
+#      (checks every ABSL_GUARDED_BY / ABSL_*_LOCKS_* annotation; runs no
+#      tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
@@ -25,3 +28,10 @@ unset TSAN_OPTIONS
 if [ -f build/python/ckptdb/__init__.py ]; then
   CKPTDB_BUILD_DIR="$PWD/build" /usr/bin/python3 -m pytest -q python/tests
 fi
+
+# Thread-safety analysis: clang checks the absl::Mutex annotations of the
+# libraries, the CLI and the Python module. Compile only.
+CXX=clang++ cmake -S . -B build-tsa -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DCKPTDB_THREAD_SAFETY_ANALYSIS=ON -DCKPTDB_BUILD_TESTS=OFF \
+  -DCKPTDB_BUILD_BENCH=OFF -DCKPTDB_BUILD_PYTHON=ON
+cmake --build build-tsa --parallel "$jobs"

@@ -34,7 +34,7 @@ void Progress::Set(uint64_t bytes) {
 void Progress::SetLabel(std::string label) {
   if (!enabled_) return;
   {
-    std::lock_guard<std::mutex> l(mu_);
+    absl::MutexLock l(&mu_);
     label_ = std::move(label);
   }
   Draw(true);
@@ -42,12 +42,12 @@ void Progress::SetLabel(std::string label) {
 
 void Progress::SetTotal(uint64_t total) {
   if (!enabled_) return;
-  std::lock_guard<std::mutex> l(mu_);
+  absl::MutexLock l(&mu_);
   total_ = total;
 }
 
 void Progress::Draw(bool force) {
-  std::lock_guard<std::mutex> l(mu_);
+  absl::MutexLock l(&mu_);
   if (finished_) return;
   const auto now = std::chrono::steady_clock::now();
   if (!force && now - last_draw_ < std::chrono::milliseconds(100)) return;
@@ -75,9 +75,13 @@ void Progress::Draw(bool force) {
 }
 
 void Progress::Done() {
-  if (!enabled_ || finished_) return;
+  if (!enabled_) return;
+  {
+    absl::MutexLock l(&mu_);
+    if (finished_) return;
+  }
   Draw(true);  // the final state stays on the terminal
-  std::lock_guard<std::mutex> l(mu_);
+  absl::MutexLock l(&mu_);
   finished_ = true;
   std::fputs("\n", stderr);
   std::fflush(stderr);

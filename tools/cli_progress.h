@@ -8,8 +8,10 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <mutex>
 #include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 
 namespace ckptdb::cli {
 
@@ -25,24 +27,24 @@ class Progress {
 
   bool enabled() const { return enabled_; }
   // Thread-safe.
-  void Add(uint64_t bytes);
-  void Set(uint64_t bytes);
-  void SetLabel(std::string label);
-  void SetTotal(uint64_t total);
+  void Add(uint64_t bytes) ABSL_LOCKS_EXCLUDED(mu_);
+  void Set(uint64_t bytes) ABSL_LOCKS_EXCLUDED(mu_);
+  void SetLabel(std::string label) ABSL_LOCKS_EXCLUDED(mu_);
+  void SetTotal(uint64_t total) ABSL_LOCKS_EXCLUDED(mu_);
   // Draws the final state and ends the line.
-  void Done();
+  void Done() ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
-  void Draw(bool force);
+  void Draw(bool force) ABSL_LOCKS_EXCLUDED(mu_);
 
   const bool enabled_;
-  std::mutex mu_;
-  std::string label_;
-  uint64_t total_;
+  absl::Mutex mu_;
+  std::string label_ ABSL_GUARDED_BY(mu_);
+  uint64_t total_ ABSL_GUARDED_BY(mu_);
   std::atomic<uint64_t> done_{0};
-  std::chrono::steady_clock::time_point start_;
-  std::chrono::steady_clock::time_point last_draw_;
-  bool finished_ = false;
+  const std::chrono::steady_clock::time_point start_;
+  std::chrono::steady_clock::time_point last_draw_ ABSL_GUARDED_BY(mu_);
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace ckptdb::cli

@@ -5,7 +5,9 @@
 #include <cstdlib>
 #include <list>
 #include <map>
-#include <mutex>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 
 namespace ckptdb::internal {
 namespace {
@@ -16,12 +18,13 @@ constexpr size_t kPage = 4096;
 constexpr size_t kPoolMin = 256 << 10;
 
 struct Pool {
-  std::mutex mu;
-  size_t limit = size_t{2} << 30;
-  size_t idle_bytes = 0;
+  absl::Mutex mu;
+  size_t limit ABSL_GUARDED_BY(mu) = size_t{2} << 30;
+  size_t idle_bytes ABSL_GUARDED_BY(mu) = 0;
   // capacity -> buffer; best fit is the first entry >= the request.
-  std::multimap<size_t, void*> idle;
-  std::list<std::pair<size_t, void*>> order;  // oldest first, for eviction
+  std::multimap<size_t, void*> idle ABSL_GUARDED_BY(mu);
+  // Oldest first, for eviction.
+  std::list<std::pair<size_t, void*>> order ABSL_GUARDED_BY(mu);
 };
 
 Pool& GetPool() {
@@ -33,7 +36,7 @@ void Unmap(void* p, size_t cap) { munmap(p, cap); }
 
 void Release(void* p, size_t cap) {
   Pool& pool = GetPool();
-  std::lock_guard<std::mutex> l(pool.mu);
+  absl::MutexLock l(&pool.mu);
   if (cap > pool.limit) {
     Unmap(p, cap);
     return;
@@ -67,7 +70,7 @@ std::shared_ptr<void> AcquireBuffer(size_t bytes) {
   const size_t cap_needed = (bytes + kPage - 1) / kPage * kPage;
   Pool& pool = GetPool();
   {
-    std::lock_guard<std::mutex> l(pool.mu);
+    absl::MutexLock l(&pool.mu);
     auto it = pool.idle.lower_bound(cap_needed);
     // Reuse a buffer at most twice the request, so that one huge idle
     // buffer does not serve (and pin) many small requests.
@@ -94,7 +97,7 @@ std::shared_ptr<void> AcquireBuffer(size_t bytes) {
 
 size_t SetBufferPoolLimit(size_t bytes) {
   Pool& pool = GetPool();
-  std::lock_guard<std::mutex> l(pool.mu);
+  absl::MutexLock l(&pool.mu);
   const size_t old = pool.limit;
   pool.limit = bytes;
   while (pool.idle_bytes > pool.limit && !pool.order.empty()) {
@@ -115,7 +118,7 @@ size_t SetBufferPoolLimit(size_t bytes) {
 
 size_t BufferPoolIdleBytes() {
   Pool& pool = GetPool();
-  std::lock_guard<std::mutex> l(pool.mu);
+  absl::MutexLock l(&pool.mu);
   return pool.idle_bytes;
 }
 

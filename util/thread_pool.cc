@@ -10,10 +10,9 @@ ThreadPool::ThreadPool(int threads) {
 
 ThreadPool::~ThreadPool() {
   {
-    std::lock_guard<std::mutex> l(mu_);
+    absl::MutexLock l(&mu_);
     stop_ = true;
   }
-  cv_.notify_all();
   for (auto& t : workers_) t.join();
 }
 
@@ -31,22 +30,25 @@ void ThreadPool::WorkerLoop() {
   for (;;) {
     std::shared_ptr<Job> job;
     {
-      std::unique_lock<std::mutex> l(mu_);
-      cv_.wait(l, [&] { return stop_ || generation_ != seen; });
+      absl::MutexLock l(&mu_);
+      auto woken = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return stop_ || generation_ != seen;
+      };
+      mu_.Await(absl::Condition(&woken));
       if (stop_) return;
       seen = generation_;
       job = job_;  // a snapshot: this worker works on this job only
     }
     if (job == nullptr) continue;  // woke after that job was over
     RunItems(job.get());
-    { std::lock_guard<std::mutex> l(mu_); }
-    done_cv_.notify_all();
+    // Releasing mu_ makes ParallelFor's Await look at job->done again.
+    { absl::MutexLock l(&mu_); }
   }
 }
 
 void ThreadPool::ParallelFor(size_t n, const std::function<void(size_t)>& fn) {
   if (n == 0) return;
-  std::lock_guard<std::mutex> run(run_mu_);
+  absl::MutexLock run(&run_mu_);
   if (workers_.empty() || n == 1) {
     for (size_t i = 0; i < n; ++i) fn(i);
     return;
@@ -55,16 +57,16 @@ void ThreadPool::ParallelFor(size_t n, const std::function<void(size_t)>& fn) {
   job->fn = &fn;
   job->n = n;
   {
-    std::lock_guard<std::mutex> l(mu_);
+    absl::MutexLock l(&mu_);
     job_ = job;
     ++generation_;
   }
-  cv_.notify_all();
   RunItems(job.get());
   // Every item was handed out; wait until each has returned. A worker that
   // never woke for this job finds no item left and does nothing.
-  std::unique_lock<std::mutex> l(mu_);
-  done_cv_.wait(l, [&] { return job->done.load() == n; });
+  absl::MutexLock l(&mu_);
+  auto all_done = [&] { return job->done.load() == n; };
+  mu_.Await(absl::Condition(&all_done));
   job_.reset();
 }
 

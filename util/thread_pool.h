@@ -3,13 +3,15 @@
 #define CKPTDB_UTIL_THREAD_POOL_H_
 
 #include <atomic>
-#include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <thread>
 #include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 
 namespace ckptdb::internal {
 
@@ -25,7 +27,8 @@ class ThreadPool {
   // Calls fn(i) for i in [0, n), spread over the workers and the caller;
   // returns when all calls have returned. Items are handed out in order.
   // Safe to call from several threads (calls are serialised).
-  void ParallelFor(size_t n, const std::function<void(size_t)>& fn);
+  void ParallelFor(size_t n, const std::function<void(size_t)>& fn)
+      ABSL_LOCKS_EXCLUDED(run_mu_, mu_);
 
   int num_workers() const { return static_cast<int>(workers_.size()); }
 
@@ -38,17 +41,19 @@ class ThreadPool {
     std::atomic<size_t> next{0};
     std::atomic<size_t> done{0};
   };
-  void WorkerLoop();
+  void WorkerLoop() ABSL_LOCKS_EXCLUDED(mu_);
   static void RunItems(Job* job);
 
-  std::mutex run_mu_;  // serialises ParallelFor calls
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::condition_variable done_cv_;
-  std::vector<std::thread> workers_;
-  bool stop_ = false;
-  std::shared_ptr<Job> job_;  // guarded by mu_
-  uint64_t generation_ = 0;   // guarded by mu_
+  // Lock order: run_mu_ before mu_. Waits use Mutex::Await, which
+  // re-evaluates its condition whenever mu_ is released: a worker that
+  // finishes its items releases mu_ once (without changing anything) so
+  // that ParallelFor sees the new Job::done count.
+  absl::Mutex run_mu_ ABSL_ACQUIRED_BEFORE(mu_);  // serialises ParallelFor
+  absl::Mutex mu_;
+  std::vector<std::thread> workers_;  // set in the constructor only
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  std::shared_ptr<Job> job_ ABSL_GUARDED_BY(mu_);
+  uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace ckptdb::internal

@@ -498,7 +498,7 @@ CallbackErrors::~CallbackErrors() {
 }
 
 void CallbackErrors::Record(py::error_already_set& e) {
-  std::lock_guard<std::mutex> l(mu_);
+  absl::MutexLock l(&mu_);
   if (value_ != nullptr) return;  // the first one wins
   value_ = e.value().inc_ref().ptr();
 }
@@ -506,7 +506,7 @@ void CallbackErrors::Record(py::error_already_set& e) {
 void CallbackErrors::RaiseIfAny() {
   PyObject* v;
   {
-    std::lock_guard<std::mutex> l(mu_);
+    absl::MutexLock l(&mu_);
     v = value_;
     value_ = nullptr;
   }

@@ -18,11 +18,12 @@
 
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "ckptdb/dtype.h"
 #include "ckptdb/metadata.h"
 #include "ckptdb/tree.h"
@@ -56,13 +57,14 @@ class CallbackErrors {
  public:
   ~CallbackErrors();
   // Records the exception currently described by `e` (with the GIL).
-  void Record(py::error_already_set& e);
+  void Record(py::error_already_set& e) ABSL_LOCKS_EXCLUDED(mu_);
   // Raises the recorded exception, if any, and clears it (with the GIL).
-  void RaiseIfAny();
+  void RaiseIfAny() ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
-  std::mutex mu_;
-  PyObject* value_ = nullptr;  // a strong reference, or nullptr
+  absl::Mutex mu_;
+  // A strong reference, or nullptr.
+  PyObject* value_ ABSL_GUARDED_BY(mu_) = nullptr;
 };
 
 // ---- exceptions -----------------------------------------------------------
