@@ -147,14 +147,17 @@ class CheckpointManager::Impl {
                                  : internal::StoreOptions::Mode::kReadWrite;
     so.create_if_missing = options_.create && !options_.read_only;
     so.create_kind = "manager";
+    // Without read_only, a database another process writes is followed.
+    so.follow_if_busy = !options_.read_only;
     CKPTDB_ASSIGN_OR_RETURN(store_, internal::Store::Open(dir_, so));
+    following_ = store_->following();
     if (store_->kind() != "manager") {
       return absl::FailedPreconditionError(
           absl::StrCat("'", dir_,
                        "' holds a single Checkpointer checkpoint, not a "
                        "CheckpointManager database"));
     }
-    if (!options_.read_only) {
+    if (!reads_only()) {
       internal::NamingRecord r;
       r.step_prefix = options_.step_prefix;
       r.step_format_fixed_length =
@@ -170,8 +173,41 @@ class CheckpointManager::Impl {
     return absl::OkStatus();
   }
 
+  // Read-only or following another writer.
+  bool reads_only() const { return options_.read_only || following_; }
+  bool following() const { return following_; }
+
+  // A follower re-reads the database when it has changed, at most once per
+  // kFollowInterval: every step committed that long before a call is seen.
+  void Follow() const ABSL_LOCKS_EXCLUDED(mu_, follow_mu_) {
+    if (!following_) return;
+    {
+      absl::MutexLock l(&follow_mu_);
+      const auto now = std::chrono::steady_clock::now();
+      if (now - last_follow_ < kFollowInterval) return;
+      last_follow_ = now;
+    }
+    {
+      absl::MutexLock l(&mu_);
+      if (closed_) return;
+    }
+    absl::StatusOr<bool> reopened = store_->Refresh();
+    // A failed refresh keeps the last view; the next call tries again.
+    if (reopened.ok() && *reopened) LoadList();
+  }
+
+  // FailedPrecondition for a write through a follower.
+  absl::Status CheckNotFollowing(absl::string_view what) const {
+    if (!following_) return absl::OkStatus();
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cannot ", what, ": '", dir_,
+        "' is open for writing by another process (or another "
+        "CheckpointManager of this one); this manager follows it and can only "
+        "read; saving from several processes is not supported yet"));
+  }
+
   // The list as the store has it: ascending, times = commit times.
-  void LoadList() ABSL_LOCKS_EXCLUDED(mu_) {
+  void LoadList() const ABSL_LOCKS_EXCLUDED(mu_) {
     std::vector<CheckpointInfo> list;
     for (const StepInfo& s : store_->Steps()) {
       CheckpointInfo c;
@@ -195,13 +231,14 @@ class CheckpointManager::Impl {
   }
 
   std::optional<int64_t> LatestStep() const ABSL_LOCKS_EXCLUDED(mu_) {
+    Follow();
     absl::MutexLock l(&mu_);
     if (list_.empty()) return std::nullopt;
     return list_.back().step;
   }
 
   bool ShouldSave(int64_t step) const ABSL_LOCKS_EXCLUDED(mu_) {
-    if (options_.read_only) return false;
+    if (reads_only()) return false;
     const std::optional<int64_t> last = LatestStep();
     if (last.has_value() && *last >= step) return false;
     if (options_.should_save_fn) return options_.should_save_fn(step, last);
@@ -222,6 +259,7 @@ class CheckpointManager::Impl {
       ABSL_LOCKS_EXCLUDED(mu_) {
     CKPTDB_RETURN_IF_ERROR(CheckOpen());
     if (options_.read_only) return false;
+    CKPTDB_RETURN_IF_ERROR(CheckNotFollowing(absl::StrCat("save step ", step)));
     CKPTDB_RETURN_IF_ERROR(saver_.WaitUntilFinished());
     if (step < 0) {
       return absl::InvalidArgumentError(
@@ -345,6 +383,7 @@ class CheckpointManager::Impl {
       const std::map<std::string, const Tree*>& targets,
       const RestoreOptions& options) {
     CKPTDB_RETURN_IF_ERROR(CheckOpen());
+    Follow();
     CKPTDB_ASSIGN_OR_RETURN(int64_t s, ResolveStep(step));
     CKPTDB_RETURN_IF_ERROR(WaitForStep(s));
     CKPTDB_ASSIGN_OR_RETURN(StepInfo info, store_->Step(s));
@@ -369,6 +408,7 @@ class CheckpointManager::Impl {
   absl::StatusOr<Tree> Restore(std::optional<int64_t> step, const Tree* target,
                                const RestoreOptions& options) {
     CKPTDB_RETURN_IF_ERROR(CheckOpen());
+    Follow();
     CKPTDB_ASSIGN_OR_RETURN(int64_t s, ResolveStep(step));
     CKPTDB_RETURN_IF_ERROR(WaitForStep(s));
     const std::string item_name =
@@ -379,6 +419,7 @@ class CheckpointManager::Impl {
   }
 
   std::vector<int64_t> AllSteps() const ABSL_LOCKS_EXCLUDED(mu_) {
+    Follow();
     absl::MutexLock l(&mu_);
     std::vector<int64_t> out;
     for (const CheckpointInfo& c : list_) out.push_back(c.step);
@@ -387,6 +428,7 @@ class CheckpointManager::Impl {
 
   std::optional<int64_t> BestStep() const ABSL_LOCKS_EXCLUDED(mu_) {
     if (!options_.best_fn) return LatestStep();
+    Follow();
     absl::MutexLock l(&mu_);
     std::vector<std::pair<double, int64_t>> with;
     for (const CheckpointInfo& c : list_) {
@@ -406,6 +448,7 @@ class CheckpointManager::Impl {
 
   absl::StatusOr<std::optional<Tree>> Metrics(int64_t step) const {
     CKPTDB_RETURN_IF_ERROR(CheckOpen());
+    Follow();
     CKPTDB_RETURN_IF_ERROR(WaitForStep(step));
     CKPTDB_ASSIGN_OR_RETURN(StepInfo info, store_->Step(step));
     if (!info.has_metrics) return std::optional<Tree>();
@@ -421,6 +464,8 @@ class CheckpointManager::Impl {
               static_cast<long long>(step));
       return absl::OkStatus();
     }
+    CKPTDB_RETURN_IF_ERROR(
+        CheckNotFollowing(absl::StrCat("delete step ", step)));
     saver_.WaitIdle();
     {
       absl::MutexLock l(&mu_);
@@ -458,6 +503,7 @@ class CheckpointManager::Impl {
     if (options_.read_only) {
       return absl::FailedPreconditionError("the manager is read-only");
     }
+    CKPTDB_RETURN_IF_ERROR(CheckNotFollowing("apply retention"));
     saver_.WaitIdle();
     std::vector<int64_t> to_delete;
     {
@@ -485,6 +531,7 @@ class CheckpointManager::Impl {
     if (options_.read_only) {
       return absl::FailedPreconditionError("the manager is read-only");
     }
+    CKPTDB_RETURN_IF_ERROR(CheckNotFollowing("collect garbage"));
     saver_.WaitIdle();
     return store_->CollectGarbage(internal::GcOptions()).status();
   }
@@ -575,7 +622,14 @@ class CheckpointManager::Impl {
   internal::ThreadPool pool_;
   // See "Locking" at the top of this file.
   mutable absl::Mutex mu_;
-  std::vector<CheckpointInfo> list_ ABSL_GUARDED_BY(mu_);
+  // Mutable: a follower's const reads refresh it (Follow).
+  mutable std::vector<CheckpointInfo> list_ ABSL_GUARDED_BY(mu_);
+  // Set by Open: another writer holds the database; this manager reads.
+  bool following_ = false;
+  static constexpr std::chrono::milliseconds kFollowInterval{100};
+  mutable absl::Mutex follow_mu_;
+  mutable std::chrono::steady_clock::time_point last_follow_
+      ABSL_GUARDED_BY(follow_mu_);
   // The step being saved; reset when its save committed or failed
   // (WaitForStep awaits that).
   std::optional<int64_t> inflight_step_ ABSL_GUARDED_BY(mu_);
@@ -661,6 +715,7 @@ absl::StatusOr<std::optional<Tree>> CheckpointManager::Metrics(
 
 absl::StatusOr<StepInfo> CheckpointManager::StepMetadata(int64_t step) const {
   CKPTDB_RETURN_IF_ERROR(impl_->CheckOpen());
+  impl_->Follow();
   CKPTDB_RETURN_IF_ERROR(impl_->WaitForStep(step));
   return impl_->store()->Step(step);
 }
@@ -668,6 +723,7 @@ absl::StatusOr<StepInfo> CheckpointManager::StepMetadata(int64_t step) const {
 absl::StatusOr<TreeMetadata> CheckpointManager::ItemMetadata(
     int64_t step, const std::string& item) const {
   CKPTDB_RETURN_IF_ERROR(impl_->CheckOpen());
+  impl_->Follow();
   CKPTDB_RETURN_IF_ERROR(impl_->WaitForStep(step));
   CKPTDB_ASSIGN_OR_RETURN(internal::StoredItem stored,
                           impl_->store()->ReadItem(step, item));
@@ -684,6 +740,8 @@ absl::Status CheckpointManager::Delete(int64_t step) {
 }
 
 absl::Status CheckpointManager::Reload() { return impl_->Reload(); }
+
+bool CheckpointManager::following() const { return impl_->following(); }
 
 absl::StatusOr<std::vector<int64_t>> CheckpointManager::ApplyRetention() {
   return impl_->ApplyRetention();

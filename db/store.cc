@@ -92,7 +92,17 @@ absl::Status CheckOptions(const std::string& path, const StoreOptions& o) {
 absl::StatusOr<std::unique_ptr<Store>> Store::Open(
     const std::string& path, const StoreOptions& options) {
   CKPTDB_RETURN_IF_ERROR(CheckOptions(path, options));
+  if (options.mode == StoreOptions::Mode::kReadWrite &&
+      options.follow_if_busy) {
+    return OpenOrFollow(path, options);
+  }
+  return OpenAs(path, options, /*following=*/false);
+}
+
+absl::StatusOr<std::unique_ptr<Store>> Store::OpenAs(
+    const std::string& path, const StoreOptions& options, bool following) {
   std::unique_ptr<Store> store(new Store(path, options));
+  store->following_ = following;
   if (options.mode == StoreOptions::Mode::kReadWrite) {
     CKPTDB_ASSIGN_OR_RETURN(store->writer_claim_, ClaimWriter(path));
   }

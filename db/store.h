@@ -20,6 +20,7 @@
 //   store_read.cc    reading item trees and array bytes
 //   store_gc.cc      garbage collection (with compaction/chunk_gc.h)
 //   store_verify.cc  verify and stats
+//   store_follow.cc  following another writer: open-or-follow, refresh
 //
 // Thread safety: all methods may be called concurrently. Saves, deletes and
 // garbage collection are serialised; reads run in parallel with them and
@@ -78,6 +79,11 @@ struct StoreOptions {
   // The kind recorded in a new database's header: "checkpoint" or
   // "manager".
   std::string create_kind = "manager";
+  // kReadWrite only: when another writer holds the database (another
+  // process, or another Store of this process), open it read-only instead
+  // and follow that writer: following() is true and Refresh() picks up its
+  // commits. If the writer is gone, this Store becomes the writer.
+  bool follow_if_busy = false;
   // For kSecondary: where the secondary keeps its own logs. Default: a
   // fresh directory under /tmp.
   std::string secondary_path;
@@ -218,6 +224,8 @@ class Store {
   bool read_only() const {
     return options_.mode != StoreOptions::Mode::kReadWrite;
   }
+  // True when this Store follows another writer (follow_if_busy).
+  bool following() const { return following_; }
   // "checkpoint" or "manager", from the header.
   const std::string& kind() const { return kind_; }
 
@@ -265,6 +273,12 @@ class Store {
   // reopens. A no-op for the writer itself.
   absl::Status Reload() ABSL_LOCKS_EXCLUDED(write_mu_);
 
+  // A read-only store: reopens when the database changed on disk since its
+  // view was opened (a directory listing: RocksDB's CURRENT, MANIFEST and
+  // log files), so that it sees every step committed before the call.
+  // Returns whether it reopened; false for the writer.
+  absl::StatusOr<bool> Refresh() ABSL_LOCKS_EXCLUDED(write_mu_);
+
   // The CheckpointManager's naming and retention record ("manager/naming"),
   // written by the manager that opens the database for writing and read by
   // tools. The store keeps it; the api decides what it holds.
@@ -299,6 +313,14 @@ class Store {
   using StepMap = std::map<int64_t, std::shared_ptr<const StepEntry>>;
 
   Store(std::string path, StoreOptions options);
+  // Open with options.mode as given (Open decides about following).
+  static absl::StatusOr<std::unique_ptr<Store>> OpenAs(
+      const std::string& path, const StoreOptions& options, bool following);
+
+  // ---- store_follow.cc ----
+  // Open for writing, or follow the writer that holds the database.
+  static absl::StatusOr<std::unique_ptr<Store>> OpenOrFollow(
+      const std::string& path, const StoreOptions& options);
 
   // ---- store_open.cc ----
   absl::Status OpenDb() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
@@ -469,6 +491,10 @@ class Store {
   // open tells whether the commit reached the disk.
   std::vector<std::shared_ptr<CfHandle>> uncertain_cfs_
       ABSL_GUARDED_BY(steps_mu_);
+  // This Store follows another writer (StoreOptions::follow_if_busy).
+  bool following_ = false;
+  // Read-only: the database files as of the last open (Refresh compares).
+  std::string view_fingerprint_ ABSL_GUARDED_BY(write_mu_);
   // Read-only: the last OpenDb skipped a committed step whose ingested
   // files its MANIFEST view did not hold yet.
   bool view_lagged_ = false;

@@ -41,6 +41,11 @@ inline std::string& Staging() {
   return buf;
 }
 
+// The names, sizes and modification times of a database's CURRENT,
+// MANIFEST and write-ahead-log files: every commit changes it
+// (store_follow.cc).
+std::string DatabaseFilesFingerprint(const std::string& path);
+
 // A step column family handle, destroyed with the last reference.
 struct Store::CfHandle {
   rocksdb::DB* db = nullptr;

@@ -60,6 +60,7 @@ DirContents ListContents(const std::string& path) {
 }  // namespace
 
 absl::Status Store::OpenDbSettled() {
+  if (read_only()) view_fingerprint_ = DatabaseFilesFingerprint(path_);
   for (int attempt = 0;; ++attempt) {
     view_lagged_ = false;
     CKPTDB_RETURN_IF_ERROR(OpenDb());
@@ -527,6 +528,12 @@ absl::Status Store::CheckDb() const {
 
 absl::Status Store::CheckWritable() const {
   if (!read_only()) return absl::OkStatus();
+  if (following_) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "database '", path_,
+        "' is open for writing by another process (or another manager of "
+        "this one); this one follows it and can only read"));
+  }
   return absl::FailedPreconditionError(
       absl::StrCat("database '", path_, "' is open read-only"));
 }

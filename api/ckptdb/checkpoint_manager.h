@@ -24,9 +24,14 @@
 // steps its retention would have deleted; deletion is atomic.
 //
 // Thread safety: all methods may be called from any thread; saves are
-// serialised. One process may open a database for writing; others may open
-// it with read_only = true (they see the steps committed when they opened,
-// and Reload() to see newer ones).
+// serialised. One process writes a database at a time. Another process (or
+// another manager of this one) that opens it with default options follows
+// that writer: following() is true, it reads every step, and each call that
+// lists or reads steps first picks up the writer's new commits (any step
+// committed 100 ms or more before the call is seen); its Save, Delete,
+// ApplyRetention and CollectGarbage are FailedPrecondition. With read_only
+// = true a manager sees the steps committed when it opened, and Reload()
+// to see newer ones.
 #ifndef CKPTDB_CHECKPOINT_MANAGER_H_
 #define CKPTDB_CHECKPOINT_MANAGER_H_
 
@@ -136,7 +141,8 @@ class CheckpointManager {
   // Opens (or creates, with options.create) the database at `directory`.
   // InvalidArgument for invalid option combinations; NotFound if it is
   // missing and !create; FailedPrecondition if it is not a ckptdb manager
-  // database or another process has it open for writing.
+  // database. If another process (or manager) has it open for writing,
+  // the manager follows that writer (see following()).
   static absl::StatusOr<std::unique_ptr<CheckpointManager>> Open(
       const std::string& directory, CheckpointManagerOptions options = {});
   // Close(), logging an error to stderr.
@@ -198,6 +204,9 @@ class CheckpointManager {
   // Re-reads the steps from the database (a read-only manager sees steps
   // committed since it opened).
   absl::Status Reload();
+  // True when another writer held the database at Open: this manager
+  // follows it (reads see its new steps; writes are FailedPrecondition).
+  bool following() const;
   // Evaluates the preservation policy over the current steps (no save) and
   // deletes what it does not keep; returns the deleted steps. Orbax only
   // does this after a save; tools use it (ckptdb gc).

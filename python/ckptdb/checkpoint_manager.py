@@ -290,6 +290,14 @@ class CheckpointManager:
   def options(self) -> CheckpointManagerOptions:
     return self._options
 
+  @property
+  def following(self) -> bool:
+    """True when another process (or manager) was writing the database when
+    this manager opened it: this one then only reads, and each listing or
+    restore first picks up the writer's new steps (those committed 100 ms or
+    more before the call). Its saves and deletes raise."""
+    return self._core.following
+
   def all_steps(self, read: bool = False) -> list:
     if read:
       self.reload()

@@ -620,6 +620,7 @@ class PyManager {
     Call([&] { return impl_->Close(); });
   }
   std::string Directory() const { return impl_->directory(); }
+  bool Following() const { return impl_->following(); }
 
  private:
   template <typename F>
@@ -799,7 +800,8 @@ void BindCheckpointManager(py::module_& m) {
       .def("check_for_errors", &PyManager::CheckForErrors)
       .def("is_saving_in_progress", &PyManager::IsSavingInProgress)
       .def("close", &PyManager::Close)
-      .def_property_readonly("directory", &PyManager::Directory);
+      .def_property_readonly("directory", &PyManager::Directory)
+      .def_property_readonly("following", &PyManager::Following);
 }
 
 }  // namespace

@@ -110,14 +110,22 @@ def test_corrupt_bytes_are_corruption_error_naming_the_leaf(tmp_path):
   np.testing.assert_array_equal(got['other'], np.arange(4))
 
 
-def test_foreign_and_busy_databases_are_failed_precondition(tmp_path):
+def test_foreign_databases_and_followers_are_failed_precondition(tmp_path):
   with ckptdb.CheckpointManager(tmp_path / 'm') as mngr:
     mngr.save(0, args=ckptdb.args.StandardSave({'a': 1}))
     mngr.wait_until_finished()
     with pytest.raises(ckptdb.FailedPreconditionError):
       ckptdb.PyTreeCheckpointer().save(tmp_path / 'm', {'a': 1}, force=True)
-    with pytest.raises(RuntimeError):  # second writer of the same database
-      ckptdb.CheckpointManager(tmp_path / 'm')
+    # A second manager of the same database follows the first: its writes
+    # are FailedPrecondition and change nothing.
+    follower = ckptdb.CheckpointManager(tmp_path / 'm')
+    assert follower.following
+    with pytest.raises(ckptdb.FailedPreconditionError, match='follows it'):
+      follower.save(1, args=ckptdb.args.StandardSave({'a': 2}))
+    with pytest.raises(ckptdb.FailedPreconditionError, match='follows it'):
+      follower.delete(0)
+    follower.close()
+    assert mngr.all_steps() == [0]
   (tmp_path / 'plain').mkdir()
   (tmp_path / 'plain' / 'notes.txt').write_text('not a checkpoint')
   with pytest.raises(ckptdb.FailedPreconditionError):

@@ -1,6 +1,7 @@
-// A second process (a monitor, the CLI) reads the database while the
-// owning process keeps saving: read-only managers and secondary stores see
-// committed steps, and every step they list restores exactly.
+// A second process (a monitor, a notebook, the CLI) reads the database
+// while the owning process keeps saving: read-only managers, followers
+// (default options) and secondary stores see committed steps, and every
+// step they list restores exactly.
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -189,26 +190,120 @@ TEST(MultiProcessTest, SecondaryStoreFollowsTheOwner) {
   EXPECT_EQ(writer.released(), std::size(kGates));
 }
 
-TEST(MultiProcessTest, ASecondWriterGetsACleanBusyError) {
+TEST(MultiProcessTest, ASecondProcessFollowsTheWriterAndCannotWrite) {
   TempDir dir;
   const std::string db = dir.Sub("db");
   auto owner = CheckpointManager::Open(db);
   ASSERT_TRUE(owner.ok());
+  EXPECT_FALSE((*owner)->following());
   ASSERT_TRUE((*owner)->Save(0, StateFor(0)).ok());
   ASSERT_TRUE((*owner)->WaitUntilFinished().ok());
   const pid_t pid = fork();
   if (pid == 0) {
-    auto second = CheckpointManager::Open(db);
-    _exit(!second.ok() &&
-                  second.status().code() ==
-                      absl::StatusCode::kFailedPrecondition &&
-                  absl::StrContains(second.status().message(), "busy")
-              ? 0
-              : 1);
+    auto second = CheckpointManager::Open(db);  // default options
+    if (!second.ok()) _exit(1);
+    if (!(*second)->following()) _exit(2);
+    if ((*second)->AllSteps() != std::vector<int64_t>{0}) _exit(3);
+    auto restored = (*second)->Restore(0);
+    if (!restored.ok() || !(*restored == StateFor(0))) _exit(4);
+    auto save = (*second)->Save(1, StateFor(1));
+    if (save.ok() ||
+        save.status().code() != absl::StatusCode::kFailedPrecondition ||
+        !absl::StrContains(save.status().message(), "follows it")) {
+      _exit(5);
+    }
+    if ((*second)->Delete(0).code() != absl::StatusCode::kFailedPrecondition) {
+      _exit(6);
+    }
+    if ((*second)->ShouldSave(1)) _exit(7);
+    _exit(0);
   }
   int status = 0;
   waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 0);
+  // The follower's refused writes changed nothing.
+  EXPECT_EQ((*owner)->AllSteps(), std::vector<int64_t>{0});
+  auto t = (*owner)->Restore(0);
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_TRUE(*t == StateFor(0));
+}
+
+// A notebook opens the database of a training run with default options
+// while the trainer saves: it lists and restores the new steps as they
+// appear, without Reload.
+TEST(MultiProcessTest, DefaultOpenFollowsTheTrainerWithoutReload) {
+  TempDir dir;
+  const std::string db = dir.Sub("db");
+  Writer writer(db);
+  std::unique_ptr<CheckpointManager> notebook;
+  int64_t max_seen = -1;
+  bool done = false;
+  const auto deadline = std::chrono::steady_clock::now() + kDeadline;
+  while (!done) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline)
+        << "the writer is stuck at gate " << writer.next_gate().value_or(-1);
+    done = writer.Exited();
+    if (notebook == nullptr) {
+      CheckpointManagerOptions o;
+      o.create = false;
+      auto r = CheckpointManager::Open(db, o);
+      if (!r.ok()) {  // not created yet
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        continue;
+      }
+      notebook = std::move(*r);
+      if (!done) EXPECT_TRUE(notebook->following());
+    }
+    const std::vector<int64_t> steps = notebook->AllSteps();
+    if (steps.empty()) continue;
+    EXPECT_GE(steps.back(), max_seen);
+    max_seen = steps.back();
+    auto t = notebook->Restore(steps.back());
+    ASSERT_TRUE(t.ok()) << t.status();
+    EXPECT_TRUE(*t == StateFor(steps.back()));
+    if (writer.next_gate() && steps.back() == *writer.next_gate() - 1) {
+      writer.Release();
+    }
+  }
+  ASSERT_TRUE(WIFEXITED(writer.status()));
+  EXPECT_EQ(WEXITSTATUS(writer.status()), 0);
+  EXPECT_EQ(writer.released(), std::size(kGates));
+  // The last commit is seen within the follow interval, without Reload.
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  EXPECT_EQ(notebook->LatestStep(), kSteps - 1);
+}
+
+// Within one process: a second manager follows the first, sees each of its
+// commits within the follow interval (100 ms), and once the writer has
+// closed, the next manager opened writes.
+TEST(MultiProcessTest, FollowerSeesCommitsWithinTheIntervalAndWriterHandsOver) {
+  TempDir dir;
+  const std::string db = dir.Sub("db");
+  CheckpointManagerOptions sync;
+  sync.enable_async_checkpointing = false;
+  auto writer = CheckpointManager::Open(db, sync);
+  ASSERT_TRUE(writer.ok()) << writer.status();
+  auto follower = CheckpointManager::Open(db);
+  ASSERT_TRUE(follower.ok()) << follower.status();
+  EXPECT_TRUE((*follower)->following());
+  EXPECT_FALSE((*follower)->LatestStep().has_value());
+  for (int64_t s = 0; s < 3; ++s) {
+    ASSERT_TRUE((*writer)->Save(s, StateFor(s)).ok());
+    std::this_thread::sleep_for(std::chrono::milliseconds(110));
+    EXPECT_EQ((*follower)->LatestStep(), s);
+    auto t = (*follower)->Restore(s);
+    ASSERT_TRUE(t.ok()) << t.status();
+    EXPECT_TRUE(*t == StateFor(s));
+  }
+  ASSERT_TRUE((*writer)->Close().ok());
+  writer->reset();
+  auto next = CheckpointManager::Open(db, sync);
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_FALSE((*next)->following());
+  ASSERT_TRUE((*next)->Save(3, StateFor(3)).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(110));
+  EXPECT_EQ((*follower)->AllSteps(), (std::vector<int64_t>{0, 1, 2, 3}));
 }
 
 }  // namespace
