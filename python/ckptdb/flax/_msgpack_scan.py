@@ -48,14 +48,16 @@ class _Scanner:
     self._data = data
     self._base = base
 
-  def _need(self, pos: int, n: int, what: str) -> None:
+  def _need(self, pos: int, n: int, what: str,
+            at: Optional[int] = None) -> None:
+    """Raises _Bad at `at` (default: pos) unless n bytes follow pos."""
     if pos + n > len(self._data):
-      raise _Bad(self._base + pos,
+      raise _Bad(self._base + (pos if at is None else at),
                  f'truncated: {what} needs {n} bytes at byte '
                  f'{self._base + pos}, only {len(self._data) - pos} remain')
 
-  def _uint(self, pos: int, size: int, what: str) -> int:
-    self._need(pos, size, what)
+  def _uint(self, pos: int, size: int, what: str, at: int) -> int:
+    self._need(pos, size, what, at=at)
     return int.from_bytes(self._data[pos:pos + size], 'big')
 
   def value(self, pos: int, depth: int = 0) -> int:
@@ -78,14 +80,14 @@ class _Scanner:
     if kind in ('nil', 'bool'):
       return pos + 1
     if kind == 'fixed':
-      self._need(pos + 1, size, 'a number')
+      self._need(pos + 1, size, 'a number', at=pos)
       return pos + 1 + size
     if kind == 'fixext':
       return self._ext(pos, pos + 1, size)
-    n = self._uint(pos + 1, size, 'a length')
+    n = self._uint(pos + 1, size, 'a length', at=pos)
     start = pos + 1 + size
     if kind == 'bin':
-      self._need(start, n, f'a {n}-byte bin')
+      self._need(start, n, f'a {n}-byte bin', at=pos)
       return start + n
     if kind == 'str':
       return self._str(pos, start, n)
@@ -96,7 +98,7 @@ class _Scanner:
     return self._map(pos, start, n, depth)
 
   def _str(self, pos: int, start: int, n: int) -> int:
-    self._need(start, n, f'a {n}-byte string')
+    self._need(start, n, f'a {n}-byte string', at=pos)
     try:
       self._data[start:start + n].decode('utf-8')
     except UnicodeDecodeError as e:
@@ -121,7 +123,7 @@ class _Scanner:
     return pos
 
   def _ext(self, pos: int, start: int, n: int) -> int:
-    self._need(start, 1 + n, f'an ext of {n} bytes')
+    self._need(start, 1 + n, f'an ext of {n} bytes', at=pos)
     code = struct.unpack('b', self._data[start:start + 1])[0]
     payload = self._data[start + 1:start + 1 + n]
     payload_at = self._base + start + 1
