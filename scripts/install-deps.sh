@@ -19,6 +19,8 @@ PKGS=(
   xxd
   # python package and the numpy-based CLI tests
   python3 python3-dev python3-numpy python3-pytest pybind11-dev
+  # ckptdb.flax: Flax's msgpack checkpoint format
+  python3-msgpack
 )
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${PKGS[@]}"

@@ -1,0 +1,113 @@
+"""Corrupt and truncated legacy msgpack checkpoints give clear errors.
+
+Each bad input raises ckptdb.flax.errors.MsgpackFormatError (a ValueError)
+naming the file and, where the bytes show it, the offset of the first bad
+byte; no other exception escapes, and nothing crashes.
+"""
+
+import random
+import struct
+
+import numpy as np
+import pytest
+
+from ckptdb.flax import errors
+from ckptdb.flax import serialization
+from ckptdb.flax.training import checkpoints
+
+GOOD = serialization.to_bytes({'a': np.arange(4, dtype=np.int16), 'b': 'x',
+                               'c': 1 + 1j, 'd': np.float32(2)})
+
+
+def restore_file(tmp_path, data, name='checkpoint_3'):
+  path = tmp_path / name
+  path.write_bytes(data)
+  return checkpoints.restore_checkpoint(str(path), target=None)
+
+
+# Each case: bytes, expected offset, a fragment of the reason.
+ARRAY_HEADER = b'\x81\xa1a'  # {'a': ...}: the value starts at byte 3
+
+
+def ext8(code, payload):
+  return bytes([0xc7, len(payload), code]) + payload
+
+
+CASES = {
+    'empty file': (b'', 0, 'empty'),
+    'truncated bin': (ARRAY_HEADER + b'\xc4\x10' + b'12345', 3, 'truncated'),
+    'truncated map': (b'\x82\xa1a\x01', 4, 'truncated'),
+    'lying str32 length': (b'\xdb\xff\xff\xff\xffab', 0, 'truncated'),
+    'reserved byte 0xc1': (ARRAY_HEADER + b'\xc1', 3, '0xc1'),
+    'extra bytes after the object': (b'\x81\xa1a\x01\x02\x03', 4,
+                                     '2 extra bytes'),
+    'array data too short': (
+        ARRAY_HEADER + ext8(1, b'\x93\x91\x04\xa5int16\xc4\x06' + b'\x00' * 6),
+        3, 'needs 8'),
+    'unknown dtype': (
+        ARRAY_HEADER + ext8(1, b'\x93\x91\x01\xa7float99\xc4\x01\x00'), 3,
+        'unknown dtype'),
+    'array payload not a triple': (ARRAY_HEADER + b'\xd4\x01\x01', 3,
+                                   '[shape, dtype, data]'),
+    'complex payload of one float': (
+        ARRAY_HEADER + ext8(2, b'\x91\xcb' + struct.pack('>d', 1.0)), 3,
+        '[real, imag]'),
+    'string not utf-8': (b'\x81\xa1a\xa2\xff\xfe', 3, 'UTF-8'),
+    'map key is a map': (b'\x81\x80\x01', 1, 'map key'),
+}
+
+
+@pytest.mark.parametrize('name', sorted(CASES))
+def test_bad_file_names_file_and_offset(tmp_path, name):
+  data, offset, fragment = CASES[name]
+  with pytest.raises(errors.MsgpackFormatError) as info:
+    restore_file(tmp_path, data)
+  e = info.value
+  assert e.path == str(tmp_path / 'checkpoint_3')
+  assert e.offset == offset, str(e)
+  assert fragment in str(e)
+  assert str(tmp_path / 'checkpoint_3') in str(e)
+  assert f'at byte {offset}' in str(e)
+
+
+def test_every_truncation_of_a_good_file_is_an_error_at_its_end(tmp_path):
+  for n in range(len(GOOD)):
+    with pytest.raises(errors.MsgpackFormatError) as info:
+      restore_file(tmp_path, GOOD[:n])
+    assert info.value.offset is not None and info.value.offset <= n, n
+
+
+def test_random_corruption_never_escapes_as_another_error(tmp_path):
+  rng = random.Random(14)
+  outcomes = {'decoded': 0, 'error': 0}
+  for _ in range(400):
+    data = bytearray(GOOD)
+    for _ in range(rng.randint(1, 3)):
+      data[rng.randrange(len(data))] = rng.randrange(256)
+    try:
+      serialization.msgpack_restore(bytes(data))
+      outcomes['decoded'] += 1
+    except errors.MsgpackFormatError:
+      outcomes['error'] += 1
+  assert outcomes['error'] > 0 and outcomes['decoded'] > 0, outcomes
+
+
+def test_bytes_errors_say_bytes():
+  with pytest.raises(errors.MsgpackFormatError, match=r'^<bytes>: .* byte 2'):
+    serialization.from_bytes(None, b'\x81\xa1')
+
+
+def test_malformed_chunked_array(tmp_path):
+  data = serialization.msgpack_serialize(
+      {'a': {'__msgpack_chunked_array__': True, 'shape': {'0': 3}}})
+  with pytest.raises(errors.MsgpackFormatError, match='malformed chunked'):
+    restore_file(tmp_path, data)
+
+
+def test_bad_file_in_a_checkpoint_directory(tmp_path):
+  (tmp_path / 'checkpoint_1').write_bytes(GOOD)
+  (tmp_path / 'checkpoint_2').write_bytes(GOOD[:-3])
+  with pytest.raises(errors.MsgpackFormatError,
+                     match=str(tmp_path / 'checkpoint_2')):
+    checkpoints.restore_checkpoint(str(tmp_path), target=None)
+  assert checkpoints.restore_checkpoint(str(tmp_path), None, step=1)['b'] == 'x'
