@@ -237,8 +237,10 @@ class CheckpointManager::Impl {
     return list_.back().step;
   }
 
+  // A follower answers as a writer would, so that code guarding Save with
+  // ShouldSave reaches Save's error instead of silently not saving.
   bool ShouldSave(int64_t step) const ABSL_LOCKS_EXCLUDED(mu_) {
-    if (reads_only()) return false;
+    if (options_.read_only) return false;
     const std::optional<int64_t> last = LatestStep();
     if (last.has_value() && *last >= step) return false;
     if (options_.should_save_fn) return options_.should_save_fn(step, last);

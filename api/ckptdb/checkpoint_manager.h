@@ -155,14 +155,16 @@ class CheckpointManager {
   // forced, or when read-only. With async, returns once the tree is
   // captured; otherwise once the step is durable and committed. Then
   // applies retention. Errors: a previous async save's error;
-  // AlreadyExists (forced save of an existing step); InvalidArgument.
+  // AlreadyExists (forced save of an existing step); InvalidArgument;
+  // FailedPrecondition when following another writer (see following()).
   absl::StatusOr<bool> Save(int64_t step, const Tree& item,
                             const ManagerSaveOptions& options = {});
   absl::StatusOr<bool> Save(int64_t step,
                             const std::map<std::string, Tree>& items,
                             const ManagerSaveOptions& options = {});
 
-  // Orbax's should_save: false if read-only or step <= LatestStep();
+  // Orbax's should_save: false if read-only or step <= LatestStep() (a
+  // follower answers as a writer would: its Save then reports why not);
   // else should_save_fn, or step % save_interval_steps == 0, step in
   // save_on_steps, or no step saved yet.
   bool ShouldSave(int64_t step) const;

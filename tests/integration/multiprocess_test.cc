@@ -215,7 +215,8 @@ TEST(MultiProcessTest, ASecondProcessFollowsTheWriterAndCannotWrite) {
     if ((*second)->Delete(0).code() != absl::StatusCode::kFailedPrecondition) {
       _exit(6);
     }
-    if ((*second)->ShouldSave(1)) _exit(7);
+    // Answered as for a writer: code that asks first reaches Save's error.
+    if (!(*second)->ShouldSave(1)) _exit(7);
     _exit(0);
   }
   int status = 0;
