@@ -33,6 +33,7 @@
 
 #include "bench/baselines.h"
 #include "bench/bench_util.h"
+#include "bench/follow.h"
 #include "bench/workloads.h"
 #include "ckptdb/checkpoint_manager.h"
 #include "ckptdb/checkpointer.h"
@@ -56,13 +57,15 @@ struct Config {
   int warmup = 1;
   std::string dir = CKPTDB_BENCH_DEFAULT_DIR;
   std::string json;
-  std::set<std::string> workloads = {"W1",  "W2",   "W3",   "W4",
-                                     "RSS", "OPEN", "ASYNC"};
+  std::set<std::string> workloads = {"W1",  "W2",   "W3",    "W4",
+                                     "RSS", "OPEN", "ASYNC", "FOLLOW"};
   bool w2_per_leaf = false;
   bool keep = false;
   // StoreTuning for every ckptdb store of the run (--chunk-bytes).
   ckptdb::StoreTuning tuning;
   bool chunk_bytes_set = false;
+  // --follow-writer mode (internal): the FOLLOW workload's writer.
+  std::string follow_writer;
   // --rss-child mode (internal).
   std::string rss_child;
   std::string rss_dir, rss_db, rss_raw;
@@ -1254,6 +1257,43 @@ void RunOpen(const Config& cfg, const std::string& work, Results* out) {
   out->Fact("open.close_s", JsonArray(t_close));
 }
 
+// ---- FOLLOW: a reader process while the writer saves (bench/follow.cc)
+// ---------------------------------------------------------------------------
+
+void RunFollow(const Config& cfg, const std::string& work, Results* out) {
+  std::printf(
+      "\n== FOLLOW: a follower process restores the latest step while the "
+      "writer process saves new steps (every chunk new) vs while it is "
+      "idle\n");
+  const FollowResult r =
+      RunFollowBlocks(SelfExe(), work, cfg.quick, cfg.pairs, cfg.warmup);
+  for (size_t i = 0; i < r.ratio.size(); ++i) {
+    std::printf(
+        "  sample %2zu/%zu  A B: idle %s, busy %s  B A: busy %s, idle %s  "
+        "ratio %.2fx\n",
+        i + 1, r.ratio.size(), FormatSeconds(r.idle_s[2 * i]).c_str(),
+        FormatSeconds(r.busy_s[2 * i]).c_str(),
+        FormatSeconds(r.busy_s[2 * i + 1]).c_str(),
+        FormatSeconds(r.idle_s[2 * i + 1]).c_str(), r.ratio[i]);
+  }
+  std::printf("  the writer committed %d steps during the busy phases\n",
+              r.writer_saves);
+  Row row;
+  row.workload = "FOLLOW";
+  row.operation = "follower restore, 1 writer saving";
+  row.ckptdb = FormatRate(r.tree_bytes / Median(r.busy_s));
+  row.reference = "idle " + FormatRate(r.tree_bytes / Median(r.idle_s));
+  row.ratio = Median(r.ratio);
+  row.ratio_text = Ratio(row.ratio, "of idle");
+  row.target = ">= 0.5x idle";
+  row.met = row.ratio >= 0.5;
+  row.ratio_samples = r.ratio;
+  out->rows.push_back(row);
+  out->Fact("follow.idle_s", JsonArray(r.idle_s));
+  out->Fact("follow.busy_s", JsonArray(r.busy_s));
+  out->Fact("follow.writer_saves", r.writer_saves);
+}
+
 // ---- main
 // ------------------------------------------------------------------------
 
@@ -1295,7 +1335,8 @@ void WriteJson(const Config& cfg, const Results& res, double total_s) {
 [[noreturn]] void Usage(int rc) {
   std::fprintf(
       rc == 0 ? stdout : stderr,
-      "usage: ckptdb_bench [--quick] [--workload W1,W2,W3,W4,RSS,OPEN]\n"
+      "usage: ckptdb_bench [--quick]\n"
+      "                    [--workload W1,W2,W3,W4,RSS,OPEN,ASYNC,FOLLOW]\n"
       "                    [--pairs N] [--warmup N] [--dir PATH] [--json "
       "FILE]\n"
       "                    [--w2-per-leaf] [--chunk-bytes N] "
@@ -1303,7 +1344,9 @@ void WriteJson(const Config& cfg, const Results& res, double total_s) {
       "  --quick        small smoke run (correctness only; 1 pair, no "
       "warm-up)\n"
       "  --workload     comma-separated subset (default: all). RSS = peak RSS\n"
-      "                 of a W1 save/restore; OPEN = 1,000-step database open\n"
+      "                 of a W1 save/restore; OPEN = 1,000-step database "
+      "open;\n"
+      "                 FOLLOW = a follower's restore while the writer saves\n"
       "  --pairs N      recorded samples per comparison (default 3); a W1/W2\n"
       "                 sample is an A B B A block (two pairs), a W3 sample a\n"
       "                 whole sweep\n"
@@ -1350,7 +1393,7 @@ Config ParseArgs(int argc, char** argv) {
         for (char& c : item) c = static_cast<char>(std::toupper(c));
         if (item.empty()) continue;
         static const std::set<std::string> kKnown = {
-            "W1", "W2", "W3", "W4", "RSS", "OPEN", "ASYNC"};
+            "W1", "W2", "W3", "W4", "RSS", "OPEN", "ASYNC", "FOLLOW"};
         if (!kKnown.count(item)) {
           std::fprintf(stderr, "unknown workload '%s'\n", item.c_str());
           Usage(2);
@@ -1368,6 +1411,8 @@ Config ParseArgs(int argc, char** argv) {
       cfg.tuning.chunk_bytes =
           static_cast<uint32_t>(std::strtoul(value().c_str(), nullptr, 0));
       cfg.chunk_bytes_set = true;
+    } else if (a == "--follow-writer") {
+      cfg.follow_writer = value();
     } else if (a == "--rss-child") {
       cfg.rss_child = value();
     } else if (a == "--rss-dir") {
@@ -1399,6 +1444,9 @@ int Main(int argc, char** argv) {
   mallopt(M_TOP_PAD, 64 << 20);
   const Config cfg = ParseArgs(argc, argv);
   if (!cfg.rss_child.empty()) return RssChild(cfg);
+  if (!cfg.follow_writer.empty()) {
+    return FollowWriterMain(cfg.follow_writer, cfg.quick);
+  }
 
   const double start = Now();
   MakeDirs(cfg.dir);
@@ -1463,6 +1511,7 @@ int Main(int argc, char** argv) {
   if (want("W2")) RunW2(cfg, work, &res);
   if (want("W3")) RunW3(cfg, work, &res);
   if (want("OPEN")) RunOpen(cfg, work, &res);
+  if (want("FOLLOW")) RunFollow(cfg, work, &res);
 
   const double total = Now() - start;
   std::printf("\n");

@@ -1,0 +1,204 @@
+#include "bench/follow.h"
+
+#include <poll.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bench/bench_util.h"
+#include "bench/workloads.h"
+#include "ckptdb/checkpoint_manager.h"
+
+namespace ckptdb_bench {
+namespace {
+
+// The tree both processes use: `arrays` float32 arrays of 1 Mi elements
+// (4 MiB each) and the step number. A step's arrays are the base bytes
+// XOR the step number in every 32-bit word, so every chunk is new.
+constexpr size_t kArrayElems = 1 << 20;
+size_t NumArrays(bool quick) { return quick ? 2 : 64; }
+
+ckptdb::Tree MakeTree(std::vector<uint32_t>& data, size_t arrays,
+                      int64_t step) {
+  std::vector<std::pair<ckptdb::DictKey, ckptdb::Tree>> kids;
+  for (size_t a = 0; a < arrays; ++a) {
+    kids.emplace_back(
+        "a" + std::to_string(a),
+        ckptdb::Tree::FromArray(ckptdb::Array::Borrow(
+            ckptdb::DType::kFloat32, {static_cast<int64_t>(kArrayElems)},
+            data.data() + a * kArrayElems)));
+  }
+  kids.emplace_back("step", ckptdb::Tree::Int(step));
+  return ckptdb::Tree::Dict(std::move(kids));
+}
+
+void XorStep(std::vector<uint32_t>& data, uint32_t from, uint32_t to) {
+  const uint32_t x = from ^ to;
+  for (uint32_t& w : data) w ^= x;
+}
+
+// Commands from the reader to the writer, one byte each: 'b' save steps
+// until told otherwise, 'i' stop saving (acknowledged with 'k' once the
+// current save has committed), 'q' exit.
+class WriterProcess {
+ public:
+  WriterProcess(const std::string& self_exe, const std::string& db,
+                bool quick) {
+    int to[2], from[2];
+    if (pipe(to) != 0 || pipe(from) != 0) FailErrno("pipe");
+    pid_ = fork();
+    if (pid_ < 0) FailErrno("fork");
+    if (pid_ == 0) {
+      dup2(to[0], 0);
+      dup2(from[1], 1);
+      close(to[1]);
+      close(from[0]);
+      std::vector<const char*> argv = {self_exe.c_str(), "--follow-writer",
+                                       db.c_str()};
+      if (quick) argv.push_back("--quick");
+      argv.push_back(nullptr);
+      execv(self_exe.c_str(), const_cast<char* const*>(argv.data()));
+      _exit(127);
+    }
+    close(to[0]);
+    close(from[1]);
+    to_ = to[1];
+    from_ = from[0];
+  }
+  ~WriterProcess() {
+    Send('q');
+    close(to_);
+    close(from_);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+  }
+  void Send(char c) {
+    if (write(to_, &c, 1) != 1) FailErrno("writing to the FOLLOW writer");
+  }
+  // Waits for one byte from the writer: 'r' ready, 'k' idle, 's' saved.
+  char Receive() {
+    char c;
+    if (read(from_, &c, 1) != 1) Fail("the FOLLOW writer process died");
+    return c;
+  }
+  // Tells the writer to stop saving and waits until it has; returns the
+  // number of steps it committed meanwhile.
+  int Idle() {
+    Send('i');
+    int saves = 0;
+    for (char c = Receive(); c != 'k'; c = Receive()) saves += c == 's';
+    return saves;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int to_ = -1, from_ = -1;
+};
+
+// Lists the latest step, restores it into `target` and checks its step
+// number and first word; returns the time taken.
+double TimedRestore(ckptdb::CheckpointManager* m, const ckptdb::Tree& target,
+                    uint32_t base_word) {
+  for (int attempt = 0;; ++attempt) {
+    // Timed from the listing: picking up the writer's commits is part of
+    // restoring the latest step.
+    const double t0 = Now();
+    const std::optional<int64_t> latest = m->LatestStep();
+    if (!latest.has_value()) Fail("FOLLOW: the follower lists no step");
+    absl::StatusOr<ckptdb::Tree> t = m->Restore(*latest, target);
+    const double seconds = Now() - t0;
+    // Retention may delete the step between listing and reading it.
+    if (absl::IsNotFound(t.status()) && attempt < 5) continue;
+    CheckOk(t.status(), "FOLLOW: restore of the latest step");
+    const ckptdb::Tree* a0 = t->Find("a0");
+    const ckptdb::Tree* step = t->Find("step");
+    if (a0 == nullptr || step == nullptr ||
+        step->kind() != ckptdb::Tree::Kind::kInt ||
+        step->int_value() != *latest ||
+        a0->array().data_as<uint32_t>()[0] !=
+            (base_word ^ static_cast<uint32_t>(*latest))) {
+      Fail("FOLLOW: the restored step differs from what was saved");
+    }
+    return seconds;
+  }
+}
+
+}  // namespace
+
+int FollowWriterMain(const std::string& db, bool quick) {
+  const size_t arrays = NumArrays(quick);
+  std::vector<uint32_t> data(arrays * kArrayElems);
+  FillRandom(reinterpret_cast<char*>(data.data()), data.size() * 4, 0xF011);
+  ckptdb::CheckpointManagerOptions o;
+  o.enable_async_checkpointing = false;
+  o.max_to_keep = 2;
+  auto m = ckptdb::CheckpointManager::Open(db, o);
+  CheckOk(m.status(), "FOLLOW writer: open");
+  int64_t step = 0;
+  XorStep(data, 0, 0);
+  CheckOk((*m)->Save(step, MakeTree(data, arrays, step)).status(),
+          "FOLLOW writer: save");
+  auto say = [](char c) {
+    if (write(1, &c, 1) != 1) _exit(3);
+  };
+  say('r');
+  bool busy = false;
+  for (;;) {
+    struct pollfd p = {0, POLLIN, 0};
+    if (poll(&p, 1, busy ? 0 : -1) > 0) {
+      char c;
+      if (read(0, &c, 1) != 1 || c == 'q') return 0;
+      if (c == 'i') say('k');
+      busy = c == 'b';
+      continue;
+    }
+    XorStep(data, static_cast<uint32_t>(step), static_cast<uint32_t>(step + 1));
+    ++step;
+    CheckOk((*m)->Save(step, MakeTree(data, arrays, step)).status(),
+            "FOLLOW writer: save");
+    say('s');
+  }
+}
+
+FollowResult RunFollowBlocks(const std::string& self_exe,
+                             const std::string& work, bool quick, int pairs,
+                             int warmup) {
+  const std::string db = work + "/follow.ckptdb";
+  RemoveAll(db);
+  FollowResult r;
+  const size_t arrays = NumArrays(quick);
+  r.tree_bytes = static_cast<double>(arrays * kArrayElems * 4);
+  std::vector<uint32_t> base(arrays * kArrayElems);
+  FillRandom(reinterpret_cast<char*>(base.data()), base.size() * 4, 0xF011);
+  std::vector<uint32_t> dst(base.size());
+  {
+    WriterProcess writer(self_exe, db, quick);
+    if (writer.Receive() != 'r') Fail("FOLLOW: the writer did not start");
+    auto m = ckptdb::CheckpointManager::Open(db);  // default options
+    CheckOk(m.status(), "FOLLOW: open the follower");
+    if (!(*m)->following()) Fail("FOLLOW: the reader does not follow");
+    const ckptdb::Tree target = MakeTree(dst, arrays, 0);
+    for (int block = 0; block < warmup + pairs; ++block) {
+      double idle = 0, busy = 0;
+      for (int phase = 0; phase < 4; ++phase) {  // A B B A
+        const bool saving = phase == 1 || phase == 2;
+        if (saving && phase == 1) writer.Send('b');
+        if (!saving && phase == 3) r.writer_saves += writer.Idle();
+        if (saving) usleep(50 * 1000);  // let the writer get going
+        const double t = TimedRestore(m->get(), target, base[0]);
+        (saving ? busy : idle) += t;
+        if (block >= warmup) (saving ? r.busy_s : r.idle_s).push_back(t);
+      }
+      if (block >= warmup) r.ratio.push_back(busy > 0 ? idle / busy : 0);
+    }
+  }
+  RemoveAll(db);
+  return r;
+}
+
+}  // namespace ckptdb_bench

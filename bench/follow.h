@@ -1,0 +1,31 @@
+// The FOLLOW workload: a reader process restores the latest step of a
+// database while the writer process saves (issue 12's "reader while writers
+// save"), against the same restore while the writer is idle.
+#ifndef CKPTDB_BENCH_FOLLOW_H_
+#define CKPTDB_BENCH_FOLLOW_H_
+
+#include <string>
+#include <vector>
+
+namespace ckptdb_bench {
+
+struct FollowResult {
+  double tree_bytes = 0;
+  std::vector<double> idle_s;  // restore times, writer idle
+  std::vector<double> busy_s;  // restore times, writer saving
+  std::vector<double> ratio;   // per A B B A block: idle / busy time
+  int writer_saves = 0;        // steps the writer committed meanwhile
+};
+
+// Spawns `self_exe --follow-writer DB` and measures `warmup` unrecorded
+// and `pairs` recorded A B B A blocks (A: writer idle, B: writer saving).
+FollowResult RunFollowBlocks(const std::string& self_exe,
+                             const std::string& work, bool quick, int pairs,
+                             int warmup);
+
+// The writer process's main: saves when told to (see follow.cc).
+int FollowWriterMain(const std::string& db, bool quick);
+
+}  // namespace ckptdb_bench
+
+#endif  // CKPTDB_BENCH_FOLLOW_H_
