@@ -25,6 +25,7 @@
 #include "ckptdb/checkpoint_manager.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -150,37 +151,39 @@ class CheckpointManager::Impl {
     // Without read_only, a database another process writes is followed.
     so.follow_if_busy = !options_.read_only;
     CKPTDB_ASSIGN_OR_RETURN(store_, internal::Store::Open(dir_, so));
-    following_ = store_->following();
+    following_.store(store_->following());
     if (store_->kind() != "manager") {
       return absl::FailedPreconditionError(
           absl::StrCat("'", dir_,
                        "' holds a single Checkpointer checkpoint, not a "
                        "CheckpointManager database"));
     }
-    if (!reads_only()) {
-      internal::NamingRecord r;
-      r.step_prefix = options_.step_prefix;
-      r.step_format_fixed_length =
-          options_.step_format_fixed_length.value_or(0);
-      r.max_to_keep = options_.max_to_keep;
-      r.keep_period = options_.keep_period;
-      r.keep_time_interval_secs = options_.keep_time_interval_secs;
-      r.retention_is_custom = options_.best_fn != nullptr ||
-                              options_.preservation_policy != nullptr;
-      CKPTDB_RETURN_IF_ERROR(store_->SetNamingRecord(r));
-    }
+    if (!reads_only()) CKPTDB_RETURN_IF_ERROR(WriteNamingRecord());
     LoadList();
     return absl::OkStatus();
   }
 
+  // The writer records its naming and retention for tools.
+  absl::Status WriteNamingRecord() {
+    internal::NamingRecord r;
+    r.step_prefix = options_.step_prefix;
+    r.step_format_fixed_length = options_.step_format_fixed_length.value_or(0);
+    r.max_to_keep = options_.max_to_keep;
+    r.keep_period = options_.keep_period;
+    r.keep_time_interval_secs = options_.keep_time_interval_secs;
+    r.retention_is_custom =
+        options_.best_fn != nullptr || options_.preservation_policy != nullptr;
+    return store_->SetNamingRecord(r);
+  }
+
   // Read-only or following another writer.
-  bool reads_only() const { return options_.read_only || following_; }
-  bool following() const { return following_; }
+  bool reads_only() const { return options_.read_only || following_.load(); }
+  bool following() const { return following_.load(); }
 
   // A follower re-reads the database when it has changed, at most once per
   // kFollowInterval: every step committed that long before a call is seen.
   void Follow() const ABSL_LOCKS_EXCLUDED(mu_, follow_mu_) {
-    if (!following_) return;
+    if (!following_.load()) return;
     {
       absl::MutexLock l(&follow_mu_);
       const auto now = std::chrono::steady_clock::now();
@@ -196,14 +199,24 @@ class CheckpointManager::Impl {
     if (reopened.ok() && *reopened) LoadList();
   }
 
-  // FailedPrecondition for a write through a follower.
-  absl::Status CheckNotFollowing(absl::string_view what) const {
-    if (!following_) return absl::OkStatus();
+  // Before a write: a follower whose writer has gone becomes the writer;
+  // while another writer holds the database, FailedPrecondition.
+  absl::Status EnsureWriter(absl::string_view what) {
+    if (!following_.load()) return absl::OkStatus();
+    CKPTDB_ASSIGN_OR_RETURN(const bool writes, store_->BecomeWriter());
+    if (writes) {
+      following_.store(false);
+      CKPTDB_RETURN_IF_ERROR(WriteNamingRecord());
+      LoadList();
+      return absl::OkStatus();
+    }
     return absl::FailedPreconditionError(absl::StrCat(
         "cannot ", what, ": '", dir_,
         "' is open for writing by another process (or another "
-        "CheckpointManager of this one); this manager follows it and can only "
-        "read; saving from several processes is not supported yet"));
+        "CheckpointManager of this one); this manager follows it: it reads "
+        "every step and becomes the writer once that writer has closed or "
+        "exited (saving from several processes at once is not supported "
+        "yet)"));
   }
 
   // The list as the store has it: ascending, times = commit times.
@@ -261,7 +274,7 @@ class CheckpointManager::Impl {
       ABSL_LOCKS_EXCLUDED(mu_) {
     CKPTDB_RETURN_IF_ERROR(CheckOpen());
     if (options_.read_only) return false;
-    CKPTDB_RETURN_IF_ERROR(CheckNotFollowing(absl::StrCat("save step ", step)));
+    CKPTDB_RETURN_IF_ERROR(EnsureWriter(absl::StrCat("save step ", step)));
     CKPTDB_RETURN_IF_ERROR(saver_.WaitUntilFinished());
     if (step < 0) {
       return absl::InvalidArgumentError(
@@ -466,8 +479,7 @@ class CheckpointManager::Impl {
               static_cast<long long>(step));
       return absl::OkStatus();
     }
-    CKPTDB_RETURN_IF_ERROR(
-        CheckNotFollowing(absl::StrCat("delete step ", step)));
+    CKPTDB_RETURN_IF_ERROR(EnsureWriter(absl::StrCat("delete step ", step)));
     saver_.WaitIdle();
     {
       absl::MutexLock l(&mu_);
@@ -505,7 +517,7 @@ class CheckpointManager::Impl {
     if (options_.read_only) {
       return absl::FailedPreconditionError("the manager is read-only");
     }
-    CKPTDB_RETURN_IF_ERROR(CheckNotFollowing("apply retention"));
+    CKPTDB_RETURN_IF_ERROR(EnsureWriter("apply retention"));
     saver_.WaitIdle();
     std::vector<int64_t> to_delete;
     {
@@ -533,7 +545,7 @@ class CheckpointManager::Impl {
     if (options_.read_only) {
       return absl::FailedPreconditionError("the manager is read-only");
     }
-    CKPTDB_RETURN_IF_ERROR(CheckNotFollowing("collect garbage"));
+    CKPTDB_RETURN_IF_ERROR(EnsureWriter("collect garbage"));
     saver_.WaitIdle();
     return store_->CollectGarbage(internal::GcOptions()).status();
   }
@@ -626,8 +638,9 @@ class CheckpointManager::Impl {
   mutable absl::Mutex mu_;
   // Mutable: a follower's const reads refresh it (Follow).
   mutable std::vector<CheckpointInfo> list_ ABSL_GUARDED_BY(mu_);
-  // Set by Open: another writer holds the database; this manager reads.
-  bool following_ = false;
+  // Another writer holds the database; this manager reads (set by Open,
+  // cleared when it becomes the writer).
+  std::atomic<bool> following_{false};
   static constexpr std::chrono::milliseconds kFollowInterval{100};
   mutable absl::Mutex follow_mu_;
   mutable std::chrono::steady_clock::time_point last_follow_

@@ -45,7 +45,9 @@ TreeMetadata StoredItem::ToMetadata(uint32_t node) const {
 // ---- Store ----------------------------------------------------------------
 
 Store::Store(std::string path, StoreOptions options)
-    : path_(std::move(path)), options_(std::move(options)) {}
+    : path_(std::move(path)),
+      options_(std::move(options)),
+      mode_(options_.mode) {}
 
 Store::~Store() {
   {

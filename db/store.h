@@ -222,10 +222,15 @@ class Store {
 
   const std::string& path() const { return path_; }
   bool read_only() const {
-    return options_.mode != StoreOptions::Mode::kReadWrite;
+    return mode_.load() != StoreOptions::Mode::kReadWrite;
   }
   // True when this Store follows another writer (follow_if_busy).
-  bool following() const { return following_; }
+  bool following() const { return following_.load(); }
+  // A follower whose writer has gone (exited, crashed, closed) becomes the
+  // writer: it reopens the database for writing, as an Open would. Returns
+  // false, still following, while another writer holds the database; true
+  // for a Store that writes.
+  absl::StatusOr<bool> BecomeWriter() ABSL_LOCKS_EXCLUDED(write_mu_);
   // "checkpoint" or "manager", from the header.
   const std::string& kind() const { return kind_; }
 
@@ -491,8 +496,11 @@ class Store {
   // open tells whether the commit reached the disk.
   std::vector<std::shared_ptr<CfHandle>> uncertain_cfs_
       ABSL_GUARDED_BY(steps_mu_);
+  // How the database is open now: options_.mode, until a follower becomes
+  // the writer (BecomeWriter).
+  std::atomic<StoreOptions::Mode> mode_;
   // This Store follows another writer (StoreOptions::follow_if_busy).
-  bool following_ = false;
+  std::atomic<bool> following_{false};
   // Read-only: the database files as of the last open (Refresh compares).
   std::string view_fingerprint_ ABSL_GUARDED_BY(write_mu_);
   // Read-only: the last OpenDb skipped a committed step whose ingested

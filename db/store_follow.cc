@@ -15,8 +15,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "ckptdb/status.h"
+#include "db/rocks_util.h"
 #include "db/store.h"
 #include "db/store_internal.h"
+#include "db/writer_claims.h"
 
 namespace ckptdb::internal {
 namespace {
@@ -77,6 +79,30 @@ absl::StatusOr<std::unique_ptr<Store>> Store::OpenOrFollow(
     std::this_thread::sleep_for(std::chrono::milliseconds(10 + 10 * attempt));
   }
   return last;
+}
+
+absl::StatusOr<bool> Store::BecomeWriter() {
+  if (!following_.load()) return !read_only();
+  absl::MutexLock w(&write_mu_);
+  if (DbLockHeldByAnotherProcess(path_)) return false;
+  absl::StatusOr<std::string> claim = ClaimWriter(path_);
+  if (!claim.ok()) return false;  // another Store of this process writes
+  absl::MutexLock l(&db_mu_);
+  CloseDb();
+  mode_.store(StoreOptions::Mode::kReadWrite);
+  absl::Status s = OpenDbSettled();
+  if (s.ok()) {
+    writer_claim_ = *std::move(claim);
+    following_.store(false);
+    return true;
+  }
+  // Someone else won the race, or the open failed: follow again.
+  ReleaseWriter(*claim);
+  CloseDb();
+  mode_.store(StoreOptions::Mode::kReadOnly);
+  CKPTDB_RETURN_IF_ERROR(OpenDbSettled());
+  if (IsBusy(s)) return false;
+  return s;
 }
 
 absl::StatusOr<bool> Store::Refresh() {

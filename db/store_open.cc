@@ -187,7 +187,7 @@ rocksdb::Status Store::OpenRocks(
       descs.emplace_back(name, cf_options_->step);
     }
   }
-  switch (options_.mode) {
+  switch (mode_.load()) {
     case StoreOptions::Mode::kReadWrite:
       return rocksdb::DB::Open(*dbo, path_, descs, handles, raw);
     case StoreOptions::Mode::kReadOnly:
@@ -419,7 +419,7 @@ absl::Status Store::PrepareStaging() {
 }
 
 absl::Status Store::OpenDb() {
-  const bool rw = options_.mode == StoreOptions::Mode::kReadWrite;
+  const bool rw = !read_only();
   CKPTDB_ASSIGN_OR_RETURN(const bool creating, CheckDirectory(rw));
   std::vector<std::string> names;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
@@ -540,7 +540,7 @@ absl::Status Store::CheckWritable() const {
 
 absl::Status Store::Reload() {
   absl::MutexLock w(&write_mu_);
-  if (options_.mode == StoreOptions::Mode::kReadWrite) {
+  if (!read_only()) {
     return ResumeIfNeeded();
   }
   absl::MutexLock l(&db_mu_);

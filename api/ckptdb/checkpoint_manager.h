@@ -29,7 +29,9 @@
 // that writer: following() is true, it reads every step, and each call that
 // lists or reads steps first picks up the writer's new commits (any step
 // committed 100 ms or more before the call is seen); its Save, Delete,
-// ApplyRetention and CollectGarbage are FailedPrecondition. With read_only
+// ApplyRetention and CollectGarbage are FailedPrecondition while the writer
+// holds the database, and make it the writer once that one has closed,
+// exited or been killed. With read_only
 // = true a manager sees the steps committed when it opened, and Reload()
 // to see newer ones.
 #ifndef CKPTDB_CHECKPOINT_MANAGER_H_
@@ -206,8 +208,9 @@ class CheckpointManager {
   // Re-reads the steps from the database (a read-only manager sees steps
   // committed since it opened).
   absl::Status Reload();
-  // True when another writer held the database at Open: this manager
-  // follows it (reads see its new steps; writes are FailedPrecondition).
+  // True while another writer holds the database: this manager follows it
+  // (reads see its new steps; a write makes it the writer once the other
+  // has gone, FailedPrecondition before).
   bool following() const;
   // Evaluates the preservation policy over the current steps (no save) and
   // deletes what it does not keep; returns the deleted steps. Orbax only

@@ -292,10 +292,11 @@ class CheckpointManager:
 
   @property
   def following(self) -> bool:
-    """True when another process (or manager) was writing the database when
-    this manager opened it: this one then only reads, and each listing or
-    restore first picks up the writer's new steps (those committed 100 ms or
-    more before the call). Its saves and deletes raise."""
+    """True while another process (or manager) writes the database: this
+    one reads, and each listing or restore first picks up the writer's new
+    steps (those committed 100 ms or more before the call). Its saves and
+    deletes raise while the writer holds the database and make it the
+    writer once that one has closed, exited or been killed."""
     return self._core.following
 
   def all_steps(self, read: bool = False) -> list:

@@ -66,7 +66,10 @@ def test_notebook_follows_a_training_process(tmp_path):
       if not steps:
         continue
       latest = steps[-1]
-      restored = notebook.restore(latest)
+      try:
+        restored = notebook.restore(latest)
+      except ckptdb.NotFoundError:
+        continue  # retention deleted it since the listing: list again
       np.testing.assert_array_equal(restored['w'], _state(latest)['w'])
       assert restored['step'] == latest
       if not seen or seen[-1] != latest:

@@ -261,6 +261,8 @@ TEST(MultiProcessTest, DefaultOpenFollowsTheTrainerWithoutReload) {
     EXPECT_GE(steps.back(), max_seen);
     max_seen = steps.back();
     auto t = notebook->Restore(steps.back());
+    // Retention may have deleted it since the listing: list again.
+    if (absl::IsNotFound(t.status())) continue;
     ASSERT_TRUE(t.ok()) << t.status();
     EXPECT_TRUE(*t == StateFor(steps.back()));
     if (writer.next_gate() && steps.back() == *writer.next_gate() - 1) {
@@ -277,15 +279,15 @@ TEST(MultiProcessTest, DefaultOpenFollowsTheTrainerWithoutReload) {
 
 // Within one process: a second manager follows the first, sees each of its
 // commits within the follow interval (100 ms), and once the writer has
-// closed, the next manager opened writes.
-TEST(MultiProcessTest, FollowerSeesCommitsWithinTheIntervalAndWriterHandsOver) {
+// closed, the follower's next save makes it the writer.
+TEST(MultiProcessTest, FollowerSeesCommitsWithinTheIntervalAndTakesOver) {
   TempDir dir;
   const std::string db = dir.Sub("db");
   CheckpointManagerOptions sync;
   sync.enable_async_checkpointing = false;
   auto writer = CheckpointManager::Open(db, sync);
   ASSERT_TRUE(writer.ok()) << writer.status();
-  auto follower = CheckpointManager::Open(db);
+  auto follower = CheckpointManager::Open(db, sync);
   ASSERT_TRUE(follower.ok()) << follower.status();
   EXPECT_TRUE((*follower)->following());
   EXPECT_FALSE((*follower)->LatestStep().has_value());
@@ -297,14 +299,65 @@ TEST(MultiProcessTest, FollowerSeesCommitsWithinTheIntervalAndWriterHandsOver) {
     ASSERT_TRUE(t.ok()) << t.status();
     EXPECT_TRUE(*t == StateFor(s));
   }
+  EXPECT_THAT(
+      (*follower)->Save(3, StateFor(3)).status(),
+      StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("follows it")));
   ASSERT_TRUE((*writer)->Close().ok());
   writer->reset();
+  auto saved = (*follower)->Save(3, StateFor(3));
+  ASSERT_TRUE(saved.ok()) << saved.status();
+  EXPECT_TRUE(*saved);
+  EXPECT_FALSE((*follower)->following());
+  EXPECT_EQ((*follower)->AllSteps(), (std::vector<int64_t>{0, 1, 2, 3}));
+  // Now the first manager's place is taken: a new one follows.
   auto next = CheckpointManager::Open(db, sync);
   ASSERT_TRUE(next.ok()) << next.status();
-  EXPECT_FALSE((*next)->following());
-  ASSERT_TRUE((*next)->Save(3, StateFor(3)).ok());
-  std::this_thread::sleep_for(std::chrono::milliseconds(110));
-  EXPECT_EQ((*follower)->AllSteps(), (std::vector<int64_t>{0, 1, 2, 3}));
+  EXPECT_TRUE((*next)->following());
+  auto t = (*next)->Restore(3);
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_TRUE(*t == StateFor(3));
+}
+
+// A writer killed with SIGKILL blocks nobody: the follower's next save
+// makes it the writer, and every committed step stays readable.
+TEST(MultiProcessTest, AKilledWriterIsReplacedByTheFollower) {
+  TempDir dir;
+  const std::string db = dir.Sub("db");
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    close(ready[0]);
+    CheckpointManagerOptions o;
+    o.enable_async_checkpointing = false;
+    auto m = CheckpointManager::Open(db, o);
+    if (!m.ok() || !(*m)->Save(0, StateFor(0)).ok()) _exit(2);
+    if (write(ready[1], "r", 1) != 1) _exit(3);
+    for (;;) pause();  // holds the database until killed
+  }
+  close(ready[1]);
+  char c;
+  ASSERT_EQ(read(ready[0], &c, 1), 1) << "the writer did not start";
+  close(ready[0]);
+  CheckpointManagerOptions o;
+  o.enable_async_checkpointing = false;
+  auto follower = CheckpointManager::Open(db, o);
+  ASSERT_TRUE(follower.ok()) << follower.status();
+  EXPECT_TRUE((*follower)->following());
+  EXPECT_EQ((*follower)->Save(1, StateFor(1)).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  kill(pid, SIGKILL);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  auto saved = (*follower)->Save(1, StateFor(1));
+  ASSERT_TRUE(saved.ok()) << saved.status();
+  EXPECT_FALSE((*follower)->following());
+  EXPECT_EQ((*follower)->AllSteps(), (std::vector<int64_t>{0, 1}));
+  for (int64_t s : {0, 1}) {
+    auto t = (*follower)->Restore(s);
+    ASSERT_TRUE(t.ok()) << t.status();
+    EXPECT_TRUE(*t == StateFor(s));
+  }
 }
 
 }  // namespace
