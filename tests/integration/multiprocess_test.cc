@@ -2,6 +2,7 @@
 // while the owning process keeps saving: read-only managers, followers
 // (default options) and secondary stores see committed steps, and every
 // step they list restores exactly.
+#include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -10,7 +11,10 @@
 #include <chrono>
 #include <cstdlib>
 #include <iterator>
+#include <map>
 #include <optional>
+#include <random>
+#include <set>
 #include <thread>
 
 #include "absl/strings/match.h"
@@ -358,6 +362,138 @@ TEST(MultiProcessTest, AKilledWriterIsReplacedByTheFollower) {
     ASSERT_TRUE(t.ok()) << t.status();
     EXPECT_TRUE(*t == StateFor(s));
   }
+}
+
+// ---- Hand-over under SIGKILL: several processes open the database with
+// default options and keep trying to save; the test kills whichever one is
+// the writer at a random moment, again and again, and starts a new process
+// in its place. CKPTDB_HANDOVER_KILLS sets the number of kills (default 20;
+// the long variant runs 200).
+
+// What a worker reports through the shared pipe after each commit.
+struct Commit {
+  pid_t pid;
+  int64_t step;
+};
+
+// A worker: saves steps base, base+1, ... with default options; a save
+// refused because another process writes is retried every 5 ms.
+[[noreturn]] void HandoverWorker(const std::string& db, int64_t base,
+                                 int report_fd) {
+  CheckpointManagerOptions o;
+  o.enable_async_checkpointing = false;
+  auto m = CheckpointManager::Open(db, o);
+  if (!m.ok()) _exit(2);
+  for (int64_t step = base;;) {
+    auto saved = (*m)->Save(step, StateFor(step));
+    if (saved.ok()) {
+      const Commit c{getpid(), step};
+      if (write(report_fd, &c, sizeof(c)) != sizeof(c)) _exit(3);
+      ++step;
+    } else if (saved.status().code() == absl::StatusCode::kFailedPrecondition) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    } else {
+      _exit(4);
+    }
+  }
+}
+
+int HandoverKills() {
+  const char* v = std::getenv("CKPTDB_HANDOVER_KILLS");
+  return v != nullptr && std::atoi(v) > 0 ? std::atoi(v) : 20;
+}
+
+TEST(MultiProcessTest, KillingTheWriterRepeatedlyHandsOverAndLosesNothing) {
+  TempDir dir;
+  const std::string db = dir.Sub("db");
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  constexpr int kWorkers = 3;
+  int64_t next_base = 0;
+  std::set<pid_t> workers;
+  auto spawn = [&] {
+    const int64_t base = next_base;
+    next_base += 1'000'000;
+    const pid_t pid = fork();
+    if (pid == 0) {
+      close(fds[0]);
+      HandoverWorker(db, base, fds[1]);
+    }
+    workers.insert(pid);
+  };
+  for (int i = 0; i < kWorkers; ++i) spawn();
+  std::map<int64_t, pid_t> committed;
+  // Waits up to `limit` for a commit; returns it.
+  auto next_commit =
+      [&](std::chrono::milliseconds limit) -> std::optional<Commit> {
+    struct pollfd p = {fds[0], POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(limit.count())) <= 0) return std::nullopt;
+    Commit c;
+    if (read(fds[0], &c, sizeof(c)) != sizeof(c)) return std::nullopt;
+    committed[c.step] = c.pid;
+    return c;
+  };
+  std::mt19937 rng(777);
+  const int kills = HandoverKills();
+  double worst_gap_ms = 0;
+  for (int k = 0; k < kills; ++k) {
+    // Some process takes over and commits (bounded: the hand-over timeout).
+    const auto t0 = std::chrono::steady_clock::now();
+    std::optional<Commit> c = next_commit(std::chrono::seconds(20));
+    ASSERT_TRUE(c.has_value()) << "kill " << k << ": nobody committed within "
+                               << "20 s after the writer was killed";
+    worst_gap_ms =
+        std::max(worst_gap_ms, std::chrono::duration<double, std::milli>(
+                                   std::chrono::steady_clock::now() - t0)
+                                   .count());
+    // Let it write a while, then kill the writer (the last committer).
+    const auto until = std::chrono::steady_clock::now() +
+                       std::chrono::milliseconds(
+                           std::uniform_int_distribution<int>(0, 150)(rng));
+    pid_t writer = c->pid;
+    while (std::chrono::steady_clock::now() < until) {
+      if (auto more = next_commit(std::chrono::milliseconds(5))) {
+        writer = more->pid;
+      }
+    }
+    kill(writer, SIGKILL);
+    int status = 0;
+    waitpid(writer, &status, 0);
+    workers.erase(writer);
+    // Commits the writer reported before it died are still in the pipe.
+    while (next_commit(std::chrono::milliseconds(0))) {
+    }
+    spawn();
+  }
+  for (pid_t p : workers) kill(p, SIGKILL);
+  for (pid_t p : workers) waitpid(p, nullptr, 0);
+  while (next_commit(std::chrono::milliseconds(0))) {
+  }
+  close(fds[0]);
+  close(fds[1]);
+  std::printf(
+      "%d kills, %zu commits, longest wait for a new writer's "
+      "commit %.0f ms\n",
+      kills, committed.size(), worst_gap_ms);
+  // Every reported commit is there and restores exactly; nothing else is.
+  CheckpointManagerOptions o;
+  o.create = false;
+  auto m = CheckpointManager::Open(db, o);
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_FALSE((*m)->following());
+  std::vector<int64_t> steps = (*m)->AllSteps();
+  std::set<int64_t> listed(steps.begin(), steps.end());
+  for (const auto& [step, pid] : committed) {
+    ASSERT_TRUE(listed.count(step)) << "step " << step << " was lost";
+  }
+  // A step committed by a writer killed before it could report it may be
+  // listed too; every listed step restores exactly.
+  for (int64_t step : steps) {
+    auto t = (*m)->Restore(step);
+    ASSERT_TRUE(t.ok()) << t.status();
+    EXPECT_TRUE(*t == StateFor(step)) << "step " << step;
+  }
+  EXPECT_GE(committed.size(), static_cast<size_t>(kills));
 }
 
 }  // namespace
