@@ -113,7 +113,8 @@ def prepare_target(target: Any) -> Any:
 
   Abstract leaves -- anything with .shape and .dtype that is not an array
   (jax.ShapeDtypeStruct, ckptdb.ArrayMetadata) -- become new numpy arrays of
-  that shape and dtype, which the restore then fills in place.
+  that shape and dtype (filled in place with in_place=True; otherwise they
+  only give structure).
   """
 
   def leaf(x: Any) -> Any:

@@ -37,6 +37,8 @@ class _RestoreRequest:
   partial_restore: bool
   restore_args: Dict[str, str]
   post: Optional[Callable[[Any], Any]] = None
+  # ckptdb's opt-in: fill the target's own arrays (see StandardRestore).
+  in_place: bool = False
 
   def finish(self, result: Any) -> Any:
     return self.post(result) if self.post is not None else result
@@ -51,11 +53,12 @@ def _restore_args_dict(restore_args: Any) -> Dict[str, str]:
 
 
 def _target_request(item: Any, restore_args: Any,
-                    partial_restore: bool = False) -> _RestoreRequest:
+                    partial_restore: bool = False,
+                    in_place: bool = False) -> _RestoreRequest:
   if item is None:
     return _RestoreRequest(False, None, False, _restore_args_dict(restore_args))
   return _RestoreRequest(True, _tree.prepare_target(item), partial_restore,
-                         _restore_args_dict(restore_args))
+                         _restore_args_dict(restore_args), in_place=in_place)
 
 
 def _check_not_empty(item: Any) -> None:
@@ -92,10 +95,13 @@ class PyTreeSave(CheckpointArgs):
 class PyTreeRestore(CheckpointArgs):
   """Restores a pytree, into the structure of `item` when given.
 
-  Target arrays whose dtype and shape match what is restored are filled in
-  place (and returned); others are replaced by new arrays. partial_restore:
-  `item` may omit dict entries. restore_args: a tree of RestoreArgs (dtype
-  casts). transforms / legacy_transform_fn are not supported.
+  The target gives the structure; the restored arrays are new and the
+  target's arrays are left unchanged (as in Orbax). partial_restore: `item`
+  may omit dict entries. restore_args: a tree of RestoreArgs (dtype casts).
+  transforms / legacy_transform_fn are not supported.
+
+  in_place (ckptdb, not in Orbax): fill the target's own arrays where dtype
+  and shape match (no allocation; the target is overwritten and returned).
   """
   item: Any = None
   restore_args: Any = None
@@ -103,13 +109,15 @@ class PyTreeRestore(CheckpointArgs):
   transforms_default_to_original: bool = True
   legacy_transform_fn: Any = None
   partial_restore: bool = False
+  in_place: bool = False
 
   def _restore_request(self) -> _RestoreRequest:
     if self.transforms is not None or self.legacy_transform_fn is not None:
       raise NotImplementedError(
           'ckptdb does not implement Orbax transforms; restore without them '
           'and rearrange the tree in Python')
-    return _target_request(self.item, self.restore_args, self.partial_restore)
+    return _target_request(self.item, self.restore_args, self.partial_restore,
+                           self.in_place)
 
 
 # ---- Standard ---------------------------------------------------------------
@@ -140,15 +148,21 @@ class StandardSave(CheckpointArgs):
 class StandardRestore(CheckpointArgs):
   """Restores a pytree, into the structure of `item` when given.
 
-  `item` may hold arrays (filled in place when dtype and shape match),
-  abstract leaves with .shape and .dtype (jax.ShapeDtypeStruct,
-  ckptdb.ArrayMetadata: new arrays of that dtype), or PLACEHOLDER. strict,
-  support_layout and fallback_sharding are ignored.
+  `item` may hold arrays, abstract leaves with .shape and .dtype
+  (jax.ShapeDtypeStruct, ckptdb.ArrayMetadata) or PLACEHOLDER. Restored
+  arrays take the target leaf's dtype and are new arrays: the target is left
+  unchanged (as in Orbax). strict, support_layout and fallback_sharding are
+  ignored.
+
+  in_place (ckptdb, not in Orbax): fill the target's own arrays where dtype
+  and shape match -- no allocation, ckptdb's zero-copy path; the target is
+  overwritten and its arrays are returned. Others get new arrays.
   """
   item: Any = None
   strict: bool = True
   support_layout: bool = False
   fallback_sharding: Any = None
+  in_place: bool = False
 
   def _restore_request(self) -> _RestoreRequest:
     if self.item is None:
@@ -157,7 +171,7 @@ class StandardRestore(CheckpointArgs):
     restore_args = _tree.map_leaves(
         lambda x: _types.RestoreArgs(dtype=getattr(x, 'dtype', None))
         if hasattr(x, 'dtype') and hasattr(x, 'shape') else None, self.item)
-    return _target_request(self.item, restore_args)
+    return _target_request(self.item, restore_args, in_place=self.in_place)
 
 
 # ---- Array ------------------------------------------------------------------
@@ -184,12 +198,16 @@ class ArraySave(CheckpointArgs):
 
 @dataclasses.dataclass
 class ArrayRestore(CheckpointArgs):
-  """Restores a single array (into `item` when its dtype and shape match)."""
+  """Restores a single array as a new array.
+
+  in_place (ckptdb): fill `item` itself when its dtype and shape match.
+  """
   item: Any = None
   restore_args: Optional[_types.RestoreArgs] = None
+  in_place: bool = False
 
   def _restore_request(self) -> _RestoreRequest:
-    return _target_request(self.item, self.restore_args)
+    return _target_request(self.item, self.restore_args, in_place=self.in_place)
 
 
 # ---- Json -------------------------------------------------------------------
