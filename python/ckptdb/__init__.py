@@ -20,6 +20,7 @@ from ckptdb import args
 from ckptdb import checkpoint_managers
 from ckptdb import orbax_utils
 from ckptdb import test_utils
+from ckptdb import tree
 from ckptdb._ckptdb import AlreadyExistsError
 from ckptdb._ckptdb import ArrayMetadata
 from ckptdb._ckptdb import CorruptionError
@@ -74,7 +75,7 @@ __all__ = [
     'StandardCheckpointer', 'StepAlreadyExistsError', 'StepMetadata',
     'StoreTuning', 'UnavailableError', 'UnimplementedError', 'args',
     'checkpoint', 'checkpoint_managers', 'have_bfloat16', 'orbax_utils',
-    'test_utils',
+    'test_utils', 'tree',
 ]
 
 # `import ckptdb as orbax` then `orbax.checkpoint.X` (the Flax migration

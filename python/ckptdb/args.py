@@ -57,8 +57,13 @@ def _target_request(item: Any, restore_args: Any,
                     in_place: bool = False) -> _RestoreRequest:
   if item is None:
     return _RestoreRequest(False, None, False, _restore_args_dict(restore_args))
-  return _RestoreRequest(True, _tree.prepare_target(item), partial_restore,
-                         _restore_args_dict(restore_args), in_place=in_place)
+  target = _tree.prepare_target(_tree.to_storable(item))
+  post = None
+  if _tree.has_custom_nodes(item):  # rebuild the target's classes
+    post = lambda result: _tree.rebuild_like(result, item)
+  return _RestoreRequest(True, target, partial_restore,
+                         _restore_args_dict(restore_args), post=post,
+                         in_place=in_place)
 
 
 def _check_not_empty(item: Any) -> None:
@@ -67,7 +72,7 @@ def _check_not_empty(item: Any) -> None:
 
 
 def _is_single_leaf(item: Any) -> bool:
-  return not _tree.is_container(item) and item is not None
+  return item is not None and _tree.flatten_one_level(item) is None
 
 
 # ---- PyTree -----------------------------------------------------------------
@@ -87,8 +92,8 @@ class PyTreeSave(CheckpointArgs):
 
   def _save_request(self) -> _SaveRequest:
     _check_not_empty(self.item)
-    return _SaveRequest(self.item, _save_args_dict(self.save_args),
-                        self.custom_metadata)
+    return _SaveRequest(_tree.to_storable(self.item),
+                        _save_args_dict(self.save_args), self.custom_metadata)
 
 
 @dataclasses.dataclass
@@ -140,8 +145,8 @@ class StandardSave(CheckpointArgs):
           f'StandardSave got a single leaf of type {type(self.item).__name__}'
           '; use ArrayCheckpointHandler / ocp.args.ArraySave to save a '
           'single array or scalar.')
-    return _SaveRequest(self.item, _save_args_dict(self.save_args),
-                        self.custom_metadata)
+    return _SaveRequest(_tree.to_storable(self.item),
+                        _save_args_dict(self.save_args), self.custom_metadata)
 
 
 @dataclasses.dataclass
