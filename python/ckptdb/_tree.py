@@ -300,6 +300,51 @@ def flatten_dtype_args(args_tree: Any, arg_types: tuple) -> Dict[str, str]:
   return out
 
 
+def flatten_shape_args(args_tree: Any,
+                       arg_types: tuple) -> Dict[str, Tuple[tuple, bool]]:
+  """{leaf path: (global_shape, strict)} for ArrayRestoreArgs with a shape."""
+  out: Dict[str, Tuple[tuple, bool]] = {}
+
+  def add(path: str, args: Any) -> None:
+    shape = args.requested_shape()
+    if shape is not None:
+      out[path] = (shape, bool(args.strict))
+
+  _walk_args(args_tree, arg_types, add)
+  return out
+
+
+def map_with_path(fn: Callable[[str, Any], Any], tree: Any,
+                  prefix: str = '') -> Any:
+  """map_leaves, with fn also given each leaf's path."""
+  node = flatten_one_level(tree)
+  if node is None:
+    return fn(prefix, tree)
+  return node.unflatten([map_with_path(fn, c, join_path(prefix, k))
+                         for k, c in zip(node.keys, node.children)])
+
+
+def fit_shape(path: str, value: Any, shape: tuple, strict: bool) -> Any:
+  """value with the requested global shape (Orbax's ArrayRestoreArgs).
+
+  ValueError naming the leaf and both shapes if they differ and strict;
+  otherwise pads with zeros or truncates at the end of each axis.
+  """
+  if not isinstance(value, np.ndarray) or tuple(value.shape) == shape:
+    return value
+  if strict or value.ndim != len(shape):
+    raise ValueError(
+        f"leaf '{path}': the saved shape {tuple(value.shape)} differs from "
+        f'the requested global_shape {shape}' +
+        (' (ArrayRestoreArgs(strict=True); strict=False pads with zeros or '
+         'truncates)' if strict else ' (ranks differ: cannot pad or '
+                                     'truncate)'))
+  out = np.zeros(shape, dtype=value.dtype)
+  common = tuple(slice(0, min(a, b)) for a, b in zip(value.shape, shape))
+  out[common] = value[common]
+  return out
+
+
 def prepare_target(target: Any) -> Any:
   """Makes a restore target the core accepts.
 

@@ -11,7 +11,7 @@ accept (as Orbax's handlers do) and in the options they take.
 
 import collections.abc
 import dataclasses
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import numpy as np
 
@@ -39,9 +39,19 @@ class _RestoreRequest:
   post: Optional[Callable[[Any], Any]] = None
   # ckptdb's opt-in: fill the target's own arrays (see StandardRestore).
   in_place: bool = False
+  # {leaf path: (global_shape, strict)} from ArrayRestoreArgs.
+  shapes: Dict[str, Tuple[tuple, bool]] = dataclasses.field(
+      default_factory=dict)
 
   def finish(self, result: Any) -> Any:
+    if self.shapes:
+      result = _tree.map_with_path(self._fit, result)
     return self.post(result) if self.post is not None else result
+
+  def _fit(self, path: str, value: Any) -> Any:
+    if path not in self.shapes:
+      return value
+    return _tree.fit_shape(path, value, *self.shapes[path])
 
 
 def _save_args_dict(save_args: Any) -> Dict[str, str]:
@@ -55,15 +65,17 @@ def _restore_args_dict(restore_args: Any) -> Dict[str, str]:
 def _target_request(item: Any, restore_args: Any,
                     partial_restore: bool = False,
                     in_place: bool = False) -> _RestoreRequest:
+  shapes = _tree.flatten_shape_args(restore_args, (_types.ArrayRestoreArgs,))
   if item is None:
-    return _RestoreRequest(False, None, False, _restore_args_dict(restore_args))
+    return _RestoreRequest(False, None, False, _restore_args_dict(restore_args),
+                           shapes=shapes)
   target = _tree.prepare_target(_tree.to_storable(item))
   post = None
   if _tree.has_custom_nodes(item):  # rebuild the target's classes
     post = lambda result: _tree.rebuild_like(result, item)
   return _RestoreRequest(True, target, partial_restore,
                          _restore_args_dict(restore_args), post=post,
-                         in_place=in_place)
+                         in_place=in_place, shapes=shapes)
 
 
 def _check_not_empty(item: Any) -> None:
@@ -156,8 +168,11 @@ class StandardRestore(CheckpointArgs):
   `item` may hold arrays, abstract leaves with .shape and .dtype
   (jax.ShapeDtypeStruct, ckptdb.ArrayMetadata) or PLACEHOLDER. Restored
   arrays take the target leaf's dtype and are new arrays: the target is left
-  unchanged (as in Orbax). strict, support_layout and fallback_sharding are
-  ignored.
+  unchanged (as in Orbax). A numpy leaf gives dtype, not shape; a leaf with
+  a sharding (jax.Array, sharded jax.ShapeDtypeStruct) also requests its
+  shape, which must equal the saved one when strict (else ValueError) and is
+  padded with zeros or truncated to when not. support_layout and
+  fallback_sharding are ignored.
 
   in_place (ckptdb, not in Orbax): fill the target's own arrays where dtype
   and shape match -- no allocation, ckptdb's zero-copy path; the target is
@@ -172,11 +187,23 @@ class StandardRestore(CheckpointArgs):
   def _restore_request(self) -> _RestoreRequest:
     if self.item is None:
       return _RestoreRequest(False, None, False, {})
-    # Orbax restores into the target's dtypes.
-    restore_args = _tree.map_leaves(
-        lambda x: _types.RestoreArgs(dtype=getattr(x, 'dtype', None))
-        if hasattr(x, 'dtype') and hasattr(x, 'shape') else None, self.item)
+    restore_args = _tree.map_leaves(self._leaf_restore_args, self.item)
     return _target_request(self.item, restore_args, in_place=self.in_place)
+
+  def _leaf_restore_args(self, x: Any) -> Optional[_types.RestoreArgs]:
+    """Orbax's construct_restore_args for one target leaf.
+
+    Arrays give their dtype; a leaf with a sharding (jax.Array,
+    jax.ShapeDtypeStruct with sharding) also its shape as global_shape,
+    checked per `strict`. A numpy array's shape is not requested.
+    """
+    if not (hasattr(x, 'dtype') and hasattr(x, 'shape')):
+      return None
+    if (not isinstance(x, (np.ndarray, np.generic)) and
+        getattr(x, 'sharding', None) is not None):
+      return _types.ArrayRestoreArgs(dtype=x.dtype, global_shape=x.shape,
+                                     strict=self.strict)
+    return _types.RestoreArgs(dtype=x.dtype)
 
 
 # ---- Array ------------------------------------------------------------------
