@@ -197,9 +197,34 @@ def _storable(x: Any) -> Any:
   return dict(zip(node.keys, children))
 
 
+def is_jax_array(x: Any) -> bool:
+  """True if x is a jax.Array (JAX imported by the caller)."""
+  jax = sys.modules.get('jax')
+  return jax is not None and isinstance(x, getattr(jax, 'Array', ()))
+
+
+def needs_rebuild(target: Any) -> bool:
+  """True if a result restored into target must be rebuilt by rebuild_like:
+  target has custom nodes or jax.Array leaves."""
+  stack = [(target, 0)]
+  while stack:
+    x, depth = stack.pop()
+    node = flatten_one_level(x)
+    if node is None:
+      if is_jax_array(x):
+        return True
+      continue
+    if node.custom:
+      return True
+    if depth < _MAX_DEPTH:
+      stack.extend((c, depth + 1) for c in node.children)
+  return False
+
+
 def rebuild_like(result: Any, target: Any) -> Any:
-  """result (restored into to_storable(target)) with target's node types."""
-  if not has_custom_nodes(target):
+  """result (restored into to_storable(target)) with target's node types;
+  where target has a jax.Array, a jax.Array with its sharding."""
+  if not needs_rebuild(target):
     return result
   return _rebuild_like(result, target)
 
@@ -212,6 +237,8 @@ def _child_of(result: Any, key: Any, index: int) -> Any:
 
 def _rebuild_like(result: Any, target: Any) -> Any:
   node = flatten_one_level(target)
+  if node is None and is_jax_array(target) and isinstance(result, np.ndarray):
+    return sys.modules['jax'].device_put(result, target.sharding)
   if node is None or result is None or result is PLACEHOLDER:
     return result
   children = [_rebuild_like(_child_of(result, k, i), c)
@@ -349,13 +376,15 @@ def prepare_target(target: Any) -> Any:
   """Makes a restore target the core accepts.
 
   Abstract leaves -- anything with .shape and .dtype that is not an array
-  (jax.ShapeDtypeStruct, ckptdb.ArrayMetadata) -- become new numpy arrays of
-  that shape and dtype (filled in place with in_place=True; otherwise they
-  only give structure).
+  (jax.ShapeDtypeStruct, ckptdb.ArrayMetadata) -- and jax.Arrays (not
+  copied to the host for this) become new numpy arrays of that shape and
+  dtype (filled in place with in_place=True; otherwise they only give
+  structure).
   """
 
   def leaf(x: Any) -> Any:
-    if (not isinstance(x, (np.ndarray, np.generic)) and
+    if is_jax_array(x) or (
+        not isinstance(x, (np.ndarray, np.generic)) and
         not hasattr(x, '__array__') and hasattr(x, 'shape') and
         hasattr(x, 'dtype')):
       return np.empty(tuple(x.shape), dtype=numpy_dtype(x.dtype))

@@ -71,7 +71,7 @@ def _target_request(item: Any, restore_args: Any,
                            shapes=shapes)
   target = _tree.prepare_target(_tree.to_storable(item))
   post = None
-  if _tree.has_custom_nodes(item):  # rebuild the target's classes
+  if _tree.needs_rebuild(item):  # the target's classes, jax.Arrays
     post = lambda result: _tree.rebuild_like(result, item)
   return _RestoreRequest(True, target, partial_restore,
                          _restore_args_dict(restore_args), post=post,

@@ -7,6 +7,8 @@ StandardCheckpointHandler "Restore targets may be real values", and 6.5,
 in_place=True (tested in test_inplace.py).
 """
 
+import sys
+import types
 import warnings
 
 import numpy as np
@@ -132,3 +134,44 @@ def test_default_restore_returns_the_restored_buffer_without_copy(tmp_path):
     got = ckptr.restore(tmp_path / 'c', item=target)
   assert type(got['w'].base).__name__ == 'PyCapsule'
   assert got['w'].flags.writeable
+
+
+class _FakeJaxArray:
+  """jax.Array stand-in: a device array with a sharding."""
+
+  def __init__(self, value, sharding):
+    self.value = np.asarray(value)
+    self.sharding = sharding
+    self.shape, self.dtype = self.value.shape, self.value.dtype
+
+  def __array__(self, dtype=None, copy=None):
+    del copy
+    return self.value if dtype is None else self.value.astype(dtype)
+
+
+@pytest.fixture
+def fake_jax(monkeypatch):
+  jax = types.ModuleType('jax')
+  jax.Array = _FakeJaxArray
+  jax.device_put = lambda x, sharding: _FakeJaxArray(x, sharding)
+  monkeypatch.setitem(sys.modules, 'jax', jax)
+  return jax
+
+
+def test_jax_array_target_leaf_comes_back_as_jax_array(tmp_path, fake_jax):
+  """Issue 16 / orbax-semantics.md 6.2: with a jax.Array target leaf the
+  restored leaf is a jax.Array with the target's sharding (JAX faked)."""
+  del fake_jax
+  ckptr = ckptdb.StandardCheckpointer()
+  ckptr.save(tmp_path / 'c', {'w': np.arange(4.0), 'n': 2})
+  sharding = object()
+  target = {'w': _FakeJaxArray(np.zeros(4, np.float32), sharding), 'n': 0}
+  got = ckptr.restore(tmp_path / 'c', target)
+  assert isinstance(got['w'], _FakeJaxArray) and got['w'] is not target['w']
+  assert got['w'].sharding is sharding and got['w'].dtype == np.float32
+  np.testing.assert_array_equal(got['w'].value, np.arange(4.0))
+  assert not target['w'].value.any() and got['n'] == 2
+  # Its shape is a requested global_shape (strict by default).
+  small = {'w': _FakeJaxArray(np.zeros(2), sharding), 'n': 0}
+  with pytest.raises(ValueError, match=r"'w'"):
+    ckptr.restore(tmp_path / 'c', small)
