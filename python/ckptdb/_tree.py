@@ -39,6 +39,13 @@ def join_path(prefix: str, key: Any) -> str:
 _REGISTRY: Dict[type, Tuple[Callable[[Any], Any], Callable[[Any, Any], Any]]]
 _REGISTRY = {}
 
+
+def register_node(nodetype: type, flatten_fn: Callable[[Any], Any],
+                  unflatten_fn: Callable[[Any, Any], Any]) -> None:
+  """Registers a pytree node class (see ckptdb.tree.register_pytree_node)."""
+  _REGISTRY[nodetype] = (flatten_fn, unflatten_fn)
+
+
 # Values that are always leaves (no need to ask JAX).
 _LEAF_TYPES = (np.ndarray, np.generic, str, bytes, int, float, bool,
                type(None), type(Ellipsis))
@@ -87,7 +94,7 @@ def _registered_node(x: Any) -> Node:
 
 
 def _dataclass_node(x: Any) -> Node:
-  """Fields of a dataclass; pytree_node=False fields (flax.struct) are static."""
+  """A dataclass's fields; pytree_node=False ones (flax.struct) are static."""
   names = [f.name for f in dataclasses.fields(x)
            if f.metadata.get('pytree_node', True)]
 

@@ -30,7 +30,7 @@ def register_pytree_node(nodetype: type,
   """
   if not isinstance(nodetype, type):
     raise TypeError(f'nodetype must be a class, got {nodetype!r}')
-  _tree._REGISTRY[nodetype] = (flatten_func, unflatten_func)  # pylint: disable=protected-access
+  _tree.register_node(nodetype, flatten_func, unflatten_func)
 
 
 def _is_empty_node(x: Any) -> bool:

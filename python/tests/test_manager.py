@@ -259,8 +259,9 @@ def test_several_items_legacy_api(tmp_path):
   assert got['step'] == 2 and got['step'].dtype == np.int64
   # ckptdb's opt-in through restore_kwargs: the target is filled.
   got = mgr.restore(2, items={'state': target, 'step': None},
-                    restore_kwargs={'state': {'in_place': True, 'restore_args': {
-                        'w': ckptdb.RestoreArgs(dtype=np.float32)}}})
+                    restore_kwargs={'state': {
+                        'in_place': True, 'restore_args': {
+                            'w': ckptdb.RestoreArgs(dtype=np.float32)}}})
   assert got['state']['w'] is target['w'] and target['w'][0] == 1.0
   mgr.close()
 
