@@ -17,9 +17,12 @@ import sys as _sys
 
 from ckptdb import _ckptdb
 from ckptdb import args
+from ckptdb import checkpoint_utils
 from ckptdb import checkpoint_managers
 from ckptdb import orbax_utils
 from ckptdb import test_utils
+from ckptdb import tree
+from ckptdb import utils
 from ckptdb._ckptdb import AlreadyExistsError
 from ckptdb._ckptdb import ArrayMetadata
 from ckptdb._ckptdb import CorruptionError
@@ -73,8 +76,8 @@ __all__ = [
     'RootMetadata', 'SaveArgs', 'SaveFuture', 'StandardCheckpointHandler',
     'StandardCheckpointer', 'StepAlreadyExistsError', 'StepMetadata',
     'StoreTuning', 'UnavailableError', 'UnimplementedError', 'args',
-    'checkpoint', 'checkpoint_managers', 'have_bfloat16', 'orbax_utils',
-    'test_utils',
+    'checkpoint', 'checkpoint_managers', 'checkpoint_utils', 'have_bfloat16',
+    'orbax_utils', 'test_utils', 'tree', 'utils',
 ]
 
 # `import ckptdb as orbax` then `orbax.checkpoint.X` (the Flax migration

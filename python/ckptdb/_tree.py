@@ -1,14 +1,20 @@
 """Tree helpers: leaf paths, per-leaf argument trees, dtype names.
 
-A tree is nested dict / Mapping, list and tuple (namedtuples included); every
-other value is a leaf (None included, as in ckptdb's C++ core). A leaf's path
+A tree is nested dict / Mapping, list and tuple (namedtuples included), and
+custom nodes: dataclasses (flax.struct too), classes registered with
+ckptdb.tree.register_pytree_node and, when JAX is importable, whatever
+jax.tree_util flattens. Custom nodes are stored as dicts of their fields
+(lists when their children are unnamed); every other value is a leaf (None
+included, as in ckptdb's C++ core). A leaf's path
 is its keys and indices joined by '/', e.g. 'params/layer0/kernel' or
 'opt_state/0/mu' -- the same string the C++ core uses (TreePath::ToString).
 """
 
 import collections.abc
+import copy
 import dataclasses
-from typing import Any, Callable, Dict, Optional
+import sys
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -26,9 +32,230 @@ def join_path(prefix: str, key: Any) -> str:
   return f'{prefix}/{key}' if prefix else str(key)
 
 
+# ---- pytree nodes -----------------------------------------------------------
+
+# Classes registered with ckptdb.tree.register_pytree_node:
+# {class: (flatten_fn, unflatten_fn)}.
+_REGISTRY: Dict[type, Tuple[Callable[[Any], Any], Callable[[Any, Any], Any]]]
+_REGISTRY = {}
+
+
+def register_node(nodetype: type, flatten_fn: Callable[[Any], Any],
+                  unflatten_fn: Callable[[Any, Any], Any]) -> None:
+  """Registers a pytree node class (see ckptdb.tree.register_pytree_node)."""
+  _REGISTRY[nodetype] = (flatten_fn, unflatten_fn)
+
+
+# Values that are always leaves (no need to ask JAX).
+_LEAF_TYPES = (np.ndarray, np.generic, str, bytes, int, float, bool,
+               type(None), type(Ellipsis))
+
+
+@dataclasses.dataclass
+class Node:
+  """One level of a pytree node: its keys, children and how to rebuild it.
+
+  keys are dict keys or field names for a keyed node, indices for a
+  sequence node (is_sequence). custom: not a dict, list or tuple (stored as
+  a dict of its fields, or a list when its children have no names).
+  """
+  keys: List[Any]
+  children: List[Any]
+  is_sequence: bool
+  unflatten: Callable[[List[Any]], Any]
+  custom: bool
+
+
+def _mapping_node(x: Any) -> Node:
+  keys = list(x.keys())
+  if type(x) is dict:
+    unflatten = lambda ch: dict(zip(keys, ch))
+  else:
+    unflatten = lambda ch: _rebuild(x, dict(zip(keys, ch)))
+  return Node(keys, [x[k] for k in keys], False, unflatten, False)
+
+
+def _tuple_node(x: tuple) -> Node:
+  if type(x) is tuple:
+    unflatten = tuple
+  elif hasattr(x, '_fields'):  # namedtuple
+    unflatten = lambda ch: type(x)(*ch)
+  else:
+    unflatten = lambda ch: _rebuild(x, tuple(ch))
+  return Node(list(range(len(x))), list(x), True, unflatten, False)
+
+
+def _registered_node(x: Any) -> Node:
+  flatten_fn, unflatten_fn = _REGISTRY[type(x)]
+  children, aux = flatten_fn(x)
+  children = list(children)
+  return Node(list(range(len(children))), children, True,
+              lambda ch: unflatten_fn(aux, ch), True)
+
+
+def _dataclass_node(x: Any) -> Node:
+  """A dataclass's fields; pytree_node=False ones (flax.struct) are static."""
+  names = [f.name for f in dataclasses.fields(x)
+           if f.metadata.get('pytree_node', True)]
+
+  def unflatten(children: List[Any]) -> Any:
+    out = copy.copy(x)
+    for name, child in zip(names, children):
+      object.__setattr__(out, name, child)  # frozen dataclasses too
+    return out
+
+  return Node(names, [getattr(x, n) for n in names], False, unflatten, True)
+
+
+def _jax_key(key: Any) -> Tuple[Any, bool]:
+  """(name, is_sequence) of a jax.tree_util key entry."""
+  kind = type(key).__name__
+  if kind == 'SequenceKey':
+    return key.idx, True
+  if kind == 'FlattenedIndexKey':
+    return key.key, True
+  if kind == 'GetAttrKey':
+    return key.name, False
+  if kind == 'DictKey':
+    return key.key, False
+  raise ValueError(f'unsupported jax.tree_util key entry {key!r}')
+
+
+def _jax_node(x: Any) -> Optional[Node]:
+  """One level of x as jax.tree_util flattens it, if JAX is importable."""
+  jax = sys.modules.get('jax')
+  if jax is None:
+    try:
+      import jax  # pylint: disable=g-import-not-at-top,redefined-outer-name
+    except ImportError:
+      return None
+  flat, treedef = jax.tree_util.tree_flatten_with_path(
+      x, is_leaf=lambda y: y is not x)
+  if len(flat) == 1 and not flat[0][0] and flat[0][1] is x:
+    return None  # a leaf
+  keys, seq = [], []
+  for path, _ in flat:
+    name, is_seq = _jax_key(path[0])
+    keys.append(name)
+    seq.append(is_seq)
+  return Node(keys, [c for _, c in flat], bool(seq) and all(seq),
+              treedef.unflatten, True)
+
+
+def flatten_one_level(x: Any) -> Optional[Node]:
+  """x's node, or None if x is a leaf (None is a leaf here)."""
+  if type(x) in _REGISTRY:
+    return _registered_node(x)
+  if isinstance(x, _LEAF_TYPES):
+    return None
+  if isinstance(x, (dict, collections.abc.Mapping)):
+    return _mapping_node(x)
+  if isinstance(x, tuple):
+    return _tuple_node(x)
+  if isinstance(x, list):
+    return Node(list(range(len(x))), list(x), True, list, False)
+  if hasattr(x, '__array__') or (hasattr(x, 'shape') and
+                                 hasattr(x, 'dtype')):
+    return None  # arrays and abstract arrays (ShapeDtypeStruct) are leaves
+  if dataclasses.is_dataclass(x) and not isinstance(x, type):
+    return _dataclass_node(x)
+  return _jax_node(x)
+
+
+# Deepest tree searched for custom nodes: the C++ core refuses trees deeper
+# than 512 levels (a tree containing itself) with a clear error.
+_MAX_DEPTH = 512
+
+
+def has_custom_nodes(tree: Any) -> bool:
+  """True if tree holds a node that is not a dict, list or tuple."""
+  stack = [(tree, 0)]
+  while stack:
+    x, depth = stack.pop()
+    node = flatten_one_level(x)
+    if node is None or depth > _MAX_DEPTH:
+      continue
+    if node.custom:
+      return True
+    stack.extend((c, depth + 1) for c in node.children)
+  return False
+
+
+def to_storable(tree: Any) -> Any:
+  """tree with custom nodes as dicts of their fields (lists if unnamed).
+
+  Dicts, lists and tuples keep their types; a tree without custom nodes is
+  returned as it is.
+  """
+  if not has_custom_nodes(tree):
+    return tree
+  return _storable(tree)
+
+
+def _storable(x: Any) -> Any:
+  node = flatten_one_level(x)
+  if node is None:
+    return x
+  children = [_storable(c) for c in node.children]
+  if not node.custom:
+    return node.unflatten(children)
+  if node.is_sequence:
+    return children
+  return dict(zip(node.keys, children))
+
+
+def is_jax_array(x: Any) -> bool:
+  """True if x is a jax.Array (JAX imported by the caller)."""
+  jax = sys.modules.get('jax')
+  return jax is not None and isinstance(x, getattr(jax, 'Array', ()))
+
+
+def needs_rebuild(target: Any) -> bool:
+  """True if a result restored into target must be rebuilt by rebuild_like:
+  target has custom nodes or jax.Array leaves."""
+  stack = [(target, 0)]
+  while stack:
+    x, depth = stack.pop()
+    node = flatten_one_level(x)
+    if node is None:
+      if is_jax_array(x):
+        return True
+      continue
+    if node.custom:
+      return True
+    if depth < _MAX_DEPTH:
+      stack.extend((c, depth + 1) for c in node.children)
+  return False
+
+
+def rebuild_like(result: Any, target: Any) -> Any:
+  """result (restored into to_storable(target)) with target's node types;
+  where target has a jax.Array, a jax.Array with its sharding."""
+  if not needs_rebuild(target):
+    return result
+  return _rebuild_like(result, target)
+
+
+def _child_of(result: Any, key: Any, index: int) -> Any:
+  if isinstance(result, collections.abc.Mapping):
+    return result[key] if key in result else result[str(key)]
+  return result[index]
+
+
+def _rebuild_like(result: Any, target: Any) -> Any:
+  node = flatten_one_level(target)
+  if node is None and is_jax_array(target) and isinstance(result, np.ndarray):
+    return sys.modules['jax'].device_put(result, target.sharding)
+  if node is None or result is None or result is PLACEHOLDER:
+    return result
+  children = [_rebuild_like(_child_of(result, k, i), c)
+              for i, (k, c) in enumerate(zip(node.keys, node.children))]
+  return node.unflatten(children)
+
+
 def map_leaves(fn: Callable[[Any], Any], tree: Any,
                is_leaf: Optional[Callable[[Any], bool]] = None) -> Any:
-  """Applies fn to every leaf, keeping container types (namedtuples too).
+  """Applies fn to every leaf, keeping node types (custom nodes too).
 
   None is kept as None (as jax.tree_util treats it: an empty subtree).
   """
@@ -36,19 +263,10 @@ def map_leaves(fn: Callable[[Any], Any], tree: Any,
     return fn(tree)
   if tree is None:
     return None
-  if isinstance(tree, (dict, collections.abc.Mapping)):
-    out = {k: map_leaves(fn, v, is_leaf) for k, v in tree.items()}
-    return out if type(tree) is dict else _rebuild(tree, out)
-  if isinstance(tree, tuple):
-    out = [map_leaves(fn, v, is_leaf) for v in tree]
-    if type(tree) is tuple:
-      return tuple(out)
-    if hasattr(tree, '_fields'):  # namedtuple
-      return type(tree)(*out)
-    return _rebuild(tree, tuple(out))
-  if isinstance(tree, list):
-    return [map_leaves(fn, v, is_leaf) for v in tree]
-  return fn(tree)
+  node = flatten_one_level(tree)
+  if node is None:
+    return fn(tree)
+  return node.unflatten([map_leaves(fn, c, is_leaf) for c in node.children])
 
 
 def _rebuild(template: Any, plain: Any) -> Any:
@@ -82,6 +300,23 @@ def numpy_dtype(dtype: Any) -> np.dtype:
   return np.dtype(dtype)
 
 
+def _walk_args(args_tree: Any, arg_types: tuple,
+               fn: Callable[[str, Any], None]) -> None:
+  """Calls fn(leaf path, args) for every args object in args_tree."""
+
+  def walk(node: Any, prefix: str) -> None:
+    if isinstance(node, arg_types):
+      fn(prefix, node)
+      return
+    n = flatten_one_level(node)
+    if n is not None:
+      for k, v in zip(n.keys, n.children):
+        walk(v, join_path(prefix, k))
+
+  if args_tree is not None:
+    walk(args_tree, '')
+
+
 def flatten_dtype_args(args_tree: Any, arg_types: tuple) -> Dict[str, str]:
   """{leaf path: dtype name} for every SaveArgs/RestoreArgs that sets dtype.
 
@@ -90,21 +325,57 @@ def flatten_dtype_args(args_tree: Any, arg_types: tuple) -> Dict[str, str]:
   """
   out: Dict[str, str] = {}
 
-  def walk(node: Any, prefix: str) -> None:
-    if isinstance(node, arg_types):
-      name = dtype_name(getattr(node, 'dtype', None))
-      if name is not None:
-        out[prefix] = name
-      return
-    if isinstance(node, (dict, collections.abc.Mapping)):
-      for k, v in node.items():
-        walk(v, join_path(prefix, k))
-    elif isinstance(node, (list, tuple)):
-      for i, v in enumerate(node):
-        walk(v, join_path(prefix, i))
+  def add(path: str, args: Any) -> None:
+    name = dtype_name(getattr(args, 'dtype', None))
+    if name is not None:
+      out[path] = name
 
-  if args_tree is not None:
-    walk(args_tree, '')
+  _walk_args(args_tree, arg_types, add)
+  return out
+
+
+def flatten_shape_args(args_tree: Any,
+                       arg_types: tuple) -> Dict[str, Tuple[tuple, bool]]:
+  """{leaf path: (global_shape, strict)} for ArrayRestoreArgs with a shape."""
+  out: Dict[str, Tuple[tuple, bool]] = {}
+
+  def add(path: str, args: Any) -> None:
+    shape = args.requested_shape()
+    if shape is not None:
+      out[path] = (shape, bool(args.strict))
+
+  _walk_args(args_tree, arg_types, add)
+  return out
+
+
+def map_with_path(fn: Callable[[str, Any], Any], tree: Any,
+                  prefix: str = '') -> Any:
+  """map_leaves, with fn also given each leaf's path."""
+  node = flatten_one_level(tree)
+  if node is None:
+    return fn(prefix, tree)
+  return node.unflatten([map_with_path(fn, c, join_path(prefix, k))
+                         for k, c in zip(node.keys, node.children)])
+
+
+def fit_shape(path: str, value: Any, shape: tuple, strict: bool) -> Any:
+  """value with the requested global shape (Orbax's ArrayRestoreArgs).
+
+  ValueError naming the leaf and both shapes if they differ and strict;
+  otherwise pads with zeros or truncates at the end of each axis.
+  """
+  if not isinstance(value, np.ndarray) or tuple(value.shape) == shape:
+    return value
+  if strict or value.ndim != len(shape):
+    raise ValueError(
+        f"leaf '{path}': the saved shape {tuple(value.shape)} differs from "
+        f'the requested global_shape {shape}' +
+        (' (ArrayRestoreArgs(strict=True); strict=False pads with zeros or '
+         'truncates)' if strict else ' (ranks differ: cannot pad or '
+                                     'truncate)'))
+  out = np.zeros(shape, dtype=value.dtype)
+  common = tuple(slice(0, min(a, b)) for a, b in zip(value.shape, shape))
+  out[common] = value[common]
   return out
 
 
@@ -112,12 +383,15 @@ def prepare_target(target: Any) -> Any:
   """Makes a restore target the core accepts.
 
   Abstract leaves -- anything with .shape and .dtype that is not an array
-  (jax.ShapeDtypeStruct, ckptdb.ArrayMetadata) -- become new numpy arrays of
-  that shape and dtype, which the restore then fills in place.
+  (jax.ShapeDtypeStruct, ckptdb.ArrayMetadata) -- and jax.Arrays (not
+  copied to the host for this) become new numpy arrays of that shape and
+  dtype (filled in place with in_place=True; otherwise they only give
+  structure).
   """
 
   def leaf(x: Any) -> Any:
-    if (not isinstance(x, (np.ndarray, np.generic)) and
+    if is_jax_array(x) or (
+        not isinstance(x, (np.ndarray, np.generic)) and
         not hasattr(x, '__array__') and hasattr(x, 'shape') and
         hasattr(x, 'dtype')):
       return np.empty(tuple(x.shape), dtype=numpy_dtype(x.dtype))

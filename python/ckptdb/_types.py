@@ -1,8 +1,9 @@
 """Orbax's per-leaf argument types: SaveArgs, RestoreArgs, ArrayRestoreArgs.
 
-Only `dtype` has an effect in ckptdb (a cast on save or on restore, done by
-the C++ core); the other fields are accepted so that Orbax code runs, and
-ignored (ckptdb has no sharding, chunk-shape or aggregate options).
+`dtype` casts on save or on restore (done by the C++ core);
+ArrayRestoreArgs' global_shape / strict check, pad or truncate the restored
+array. The other fields are accepted so that Orbax code runs, and ignored
+(ckptdb has no sharding, chunk-shape or aggregate options).
 """
 
 import dataclasses
@@ -31,10 +32,13 @@ class RestoreArgs:
 
 @dataclasses.dataclass
 class ArrayRestoreArgs(RestoreArgs):
-  """Orbax's jax.Array restore arguments; only dtype is used.
+  """Orbax's jax.Array restore arguments.
 
+  dtype: restore the leaf converted to it. global_shape (or its alias
+  shape): the shape to restore; if the saved shape differs, strict (the
+  default) raises ValueError naming the leaf and both shapes, strict=False
+  pads with zeros or truncates at the end of each axis (same rank only).
   mesh, mesh_axes, sharding: ignored (no devices; arrays are host arrays).
-  global_shape / shape / strict: ignored; the saved shape is restored.
   """
   mesh: Any = None
   mesh_axes: Any = None
@@ -42,3 +46,14 @@ class ArrayRestoreArgs(RestoreArgs):
   global_shape: Optional[Sequence[int]] = None
   shape: Optional[Sequence[int]] = None
   strict: bool = True
+
+  def __post_init__(self):
+    if (self.global_shape is not None and self.shape is not None and
+        tuple(self.global_shape) != tuple(self.shape)):
+      raise ValueError(
+          f'ArrayRestoreArgs: shape {tuple(self.shape)} and global_shape '
+          f'{tuple(self.global_shape)} differ')
+
+  def requested_shape(self) -> Optional[tuple]:
+    shape = self.global_shape if self.global_shape is not None else self.shape
+    return None if shape is None else tuple(int(d) for d in shape)

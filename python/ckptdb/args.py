@@ -11,7 +11,7 @@ accept (as Orbax's handlers do) and in the options they take.
 
 import collections.abc
 import dataclasses
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import numpy as np
 
@@ -37,9 +37,21 @@ class _RestoreRequest:
   partial_restore: bool
   restore_args: Dict[str, str]
   post: Optional[Callable[[Any], Any]] = None
+  # ckptdb's opt-in: fill the target's own arrays (see StandardRestore).
+  in_place: bool = False
+  # {leaf path: (global_shape, strict)} from ArrayRestoreArgs.
+  shapes: Dict[str, Tuple[tuple, bool]] = dataclasses.field(
+      default_factory=dict)
 
   def finish(self, result: Any) -> Any:
+    if self.shapes:
+      result = _tree.map_with_path(self._fit, result)
     return self.post(result) if self.post is not None else result
+
+  def _fit(self, path: str, value: Any) -> Any:
+    if path not in self.shapes:
+      return value
+    return _tree.fit_shape(path, value, *self.shapes[path])
 
 
 def _save_args_dict(save_args: Any) -> Dict[str, str]:
@@ -51,11 +63,19 @@ def _restore_args_dict(restore_args: Any) -> Dict[str, str]:
 
 
 def _target_request(item: Any, restore_args: Any,
-                    partial_restore: bool = False) -> _RestoreRequest:
+                    partial_restore: bool = False,
+                    in_place: bool = False) -> _RestoreRequest:
+  shapes = _tree.flatten_shape_args(restore_args, (_types.ArrayRestoreArgs,))
   if item is None:
-    return _RestoreRequest(False, None, False, _restore_args_dict(restore_args))
-  return _RestoreRequest(True, _tree.prepare_target(item), partial_restore,
-                         _restore_args_dict(restore_args))
+    return _RestoreRequest(False, None, False, _restore_args_dict(restore_args),
+                           shapes=shapes)
+  target = _tree.prepare_target(_tree.to_storable(item))
+  post = None
+  if _tree.needs_rebuild(item):  # the target's classes, jax.Arrays
+    post = lambda result: _tree.rebuild_like(result, item)
+  return _RestoreRequest(True, target, partial_restore,
+                         _restore_args_dict(restore_args), post=post,
+                         in_place=in_place, shapes=shapes)
 
 
 def _check_not_empty(item: Any) -> None:
@@ -64,7 +84,7 @@ def _check_not_empty(item: Any) -> None:
 
 
 def _is_single_leaf(item: Any) -> bool:
-  return not _tree.is_container(item) and item is not None
+  return item is not None and _tree.flatten_one_level(item) is None
 
 
 # ---- PyTree -----------------------------------------------------------------
@@ -84,18 +104,21 @@ class PyTreeSave(CheckpointArgs):
 
   def _save_request(self) -> _SaveRequest:
     _check_not_empty(self.item)
-    return _SaveRequest(self.item, _save_args_dict(self.save_args),
-                        self.custom_metadata)
+    return _SaveRequest(_tree.to_storable(self.item),
+                        _save_args_dict(self.save_args), self.custom_metadata)
 
 
 @dataclasses.dataclass
 class PyTreeRestore(CheckpointArgs):
   """Restores a pytree, into the structure of `item` when given.
 
-  Target arrays whose dtype and shape match what is restored are filled in
-  place (and returned); others are replaced by new arrays. partial_restore:
-  `item` may omit dict entries. restore_args: a tree of RestoreArgs (dtype
-  casts). transforms / legacy_transform_fn are not supported.
+  The target gives the structure; the restored arrays are new and the
+  target's arrays are left unchanged (as in Orbax). partial_restore: `item`
+  may omit dict entries. restore_args: a tree of RestoreArgs (dtype casts).
+  transforms / legacy_transform_fn are not supported.
+
+  in_place (ckptdb, not in Orbax): fill the target's own arrays where dtype
+  and shape match (no allocation; the target is overwritten and returned).
   """
   item: Any = None
   restore_args: Any = None
@@ -103,13 +126,15 @@ class PyTreeRestore(CheckpointArgs):
   transforms_default_to_original: bool = True
   legacy_transform_fn: Any = None
   partial_restore: bool = False
+  in_place: bool = False
 
   def _restore_request(self) -> _RestoreRequest:
     if self.transforms is not None or self.legacy_transform_fn is not None:
       raise NotImplementedError(
           'ckptdb does not implement Orbax transforms; restore without them '
           'and rearrange the tree in Python')
-    return _target_request(self.item, self.restore_args, self.partial_restore)
+    return _target_request(self.item, self.restore_args, self.partial_restore,
+                           self.in_place)
 
 
 # ---- Standard ---------------------------------------------------------------
@@ -132,32 +157,53 @@ class StandardSave(CheckpointArgs):
           f'StandardSave got a single leaf of type {type(self.item).__name__}'
           '; use ArrayCheckpointHandler / ocp.args.ArraySave to save a '
           'single array or scalar.')
-    return _SaveRequest(self.item, _save_args_dict(self.save_args),
-                        self.custom_metadata)
+    return _SaveRequest(_tree.to_storable(self.item),
+                        _save_args_dict(self.save_args), self.custom_metadata)
 
 
 @dataclasses.dataclass
 class StandardRestore(CheckpointArgs):
   """Restores a pytree, into the structure of `item` when given.
 
-  `item` may hold arrays (filled in place when dtype and shape match),
-  abstract leaves with .shape and .dtype (jax.ShapeDtypeStruct,
-  ckptdb.ArrayMetadata: new arrays of that dtype), or PLACEHOLDER. strict,
-  support_layout and fallback_sharding are ignored.
+  `item` may hold arrays, abstract leaves with .shape and .dtype
+  (jax.ShapeDtypeStruct, ckptdb.ArrayMetadata) or PLACEHOLDER. Restored
+  arrays take the target leaf's dtype and are new arrays: the target is left
+  unchanged (as in Orbax). A numpy leaf gives dtype, not shape; a leaf with
+  a sharding (jax.Array, sharded jax.ShapeDtypeStruct) also requests its
+  shape, which must equal the saved one when strict (else ValueError) and is
+  padded with zeros or truncated to when not. support_layout and
+  fallback_sharding are ignored.
+
+  in_place (ckptdb, not in Orbax): fill the target's own arrays where dtype
+  and shape match -- no allocation, ckptdb's zero-copy path; the target is
+  overwritten and its arrays are returned. Others get new arrays.
   """
   item: Any = None
   strict: bool = True
   support_layout: bool = False
   fallback_sharding: Any = None
+  in_place: bool = False
 
   def _restore_request(self) -> _RestoreRequest:
     if self.item is None:
       return _RestoreRequest(False, None, False, {})
-    # Orbax restores into the target's dtypes.
-    restore_args = _tree.map_leaves(
-        lambda x: _types.RestoreArgs(dtype=getattr(x, 'dtype', None))
-        if hasattr(x, 'dtype') and hasattr(x, 'shape') else None, self.item)
-    return _target_request(self.item, restore_args)
+    restore_args = _tree.map_leaves(self._leaf_restore_args, self.item)
+    return _target_request(self.item, restore_args, in_place=self.in_place)
+
+  def _leaf_restore_args(self, x: Any) -> Optional[_types.RestoreArgs]:
+    """Orbax's construct_restore_args for one target leaf.
+
+    Arrays give their dtype; a leaf with a sharding (jax.Array,
+    jax.ShapeDtypeStruct with sharding) also its shape as global_shape,
+    checked per `strict`. A numpy array's shape is not requested.
+    """
+    if not (hasattr(x, 'dtype') and hasattr(x, 'shape')):
+      return None
+    if (not isinstance(x, (np.ndarray, np.generic)) and
+        getattr(x, 'sharding', None) is not None):
+      return _types.ArrayRestoreArgs(dtype=x.dtype, global_shape=x.shape,
+                                     strict=self.strict)
+    return _types.RestoreArgs(dtype=x.dtype)
 
 
 # ---- Array ------------------------------------------------------------------
@@ -184,12 +230,16 @@ class ArraySave(CheckpointArgs):
 
 @dataclasses.dataclass
 class ArrayRestore(CheckpointArgs):
-  """Restores a single array (into `item` when its dtype and shape match)."""
+  """Restores a single array as a new array.
+
+  in_place (ckptdb): fill `item` itself when its dtype and shape match.
+  """
   item: Any = None
   restore_args: Optional[_types.RestoreArgs] = None
+  in_place: bool = False
 
   def _restore_request(self) -> _RestoreRequest:
-    return _target_request(self.item, self.restore_args)
+    return _target_request(self.item, self.restore_args, in_place=self.in_place)
 
 
 # ---- Json -------------------------------------------------------------------

@@ -215,8 +215,8 @@ class CheckpointManager:
 
   Differences from Orbax (see docs/python.md): restoring without a target
   keeps tuples, int keys and numpy scalar dtypes (as 0-d arrays); restoring
-  with a target fills its arrays in place; metrics are always persisted;
-  deletion is atomic.
+  with a target fills its arrays in place only when asked (in_place=True);
+  metrics are always persisted; deletion is atomic.
   """
 
   def __init__(self, directory: Any, checkpointers: Any = None,
@@ -501,7 +501,7 @@ class CheckpointManager:
       results[name] = req.finish(self._core.restore(
           step, item=name, target=req.target, use_target=req.use_target,
           partial_restore=req.partial_restore,
-          restore_args=req.restore_args))
+          restore_args=req.restore_args, in_place=req.in_place))
     if single:
       return results[DEFAULT_ITEM_NAME]
     return args_lib.Composite(**results)

@@ -3,14 +3,16 @@
 A checkpoint path is one ckptdb database directory holding one checkpoint.
 Saving reads numpy arrays in place (no copy) while the call runs; the
 asynchronous checkpointer copies them once (or borrows them with
-borrow=True) and writes in the background. Restoring fills target arrays in
-place when their dtype and shape match, and otherwise returns numpy arrays
-over the restored buffers (no second copy).
+borrow=True) and writes in the background. Restoring returns numpy arrays
+over the restored buffers (no second copy), leaving a target's arrays
+unchanged; with the in_place=True opt-in it fills target arrays in place
+when their dtype and shape match.
 """
 
 import atexit
 import os
 import sys
+import warnings
 import weakref
 from typing import Any, Dict, Optional
 
@@ -70,6 +72,21 @@ def _prefixed(d: Dict[str, str], name: str) -> Dict[str, str]:
   return {_tree.join_path(name, k) if k else name: v for k, v in d.items()}
 
 
+def _composite_in_place(reqs: Dict[str, Any]) -> bool:
+  """Whether one restore of several items may fill targets in place.
+
+  Items without a target restore into arrays made here, which may always be
+  filled; items with one need their own in_place opt-in. If some opted in
+  and others did not, all get new arrays (with a warning).
+  """
+  wanted = [r.in_place for r in reqs.values() if r.use_target]
+  if any(wanted) and not all(wanted):
+    warnings.warn('ckptdb: in_place=True is honoured only when every item '
+                  'with a target asks for it; restoring into new arrays',
+                  stacklevel=3)
+  return all(wanted)
+
+
 class Checkpointer:
   """Saves one item to a path and restores it (Orbax's Checkpointer).
 
@@ -125,7 +142,8 @@ class Checkpointer:
     req = a._restore_request()  # pylint: disable=protected-access
     result = self._core.restore(
         path, target=req.target, use_target=req.use_target,
-        partial_restore=req.partial_restore, restore_args=req.restore_args)
+        partial_restore=req.partial_restore, restore_args=req.restore_args,
+        in_place=req.in_place)
     return req.finish(result)
 
   def _restore_composite(self, path: str, a: args_lib.Composite) -> Any:
@@ -154,7 +172,7 @@ class Checkpointer:
     result = self._core.restore(
         path, target=target, use_target=True,
         partial_restore=any(r.partial_restore for r in reqs.values()),
-        restore_args=restore_args)
+        restore_args=restore_args, in_place=_composite_in_place(reqs))
     return args_lib.Composite(
         **{name: reqs[name].finish(result[name]) for name in reqs})
 

@@ -29,7 +29,7 @@ def restore_args_from_target(target: Any, mesh: Any = None) -> Any:
 
   Array leaves get RestoreArgs(restore_type=np.ndarray, dtype=leaf.dtype):
   the restored array is converted to the target's dtype (and so can be
-  filled in place when the shape matches too); other leaves get
+  filled in place with in_place=True when the shape matches too); others get
   RestoreArgs(). `mesh` is accepted for Flax compatibility and ignored.
   """
   del mesh

@@ -291,6 +291,11 @@ class FromPy {
                                  /*writable=*/false));
       }
     }
+    if (use_ == TreeUse::kTarget) {  // structure only: never written
+      return Tree(Array::Share(*dtype, Shape(a.shape(), a.shape() + a.ndim()),
+                               HoldRef(a), const_cast<void*>(a.data()),
+                               /*writable=*/false));
+    }
     const int flags = a.flags();
     bool in_place = (flags & kNpyCContiguous) && (flags & kNpyAligned);
     if (!in_place && use_ == TreeUse::kSave) {

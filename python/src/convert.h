@@ -94,7 +94,10 @@ bool HaveBFloat16();
 
 enum class TreeUse {
   kSave,    // arrays must be readable in place; others are made contiguous
-  kTarget,  // a restore target: arrays are filled in place when possible
+  kTarget,  // a restore target giving structure only: its arrays are left
+            // untouched and restored leaves are new arrays (Orbax's rule)
+  kTargetInPlace,  // a restore target whose arrays are filled in place when
+                   // dtype and shape match (ckptdb's opt-in, no allocation)
 };
 
 // Converts a Python tree. TypeError / OverflowError / ValueError naming the

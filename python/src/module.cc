@@ -83,14 +83,17 @@ RestoreOptions MakeRestoreOptions(bool partial_restore, py::handle restore_args,
 }
 
 // Restores through `restorer` (any object with Restore(key, [target,]
-// options)) with the GIL released, into `target`'s arrays when `use_target`.
+// options)) with the GIL released, into `target`'s structure when
+// `use_target`: into new arrays, or into the target's own arrays when
+// `in_place`.
 template <typename Restorer, typename Key>
 py::object RestoreToPython(Restorer& restorer, const Key& key,
-                           py::handle target, bool use_target,
+                           py::handle target, bool use_target, bool in_place,
                            const RestoreOptions& o) {
   absl::StatusOr<Tree> r;
   if (use_target) {
-    Tree t = FromPython(target, TreeUse::kTarget);
+    Tree t = FromPython(target,
+                        in_place ? TreeUse::kTargetInPlace : TreeUse::kTarget);
     {
       py::gil_scoped_release nogil;
       r = restorer.Restore(key, t, o);
@@ -132,10 +135,10 @@ class PyCheckpointer {
   py::object Restore(const std::string& path, py::handle target,
                      bool use_target, bool partial_restore,
                      py::handle restore_args, py::handle step,
-                     const std::string& item) {
+                     const std::string& item, bool in_place) {
     RestoreOptions o =
         MakeRestoreOptions(partial_restore, restore_args, step, item);
-    return RestoreToPython(ckpt_, path, target, use_target, o);
+    return RestoreToPython(ckpt_, path, target, use_target, in_place, o);
   }
 
   py::object Metadata(const std::string& path, py::handle step,
@@ -210,10 +213,10 @@ class PyAsyncCheckpointer {
   py::object Restore(const std::string& path, py::handle target,
                      bool use_target, bool partial_restore,
                      py::handle restore_args, py::handle step,
-                     const std::string& item) {
+                     const std::string& item, bool in_place) {
     RestoreOptions o =
         MakeRestoreOptions(partial_restore, restore_args, step, item);
-    return RestoreToPython(*impl_, path, target, use_target, o);
+    return RestoreToPython(*impl_, path, target, use_target, in_place, o);
   }
 
   py::object Metadata(const std::string& path, py::handle step,
@@ -510,12 +513,12 @@ class PyManager {
 
   py::object Restore(py::handle step, const std::string& item,
                      py::handle target, bool use_target, bool partial_restore,
-                     py::handle restore_args) {
+                     py::handle restore_args, bool in_place) {
     RejectReentry("restore");
     RestoreOptions o =
         MakeRestoreOptions(partial_restore, restore_args, py::none(), item);
     const std::optional<int64_t> s = OptInt(step);
-    return RestoreToPython(*impl_, s, target, use_target, o);
+    return RestoreToPython(*impl_, s, target, use_target, in_place, o);
   }
 
   std::vector<int64_t> AllSteps() {
@@ -746,7 +749,7 @@ void BindCheckpointers(py::module_& m) {
       .def("restore", &PyCheckpointer::Restore, "path"_a, py::kw_only(),
            "target"_a = py::none(), "use_target"_a = false,
            "partial_restore"_a = false, "restore_args"_a = py::none(),
-           "step"_a = py::none(), "item"_a = "default")
+           "step"_a = py::none(), "item"_a = "default", "in_place"_a = false)
       .def("metadata", &PyCheckpointer::Metadata, "path"_a, py::kw_only(),
            "step"_a = py::none(), "item"_a = "default");
 
@@ -763,7 +766,7 @@ void BindCheckpointers(py::module_& m) {
       .def("restore", &PyAsyncCheckpointer::Restore, "path"_a, py::kw_only(),
            "target"_a = py::none(), "use_target"_a = false,
            "partial_restore"_a = false, "restore_args"_a = py::none(),
-           "step"_a = py::none(), "item"_a = "default")
+           "step"_a = py::none(), "item"_a = "default", "in_place"_a = false)
       .def("metadata", &PyAsyncCheckpointer::Metadata, "path"_a, py::kw_only(),
            "step"_a = py::none(), "item"_a = "default")
       .def("wait_until_finished", &PyAsyncCheckpointer::WaitUntilFinished)
@@ -782,7 +785,7 @@ void BindCheckpointManager(py::module_& m) {
       .def("restore", &PyManager::Restore, "step"_a, py::kw_only(),
            "item"_a = "default", "target"_a = py::none(),
            "use_target"_a = false, "partial_restore"_a = false,
-           "restore_args"_a = py::none())
+           "restore_args"_a = py::none(), "in_place"_a = false)
       .def("all_steps", &PyManager::AllSteps)
       .def("latest_step", &PyManager::LatestStep)
       .def("best_step", &PyManager::BestStep)

@@ -1,5 +1,6 @@
-"""No copies: saves read numpy memory in place, restores fill targets in
-place and hand out the restored buffers themselves."""
+"""No copies: saves read numpy memory in place, restores with the in_place
+opt-in fill targets in place, and restores hand out the restored buffers
+themselves."""
 
 import gc
 import tracemalloc
@@ -30,7 +31,7 @@ def test_restore_fills_the_targets_memory(tmp_path):
   target = {'w': np.zeros((512, 256)), 'b': np.zeros(1000, np.int32),
             'step': 0}
   ptrs = {k: _ptr(target[k]) for k in ('w', 'b')}
-  got = ckptr.restore(path, item=target)
+  got = ckptr.restore(path, item=target, in_place=True)
   for k in ('w', 'b'):
     assert got[k] is target[k], k
     assert _ptr(got[k]) == ptrs[k]
@@ -43,7 +44,7 @@ def test_flax_style_restore_args_fill_in_place_too(tmp_path):
   src = {'w': np.arange(12, dtype=np.float32).reshape(3, 4)}
   ckptr, path = _saved(tmp_path, src)
   target = {'w': np.zeros((3, 4), np.float32)}
-  got = ckptr.restore(path, item=target,
+  got = ckptr.restore(path, item=target, in_place=True,
                       restore_args=orbax_utils.restore_args_from_target(target))
   assert got['w'] is target['w']
   np.testing.assert_array_equal(target['w'], src['w'])
@@ -54,14 +55,16 @@ def test_manager_restore_fills_in_place(tmp_path):
   with ckptdb.CheckpointManager(tmp_path / 'm') as mngr:
     mngr.save(0, args=ckptdb.args.StandardSave(src))
     target = {'w': np.zeros((64, 64), np.float32)}
-    got = mngr.restore(0, args=ckptdb.args.StandardRestore(target))
+    got = mngr.restore(
+        0, args=ckptdb.args.StandardRestore(target, in_place=True))
     assert got['w'] is target['w'] and target['w'][5, 5] == 2.0
 
 
 def test_standard_restore_casts_into_the_targets_dtype_in_place(tmp_path):
   ckptr, path = _saved(tmp_path, {'w': np.linspace(0, 1, 5)})  # float64
   target = {'w': np.zeros(5, np.float32)}
-  got = ckptdb.StandardCheckpointer().restore(path, target)
+  got = ckptdb.StandardCheckpointer().restore(
+      path, args=ckptdb.args.StandardRestore(target, in_place=True))
   assert got['w'] is target['w']
   np.testing.assert_array_equal(target['w'],
                                 np.linspace(0, 1, 5).astype(np.float32))
@@ -78,7 +81,7 @@ def test_targets_that_cannot_be_filled_get_new_arrays(tmp_path, make_target):
   ckptr, path = _saved(tmp_path, {'w': src})
   t = make_target()
   before = t.copy()
-  got = ckptr.restore(path, item={'w': t})
+  got = ckptr.restore(path, item={'w': t}, in_place=True)
   assert got['w'] is not t and not np.shares_memory(got['w'], t)
   assert got['w'].dtype == np.float64
   np.testing.assert_array_equal(got['w'], src)
@@ -118,6 +121,10 @@ def test_save_and_restore_allocate_no_array_sized_numpy_memory(tmp_path):
   assert peak < 1 * MiB, peak
   np.testing.assert_array_equal(out['big'], big)
   target = {'big': np.zeros_like(big)}
+  peak = _numpy_peak(
+      lambda: ckptr.restore(tmp_path / 'a', item=target, in_place=True))
+  assert peak < 1 * MiB, peak
+  # Without the opt-in: a new array, but still no numpy-side copy.
   peak = _numpy_peak(lambda: ckptr.restore(tmp_path / 'a', item=target))
   assert peak < 1 * MiB, peak
   # The measurement sees copies: a strided array is copied to be saved.

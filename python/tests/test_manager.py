@@ -231,7 +231,8 @@ def test_several_items_current_api(tmp_path):
     target = {'w': np.zeros((2, 3)), 'opt': (np.ones(3), 0)}
     only = m.restore(0, args=ckptdb.args.Composite(
         state=ckptdb.args.StandardRestore(target)))
-    assert list(only) == ['state'] and only.state['w'] is target['w']
+    assert list(only) == ['state'] and only.state['w'] is not target['w']
+    assert not target['w'].any()  # Orbax leaves the target unchanged
     assert_tree_equal(only.state, state)
     meta = m.item_metadata(0)
     assert meta.state['w'].shape == (2, 3) and meta.extra == extra
@@ -254,8 +255,14 @@ def test_several_items_legacy_api(tmp_path):
   got = mgr.restore(2, items={'state': target, 'step': None},
                     restore_kwargs={'state': {'restore_args': {
                         'w': ckptdb.RestoreArgs(dtype=np.float32)}}})
-  assert got['state']['w'] is target['w'] and target['w'][0] == 1.0
+  assert got['state']['w'][0] == 1.0 and not target['w'].any()
   assert got['step'] == 2 and got['step'].dtype == np.int64
+  # ckptdb's opt-in through restore_kwargs: the target is filled.
+  got = mgr.restore(2, items={'state': target, 'step': None},
+                    restore_kwargs={'state': {
+                        'in_place': True, 'restore_args': {
+                            'w': ckptdb.RestoreArgs(dtype=np.float32)}}})
+  assert got['state']['w'] is target['w'] and target['w'][0] == 1.0
   mgr.close()
 
 
