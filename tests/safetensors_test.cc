@@ -285,3 +285,31 @@ TEST(SafetensorsTest, EncodeRefuses) {
 
 }  // namespace
 }  // namespace ckptdb::safetensors
+
+namespace ckptdb::safetensors {
+namespace {
+
+// The bytes upstream's serialize() writes for the same inputs.
+TEST(SafetensorsTest, EncodeMatchesUpstreamBytes) {
+  auto empty = Encode({}, {});
+  ASSERT_TRUE(empty.ok());
+  EXPECT_EQ(*empty, std::string("\x08\0\0\0\0\0\0\0{}      ", 16));
+  auto meta = Encode({}, {{"framework", "pt"}});
+  ASSERT_TRUE(meta.ok());
+  EXPECT_EQ(*meta, std::string("\x28\0\0\0\0\0\0\0", 8) +
+                       R"({"__metadata__":{"framework":"pt"}})" + "     ");
+  std::vector<std::pair<std::string, Array>> in;
+  in.emplace_back("attn.0", Array::FromValues<float>(DType::kFloat32, {1, 2, 3},
+                                                     {0, 1, 2, 3, 4, 5}));
+  auto one = Encode(in, {});
+  ASSERT_TRUE(one.ok());
+  const std::string json =
+      R"({"attn.0":{"dtype":"F32","shape":[1,2,3],"data_offsets":[0,24]}})";
+  ASSERT_EQ(json.size(), 64u);  // no padding needed
+  EXPECT_EQ(one->substr(0, 8 + 64),
+            std::string("\x40\0\0\0\0\0\0\0", 8) + json);
+  EXPECT_EQ(one->size(), 8 + 64 + 24u);
+}
+
+}  // namespace
+}  // namespace ckptdb::safetensors
