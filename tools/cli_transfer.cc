@@ -572,10 +572,8 @@ absl::StatusOr<ImportFormat> DetectFormat(const Args& args,
     if (*forced == "npy") {
       return is_dir ? ImportFormat::kNpyFolder : ImportFormat::kNpy;
     }
-    return UsageError(
-        absl::StrCat("--format must be safetensors, npz or npy, "
-                     "got '",
-                     *forced, "'"));
+    return UsageError(absl::StrCat(
+        "--format must be safetensors, npz or npy, got '", *forced, "'"));
   }
   if (is_dir) return ImportFormat::kNpyFolder;
   if (LooksLikeNpy(in)) return ImportFormat::kNpy;
