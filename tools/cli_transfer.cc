@@ -27,6 +27,7 @@
 #include "tools/cli_format.h"
 #include "tools/cli_json.h"
 #include "tools/cli_progress.h"
+#include "tools/cli_safetensors.h"
 #include "tools/npy.h"
 
 namespace ckptdb::cli {
@@ -253,6 +254,10 @@ absl::Status RunExport(const Args& args) {
   const bool npz = args.Has("npz");
   std::error_code ec;
   if (out.empty()) return UsageError("OUT is empty");
+  if (args.Has("safetensors")) {
+    if (npz) return UsageError("--npz and --safetensors exclude each other");
+    return ExportSafetensors(args, *store, info, item, out);
+  }
   if (npz) {
     if (fs::exists(out, ec)) {
       return UsageError(absl::StrCat("'", out,
@@ -390,8 +395,12 @@ absl::StatusOr<Tree> LeafFromNpy(std::shared_ptr<const std::string> bytes,
   return Tree(std::move(v.array));
 }
 
+enum class ImportFormat { kNpyFolder, kNpy, kNpz, kSafetensors };
+
 struct ImportSource {
+  ImportFormat format = ImportFormat::kNpz;
   Tree tree;
+  Tree metadata;  // the step's custom metadata (safetensors); None if none
   uint64_t files = 0;
   uint64_t array_bytes = 0;
   std::vector<std::string> ignored;
@@ -527,6 +536,108 @@ bool LooksLikeZip(const std::string& path) {
   return in.gcount() == 4 && std::memcmp(magic, "PK", 2) == 0;
 }
 
+const char* FormatName(ImportFormat f) {
+  switch (f) {
+    case ImportFormat::kNpyFolder:
+    case ImportFormat::kNpy:
+      return "npy";
+    case ImportFormat::kNpz:
+      return "npz";
+    case ImportFormat::kSafetensors:
+      return "safetensors";
+  }
+  return "?";
+}
+
+bool LooksLikeNpy(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  char magic[6] = {};
+  in.read(magic, 6);
+  return in.gcount() == 6 && std::memcmp(magic, "\x93NUMPY", 6) == 0;
+}
+
+// The format of IN: --format if given, else by content (a folder is .npy
+// files; a file by its first bytes; else by its name, as before).
+absl::StatusOr<ImportFormat> DetectFormat(const Args& args,
+                                          const std::string& in, bool is_dir) {
+  const std::optional<std::string> forced = args.GetOptional("format");
+  if (forced.has_value()) {
+    if (*forced == "safetensors" || *forced == "npz") {
+      if (is_dir) {
+        return UsageError(absl::StrCat("--format ", *forced, ": '", in,
+                                       "' is a folder, not a file"));
+      }
+      return *forced == "npz" ? ImportFormat::kNpz : ImportFormat::kSafetensors;
+    }
+    if (*forced == "npy") {
+      return is_dir ? ImportFormat::kNpyFolder : ImportFormat::kNpy;
+    }
+    return UsageError(absl::StrCat(
+        "--format must be safetensors, npz or npy, got '", *forced, "'"));
+  }
+  if (is_dir) return ImportFormat::kNpyFolder;
+  if (LooksLikeNpy(in)) return ImportFormat::kNpy;
+  if (LooksLikeZip(in)) return ImportFormat::kNpz;
+  if (FileLooksLikeSafetensors(in)) return ImportFormat::kSafetensors;
+  if (absl::EndsWith(in, ".npy")) return ImportFormat::kNpy;
+  return ImportFormat::kNpz;
+}
+
+// Reads IN (whole, before anything is saved) into `src`.
+absl::Status ReadImportSource(const Args& args, const std::string& in,
+                              ImportSource* src) {
+  std::error_code ec;
+  const bool is_dir = fs::is_directory(in, ec);
+  CKPTDB_ASSIGN_OR_RETURN(src->format, DetectFormat(args, in, is_dir));
+  if (args.Has("flat") && src->format != ImportFormat::kSafetensors) {
+    return UsageError("--flat applies to safetensors files only");
+  }
+  src->tree = Tree::Dict();
+  uint64_t total = 0;
+  if (is_dir) {
+    for (auto it = fs::recursive_directory_iterator(in, ec);
+         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+      std::error_code fe;
+      if (it->is_regular_file(fe)) {
+        const uint64_t n = it->file_size(fe);
+        if (!fe) total += n;
+      }
+    }
+    ec.clear();
+  } else {
+    total = fs::file_size(in, ec);
+  }
+  Progress progress(args, "import: reading", total);
+  switch (src->format) {
+    case ImportFormat::kNpyFolder: {
+      std::vector<std::pair<uint64_t, uint64_t>> open;
+      return ImportFolder(in, {}, &progress, src, &open);
+    }
+    case ImportFormat::kNpy: {
+      CKPTDB_ASSIGN_OR_RETURN(auto bytes, ReadWholeFile(in, &progress));
+      CKPTDB_ASSIGN_OR_RETURN(src->tree, LeafFromNpy(bytes, in));
+      src->files = 1;
+      if (src->tree.kind() == Tree::Kind::kArray) {
+        src->array_bytes = src->tree.array().nbytes();
+      }
+      return absl::OkStatus();
+    }
+    case ImportFormat::kNpz:
+      return ImportNpz(in, &progress, src);
+    case ImportFormat::kSafetensors: {
+      CKPTDB_ASSIGN_OR_RETURN(auto bytes, ReadWholeFile(in, &progress));
+      CKPTDB_ASSIGN_OR_RETURN(
+          SafetensorsTree st,
+          SafetensorsToTree(std::move(bytes), in, args.Has("flat")));
+      src->tree = std::move(st.tree);
+      src->metadata = std::move(st.metadata);
+      src->files = st.tensors;
+      return absl::OkStatus();
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status RunImport(const Args& args) {
   int64_t step;
   if (!absl::SimpleAtoi(args[1], &step) || step < 0) {
@@ -558,39 +669,8 @@ absl::Status RunImport(const Args& args) {
                     Exit::kExists);
   }
   ImportSource src;
-  src.tree = Tree::Dict();
-  uint64_t total = 0;
-  const bool is_dir = fs::is_directory(in, ec);
-  if (is_dir) {
-    for (auto it = fs::recursive_directory_iterator(in, ec);
-         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-      std::error_code fe;
-      if (it->is_regular_file(fe)) {
-        const uint64_t n = it->file_size(fe);
-        if (!fe) total += n;
-      }
-    }
-    ec.clear();
-  } else {
-    total = fs::file_size(in, ec);
-  }
-  {
-    Progress progress(args, "import: reading", total);
-    if (is_dir) {
-      std::vector<std::pair<uint64_t, uint64_t>> open;
-      CKPTDB_RETURN_IF_ERROR(ImportFolder(in, {}, &progress, &src, &open));
-    } else if (absl::EndsWith(in, ".npy") && !LooksLikeZip(in)) {
-      CKPTDB_ASSIGN_OR_RETURN(auto bytes, ReadWholeFile(in, &progress));
-      CKPTDB_ASSIGN_OR_RETURN(src.tree, LeafFromNpy(bytes, in));
-      src.files = 1;
-      if (src.tree.kind() == Tree::Kind::kArray) {
-        src.array_bytes = src.tree.array().nbytes();
-      }
-    } else {
-      CKPTDB_RETURN_IF_ERROR(ImportNpz(in, &progress, &src));
-    }
-  }
-  if (src.files == 0) {
+  CKPTDB_RETURN_IF_ERROR(ReadImportSource(args, in, &src));
+  if (src.files == 0 && src.format != ImportFormat::kSafetensors) {
     return UsageError(absl::StrCat("'", in, "' holds no .npy files"));
   }
   for (const std::string& f : src.ignored) {
@@ -609,6 +689,9 @@ absl::Status RunImport(const Args& args) {
       internal::SaveItem si,
       internal::PrepareSaveItem(item_name, src.tree, nullptr));
   req.items.push_back(std::move(si));
+  if (src.metadata.kind() != Tree::Kind::kNone) {
+    req.custom_metadata = &src.metadata;
+  }
   absl::StatusOr<StepInfo> saved = store->SaveStep(req);
   if (!saved.ok()) {
     if (saved.status().code() == absl::StatusCode::kAlreadyExists) {
@@ -626,13 +709,15 @@ absl::Status RunImport(const Args& args) {
     w.FieldUint("files", src.files);
     w.FieldUint("logical_bytes", saved->logical_bytes);
     w.FieldUint("new_bytes", saved->new_bytes);
+    w.Field("format", FormatName(src.format));
     w.EndObject();
     w.Finish();
     return absl::OkStatus();
   }
-  Print(absl::StrCat("imported ", src.files,
-                     src.files == 1 ? " file" : " files", " (",
-                     HumanBytes(saved->logical_bytes), ") from ", in,
+  const char* unit =
+      src.format == ImportFormat::kSafetensors ? " tensor" : " file";
+  Print(absl::StrCat("imported ", src.files, unit, src.files == 1 ? "" : "s",
+                     " (", HumanBytes(saved->logical_bytes), ") from ", in,
                      " as step ", StepLabel(*saved), " item '", item_name,
                      "': ", HumanBytes(saved->new_bytes), " new on disk\n"));
   return absl::OkStatus();
@@ -644,8 +729,9 @@ Command ExportCommand() {
   Command c;
   c.name = "export";
   c.synopsis =
-      "export DB STEP OUT [--item NAME] [--npz] [--json] [--no-progress]";
-  c.summary = "Write a step's arrays as .npy files (or one .npz) for numpy.";
+      "export DB STEP OUT [--item NAME] [--npz | --safetensors] [--json] "
+      "[--no-progress]";
+  c.summary = "Write a step's arrays as .npy files (or .npz, safetensors).";
   c.description =
       "Each leaf becomes OUT/<path>.npy (dicts, lists and tuples become\n"
       "folders; list indices and int keys their decimal names), readable with\n"
@@ -656,9 +742,16 @@ Command ExportCommand() {
       "no bfloat16). With --npz, OUT is one .npz file with members\n"
       "<path>.npy (np.load(OUT)['params/w']). In names, '/', '%' and NUL are\n"
       "written %2F, %25, %00, an empty key as '%', and keys '.' and '..' as\n"
-      "%2E and %2E%2E. OUT must not exist (or be an empty folder).\n";
+      "%2E and %2E%2E. OUT must not exist (or be an empty folder).\n"
+      "With --safetensors, OUT is one safetensors file: each array leaf a\n"
+      "tensor named by its path joined with '.' (params.w; list indices\n"
+      "and int keys as decimals), the step's custom metadata (if a dict of\n"
+      "strings) as __metadata__. Leaves it cannot hold (scalars, strings,\n"
+      "None, empty containers, complex128, keys containing '.') are refused\n"
+      "with their paths; nothing is written then.\n";
   c.flags = {ItemFlag(),
              {"npz", "", "write one .npz archive (stored, as np.savez)"},
+             {"safetensors", "", "write one safetensors file"},
              JsonFlag(),
              NoProgressFlag()};
   c.min_args = c.max_args = 3;
@@ -675,8 +768,9 @@ Command ImportCommand() {
   Command c;
   c.name = "import";
   c.synopsis =
-      "import DB STEP IN [--item NAME] [--create] [--json] [--no-progress]";
-  c.summary = "Save .npy files (a folder tree) or an .npz as a new step.";
+      "import DB STEP IN [--item NAME] [--format F] [--flat] [--create] "
+      "[--json] [--no-progress]";
+  c.summary = "Save .npy files, an .npz or a safetensors file as a new step.";
   c.description =
       "IN is a folder of .npy files (subfolders become dicts, files their\n"
       "leaves, keyed by name without .npy, sorted), an .npz archive (as\n"
@@ -684,11 +778,19 @@ Command ImportCommand() {
       "become nested dicts), or one .npy file (the item is that array).\n"
       "Names are unescaped as export escapes them. Arrays keep their dtype\n"
       "and shape (big-endian and Fortran-ordered arrays are converted); 0-d\n"
-      "str arrays become strings. STEP must be a new step number; it is\n"
-      "named as the database's manager names steps. Needs write access:\n"
+      "str arrays become strings. A safetensors file (recognised by its\n"
+      "content) is validated whole first; tensor names split on '.' into\n"
+      "nested dicts (with --flat, one dict keyed by the full names; a name\n"
+      "that is a prefix of another, 'a' and 'a.b', is an error naming both),\n"
+      "and its __metadata__ becomes the step's custom metadata. --format\n"
+      "safetensors|npz|npy skips the detection. Nothing is saved on error.\n"
+      "STEP must be a new step number; it is named as the database's\n"
+      "manager names steps. Needs write access:\n"
       "fails with exit code 7 while another process has the database open.\n";
   c.flags = {ItemFlag(),
              {"create", "", "create the database if it does not exist"},
+             {"format", "F", "safetensors, npz or npy: skip the detection"},
+             {"flat", "", "safetensors: keep tensor names as flat keys"},
              JsonFlag(),
              NoProgressFlag()};
   c.min_args = c.max_args = 3;

@@ -14,6 +14,7 @@ import os
 import pty
 import re
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
@@ -339,6 +340,238 @@ class NumpyImportTest(WorkDir):
         self.assertEqual(p.returncode, 2, p.stderr)
         self.assertIn("the name is not valid UTF-8", p.stderr)
         self.assertNotIn("test_40", self.ckptdb("ls", "db").stdout)
+
+
+# ---- safetensors -------------------------------------------------------------
+
+REAL = os.environ.get("CKPTDB_REAL_FIXTURES", "/work/shared/fixtures/real")
+# safetensors dtype -> numpy dtype (BF16: numpy has none; export widens it).
+ST_NUMPY = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "I64": "<i8",
+            "I32": "<i4", "I16": "<i2", "I8": "i1", "U64": "<u8",
+            "U32": "<u4", "U16": "<u2", "U8": "u1", "BOOL": "?",
+            "C64": "<c8"}
+
+
+def st_decode(path):
+    """An independent decoder: (metadata or None, {name: ndarray})."""
+    with open(path, "rb") as f:
+        b = f.read()
+    (n,) = struct.unpack("<Q", b[:8])
+    header = json.loads(b[8:8 + n].decode("utf-8"))
+    meta = header.pop("__metadata__", None)
+    data = b[8 + n:]
+    out = {}
+    for name, t in header.items():
+        begin, end = t["data_offsets"]
+        a = np.frombuffer(data[begin:end], dtype=ST_NUMPY[t["dtype"]])
+        out[name] = a.reshape(t["shape"])
+    return meta, out
+
+
+def st_encode(tensors, meta=None, header=None):
+    """A file for `tensors` ({name: ndarray}) in name order; `header`
+    replaces the JSON (for corrupt files)."""
+    rev = {np.dtype(v).str: k for k, v in ST_NUMPY.items()}
+    h, data = {}, b""
+    if meta is not None:
+        h["__metadata__"] = meta
+    for name in sorted(tensors):
+        a = np.ascontiguousarray(tensors[name])
+        h[name] = {"dtype": rev[a.dtype.str], "shape": list(a.shape),
+                   "data_offsets": [len(data), len(data) + a.nbytes]}
+        data += a.tobytes()
+    js = (header if header is not None else json.dumps(h)).encode()
+    return struct.pack("<Q", len(js)) + js + data
+
+
+def real_safetensors():
+    out = []
+    for root, _, files in os.walk(REAL):
+        out += [os.path.join(root, f) for f in files
+                if f.endswith(".safetensors")]
+    return sorted(out)
+
+
+class SafetensorsTest(WorkDir):
+    """safetensors import (real files and crafted ones) and export."""
+
+    def write(self, name, b):
+        with open(self.path(name), "wb") as f:
+            f.write(b)
+        return name
+
+    def steps(self, db="db"):
+        return self.ckptdb("ls", db, "--json").stdout
+
+    def custom_metadata(self, db, step):
+        d = json.loads(self.ckptdb("dump", db, str(step)).stdout)
+        return d["steps"][0]["custom_metadata"]
+
+    def check_against(self, db, step, path, flat=False):
+        """Step `step` holds exactly the tensors of file `path`."""
+        meta, tensors = st_decode(path)
+        out = f"e{step}.npz"
+        self.ckptdb("export", db, str(step), out, "--npz")
+        with np.load(self.path(out)) as z:
+            names = [n if flat else n.replace(".", "/") for n in tensors]
+            self.assertEqual(sorted(z.files), sorted(names), path)
+            for n, key in zip(tensors, names):
+                self.assertTrue(same(z[key], native(tensors[n])),
+                                f"{path}: {n}")
+        self.assertEqual(self.custom_metadata(db, step), meta, path)
+
+    def test_every_real_file_imports(self):
+        files = real_safetensors()
+        self.assertGreaterEqual(len(files), 18)
+        for i, f in enumerate(files):
+            p = self.ckptdb("import", "st", str(i), f, "--create", "--json")
+            self.assertEqual(json.loads(p.stdout)["format"], "safetensors")
+            self.check_against("st", i, f)
+        self.ckptdb("verify", "st")
+
+    def test_export_import_round_trip(self):
+        for i, f in enumerate(real_safetensors()):
+            self.ckptdb("import", "st", str(i), f, "--create")
+            out = f"rt{i}.safetensors"
+            self.ckptdb("export", "st", str(i), out, "--safetensors")
+            meta, got = st_decode(self.path(out))
+            want_meta, want = st_decode(f)
+            self.assertEqual(meta, want_meta, f)
+            self.assertEqual(sorted(got), sorted(want), f)
+            for n in want:
+                self.assertTrue(same(got[n], want[n]), f"{f}: {n}")
+            # The header is upstream's form: padded to 8 bytes.
+            with open(self.path(out), "rb") as fh:
+                (n,) = struct.unpack("<Q", fh.read(8))
+            self.assertEqual(n % 8, 0)
+            self.ckptdb("import", "st", str(1000 + i), out)
+            diff = json.loads(self.ckptdb("diff", "st", str(i),
+                                          str(1000 + i), "--json").stdout)
+            self.assertEqual(diff["summary"]["changed"], 0, f)
+            self.assertEqual(diff["summary"]["added"], 0, f)
+
+    def test_generated_dtypes_nesting_and_flat(self):
+        rng = np.random.default_rng(3)
+        tensors = {
+            "enc.layer.0.w": rng.standard_normal((3, 4)).astype(np.float32),
+            "enc.layer.1.w": rng.standard_normal((2,)).astype(np.float16),
+            "enc.count": np.array(7, np.int64),
+            "u": np.array([0, 2**64 - 1], np.uint64),
+            "i8": np.array([-128, 127], np.int8),
+            "mask": np.array([True, False, True]),
+            "empty": np.zeros((0, 5), np.float64),
+            "c": np.array([1 + 2j], np.complex64),
+        }
+        self.write("g.safetensors", st_encode(tensors, {"k": "v"}))
+        self.ckptdb("import", "db", "50", "g.safetensors")
+        self.check_against("db", 50, self.path("g.safetensors"))
+        tree = json.loads(self.ckptdb("tree", "db", "50", "--json").stdout)
+        root = tree["items"][0]["tree"]
+        self.assertEqual(sorted(e["key"] for e in root["entries"]),
+                         ["c", "empty", "enc", "i8", "mask", "u"])
+        self.ckptdb("import", "db", "51", "g.safetensors", "--flat")
+        self.check_against("db", 51, self.path("g.safetensors"), flat=True)
+        # bfloat16 (written raw): imported as bfloat16, exported unchanged.
+        bf = np.array([0x3f80, 0xc000, 0x7f80], np.uint16)
+        h = json.dumps({"b": {"dtype": "BF16", "shape": [3],
+                              "data_offsets": [0, 6]}}).encode()
+        self.write("bf.safetensors",
+                   struct.pack("<Q", len(h)) + h + bf.tobytes())
+        self.ckptdb("import", "db", "52", "bf.safetensors")
+        shown = json.loads(self.ckptdb("tree", "db", "52", "--json").stdout)
+        self.assertIn("bfloat16", json.dumps(shown))
+        self.ckptdb("export", "db", "52", "bf2.safetensors", "--safetensors")
+        with open(self.path("bf2.safetensors"), "rb") as fh:
+            b = fh.read()
+        self.assertEqual(b[-6:], bf.tobytes())
+        self.assertIn(b'"BF16"', b)
+        # --format forces the format; npz and npy still import.
+        self.ckptdb("import", "db", "53", "g.safetensors", "--format",
+                    "safetensors")
+        np.savez(self.path("x.npz"), a=np.ones(2))
+        self.ckptdb("import", "db", "54", "x.npz")
+        self.ckptdb("import", "db", "55", "x.npz", "--format", "npz")
+        p = self.ckptdb("import", "db", "56", "x.npz", "--format",
+                        "safetensors", check=False)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("x.npz: byte 0", p.stderr)
+
+    def test_collisions_and_corrupt_files_change_nothing(self):
+        before = self.steps()
+        self.write("clash.safetensors", st_encode(
+            {"a": np.ones(1, np.float32), "a.b": np.ones(1, np.float32)}))
+        p = self.ckptdb("import", "db", "60", "clash.safetensors",
+                        check=False)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("tensor names 'a' and 'a.b' collide", p.stderr)
+        good = st_encode({"x": np.arange(4, dtype=np.float32),
+                          "y": np.arange(2, dtype=np.int64)})
+        (n,) = struct.unpack("<Q", good[:8])
+        hdr = json.loads(good[8:8 + n])
+        overlap = dict(hdr)
+        overlap["y"] = dict(hdr["y"], data_offsets=[8, 24])
+        hole = dict(hdr)
+        hole["y"] = dict(hdr["y"], data_offsets=[20, 36])
+        outside = dict(hdr)
+        outside["y"] = dict(hdr["y"], shape=[3], data_offsets=[16, 40])
+        f8 = dict(hdr)
+        f8["y"] = dict(hdr["y"], dtype="F8_E4M3", shape=[16])
+        mism = dict(hdr)
+        mism["y"] = dict(hdr["y"], shape=[3])
+        cases = {
+            "truncated": (good[:5], "byte 0: truncated"),
+            "cut": (good[:-3], "outside the data"),
+            "lying": (struct.pack("<Q", n + 1000) + good[8:],
+                      "runs past the end of the file"),
+            "huge": (struct.pack("<Q", 2**40) + good[8:],
+                     "above the limit"),
+            "overlap": (st_encode({}, header=json.dumps(overlap)) + good[8 + n:],
+                        "overlapping tensor 'x'"),
+            "hole": (st_encode({}, header=json.dumps(hole)) + good[8 + n:] +
+                     b"\0" * 4, "leaving a hole"),
+            "outside": (st_encode({}, header=json.dumps(outside)) +
+                        good[8 + n:], "outside the data"),
+            "dtype": (st_encode({}, header=json.dumps(f8)) + good[8 + n:],
+                      "tensor 'y': dtype F8_E4M3 is not supported"),
+            "size": (st_encode({}, header=json.dumps(mism)) + good[8 + n:],
+                     "tensor 'y': data_offsets [16, 32] span 16 bytes"),
+            "json": (st_encode({}, header='{"x": [1,}') + good[8 + n:],
+                     "invalid JSON"),
+        }
+        for name, (b, msg) in cases.items():
+            f = self.write(name + ".safetensors", b)
+            p = self.ckptdb("import", "db", "61", f, "--format",
+                            "safetensors", check=False)
+            self.assertNotEqual(p.returncode, 0, name)
+            self.assertIn(f"{f}: byte ", p.stderr, name)
+            self.assertIn(msg, p.stderr, name)
+            self.assertNotIn("Traceback", p.stderr)
+        self.assertEqual(self.steps(), before)
+
+    def test_export_refuses_what_safetensors_cannot_hold(self):
+        p = self.ckptdb("export", "db", "test_4", "o.safetensors",
+                        "--safetensors", check=False)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("as safetensors", p.stderr)
+        for leaf in ("'meta/name' (str, not an array)",
+                     "'meta/flag' (bool, not an array)",
+                     "'opt_state/1/0' (float, not an array)",
+                     "'opt_state/2' (None)",
+                     "'meta/empty_list' (an empty list)"):
+            self.assertIn(leaf, p.stderr)
+        self.assertFalse(os.path.exists(self.path("o.safetensors")))
+        np.savez(self.path("dot.npz"), **{"a.b": np.ones(1)})
+        self.ckptdb("import", "db", "70", "dot.npz")
+        p = self.ckptdb("export", "db", "70", "d.safetensors",
+                        "--safetensors", check=False)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("'a.b' (the key contains '.')", p.stderr)
+        np.savez(self.path("c.npz"), c=np.ones(1, np.complex128))
+        self.ckptdb("import", "db", "71", "c.npz")
+        p = self.ckptdb("export", "db", "71", "c.safetensors",
+                        "--safetensors", check=False)
+        self.assertIn("'c' (complex128: no safetensors dtype)", p.stderr)
+        self.assertFalse(os.path.exists(self.path("c.safetensors")))
 
 
 class Holder:
