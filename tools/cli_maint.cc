@@ -186,16 +186,17 @@ absl::Status RunGc(const Args& args) {
     o.keep_period = rec.keep_period;
     o.keep_time_interval_secs = rec.keep_time_interval_secs;
     auto mgr = CheckpointManager::Open(db, o);
-    if (!mgr.ok()) {
-      if (internal::DbLockHeldByAnotherProcess(db)) {
-        return WithExit(
-            absl::FailedPreconditionError(absl::StrCat(
-                "database '", db,
-                "' is busy: another process has it open for writing")),
-            Exit::kBusy);
-      }
-      return WithExit(mgr.status(), Exit::kError);
+    // A manager that follows another writer cannot apply retention.
+    const bool busy = mgr.ok() ? (*mgr)->following()
+                               : internal::DbLockHeldByAnotherProcess(db);
+    if (busy) {
+      return WithExit(
+          absl::FailedPreconditionError(absl::StrCat(
+              "database '", db,
+              "' is busy: another process has it open for writing")),
+          Exit::kBusy);
     }
+    if (!mgr.ok()) return WithExit(mgr.status(), Exit::kError);
     CKPTDB_ASSIGN_OR_RETURN(std::vector<int64_t> gone,
                             (*mgr)->ApplyRetention());
     for (const StepInfo& s : steps_before) {
