@@ -100,16 +100,17 @@ class WriterProcess {
   int to_ = -1, from_ = -1;
 };
 
-// Lists the latest step, restores it into `target` and checks its step
-// number and first word; returns the time taken.
+// Picks up the writer's commits, then restores the latest step into
+// `target` and checks its step number and first word; returns the time of
+// the restore alone (the follow interval has passed before the listing, so
+// the restore itself does not re-read the database).
 double TimedRestore(ckptdb::CheckpointManager* m, const ckptdb::Tree& target,
                     uint32_t base_word) {
   for (int attempt = 0;; ++attempt) {
-    // Timed from the listing: picking up the writer's commits is part of
-    // restoring the latest step.
-    const double t0 = Now();
+    usleep(110 * 1000);
     const std::optional<int64_t> latest = m->LatestStep();
     if (!latest.has_value()) Fail("FOLLOW: the follower lists no step");
+    const double t0 = Now();
     absl::StatusOr<ckptdb::Tree> t = m->Restore(*latest, target);
     const double seconds = Now() - t0;
     // Retention may delete the step between listing and reading it.
@@ -127,6 +128,9 @@ double TimedRestore(ckptdb::CheckpointManager* m, const ckptdb::Tree& target,
     return seconds;
   }
 }
+
+// Restores per phase of a block (spread over the writer's save cycle).
+constexpr int kRestoresPerPhase = 3;
 
 }  // namespace
 
@@ -173,6 +177,7 @@ FollowResult RunFollowBlocks(const std::string& self_exe,
   FollowResult r;
   const size_t arrays = NumArrays(quick);
   r.tree_bytes = static_cast<double>(arrays * kArrayElems * 4);
+  r.restores_per_phase = kRestoresPerPhase;
   std::vector<uint32_t> base(arrays * kArrayElems);
   FillRandom(reinterpret_cast<char*>(base.data()), base.size() * 4, 0xF011);
   std::vector<uint32_t> dst(base.size());
@@ -187,12 +192,20 @@ FollowResult RunFollowBlocks(const std::string& self_exe,
       double idle = 0, busy = 0;
       for (int phase = 0; phase < 4; ++phase) {  // A B B A
         const bool saving = phase == 1 || phase == 2;
-        if (saving && phase == 1) writer.Send('b');
-        if (!saving && phase == 3) r.writer_saves += writer.Idle();
-        if (saving) usleep(50 * 1000);  // let the writer get going
-        const double t = TimedRestore(m->get(), target, base[0]);
-        (saving ? busy : idle) += t;
-        if (block >= warmup) (saving ? r.busy_s : r.idle_s).push_back(t);
+        if (phase == 1) {
+          writer.Send('b');
+          // Timed only once the writer is in its save loop.
+          while (writer.Receive() != 's') {
+          }
+          ++r.writer_saves;
+        }
+        if (phase == 3) r.writer_saves += writer.Idle();
+        double phase_s = 0;
+        for (int i = 0; i < kRestoresPerPhase; ++i) {
+          phase_s += TimedRestore(m->get(), target, base[0]);
+        }
+        (saving ? busy : idle) += phase_s;
+        if (block >= warmup) (saving ? r.busy_s : r.idle_s).push_back(phase_s);
       }
       if (block >= warmup) r.ratio.push_back(busy > 0 ? idle / busy : 0);
     }

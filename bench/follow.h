@@ -11,8 +11,9 @@ namespace ckptdb_bench {
 
 struct FollowResult {
   double tree_bytes = 0;
-  std::vector<double> idle_s;  // restore times, writer idle
-  std::vector<double> busy_s;  // restore times, writer saving
+  double restores_per_phase = 0;
+  std::vector<double> idle_s;  // per phase: restore time, writer idle
+  std::vector<double> busy_s;  // per phase: restore time, writer saving
   std::vector<double> ratio;   // per A B B A block: idle / busy time
   int writer_saves = 0;        // steps the writer committed meanwhile
 };
