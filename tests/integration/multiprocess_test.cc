@@ -35,6 +35,13 @@ Tree StateFor(int64_t step) {
                      {"step", Tree::Int(step)}});
 }
 
+// The step restores exactly what StateFor(step) saved.
+void ExpectRestores(CheckpointManager& m, int64_t step) {
+  auto t = m.Restore(step);
+  ASSERT_TRUE(t.ok()) << "step " << step << ": " << t.status();
+  EXPECT_TRUE(*t == StateFor(step)) << "step " << step;
+}
+
 constexpr int kSteps = 40;
 // The writer waits for the reader before saving each of these steps.
 constexpr int64_t kGates[] = {10, 20, 30};
@@ -229,9 +236,7 @@ TEST(MultiProcessTest, ASecondProcessFollowsTheWriterAndCannotWrite) {
   EXPECT_EQ(WEXITSTATUS(status), 0);
   // The follower's refused writes changed nothing.
   EXPECT_EQ((*owner)->AllSteps(), std::vector<int64_t>{0});
-  auto t = (*owner)->Restore(0);
-  ASSERT_TRUE(t.ok()) << t.status();
-  EXPECT_TRUE(*t == StateFor(0));
+  ExpectRestores(**owner, 0);
 }
 
 // A notebook opens the database of a training run with default options
@@ -299,9 +304,7 @@ TEST(MultiProcessTest, FollowerSeesCommitsWithinTheIntervalAndTakesOver) {
     ASSERT_TRUE((*writer)->Save(s, StateFor(s)).ok());
     std::this_thread::sleep_for(std::chrono::milliseconds(110));
     EXPECT_EQ((*follower)->LatestStep(), s);
-    auto t = (*follower)->Restore(s);
-    ASSERT_TRUE(t.ok()) << t.status();
-    EXPECT_TRUE(*t == StateFor(s));
+    ExpectRestores(**follower, s);
   }
   EXPECT_THAT(
       (*follower)->Save(3, StateFor(3)).status(),
@@ -317,9 +320,7 @@ TEST(MultiProcessTest, FollowerSeesCommitsWithinTheIntervalAndTakesOver) {
   auto next = CheckpointManager::Open(db, sync);
   ASSERT_TRUE(next.ok()) << next.status();
   EXPECT_TRUE((*next)->following());
-  auto t = (*next)->Restore(3);
-  ASSERT_TRUE(t.ok()) << t.status();
-  EXPECT_TRUE(*t == StateFor(3));
+  ExpectRestores(**next, 3);
 }
 
 // A writer killed with SIGKILL blocks nobody: the follower's next save
@@ -358,9 +359,7 @@ TEST(MultiProcessTest, AKilledWriterIsReplacedByTheFollower) {
   EXPECT_FALSE((*follower)->following());
   EXPECT_EQ((*follower)->AllSteps(), (std::vector<int64_t>{0, 1}));
   for (int64_t s : {0, 1}) {
-    auto t = (*follower)->Restore(s);
-    ASSERT_TRUE(t.ok()) << t.status();
-    EXPECT_TRUE(*t == StateFor(s));
+    ExpectRestores(**follower, s);
   }
 }
 
@@ -489,9 +488,7 @@ TEST(MultiProcessTest, KillingTheWriterRepeatedlyHandsOverAndLosesNothing) {
   // A step committed by a writer killed before it could report it may be
   // listed too; every listed step restores exactly.
   for (int64_t step : steps) {
-    auto t = (*m)->Restore(step);
-    ASSERT_TRUE(t.ok()) << t.status();
-    EXPECT_TRUE(*t == StateFor(step)) << "step " << step;
+    ExpectRestores(**m, step);
   }
   EXPECT_GE(committed.size(), static_cast<size_t>(kills));
 }
