@@ -84,7 +84,7 @@ absl::StatusOr<std::unique_ptr<Store>> Store::OpenOrFollow(
 absl::StatusOr<bool> Store::BecomeWriter() {
   if (!following_.load()) return !read_only();
   absl::MutexLock w(&write_mu_);
-  if (DbLockHeldByAnotherProcess(path_)) return false;
+  if (AnotherWriterHolds(path_, /*own_claim=*/"")) return false;
   absl::StatusOr<std::string> claim = ClaimWriter(path_);
   if (!claim.ok()) return false;  // another Store of this process writes
   absl::MutexLock l(&db_mu_);

@@ -13,6 +13,7 @@
 #include "db/rocks_util.h"
 #include "db/store.h"
 #include "db/store_internal.h"
+#include "db/writer_claims.h"
 #include "rocksdb/metadata.h"
 #include "schema/records.h"
 #include "schema/step_codec.h"
@@ -90,14 +91,14 @@ absl::StatusOr<bool> Store::CheckDirectory(bool rw) const {
   // holds the lock or has written CURRENT.
   for (int wait = 0;
        wait < 100 && !fs::exists(current, ec) &&
-       !DbLockHeldByAnotherProcess(path_) && OnlyStartupFiles(path_);
+       !AnotherWriterHolds(path_, writer_claim_) && OnlyStartupFiles(path_);
        ++wait) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   if (fs::exists(current, ec)) return false;
-  if (DbLockHeldByAnotherProcess(path_)) {
+  if (AnotherWriterHolds(path_, writer_claim_)) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "database '", path_, "' is busy: another process is creating it"));
+        "database '", path_, "' is busy: another writer is creating it"));
   }
   const bool interrupted_creation = OnlyStartupFiles(path_);
   const DirContents contents = ListContents(path_);
@@ -161,8 +162,18 @@ rocksdb::Status Store::OpenRocks(
     const bool has_index =
         std::find(names->begin(), names->end(), kChunkIndexCf) != names->end();
     if (!has_chunks || !has_index) {
-      if (names->size() == 1 && rw && options_.create_if_missing &&
-          DefaultFamilyIsEmpty(*dbo)) {
+      const bool only_fixed_families =
+          std::all_of(names->begin(), names->end(), [](const std::string& n) {
+            return n == kMetaCf || n == kChunksCf || n == kChunkIndexCf;
+          });
+      if (only_fixed_families && AnotherWriterHolds(path_, writer_claim_)) {
+        // A writer is creating it (its column families come one by one):
+        // busy for a writer, "retry" for a reader.
+        const std::string msg = absl::StrCat(
+            "database '", path_, "' is busy: another writer is creating it");
+        return rw ? rocksdb::Status::Aborted(msg) : rocksdb::Status::Busy(msg);
+      } else if (names->size() == 1 && rw && options_.create_if_missing &&
+                 DefaultFamilyIsEmpty(*dbo)) {
         // A database whose creation was interrupted (nothing but an empty
         // default family): finish it below. Someone else's RocksDB, with
         // data in it, is never touched.

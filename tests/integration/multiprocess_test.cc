@@ -382,9 +382,17 @@ struct Commit {
   CheckpointManagerOptions o;
   o.enable_async_checkpointing = false;
   auto m = CheckpointManager::Open(db, o);
-  if (!m.ok()) _exit(2);
+  if (!m.ok()) {
+    fprintf(stderr, "worker: %s\n", m.status().ToString().c_str());
+    _exit(2);
+  }
+  // Forced: another worker's steps may be higher (a save of a step below
+  // the latest is otherwise skipped, as in Orbax).
+  ManagerSaveOptions force;
+  force.force = true;
   for (int64_t step = base;;) {
-    auto saved = (*m)->Save(step, StateFor(step));
+    auto saved = (*m)->Save(step, StateFor(step), force);
+    if (saved.ok() && !*saved) _exit(5);
     if (saved.ok()) {
       const Commit c{getpid(), step};
       if (write(report_fd, &c, sizeof(c)) != sizeof(c)) _exit(3);
@@ -392,6 +400,7 @@ struct Commit {
     } else if (saved.status().code() == absl::StatusCode::kFailedPrecondition) {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     } else {
+      fprintf(stderr, "worker: %s\n", saved.status().ToString().c_str());
       _exit(4);
     }
   }
@@ -458,14 +467,21 @@ TEST(MultiProcessTest, KillingTheWriterRepeatedlyHandsOverAndLosesNothing) {
     kill(writer, SIGKILL);
     int status = 0;
     waitpid(writer, &status, 0);
+    ASSERT_TRUE(WIFSIGNALED(status))
+        << "the writer exited by itself with " << WEXITSTATUS(status);
     workers.erase(writer);
     // Commits the writer reported before it died are still in the pipe.
     while (next_commit(std::chrono::milliseconds(0))) {
     }
     spawn();
   }
-  for (pid_t p : workers) kill(p, SIGKILL);
-  for (pid_t p : workers) waitpid(p, nullptr, 0);
+  for (pid_t p : workers) {  // every other worker is still trying to save
+    int status = 0;
+    EXPECT_EQ(waitpid(p, &status, WNOHANG), 0)
+        << "a worker exited with " << WEXITSTATUS(status);
+    kill(p, SIGKILL);
+    waitpid(p, nullptr, 0);
+  }
   while (next_commit(std::chrono::milliseconds(0))) {
   }
   close(fds[0]);
