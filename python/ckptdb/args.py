@@ -11,6 +11,7 @@ accept (as Orbax's handlers do) and in the options they take.
 
 import collections.abc
 import dataclasses
+import json
 from typing import Any, Callable, Dict, Optional, Tuple
 
 import numpy as np
@@ -245,24 +246,48 @@ class ArrayRestore(CheckpointArgs):
 # ---- Json -------------------------------------------------------------------
 
 
+def _json_default(x: Any) -> Any:
+  """Lets JsonRestore read trees saved by older ckptdb (arrays as lists)."""
+  if isinstance(x, (np.ndarray, np.generic)):
+    return x.tolist()
+  raise TypeError(f'Object of type {type(x).__name__} is not JSON '
+                  'serializable')
+
+
+def _as_json(item: Any, default: Optional[Callable[[Any], Any]] = None
+             ) -> Any:
+  """item as json.loads(json.dumps(item)) gives it back (as Orbax stores)."""
+  return json.loads(json.dumps(item, default=default))
+
+
 @dataclasses.dataclass
 class JsonSave(CheckpointArgs):
-  """Saves a JSON-like tree (dicts, lists, str, numbers, bool, None).
+  """Saves a JSON value, exactly as Orbax's JsonCheckpointHandler would.
 
-  Unlike Orbax it is not stored as JSON text: tuples and int keys survive.
+  The item goes through json.dumps / json.loads before it is stored, so
+  what is restored is what JSON holds: tuples become lists, dict keys
+  strings (1 -> '1', True -> 'true', None -> 'null'). numpy arrays and
+  other non-JSON values raise TypeError, as json.dumps does in Orbax.
   """
   item: Any
 
   def _save_request(self) -> _SaveRequest:
-    return _SaveRequest(self.item, {})
+    return _SaveRequest(_as_json(self.item), {})
 
 
 @dataclasses.dataclass
 class JsonRestore(CheckpointArgs):
+  """Restores a JsonSave item (`item` is ignored, as in Orbax).
+
+  The result is JSON's: items saved by older ckptdb versions with tuples,
+  int keys or arrays come back as lists, string keys and lists.
+  """
   item: Any = None
 
   def _restore_request(self) -> _RestoreRequest:
-    return _RestoreRequest(False, None, False, {})
+    return _RestoreRequest(
+        False, None, False, {},
+        post=lambda result: _as_json(result, default=_json_default))
 
 
 # ---- Composite --------------------------------------------------------------
