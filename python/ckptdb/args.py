@@ -45,6 +45,7 @@ class _RestoreRequest:
       default_factory=dict)
 
   def finish(self, result: Any) -> Any:
+    result = _tree.decode_bytes(result)
     if self.shapes:
       result = _tree.map_with_path(self._fit, result)
     return self.post(result) if self.post is not None else result
@@ -70,13 +71,18 @@ def _target_request(item: Any, restore_args: Any,
   if item is None:
     return _RestoreRequest(False, None, False, _restore_args_dict(restore_args),
                            shapes=shapes)
-  target = _tree.prepare_target(_tree.to_storable(item))
+  target = _tree.prepare_target(_tree.encode_bytes(_tree.to_storable(item)))
   post = None
   if _tree.needs_rebuild(item):  # the target's classes, jax.Arrays
     post = lambda result: _tree.rebuild_like(result, item)
   return _RestoreRequest(True, target, partial_restore,
                          _restore_args_dict(restore_args), post=post,
                          in_place=in_place, shapes=shapes)
+
+
+def _storable(item: Any) -> Any:
+  """item as the core stores it: custom nodes as dicts, bytes as arrays."""
+  return _tree.encode_bytes(_tree.to_storable(item))
 
 
 def _check_not_empty(item: Any) -> None:
@@ -105,8 +111,8 @@ class PyTreeSave(CheckpointArgs):
 
   def _save_request(self) -> _SaveRequest:
     _check_not_empty(self.item)
-    return _SaveRequest(_tree.to_storable(self.item),
-                        _save_args_dict(self.save_args), self.custom_metadata)
+    return _SaveRequest(_storable(self.item), _save_args_dict(self.save_args),
+                        self.custom_metadata)
 
 
 @dataclasses.dataclass
@@ -158,8 +164,8 @@ class StandardSave(CheckpointArgs):
           f'StandardSave got a single leaf of type {type(self.item).__name__}'
           '; use ArrayCheckpointHandler / ocp.args.ArraySave to save a '
           'single array or scalar.')
-    return _SaveRequest(_tree.to_storable(self.item),
-                        _save_args_dict(self.save_args), self.custom_metadata)
+    return _SaveRequest(_storable(self.item), _save_args_dict(self.save_args),
+                        self.custom_metadata)
 
 
 @dataclasses.dataclass
