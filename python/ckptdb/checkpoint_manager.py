@@ -24,6 +24,7 @@ import warnings
 from typing import Any, Callable, Container, Dict, Mapping, Optional
 
 from ckptdb import _ckptdb
+from ckptdb import _ignored
 from ckptdb import _preemption
 from ckptdb import _tree
 from ckptdb import args as args_lib
@@ -74,7 +75,8 @@ class CheckpointManagerOptions:
   save_decision_policy (the sole save decision when given, as in Orbax).
   Not supported (NotImplementedError): step_name_format.
   Accepted and ignored (multi-host, file-system and deletion details that
-  ckptdb's single database makes moot): the rest.
+  ckptdb's single database makes moot): the rest; each warns once, when set
+  to other than its default, saying what ckptdb does instead.
   ckptdb additions: gc_garbage_fraction, tuning (StoreTuning), and
   handle_preemption_signal: install a SIGTERM handler (from the main thread)
   after which reached_preemption(step) is True, so the default decision and
@@ -151,6 +153,18 @@ class CheckpointManagerOptions:
       warnings.warn('should_keep_fn is ignored (as in Orbax >= 0.11.13); use '
                     'preservation_policy', stacklevel=2)
     self.save_on_steps = frozenset(self.save_on_steps or ())
+    self._warn_ignored()
+
+  def _warn_ignored(self) -> None:
+    """Warns once for each ignored option set to other than its default."""
+    defaults = {f.name: f.default for f in dataclasses.fields(self)}
+    for name, instead in _ignored.MANAGER_OPTIONS.items():
+      value = getattr(self, name)
+      if name == 'async_options' and value == AsyncOptions():
+        continue
+      if value != defaults[name]:
+        _ignored.warn_once(f'CheckpointManagerOptions.{name}', instead,
+                           stacklevel=5)
 
   def _core_options(self, use_async: bool) -> Dict[str, Any]:
     if self.step_name_format is not None:
@@ -256,6 +270,9 @@ class CheckpointManager:
                handler_registry: Any = None):
     self._options = options if options is not None else (
         CheckpointManagerOptions())
+    if logger is not None:
+      _ignored.warn_once('CheckpointManager(logger=...)',
+                         'ckptdb does not log checkpoint events')
     self._directory = pathlib.Path(os.fspath(directory))
     self._handlers: Dict[str, handlers_lib.CheckpointHandler] = {}
     self._single: Optional[bool] = None
