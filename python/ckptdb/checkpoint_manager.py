@@ -321,10 +321,17 @@ class CheckpointManager:
           self._handlers[name] = h
     self._root_metadata = RootMetadata(
         dict(metadata) if metadata is not None else None)
-    self._core = _ckptdb.CheckpointManager(
-        str(self._directory), self._options._core_options(use_async))  # pylint: disable=protected-access
+    # The handler first: installing it may fail (not the main thread), and
+    # then no database is left open.
     self._preemption = (_preemption.SignalHandler()
                         if self._options.handle_preemption_signal else None)
+    try:
+      self._core = _ckptdb.CheckpointManager(
+          str(self._directory), self._options._core_options(use_async))  # pylint: disable=protected-access
+    except BaseException:
+      if self._preemption is not None:
+        self._preemption.close()
+      raise
     self._closed = False
     checkpointers_lib.register_live(self)
 

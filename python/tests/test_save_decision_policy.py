@@ -12,6 +12,7 @@ checkpoint_managers/save_decision_policy.py for the classes' signatures.
 
 import datetime
 import signal
+import threading
 import time
 
 import pytest
@@ -201,3 +202,26 @@ def test_no_handler_without_opt_in(tmp_path):
   with ckptdb.CheckpointManager(tmp_path / 'm') as m:
     assert signal.getsignal(signal.SIGTERM) is before
     assert not m.reached_preemption(0)
+
+
+def test_handler_needs_the_main_thread(tmp_path):
+  """Python delivers signals to the main thread only: opting in elsewhere is
+  a ValueError, no handler is installed and no database is left open."""
+  before = signal.getsignal(signal.SIGTERM)
+  errors = []
+
+  def open_manager():
+    try:
+      ckptdb.CheckpointManager(
+          tmp_path / 'm', options=ckptdb.CheckpointManagerOptions(
+              handle_preemption_signal=True))
+    except ValueError as e:
+      errors.append(e)
+
+  t = threading.Thread(target=open_manager)
+  t.start()
+  t.join()
+  assert len(errors) == 1 and 'main thread' in str(errors[0])
+  assert signal.getsignal(signal.SIGTERM) is before
+  with ckptdb.CheckpointManager(tmp_path / 'm') as m:
+    assert not m.following  # nobody else holds the database
