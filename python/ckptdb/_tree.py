@@ -437,3 +437,108 @@ def tuning_dict(tuning: Any) -> Optional[Dict[str, Any]]:
   if isinstance(tuning, StoreTuning):
     return tuning.to_dict()
   return dict(tuning)
+
+
+# ---- bytes leaves -------------------------------------------------------------
+#
+# The core's Tree has no bytes leaf: a bytes leaf is stored as a dict with
+# the single key BYTES_MARKER holding a uint8 array, and turned back into
+# bytes on restore. A user dict may not use that key.
+
+BYTES_MARKER = '__ckptdb_bytes__'
+
+
+def _is_plain_sequence(x: Any) -> bool:
+  return type(x) in (list, tuple)
+
+
+def _map_children(fn: Callable[[Any, int], Any], tree: Any,
+                  depth: int) -> Any:
+  """tree (a dict, list or tuple) with fn(child, depth + 1) for each child;
+  tree itself when no child changed."""
+  changed = False
+  if isinstance(tree, dict):
+    items = {}
+    for k, v in tree.items():
+      items[k] = fn(v, depth + 1)
+      changed = changed or items[k] is not v
+    return items if changed else tree
+  children = []
+  for c in tree:
+    children.append(fn(c, depth + 1))
+    changed = changed or children[-1] is not c
+  return type(tree)(children) if changed else tree
+
+
+def _has_bytes(tree: Any) -> bool:
+  """True if tree holds a bytes leaf (an iterative walk, to the core's
+  depth limit); ValueError for a dict using the marker key."""
+  stack = [(tree, 0)]
+  while stack:
+    x, depth = stack.pop()
+    if isinstance(x, bytes):
+      return True
+    if depth > _MAX_DEPTH:
+      continue
+    if isinstance(x, dict):
+      if BYTES_MARKER in x:
+        raise ValueError(f'dict key {BYTES_MARKER!r} is reserved by ckptdb '
+                         '(it marks a bytes leaf)')
+      stack.extend((v, depth + 1) for v in x.values())
+    elif _is_plain_sequence(x):
+      stack.extend((c, depth + 1) for c in x)
+  return False
+
+
+def encode_bytes(tree: Any) -> Any:
+  """tree (dicts, lists, tuples) with bytes leaves as marker dicts.
+
+  Returns tree itself when it holds no bytes.
+  """
+  if not _has_bytes(tree):
+    return tree
+  return _encode(tree, 0)
+
+
+def _encode(tree: Any, depth: int) -> Any:
+  if isinstance(tree, bytes):
+    return {BYTES_MARKER: np.frombuffer(tree, np.uint8).copy()}
+  if isinstance(tree, dict) or _is_plain_sequence(tree):
+    return _map_children(_encode, tree, depth)
+  return tree
+
+
+def _is_bytes_marker(x: Any) -> bool:
+  return (isinstance(x, dict) and len(x) == 1 and BYTES_MARKER in x and
+          isinstance(x[BYTES_MARKER], np.ndarray) and
+          x[BYTES_MARKER].dtype == np.uint8)
+
+
+def _has_marker(tree: Any) -> bool:
+  stack = [(tree, 0)]
+  while stack:
+    x, depth = stack.pop()
+    if _is_bytes_marker(x):
+      return True
+    if depth > _MAX_DEPTH:
+      continue
+    if isinstance(x, dict):
+      stack.extend((v, depth + 1) for v in x.values())
+    elif _is_plain_sequence(x):
+      stack.extend((c, depth + 1) for c in x)
+  return False
+
+
+def decode_bytes(tree: Any) -> Any:
+  """Inverse of encode_bytes on a restored tree (dicts, lists, tuples)."""
+  if not _has_marker(tree):
+    return tree
+  return _decode(tree, 0)
+
+
+def _decode(tree: Any, depth: int) -> Any:
+  if _is_bytes_marker(tree):
+    return tree[BYTES_MARKER].tobytes()
+  if isinstance(tree, dict) or _is_plain_sequence(tree):
+    return _map_children(_decode, tree, depth)
+  return tree

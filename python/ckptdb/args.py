@@ -11,6 +11,7 @@ accept (as Orbax's handlers do) and in the options they take.
 
 import collections.abc
 import dataclasses
+import json
 from typing import Any, Callable, Dict, Optional, Tuple
 
 import numpy as np
@@ -44,6 +45,7 @@ class _RestoreRequest:
       default_factory=dict)
 
   def finish(self, result: Any) -> Any:
+    result = _tree.decode_bytes(result)
     if self.shapes:
       result = _tree.map_with_path(self._fit, result)
     return self.post(result) if self.post is not None else result
@@ -69,13 +71,18 @@ def _target_request(item: Any, restore_args: Any,
   if item is None:
     return _RestoreRequest(False, None, False, _restore_args_dict(restore_args),
                            shapes=shapes)
-  target = _tree.prepare_target(_tree.to_storable(item))
+  target = _tree.prepare_target(_tree.encode_bytes(_tree.to_storable(item)))
   post = None
   if _tree.needs_rebuild(item):  # the target's classes, jax.Arrays
     post = lambda result: _tree.rebuild_like(result, item)
   return _RestoreRequest(True, target, partial_restore,
                          _restore_args_dict(restore_args), post=post,
                          in_place=in_place, shapes=shapes)
+
+
+def _storable(item: Any) -> Any:
+  """item as the core stores it: custom nodes as dicts, bytes as arrays."""
+  return _tree.encode_bytes(_tree.to_storable(item))
 
 
 def _check_not_empty(item: Any) -> None:
@@ -104,8 +111,8 @@ class PyTreeSave(CheckpointArgs):
 
   def _save_request(self) -> _SaveRequest:
     _check_not_empty(self.item)
-    return _SaveRequest(_tree.to_storable(self.item),
-                        _save_args_dict(self.save_args), self.custom_metadata)
+    return _SaveRequest(_storable(self.item), _save_args_dict(self.save_args),
+                        self.custom_metadata)
 
 
 @dataclasses.dataclass
@@ -157,8 +164,8 @@ class StandardSave(CheckpointArgs):
           f'StandardSave got a single leaf of type {type(self.item).__name__}'
           '; use ArrayCheckpointHandler / ocp.args.ArraySave to save a '
           'single array or scalar.')
-    return _SaveRequest(_tree.to_storable(self.item),
-                        _save_args_dict(self.save_args), self.custom_metadata)
+    return _SaveRequest(_storable(self.item), _save_args_dict(self.save_args),
+                        self.custom_metadata)
 
 
 @dataclasses.dataclass
@@ -245,24 +252,48 @@ class ArrayRestore(CheckpointArgs):
 # ---- Json -------------------------------------------------------------------
 
 
+def _json_default(x: Any) -> Any:
+  """Lets JsonRestore read trees saved by older ckptdb (arrays as lists)."""
+  if isinstance(x, (np.ndarray, np.generic)):
+    return x.tolist()
+  raise TypeError(f'Object of type {type(x).__name__} is not JSON '
+                  'serializable')
+
+
+def _as_json(item: Any, default: Optional[Callable[[Any], Any]] = None
+             ) -> Any:
+  """item as json.loads(json.dumps(item)) gives it back (as Orbax stores)."""
+  return json.loads(json.dumps(item, default=default))
+
+
 @dataclasses.dataclass
 class JsonSave(CheckpointArgs):
-  """Saves a JSON-like tree (dicts, lists, str, numbers, bool, None).
+  """Saves a JSON value, exactly as Orbax's JsonCheckpointHandler would.
 
-  Unlike Orbax it is not stored as JSON text: tuples and int keys survive.
+  The item goes through json.dumps / json.loads before it is stored, so
+  what is restored is what JSON holds: tuples become lists, dict keys
+  strings (1 -> '1', True -> 'true', None -> 'null'). numpy arrays and
+  other non-JSON values raise TypeError, as json.dumps does in Orbax.
   """
   item: Any
 
   def _save_request(self) -> _SaveRequest:
-    return _SaveRequest(self.item, {})
+    return _SaveRequest(_as_json(self.item), {})
 
 
 @dataclasses.dataclass
 class JsonRestore(CheckpointArgs):
+  """Restores a JsonSave item (`item` is ignored, as in Orbax).
+
+  The result is JSON's: items saved by older ckptdb versions with tuples,
+  int keys or arrays come back as lists, string keys and lists.
+  """
   item: Any = None
 
   def _restore_request(self) -> _RestoreRequest:
-    return _RestoreRequest(False, None, False, {})
+    return _RestoreRequest(
+        False, None, False, {},
+        post=lambda result: _as_json(result, default=_json_default))
 
 
 # ---- Composite --------------------------------------------------------------

@@ -19,15 +19,19 @@ import datetime
 import operator
 import os
 import pathlib
+import time
 import warnings
 from typing import Any, Callable, Container, Dict, Mapping, Optional
 
 from ckptdb import _ckptdb
+from ckptdb import _ignored
+from ckptdb import _preemption
 from ckptdb import _tree
 from ckptdb import args as args_lib
 from ckptdb import checkpoint_managers
 from ckptdb import checkpointers as checkpointers_lib
 from ckptdb import handlers as handlers_lib
+from ckptdb import save_decision_policy
 
 DEFAULT_ITEM_NAME = 'default'
 
@@ -68,11 +72,16 @@ class CheckpointManagerOptions:
   best_mode, keep_checkpoints_without_metrics, step_prefix,
   step_format_fixed_length, create, read_only, enable_async_checkpointing,
   preservation_policy.
-  Not supported (NotImplementedError): step_name_format,
-  save_decision_policy.
+  save_decision_policy (the sole save decision when given, as in Orbax).
+  Not supported (NotImplementedError): step_name_format.
   Accepted and ignored (multi-host, file-system and deletion details that
-  ckptdb's single database makes moot): the rest.
-  ckptdb additions: gc_garbage_fraction, tuning (StoreTuning).
+  ckptdb's single database makes moot): the rest; each warns once, when set
+  to other than its default, saying what ckptdb does instead.
+  ckptdb additions: gc_garbage_fraction, tuning (StoreTuning), and
+  handle_preemption_signal: install a SIGTERM handler (from the main thread)
+  after which reached_preemption(step) is True, so the default decision and
+  PreemptionCheckpointingPolicy save; close() restores the previous handler.
+  (Orbax learns of preemptions from JAX's distributed runtime instead.)
   """
   save_interval_steps: int = 1
   max_to_keep: Optional[int] = None
@@ -109,6 +118,7 @@ class CheckpointManagerOptions:
   enable_per_process_directory_creation: bool = False
   lightweight_initialize: bool = False
   # ckptdb only.
+  handle_preemption_signal: bool = False
   gc_garbage_fraction: float = 0.25
   tuning: Any = None
 
@@ -143,16 +153,24 @@ class CheckpointManagerOptions:
       warnings.warn('should_keep_fn is ignored (as in Orbax >= 0.11.13); use '
                     'preservation_policy', stacklevel=2)
     self.save_on_steps = frozenset(self.save_on_steps or ())
+    self._warn_ignored()
+
+  def _warn_ignored(self) -> None:
+    """Warns once for each ignored option set to other than its default."""
+    defaults = {f.name: f.default for f in dataclasses.fields(self)}
+    for name, instead in _ignored.MANAGER_OPTIONS.items():
+      value = getattr(self, name)
+      if name == 'async_options' and value == AsyncOptions():
+        continue
+      if value != defaults[name]:
+        _ignored.warn_once(f'CheckpointManagerOptions.{name}', instead,
+                           stacklevel=5)
 
   def _core_options(self, use_async: bool) -> Dict[str, Any]:
     if self.step_name_format is not None:
       raise NotImplementedError(
           'ckptdb does not support step_name_format; use step_prefix and '
           'step_format_fixed_length')
-    if self.save_decision_policy is not None:
-      raise NotImplementedError(
-          'ckptdb does not support save_decision_policy; use '
-          'save_interval_steps, save_on_steps or should_save_fn')
     policy = (checkpoint_managers.policy_spec(self.preservation_policy)
               if self.preservation_policy is not None else None)
     interval = self.keep_time_interval
@@ -205,6 +223,31 @@ class RootMetadata:
   custom_metadata: Any = None
 
 
+class _StepInfos(collections.abc.Sequence):
+  """The saved steps as PolicyCheckpointInfo, oldest first, read lazily
+  (a policy usually looks at the last one at most)."""
+
+  def __init__(self, core: Any, steps: list):
+    self._core = core
+    self._steps = sorted(steps)
+
+  def __len__(self) -> int:
+    return len(self._steps)
+
+  def __getitem__(self, i: Any) -> Any:
+    if isinstance(i, slice):
+      return [self[j] for j in range(*i.indices(len(self)))]
+    step = self._steps[i]
+    try:
+      d = self._core.step_metadata(step)
+      ns, metrics = d['init_timestamp_nsecs'], d['metrics']
+    except Exception:  # pylint: disable=broad-except  # e.g. in flight
+      ns, metrics = time.time_ns(), None
+    return checkpoint_managers.PolicyCheckpointInfo(
+        step, datetime.datetime.fromtimestamp(ns / 1e9, datetime.timezone.utc),
+        metrics)
+
+
 def _handler_for_args(a: Any) -> handlers_lib.CheckpointHandler:
   return handlers_lib.HANDLER_FOR_ARGS.get(
       type(a), handlers_lib.PyTreeCheckpointHandler)()
@@ -227,6 +270,9 @@ class CheckpointManager:
                handler_registry: Any = None):
     self._options = options if options is not None else (
         CheckpointManagerOptions())
+    if logger is not None:
+      _ignored.warn_once('CheckpointManager(logger=...)',
+                         'ckptdb does not log checkpoint events')
     self._directory = pathlib.Path(os.fspath(directory))
     self._handlers: Dict[str, handlers_lib.CheckpointHandler] = {}
     self._single: Optional[bool] = None
@@ -275,8 +321,17 @@ class CheckpointManager:
           self._handlers[name] = h
     self._root_metadata = RootMetadata(
         dict(metadata) if metadata is not None else None)
-    self._core = _ckptdb.CheckpointManager(
-        str(self._directory), self._options._core_options(use_async))  # pylint: disable=protected-access
+    # The handler first: installing it may fail (not the main thread), and
+    # then no database is left open.
+    self._preemption = (_preemption.SignalHandler()
+                        if self._options.handle_preemption_signal else None)
+    try:
+      self._core = _ckptdb.CheckpointManager(
+          str(self._directory), self._options._core_options(use_async))  # pylint: disable=protected-access
+    except BaseException:
+      if self._preemption is not None:
+        self._preemption.close()
+      raise
     self._closed = False
     checkpointers_lib.register_live(self)
 
@@ -311,12 +366,40 @@ class CheckpointManager:
     return self._core.best_step()
 
   def should_save(self, step: int) -> bool:
+    """Orbax's decision: save_decision_policy when given, else the options'
+    interval / steps / should_save_fn, initial save, or a preemption."""
     step = _int64(step, 'step')
-    return self._core.should_save(step)
+    if self._options.save_decision_policy is not None:
+      return self._policy_decision(step)
+    if self._core.should_save(step):
+      return True
+    return self._is_new_step(step) and self.reached_preemption(step)
 
   def reached_preemption(self, step: int) -> bool:
+    """True once the preemption handler (options.handle_preemption_signal)
+    has seen SIGTERM; always False without it."""
     del step
-    return False
+    return self._preemption is not None and self._preemption.reached
+
+  def _is_new_step(self, step: int) -> bool:
+    if self._options.read_only:
+      return False
+    last = self.latest_step()
+    return last is None or step > last
+
+  def _policy_decision(self, step: int) -> bool:
+    if not self._is_new_step(step):
+      return False
+    now = datetime.datetime.now(datetime.timezone.utc)
+    context = save_decision_policy.DecisionContext(
+        is_saving_in_progress=(
+            self._options.enable_should_save_is_saving_in_progress_check and
+            self.is_saving_in_progress()),
+        reached_preemption=self.reached_preemption(step),
+        multiprocessing_options=self._options.multiprocessing_options)
+    return bool(self._options.save_decision_policy.should_save(
+        checkpoint_managers.PolicyCheckpointInfo(step, now, None),
+        _StepInfos(self._core, self.all_steps()), context=context))
 
   def is_saving_in_progress(self) -> bool:
     return self._core.is_saving_in_progress()
@@ -421,6 +504,11 @@ class CheckpointManager:
       per_item = {DEFAULT_ITEM_NAME: args}
     else:
       per_item = dict(args.items())
+    if not force and (self._options.save_decision_policy is not None or
+                      self.reached_preemption(step)):
+      if not self.should_save(step):
+        return False
+      force = True  # decided here, not by the core's options
     if self._options.best_fn is not None and metrics is None:
       warnings.warn('Requested `tracked_metric`; did not provide metrics.',
                     stacklevel=2)
@@ -532,7 +620,11 @@ class CheckpointManager:
       return
     self._closed = True
     checkpointers_lib.unregister_live(self)
-    self._core.close()
+    try:
+      self._core.close()
+    finally:
+      if self._preemption is not None:
+        self._preemption.close()
 
   def __enter__(self) -> 'CheckpointManager':
     return self

@@ -1,4 +1,5 @@
-"""Orbax's preservation (retention) policies: `ocp.checkpoint_managers`.
+"""Orbax's `ocp.checkpoint_managers`: preservation (retention) policies,
+and the save-decision policies of save_decision_policy.py.
 
     options = ckptdb.CheckpointManagerOptions(
         preservation_policy=ckptdb.checkpoint_managers.AnyPreservationPolicy([
@@ -18,6 +19,16 @@ import datetime
 from typing import Any, Callable, List, Optional, Sequence
 
 from ckptdb import _ckptdb
+from ckptdb import save_decision_policy
+# Orbax exports the save-decision policies here too.
+from ckptdb.save_decision_policy import AnySavePolicy
+from ckptdb.save_decision_policy import ContinuousCheckpointingPolicy
+from ckptdb.save_decision_policy import DecisionContext
+from ckptdb.save_decision_policy import FixedIntervalPolicy
+from ckptdb.save_decision_policy import InitialSavePolicy
+from ckptdb.save_decision_policy import PreemptionCheckpointingPolicy
+from ckptdb.save_decision_policy import SaveDecisionPolicy
+from ckptdb.save_decision_policy import SpecificStepsPolicy
 
 
 @dataclasses.dataclass(frozen=True)

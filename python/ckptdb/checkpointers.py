@@ -17,6 +17,7 @@ import weakref
 from typing import Any, Dict, Optional
 
 from ckptdb import _ckptdb
+from ckptdb import _ignored
 from ckptdb import _tree
 from ckptdb import args as args_lib
 from ckptdb import handlers as handlers_lib
@@ -87,6 +88,12 @@ def _composite_in_place(reqs: Dict[str, Any]) -> bool:
   return all(wanted)
 
 
+def _warn_unused(cls_name: str, options: Dict[str, Any]) -> None:
+  for name in sorted(options):
+    _ignored.warn_once(f'{cls_name}({name}=...)', _ignored.CHECKPOINTER_OPTION,
+                       stacklevel=4)
+
+
 class Checkpointer:
   """Saves one item to a path and restores it (Orbax's Checkpointer).
 
@@ -102,6 +109,7 @@ class Checkpointer:
 
   def __init__(self, handler: Optional[handlers_lib.CheckpointHandler] = None,
                *, tuning: Any = None, **unused_options: Any):
+    _warn_unused(type(self).__name__, unused_options)
     self._handler = handler if handler is not None else (
         handlers_lib.PyTreeCheckpointHandler())
     self._core = self._make_core(_tree.tuning_dict(tuning))
@@ -213,7 +221,12 @@ class AsyncCheckpointer(Checkpointer):
   def __init__(self, handler: Optional[handlers_lib.CheckpointHandler] = None,
                timeout_secs: Optional[int] = None, *, tuning: Any = None,
                **unused_options: Any):
-    super().__init__(handler, tuning=tuning)
+    if timeout_secs is not None:
+      _ignored.warn_once(
+          'AsyncCheckpointer(timeout_secs=...)',
+          'async saves have no timeout; wait_until_finished() waits for the '
+          'save to commit')
+    super().__init__(handler, tuning=tuning, **unused_options)
     register_live(self)
 
   def _make_core(self, tuning: Optional[Dict[str, Any]]) -> Any:

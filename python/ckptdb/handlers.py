@@ -51,7 +51,7 @@ class ArrayCheckpointHandler(CheckpointHandler):
 
 
 class JsonCheckpointHandler(CheckpointHandler):
-  """A JSON-like tree (kept as a tree: tuples and int keys survive)."""
+  """A JSON value, restored as JSON gives it back (see args.JsonSave)."""
   save_args_cls = args_lib.JsonSave
   restore_args_cls = args_lib.JsonRestore
 

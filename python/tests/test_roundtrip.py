@@ -215,7 +215,8 @@ def test_composite_with_a_plain_checkpointer(tmp_path):
   got = ckptr.restore(tmp_path / 'c')
   assert isinstance(got, ckptdb.Composite)
   assert_tree_equal(got.state, {'w': np.arange(3)})
-  assert got['meta'] == {'lr': 0.1, 'names': ('a', 'b')}
+  # JsonSave holds JSON (Orbax's json.dumps): the tuple comes back a list.
+  assert got['meta'] == {'lr': 0.1, 'names': ['a', 'b']}
   target = {'w': np.zeros(3, np.int64)}
   only = ckptr.restore(tmp_path / 'c', args=ckptdb.args.Composite(
       state=ckptdb.args.StandardRestore(target)))

@@ -1,0 +1,63 @@
+"""Warn once about Orbax options ckptdb accepts but does not act on.
+
+Each option gets one warning per process, saying what ckptdb does instead,
+so that Orbax code runs unchanged and nothing is ignored silently.
+"""
+
+import warnings
+
+_warned = set()
+
+
+def warn_once(name: str, instead: str, stacklevel: int = 3) -> None:
+  """Warns (once per process per `name`) that `name` is ignored."""
+  if name in _warned:
+    return
+  _warned.add(name)
+  warnings.warn(f'ckptdb ignores {name}: {instead}', stacklevel=stacklevel)
+
+
+def reset() -> None:
+  """Forgets which warnings were given (for tests)."""
+  _warned.clear()
+
+
+_DELETE = ('deleting a step removes it from the database in one atomic '
+           'commit (nothing is renamed or kept aside); keep steps with '
+           'preservation_policy or max_to_keep instead')
+_GC = ('deleting a step is one small commit; the space of its chunks is '
+       'reclaimed by garbage collection (gc_garbage_fraction, '
+       'collect_garbage())')
+_ONE_PROCESS = ('one process writes a ckptdb database; others follow it '
+                '(docs/python.md, "Many processes")')
+_ATOMIC = 'every step is committed atomically by the database'
+
+# CheckpointManagerOptions fields ckptdb ignores, and what it does instead.
+MANAGER_OPTIONS = {
+    'cleanup_tmp_directories':
+        'ckptdb has no temporary step directories: what an interrupted '
+        'save wrote is removed when the database is next opened for '
+        'writing',
+    'single_host_load_and_broadcast': _ONE_PROCESS,
+    'todelete_subdir': _DELETE,
+    'todelete_full_path': _DELETE,
+    'enable_background_delete': _GC,
+    'num_deletion_threads': _GC,
+    'multiprocessing_options': _ONE_PROCESS,
+    'enable_per_process_directory_creation': _ONE_PROCESS,
+    'file_options': 'files are created with the permissions the umask '
+                    'gives',
+    'atomicity_options': _ATOMIC,
+    'temporary_path_class': _ATOMIC,
+    'prevent_write_metrics': 'metrics passed to save() are always stored',
+    'lightweight_initialize': 'the step list, times and metrics are read '
+                              'from the database at open (no per-step '
+                              'files to read)',
+    'async_options': 'async saves have no timeout, barrier or '
+                     'post-finalization callback; wait_until_finished() '
+                     'waits for the save to commit',
+}
+
+CHECKPOINTER_OPTION = ('a ckptdb checkpoint is one database, written by one '
+                       'process and committed atomically; this storage, '
+                       'multi-host or file-system option has no effect')
