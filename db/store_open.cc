@@ -246,12 +246,26 @@ absl::Status Store::OpenRocksRetrying(
     }
     // A torn MANIFEST tail heals within microseconds; lasting corruption
     // is reported after a few tries.
+    // Another writer created a column family since they were listed (it
+    // may have closed since): list them again, reader or writer.
+    const bool families_grew =
+        s.IsInvalidArgument() &&
+        s.ToString().find("Column families not opened") != std::string::npos;
     const bool transient =
-        !rw && attempt < (s.IsCorruption() ? 8 : 50) &&
-        (s.IsCorruption() || s.IsIOError() || s.IsPathNotFound() ||
-         (s.IsInvalidArgument() &&
-          s.ToString().find("Column family not found") != std::string::npos));
+        (families_grew && attempt < 50) ||
+        (!rw && attempt < (s.IsCorruption() ? 8 : 50) &&
+         (s.IsCorruption() || s.IsIOError() || s.IsPathNotFound() ||
+          (s.IsInvalidArgument() &&
+           s.ToString().find("Column family not found") != std::string::npos)));
     if (!transient) {
+      // A writer racing another that holds the lock can fail before the
+      // lock check (a column family created since it listed them): busy.
+      if (rw && AnotherWriterHolds(path_, writer_claim_)) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "database '", path_,
+            "' is busy: another writer has it open (RocksDB: ", s.ToString(),
+            ")"));
+      }
       if (s.code() == rocksdb::Status::kAborted) {
         return absl::FailedPreconditionError(
             s.getState() != nullptr ? s.getState() : s.ToString());
