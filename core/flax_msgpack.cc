@@ -30,6 +30,7 @@ constexpr int8_t kExtTuple = 4;
 constexpr char kChunkedKey[] = "__msgpack_chunked_array__";
 // numpy allows 64 dimensions.
 constexpr uint64_t kMaxRank = 64;
+constexpr uint64_t kMaxReserve = 1024;
 
 bool IsUtf8(absl::string_view s) {
   size_t i = 0;
@@ -253,7 +254,9 @@ absl::StatusOr<Tree> Decoder::Map(size_t at, uint64_t n) {
                                   end_ - pos_, " bytes left"));
   }
   Tree dict = Tree::Dict();
-  dict.mutable_children().reserve(n);
+  // Reserve little up front: a count is only checked against the bytes
+  // left, and a node is much larger than its one-byte encoding.
+  dict.mutable_children().reserve(std::min<uint64_t>(n, kMaxReserve));
   absl::flat_hash_map<std::string, size_t> seen;
   for (uint64_t i = 0; i < n; ++i) {
     absl::StatusOr<DictKey> key = Key();
@@ -290,7 +293,7 @@ absl::StatusOr<Tree> Decoder::List(size_t at, uint64_t n) {
                                   end_ - pos_, " bytes left"));
   }
   Tree list = Tree::List();
-  list.mutable_children().reserve(n);
+  list.mutable_children().reserve(std::min<uint64_t>(n, kMaxReserve));
   for (uint64_t i = 0; i < n; ++i) {
     path_.Push(static_cast<int64_t>(i));
     absl::StatusOr<Tree> v = Value();
