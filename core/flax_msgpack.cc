@@ -28,6 +28,8 @@ constexpr int8_t kExtComplex = 2;
 constexpr int8_t kExtNpScalar = 3;
 constexpr int8_t kExtTuple = 4;
 constexpr char kChunkedKey[] = "__msgpack_chunked_array__";
+// python/ckptdb/_tree.py BYTES_MARKER: a bytes leaf is {marker: uint8[n]}.
+constexpr char kBytesMarker[] = "__ckptdb_bytes__";
 // numpy allows 64 dimensions.
 constexpr uint64_t kMaxRank = 64;
 constexpr uint64_t kMaxReserve = 1024;
@@ -179,10 +181,17 @@ absl::StatusOr<Tree> Decoder::Value() {
       return Tree::Bool(true);
     case 0xc4:
     case 0xc5:
-    case 0xc6:
-      return Error(at,
-                   "bytes (msgpack bin) value: ckptdb trees cannot hold "
-                   "bytes");
+    case 0xc6: {
+      pos_ = at;
+      bool is_str;
+      absl::StatusOr<absl::string_view> v = Bytes(at, &is_str);
+      if (!v.ok()) return v.status();
+      // Python bytes, as the ckptdb Python package stores them.
+      return Tree::Dict(
+          {{kBytesMarker, Tree(Array::CopyFrom(
+                              DType::kUInt8, {static_cast<int64_t>(v->size())},
+                              v->data()))}});
+    }
     case 0xc7:
     case 0xc8:
     case 0xc9: {

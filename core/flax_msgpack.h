@@ -12,8 +12,10 @@
 //
 // A map holding the key "__msgpack_chunked_array__" (Flax's encoding of
 // arrays above 2^30 bytes) becomes the concatenated, reshaped Array.
-// bin values (Python bytes), uint64 above int64's range, other ext codes
-// and other key types are refused: a Tree cannot hold them. Every error
+// bin values (Python bytes) become {"__ckptdb_bytes__": uint8 array}, as
+// the ckptdb Python package stores bytes (restored there as bytes). uint64
+// above int64's range, other ext codes and other key types are refused: a
+// Tree cannot hold them. Every error
 // names the byte offset ("byte 123: ...") and, below the root, the path.
 // Lengths are checked against the bytes left before anything is allocated,
 // and nesting is limited, so hostile input cannot exhaust memory or stack.

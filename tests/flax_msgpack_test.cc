@@ -272,6 +272,17 @@ TEST(FlaxMsgpackTest, NonArrayLeavesAndContainers) {
   EXPECT_EQ(t->children()[9].string_value(), "str\xc3\xa9");
 }
 
+TEST(FlaxMsgpackTest, BytesAsThePythonPackageStoresThem) {
+  ASSERT_DECODES(t, Map(1) + Str("b") + Bin(std::string("x\0y", 3)));
+  const Tree& b = At(*t, "b");
+  ASSERT_EQ(b.kind(), Tree::Kind::kDict);
+  const Array& a = At(b, "__ckptdb_bytes__").array();
+  EXPECT_EQ(a.dtype(), DType::kUInt8);
+  EXPECT_EQ(a.shape(), (Shape{3}));
+  EXPECT_EQ(std::string(static_cast<const char*>(a.data()), 3),
+            std::string("x\0y", 3));
+}
+
 TEST(FlaxMsgpackTest, DuplicateKeyLastWins) {
   ASSERT_DECODES(t, Map(2) + Str("a") + Int(1) + Str("a") + Int(2));
   ASSERT_EQ(t->size(), 1u);
@@ -378,8 +389,8 @@ TEST(FlaxMsgpackTest, DepthLimit) {
 }
 
 TEST(FlaxMsgpackTest, UnsupportedValues) {
-  EXPECT_THAT(Err(Map(1) + Str("b") + Bin("xy")),
-              HasSubstr("byte 3 (at 'b'): bytes (msgpack bin)"));
+  EXPECT_THAT(Err(Map(1) + Str("b") + "\xc5\x01\x00xy"),
+              HasSubstr("byte 3 (at 'b'): truncated"));
   EXPECT_THAT(Err("\xcf\xff\xff\xff\xff\xff\xff\xff\xff"),
               HasSubstr("does not fit in int64"));
   EXPECT_THAT(Err(Map(1) + "\xc0" + Int(1)), HasSubstr("map key of type"));

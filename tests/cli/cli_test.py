@@ -621,6 +621,8 @@ def mp_flatten(obj, prefix=""):
     else:
         if obj is None:
             return out
+        if isinstance(obj, bytes):  # as the Python package stores bytes
+            return {prefix + "__ckptdb_bytes__": np.frombuffer(obj, np.uint8)}
         if isinstance(obj, bool):
             v = np.array(obj)
         elif isinstance(obj, int):
@@ -714,6 +716,7 @@ class FlaxMsgpackTest(WorkDir):
             "lr": np.float32(0.5), "c": 1 + 2j, "step": 7, "name": "run",
             "none": None, "f": 0.25, "flag": True,
             "opt": {"0": {"count": np.int32(3)}, "1": {}},
+            "raw": b"\x00bytes",
         }
         src = self.write("g.msgpack", mp_encode(tree))
         self.ckptdb("import", "db", "60", src)
