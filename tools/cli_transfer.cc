@@ -24,6 +24,7 @@
 #include "ckptdb/checkpoint_manager.h"
 #include "ckptdb/status.h"
 #include "tools/cli.h"
+#include "tools/cli_flax.h"
 #include "tools/cli_format.h"
 #include "tools/cli_json.h"
 #include "tools/cli_progress.h"
@@ -86,7 +87,7 @@ absl::StatusOr<std::shared_ptr<const std::string>> ReadWholeFile(
       return IoError("read", path, err);
     }
     done += static_cast<size_t>(n);
-    progress->Add(static_cast<uint64_t>(n));
+    if (progress != nullptr) progress->Add(static_cast<uint64_t>(n));
   }
   close(fd);
   return std::shared_ptr<const std::string>(std::move(out));
@@ -395,7 +396,7 @@ absl::StatusOr<Tree> LeafFromNpy(std::shared_ptr<const std::string> bytes,
   return Tree(std::move(v.array));
 }
 
-enum class ImportFormat { kNpyFolder, kNpy, kNpz, kSafetensors };
+enum class ImportFormat { kNpyFolder, kNpy, kNpz, kSafetensors, kFlaxMsgpack };
 
 struct ImportSource {
   ImportFormat format = ImportFormat::kNpz;
@@ -545,6 +546,8 @@ const char* FormatName(ImportFormat f) {
       return "npz";
     case ImportFormat::kSafetensors:
       return "safetensors";
+    case ImportFormat::kFlaxMsgpack:
+      return "msgpack";
   }
   return "?";
 }
@@ -562,23 +565,26 @@ absl::StatusOr<ImportFormat> DetectFormat(const Args& args,
                                           const std::string& in, bool is_dir) {
   const std::optional<std::string> forced = args.GetOptional("format");
   if (forced.has_value()) {
-    if (*forced == "safetensors" || *forced == "npz") {
+    if (*forced == "safetensors" || *forced == "npz" || *forced == "msgpack") {
       if (is_dir) {
         return UsageError(absl::StrCat("--format ", *forced, ": '", in,
                                        "' is a folder, not a file"));
       }
+      if (*forced == "msgpack") return ImportFormat::kFlaxMsgpack;
       return *forced == "npz" ? ImportFormat::kNpz : ImportFormat::kSafetensors;
     }
     if (*forced == "npy") {
       return is_dir ? ImportFormat::kNpyFolder : ImportFormat::kNpy;
     }
-    return UsageError(absl::StrCat(
-        "--format must be safetensors, npz or npy, got '", *forced, "'"));
+    return UsageError(
+        absl::StrCat("--format must be msgpack, safetensors, npz or npy, got '",
+                     *forced, "'"));
   }
   if (is_dir) return ImportFormat::kNpyFolder;
   if (LooksLikeNpy(in)) return ImportFormat::kNpy;
   if (LooksLikeZip(in)) return ImportFormat::kNpz;
   if (FileLooksLikeSafetensors(in)) return ImportFormat::kSafetensors;
+  if (FileLooksLikeFlaxMsgpack(in)) return ImportFormat::kFlaxMsgpack;
   if (absl::EndsWith(in, ".npy")) return ImportFormat::kNpy;
   return ImportFormat::kNpz;
 }
@@ -591,6 +597,9 @@ absl::Status ReadImportSource(const Args& args, const std::string& in,
   CKPTDB_ASSIGN_OR_RETURN(src->format, DetectFormat(args, in, is_dir));
   if (args.Has("flat") && src->format != ImportFormat::kSafetensors) {
     return UsageError("--flat applies to safetensors files only");
+  }
+  if (args.Has("lists") && src->format != ImportFormat::kFlaxMsgpack) {
+    return UsageError("--lists applies to Flax msgpack files only");
   }
   src->tree = Tree::Dict();
   uint64_t total = 0;
@@ -634,11 +643,177 @@ absl::Status ReadImportSource(const Args& args, const std::string& in,
       src->files = st.tensors;
       return absl::OkStatus();
     }
+    case ImportFormat::kFlaxMsgpack: {
+      CKPTDB_ASSIGN_OR_RETURN(auto bytes, ReadWholeFile(in, &progress));
+      CKPTDB_ASSIGN_OR_RETURN(src->tree, FlaxMsgpackToTree(std::move(bytes), in,
+                                                           args.Has("lists")));
+      src->files = 1;
+      src->array_bytes = src->tree.TotalArrayBytes();
+      return absl::OkStatus();
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Saves `src` as step `step` named `name` of `store`.
+absl::StatusOr<StepInfo> SaveImported(Store* store, int64_t step,
+                                      const std::string& name,
+                                      const std::string& item_name,
+                                      const ImportSource& src) {
+  internal::StepSaveRequest req;
+  req.step = step;
+  req.name = name;
+  CKPTDB_ASSIGN_OR_RETURN(
+      internal::SaveItem si,
+      internal::PrepareSaveItem(item_name, src.tree, nullptr));
+  req.items.push_back(std::move(si));
+  if (src.metadata.kind() != Tree::Kind::kNone) {
+    req.custom_metadata = &src.metadata;
+  }
+  absl::StatusOr<StepInfo> saved = store->SaveStep(req);
+  if (!saved.ok() &&
+      saved.status().code() == absl::StatusCode::kAlreadyExists) {
+    return WithExit(saved.status(), Exit::kExists);
+  }
+  return saved;
+}
+
+// The name the database's manager gives `step`.
+std::string ManagerStepName(const Store& store, int64_t step) {
+  const internal::NamingRecord rec = store.GetNamingRecord();
+  return FormatStepName(step, rec.step_prefix,
+                        rec.step_format_fixed_length > 0
+                            ? std::optional<int>(rec.step_format_fixed_length)
+                            : std::nullopt);
+}
+
+absl::StatusOr<std::unique_ptr<Store>> OpenForImport(const Args& args) {
+  // Open first: a busy database or an existing step fails before reading.
+  CKPTDB_ASSIGN_OR_RETURN(
+      auto store,
+      OpenDatabase(args[0], OpenMode::kReadWrite, args.Has("create")));
+  // New chunks the size of the latest step's, so that arrays it already
+  // holds deduplicate.
+  if (uint32_t cb = LatestChunkBytes(*store); cb != 0 && cb != (1u << 20)) {
+    store.reset();
+    CKPTDB_ASSIGN_OR_RETURN(
+        store, OpenDatabase(args[0], OpenMode::kReadWrite, false, cb));
+  }
+  return store;
+}
+
+absl::Status StepExists(const Args& args, int64_t step) {
+  return WithExit(absl::AlreadyExistsError(absl::StrCat(
+                      "step ", step, " already exists in '", args[0],
+                      "' (remove it first with `ckptdb rm`)")),
+                  Exit::kExists);
+}
+
+// Names the steps of a Flax directory as Flax named them (prefix + step)
+// when the database's naming can: a new database whose manager record is
+// unset takes the prefix (without its trailing '_') as its step prefix.
+absl::Status AdoptFlaxNaming(Store* store, const std::string& prefix) {
+  internal::NamingRecord rec = store->GetNamingRecord();
+  if (!store->Steps().empty() || !rec.step_prefix.empty() ||
+      rec.step_format_fixed_length != 0 || prefix.size() < 2 ||
+      prefix.back() != '_') {
+    return absl::OkStatus();
+  }
+  rec.step_prefix = prefix.substr(0, prefix.size() - 1);
+  return store->SetNamingRecord(rec);
+}
+
+// `ckptdb import DB --all DIR`: every checkpoint of a legacy Flax directory.
+absl::Status RunImportAll(const Args& args) {
+  if (args.size() != 2) {
+    return UsageError("import --all takes DB and a Flax checkpoint folder");
+  }
+  if (args.Has("format") && args.Get("format", "") != "msgpack") {
+    return UsageError("import --all reads Flax msgpack files only");
+  }
+  if (args.Has("flat")) return UsageError("--flat applies to safetensors");
+  const std::string dir = args[1];
+  const std::string prefix = args.Get("prefix", "checkpoint_");
+  const std::string item_name = args.Get("item", "default");
+  if (item_name.empty()) return UsageError("--item must not be empty");
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) {
+    return UsageError(absl::StrCat("'", dir, "' is not a folder"));
+  }
+  CKPTDB_ASSIGN_OR_RETURN(FlaxDirectory found,
+                          FindFlaxCheckpoints(dir, prefix));
+  if (found.files.empty()) {
+    return UsageError(
+        absl::StrCat("'", dir, "' holds no files named ", prefix, "<step>"));
+  }
+  CKPTDB_ASSIGN_OR_RETURN(auto store, OpenForImport(args));
+  for (const FlaxCheckpointFile& f : found.files) {
+    if (store->HasStep(f.step)) return StepExists(args, f.step);
+  }
+  // Every file is decoded once before anything is saved: a bad one saves
+  // nothing.
+  Progress check(args, "import: checking", found.files.size());
+  for (const FlaxCheckpointFile& f : found.files) {
+    CKPTDB_ASSIGN_OR_RETURN(auto bytes, ReadWholeFile(f.path, nullptr));
+    CKPTDB_RETURN_IF_ERROR(
+        FlaxMsgpackToTree(std::move(bytes), f.path, args.Has("lists"))
+            .status());
+    check.Add(1);
+  }
+  check.Done();
+  for (const std::string& s : found.skipped) {
+    std::fprintf(stderr, "ckptdb import: skipping '%s'\n", s.c_str());
+  }
+  CKPTDB_RETURN_IF_ERROR(AdoptFlaxNaming(store.get(), prefix));
+  JsonWriter* w = nullptr;
+  std::optional<JsonWriter> json;
+  if (args.json()) {
+    json.emplace(stdout);
+    w = &*json;
+    w->BeginObject();
+    w->Field("database", args[0]);
+    w->Field("item", item_name);
+    w->Field("format", "msgpack");
+    w->Key("steps");
+    w->BeginArray();
+  }
+  for (const FlaxCheckpointFile& f : found.files) {
+    ImportSource src;
+    CKPTDB_ASSIGN_OR_RETURN(auto bytes, ReadWholeFile(f.path, nullptr));
+    CKPTDB_ASSIGN_OR_RETURN(
+        src.tree,
+        FlaxMsgpackToTree(std::move(bytes), f.path, args.Has("lists")));
+    const std::string managed = ManagerStepName(*store, f.step);
+    CKPTDB_ASSIGN_OR_RETURN(
+        StepInfo saved,
+        SaveImported(store.get(), f.step, managed, item_name, src));
+    if (w != nullptr) {
+      w->BeginObject();
+      w->Field("file", f.path);
+      w->FieldInt("step", saved.step);
+      w->Field("name", saved.name);
+      w->FieldUint("logical_bytes", saved.logical_bytes);
+      w->FieldUint("new_bytes", saved.new_bytes);
+      w->EndObject();
+      continue;
+    }
+    Print(absl::StrCat("imported ", f.path, " as step ", StepLabel(saved),
+                       " item '", item_name, "' (",
+                       HumanBytes(saved.logical_bytes),
+                       "): ", HumanBytes(saved.new_bytes), " new on disk\n"));
+  }
+  if (w != nullptr) {
+    w->EndArray();
+    w->EndObject();
+    w->Finish();
   }
   return absl::OkStatus();
 }
 
 absl::Status RunImport(const Args& args) {
+  if (args.Has("all")) return RunImportAll(args);
+  if (args.Has("prefix")) return UsageError("--prefix needs --all");
+  if (args.size() != 3) return UsageError("import takes DB STEP IN");
   int64_t step;
   if (!absl::SimpleAtoi(args[1], &step) || step < 0) {
     return UsageError(
@@ -651,23 +826,8 @@ absl::Status RunImport(const Args& args) {
   if (!fs::exists(in, ec)) {
     return UsageError(absl::StrCat("no such file or folder '", in, "'"));
   }
-  // Open first: a busy database or an existing step fails before reading.
-  CKPTDB_ASSIGN_OR_RETURN(
-      auto store,
-      OpenDatabase(args[0], OpenMode::kReadWrite, args.Has("create")));
-  // New chunks the size of the latest step's, so that arrays it already
-  // holds deduplicate.
-  if (uint32_t cb = LatestChunkBytes(*store); cb != 0 && cb != (1u << 20)) {
-    store.reset();
-    CKPTDB_ASSIGN_OR_RETURN(
-        store, OpenDatabase(args[0], OpenMode::kReadWrite, false, cb));
-  }
-  if (store->HasStep(step)) {
-    return WithExit(absl::AlreadyExistsError(absl::StrCat(
-                        "step ", step, " already exists in '", args[0],
-                        "' (remove it first with `ckptdb rm`)")),
-                    Exit::kExists);
-  }
+  CKPTDB_ASSIGN_OR_RETURN(auto store, OpenForImport(args));
+  if (store->HasStep(step)) return StepExists(args, step);
   ImportSource src;
   CKPTDB_RETURN_IF_ERROR(ReadImportSource(args, in, &src));
   if (src.files == 0 && src.format != ImportFormat::kSafetensors) {
@@ -677,38 +837,20 @@ absl::Status RunImport(const Args& args) {
     std::fprintf(stderr, "ckptdb import: ignoring '%s' (not a .npy file)\n",
                  f.c_str());
   }
-  const internal::NamingRecord rec = store->GetNamingRecord();
-  internal::StepSaveRequest req;
-  req.step = step;
-  req.name =
-      FormatStepName(step, rec.step_prefix,
-                     rec.step_format_fixed_length > 0
-                         ? std::optional<int>(rec.step_format_fixed_length)
-                         : std::nullopt);
   CKPTDB_ASSIGN_OR_RETURN(
-      internal::SaveItem si,
-      internal::PrepareSaveItem(item_name, src.tree, nullptr));
-  req.items.push_back(std::move(si));
-  if (src.metadata.kind() != Tree::Kind::kNone) {
-    req.custom_metadata = &src.metadata;
-  }
-  absl::StatusOr<StepInfo> saved = store->SaveStep(req);
-  if (!saved.ok()) {
-    if (saved.status().code() == absl::StatusCode::kAlreadyExists) {
-      return WithExit(saved.status(), Exit::kExists);
-    }
-    return saved.status();
-  }
+      StepInfo saved,
+      SaveImported(store.get(), step, ManagerStepName(*store, step), item_name,
+                   src));
   if (args.json()) {
     JsonWriter w(stdout);
     w.BeginObject();
     w.Field("database", args[0]);
-    w.FieldInt("step", saved->step);
-    w.Field("name", saved->name);
+    w.FieldInt("step", saved.step);
+    w.Field("name", saved.name);
     w.Field("item", item_name);
     w.FieldUint("files", src.files);
-    w.FieldUint("logical_bytes", saved->logical_bytes);
-    w.FieldUint("new_bytes", saved->new_bytes);
+    w.FieldUint("logical_bytes", saved.logical_bytes);
+    w.FieldUint("new_bytes", saved.new_bytes);
     w.Field("format", FormatName(src.format));
     w.EndObject();
     w.Finish();
@@ -717,9 +859,9 @@ absl::Status RunImport(const Args& args) {
   const char* unit =
       src.format == ImportFormat::kSafetensors ? " tensor" : " file";
   Print(absl::StrCat("imported ", src.files, unit, src.files == 1 ? "" : "s",
-                     " (", HumanBytes(saved->logical_bytes), ") from ", in,
-                     " as step ", StepLabel(*saved), " item '", item_name,
-                     "': ", HumanBytes(saved->new_bytes), " new on disk\n"));
+                     " (", HumanBytes(saved.logical_bytes), ") from ", in,
+                     " as step ", StepLabel(saved), " item '", item_name,
+                     "': ", HumanBytes(saved.new_bytes), " new on disk\n"));
   return absl::OkStatus();
 }
 
@@ -768,9 +910,11 @@ Command ImportCommand() {
   Command c;
   c.name = "import";
   c.synopsis =
-      "import DB STEP IN [--item NAME] [--format F] [--flat] [--create] "
-      "[--json] [--no-progress]";
-  c.summary = "Save .npy files, an .npz or a safetensors file as a new step.";
+      "import DB STEP IN [--item NAME] [--format F] [--flat] [--lists] "
+      "[--create] [--json] [--no-progress]\n"
+      "       ckptdb import DB --all DIR [--prefix P] [--lists] [--item NAME] "
+      "[--create] [--json] [--no-progress]";
+  c.summary = "Save .npy, .npz, safetensors or Flax msgpack files as a step.";
   c.description =
       "IN is a folder of .npy files (subfolders become dicts, files their\n"
       "leaves, keyed by name without .npy, sorted), an .npz archive (as\n"
@@ -782,22 +926,38 @@ Command ImportCommand() {
       "content) is validated whole first; tensor names split on '.' into\n"
       "nested dicts (with --flat, one dict keyed by the full names; a name\n"
       "that is a prefix of another, 'a' and 'a.b', is an error naming both),\n"
-      "and its __metadata__ becomes the step's custom metadata. --format\n"
-      "safetensors|npz|npy skips the detection. Nothing is saved on error.\n"
+      "and its __metadata__ becomes the step's custom metadata. A legacy\n"
+      "Flax msgpack checkpoint (flax.training.checkpoints before Orbax,\n"
+      "flax.serialization.to_bytes; recognised by its content) becomes its\n"
+      "tree: arrays, numpy scalars (0-d arrays), complex (0-d complex128),\n"
+      "chunked arrays joined, key order kept; Flax stores lists as maps\n"
+      "keyed '0'..'n-1', which --lists turns back into lists. --format\n"
+      "msgpack|safetensors|npz|npy skips the detection. With --all, DIR is\n"
+      "a legacy Flax checkpoint folder: every file <prefix><step> (--prefix,\n"
+      "default checkpoint_) becomes step <step>, in Flax's natural order,\n"
+      "skipping <prefix>tmp, *_tmp and *_gda; a new database takes the\n"
+      "prefix as its step prefix so steps keep Flax's names. Every file is\n"
+      "decoded before anything is saved. Nothing is saved on error.\n"
       "STEP must be a new step number; it is named as the database's\n"
       "manager names steps. Needs write access:\n"
       "fails with exit code 7 while another process has the database open.\n";
-  c.flags = {ItemFlag(),
-             {"create", "", "create the database if it does not exist"},
-             {"format", "F", "safetensors, npz or npy: skip the detection"},
-             {"flat", "", "safetensors: keep tensor names as flat keys"},
-             JsonFlag(),
-             NoProgressFlag()};
-  c.min_args = c.max_args = 3;
+  c.flags = {
+      ItemFlag(),
+      {"create", "", "create the database if it does not exist"},
+      {"format", "F", "msgpack, safetensors, npz or npy: skip the detection"},
+      {"flat", "", "safetensors: keep tensor names as flat keys"},
+      {"lists", "", "msgpack: maps keyed '0'..'n-1' become lists"},
+      {"all", "", "import every checkpoint of a Flax folder"},
+      {"prefix", "P", "with --all: file name prefix (checkpoint_)"},
+      JsonFlag(),
+      NoProgressFlag()};
+  c.min_args = 2;
+  c.max_args = 3;
   c.example =
       "  python3 -c \"import numpy as np; np.savez('/tmp/w.npz', "
       "**{'params/w': np.ones((2, 3))})\"\n"
-      "  ckptdb import /ckpt/run1 100 /tmp/w.npz\n";
+      "  ckptdb import /ckpt/run1 100 /tmp/w.npz\n"
+      "  ckptdb import /ckpt/run2 --all /old/flax_ckpts --create\n";
   c.run = RunImport;
   return c;
 }

@@ -574,6 +574,221 @@ class SafetensorsTest(WorkDir):
         self.assertFalse(os.path.exists(self.path("c.safetensors")))
 
 
+def _mp_ext_hook(code, data):
+    """An independent decode of Flax's ext types (flax-legacy.md 1.10)."""
+    import msgpack
+    if code in (1, 3):
+        shape, dtype, buf = msgpack.unpackb(data, raw=True)
+        arr = np.frombuffer(buf, dtype=np.dtype(dtype.decode()))
+        return arr.reshape(shape)
+    if code == 2:
+        re_, im = msgpack.unpackb(data)
+        return np.array(complex(re_, im))
+    if code == 4:
+        return tuple(msgpack.unpackb(data, ext_hook=_mp_ext_hook,
+                                     strict_map_key=False))
+    raise ValueError(f"ext type {code}")
+
+
+def mp_decode(path):
+    import msgpack
+    with open(path, "rb") as f:
+        return msgpack.unpackb(f.read(), ext_hook=_mp_ext_hook, raw=False,
+                               strict_map_key=False)
+
+
+def _unchunk(d):
+    if isinstance(d, dict) and "__msgpack_chunked_array__" in d:
+        shape = [d["shape"][str(i)] for i in range(len(d["shape"]))]
+        chunks = [d["chunks"][str(i)] for i in range(len(d["chunks"]))]
+        return np.concatenate(chunks).reshape(shape)
+    return d
+
+
+def _escape(k):
+    k = str(k).replace("%", "%25").replace("/", "%2F").replace("\0", "%00")
+    return {"": "%", ".": "%2E", "..": "%2E%2E"}.get(k, k)
+
+
+def mp_flatten(obj, prefix=""):
+    """path -> value as `ckptdb export --npz` writes the leaves."""
+    obj = _unchunk(obj)
+    out = {}
+    if isinstance(obj, dict):
+        items = obj.items()
+    elif isinstance(obj, (list, tuple)):
+        items = enumerate(obj)
+    else:
+        if obj is None:
+            return out
+        if isinstance(obj, bytes):  # as the Python package stores bytes
+            return {prefix + "__ckptdb_bytes__": np.frombuffer(obj, np.uint8)}
+        if isinstance(obj, bool):
+            v = np.array(obj)
+        elif isinstance(obj, int):
+            v = np.array(obj, np.int64)
+        elif isinstance(obj, float):
+            v = np.array(obj, np.float64)
+        elif isinstance(obj, str):
+            v = np.array(obj)
+        else:
+            v = np.asarray(obj)
+        out[prefix[:-1] if prefix else ""] = v
+        return out
+    for k, v in items:
+        out.update(mp_flatten(v, prefix + _escape(k) + "/"))
+    return out
+
+
+def real_msgpack():
+    """Every file under REAL that Debian's msgpack decodes to a map."""
+    out = []
+    for root, _, files in os.walk(REAL):
+        for f in files:
+            p = os.path.join(root, f)
+            if os.path.getsize(p) > 64 << 20 or f.endswith(".safetensors"):
+                continue
+            try:
+                if isinstance(mp_decode(p), dict):
+                    out.append(p)
+            except Exception:  # pylint: disable=broad-except
+                continue
+    return sorted(out)
+
+
+def mp_encode(obj):
+    import msgpack
+
+    def default(x):
+        if isinstance(x, np.ndarray):
+            return msgpack.ExtType(1, msgpack.packb(
+                (x.shape, x.dtype.name, x.tobytes("C")), use_bin_type=True))
+        if isinstance(x, np.generic):
+            return msgpack.ExtType(3, msgpack.packb(
+                ((), x.dtype.name, x.tobytes()), use_bin_type=True))
+        if isinstance(x, complex):
+            return msgpack.ExtType(2, msgpack.packb((x.real, x.imag)))
+        raise TypeError(type(x))
+    return msgpack.packb(obj, default=default, strict_types=True)
+
+
+class FlaxMsgpackTest(WorkDir):
+    """Legacy Flax msgpack import: real files, --lists, --all, errors."""
+
+    def steps(self, db="db"):
+        return self.ckptdb("ls", db, "--json").stdout
+
+    def write(self, name, b):
+        with open(self.path(name), "wb") as f:
+            f.write(b)
+        return self.path(name)
+
+    def check_against(self, db, step, path):
+        want = mp_flatten(mp_decode(path))
+        out = f"e{step}.npz"
+        self.ckptdb("export", db, str(step), out, "--npz")
+        with np.load(self.path(out)) as z:
+            self.assertEqual(sorted(z.files), sorted(want), path)
+            for k, v in want.items():
+                self.assertTrue(same(z[k], native(np.asarray(v))),
+                                f"{path}: {k}: {z[k]!r} != {v!r}")
+        return len(want)
+
+    def test_every_real_file_imports(self):
+        files = real_msgpack()
+        self.assertGreaterEqual(len(files), 16, files)
+        leaves = 0
+        for i, f in enumerate(files):
+            p = self.ckptdb("import", "mp", str(i), f, "--create", "--json")
+            self.assertEqual(json.loads(p.stdout)["format"], "msgpack", f)
+            leaves += self.check_against("mp", i, f)
+        self.assertGreater(leaves, 100)
+        self.ckptdb("verify", "mp")
+        # --format msgpack forces it.
+        self.ckptdb("import", "mp", "100", files[0], "--format", "msgpack")
+
+    def test_generated_cases_and_lists(self):
+        tree = {
+            "params": {"w": np.arange(6, dtype=np.float32).reshape(2, 3),
+                       "i8": np.array([-128, 0, 127], np.int8),
+                       "u8": np.array([0, 255], np.uint8),
+                       "mask": np.array([True, False])},
+            "lr": np.float32(0.5), "c": 1 + 2j, "step": 7, "name": "run",
+            "none": None, "f": 0.25, "flag": True,
+            "opt": {"0": {"count": np.int32(3)}, "1": {}},
+            "raw": b"\x00bytes",
+        }
+        src = self.write("g.msgpack", mp_encode(tree))
+        self.ckptdb("import", "db", "60", src)
+        self.check_against("db", 60, src)
+        shown = self.ckptdb("tree", "db", "60", "--json").stdout
+        self.assertNotIn('"list"', shown)
+        self.ckptdb("import", "db", "61", src, "--lists")
+        shown = json.loads(self.ckptdb("tree", "db", "61", "--json").stdout)
+        kinds = json.dumps(shown)
+        self.assertIn('"list"', kinds)
+        p = self.ckptdb("import", "db", "62", src, "--flat", check=False)
+        self.assertNotEqual(p.returncode, 0)
+
+    def test_all_imports_a_flax_folder(self):
+        d = self.path("flax")
+        os.makedirs(os.path.join(d, "checkpoint_3_gda"))
+        for s in (1, 2, 10, 3):
+            with open(os.path.join(d, f"checkpoint_{s}"), "wb") as f:
+                f.write(mp_encode({"w": np.full(3, s, np.int32), "s": s}))
+        with open(os.path.join(d, "checkpoint_tmp"), "wb") as f:
+            f.write(b"\x85partial")
+        with open(os.path.join(d, "other_5"), "wb") as f:
+            f.write(mp_encode({"x": 1}))
+        p = self.ckptdb("import", "new", "--all", d, "--create", "--json")
+        got = json.loads(p.stdout)["steps"]
+        self.assertEqual([s["step"] for s in got], [1, 2, 3, 10])
+        self.assertEqual([s["name"] for s in got],
+                         ["checkpoint_1", "checkpoint_2", "checkpoint_3",
+                          "checkpoint_10"])
+        listed = self.steps("new")
+        self.assertIn("checkpoint_10", listed)
+        for s in (1, 2, 3, 10):
+            self.check_against("new", s, os.path.join(d, f"checkpoint_{s}"))
+        # --prefix picks other files.
+        p = self.ckptdb("import", "new", "--all", d, "--prefix", "other_")
+        self.assertIn("step 5", p.stdout)
+        # A step the database holds fails before anything is saved.
+        before = self.steps("new")
+        p = self.ckptdb("import", "new", "--all", d, check=False)
+        self.assertEqual(p.returncode, 8, p.stderr)
+        self.assertEqual(self.steps("new"), before)
+
+    def test_corrupt_files_change_nothing(self):
+        src = self.write("g.msgpack", mp_encode(
+            {"a": {"w": np.arange(40, dtype=np.float64)}, "b": 3}))
+        with open(src, "rb") as f:
+            good = f.read()
+        before = self.steps()
+        cases = {
+            "trunc.msgpack": good[:len(good) // 2],
+            "lying.msgpack": good[:2] + b"\xdf\xff\xff\xff\xff" + good[7:],
+            "dtype.msgpack": good.replace(b"float64", b"float99"),
+        }
+        for name, b in cases.items():
+            path = self.write(name, b)
+            p = self.ckptdb("import", "db", "70", path, "--format", "msgpack",
+                            check=False)
+            self.assertNotEqual(p.returncode, 0, name)
+            self.assertRegex(p.stderr, re.escape(path) + r": byte \d+", name)
+            self.assertEqual(self.steps(), before, name)
+        self.assertIn("(at 'a/w'): unsupported dtype 'float99'", p.stderr)
+        # In --all, one bad file saves nothing.
+        d = self.path("flax")
+        os.makedirs(d)
+        self.write("flax/checkpoint_901", good)
+        self.write("flax/checkpoint_902", good[:-3])
+        p = self.ckptdb("import", "db", "--all", d, check=False)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("checkpoint_902: byte", p.stderr)
+        self.assertEqual(self.steps(), before)
+
+
 class Holder:
     """A second process holding a database open for writing."""
 
