@@ -8,9 +8,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "api/save_validation.h"
 #include "ckptdb/status.h"
 #include "util/buffer_pool.h"
-#include "api/save_validation.h"
 
 namespace ckptdb::internal {
 namespace {
@@ -241,12 +241,7 @@ class Restorer {
   const RestoreOptions& options_;
   std::vector<ArrayRead> reads_;
   absl::btree_map<uintptr_t, uintptr_t> claimed_;  // in-place [begin, end)
-  // Arrays of at most kSmallArray bytes are carved from kBlock blocks.
-  static constexpr size_t kSmallArray = 4096;
-  static constexpr size_t kBlock = 1 << 20;
   std::map<std::string, int> arg_hits_;
-  std::shared_ptr<void> block_;
-  size_t block_used_ = 0;
 };
 
 }  // namespace

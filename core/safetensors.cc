@@ -311,12 +311,12 @@ class JsonParser {
         return Error(i_ - 1, "invalid escape in a JSON string");
     }
     const size_t at = i_ - 2;
-    uint32_t cp;
+    uint32_t cp = 0;
     absl::Status st = Hex4(&cp);
     if (!st.ok()) return st;
     if (cp >= 0xDC00 && cp <= 0xDFFF) return Error(at, "lone low surrogate");
     if (cp >= 0xD800 && cp <= 0xDBFF) {
-      uint32_t lo;
+      uint32_t lo = 0;
       if (s_.substr(i_, 2) != "\\u") return Error(at, "lone high surrogate");
       i_ += 2;
       st = Hex4(&lo);

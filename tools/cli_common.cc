@@ -419,11 +419,11 @@ std::string DecodePathComponent(absl::string_view name) {
   if (name == "%") return "";
   std::string out;
   for (size_t i = 0; i < name.size(); ++i) {
+    int v = 0;
     if (name[i] == '%' && i + 2 < name.size() &&
         absl::ascii_isxdigit(name[i + 1]) &&
-        absl::ascii_isxdigit(name[i + 2])) {
-      int v;
-      absl::SimpleHexAtoi(name.substr(i + 1, 2), &v);
+        absl::ascii_isxdigit(name[i + 2]) &&
+        absl::SimpleHexAtoi(name.substr(i + 1, 2), &v)) {
       out.push_back(static_cast<char>(v));
       i += 2;
     } else {
