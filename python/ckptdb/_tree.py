@@ -470,24 +470,29 @@ def _map_children(fn: Callable[[Any, int], Any], tree: Any,
   return type(tree)(children) if changed else tree
 
 
-def _has_bytes(tree: Any) -> bool:
-  """True if tree holds a bytes leaf (an iterative walk, to the core's
-  depth limit); ValueError for a dict using the marker key."""
+def _finds(tree: Any, found: Callable[[Any], bool]) -> bool:
+  """True if found(x) for a node x of tree (dicts, lists and tuples walked
+  iteratively, to the core's depth limit)."""
   stack = [(tree, 0)]
   while stack:
     x, depth = stack.pop()
-    if isinstance(x, bytes):
+    if found(x):
       return True
     if depth > _MAX_DEPTH:
       continue
     if isinstance(x, dict):
-      if BYTES_MARKER in x:
-        raise ValueError(f'dict key {BYTES_MARKER!r} is reserved by ckptdb '
-                         '(it marks a bytes leaf)')
       stack.extend((v, depth + 1) for v in x.values())
     elif _is_plain_sequence(x):
       stack.extend((c, depth + 1) for c in x)
   return False
+
+
+def _is_bytes_leaf(x: Any) -> bool:
+  """True for bytes; ValueError for a dict using the marker key."""
+  if isinstance(x, dict) and BYTES_MARKER in x:
+    raise ValueError(f'dict key {BYTES_MARKER!r} is reserved by ckptdb '
+                     '(it marks a bytes leaf)')
+  return isinstance(x, bytes)
 
 
 def encode_bytes(tree: Any) -> Any:
@@ -495,7 +500,7 @@ def encode_bytes(tree: Any) -> Any:
 
   Returns tree itself when it holds no bytes.
   """
-  if not _has_bytes(tree):
+  if not _finds(tree, _is_bytes_leaf):
     return tree
   return _encode(tree, 0)
 
@@ -514,24 +519,9 @@ def _is_bytes_marker(x: Any) -> bool:
           x[BYTES_MARKER].dtype == np.uint8)
 
 
-def _has_marker(tree: Any) -> bool:
-  stack = [(tree, 0)]
-  while stack:
-    x, depth = stack.pop()
-    if _is_bytes_marker(x):
-      return True
-    if depth > _MAX_DEPTH:
-      continue
-    if isinstance(x, dict):
-      stack.extend((v, depth + 1) for v in x.values())
-    elif _is_plain_sequence(x):
-      stack.extend((c, depth + 1) for c in x)
-  return False
-
-
 def decode_bytes(tree: Any) -> Any:
   """Inverse of encode_bytes on a restored tree (dicts, lists, tuples)."""
-  if not _has_marker(tree):
+  if not _finds(tree, _is_bytes_marker):
     return tree
   return _decode(tree, 0)
 
