@@ -151,7 +151,6 @@ class CheckpointManager::Impl {
     // Without read_only, a database another process writes is followed.
     so.follow_if_busy = !options_.read_only;
     CKPTDB_ASSIGN_OR_RETURN(store_, internal::Store::Open(dir_, so));
-    following_.store(store_->following());
     if (store_->kind() != "manager") {
       return absl::FailedPreconditionError(
           absl::StrCat("'", dir_,
@@ -177,13 +176,19 @@ class CheckpointManager::Impl {
   }
 
   // Read-only or following another writer.
-  bool reads_only() const { return options_.read_only || following_.load(); }
-  bool following() const { return following_.load(); }
+  bool reads_only() const { return options_.read_only || following(); }
+  bool following() const { return store_ != nullptr && store_->following(); }
 
   // A follower re-reads the database when it has changed, at most once per
   // kFollowInterval: every step committed that long before a call is seen.
   void Follow() const ABSL_LOCKS_EXCLUDED(mu_, follow_mu_) {
-    if (!following_.load()) return;
+    if (store_ != nullptr && !following()) {
+      // The writer: other processes' commits and deletes went through it.
+      const uint64_t changes = store_->change_count();
+      if (changes != seen_changes_.exchange(changes)) LoadList();
+      return;
+    }
+    if (!following()) return;
     {
       absl::MutexLock l(&follow_mu_);
       const auto now = std::chrono::steady_clock::now();
@@ -199,27 +204,21 @@ class CheckpointManager::Impl {
     if (reopened.ok() && *reopened) LoadList();
   }
 
-  // Before a write: a follower whose writer has gone becomes the writer;
-  // while another writer holds the database, FailedPrecondition.
-  absl::Status EnsureWriter(absl::string_view what) {
-    if (!following_.load()) return absl::OkStatus();
+  // Before a write: a follower whose writer has gone becomes the writer.
+  // While another writer holds the database, a follower's writes go
+  // through it (the store stages saves here and the writer commits them).
+  absl::Status EnsureWriter() {
+    if (!following()) return absl::OkStatus();
     CKPTDB_ASSIGN_OR_RETURN(const bool writes, store_->BecomeWriter());
     if (writes) {
-      following_.store(false);
       CKPTDB_RETURN_IF_ERROR(WriteNamingRecord());
       LoadList();
-      return absl::OkStatus();
     }
-    return absl::FailedPreconditionError(absl::StrCat(
-        "cannot ", what, ": '", dir_,
-        "' is open for writing by another process (or another "
-        "CheckpointManager of this one); this manager follows it: it reads "
-        "every step and becomes the writer once that writer has closed or "
-        "exited (saving from several processes at once is not supported "
-        "yet)"));
+    return absl::OkStatus();
   }
 
-  // The list as the store has it: ascending, times = commit times.
+  // The list as the store has it: ascending, times = commit times; and
+  // the step this manager is saving, until it commits.
   void LoadList() const ABSL_LOCKS_EXCLUDED(mu_) {
     std::vector<CheckpointInfo> list;
     for (const StepInfo& s : store_->Steps()) {
@@ -231,6 +230,21 @@ class CheckpointManager::Impl {
       list.push_back(std::move(c));
     }
     absl::MutexLock l(&mu_);
+    if (inflight_step_.has_value()) {
+      auto mine = std::find_if(list_.begin(), list_.end(), [&](const auto& c) {
+        return c.step == *inflight_step_;
+      });
+      auto there = std::find_if(list.begin(), list.end(), [&](const auto& c) {
+        return c.step == *inflight_step_;
+      });
+      if (mine != list_.end() && there == list.end()) {
+        list.insert(std::upper_bound(list.begin(), list.end(), *mine,
+                                     [](const auto& a, const auto& b) {
+                                       return a.step < b.step;
+                                     }),
+                    *mine);
+      }
+    }
     list_ = std::move(list);
   }
 
@@ -274,7 +288,7 @@ class CheckpointManager::Impl {
       ABSL_LOCKS_EXCLUDED(mu_) {
     CKPTDB_RETURN_IF_ERROR(CheckOpen());
     if (options_.read_only) return false;
-    CKPTDB_RETURN_IF_ERROR(EnsureWriter(absl::StrCat("save step ", step)));
+    CKPTDB_RETURN_IF_ERROR(EnsureWriter());
     CKPTDB_RETURN_IF_ERROR(saver_.WaitUntilFinished());
     if (step < 0) {
       return absl::InvalidArgumentError(
@@ -479,7 +493,7 @@ class CheckpointManager::Impl {
               static_cast<long long>(step));
       return absl::OkStatus();
     }
-    CKPTDB_RETURN_IF_ERROR(EnsureWriter(absl::StrCat("delete step ", step)));
+    CKPTDB_RETURN_IF_ERROR(EnsureWriter());
     saver_.WaitIdle();
     {
       absl::MutexLock l(&mu_);
@@ -517,7 +531,7 @@ class CheckpointManager::Impl {
     if (options_.read_only) {
       return absl::FailedPreconditionError("the manager is read-only");
     }
-    CKPTDB_RETURN_IF_ERROR(EnsureWriter("apply retention"));
+    CKPTDB_RETURN_IF_ERROR(EnsureWriter());
     saver_.WaitIdle();
     std::vector<int64_t> to_delete;
     {
@@ -534,7 +548,7 @@ class CheckpointManager::Impl {
         }
       }
       if (to_delete.empty()) return to_delete;
-      CKPTDB_RETURN_IF_ERROR(store_->DeleteSteps(to_delete));
+      CKPTDB_RETURN_IF_ERROR(DeleteExisting(to_delete));
       list_ = std::move(kept);
     }
     return to_delete;
@@ -545,7 +559,7 @@ class CheckpointManager::Impl {
     if (options_.read_only) {
       return absl::FailedPreconditionError("the manager is read-only");
     }
-    CKPTDB_RETURN_IF_ERROR(EnsureWriter("collect garbage"));
+    CKPTDB_RETURN_IF_ERROR(EnsureWriter());
     saver_.WaitIdle();
     return store_->CollectGarbage(internal::GcOptions()).status();
   }
@@ -612,11 +626,7 @@ class CheckpointManager::Impl {
       return s;
     }
     if (!job.to_delete.empty()) {
-      std::vector<int64_t> existing;
-      for (int64_t d : job.to_delete) {
-        if (store_->HasStep(d)) existing.push_back(d);
-      }
-      if (absl::Status d = store_->DeleteSteps(existing); !d.ok()) {
+      if (absl::Status d = DeleteExisting(job.to_delete); !d.ok()) {
         LoadList();  // the steps are still there: list them again
         return d;
       }
@@ -625,6 +635,22 @@ class CheckpointManager::Impl {
       CKPTDB_RETURN_IF_ERROR(store_->CollectGarbage(gc).status());
     }
     return absl::OkStatus();
+  }
+
+  // Deletes those of `steps` that still exist: another process saving into
+  // the database may have deleted some already.
+  absl::Status DeleteExisting(const std::vector<int64_t>& steps) {
+    absl::Status s;
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      std::vector<int64_t> existing;
+      for (int64_t d : steps) {
+        if (store_->HasStep(d)) existing.push_back(d);
+      }
+      s = store_->DeleteSteps(existing);
+      if (s.code() != absl::StatusCode::kNotFound) return s;
+      store_->Refresh().IgnoreError();
+    }
+    return s;
   }
 
   const std::string dir_;
@@ -640,8 +666,9 @@ class CheckpointManager::Impl {
   mutable std::vector<CheckpointInfo> list_ ABSL_GUARDED_BY(mu_);
   // Another writer holds the database; this manager reads (set by Open,
   // cleared when it becomes the writer).
-  std::atomic<bool> following_{false};
   static constexpr std::chrono::milliseconds kFollowInterval{100};
+  // The writer: the store's change count when the list was last loaded.
+  mutable std::atomic<uint64_t> seen_changes_{0};
   mutable absl::Mutex follow_mu_;
   mutable std::chrono::steady_clock::time_point last_follow_
       ABSL_GUARDED_BY(follow_mu_);

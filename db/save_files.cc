@@ -80,6 +80,7 @@ StagedFiles::~StagedFiles() {
 }
 
 absl::Status Store::WriteSegmentFiles(const StepSaveRequest& req,
+                                      const std::string& dir,
                                       uint64_t segment, SavePlan* plan,
                                       StagedFiles* files) {
   // Up to one writer per core, each into its own SST file holding a
@@ -91,7 +92,7 @@ absl::Status Store::WriteSegmentFiles(const StepSaveRequest& req,
   const std::vector<std::pair<size_t, size_t>> parts = SplitNewChunks(
       *plan, static_cast<size_t>(pool_->num_workers()) + 1, kMinPartBytes);
   if (parts.empty()) return absl::OkStatus();
-  const fs::path staging = fs::path(path_) / kStagingDir;
+  const fs::path staging(dir);
   for (size_t p = 0; p < parts.size(); ++p) {
     files->segment_files.push_back(
         (staging / absl::StrCat("segment-", segment, "-", p, ".sst")).string());
@@ -126,11 +127,12 @@ absl::Status Store::WriteSegmentFiles(const StepSaveRequest& req,
   return absl::OkStatus();
 }
 
-absl::Status Store::WriteStepFile(const StepSaveRequest& req, uint64_t segment,
+absl::Status Store::WriteStepFile(const StepSaveRequest& req,
+                                  const std::string& dir, uint64_t segment,
                                   const SavePlan& plan, StagedFiles* files) {
-  files->step_file = (fs::path(path_) / kStagingDir /
-                      absl::StrCat("step-", req.step, "-", segment, ".sst"))
-                         .string();
+  files->step_file =
+      (fs::path(dir) / absl::StrCat("step-", req.step, "-", segment, ".sst"))
+          .string();
   rocksdb::Options options(rocksdb::DBOptions(), cf_options_->step);
   if (options_.env) options.env = options_.env;
   rocksdb::SstFileWriter writer(rocksdb::EnvOptions(), options, nullptr,

@@ -8,6 +8,9 @@
 #include "db/rocks_util.h"
 #include "db/store_internal.h"
 #include "db/writer_claims.h"
+#include "util/local_server.h"
+#include "util/local_socket.h"
+#include "db/staging_dir.h"
 #include "rocksdb/db.h"
 #include "schema/records.h"
 #include "util/thread_pool.h"
@@ -50,6 +53,7 @@ Store::Store(std::string path, StoreOptions options)
       mode_(options_.mode) {}
 
 Store::~Store() {
+  service_.reset();  // no commit request is served from here on
   {
     absl::MutexLock w(&write_mu_);
     CloseDb();
@@ -108,8 +112,11 @@ absl::StatusOr<std::unique_ptr<Store>> Store::OpenAs(
   if (options.mode == StoreOptions::Mode::kReadWrite) {
     CKPTDB_ASSIGN_OR_RETURN(store->writer_claim_, ClaimWriter(path));
   }
-  absl::MutexLock w(&store->write_mu_);
-  CKPTDB_RETURN_IF_ERROR(store->OpenDbSettled());
+  {
+    absl::MutexLock w(&store->write_mu_);
+    CKPTDB_RETURN_IF_ERROR(store->OpenDbSettled());
+  }
+  if (!store->read_only()) store->StartCommitService();
   return store;
 }
 

@@ -21,6 +21,9 @@
 //   store_gc.cc      garbage collection (with compaction/chunk_gc.h)
 //   store_verify.cc  verify and stats
 //   store_follow.cc  following another writer: open-or-follow, refresh
+//   store_remote.cc  saving while following: staged saves committed by the
+//                    writer's commit service, and that service
+//   staging_dir.h    each Store's own staging folder
 //
 // Thread safety: all methods may be called concurrently. Saves, deletes and
 // garbage collection are serialised; reads run in parallel with them and
@@ -65,9 +68,15 @@ namespace ckptdb::internal {
 class ChunkGcFilterFactory;
 class ThreadPool;
 struct CfOptionSet;
+struct CommitReply;
+struct CommitRequest;
 struct SavePlan;
 struct StagedFiles;
+struct StagedSave;
 struct ReusedChunks;
+class LocalServer;
+class LocalSocket;
+class StagingDir;
 
 struct StoreOptions {
   enum class Mode { kReadWrite, kReadOnly, kSecondary };
@@ -84,6 +93,12 @@ struct StoreOptions {
   // and follow that writer: following() is true and Refresh() picks up its
   // commits. If the writer is gone, this Store becomes the writer.
   bool follow_if_busy = false;
+  // A follower's saves, deletes and garbage collection are committed by the
+  // writer (docs/design.md, "Many writers"); each request waits at most
+  // this long for the writer's answer, and a writer that has gone is
+  // replaced (by this Store, or another process) within this time.
+  // Default: 60 s.
+  int64_t commit_timeout_ms = 60000;
   // For kSecondary: where the secondary keeps its own logs. Default: a
   // fresh directory under /tmp.
   std::string secondary_path;
@@ -224,13 +239,18 @@ class Store {
   bool read_only() const {
     return mode_.load() != StoreOptions::Mode::kReadWrite;
   }
-  // True when this Store follows another writer (follow_if_busy).
+  // True when this Store follows another writer (follow_if_busy). A
+  // follower saves too: it writes its files itself and the writer commits
+  // them (SaveStep); DeleteSteps and CollectGarbage go to the writer.
   bool following() const { return following_.load(); }
   // A follower whose writer has gone (exited, crashed, closed) becomes the
   // writer: it reopens the database for writing, as an Open would. Returns
   // false, still following, while another writer holds the database; true
   // for a Store that writes.
   absl::StatusOr<bool> BecomeWriter() ABSL_LOCKS_EXCLUDED(write_mu_);
+  // The writer: counts the commits and deletes it has made for other
+  // processes (and other Stores of this one), so that callers notice them.
+  uint64_t change_count() const { return change_count_.load(); }
   // "checkpoint" or "manager", from the header.
   const std::string& kind() const { return kind_; }
 
@@ -357,7 +377,6 @@ class Store {
       const std::map<std::string, std::shared_ptr<CfHandle>>& step_cfs,
       uint64_t* max_number) const;
   uint64_t MaxSegmentOnDisk() const;
-  absl::Status PrepareStaging();
   void CloseDb() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   // After a failed write: reopen the database (under db_mu_ exclusively).
   absl::Status ResumeIfNeeded() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
@@ -389,35 +408,82 @@ class Store {
 
   // ---- store_save.cc, save_files.cc, store_commit.cc ----
   absl::Status ValidateRequest(const StepSaveRequest& request) const;
-  absl::StatusOr<StepInfo> SaveStepLocked(const StepSaveRequest& request)
+  // A save staged and committed by this Store, the writer.
+  absl::StatusOr<StepInfo> SaveHere(const StepSaveRequest& request)
+      ABSL_LOCKS_EXCLUDED(write_mu_);
+  // AlreadyExists if `step` is committed and not to be replaced.
+  absl::Status CheckStepFree(int64_t step, bool replace) const;
+  // Phases 1-5: plan, hash, dedup, bases, write the files. Holds no lock
+  // but db_mu_ (shared) while reading and writing.
+  absl::StatusOr<std::unique_ptr<StagedSave>> StageSave(
+      const StepSaveRequest& request, uint64_t save_number)
+      ABSL_LOCKS_EXCLUDED(write_mu_);
+  // Phases 6-8: check, ingest, commit (a save of this process or another).
+  absl::StatusOr<StepInfo> CommitStagedLocked(const CommitRequest& commit)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  // Raced (see IsRaced) unless every chunk the save reuses is still stored
+  // where it was, none it wrote was stored meanwhile, and its patch bases
+  // are live; fills `current` with those entries as they are now.
+  absl::Status CheckStillStored(const CommitRequest& commit,
+                                std::map<Hash128, ChunkEntry>* current)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  // This Store's staging folder (made at the first save).
+  absl::StatusOr<std::string> StagingFolder() ABSL_LOCKS_EXCLUDED(staging_mu_);
   void HashChunks(SavePlan* plan);
   // Finds the plan's chunks already in chunk_index; the rest become the
   // new chunks of `segment`.
   absl::Status DedupAgainstIndex(SavePlan* plan, uint64_t segment,
                                  ReusedChunks* reused);
   // The previous save's Full chunk at each new chunk's position, if live.
-  absl::Status ChoosePatchBases(SavePlan* plan)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  absl::Status ChoosePatchBases(SavePlan* plan) ABSL_LOCKS_EXCLUDED(bases_mu_);
   // Fills prev_bases_ from the most recently committed step, once.
-  absl::Status LoadPrevBases() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  absl::Status LoadPrevBases() ABSL_EXCLUSIVE_LOCKS_REQUIRED(bases_mu_);
   absl::Status WriteSegmentFiles(const StepSaveRequest& request,
-                                 uint64_t segment, SavePlan* plan,
-                                 StagedFiles* files);
-  absl::Status WriteStepFile(const StepSaveRequest& request, uint64_t segment,
-                             const SavePlan& plan, StagedFiles* files);
-  absl::Status Ingest(int64_t step, const StagedFiles& files,
-                      rocksdb::ColumnFamilyHandle* slot);
-  // Builds the commit batch: segment records, reference counts, the
-  // step's commit record.
-  absl::Status BuildCommitBatch(const StepRecord& record, uint64_t segment,
-                                const SavePlan& plan,
-                                const ReusedChunks& reused,
+                                 const std::string& dir, uint64_t segment,
+                                 SavePlan* plan, StagedFiles* files)
+      ABSL_SHARED_LOCKS_REQUIRED(db_mu_);
+  absl::Status WriteStepFile(const StepSaveRequest& request,
+                             const std::string& dir, uint64_t segment,
+                             const SavePlan& plan, StagedFiles* files)
+      ABSL_SHARED_LOCKS_REQUIRED(db_mu_);
+  absl::Status Ingest(const CommitRequest& commit,
+                      rocksdb::ColumnFamilyHandle* slot)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  // Builds the commit batch: segment records, reference counts (from the
+  // `current` entries), the step's commit record.
+  absl::Status BuildCommitBatch(const StepRecord& record,
+                                const CommitRequest& commit,
+                                const std::map<Hash128, ChunkEntry>& current,
                                 const StepEntry* replaced,
-                                rocksdb::WriteBatch* batch);
+                                rocksdb::WriteBatch* batch)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   // This save becomes the predecessor (patch bases) of the next one.
   void RememberBases(const SavePlan& plan, const ReusedChunks& reused)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+      ABSL_LOCKS_EXCLUDED(bases_mu_);
+
+  // ---- store_remote.cc ----
+  // A follower's save: a save number from the writer, the save staged
+  // here, its commit by the writer.
+  absl::StatusOr<StepInfo> SaveThroughWriter(const StepSaveRequest& request);
+  absl::Status DeleteThroughWriter(const std::vector<int64_t>& steps);
+  absl::StatusOr<GcReport> CollectGarbageThroughWriter(
+      const GcOptions& options);
+  // One request to the writer's commit service and its reply's status.
+  // Unavailable when the writer has gone: WaitForWriter then.
+  absl::StatusOr<CommitReply> CallWriter(const CommitRequest& request)
+      ABSL_LOCKS_EXCLUDED(writer_conn_mu_);
+  // After the writer has gone: become the writer, or wait (at most the
+  // commit timeout) for another process to. Raced on success, so that the
+  // caller starts its operation over; Unavailable after the timeout.
+  absl::Status WaitForWriter();
+  // The writer's side: serve commit requests (started when this Store
+  // becomes the writer, stopped before it closes).
+  void StartCommitService();
+  std::string ServeCommit(uint64_t connection, absl::string_view request);
+  CommitReply ServeRequest(uint64_t connection, const CommitRequest& request);
+  // InvalidArgument unless a commit request is well formed and names only
+  // staged files.
+  absl::Status CheckCommitRequest(const CommitRequest& request) const;
 
   // ---- refcounts.cc ----
   // Adds `deltas` to chunk reference counts in `batch`: entries reaching
@@ -522,10 +588,27 @@ class Store {
   // the same counter. Above every number found on disk at open.
   std::atomic<uint64_t> next_save_number_{1};
   // Patch bases of the last save: for each "item\0leaf path", the Full
-  // chunk at each chunk position (size 0: none).
+  // chunk at each chunk position (size 0: none). Reloaded from the latest
+  // committed step when reload_bases_ is set (at every open).
+  mutable absl::Mutex bases_mu_ ABSL_ACQUIRED_AFTER(write_mu_);
   std::map<std::string, std::vector<ChunkLocation>> prev_bases_
-      ABSL_GUARDED_BY(write_mu_);
-  bool prev_loaded_ ABSL_GUARDED_BY(write_mu_) = false;
+      ABSL_GUARDED_BY(bases_mu_);
+  std::atomic<bool> reload_bases_{true};
+
+  std::atomic<uint64_t> change_count_{0};
+  // This Store's staging folder, made at its first save.
+  absl::Mutex staging_mu_;
+  std::unique_ptr<StagingDir> staging_ ABSL_GUARDED_BY(staging_mu_);
+  // The writer: its commit service, and the save numbers it has handed
+  // out on each connection (a commit must bring one of them: numbers are
+  // unique while this writer lives, and a save staged for an earlier
+  // writer is staged again).
+  std::unique_ptr<LocalServer> service_;
+  absl::Mutex issued_mu_;
+  std::map<uint64_t, std::set<uint64_t>> issued_ ABSL_GUARDED_BY(issued_mu_);
+  // A follower: its connection to the writer's commit service.
+  absl::Mutex writer_conn_mu_;
+  std::unique_ptr<LocalSocket> writer_conn_ ABSL_GUARDED_BY(writer_conn_mu_);
 };
 
 }  // namespace ckptdb::internal

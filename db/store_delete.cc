@@ -14,6 +14,7 @@
 namespace ckptdb::internal {
 
 absl::Status Store::DeleteSteps(const std::vector<int64_t>& steps) {
+  if (following_.load()) return DeleteThroughWriter(steps);
   absl::MutexLock w(&write_mu_);
   CKPTDB_RETURN_IF_ERROR(CheckWritable());
   CKPTDB_RETURN_IF_ERROR(ResumeIfNeeded());

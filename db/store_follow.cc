@@ -94,6 +94,7 @@ absl::StatusOr<bool> Store::BecomeWriter() {
   if (s.ok()) {
     writer_claim_ = *std::move(claim);
     following_.store(false);
+    StartCommitService();
     return true;
   }
   // Someone else won the race, or the open failed: follow again.

@@ -16,6 +16,7 @@
 #include "compaction/chunk_gc.h"
 #include "db/rocks_util.h"
 #include "db/store.h"
+#include "db/staging_dir.h"
 #include "db/store_internal.h"
 #include "rocksdb/convenience.h"
 #include "rocksdb/metadata.h"
@@ -199,11 +200,13 @@ absl::Status Store::RecordGc(const GcCandidates& c, GcReport* report) {
 }
 
 absl::StatusOr<GcReport> Store::CollectGarbage(const GcOptions& options) {
+  if (following_.load()) return CollectGarbageThroughWriter(options);
   absl::MutexLock w(&write_mu_);
   CKPTDB_RETURN_IF_ERROR(CheckWritable());
   CKPTDB_RETURN_IF_ERROR(ResumeIfNeeded());
   GcReport report;
   CKPTDB_RETURN_IF_ERROR(SweepOrphans(&report));
+  SweepStaging(path_);
   CKPTDB_ASSIGN_OR_RETURN(GcCandidates candidates, FindGcCandidates(options));
   if (candidates.empty()) return report;
   if (absl::Status s = DropSegments(candidates); !s.ok()) {

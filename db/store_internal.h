@@ -9,11 +9,16 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "db/save_plan.h"
 #include "db/store.h"
 #include "rocksdb/db.h"
 #include "rocksdb/slice.h"
 #include "schema/chunk_codec.h"
+#include "schema/commit_codec.h"
 
 namespace ckptdb::internal {
 
@@ -73,6 +78,28 @@ struct StagedFiles {
 struct ReusedChunks {
   std::map<Hash128, ChunkEntry> entries;
 };
+
+// A save whose files are written (store_save.cc): what its commit needs,
+// and what the stager keeps for itself.
+struct StagedSave {
+  CommitRequest commit;  // op kCommit
+  StagedFiles files;     // removed when the save ends
+  SavePlan plan;
+  ReusedChunks reused;
+};
+
+// A save that met a concurrent change (a chunk it found stored was
+// deleted, another save stored a chunk it wrote, the writer changed): it is
+// staged again, at most kSaveAttempts times in all.
+inline constexpr int kSaveAttempts = 8;
+inline constexpr char kRacedPrefix[] = "concurrent change: ";
+inline absl::Status RacedError(absl::string_view what) {
+  return absl::AbortedError(absl::StrCat(kRacedPrefix, what));
+}
+inline bool IsRaced(const absl::Status& s) {
+  return s.code() == absl::StatusCode::kAborted &&
+         absl::StartsWith(s.message(), kRacedPrefix);
+}
 
 }  // namespace ckptdb::internal
 

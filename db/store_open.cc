@@ -12,6 +12,7 @@
 #include "compaction/chunk_gc.h"
 #include "db/rocks_util.h"
 #include "db/store.h"
+#include "db/staging_dir.h"
 #include "db/store_internal.h"
 #include "db/writer_claims.h"
 #include "rocksdb/metadata.h"
@@ -431,18 +432,6 @@ uint64_t Store::MaxSegmentOnDisk() const {
   return max_number;
 }
 
-absl::Status Store::PrepareStaging() {
-  std::error_code ec;
-  const fs::path staging = fs::path(path_) / kStagingDir;
-  fs::remove_all(staging, ec);
-  fs::create_directories(staging, ec);
-  if (ec) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("cannot create '", staging.string(), "': ", ec.message()));
-  }
-  return absl::OkStatus();
-}
-
 absl::Status Store::OpenDb() {
   const bool rw = !read_only();
   CKPTDB_ASSIGN_OR_RETURN(const bool creating, CheckDirectory(rw));
@@ -481,7 +470,11 @@ absl::Status Store::OpenDb() {
   std::vector<std::shared_ptr<CfHandle>> orphans =
       FindOrphans(steps, step_cfs, &max_number);
   max_number = std::max(max_number, MaxSegmentOnDisk());
-  next_save_number_.store(max_number + 1);
+  // Never lower: saves of this process staged before a reopen keep their
+  // numbers.
+  if (next_save_number_.load() < max_number + 1) {
+    next_save_number_.store(max_number + 1);
+  }
   {
     absl::MutexLock l(&steps_mu_);
     steps_ = std::move(steps);
@@ -495,7 +488,7 @@ absl::Status Store::OpenDb() {
   }
   pool_ = std::make_unique<ThreadPool>(threads);
   if (!rw) return absl::OkStatus();
-  CKPTDB_RETURN_IF_ERROR(PrepareStaging());
+  SweepStaging(path_);  // what dead processes staged
   GcReport report;
   return SweepOrphans(&report);
 }
@@ -508,8 +501,7 @@ void Store::CloseDb() {
     uncertain_cfs_.clear();
   }
   free_slots_.clear();
-  prev_bases_.clear();
-  prev_loaded_ = false;
+  reload_bases_.store(true);
   if (db_ == nullptr) return;
   // Open() returned its own handle objects, the default family's too;
   // destroying DefaultColumnFamily() itself is refused (harmless).

@@ -1,4 +1,8 @@
-// Store: a save, as named phases.
+// Store: a save, as named phases. A save is *staged* (phases 1-5: no lock
+// is held, so saves of several threads or processes write in parallel) and
+// then *committed* (phases 6-7, serialised: store_commit.cc), here or, for
+// a Store that follows another process's writer, by that writer
+// (store_remote.cc sends the staged save as a CommitRequest).
 //
 //   1. Plan       flatten each item, place arrays inline or in chunks
 //                 (save_plan.h).
@@ -11,21 +15,26 @@
 //   5. Write      the new chunks into segment SST files, one per writer
 //                 thread, and the step's records into the step file
 //                 (save_files.cc); SstFileWriter fsyncs each.
-//   6. Ingest     both into the chunks family and an empty step slot with
-//                 one IngestExternalFiles call (store_commit.cc).
-//   7. Commit     one synced WriteBatch: the StepRecord, chunk_index
+//   6. Check      what the save found stored (phase 3, 4) is still stored,
+//                 where it was, and nothing it wrote was stored meanwhile;
+//                 otherwise the save is staged again (kSaveAttempts).
+//   7. Ingest     both files into the chunks family and an empty step slot
+//                 with one IngestExternalFiles call.
+//   8. Commit     one synced WriteBatch: the StepRecord, chunk_index
 //                 entries and reference counts, segment records, and for a
 //                 forced replace the old step's references. The step is
 //                 visible from this point on.
-// A crash before 7 leaves an orphan slot and an orphan segment: invisible
+// A crash before 8 leaves an orphan slot and an orphan segment: invisible
 // (no StepRecord, no chunk_index entry points at them) and removed at the
-// next open or garbage collection.
+// next open or garbage collection; staged files of a dead process are
+// removed by the next writer's open or garbage collection (staging_dir.h).
 #include <set>
 
 #include "absl/strings/str_cat.h"
 #include "ckptdb/status.h"
 #include "db/rocks_util.h"
 #include "db/save_plan.h"
+#include "db/staging_dir.h"
 #include "db/store.h"
 #include "db/store_internal.h"
 #include "schema/records.h"
@@ -34,9 +43,15 @@
 
 namespace ckptdb::internal {
 
-absl::StatusOr<StepInfo> Store::SaveStep(const StepSaveRequest& request) {
-  absl::MutexLock w(&write_mu_);
-  return SaveStepLocked(request);
+absl::StatusOr<StepInfo> Store::SaveStep(const StepSaveRequest& req) {
+  CKPTDB_RETURN_IF_ERROR(ValidateRequest(req));
+  for (int attempt = 1;; ++attempt) {
+    absl::StatusOr<StepInfo> info =
+        following_.load() ? SaveThroughWriter(req) : SaveHere(req);
+    if (info.ok() || !IsRaced(info.status()) || attempt == kSaveAttempts) {
+      return info;
+    }
+  }
 }
 
 absl::Status Store::ValidateRequest(const StepSaveRequest& req) const {
@@ -70,16 +85,16 @@ absl::Status Store::ValidateRequest(const StepSaveRequest& req) const {
 
 namespace {
 
-// The commit record of a planned, written save.
+// The commit record of a planned, written save; the committer sets the
+// column family (and the commit time, unless the request fixes it).
 StepRecord MakeStepRecord(const StepSaveRequest& req, const SavePlan& plan,
-                          int64_t init_ns, const std::string& slot,
-                          uint64_t save_number) {
+                          int64_t init_ns, uint64_t save_number) {
   StepRecord record;
   StepInfo& info = record.info;
   info.step = req.step;
   info.name = req.name.empty() ? absl::StrCat(req.step) : req.name;
   info.init_time_ns = init_ns;
-  info.commit_time_ns = req.commit_time_ns.value_or(NowNs());
+  info.commit_time_ns = req.commit_time_ns.value_or(0);
   for (const ItemPlan& ip : plan.items) {
     info.items.push_back(ip.summary);
     record.item_names.push_back(ip.name);
@@ -92,102 +107,96 @@ StepRecord MakeStepRecord(const StepSaveRequest& req, const SavePlan& plan,
     info.new_bytes += plan.jobs[i].chunk.stored_size;
   }
   info.chunk_count = plan.unique_jobs.size();
-  record.column_family = slot;
   record.generation = save_number;
   return record;
 }
 
+// What the commit needs of a staged save: its record, the new chunks (their
+// segment record and index entries) and the stored chunks it references.
+void DescribeCommit(const SavePlan& plan, const ReusedChunks& reused,
+                    uint64_t save_number, CommitRequest* c) {
+  c->op = CommitRequest::Op::kCommit;
+  c->save_number = save_number;
+  c->reused = reused.entries;
+  if (plan.new_jobs.empty()) return;
+  SegmentRecord seg;
+  seg.segment = save_number;
+  for (uint32_t i : plan.new_jobs) {
+    const ChunkJob& j = plan.jobs[i];
+    seg.hashes.push_back(j.chunk.hash);
+    seg.stored_sizes.push_back(j.chunk.stored_size);
+    seg.total_bytes += j.chunk.stored_size;
+    ChunkEntry& e = c->new_entries[j.chunk.hash];
+    e.location = j.chunk;
+    if (j.chunk.kind == ChunkKind::kPatch) e.base = j.base;
+  }
+  c->segment = std::move(seg);
+}
+
 }  // namespace
 
-absl::StatusOr<StepInfo> Store::SaveStepLocked(const StepSaveRequest& req) {
-  CKPTDB_RETURN_IF_ERROR(CheckWritable());
-  CKPTDB_RETURN_IF_ERROR(ResumeIfNeeded());
-  CKPTDB_RETURN_IF_ERROR(ValidateRequest(req));
-  auto replaced = FindStep(req.step);
-  if (replaced.ok() && !req.replace) {
-    return absl::AlreadyExistsError(
-        absl::StrCat("step ", req.step, " already exists in '", path_,
-                     "' (pass force to replace it)"));
+absl::StatusOr<StepInfo> Store::SaveHere(const StepSaveRequest& req) {
+  {
+    absl::MutexLock w(&write_mu_);
+    CKPTDB_RETURN_IF_ERROR(CheckWritable());
+    CKPTDB_RETURN_IF_ERROR(ResumeIfNeeded());
+    CKPTDB_RETURN_IF_ERROR(CheckStepFree(req.step, req.replace));
   }
-  const int64_t init_ns = req.init_time_ns ? req.init_time_ns : NowNs();
   // The save's number: its new chunks' segment and the step's generation.
   const uint64_t save_number = next_save_number_.fetch_add(1);
+  CKPTDB_ASSIGN_OR_RETURN(std::unique_ptr<StagedSave> staged,
+                          StageSave(req, save_number));
+  absl::StatusOr<StepInfo> info;
+  {
+    absl::MutexLock w(&write_mu_);
+    info = CommitStagedLocked(staged->commit);
+  }
+  if (info.ok()) RememberBases(staged->plan, staged->reused);
+  return info;
+}
 
+absl::Status Store::CheckStepFree(int64_t step, bool replace) const {
+  if (replace || !FindStep(step).ok()) return absl::OkStatus();
+  return absl::AlreadyExistsError(absl::StrCat("step ", step,
+                                               " already exists in '", path_,
+                                               "' (pass force to replace it)"));
+}
+
+absl::StatusOr<std::unique_ptr<StagedSave>> Store::StageSave(
+    const StepSaveRequest& req, uint64_t save_number) {
+  const int64_t init_ns = req.init_time_ns ? req.init_time_ns : NowNs();
+  auto staged = std::make_unique<StagedSave>();
+  SavePlan& plan = staged->plan;
   Hook("save_start");
   CKPTDB_ASSIGN_OR_RETURN(
-      SavePlan plan,
-      PlanSave(req.items, options_.chunk_bytes, options_.inline_bytes));
+      plan, PlanSave(req.items, options_.chunk_bytes, options_.inline_bytes));
   HashChunks(&plan);
   Hook("after_hash");
   Hook("dedup_start");
-  ReusedChunks reused;
-  CKPTDB_RETURN_IF_ERROR(DedupAgainstIndex(&plan, save_number, &reused));
+  CKPTDB_RETURN_IF_ERROR(
+      DedupAgainstIndex(&plan, save_number, &staged->reused));
   CKPTDB_RETURN_IF_ERROR(ChoosePatchBases(&plan));
   Hook("dedup_done");
 
-  StagedFiles files;
-  CKPTDB_RETURN_IF_ERROR(WriteSegmentFiles(req, save_number, &plan, &files));
-  ResolveDuplicates(&plan);
-  CKPTDB_RETURN_IF_ERROR(WriteStepFile(req, save_number, plan, &files));
-  Hook("after_step_file");
-
-  // An empty step slot; both files go in with one atomic ingestion.
-  auto acquired = AcquireSlot();
-  if (!acquired.ok()) {
-    needs_resume_ = true;  // the next write reopens the database first
-    return acquired.status();
-  }
-  std::shared_ptr<CfHandle> slot = *std::move(acquired);
-  Hook("after_create_cf");
-  if (absl::Status s = Ingest(req.step, files, slot->handle); !s.ok()) {
-    needs_resume_ = true;
-    RecycleSlot(slot).IgnoreError();
-    return s;
-  }
-  Hook("after_ingest");
-
-  const StepRecord record =
-      MakeStepRecord(req, plan, init_ns, slot->name, save_number);
-  rocksdb::WriteBatch batch;
-  if (absl::Status s =
-          BuildCommitBatch(record, save_number, plan, reused,
-                           replaced.ok() ? replaced->get() : nullptr, &batch);
-      !s.ok()) {
-    // The slot holds ingested files that no commit record names: an
-    // orphan, emptied by the next garbage collection or open.
-    AddOrphan(slot);
-    return s;
-  }
-  Hook("before_commit");
-  rocksdb::WriteOptions wo;
-  wo.sync = true;
-  if (rocksdb::Status s = db_->Write(wo, &batch); !s.ok()) {
-    // The batch may still have reached the WAL (a failed fsync): keep the
-    // slot; the next open drops it if no commit record names it.
-    {
-      absl::MutexLock l(&steps_mu_);
-      uncertain_cfs_.push_back(slot);
-    }
-    needs_resume_ = true;
-    return FromRocksWrite(s, absl::StrCat("cannot commit step ", req.step));
-  }
-  Hook("after_commit");
-
-  RememberBases(plan, reused);
-  auto entry = std::make_shared<StepEntry>();
-  entry->info = record.info;
-  entry->cf_name = slot->name;
-  entry->generation = save_number;
-  entry->item_names = record.item_names;
-  entry->cf = slot;
+  CKPTDB_ASSIGN_OR_RETURN(std::string dir, StagingFolder());
+  StagedFiles& files = staged->files;
   {
-    absl::MutexLock l(&steps_mu_);
-    steps_[req.step] = entry;
+    absl::ReaderMutexLock db_lock(&db_mu_);
+    CKPTDB_RETURN_IF_ERROR(CheckDb());
+    CKPTDB_RETURN_IF_ERROR(
+        WriteSegmentFiles(req, dir, save_number, &plan, &files));
+    ResolveDuplicates(&plan);
+    CKPTDB_RETURN_IF_ERROR(WriteStepFile(req, dir, save_number, plan, &files));
   }
-  if (replaced.ok() && (*replaced)->cf != nullptr) {
-    RecycleSlot((*replaced)->cf).IgnoreError();
-  }
-  return record.info;
+  Hook("after_step_file");
+  CommitRequest& c = staged->commit;
+  DescribeCommit(plan, staged->reused, save_number, &c);
+  c.replace = req.replace;
+  c.stamp_commit_time = !req.commit_time_ns.has_value();
+  c.record = MakeStepRecord(req, plan, init_ns, save_number);
+  c.segment_files = files.segment_files;
+  c.step_file = files.step_file;
+  return staged;
 }
 
 void Store::HashChunks(SavePlan* plan) {
@@ -201,6 +210,8 @@ void Store::HashChunks(SavePlan* plan) {
 
 absl::Status Store::DedupAgainstIndex(SavePlan* plan, uint64_t segment,
                                       ReusedChunks* reused) {
+  absl::ReaderMutexLock db_lock(&db_mu_);
+  CKPTDB_RETURN_IF_ERROR(CheckDb());
   constexpr size_t kBatch = 1024;
   std::vector<std::string> keys;
   const std::vector<uint32_t>& unique = plan->unique_jobs;
@@ -243,6 +254,7 @@ absl::Status Store::ChoosePatchBases(SavePlan* plan) {
   if (options_.patch_max_fraction <= 0 || plan->new_jobs.empty()) {
     return absl::OkStatus();
   }
+  absl::MutexLock b(&bases_mu_);
   CKPTDB_RETURN_IF_ERROR(LoadPrevBases());
   for (uint32_t i : plan->new_jobs) {
     ChunkJob& j = plan->jobs[i];
@@ -252,7 +264,7 @@ absl::Status Store::ChoosePatchBases(SavePlan* plan) {
     if (position >= it->second.size()) continue;
     const ChunkLocation& base = it->second[position];
     if (base.size != j.chunk.size || base.kind != ChunkKind::kFull) continue;
-    auto live = ReadChunkEntry(base.hash);
+    auto live = LookupChunk(base.hash);
     if (!live.ok() || live->location.segment != base.segment ||
         live->location.ordinal != base.ordinal ||
         live->location.kind != ChunkKind::kFull) {
@@ -264,8 +276,8 @@ absl::Status Store::ChoosePatchBases(SavePlan* plan) {
 }
 
 absl::Status Store::LoadPrevBases() {
-  if (prev_loaded_) return absl::OkStatus();
-  prev_loaded_ = true;
+  if (!reload_bases_.exchange(false)) return absl::OkStatus();
+  prev_bases_.clear();
   std::shared_ptr<const StepEntry> latest;
   {
     absl::ReaderMutexLock l(&steps_mu_);
@@ -292,7 +304,7 @@ absl::Status Store::LoadPrevBases() {
           bases[k] = c;
           continue;
         }
-        auto entry = ReadChunkEntry(c.hash);
+        auto entry = LookupChunk(c.hash);
         if (entry.ok() && entry->base) bases[k] = *entry->base;
       }
     }
@@ -301,8 +313,9 @@ absl::Status Store::LoadPrevBases() {
 }
 
 void Store::RememberBases(const SavePlan& plan, const ReusedChunks& reused) {
+  absl::MutexLock b(&bases_mu_);
+  reload_bases_.store(false);
   prev_bases_.clear();
-  prev_loaded_ = true;
   for (uint16_t item = 0; item < plan.items.size(); ++item) {
     const ItemPlan& ip = plan.items[item];
     for (uint32_t node = 0; node < ip.nodes.size(); ++node) {

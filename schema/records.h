@@ -39,6 +39,8 @@ inline constexpr char kSegmentIdent[] = "CKSG";
 inline constexpr char kSegmentStatIdent[] = "CKSS";
 inline constexpr char kNamingIdent[] = "CKNM";
 inline constexpr char kChunkListIdent[] = "CKCL";
+inline constexpr char kCommitRequestIdent[] = "CKCQ";
+inline constexpr char kCommitReplyIdent[] = "CKCR";
 
 // Column family names.
 inline constexpr char kMetaCf[] = "default";
