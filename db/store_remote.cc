@@ -70,6 +70,7 @@ absl::StatusOr<StepInfo> Store::SaveThroughWriter(const StepSaveRequest& req) {
                           StageSave(req, drawn.save_number));
   Hook("before_remote_commit");
   absl::StatusOr<CommitReply> reply = CallWriter(staged->commit);
+  Hook("after_remote_commit");
   if (!reply.ok() && !IsRaced(reply.status())) return reply.status();
   if (!reply.ok()) {
     // The writer went away: did it commit before? Look for the step with
