@@ -231,11 +231,12 @@ class CheckpointManager::Impl {
     }
     absl::MutexLock l(&mu_);
     if (inflight_step_.has_value()) {
+      const int64_t inflight = *inflight_step_;
       auto mine = std::find_if(list_.begin(), list_.end(), [&](const auto& c) {
-        return c.step == *inflight_step_;
+        return c.step == inflight;
       });
       auto there = std::find_if(list.begin(), list.end(), [&](const auto& c) {
-        return c.step == *inflight_step_;
+        return c.step == inflight;
       });
       if (mine != list_.end() && there == list.end()) {
         list.insert(std::upper_bound(list.begin(), list.end(), *mine,

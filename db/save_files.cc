@@ -80,9 +80,8 @@ StagedFiles::~StagedFiles() {
 }
 
 absl::Status Store::WriteSegmentFiles(const StepSaveRequest& req,
-                                      const std::string& dir,
-                                      uint64_t segment, SavePlan* plan,
-                                      StagedFiles* files) {
+                                      const std::string& dir, uint64_t segment,
+                                      SavePlan* plan, StagedFiles* files) {
   // Up to one writer per core, each into its own SST file holding a
   // contiguous range of ordinals (the files do not overlap, so all of them
   // land in the bottommost level): the user-space copy and block checksum

@@ -46,9 +46,13 @@ absl::StatusOr<std::unique_ptr<StagingDir>> StagingDir::Create(
                      "' (saving needs write access to the database folder): ",
                      ec.message()));
   }
+  // The lock file appears under its name already locked (a sweeper that
+  // finds a folder without one leaves it alone for a minute).
   const std::string lock = (dir / kLockName).string();
-  const int fd = open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) != 0) {
+  const std::string fresh = lock + ".new";
+  const int fd = open(fresh.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) != 0 ||
+      rename(fresh.c_str(), lock.c_str()) != 0) {
     if (fd >= 0) close(fd);
     fs::remove_all(dir, ec);
     return absl::FailedPreconditionError(

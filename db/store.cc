@@ -6,13 +6,13 @@
 #include "ckptdb/status.h"
 #include "compaction/chunk_gc.h"
 #include "db/rocks_util.h"
+#include "db/staging_dir.h"
 #include "db/store_internal.h"
 #include "db/writer_claims.h"
-#include "util/local_server.h"
-#include "util/local_socket.h"
-#include "db/staging_dir.h"
 #include "rocksdb/db.h"
 #include "schema/records.h"
+#include "util/local_server.h"
+#include "util/local_socket.h"
 #include "util/thread_pool.h"
 
 namespace ckptdb::internal {

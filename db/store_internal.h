@@ -100,6 +100,15 @@ inline bool IsRaced(const absl::Status& s) {
   return s.code() == absl::StatusCode::kAborted &&
          absl::StartsWith(s.message(), kRacedPrefix);
 }
+// The raced error of a save whose writer went away: the save is staged
+// again however often that happens, for as long as the commit timeout.
+inline constexpr char kWriterChanged[] = "the writer changed: ";
+inline absl::Status WriterChangedError(absl::string_view what) {
+  return RacedError(absl::StrCat(kWriterChanged, what));
+}
+inline bool IsWriterChanged(const absl::Status& s) {
+  return IsRaced(s) && absl::StrContains(s.message(), kWriterChanged);
+}
 
 }  // namespace ckptdb::internal
 

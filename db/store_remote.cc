@@ -160,12 +160,12 @@ absl::Status Store::WaitForWriter() {
   const std::string name = ServiceName(path_);
   while (absl::Now() < deadline) {
     CKPTDB_ASSIGN_OR_RETURN(const bool writes, BecomeWriter());
-    if (writes) return RacedError("this process became the writer");
+    if (writes) return WriterChangedError("this process became the writer");
     auto conn = LocalSocket::Connect(name);
     if (conn.ok()) {
       absl::MutexLock l(&writer_conn_mu_);
       writer_conn_ = std::make_unique<LocalSocket>(*std::move(conn));
-      return RacedError("another process became the writer");
+      return WriterChangedError("another process became the writer");
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }

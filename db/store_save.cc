@@ -31,6 +31,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "ckptdb/status.h"
 #include "db/rocks_util.h"
 #include "db/save_plan.h"
@@ -45,10 +46,14 @@ namespace ckptdb::internal {
 
 absl::StatusOr<StepInfo> Store::SaveStep(const StepSaveRequest& req) {
   CKPTDB_RETURN_IF_ERROR(ValidateRequest(req));
-  for (int attempt = 1;; ++attempt) {
+  const absl::Time deadline =
+      absl::Now() + absl::Milliseconds(options_.commit_timeout_ms);
+  for (int attempt = 1;;) {
     absl::StatusOr<StepInfo> info =
         following_.load() ? SaveThroughWriter(req) : SaveHere(req);
-    if (info.ok() || !IsRaced(info.status()) || attempt == kSaveAttempts) {
+    if (info.ok() || !IsRaced(info.status())) return info;
+    if (IsWriterChanged(info.status()) ? absl::Now() > deadline
+                                       : ++attempt > kSaveAttempts) {
       return info;
     }
   }

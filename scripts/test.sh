@@ -16,16 +16,19 @@ cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
 cmake --build build --parallel "$jobs"
 (cd build && ctest --output-on-failure --parallel "$jobs" --timeout 900)
 
-# ThreadSanitizer: the async stress test and the manager tests.
+# ThreadSanitizer: the async stress test, the manager tests, and a writer
+# and a follower of one process saving at once (the commit service).
 cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCKPTDB_TSAN=ON -DCKPTDB_BUILD_BENCH=OFF -DCKPTDB_BUILD_PYTHON=OFF
-cmake --build build-tsan --parallel "$jobs" --target async_test checkpoint_manager_test
+cmake --build build-tsan --parallel "$jobs" --target async_test checkpoint_manager_test \
+  many_writers_test
 export TSAN_OPTIONS="halt_on_error=1 suppressions=$PWD/tests/tsan.supp"
 ./build-tsan/tests/async_test
 # The patch and space-reclaiming tests push ~100 MiB through one thread
 # (4 minutes under TSAN, nothing concurrent in them); the normal build runs
 # them.
 ./build-tsan/tests/checkpoint_manager_test --gtest_filter='-PatchTest.*:*.DeletingAndCompactingReclaimsSpace:*.UnchangedArraysAreStoredOnceAcrossSteps'
+./build-tsan/tests/many_writers_test --gtest_filter='*.AFollowerAndTheWriterSaveAtOnce'
 unset TSAN_OPTIONS
 
 # Python: Debian's interpreter and pytest, against build/python.

@@ -24,14 +24,15 @@
 // steps its retention would have deleted; deletion is atomic.
 //
 // Thread safety: all methods may be called from any thread; saves are
-// serialised. One process writes a database at a time. Another process (or
-// another manager of this one) that opens it with default options follows
-// that writer: following() is true, it reads every step, and each call that
-// lists or reads steps first picks up the writer's new commits (any step
-// committed 100 ms or more before the call is seen); its Save, Delete,
-// ApplyRetention and CollectGarbage are FailedPrecondition while the writer
-// holds the database, and make it the writer once that one has closed,
-// exited or been killed. With read_only
+// serialised. Any number of processes open one database and save: the
+// first holds it (the writer); another process (or another manager of this
+// one) that opens it with default options follows that writer: following()
+// is true, it reads every step, and each call that lists or reads steps
+// first picks up new commits (any step committed 100 ms or more before the
+// call is seen); its Save writes the step's files here and has the writer
+// commit them, its Delete and CollectGarbage run in the writer, and any
+// write makes it the writer once that one has closed, exited or been
+// killed (docs/design.md, "Many writers"). With read_only
 // = true a manager sees the steps committed when it opened, and Reload()
 // to see newer ones.
 #ifndef CKPTDB_CHECKPOINT_MANAGER_H_
@@ -157,8 +158,10 @@ class CheckpointManager {
   // forced, or when read-only. With async, returns once the tree is
   // captured; otherwise once the step is durable and committed. Then
   // applies retention. Errors: a previous async save's error;
-  // AlreadyExists (forced save of an existing step); InvalidArgument;
-  // FailedPrecondition when following another writer (see following()).
+  // AlreadyExists (forced save of an existing step, or a step another
+  // process committed first); InvalidArgument; Unavailable when another
+  // process holds the database but serves no commits within the commit
+  // timeout (60 s).
   absl::StatusOr<bool> Save(int64_t step, const Tree& item,
                             const ManagerSaveOptions& options = {});
   absl::StatusOr<bool> Save(int64_t step,
@@ -209,8 +212,8 @@ class CheckpointManager {
   // committed since it opened).
   absl::Status Reload();
   // True while another writer holds the database: this manager follows it
-  // (reads see its new steps; a write makes it the writer once the other
-  // has gone, FailedPrecondition before).
+  // (reads see its new steps; its writes are committed by that writer, and
+  // a write makes it the writer once the other has gone).
   bool following() const;
   // Evaluates the preservation policy over the current steps (no save) and
   // deletes what it does not keep; returns the deleted steps. Orbax only
