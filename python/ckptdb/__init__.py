@@ -84,7 +84,7 @@ __all__ = [
     'apply_transformations', 'args',
     'checkpoint', 'checkpoint_managers', 'checkpoint_utils', 'have_bfloat16',
     'merge_trees', 'orbax_utils', 'test_utils', 'transform_utils',
-    'transforms', 'tree', 'utils',
+    'transforms', 'tree', 'utils', 'v1',
 ]
 
 # `import ckptdb as orbax` then `orbax.checkpoint.X` (the Flax migration
@@ -93,6 +93,11 @@ checkpoint = _sys.modules[__name__]
 
 # Issue 16's spelling of Orbax's transform_utils module (not an Orbax name).
 transforms = transform_utils
+
+
+# Orbax's v1 API (`from orbax.checkpoint import v1 as ocp`); imported last,
+# as it builds on the names above.
+from ckptdb import v1  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
 def have_bfloat16() -> bool:
