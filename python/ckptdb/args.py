@@ -157,6 +157,9 @@ class PyTreeRestore(CheckpointArgs):
           'ckptdb does not implement legacy_transform_fn (it edits Orbax\'s '
           'internal parameter infos); use `transforms`')
     if self.transforms is not None:
+      if self.in_place:
+        raise ValueError('in_place=True cannot be combined with transforms: '
+                         'the result is built from the restored leaves')
       if self.item is None:
         raise ValueError('If providing `transforms`, must provide `item` '
                          'matching structure of expected result.')

@@ -380,6 +380,10 @@ def test_transform_errors(tmp_path):
     restore(item={'a': 0}, transforms={}, legacy_transform_fn=lambda *a: a)
   with pytest.raises(NotImplementedError, match='legacy_transform_fn'):
     restore(item={'a': 0}, legacy_transform_fn=lambda *a: a)
+  # ckptdb's in_place opt-in does not apply to a transformed result.
+  with pytest.raises(ValueError, match='in_place'):
+    restore(item={'a': 0}, restore_args={'a': ocp.RestoreArgs()},
+            transforms={}, in_place=True)
 
 
 def test_transforms_through_manager_and_legacy_call(tmp_path):
