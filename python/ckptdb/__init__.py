@@ -21,6 +21,7 @@ from ckptdb import checkpoint_utils
 from ckptdb import checkpoint_managers
 from ckptdb import orbax_utils
 from ckptdb import test_utils
+from ckptdb import transform_utils
 from ckptdb import tree
 from ckptdb import utils
 from ckptdb._ckptdb import AlreadyExistsError
@@ -60,6 +61,10 @@ from ckptdb.handlers import CompositeCheckpointHandler
 from ckptdb.handlers import JsonCheckpointHandler
 from ckptdb.handlers import PyTreeCheckpointHandler
 from ckptdb.handlers import StandardCheckpointHandler
+from ckptdb.transform_utils import RestoreTransform
+from ckptdb.transform_utils import Transform
+from ckptdb.transform_utils import apply_transformations
+from ckptdb.transform_utils import merge_trees
 
 __version__ = '0.1.0'
 
@@ -73,16 +78,26 @@ __all__ = [
     'InvalidArgumentError', 'JsonCheckpointHandler', 'NotFoundError',
     'PLACEHOLDER', 'PermissionDeniedError', 'PyTreeCheckpointHandler',
     'PyTreeCheckpointer', 'ResourceExhaustedError', 'RestoreArgs',
-    'RootMetadata', 'SaveArgs', 'SaveFuture', 'StandardCheckpointHandler',
+    'RestoreTransform', 'RootMetadata', 'SaveArgs', 'SaveFuture', 'StandardCheckpointHandler',
     'StandardCheckpointer', 'StepAlreadyExistsError', 'StepMetadata',
-    'StoreTuning', 'UnavailableError', 'UnimplementedError', 'args',
+    'StoreTuning', 'Transform', 'UnavailableError', 'UnimplementedError',
+    'apply_transformations', 'args',
     'checkpoint', 'checkpoint_managers', 'checkpoint_utils', 'have_bfloat16',
-    'orbax_utils', 'test_utils', 'tree', 'utils',
+    'merge_trees', 'orbax_utils', 'test_utils', 'transform_utils',
+    'transforms', 'tree', 'utils', 'v1',
 ]
 
 # `import ckptdb as orbax` then `orbax.checkpoint.X` (the Flax migration
 # guide's spelling) finds the same names.
 checkpoint = _sys.modules[__name__]
+
+# Issue 16's spelling of Orbax's transform_utils module (not an Orbax name).
+transforms = transform_utils
+
+
+# Orbax's v1 API (`from orbax.checkpoint import v1 as ocp`); imported last,
+# as it builds on the names above.
+from ckptdb import v1  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
 def have_bfloat16() -> bool:

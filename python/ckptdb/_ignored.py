@@ -61,3 +61,41 @@ MANAGER_OPTIONS = {
 CHECKPOINTER_OPTION = ('a ckptdb checkpoint is one database, written by one '
                        'process and committed atomically; this storage, '
                        'multi-host or file-system option has no effect')
+
+_NO_LIMITER = ('ckptdb does not limit the bytes in flight: a save reads the '
+               'arrays in place (an async save copies them once) and a '
+               'restore reads straight into the returned arrays')
+_LAYOUT = ('every array is stored as content-hashed chunks in the '
+           "checkpoint's RocksDB database (no OCDBT, TensorStore or Zarr "
+           'files); tune chunking with StoreTuning')
+
+# Keyword options of Orbax's handlers (and of PyTreeSave) that ckptdb
+# accepts without acting on them, and what it does instead.
+HANDLER_OPTIONS = {
+    'use_ocdbt': _LAYOUT,
+    'use_zarr3': _LAYOUT,
+    'ocdbt_target_data_file_size': _LAYOUT + '; RocksDB sizes its files',
+    'use_compression': 'chunks are stored uncompressed (identical chunks '
+                       'are stored once, across steps)',
+    'save_concurrent_gb': _NO_LIMITER,
+    'restore_concurrent_gb': _NO_LIMITER,
+    'save_device_host_concurrent_gb': _NO_LIMITER,
+    'memory_limit_options': _NO_LIMITER,
+    'enable_pinned_host_transfer': 'arrays are host numpy arrays: there is '
+                                   'no device-to-host transfer',
+    'is_prioritized_key_fn': 'all leaves of a save are written together, '
+                             'in one atomic commit',
+    'aggregate_filename': 'there is no aggregate msgpack file: the tree is '
+                          'stored as database records',
+    'multiprocessing_options': _ONE_PROCESS,
+    'type_handler_registry': 'leaf types are fixed (docs/python.md, '
+                             '"Trees"); register containers with '
+                             'ckptdb.tree.register_pytree_node',
+    'handler_impl': 'the C++ core saves and restores every tree',
+    'pytree_metadata_options': 'restoring without a target always returns '
+                               'the saved container types',
+    'array_metadata_validator': 'array metadata is checked by the core '
+                                '(checksummed records)',
+    'composite_options': 'items are saved into one database, committed '
+                         'together',
+}

@@ -16,8 +16,10 @@ from typing import Any, Callable, Dict, Optional, Tuple
 
 import numpy as np
 
+from ckptdb import _ignored
 from ckptdb import _tree
 from ckptdb import _types
+from ckptdb import transform_utils
 
 
 class CheckpointArgs:
@@ -43,6 +45,9 @@ class _RestoreRequest:
   # {leaf path: (global_shape, strict)} from ArrayRestoreArgs.
   shapes: Dict[str, Tuple[tuple, bool]] = dataclasses.field(
       default_factory=dict)
+  # Set when the request depends on the saved tree (transforms): the caller
+  # passes the saved structure (metadata) and restores the request returned.
+  bind: Optional[Callable[[Any], '_RestoreRequest']] = None
 
   def finish(self, result: Any) -> Any:
     result = _tree.decode_bytes(result)
@@ -101,7 +106,8 @@ def _is_single_leaf(item: Any) -> bool:
 class PyTreeSave(CheckpointArgs):
   """Saves a pytree. save_args: a tree of SaveArgs (dtype casts).
 
-  ocdbt_target_data_file_size, enable_pinned_host_transfer: ignored.
+  ocdbt_target_data_file_size, enable_pinned_host_transfer: accepted; each
+  warns once saying what ckptdb does instead.
   """
   item: Any
   save_args: Any = None
@@ -111,6 +117,10 @@ class PyTreeSave(CheckpointArgs):
 
   def _save_request(self) -> _SaveRequest:
     _check_not_empty(self.item)
+    for name in ('ocdbt_target_data_file_size', 'enable_pinned_host_transfer'):
+      if getattr(self, name) is not None:
+        _ignored.warn_once(f'PyTreeSave({name}=...)',
+                           _ignored.HANDLER_OPTIONS[name], stacklevel=4)
     return _SaveRequest(_storable(self.item), _save_args_dict(self.save_args),
                         self.custom_metadata)
 
@@ -122,7 +132,10 @@ class PyTreeRestore(CheckpointArgs):
   The target gives the structure; the restored arrays are new and the
   target's arrays are left unchanged (as in Orbax). partial_restore: `item`
   may omit dict entries. restore_args: a tree of RestoreArgs (dtype casts).
-  transforms / legacy_transform_fn are not supported.
+  transforms: a tree of ocp.Transform in the result's structure (see
+  transform_utils; needs `item` and `restore_args`, relative to the result);
+  transforms_default_to_original as Orbax. legacy_transform_fn is not
+  supported (NotImplementedError).
 
   in_place (ckptdb, not in Orbax): fill the target's own arrays where dtype
   and shape match (no allocation; the target is overwritten and returned).
@@ -136,12 +149,59 @@ class PyTreeRestore(CheckpointArgs):
   in_place: bool = False
 
   def _restore_request(self) -> _RestoreRequest:
-    if self.transforms is not None or self.legacy_transform_fn is not None:
+    if self.legacy_transform_fn is not None:
+      if self.transforms is not None:
+        raise ValueError(
+            'Cannot provide both `transforms` and `legacy_transform_fn`.')
       raise NotImplementedError(
-          'ckptdb does not implement Orbax transforms; restore without them '
-          'and rearrange the tree in Python')
+          'ckptdb does not implement legacy_transform_fn (it edits Orbax\'s '
+          'internal parameter infos); use `transforms`')
+    if self.transforms is not None:
+      if self.in_place:
+        raise ValueError('in_place=True cannot be combined with transforms: '
+                         'the result is built from the restored leaves')
+      if self.item is None:
+        raise ValueError('If providing `transforms`, must provide `item` '
+                         'matching structure of expected result.')
+      return _RestoreRequest(False, None, False, {},
+                             bind=self._bind_transforms)
     return _target_request(self.item, self.restore_args, self.partial_restore,
                            self.in_place)
+
+  def _bind_transforms(self, structure: Any) -> _RestoreRequest:
+    """The request for a transforms restore of the saved `structure`:
+    reads only the leaves the result needs (the others are PLACEHOLDER in
+    the target), with the restore args Orbax gives them, then applies the
+    transforms."""
+    needed, finish = transform_utils.restore_plan(
+        structure, self.item, self.restore_args, self.transforms,
+        self.transforms_default_to_original)
+    dtypes: Dict[str, str] = {}
+    shapes: Dict[str, Tuple[tuple, bool]] = {}
+
+    def mask(x: Any, path: str) -> Any:
+      if transform_utils.is_bytes_leaf(x):
+        return _tree.prepare_target(x) if path in needed else _tree.PLACEHOLDER
+      node = _tree.flatten_one_level(x)
+      if node is None:
+        if x is None or path not in needed:
+          return x if x is None else _tree.PLACEHOLDER
+        a = needed[path]
+        if isinstance(a, _types.RestoreArgs):
+          name = _tree.dtype_name(a.dtype)
+          if name is not None:
+            dtypes[path] = name
+          if isinstance(a, _types.ArrayRestoreArgs):
+            shape = a.requested_shape()
+            if shape is not None:
+              shapes[path] = (shape, bool(a.strict))
+        return _tree.prepare_target(x)
+      return node.unflatten([mask(c, _tree.join_path(path, k))
+                             for k, c in zip(node.keys, node.children)])
+
+    target = mask(structure, '')
+    return _RestoreRequest(True, target, False, dtypes, post=finish,
+                           shapes=shapes)
 
 
 # ---- Standard ---------------------------------------------------------------

@@ -26,6 +26,7 @@ from typing import Any, Callable, Container, Dict, Mapping, Optional
 from ckptdb import _ckptdb
 from ckptdb import _ignored
 from ckptdb import _preemption
+from ckptdb import _root_metadata
 from ckptdb import _tree
 from ckptdb import args as args_lib
 from ckptdb import checkpoint_managers
@@ -199,28 +200,77 @@ class CheckpointManagerOptions:
 
 
 @dataclasses.dataclass
+class StepStatistics:
+  """Orbax's SaveStepStatistics (StepMetadata.performance_metrics).
+
+  ckptdb records no per-phase timings: Orbax's timing fields are None.
+  It fills step, directory and event_type, and adds what its core measures
+  for every save: logical_bytes (the arrays' sizes), new_bytes (chunk bytes this save wrote
+  after deduplication) and chunk_count (distinct chunks the step uses).
+  """
+  step: Optional[int] = None
+  event_type: Optional[str] = 'save'
+  directory: Optional[str] = None
+  reached_preemption: Optional[bool] = False
+  preemption_received_at: Optional[float] = None
+  synchronous: Optional[bool] = False
+  wait_for_prev_start_time: Optional[float] = None
+  wait_for_prev_duration_secs: Optional[float] = None
+  time_between_consecutive_saves_sec: Optional[float] = None
+  checkpointer_blocking_start_time: Optional[float] = None
+  checkpointer_blocking_duration_secs: Optional[float] = None
+  get_old_steps_start_time: Optional[float] = None
+  get_old_steps_duration_secs: Optional[float] = None
+  checkpoint_manager_blocking_start_time: Optional[float] = None
+  checkpoint_manager_blocking_duration_secs: Optional[float] = None
+  # ckptdb's measurements.
+  logical_bytes: Optional[int] = None
+  new_bytes: Optional[int] = None
+  chunk_count: Optional[int] = None
+
+
+@dataclasses.dataclass
 class StepMetadata:
-  """A step's record (Orbax's StepMetadata, with ckptdb's sizes)."""
-  step: int
-  name: str
-  init_timestamp_nsecs: int
-  commit_timestamp_nsecs: int
-  item_names: list
-  metrics: Any
-  custom_metadata: Any
-  logical_bytes: int
-  new_bytes: int
-  chunk_count: int
-  items: list
+  """A step's metadata (Orbax's StepMetadata, plus ckptdb's fields).
+
+  Orbax's fields: item_handlers ({item: handler type name} as known to
+  this manager, a single name in single-item mode, None if unknown),
+  item_metadata (as item_metadata(step)), metrics ({} when none),
+  performance_metrics (StepStatistics), init_timestamp_nsecs,
+  commit_timestamp_nsecs, custom_metadata ({} when none). ckptdb's: step,
+  name (the step's display name), item_names, logical_bytes, new_bytes,
+  chunk_count, items (per-item summaries).
+  """
+  item_handlers: Any = None
+  item_metadata: Any = None
+  metrics: Any = dataclasses.field(default_factory=dict)
+  performance_metrics: StepStatistics = dataclasses.field(
+      default_factory=StepStatistics)
+  init_timestamp_nsecs: Optional[int] = None
+  commit_timestamp_nsecs: Optional[int] = None
+  custom_metadata: Any = dataclasses.field(default_factory=dict)
+  # ckptdb.
+  step: Optional[int] = None
+  name: Optional[str] = None
+  item_names: list = dataclasses.field(default_factory=list)
+  logical_bytes: int = 0
+  new_bytes: int = 0
+  chunk_count: int = 0
+  items: list = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass
 class RootMetadata:
-  """Orbax's RootMetadata: the `metadata` given to the constructor.
+  """Orbax's RootMetadata: the `metadata` given to CheckpointManager.
 
-  Kept in memory only (ckptdb does not persist it).
+  Persisted with the database (see _root_metadata): the first manager
+  given `metadata=` stores it, later managers (any process) read it back;
+  it is never overwritten. {} when none was ever stored.
   """
-  custom_metadata: Any = None
+  internal_metadata: Optional[Dict[str, Any]] = dataclasses.field(
+      default_factory=dict)
+  custom_metadata: Optional[Dict[str, Any]] = dataclasses.field(
+      default_factory=dict)
 
 
 class _StepInfos(collections.abc.Sequence):
@@ -319,8 +369,9 @@ class CheckpointManager:
           self._handlers.setdefault(name, handlers_lib.PyTreeCheckpointHandler())
         for name, h in (item_handlers or {}).items():
           self._handlers[name] = h
-    self._root_metadata = RootMetadata(
-        dict(metadata) if metadata is not None else None)
+    if metadata is not None:
+      metadata = dict(metadata)
+      _root_metadata.check_json(metadata)
     # The handler first: installing it may fail (not the main thread), and
     # then no database is left open.
     self._preemption = (_preemption.SignalHandler()
@@ -334,6 +385,19 @@ class CheckpointManager:
       raise
     self._closed = False
     checkpointers_lib.register_live(self)
+    # Orbax: written once (never overwritten) when metadata is given and the
+    # manager may write; read lazily by metadata().
+    self._root_metadata: Optional[RootMetadata] = None
+    try:
+      stored = _root_metadata.exists(self._directory)
+      if (metadata is not None and self._options.save_root_metadata and
+          not self._options.read_only and not stored):
+        _root_metadata.write_once(self._directory, metadata)
+      elif self._options.read_only and not stored:
+        self._root_metadata = RootMetadata(custom_metadata=metadata or {})
+    except BaseException:
+      self.close()
+      raise
 
   # ---- properties and queries ----
 
@@ -436,18 +500,44 @@ class CheckpointManager:
         for name in self._item_names(step)})
 
   def metadata(self, step: Optional[int] = None) -> Any:
-    """RootMetadata for step None, else the step's StepMetadata."""
+    """RootMetadata for step None, else the step's StepMetadata.
+
+    The root metadata is read from the database at the first call (the
+    `metadata` some manager stored, in any process), then cached, as Orbax.
+    """
     if step is None:
+      if self._root_metadata is None:
+        stored = _root_metadata.read(self._directory)
+        self._root_metadata = RootMetadata(
+            custom_metadata=stored if stored is not None else {})
       return self._root_metadata
+    step = _int64(step, 'step')
     d = self._core.step_metadata(step)
+    names = [i['name'] for i in d['items']]
+    init_ns, commit_ns = d['init_timestamp_nsecs'], d['commit_timestamp_nsecs']
+    stats = StepStatistics(
+        step=d['step'], directory=str(self._directory),
+        logical_bytes=d['logical_bytes'], new_bytes=d['new_bytes'],
+        chunk_count=d['chunk_count'])
+    handlers = {n: self._handler_type_name(n) for n in names}
+    if self._resolve_single(step):
+      handlers = handlers.get(DEFAULT_ITEM_NAME)
+    elif not any(handlers.values()):
+      handlers = None
     return StepMetadata(
-        step=d['step'], name=d['name'],
-        init_timestamp_nsecs=d['init_timestamp_nsecs'],
-        commit_timestamp_nsecs=d['commit_timestamp_nsecs'],
-        item_names=[i['name'] for i in d['items']], metrics=d['metrics'],
-        custom_metadata=d['custom_metadata'],
+        item_handlers=handlers, item_metadata=self.item_metadata(step),
+        metrics=d['metrics'] if d['metrics'] is not None else {},
+        performance_metrics=stats, init_timestamp_nsecs=init_ns,
+        commit_timestamp_nsecs=commit_ns,
+        custom_metadata=(d['custom_metadata']
+                         if d['custom_metadata'] is not None else {}),
+        step=d['step'], name=d['name'], item_names=names,
         logical_bytes=d['logical_bytes'], new_bytes=d['new_bytes'],
         chunk_count=d['chunk_count'], items=d['items'])
+
+  def _handler_type_name(self, item: str) -> Optional[str]:
+    h = self._handlers.get(item)
+    return None if h is None else f'ckptdb.{type(h).__name__}'
 
   # ---- save ----
 
@@ -586,6 +676,8 @@ class CheckpointManager:
         req = args_lib._RestoreRequest(False, None, False, {})  # pylint: disable=protected-access
       else:
         req = a._restore_request()  # pylint: disable=protected-access
+        if req.bind is not None:  # transforms: planned from the saved tree
+          req = req.bind(self._core.item_metadata(step, name))
       results[name] = req.finish(self._core.restore(
           step, item=name, target=req.target, use_target=req.use_target,
           partial_restore=req.partial_restore,

@@ -148,6 +148,8 @@ class Checkpointer:
     if isinstance(a, args_lib.Composite):
       return self._restore_composite(path, a)
     req = a._restore_request()  # pylint: disable=protected-access
+    if req.bind is not None:  # transforms: planned from the saved tree
+      req = req.bind(self._core.metadata(path))
     result = self._core.restore(
         path, target=req.target, use_target=req.use_target,
         partial_restore=req.partial_restore, restore_args=req.restore_args,
@@ -168,6 +170,8 @@ class Checkpointer:
       item_args = wanted[name]
       req = (item_args._restore_request() if item_args is not None  # pylint: disable=protected-access
              else args_lib._RestoreRequest(False, None, False, {}))  # pylint: disable=protected-access
+      if req.bind is not None:
+        req = req.bind(meta[name])
       # An item without a target restores into its own saved structure.
       target[name] = (req.target if req.use_target else
                       _tree.prepare_target(meta[name]))

@@ -31,6 +31,10 @@ class ShapeDtypeStruct:
   def size(self) -> int:
     return int(np.prod(self.shape, dtype=np.int64))
 
+  def update(self, **kwargs: Any) -> 'ShapeDtypeStruct':
+    """A copy with fields replaced (jax.ShapeDtypeStruct.update)."""
+    return dataclasses.replace(self, **kwargs)
+
 
 def _struct_class() -> Any:
   jax = sys.modules.get('jax')

@@ -96,3 +96,59 @@ def test_checkpointer_options_warn_once(tmp_path):
   with pytest.warns(UserWarning, match='no timeout'):
     ckptdb.AsyncCheckpointer(ckptdb.PyTreeCheckpointHandler(),
                              timeout_secs=10).close()
+
+
+# Orbax's handler storage options (pytree_checkpoint_handler.py,
+# standard_checkpoint_handler.py __init__ signatures; orbax-semantics.md
+# 6.2) and PyTreeSave's ocdbt_target_data_file_size (6.1).
+HANDLER_OPTIONS = [
+    (ckptdb.PyTreeCheckpointHandler, 'use_ocdbt', False, 'content-hashed'),
+    (ckptdb.PyTreeCheckpointHandler, 'use_zarr3', True, 'no OCDBT'),
+    (ckptdb.PyTreeCheckpointHandler, 'save_concurrent_gb', 4, 'in flight'),
+    (ckptdb.PyTreeCheckpointHandler, 'restore_concurrent_gb', 4, 'in flight'),
+    (ckptdb.PyTreeCheckpointHandler, 'use_compression', False,
+     'uncompressed'),
+    (ckptdb.PyTreeCheckpointHandler, 'enable_pinned_host_transfer', True,
+     'host numpy'),
+    (ckptdb.StandardCheckpointHandler, 'use_ocdbt', False, 'content-hashed'),
+    (ckptdb.StandardCheckpointHandler, 'save_concurrent_gb', 8, 'in flight'),
+    (ckptdb.JsonCheckpointHandler, 'multiprocessing_options', object(),
+     'one process writes'),
+]
+
+
+@pytest.mark.parametrize('cls,name,value,instead', HANDLER_OPTIONS)
+def test_handler_storage_option_warns_once(tmp_path, cls, name, value,
+                                           instead):
+  """Issue 16: storage-layout options such as use_ocdbt are accepted with
+  one warning naming what ckptdb does instead; the handler still works."""
+  with pytest.warns(UserWarning, match=f'{name}=.*{instead}'):
+    handler = cls(**{name: value})
+  with warnings.catch_warnings():
+    warnings.simplefilter('error')
+    cls(**{name: value})  # once per process
+  ckptr = ckptdb.Checkpointer(handler)
+  item = {'a': 1} if cls is ckptdb.JsonCheckpointHandler else {'w': [1.0]}
+  ckptr.save(tmp_path / 'c', item)
+  assert ckptr.restore(tmp_path / 'c') is not None
+
+
+def test_handler_defaults_do_not_warn_and_unknown_options_fail():
+  """Orbax's defaults (use_ocdbt=True, save_concurrent_gb=96 for the
+  standard handler) are what ckptdb does: no warning. A keyword Orbax's
+  handler does not take is a TypeError, as in Orbax."""
+  with warnings.catch_warnings():
+    warnings.simplefilter('error')
+    ckptdb.PyTreeCheckpointHandler(use_ocdbt=True, use_zarr3=False)
+    ckptdb.StandardCheckpointHandler(save_concurrent_gb=96, use_ocdbt=True)
+  with pytest.raises(TypeError, match='use_zarr3'):
+    ckptdb.StandardCheckpointHandler(use_zarr3=True)
+
+
+def test_pytree_save_storage_args_warn_once(tmp_path):
+  """PyTreeSave(ocdbt_target_data_file_size=...) warns once and saves."""
+  ckptr = ckptdb.PyTreeCheckpointer()
+  with pytest.warns(UserWarning, match='ocdbt_target_data_file_size'):
+    ckptr.save(tmp_path / 'c', args=ckptdb.args.PyTreeSave(
+        {'w': [1.0]}, ocdbt_target_data_file_size=1 << 20))
+  assert ckptr.restore(tmp_path / 'c') == {'w': [1.0]}
