@@ -134,8 +134,9 @@ PolicyPtr DefaultPolicy(const CheckpointManagerOptions& o) {
 
 class CheckpointManager::Impl {
  public:
-  Impl(std::string dir, CheckpointManagerOptions options)
+  Impl(std::string dir, CheckpointManagerOptions options, std::string run)
       : dir_(std::move(dir)),
+        run_(std::move(run)),
         options_(std::move(options)),
         policy_(DefaultPolicy(options_)),
         pool_(1) {
@@ -148,6 +149,7 @@ class CheckpointManager::Impl {
                                  : internal::StoreOptions::Mode::kReadWrite;
     so.create_if_missing = options_.create && !options_.read_only;
     so.create_kind = "manager";
+    so.run = run_;
     // Without read_only, a database another process writes is followed.
     so.follow_if_busy = !options_.read_only;
     CKPTDB_ASSIGN_OR_RETURN(store_, internal::Store::Open(dir_, so));
@@ -162,8 +164,10 @@ class CheckpointManager::Impl {
     return absl::OkStatus();
   }
 
-  // The writer records its naming and retention for tools.
+  // The writer records its naming and retention for tools (the default
+  // run's; a named run's steps carry their names in their records).
   absl::Status WriteNamingRecord() {
+    if (!run_.empty()) return absl::OkStatus();
     internal::NamingRecord r;
     r.step_prefix = options_.step_prefix;
     r.step_format_fixed_length = options_.step_format_fixed_length.value_or(0);
@@ -190,9 +194,12 @@ class CheckpointManager::Impl {
     }
     if (!following()) return;
     {
+      // Its own writes (committed by the writer) are seen at once.
+      const uint64_t changes = store_->change_count();
+      const bool own = changes != seen_changes_.exchange(changes);
       absl::MutexLock l(&follow_mu_);
       const auto now = std::chrono::steady_clock::now();
-      if (now - last_follow_ < kFollowInterval) return;
+      if (!own && now - last_follow_ < kFollowInterval) return;
       last_follow_ = now;
     }
     {
@@ -518,6 +525,19 @@ class CheckpointManager::Impl {
     return store_->CollectGarbage(gc).status();
   }
 
+  absl::Status Fork(const std::string& from_run, int64_t step,
+                    const std::string& new_run) ABSL_LOCKS_EXCLUDED(mu_) {
+    CKPTDB_RETURN_IF_ERROR(CheckOpen());
+    if (options_.read_only) {
+      return absl::FailedPreconditionError("the manager is read-only");
+    }
+    CKPTDB_RETURN_IF_ERROR(EnsureWriter());
+    saver_.WaitIdle();
+    CKPTDB_RETURN_IF_ERROR(store_->ForkStep(from_run, step, new_run).status());
+    if (new_run == run_) LoadList();
+    return absl::OkStatus();
+  }
+
   absl::Status Reload() ABSL_LOCKS_EXCLUDED(mu_) {
     CKPTDB_RETURN_IF_ERROR(CheckOpen());
     saver_.WaitIdle();
@@ -577,6 +597,7 @@ class CheckpointManager::Impl {
 
   internal::Store* store() const { return store_.get(); }
   const std::string& dir() const { return dir_; }
+  const std::string& run() const { return run_; }
   const CheckpointManagerOptions& options() const { return options_; }
   internal::BackgroundSaver& saver() const { return saver_; }
 
@@ -655,6 +676,7 @@ class CheckpointManager::Impl {
   }
 
   const std::string dir_;
+  const std::string run_;
   CheckpointManagerOptions options_;
   PolicyPtr policy_;
   // Set by Open; reset by Close (under mu_, after the last save finished).
@@ -684,8 +706,14 @@ class CheckpointManager::Impl {
 
 absl::StatusOr<std::unique_ptr<CheckpointManager>> CheckpointManager::Open(
     const std::string& directory, CheckpointManagerOptions options) {
+  return Open(directory, std::move(options), "");
+}
+
+absl::StatusOr<std::unique_ptr<CheckpointManager>> CheckpointManager::Open(
+    const std::string& directory, CheckpointManagerOptions options,
+    const std::string& run) {
   CKPTDB_RETURN_IF_ERROR(ValidateOptions(options));
-  auto impl = std::make_unique<Impl>(directory, std::move(options));
+  auto impl = std::make_unique<Impl>(directory, std::move(options), run);
   CKPTDB_RETURN_IF_ERROR(impl->Open());
   return std::unique_ptr<CheckpointManager>(
       new CheckpointManager(std::move(impl)));
@@ -785,6 +813,12 @@ absl::Status CheckpointManager::Delete(int64_t step) {
 absl::Status CheckpointManager::Reload() { return impl_->Reload(); }
 
 bool CheckpointManager::following() const { return impl_->following(); }
+const std::string& CheckpointManager::run() const { return impl_->run(); }
+
+absl::Status CheckpointManager::Fork(const std::string& from_run, int64_t step,
+                                     const std::string& new_run) {
+  return impl_->Fork(from_run, step, new_run);
+}
 
 absl::StatusOr<std::vector<int64_t>> CheckpointManager::ApplyRetention() {
   return impl_->ApplyRetention();

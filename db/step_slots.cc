@@ -74,7 +74,8 @@ absl::StatusOr<std::shared_ptr<Store::CfHandle>> Store::AcquireSlot() {
     size_t steps;
     {
       absl::ReaderMutexLock l(&steps_mu_);
-      steps = steps_.size();
+      steps = 0;
+      for (const auto& [run, run_steps] : steps_) steps += run_steps.size();
     }
     const size_t batch = std::clamp<size_t>(steps / 8, 1, 16);
     std::vector<std::string> names;

@@ -90,6 +90,11 @@ absl::Status CheckOptions(const std::string& path, const StoreOptions& o) {
   if (path.empty()) {
     return absl::InvalidArgumentError("database path is empty");
   }
+  if (!o.run.empty() && !ValidRunName(o.run)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "bad run name '", o.run,
+        "': use 1-128 characters of letters, digits, '.', '_' and '-'"));
+  }
   return absl::OkStatus();
 }
 
@@ -123,30 +128,56 @@ absl::StatusOr<std::unique_ptr<Store>> Store::OpenAs(
 std::vector<StepInfo> Store::Steps() const {
   absl::ReaderMutexLock l(&steps_mu_);
   std::vector<StepInfo> out;
-  out.reserve(steps_.size());
-  for (const auto& [step, e] : steps_) out.push_back(e->info);
+  auto run = steps_.find(options_.run);
+  if (run == steps_.end()) return out;
+  out.reserve(run->second.size());
+  for (const auto& [step, e] : run->second) out.push_back(e->info);
   return out;
 }
 
-bool Store::HasStep(int64_t step) const {
+std::vector<Store::RunSummary> Store::Runs() const {
   absl::ReaderMutexLock l(&steps_mu_);
-  return steps_.count(step) > 0;
+  std::vector<RunSummary> out;
+  for (const auto& [run, steps] : steps_) {
+    if (steps.empty()) continue;
+    RunSummary r;
+    r.run = run;
+    for (const auto& [step, e] : steps) {
+      r.steps.push_back(step);
+      r.logical_bytes += e->info.logical_bytes;
+    }
+    out.push_back(std::move(r));
+  }
+  return out;
 }
+
+bool Store::HasStep(int64_t step) const { return FindStep(step).ok(); }
 
 absl::StatusOr<std::shared_ptr<const Store::StepEntry>> Store::FindStep(
     int64_t step) const {
+  return FindStep(options_.run, step);
+}
+
+absl::StatusOr<std::shared_ptr<const Store::StepEntry>> Store::FindStep(
+    const std::string& run, int64_t step) const {
   absl::ReaderMutexLock l(&steps_mu_);
-  auto it = steps_.find(step);
-  if (it != steps_.end()) return it->second;
+  static const RunSteps* const kNone = new RunSteps();
+  auto r = steps_.find(run);
+  const RunSteps& steps = r == steps_.end() ? *kNone : r->second;
+  auto it = steps.find(step);
+  if (it != steps.end()) return it->second;
   std::string held = " (it holds no steps)";
-  if (!steps_.empty()) {
+  if (!steps.empty()) {
     held = absl::StrCat(
-        " (steps: ", steps_.begin()->first,
-        steps_.size() > 1 ? absl::StrCat(" .. ", steps_.rbegin()->first) : "",
+        " (steps: ", steps.begin()->first,
+        steps.size() > 1 ? absl::StrCat(" .. ", steps.rbegin()->first) : "",
         ")");
   }
+  const std::string where =
+      run.empty() ? absl::StrCat("'", path_, "'")
+                  : absl::StrCat("run '", run, "' of '", path_, "'");
   return absl::NotFoundError(
-      absl::StrCat("no step ", step, " in '", path_, "'", held));
+      absl::StrCat("no step ", step, " in ", where, held));
 }
 
 absl::StatusOr<StepInfo> Store::Step(int64_t step) const {

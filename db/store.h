@@ -21,6 +21,7 @@
 //   store_gc.cc      garbage collection (with compaction/chunk_gc.h)
 //   store_verify.cc  verify and stats
 //   store_follow.cc  following another writer: open-or-follow, refresh
+//   store_fork.cc    a step forked into another run, sharing its chunks
 //   store_remote.cc  saving while following: staged saves committed by the
 //                    writer's commit service, and that service
 //   staging_dir.h    each Store's own staging folder
@@ -60,6 +61,7 @@ struct DBOptions;
 class Status;
 class WriteBatch;
 class ColumnFamilyHandle;
+class Iterator;
 class Env;
 }  // namespace rocksdb
 
@@ -88,6 +90,10 @@ struct StoreOptions {
   // The kind recorded in a new database's header: "checkpoint" or
   // "manager".
   std::string create_kind = "manager";
+  // The run this Store lists, saves, reads and deletes steps of ("": the
+  // database's default run). Every run of a database shares its chunks.
+  // A name is 1-128 characters of [A-Za-z0-9._-].
+  std::string run;
   // kReadWrite only: when another writer holds the database (another
   // process, or another Store of this process), open it read-only instead
   // and follow that writer: following() is true and Refresh() picks up its
@@ -249,7 +255,9 @@ class Store {
   // for a Store that writes.
   absl::StatusOr<bool> BecomeWriter() ABSL_LOCKS_EXCLUDED(write_mu_);
   // The writer: counts the commits and deletes it has made for other
-  // processes (and other Stores of this one), so that callers notice them.
+  // processes (and other Stores of this one); a follower: those the writer
+  // made for it. Callers notice them (the follower's view then needs a
+  // Refresh to show them).
   uint64_t change_count() const { return change_count_.load(); }
   // "checkpoint" or "manager", from the header.
   const std::string& kind() const { return kind_; }
@@ -258,10 +266,26 @@ class Store {
   absl::StatusOr<StepInfo> SaveStep(const StepSaveRequest& request)
       ABSL_LOCKS_EXCLUDED(write_mu_);
 
-  // Committed steps, ascending.
+  const std::string& run() const { return options_.run; }
+  // Committed steps of this Store's run, ascending.
   std::vector<StepInfo> Steps() const;
+  // Every run with at least one step, by name ("" first: the default run).
+  struct RunSummary {
+    std::string run;
+    std::vector<int64_t> steps;  // ascending
+    uint64_t logical_bytes = 0;
+  };
+  std::vector<RunSummary> Runs() const;
   absl::StatusOr<StepInfo> Step(int64_t step) const;
   bool HasStep(int64_t step) const;
+
+  // Starts run `to_run` (or adds to it) with step `step` of `from_run`: the
+  // same tree, referencing the same chunks; no array byte is copied.
+  // NotFound for a missing source step, AlreadyExists if `to_run` has the
+  // step, InvalidArgument for a bad run name.
+  absl::StatusOr<StepInfo> ForkStep(const std::string& from_run, int64_t step,
+                                    const std::string& to_run)
+      ABSL_LOCKS_EXCLUDED(write_mu_);
 
   // Deletes steps atomically (all or none become invisible); their chunks
   // lose a reference. NotFound if any step does not exist (nothing
@@ -335,7 +359,9 @@ class Store {
     std::vector<std::string> item_names;  // by item number
     std::shared_ptr<CfHandle> cf;
   };
-  using StepMap = std::map<int64_t, std::shared_ptr<const StepEntry>>;
+  // Steps by run, then step.
+  using RunSteps = std::map<int64_t, std::shared_ptr<const StepEntry>>;
+  using StepMap = std::map<std::string, RunSteps>;
 
   Store(std::string path, StoreOptions options);
   // Open with options.mode as given (Open decides about following).
@@ -371,6 +397,10 @@ class Store {
   absl::StatusOr<StepMap> LoadSteps(
       bool rw, const std::map<std::string, std::shared_ptr<CfHandle>>& step_cfs,
       uint64_t* max_number);
+  // Adds the commit record at `it` to `steps`.
+  absl::Status LoadStep(
+      bool rw, const std::map<std::string, std::shared_ptr<CfHandle>>& step_cfs,
+      const rocksdb::Iterator& it, StepMap* steps, uint64_t* max_number);
   // Step column families that no commit record names.
   std::vector<std::shared_ptr<CfHandle>> FindOrphans(
       const StepMap& steps,
@@ -404,6 +434,8 @@ class Store {
 
   // ---- store.cc ----
   absl::StatusOr<std::shared_ptr<const StepEntry>> FindStep(int64_t step) const;
+  absl::StatusOr<std::shared_ptr<const StepEntry>> FindStep(
+      const std::string& run, int64_t step) const;
   void Hook(absl::string_view point) const;
 
   // ---- store_save.cc, save_files.cc, store_commit.cc ----
@@ -411,8 +443,13 @@ class Store {
   // A save staged and committed by this Store, the writer.
   absl::StatusOr<StepInfo> SaveHere(const StepSaveRequest& request)
       ABSL_LOCKS_EXCLUDED(write_mu_);
-  // AlreadyExists if `step` is committed and not to be replaced.
-  absl::Status CheckStepFree(int64_t step, bool replace) const;
+  // AlreadyExists if `step` of `run` is committed and not to be replaced.
+  absl::Status CheckStepFree(const std::string& run, int64_t step,
+                             bool replace) const;
+  // ---- store_delete.cc ----
+  absl::Status DeleteRunSteps(const std::string& run,
+                              const std::vector<int64_t>& steps)
+      ABSL_LOCKS_EXCLUDED(write_mu_);
   // Phases 1-5: plan, hash, dedup, bases, write the files. Holds no lock
   // but db_mu_ (shared) while reading and writing.
   absl::StatusOr<std::unique_ptr<StagedSave>> StageSave(
@@ -460,6 +497,17 @@ class Store {
   // This save becomes the predecessor (patch bases) of the next one.
   void RememberBases(const SavePlan& plan, const ReusedChunks& reused)
       ABSL_LOCKS_EXCLUDED(bases_mu_);
+
+  // ---- store_fork.cc ----
+  absl::StatusOr<StepInfo> ForkOnce(const std::string& from_run, int64_t step,
+                                    const std::string& to_run)
+      ABSL_LOCKS_EXCLUDED(write_mu_);
+  absl::StatusOr<std::unique_ptr<StagedSave>> StageFork(
+      const std::string& from_run, int64_t step, const std::string& to_run,
+      uint64_t number) ABSL_LOCKS_EXCLUDED(write_mu_);
+  absl::Status CopyStepRecords(const StepEntry& source, int64_t step,
+                               uint64_t number, const std::string& file) const
+      ABSL_SHARED_LOCKS_REQUIRED(db_mu_);
 
   // ---- store_remote.cc ----
   // A follower's save: a save number from the writer, the save staged

@@ -19,8 +19,9 @@ absl::StatusOr<StepInfo> Store::CommitStagedLocked(const CommitRequest& c) {
   CKPTDB_RETURN_IF_ERROR(CheckWritable());
   CKPTDB_RETURN_IF_ERROR(ResumeIfNeeded());
   const int64_t step = c.record.info.step;
-  CKPTDB_RETURN_IF_ERROR(CheckStepFree(step, c.replace));
-  auto replaced = FindStep(step);
+  const std::string& run = c.record.run;
+  CKPTDB_RETURN_IF_ERROR(CheckStepFree(run, step, c.replace));
+  auto replaced = FindStep(run, step);
   std::map<Hash128, ChunkEntry> current;
   CKPTDB_RETURN_IF_ERROR(CheckStillStored(c, &current));
 
@@ -75,7 +76,7 @@ absl::StatusOr<StepInfo> Store::CommitStagedLocked(const CommitRequest& c) {
   entry->cf = slot;
   {
     absl::MutexLock l(&steps_mu_);
-    steps_[step] = entry;
+    steps_[run][step] = entry;
   }
   if (replaced.ok() && (*replaced)->cf != nullptr) {
     RecycleSlot((*replaced)->cf).IgnoreError();
@@ -175,7 +176,8 @@ absl::Status Store::BuildCommitBatch(
   }
   CKPTDB_RETURN_IF_ERROR(
       ApplyRefDeltas(deltas, c.new_entries, current, new_segments, batch));
-  batch->Put(meta_cf_, StepKey(record.info.step), EncodeStepRecord(record));
+  batch->Put(meta_cf_, StepKey(record.run, record.info.step),
+             EncodeStepRecord(record));
   return absl::OkStatus();
 }
 

@@ -15,6 +15,11 @@ namespace ckptdb::internal {
 
 absl::Status Store::DeleteSteps(const std::vector<int64_t>& steps) {
   if (following_.load()) return DeleteThroughWriter(steps);
+  return DeleteRunSteps(options_.run, steps);
+}
+
+absl::Status Store::DeleteRunSteps(const std::string& run,
+                                   const std::vector<int64_t>& steps) {
   absl::MutexLock w(&write_mu_);
   CKPTDB_RETURN_IF_ERROR(CheckWritable());
   CKPTDB_RETURN_IF_ERROR(ResumeIfNeeded());
@@ -22,7 +27,7 @@ absl::Status Store::DeleteSteps(const std::vector<int64_t>& steps) {
   std::set<int64_t> seen;
   for (int64_t step : steps) {
     if (!seen.insert(step).second) continue;
-    CKPTDB_ASSIGN_OR_RETURN(auto e, FindStep(step));
+    CKPTDB_ASSIGN_OR_RETURN(auto e, FindStep(run, step));
     entries.push_back(std::move(e));
   }
   if (entries.empty()) return absl::OkStatus();
@@ -35,7 +40,7 @@ absl::Status Store::DeleteSteps(const std::vector<int64_t>& steps) {
     if (hashes.ok()) {
       for (const Hash128& h : *hashes) deltas[h] -= 1;
     }
-    batch.Delete(meta_cf_, StepKey(e->info.step));
+    batch.Delete(meta_cf_, StepKey(run, e->info.step));
   }
   CKPTDB_RETURN_IF_ERROR(ApplyRefDeltas(deltas, {}, {}, {}, &batch));
   Hook("before_delete_commit");
@@ -49,7 +54,7 @@ absl::Status Store::DeleteSteps(const std::vector<int64_t>& steps) {
   Hook("after_delete_commit");
   {
     absl::MutexLock l(&steps_mu_);
-    for (const auto& e : entries) steps_.erase(e->info.step);
+    for (const auto& e : entries) steps_[run].erase(e->info.step);
   }
   for (const auto& e : entries) {
     if (e->cf != nullptr && !RecycleSlot(e->cf).ok()) {

@@ -348,12 +348,32 @@ absl::StatusOr<Store::StepMap> Store::LoadSteps(
   StepMap steps;
   std::unique_ptr<rocksdb::Iterator> it(
       db_->NewIterator(rocksdb::ReadOptions(), meta_cf_));
-  for (it->Seek(kStepKeyPrefix);
-       it->Valid() && it->key().starts_with(kStepKeyPrefix); it->Next()) {
-    int64_t step;
-    if (!ParseStepKey(ToView(it->key()), &step)) continue;
+  for (const char* prefix : {kRunStepKeyPrefix, kStepKeyPrefix}) {
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix);
+         it->Next()) {
+      CKPTDB_RETURN_IF_ERROR(LoadStep(rw, step_cfs, *it, &steps, max_number));
+    }
+    if (!it->status().ok()) return FromRocks(it->status(), "cannot list steps");
+  }
+  for (it->Seek(kSegmentKeyPrefix);
+       it->Valid() && it->key().starts_with(kSegmentKeyPrefix); it->Next()) {
+    uint64_t seg;
+    if (ParseSegmentKey(ToView(it->key()), kSegmentKeyPrefix, &seg)) {
+      *max_number = std::max(*max_number, seg);
+    }
+  }
+  return steps;
+}
+
+absl::Status Store::LoadStep(
+    bool rw, const std::map<std::string, std::shared_ptr<CfHandle>>& step_cfs,
+    const rocksdb::Iterator& it, StepMap* steps, uint64_t* max_number) {
+  int64_t step;
+  std::string run;
+  if (!ParseRunStepKey(ToView(it.key()), &run, &step)) return absl::OkStatus();
+  {
     auto e = std::make_shared<StepEntry>();
-    auto record = DecodeStepRecord(ToView(it->key()), ToView(it->value()));
+    auto record = DecodeStepRecord(ToView(it.key()), ToView(it.value()));
     if (!record.ok()) {
       // One damaged record must not make every other step unreadable: the
       // step is listed as damaged and reading it reports why.
@@ -361,8 +381,8 @@ absl::StatusOr<Store::StepMap> Store::LoadSteps(
       e->info.name = absl::StrCat(step);
       e->info.damage = std::string(record.status().message());
       e->damage = record.status();
-      steps[step] = std::move(e);
-      continue;
+      (*steps)[run][step] = std::move(e);
+      return absl::OkStatus();
     }
     e->info = std::move(record->info);
     e->cf_name = std::move(record->column_family);
@@ -376,19 +396,11 @@ absl::StatusOr<Store::StepMap> Store::LoadSteps(
       // MANIFEST view predates (the slot is empty, or still holds the step
       // it held before): that step is not visible yet.
       view_lagged_ = true;
-      continue;
+      return absl::OkStatus();
     }
-    steps[step] = std::move(e);
+    (*steps)[run][step] = std::move(e);
   }
-  if (!it->status().ok()) return FromRocks(it->status(), "cannot list steps");
-  for (it->Seek(kSegmentKeyPrefix);
-       it->Valid() && it->key().starts_with(kSegmentKeyPrefix); it->Next()) {
-    uint64_t seg;
-    if (ParseSegmentKey(ToView(it->key()), kSegmentKeyPrefix, &seg)) {
-      *max_number = std::max(*max_number, seg);
-    }
-  }
-  return steps;
+  return absl::OkStatus();
 }
 
 std::vector<std::shared_ptr<Store::CfHandle>> Store::FindOrphans(
@@ -397,9 +409,11 @@ std::vector<std::shared_ptr<Store::CfHandle>> Store::FindOrphans(
     uint64_t* max_number) const {
   std::set<std::string> referenced;
   std::set<int64_t> damaged;  // steps whose commit record is unreadable
-  for (const auto& [step, e] : steps) {
-    referenced.insert(e->cf_name);
-    if (!e->damage.ok()) damaged.insert(step);
+  for (const auto& [run, run_steps] : steps) {
+    for (const auto& [step, e] : run_steps) {
+      referenced.insert(e->cf_name);
+      if (!e->damage.ok()) damaged.insert(step);
+    }
   }
   std::vector<std::shared_ptr<CfHandle>> orphans;
   for (const auto& [name, cf] : step_cfs) {

@@ -62,7 +62,7 @@ absl::StatusOr<std::string> Store::StagingFolder() {
 absl::StatusOr<StepInfo> Store::SaveThroughWriter(const StepSaveRequest& req) {
   // Deduplicate against a recent view (a stale one only writes more).
   CKPTDB_RETURN_IF_ERROR(Refresh().status());
-  CKPTDB_RETURN_IF_ERROR(CheckStepFree(req.step, req.replace));
+  CKPTDB_RETURN_IF_ERROR(CheckStepFree(options_.run, req.step, req.replace));
   CommitRequest number;
   number.op = CommitRequest::Op::kNumber;
   CKPTDB_ASSIGN_OR_RETURN(CommitReply drawn, CallWriter(number));
@@ -84,6 +84,7 @@ absl::StatusOr<StepInfo> Store::SaveThroughWriter(const StepSaveRequest& req) {
     return (*found)->info;
   }
   RememberBases(staged->plan, staged->reused);
+  change_count_.fetch_add(1);
   StepInfo info = staged->commit.record.info;
   info.commit_time_ns = reply->commit_time_ns;
   return info;
@@ -92,11 +93,12 @@ absl::StatusOr<StepInfo> Store::SaveThroughWriter(const StepSaveRequest& req) {
 absl::Status Store::DeleteThroughWriter(const std::vector<int64_t>& steps) {
   CommitRequest r;
   r.op = CommitRequest::Op::kDelete;
+  r.run = options_.run;
   r.steps = steps;
   for (int attempt = 1;; ++attempt) {
     absl::StatusOr<CommitReply> reply = CallWriter(r);
     if (reply.ok() || !IsRaced(reply.status()) || attempt == kSaveAttempts) {
-      if (reply.ok()) Refresh().IgnoreError();
+      if (reply.ok()) change_count_.fetch_add(1);
       return reply.status();
     }
     if (!following_.load()) return DeleteSteps(steps);
@@ -235,7 +237,7 @@ CommitReply Store::ServeRequest(uint64_t connection, const CommitRequest& r) {
       return reply;
     }
     case CommitRequest::Op::kDelete:
-      reply.status = DeleteSteps(r.steps);
+      reply.status = DeleteRunSteps(r.run, r.steps);
       if (reply.status.ok()) change_count_.fetch_add(1);
       return reply;
     case CommitRequest::Op::kCollectGarbage: {

@@ -145,7 +145,7 @@ absl::StatusOr<StepInfo> Store::SaveHere(const StepSaveRequest& req) {
     absl::MutexLock w(&write_mu_);
     CKPTDB_RETURN_IF_ERROR(CheckWritable());
     CKPTDB_RETURN_IF_ERROR(ResumeIfNeeded());
-    CKPTDB_RETURN_IF_ERROR(CheckStepFree(req.step, req.replace));
+    CKPTDB_RETURN_IF_ERROR(CheckStepFree(options_.run, req.step, req.replace));
   }
   // The save's number: its new chunks' segment and the step's generation.
   const uint64_t save_number = next_save_number_.fetch_add(1);
@@ -160,11 +160,13 @@ absl::StatusOr<StepInfo> Store::SaveHere(const StepSaveRequest& req) {
   return info;
 }
 
-absl::Status Store::CheckStepFree(int64_t step, bool replace) const {
-  if (replace || !FindStep(step).ok()) return absl::OkStatus();
-  return absl::AlreadyExistsError(absl::StrCat("step ", step,
-                                               " already exists in '", path_,
-                                               "' (pass force to replace it)"));
+absl::Status Store::CheckStepFree(const std::string& run, int64_t step,
+                                  bool replace) const {
+  if (replace || !FindStep(run, step).ok()) return absl::OkStatus();
+  return absl::AlreadyExistsError(
+      absl::StrCat("step ", step, " already exists in ",
+                   run.empty() ? "" : absl::StrCat("run '", run, "' of "), "'",
+                   path_, "' (pass force to replace it)"));
 }
 
 absl::StatusOr<std::unique_ptr<StagedSave>> Store::StageSave(
@@ -199,6 +201,7 @@ absl::StatusOr<std::unique_ptr<StagedSave>> Store::StageSave(
   c.replace = req.replace;
   c.stamp_commit_time = !req.commit_time_ns.has_value();
   c.record = MakeStepRecord(req, plan, init_ns, save_number);
+  c.record.run = options_.run;
   c.segment_files = files.segment_files;
   c.step_file = files.step_file;
   return staged;
@@ -286,7 +289,9 @@ absl::Status Store::LoadPrevBases() {
   std::shared_ptr<const StepEntry> latest;
   {
     absl::ReaderMutexLock l(&steps_mu_);
-    for (const auto& [step, e] : steps_) {
+    auto run = steps_.find(options_.run);
+    for (const auto& [step, e] :
+         run == steps_.end() ? RunSteps() : run->second) {
       if (latest == nullptr ||
           e->info.commit_time_ns >= latest->info.commit_time_ns) {
         latest = e;

@@ -170,10 +170,12 @@ void Store::VerifyBookkeeping(std::vector<VerifyProblem>* problems) const {
   std::map<Hash128, int64_t> expected;
   {
     absl::ReaderMutexLock l(&steps_mu_);
-    for (const auto& [step, e] : steps_) {
-      auto hashes = ReadChunkList(*e);
-      if (!hashes.ok()) continue;  // reported with the step
-      for (const Hash128& h : *hashes) expected[h] += 1;
+    for (const auto& [run, steps] : steps_) {  // every run's references
+      for (const auto& [step, e] : steps) {
+        auto hashes = ReadChunkList(*e);
+        if (!hashes.ok()) continue;  // reported with the step
+        for (const Hash128& h : *hashes) expected[h] += 1;
+      }
     }
   }
   std::map<Hash128, ChunkEntry> entries;

@@ -74,6 +74,8 @@ std::string EncodeCommitRequest(const CommitRequest& r) {
     step_file = fbb.CreateString(r.step_file);
   }
   auto steps = fbb.CreateVector(r.steps);
+  auto run = fbb.CreateString(r.op == CommitRequest::Op::kCommit ? r.record.run
+                                                                 : r.run);
   fb::CommitRequestBuilder b(fbb);
   b.add_format_version(kFormatVersion);
   b.add_op(static_cast<fb::CommitOp>(r.op));
@@ -89,6 +91,7 @@ std::string EncodeCommitRequest(const CommitRequest& r) {
   b.add_gc_min_fraction(r.gc_min_fraction);
   b.add_step(r.record.info.step);
   b.add_stamp_commit_time(r.stamp_commit_time);
+  b.add_run(run);
   fbb.Finish(b.Finish(), kCommitRequestIdent);
   return SealRecord(kRequestKey, fbb);
 }
@@ -110,13 +113,17 @@ absl::StatusOr<CommitRequest> DecodeCommitRequest(absl::string_view bytes) {
   r.stamp_commit_time = m->stamp_commit_time();
   r.gc_min_fraction = m->gc_min_fraction();
   if (m->steps()) r.steps.assign(m->steps()->begin(), m->steps()->end());
+  r.run = m->run() ? m->run()->str() : "";
+  if (!r.run.empty() && !ValidRunName(r.run)) {
+    return absl::DataLossError(absl::StrCat(kWhat, ": bad run name"));
+  }
   if (r.op != CommitRequest::Op::kCommit) return r;
   if (m->step_record() == nullptr || m->step_file() == nullptr) {
     return absl::DataLossError(
         absl::StrCat(kWhat, ": a commit without its step record or file"));
   }
   const absl::string_view rec = View(m->step_record());
-  auto record = DecodeStepRecord(StepKey(m->step()), rec);
+  auto record = DecodeStepRecord(StepKey(r.run, m->step()), rec);
   if (!record.ok()) {
     return absl::DataLossError(
         absl::StrCat(kWhat, ": ", record.status().message()));

@@ -41,7 +41,8 @@ struct CommitRequest {
   std::map<Hash128, ChunkEntry> reused;
   std::vector<std::string> segment_files;
   std::string step_file;
-  // kDelete.
+  // kDelete (kCommit: record.run).
+  std::string run;
   std::vector<int64_t> steps;
   // kCollectGarbage.
   double gc_min_fraction = 0;

@@ -2,8 +2,10 @@
 
 #include <cstring>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 
 namespace ckptdb::internal {
@@ -37,6 +39,41 @@ std::string StepKey(int64_t step) {
   std::string k = kStepKeyPrefix;
   PutBigEndian64(&k, static_cast<uint64_t>(step));
   return k;
+}
+
+bool ValidRunName(absl::string_view run) {
+  if (run.empty() || run.size() > 128) return false;
+  for (char c : run) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '.' &&
+        c != '_' && c != '-') {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string StepKey(absl::string_view run, int64_t step) {
+  if (run.empty()) return StepKey(step);
+  std::string k = absl::StrCat(kRunStepKeyPrefix, run, "/");
+  PutBigEndian64(&k, static_cast<uint64_t>(step));
+  return k;
+}
+
+bool ParseRunStepKey(absl::string_view key, std::string* run, int64_t* step) {
+  if (ParseStepKey(key, step)) {
+    run->clear();
+    return true;
+  }
+  if (!absl::StartsWith(key, kRunStepKeyPrefix)) return false;
+  const absl::string_view rest = key.substr(sizeof(kRunStepKeyPrefix) - 1);
+  const size_t slash = rest.find('/');
+  if (slash == absl::string_view::npos || rest.size() != slash + 1 + 8 ||
+      !ValidRunName(rest.substr(0, slash))) {
+    return false;
+  }
+  *run = std::string(rest.substr(0, slash));
+  *step = static_cast<int64_t>(GetBigEndian64(rest.data() + slash + 1));
+  return true;
 }
 
 bool ParseStepKey(absl::string_view key, int64_t* step) {

@@ -64,8 +64,18 @@ inline constexpr char kNamingKey[] = "manager/naming";
 inline constexpr char kStepKeyPrefix[] = "step/";
 inline constexpr char kSegmentKeyPrefix[] = "seg/";
 inline constexpr char kSegmentStatKeyPrefix[] = "segstat/";
+// A step's commit record: "step/" + u64 step for the database's default
+// run (run ""), "run/" + run + "/" + u64 step for a named run. Run names
+// are 1-128 characters of [A-Za-z0-9._-] (ValidRunName), so the first '/'
+// after "run/" ends the name.
+inline constexpr char kRunStepKeyPrefix[] = "run/";
+bool ValidRunName(absl::string_view run);
 std::string StepKey(int64_t step);
+std::string StepKey(absl::string_view run, int64_t step);
+// Default-run keys only.
 bool ParseStepKey(absl::string_view key, int64_t* step);
+// Either form.
+bool ParseRunStepKey(absl::string_view key, std::string* run, int64_t* step);
 std::string SegmentKey(uint64_t segment);
 std::string SegmentStatKey(uint64_t segment);
 bool ParseSegmentKey(absl::string_view key, absl::string_view prefix,

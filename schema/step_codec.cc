@@ -83,13 +83,14 @@ std::string EncodeStepRecord(const StepRecord& record) {
   b.add_chunk_count(info.chunk_count);
   b.add_generation(record.generation);
   fbb.Finish(b.Finish(), kStepIdent);
-  return SealRecord(StepKey(info.step), fbb);
+  return SealRecord(StepKey(record.run, info.step), fbb);
 }
 
 absl::StatusOr<StepRecord> DecodeStepRecord(absl::string_view key,
                                             absl::string_view value) {
   int64_t step = 0;
-  if (!ParseStepKey(key, &step)) {
+  std::string run;
+  if (!ParseRunStepKey(key, &run, &step)) {
     return absl::DataLossError(absl::StrCat(
         "step commit record with a malformed key of ", key.size(), " bytes"));
   }
@@ -125,6 +126,7 @@ absl::StatusOr<StepRecord> DecodeStepRecord(absl::string_view key,
   CKPTDB_RETURN_IF_ERROR(DecodeItems(r, what, &out));
   out.column_family = r->column_family() ? r->column_family()->str() : "";
   out.generation = r->generation();
+  out.run = std::move(run);
   return out;
 }
 

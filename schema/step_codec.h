@@ -18,14 +18,17 @@ namespace ckptdb::internal {
 // A commit record: the step's info (metrics and custom metadata included),
 // the column family ("slot") holding its nodes, and the save that wrote it.
 struct StepRecord {
+  // The run ("" is the database's default run): in the record's key, not
+  // its value.
+  std::string run;
   StepInfo info;  // info.damage is not stored
   std::string column_family;
   uint64_t generation = 0;  // the save's number (its segment number)
   // Item names by their number in node keys (ItemRecord.index).
   std::vector<std::string> item_names;
 };
-// The sealed record under StepKey(record.info.step). Items are numbered in
-// the order of info.items; item_names is not read.
+// The sealed record under StepKey(record.run, record.info.step). Items are
+// numbered in the order of info.items; item_names is not read.
 std::string EncodeStepRecord(const StepRecord& record);
 // DataLoss "step N commit record: ..." (bad checksum or verification, a key
 // that is not a step key or names another step, damaged metrics or custom

@@ -148,6 +148,25 @@ class CheckpointManager {
   // the manager follows that writer (see following()).
   static absl::StatusOr<std::unique_ptr<CheckpointManager>> Open(
       const std::string& directory, CheckpointManagerOptions options = {});
+  // The same, for a named run of the database: a database holds any number
+  // of runs (a sweep's fine-tuning jobs, say), each with its own steps and
+  // retention, all sharing one chunk store: bytes any two runs share are
+  // stored once. "" is the database's default run (Open without a run).
+  // A run name is 1-128 characters of [A-Za-z0-9._-] (InvalidArgument
+  // otherwise); a run exists once it has a step.
+  static absl::StatusOr<std::unique_ptr<CheckpointManager>> Open(
+      const std::string& directory, CheckpointManagerOptions options,
+      const std::string& run);
+  // The run this manager saves and reads ("" for the default run).
+  const std::string& run() const;
+  // Starts run `new_run` of this database from step `step` of run
+  // `from_run` (the new run's step `step`), the way a fine-tuning sweep
+  // starts every job from one pretrained checkpoint: the new step shares
+  // every chunk, no array byte is copied. NotFound for a missing source
+  // step; AlreadyExists if `new_run` has that step; InvalidArgument for a
+  // bad run name or from_run == new_run.
+  absl::Status Fork(const std::string& from_run, int64_t step,
+                    const std::string& new_run);
   // Close(), logging an error to stderr.
   ~CheckpointManager();
   CheckpointManager(const CheckpointManager&) = delete;

@@ -310,6 +310,11 @@ class CheckpointManager:
   keeps tuples, int keys and numpy scalar dtypes (as 0-d arrays); restoring
   with a target fills its arrays in place only when asked (in_place=True);
   metrics are always persisted; deletion is atomic.
+
+  `run` names a run of the database (ckptdb's addition): one database holds
+  any number of runs, each with its own steps and retention, sharing one
+  chunk store, so the bytes a sweep's runs share are stored once. The
+  default ('') is the database's default run.
   """
 
   def __init__(self, directory: Any, checkpointers: Any = None,
@@ -317,7 +322,7 @@ class CheckpointManager:
                metadata: Optional[Mapping[str, Any]] = None,
                item_names: Optional[Any] = None,
                item_handlers: Optional[Any] = None, logger: Any = None,
-               handler_registry: Any = None):
+               handler_registry: Any = None, run: str = ''):
     self._options = options if options is not None else (
         CheckpointManagerOptions())
     if logger is not None:
@@ -378,7 +383,8 @@ class CheckpointManager:
                         if self._options.handle_preemption_signal else None)
     try:
       self._core = _ckptdb.CheckpointManager(
-          str(self._directory), self._options._core_options(use_async))  # pylint: disable=protected-access
+          str(self._directory), self._options._core_options(use_async),  # pylint: disable=protected-access
+          run)
     except BaseException:
       if self._preemption is not None:
         self._preemption.close()
@@ -414,9 +420,21 @@ class CheckpointManager:
     """True while another process (or manager) writes the database: this
     one reads, and each listing or restore first picks up the writer's new
     steps (those committed 100 ms or more before the call). Its saves and
-    deletes raise while the writer holds the database and make it the
-    writer once that one has closed, exited or been killed."""
+    deletes are committed by the writer, and make it the writer once that
+    one has closed, exited or been killed."""
     return self._core.following
+
+  @property
+  def run(self) -> str:
+    """The run this manager saves and reads ('' for the default run)."""
+    return self._core.run
+
+  def fork(self, from_run: str, step: int, new_run: str) -> None:
+    """Starts run `new_run` of this database from step `step` of run
+    `from_run` (the same step number), sharing every chunk: nothing is
+    copied but the tree's records. A fine-tuning sweep forks each job's run
+    from the pretrained checkpoint."""
+    self._core.fork(from_run, int(step), new_run)
 
   def all_steps(self, read: bool = False) -> list:
     if read:

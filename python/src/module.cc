@@ -462,13 +462,14 @@ py::dict StepInfoToPython(const StepInfo& s) {
 
 class PyManager {
  public:
-  PyManager(const std::string& directory, py::dict options)
+  PyManager(const std::string& directory, py::dict options,
+            const std::string& run)
       : errors_(std::make_shared<CallbackErrors>()) {
     CheckpointManagerOptions o = OptionsFromDict(options, errors_);
     absl::StatusOr<std::unique_ptr<CheckpointManager>> m;
     {
       py::gil_scoped_release nogil;
-      m = CheckpointManager::Open(directory, std::move(o));
+      m = CheckpointManager::Open(directory, std::move(o), run);
     }
     errors_->RaiseIfAny();
     CheckStatus(m.status());
@@ -624,6 +625,12 @@ class PyManager {
   }
   std::string Directory() const { return impl_->directory(); }
   bool Following() const { return impl_->following(); }
+  std::string Run() const { return impl_->run(); }
+  void Fork(const std::string& from_run, int64_t step,
+            const std::string& new_run) {
+    RejectReentry("fork");
+    Call([&] { return impl_->Fork(from_run, step, new_run); });
+  }
 
  private:
   template <typename F>
@@ -777,7 +784,8 @@ void BindCheckpointers(py::module_& m) {
 
 void BindCheckpointManager(py::module_& m) {
   py::class_<PyManager>(m, "CheckpointManager")
-      .def(py::init<const std::string&, py::dict>(), "directory"_a, "options"_a)
+      .def(py::init<const std::string&, py::dict, const std::string&>(),
+           "directory"_a, "options"_a, "run"_a = "")
       .def("save", &PyManager::Save, "step"_a, "items"_a, py::kw_only(),
            "metrics"_a = py::none(), "has_metrics"_a = false, "force"_a = false,
            "item_save_args"_a = py::none(), "custom_metadata"_a = py::none(),
@@ -804,7 +812,9 @@ void BindCheckpointManager(py::module_& m) {
       .def("is_saving_in_progress", &PyManager::IsSavingInProgress)
       .def("close", &PyManager::Close)
       .def_property_readonly("directory", &PyManager::Directory)
-      .def_property_readonly("following", &PyManager::Following);
+      .def_property_readonly("following", &PyManager::Following)
+      .def_property_readonly("run", &PyManager::Run)
+      .def("fork", &PyManager::Fork, "from_run"_a, "step"_a, "new_run"_a);
 }
 
 }  // namespace

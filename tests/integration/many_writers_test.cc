@@ -36,23 +36,22 @@ Tree StateFor(int64_t step) {
 
 constexpr int kWriters = 4;
 constexpr int kSavesEach = 20;
-constexpr int64_t kStride = 1000;  // writer k saves steps k*kStride + i
+constexpr int64_t kStride = 1000;  // run k's steps are k*kStride + i
+std::string RunOf(int k) { return "run-" + std::to_string(k); }
 
-// A writer: kSavesEach async saves with retention (max_to_keep 5 over the
-// whole database), exits 0 when every one committed.
+// A writer: kSavesEach async saves into its own run with retention
+// (max_to_keep 5), exits 0 when every one committed.
 [[noreturn]] void WriterMain(const std::string& db, int k) {
   CheckpointManagerOptions o;
   o.max_to_keep = 5;
-  auto m = CheckpointManager::Open(db, o);
+  auto m = CheckpointManager::Open(db, o, RunOf(k));
   if (!m.ok()) {
     fprintf(stderr, "writer %d: %s\n", k, m.status().ToString().c_str());
     _exit(2);
   }
-  ManagerSaveOptions force;  // others' steps are higher: save anyway
-  force.force = true;
   for (int i = 0; i < kSavesEach; ++i) {
     const int64_t step = k * kStride + i;
-    auto saved = (*m)->Save(step, StateFor(step), force);
+    auto saved = (*m)->Save(step, StateFor(step));
     if (!saved.ok() || !*saved) {
       fprintf(stderr, "writer %d step %lld: %s\n", k,
               static_cast<long long>(step), saved.status().ToString().c_str());
@@ -64,8 +63,9 @@ constexpr int64_t kStride = 1000;  // writer k saves steps k*kStride + i
   _exit(s.ok() ? 0 : 4);
 }
 
-// A reader: restores the latest step until `stop` exists, checking every
-// byte; exits 0 if it verified at least one step and found no mismatch.
+// A reader: restores the latest step of run 0 until `stop` exists,
+// checking every byte; exits 0 if it verified at least one step and found
+// no mismatch.
 [[noreturn]] void ReaderMain(const std::string& db, const std::string& stop) {
   CheckpointManagerOptions o;
   o.read_only = true;
@@ -73,7 +73,7 @@ constexpr int64_t kStride = 1000;  // writer k saves steps k*kStride + i
   std::optional<std::unique_ptr<CheckpointManager>> m;
   while (access(stop.c_str(), F_OK) != 0) {
     if (!m) {
-      auto opened = CheckpointManager::Open(db, o);
+      auto opened = CheckpointManager::Open(db, o, RunOf(0));
       if (!opened.ok()) continue;  // not created yet
       m = *std::move(opened);
     }
@@ -124,16 +124,27 @@ TEST(ManyWritersTest, FourWritersAndAReaderLoseNothing) {
   fclose(f);
   EXPECT_EQ(Wait(reader), 0) << "reader";
 
-  // Every surviving step restores exactly; retention kept the newest.
+  // Every run kept its newest 5 steps, and each restores exactly.
+  size_t surviving = 0;
+  for (int k = 0; k < kWriters; ++k) {
+    auto run = CheckpointManager::Open(db, {}, RunOf(k));
+    ASSERT_TRUE(run.ok()) << run.status();
+    const std::vector<int64_t> steps = (*run)->AllSteps();
+    std::vector<int64_t> newest;
+    for (int i = kSavesEach - 5; i < kSavesEach; ++i) {
+      newest.push_back(k * kStride + i);
+    }
+    EXPECT_EQ(steps, newest) << RunOf(k);
+    for (int64_t step : steps) {
+      auto t = (*run)->Restore(step);
+      ASSERT_TRUE(t.ok()) << "step " << step << ": " << t.status();
+      EXPECT_TRUE(*t == StateFor(step)) << "step " << step;
+    }
+    surviving += steps.size();
+  }
   auto m = CheckpointManager::Open(db);
   ASSERT_TRUE(m.ok()) << m.status();
-  const std::vector<int64_t> steps = (*m)->AllSteps();
-  EXPECT_GE(steps.size(), 1u);
-  for (int64_t step : steps) {
-    auto t = (*m)->Restore(step);
-    ASSERT_TRUE(t.ok()) << "step " << step << ": " << t.status();
-    EXPECT_TRUE(*t == StateFor(step)) << "step " << step;
-  }
+  EXPECT_TRUE((*m)->AllSteps().empty());  // the default run
   // After garbage collection the chunks on disk are the survivors' own.
   ASSERT_TRUE((*m)->CollectGarbage().ok());
   ASSERT_TRUE((*m)->Close().ok());
@@ -145,9 +156,9 @@ TEST(ManyWritersTest, FourWritersAndAReaderLoseNothing) {
   auto verify = (*store)->Verify({});
   ASSERT_TRUE(verify.ok()) << verify.status();
   EXPECT_TRUE(verify->problems.empty()) << verify->problems[0].message;
-  const uint64_t unique = (steps.size() + 4) << 20;  // own MiB each + shared
+  const uint64_t unique = (surviving + 4) << 20;  // own MiB each + shared
   std::printf("%zu surviving steps, %llu unique bytes, %llu stored\n",
-              steps.size(), static_cast<unsigned long long>(unique),
+              surviving, static_cast<unsigned long long>(unique),
               static_cast<unsigned long long>(stats->segment_bytes));
   EXPECT_LE(stats->segment_bytes, unique * 11 / 10);
   EXPECT_GE(stats->segment_bytes, unique);
