@@ -71,6 +71,8 @@ struct Config {
   // --many-child mode (internal): a MANY child process.
   std::string many_child, many_db;
   int many_index = 0, many_saves = 0;
+  // --many-parts: which parts of MANY to run (1 sweep, 2 commit, 3 reader).
+  std::set<std::string> many_parts = {"1", "2", "3"};
   // --rss-child mode (internal).
   std::string rss_child;
   std::string rss_dir, rss_db, rss_raw;
@@ -1296,8 +1298,22 @@ double Max(const std::vector<double>& v) {
   return v.empty() ? 0 : *std::max_element(v.begin(), v.end());
 }
 
+void RunManySweepRows(const Config& cfg, const std::string& work,
+                      Results* out);
+void RunManyCommitRows(const Config& cfg, const std::string& work,
+                       Results* out);
+void RunManyReaderRows(const Config& cfg, const std::string& work,
+                       Results* out);
+
 void RunMany(const Config& cfg, const std::string& work, Results* out) {
-  // 1. W3's sweep: 1 process vs 4.
+  if (cfg.many_parts.count("1")) RunManySweepRows(cfg, work, out);
+  if (cfg.many_parts.count("2")) RunManyCommitRows(cfg, work, out);
+  if (cfg.many_parts.count("3")) RunManyReaderRows(cfg, work, out);
+}
+
+// MANY 1: W3's sweep, 1 process vs 4.
+void RunManySweepRows(const Config& cfg, const std::string& work,
+                      Results* out) {
   const int sweep_pairs = cfg.quick ? cfg.pairs : std::max(cfg.pairs, 5);
   {
     const Workload w3 = MakeW3(cfg.quick);
@@ -1355,7 +1371,11 @@ void RunMany(const Config& cfg, const std::string& work, Results* out) {
   out->Fact("many.sweep.processes_commit_s", JsonArray(s.par_commit_s));
   out->Fact("many.sweep.logical_bytes", s.logical_bytes);
 
-  // 2. The serialised part of a save, 4 processes, 1,000 steps.
+}
+
+// MANY 2: the serialised part of a save, 4 processes, 1,000 steps.
+void RunManyCommitRows(const Config& cfg, const std::string& work,
+                       Results* out) {
   std::printf(
       "\n== MANY 2: 4 processes save small steps into a database of %d "
       "steps; the serialised part (commit) of every save\n",
@@ -1405,7 +1425,11 @@ void RunMany(const Config& cfg, const std::string& work, Results* out) {
   out->Fact("many.commit.save_s", JsonArray(c.save_s));
   out->Fact("many.commit.unmeasured", c.unmeasured);
 
-  // 3. A reader while 4 writers save (follow.cc with 4 writer processes).
+}
+
+// MANY 3: a reader while 4 writers save (follow.cc with 4 writer processes).
+void RunManyReaderRows(const Config& cfg, const std::string& work,
+                       Results* out) {
   std::printf(
       "\n== MANY 3: a reader restores the latest step while 4 writer "
       "processes save new steps (every chunk new) vs while they are idle\n");
@@ -1490,6 +1514,7 @@ void WriteJson(const Config& cfg, const Results& res, double total_s) {
       "FILE]\n"
       "                    [--w2-per-leaf] [--chunk-bytes N] "
       "[--mmap-reads] [--keep]\n"
+      "                    [--many-parts 1,2,3]\n"
       "  --quick        small smoke run (correctness only; 1 pair, no "
       "warm-up)\n"
       "  --workload     comma-separated subset (default: all). RSS = peak RSS\n"
@@ -1510,7 +1535,10 @@ void WriteJson(const Config& cfg, const Results& res, double total_s) {
       "(default:\n"
       "                 the library's default)\n"
       "  --mmap-reads     StoreTuning::mmap_reads = true for every store\n"
-      "  --keep         keep the data directory\n",
+      "  --keep         keep the data directory\n"
+      "  --many-parts   MANY's parts to run: 1 sweep, 2 commit latency, 3 "
+      "reader\n"
+      "                 (default: all)\n",
       CKPTDB_BENCH_DEFAULT_DIR);
   std::exit(rc);
 }
@@ -1573,6 +1601,14 @@ Config ParseArgs(int argc, char** argv) {
       cfg.many_db = value();
     } else if (a == "--many-index") {
       cfg.many_index = std::atoi(value().c_str());
+    } else if (a == "--many-parts") {
+      cfg.many_parts.clear();
+      std::stringstream ss(value());
+      std::string item;
+      while (std::getline(ss, item, ',')) {
+        if (item != "1" && item != "2" && item != "3") Usage(2);
+        cfg.many_parts.insert(item);
+      }
     } else if (a == "--many-saves") {
       cfg.many_saves = std::atoi(value().c_str());
     } else if (a == "--rss-child") {

@@ -122,9 +122,24 @@ struct CommitClock {
 CommitClock g_clock;
 thread_local double t_local = -1;   // after_step_file
 thread_local double t_remote = -1;  // before_remote_commit
+thread_local double t_last = -1;    // the last hook of this thread
 
 void InstallCommitClock() {
+  // Debugging: CKPTDB_BENCH_MANY_TRACE=1 prints every hook point reached
+  // more than 50 ms after the previous one of its thread (to stderr).
+  static const bool trace = std::getenv("CKPTDB_BENCH_MANY_TRACE") != nullptr;
   ckptdb::internal::SetGlobalTestHook([](absl::string_view point) {
+    if (trace) {
+      const double now = Now();
+      if (t_last >= 0 && now - t_last > 0.050) {
+        std::fprintf(stderr, "  [trace pid %d] %.*s %.1f ms after the "
+                     "previous hook of its thread\n",
+                     static_cast<int>(getpid()),
+                     static_cast<int>(point.size()), point.data(),
+                     (now - t_last) * 1e3);
+      }
+      t_last = now;
+    }
     if (point == "after_step_file") {
       t_local = Now();
     } else if (point == "before_remote_commit") {
@@ -203,7 +218,7 @@ int SweepChild(const std::string& db, int run, bool quick) {
   const ckptdb::Tree tree = BuildTree(w, state.data());
   InstallCommitClock();
   auto m = OpenMany(db, "MANY sweep child");
-  Say("ready");
+  Say(m->following() ? "ready follower" : "ready writer");
   if (Command() != 'g') return 5;
   const double t0 = Now();
   for (int s = 0; s < steps; ++s) {
@@ -299,6 +314,7 @@ ManySweepResult RunManySweep(const std::string& self_exe,
   // (b): one process per run, all at once; wall time from 'go' to the
   // last process's last commit.
   std::vector<double> commit_s;
+  int writer_run = -1;  // the run whose process holds the database
   auto parallel = [&](double* du_before, double* du_after) {
     RemoveAll(db);
     {  // create it (the children then race only to open it)
@@ -313,8 +329,11 @@ ManySweepResult RunManySweep(const std::string& self_exe,
       if (quick) args.push_back("--quick");
       kids.push_back(std::make_unique<Child>(self_exe, args));
     }
-    for (auto& k : kids) {
-      if (k->Line() != "ready") Fail("MANY sweep: a child did not start");
+    writer_run = -1;
+    for (size_t i = 0; i < kids.size(); ++i) {
+      const std::string l = kids[i]->Line();
+      if (l.rfind("ready", 0) != 0) Fail("MANY sweep: a child did not start");
+      if (l == "ready writer") writer_run = static_cast<int>(i);
     }
     const double t0 = Now();
     for (auto& k : kids) k->Send('g');
@@ -355,18 +374,28 @@ ManySweepResult RunManySweep(const std::string& self_exe,
                           " processes)");
         }
       }
+      // Debugging: CKPTDB_BENCH_MANY_KEEP=DIR keeps every sweep database
+      // there (a-<pair>, b-<pair>) instead of removing it.
+      if (const char* keep = std::getenv("CKPTDB_BENCH_MANY_KEEP")) {
+        MakeDirs(keep);
+        const std::string to = std::string(keep) + "/" +
+                               ((half == 0) == a_first ? "a-" : "b-") +
+                               std::to_string(p);
+        RemoveAll(to);
+        if (std::rename(db.c_str(), to.c_str()) != 0) FailErrno("rename");
+      }
       RemoveAll(db);
     }
     std::printf(
         "  MANY sweep %s %d/%d (%s)  1 process %s, stored %s (%s before "
         "gc)  |  %d processes %s, stored %s (%s before gc)  |  time "
-        "%.2fx, size %.4fx\n",
+        "%.2fx, size %.4fx (writer: run %d)\n",
         warm ? "warm-up" : "sample ", warm ? p + 1 : p - warmup + 1,
         warm ? warmup : pairs, a_first ? "a b" : "b a",
         FormatSeconds(ta).c_str(), FormatBytes(a_after).c_str(),
         FormatBytes(a_before).c_str(), r.runs, FormatSeconds(tb).c_str(),
         FormatBytes(b_after).c_str(), FormatBytes(b_before).c_str(), tb / ta,
-        b_after / a_after);
+        b_after / a_after, writer_run);
     std::fflush(stdout);
     if (warm) continue;
     r.seq_s.push_back(ta);
@@ -412,7 +441,7 @@ int CommitChild(const std::string& db, int index, int saves) {
   std::vector<float> data(kCommitArrays * kCommitArrayElems);
   InstallCommitClock();
   auto m = OpenMany(db, "MANY commit child");
-  Say("ready");
+  Say(m->following() ? "ready follower" : "ready writer");
   if (Command() != 'g') return 5;
   const double t0 = Now();
   for (int i = 0; i < saves; ++i) {
@@ -477,7 +506,9 @@ ManyCommitResult RunManyCommit(const std::string& self_exe,
                       std::to_string(r.saves_per_process)}));
   }
   for (auto& k : kids) {
-    if (k->Line() != "ready") Fail("MANY commit: a child did not start");
+    if (k->Line().rfind("ready", 0) != 0) {
+      Fail("MANY commit: a child did not start");
+    }
   }
   const double t0 = Now();
   for (auto& k : kids) k->Send('g');
