@@ -123,6 +123,7 @@ CommitClock g_clock;
 thread_local double t_local = -1;   // after_step_file
 thread_local double t_remote = -1;  // before_remote_commit
 thread_local double t_last = -1;    // the last hook of this thread
+thread_local const char* t_last_point = "";
 
 void InstallCommitClock() {
   // Debugging: CKPTDB_BENCH_MANY_TRACE=1 prints every hook point reached
@@ -132,13 +133,14 @@ void InstallCommitClock() {
     if (trace) {
       const double now = Now();
       if (t_last >= 0 && now - t_last > 0.050) {
-        std::fprintf(stderr, "  [trace pid %d] %.*s %.1f ms after the "
-                     "previous hook of its thread\n",
-                     static_cast<int>(getpid()),
+        std::fprintf(stderr, "  [trace pid %d tid %d] %.*s %.1f ms after %s\n",
+                     static_cast<int>(getpid()), static_cast<int>(gettid()),
                      static_cast<int>(point.size()), point.data(),
-                     (now - t_last) * 1e3);
+                     (now - t_last) * 1e3, t_last_point);
       }
       t_last = now;
+      // Hook points are string literals in the store.
+      t_last_point = point.data();
     }
     if (point == "after_step_file") {
       t_local = Now();
