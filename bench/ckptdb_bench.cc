@@ -34,6 +34,7 @@
 #include "bench/baselines.h"
 #include "bench/bench_util.h"
 #include "bench/follow.h"
+#include "bench/many_writers.h"
 #include "bench/workloads.h"
 #include "ckptdb/checkpoint_manager.h"
 #include "ckptdb/checkpointer.h"
@@ -57,8 +58,8 @@ struct Config {
   int warmup = 1;
   std::string dir = CKPTDB_BENCH_DEFAULT_DIR;
   std::string json;
-  std::set<std::string> workloads = {"W1",  "W2",   "W3",    "W4",
-                                     "RSS", "OPEN", "ASYNC", "FOLLOW"};
+  std::set<std::string> workloads = {"W1",   "W2",    "W3",     "W4",  "RSS",
+                                     "OPEN", "ASYNC", "FOLLOW", "MANY"};
   bool w2_per_leaf = false;
   bool keep = false;
   // StoreTuning for every ckptdb store of the run (--chunk-bytes).
@@ -66,6 +67,12 @@ struct Config {
   bool chunk_bytes_set = false;
   // --follow-writer mode (internal): the FOLLOW workload's writer.
   std::string follow_writer;
+  int writer_index = -1;  // --writer-index: one of MANY's writers
+  // --many-child mode (internal): a MANY child process.
+  std::string many_child, many_db;
+  int many_index = 0, many_saves = 0;
+  // --many-parts: which parts of MANY to run (1 sweep, 2 commit, 3 reader).
+  std::set<std::string> many_parts = {"1", "2", "3"};
   // --rss-child mode (internal).
   std::string rss_child;
   std::string rss_dir, rss_db, rss_raw;
@@ -970,30 +977,6 @@ void RunAsync(const Config& cfg, const std::string& work, const Workload& w,
 // ---- W3
 // ------------------------------------------------------------------------
 
-struct W3Mutator {
-  const Workload* w;
-  int64_t rows_per_array;
-  // Applies one fine-tuning step to `state`: the head (last 4 arrays) is
-  // replaced, and 1% of the 4 KiB rows of the embedding (first 16 arrays)
-  // change at random positions.
-  void Step(char* state, uint64_t seed) const {
-    uint64_t rng = seed;
-    for (size_t a = 60; a < 64; ++a) {
-      const Leaf& l = w->leaves[a];
-      FillRandom(state + l.offset, l.nbytes, SplitMix64(&rng));
-    }
-    const int64_t total_rows = 16 * rows_per_array;
-    const int64_t n = std::max<int64_t>(1, (total_rows + 50) / 100);
-    for (int64_t k = 0; k < n; ++k) {
-      const int64_t row = static_cast<int64_t>(
-          SplitMix64(&rng) % static_cast<uint64_t>(total_rows));
-      const Leaf& l = w->leaves[row / rows_per_array];
-      FillRandom(state + l.offset + (row % rows_per_array) * 4096, 4096,
-                 SplitMix64(&rng));
-    }
-  }
-};
-
 void RunW3(const Config& cfg, const std::string& work, Results* out) {
   const Workload w = MakeW3(cfg.quick);
   const int runs = cfg.quick ? 2 : 4, steps = cfg.quick ? 2 : 5;
@@ -1296,6 +1279,193 @@ void RunFollow(const Config& cfg, const std::string& work, Results* out) {
   out->Fact("follow.writer_saves", r.writer_saves);
 }
 
+// ---- MANY: several processes saving into one database (bench/many_writers.cc)
+// ---------------------------------------------------------------------------
+
+// "1.10x (1.02-1.25)": the median and the range of the samples.
+std::string Spread(const std::vector<double>& v, const char* fmt) {
+  if (v.empty()) return "n/a";
+  char buf[128], lo[32], hi[32], med[32];
+  std::snprintf(med, sizeof(med), fmt, Median(v));
+  std::snprintf(lo, sizeof(lo), fmt, *std::min_element(v.begin(), v.end()));
+  std::snprintf(hi, sizeof(hi), fmt, *std::max_element(v.begin(), v.end()));
+  if (v.size() == 1) return med;
+  std::snprintf(buf, sizeof(buf), "%s (%s-%s)", med, lo, hi);
+  return buf;
+}
+
+double Max(const std::vector<double>& v) {
+  return v.empty() ? 0 : *std::max_element(v.begin(), v.end());
+}
+
+void RunManySweepRows(const Config& cfg, const std::string& work,
+                      Results* out);
+void RunManyCommitRows(const Config& cfg, const std::string& work,
+                       Results* out);
+void RunManyReaderRows(const Config& cfg, const std::string& work,
+                       Results* out);
+
+void RunMany(const Config& cfg, const std::string& work, Results* out) {
+  if (cfg.many_parts.count("1")) RunManySweepRows(cfg, work, out);
+  if (cfg.many_parts.count("2")) RunManyCommitRows(cfg, work, out);
+  if (cfg.many_parts.count("3")) RunManyReaderRows(cfg, work, out);
+}
+
+// MANY 1: W3's sweep, 1 process vs 4.
+void RunManySweepRows(const Config& cfg, const std::string& work,
+                      Results* out) {
+  const int sweep_pairs = cfg.quick ? cfg.pairs : std::max(cfg.pairs, 5);
+  {
+    const Workload w3 = MakeW3(cfg.quick);
+    std::printf(
+        "\n== MANY 1: W3's sweep (%d runs x %d steps from a %s base) saved "
+        "by 1 process, run after run (a), vs by one process per run at once "
+        "into one database (b); %d pairs, order alternating\n",
+        cfg.quick ? 2 : 4, cfg.quick ? 2 : 5,
+        FormatBytes(w3.array_bytes).c_str(), sweep_pairs);
+  }
+  const ManySweepResult s = RunManySweep(SelfExe(), work, cfg.quick,
+                                         sweep_pairs, cfg.quick ? 0 : 1);
+  std::printf(
+      "  (b) serialised part of its %zu saves: median %s, worst %s\n",
+      s.par_commit_s.size(), FormatSeconds(Median(s.par_commit_s)).c_str(),
+      FormatSeconds(Max(s.par_commit_s)).c_str());
+  {
+    Row row;
+    row.workload = "MANY";
+    row.operation = "W3 sweep time, " + std::to_string(s.processes) +
+                    " processes / 1";
+    row.ckptdb = FormatSeconds(Median(s.par_s));
+    row.reference = "1 process " + FormatSeconds(Median(s.seq_s));
+    row.ratio = Median(s.time_ratio);
+    row.ratio_samples = s.time_ratio;
+    row.ratio_text = Spread(s.time_ratio, "%.2fx");
+    row.target = "<= 1.2x";
+    row.met = row.ratio <= 1.2;
+    out->rows.push_back(row);
+  }
+  {
+    Row row;
+    row.workload = "MANY";
+    row.operation = "W3 stored bytes after gc, " +
+                    std::to_string(s.processes) + " processes / 1";
+    row.ckptdb = FormatBytes(Median(s.par_du));
+    row.reference = "1 process " + FormatBytes(Median(s.seq_du));
+    row.ratio = Median(s.size_ratio);
+    row.ratio_samples = s.size_ratio;
+    row.ratio_text = Spread(s.size_ratio, "%.3fx");
+    row.target = "0.98-1.02x";
+    row.met = row.ratio >= 0.98 && row.ratio <= 1.02;
+    out->rows.push_back(row);
+  }
+  out->Fact("many.sweep.one_process_s", JsonArray(s.seq_s));
+  out->Fact("many.sweep.processes_s", JsonArray(s.par_s));
+  out->Fact("many.sweep.time_ratio", JsonArray(s.time_ratio));
+  out->Fact("many.sweep.one_process_du_bytes", JsonArray(s.seq_du));
+  out->Fact("many.sweep.processes_du_bytes", JsonArray(s.par_du));
+  out->Fact("many.sweep.size_ratio", JsonArray(s.size_ratio));
+  out->Fact("many.sweep.one_process_du_bytes_before_gc",
+            JsonArray(s.seq_du_before_gc));
+  out->Fact("many.sweep.processes_du_bytes_before_gc",
+            JsonArray(s.par_du_before_gc));
+  out->Fact("many.sweep.processes_commit_s", JsonArray(s.par_commit_s));
+  out->Fact("many.sweep.logical_bytes", s.logical_bytes);
+
+}
+
+// MANY 2: the serialised part of a save, 4 processes, 1,000 steps.
+void RunManyCommitRows(const Config& cfg, const std::string& work,
+                       Results* out) {
+  std::printf(
+      "\n== MANY 2: 4 processes save small steps into a database of %d "
+      "steps; the serialised part (commit) of every save\n",
+      cfg.quick ? 20 : 1000);
+  const ManyCommitResult c = RunManyCommit(SelfExe(), work, cfg.quick);
+  const std::string op = "commit, " + std::to_string(c.processes) +
+                         " processes, " + std::to_string(c.prefill_steps) +
+                         " steps";
+  std::printf(
+      "  commit (serialised part): all %zu saves median %s, worst %s; "
+      "through the writer (%zu) median %s, worst %s; the writer's own (%zu) "
+      "median %s, worst %s; %d saves passed no commit hook\n",
+      c.all_s.size(), FormatSeconds(Median(c.all_s)).c_str(),
+      FormatSeconds(Max(c.all_s)).c_str(), c.remote_s.size(),
+      FormatSeconds(Median(c.remote_s)).c_str(),
+      FormatSeconds(Max(c.remote_s)).c_str(), c.local_s.size(),
+      FormatSeconds(Median(c.local_s)).c_str(),
+      FormatSeconds(Max(c.local_s)).c_str(), c.unmeasured);
+  {
+    Row row;
+    row.workload = "MANY";
+    row.operation = op + ", median";
+    row.ckptdb = FormatSeconds(Median(c.all_s));
+    row.reference = "whole save " + FormatSeconds(Median(c.save_s));
+    row.ratio = Median(c.all_s);
+    row.ratio_text = FormatSeconds(row.ratio);
+    row.target = "< 50 ms";
+    row.met = !c.all_s.empty() && row.ratio < 0.050;
+    out->rows.push_back(row);
+  }
+  {
+    Row row;
+    row.workload = "MANY";
+    row.operation = op + ", worst";
+    row.ckptdb = FormatSeconds(Max(c.all_s));
+    row.reference = std::to_string(c.all_s.size()) + " saves";
+    row.ratio = Max(c.all_s);
+    row.ratio_text = FormatSeconds(row.ratio);
+    row.target = "< 200 ms";
+    row.met = !c.all_s.empty() && row.ratio < 0.200;
+    out->rows.push_back(row);
+  }
+  out->Fact("many.commit.prefill_steps", c.prefill_steps);
+  out->Fact("many.commit.prefill_s", c.prefill_s);
+  out->Fact("many.commit.remote_s", JsonArray(c.remote_s));
+  out->Fact("many.commit.local_s", JsonArray(c.local_s));
+  out->Fact("many.commit.save_s", JsonArray(c.save_s));
+  out->Fact("many.commit.unmeasured", c.unmeasured);
+
+}
+
+// MANY 3: a reader while 4 writers save (follow.cc with 4 writer processes).
+void RunManyReaderRows(const Config& cfg, const std::string& work,
+                       Results* out) {
+  std::printf(
+      "\n== MANY 3: a reader restores the latest step while 4 writer "
+      "processes save new steps (every chunk new) vs while they are idle\n");
+  const FollowResult r =
+      RunFollowBlocks(SelfExe(), work, cfg.quick, cfg.pairs, cfg.warmup, 4);
+  for (size_t i = 0; i < r.ratio.size(); ++i) {
+    std::printf(
+        "  sample %2zu/%zu (%g restores each)  A B: idle %s, busy %s  B A: "
+        "busy %s, idle %s  ratio %.2fx\n",
+        i + 1, r.ratio.size(), r.restores_per_phase,
+        FormatSeconds(r.idle_s[2 * i]).c_str(),
+        FormatSeconds(r.busy_s[2 * i]).c_str(),
+        FormatSeconds(r.busy_s[2 * i + 1]).c_str(),
+        FormatSeconds(r.idle_s[2 * i + 1]).c_str(), r.ratio[i]);
+  }
+  std::printf("  the writers committed %d steps during the busy phases\n",
+              r.writer_saves);
+  {
+    Row row;
+    row.workload = "MANY";
+    row.operation = "reader restore, 4 writers saving";
+    const double bytes = r.tree_bytes * r.restores_per_phase;
+    row.ckptdb = FormatRate(bytes / Median(r.busy_s));
+    row.reference = "idle " + FormatRate(bytes / Median(r.idle_s));
+    row.ratio = Median(r.ratio);
+    row.ratio_samples = r.ratio;
+    row.ratio_text = Spread(r.ratio, "%.2fx") + " of idle";
+    row.target = ">= 0.5x idle";
+    row.met = row.ratio >= 0.5;
+    out->rows.push_back(row);
+  }
+  out->Fact("many.reader.idle_s", JsonArray(r.idle_s));
+  out->Fact("many.reader.busy_s", JsonArray(r.busy_s));
+  out->Fact("many.reader.writer_saves", r.writer_saves);
+}
+
 // ---- main
 // ------------------------------------------------------------------------
 
@@ -1338,17 +1508,21 @@ void WriteJson(const Config& cfg, const Results& res, double total_s) {
   std::fprintf(
       rc == 0 ? stdout : stderr,
       "usage: ckptdb_bench [--quick]\n"
-      "                    [--workload W1,W2,W3,W4,RSS,OPEN,ASYNC,FOLLOW]\n"
+      "                    [--workload "
+      "W1,W2,W3,W4,RSS,OPEN,ASYNC,FOLLOW,MANY]\n"
       "                    [--pairs N] [--warmup N] [--dir PATH] [--json "
       "FILE]\n"
       "                    [--w2-per-leaf] [--chunk-bytes N] "
       "[--mmap-reads] [--keep]\n"
+      "                    [--many-parts 1,2,3]\n"
       "  --quick        small smoke run (correctness only; 1 pair, no "
       "warm-up)\n"
       "  --workload     comma-separated subset (default: all). RSS = peak RSS\n"
       "                 of a W1 save/restore; OPEN = 1,000-step database "
       "open;\n"
-      "                 FOLLOW = a follower's restore while the writer saves\n"
+      "                 FOLLOW = a follower's restore while the writer saves;\n"
+      "                 MANY = 4 processes saving into one database (W3\n"
+      "                 sweep, commit latency, a reader while they save)\n"
       "  --pairs N      recorded samples per comparison (default 3); a W1/W2\n"
       "                 sample is an A B B A block (two pairs), a W3 sample a\n"
       "                 whole sweep\n"
@@ -1361,7 +1535,10 @@ void WriteJson(const Config& cfg, const Results& res, double total_s) {
       "(default:\n"
       "                 the library's default)\n"
       "  --mmap-reads     StoreTuning::mmap_reads = true for every store\n"
-      "  --keep         keep the data directory\n",
+      "  --keep         keep the data directory\n"
+      "  --many-parts   MANY's parts to run: 1 sweep, 2 commit latency, 3 "
+      "reader\n"
+      "                 (default: all)\n",
       CKPTDB_BENCH_DEFAULT_DIR);
   std::exit(rc);
 }
@@ -1395,7 +1572,8 @@ Config ParseArgs(int argc, char** argv) {
         for (char& c : item) c = static_cast<char>(std::toupper(c));
         if (item.empty()) continue;
         static const std::set<std::string> kKnown = {
-            "W1", "W2", "W3", "W4", "RSS", "OPEN", "ASYNC", "FOLLOW"};
+            "W1",   "W2",    "W3",     "W4",  "RSS",
+            "OPEN", "ASYNC", "FOLLOW", "MANY"};
         if (!kKnown.count(item)) {
           std::fprintf(stderr, "unknown workload '%s'\n", item.c_str());
           Usage(2);
@@ -1415,6 +1593,24 @@ Config ParseArgs(int argc, char** argv) {
       cfg.chunk_bytes_set = true;
     } else if (a == "--follow-writer") {
       cfg.follow_writer = value();
+    } else if (a == "--writer-index") {
+      cfg.writer_index = std::atoi(value().c_str());
+    } else if (a == "--many-child") {
+      cfg.many_child = value();
+    } else if (a == "--many-db") {
+      cfg.many_db = value();
+    } else if (a == "--many-index") {
+      cfg.many_index = std::atoi(value().c_str());
+    } else if (a == "--many-parts") {
+      cfg.many_parts.clear();
+      std::stringstream ss(value());
+      std::string item;
+      while (std::getline(ss, item, ',')) {
+        if (item != "1" && item != "2" && item != "3") Usage(2);
+        cfg.many_parts.insert(item);
+      }
+    } else if (a == "--many-saves") {
+      cfg.many_saves = std::atoi(value().c_str());
     } else if (a == "--rss-child") {
       cfg.rss_child = value();
     } else if (a == "--rss-dir") {
@@ -1447,7 +1643,11 @@ int Main(int argc, char** argv) {
   const Config cfg = ParseArgs(argc, argv);
   if (!cfg.rss_child.empty()) return RssChild(cfg);
   if (!cfg.follow_writer.empty()) {
-    return FollowWriterMain(cfg.follow_writer, cfg.quick);
+    return FollowWriterMain(cfg.follow_writer, cfg.quick, cfg.writer_index);
+  }
+  if (!cfg.many_child.empty()) {
+    return ManyChildMain(cfg.many_child, cfg.many_db, cfg.many_index,
+                         cfg.many_saves, cfg.quick);
   }
 
   const double start = Now();
@@ -1514,6 +1714,7 @@ int Main(int argc, char** argv) {
   if (want("W3")) RunW3(cfg, work, &res);
   if (want("OPEN")) RunOpen(cfg, work, &res);
   if (want("FOLLOW")) RunFollow(cfg, work, &res);
+  if (want("MANY")) RunMany(cfg, work, &res);
 
   const double total = Now() - start;
   std::printf("\n");

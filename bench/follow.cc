@@ -47,8 +47,10 @@ void XorStep(std::vector<uint32_t>& data, uint32_t from, uint32_t to) {
 // current save has committed), 'q' exit.
 class WriterProcess {
  public:
+  // index < 0: FOLLOW's single writer; otherwise writer `index` of several
+  // (MANY), passed as --writer-index.
   WriterProcess(const std::string& self_exe, const std::string& db,
-                bool quick) {
+                bool quick, int index) {
     int to[2], from[2];
     if (pipe(to) != 0 || pipe(from) != 0) FailErrno("pipe");
     pid_ = fork();
@@ -61,6 +63,11 @@ class WriterProcess {
       std::vector<const char*> argv = {self_exe.c_str(), "--follow-writer",
                                        db.c_str()};
       if (quick) argv.push_back("--quick");
+      const std::string index_arg = std::to_string(index);
+      if (index >= 0) {
+        argv.push_back("--writer-index");
+        argv.push_back(index_arg.c_str());
+      }
       argv.push_back(nullptr);
       execv(self_exe.c_str(), const_cast<char* const*>(argv.data()));
       _exit(127);
@@ -86,10 +93,9 @@ class WriterProcess {
     if (read(from_, &c, 1) != 1) Fail("the FOLLOW writer process died");
     return c;
   }
-  // Tells the writer to stop saving and waits until it has; returns the
-  // number of steps it committed meanwhile.
-  int Idle() {
-    Send('i');
+  // After 'i' (stop saving) was sent: waits until the writer has stopped;
+  // returns the number of steps it committed meanwhile.
+  int WaitIdle() {
     int saves = 0;
     for (char c = Receive(); c != 'k'; c = Receive()) saves += c == 's';
     return saves;
@@ -132,20 +138,32 @@ double TimedRestore(ckptdb::CheckpointManager* m, const ckptdb::Tree& target,
 // Restores per phase of a block (spread over the writer's save cycle).
 constexpr int kRestoresPerPhase = 3;
 
+// Writer k of several saves steps k * kWriterStepBase + i.
+constexpr int64_t kWriterStepBase = 1000000;
+
 }  // namespace
 
-int FollowWriterMain(const std::string& db, bool quick) {
+int FollowWriterMain(const std::string& db, bool quick, int index) {
   const size_t arrays = NumArrays(quick);
   std::vector<uint32_t> data(arrays * kArrayElems);
   FillRandom(reinterpret_cast<char*>(data.data()), data.size() * 4, 0xF011);
   ckptdb::CheckpointManagerOptions o;
   o.enable_async_checkpointing = false;
-  o.max_to_keep = 2;
+  // One of several writers: there are no named runs yet, so retention
+  // (which applies to every step the manager lists, the other writers'
+  // included) stays off and each writer deletes its own step before the
+  // last one itself; its steps are index * kWriterStepBase + i, forced
+  // (a step below the latest is not skipped).
+  const bool many = index >= 0;
+  if (!many) o.max_to_keep = 2;
+  ckptdb::ManagerSaveOptions so;
+  so.force = many;
   auto m = ckptdb::CheckpointManager::Open(db, o);
   CheckOk(m.status(), "FOLLOW writer: open");
-  int64_t step = 0;
-  XorStep(data, 0, 0);
-  CheckOk((*m)->Save(step, MakeTree(data, arrays, step)).status(),
+  const int64_t first = many ? index * kWriterStepBase : 0;
+  int64_t step = first;
+  XorStep(data, 0, static_cast<uint32_t>(step));
+  CheckOk((*m)->Save(step, MakeTree(data, arrays, step), so).status(),
           "FOLLOW writer: save");
   auto say = [](char c) {
     if (write(1, &c, 1) != 1) _exit(3);
@@ -163,16 +181,20 @@ int FollowWriterMain(const std::string& db, bool quick) {
     }
     XorStep(data, static_cast<uint32_t>(step), static_cast<uint32_t>(step + 1));
     ++step;
-    CheckOk((*m)->Save(step, MakeTree(data, arrays, step)).status(),
+    CheckOk((*m)->Save(step, MakeTree(data, arrays, step), so).status(),
             "FOLLOW writer: save");
+    if (many && step - 2 >= first) {
+      CheckOk((*m)->Delete(step - 2), "FOLLOW writer: delete its old step");
+    }
     say('s');
   }
 }
 
 FollowResult RunFollowBlocks(const std::string& self_exe,
                              const std::string& work, bool quick, int pairs,
-                             int warmup) {
-  const std::string db = work + "/follow.ckptdb";
+                             int warmup, int writers) {
+  const std::string db =
+      work + (writers > 1 ? "/many_follow.ckptdb" : "/follow.ckptdb");
   RemoveAll(db);
   FollowResult r;
   const size_t arrays = NumArrays(quick);
@@ -182,8 +204,14 @@ FollowResult RunFollowBlocks(const std::string& self_exe,
   FillRandom(reinterpret_cast<char*>(base.data()), base.size() * 4, 0xF011);
   std::vector<uint32_t> dst(base.size());
   {
-    WriterProcess writer(self_exe, db, quick);
-    if (writer.Receive() != 'r') Fail("FOLLOW: the writer did not start");
+    std::vector<std::unique_ptr<WriterProcess>> ws;
+    for (int k = 0; k < writers; ++k) {
+      ws.push_back(std::make_unique<WriterProcess>(self_exe, db, quick,
+                                                   writers > 1 ? k : -1));
+    }
+    for (auto& w : ws) {
+      if (w->Receive() != 'r') Fail("FOLLOW: a writer did not start");
+    }
     auto m = ckptdb::CheckpointManager::Open(db);  // default options
     CheckOk(m.status(), "FOLLOW: open the follower");
     if (!(*m)->following()) Fail("FOLLOW: the reader does not follow");
@@ -193,13 +221,18 @@ FollowResult RunFollowBlocks(const std::string& self_exe,
       for (int phase = 0; phase < 4; ++phase) {  // A B B A
         const bool saving = phase == 1 || phase == 2;
         if (phase == 1) {
-          writer.Send('b');
-          // Timed only once the writer is in its save loop.
-          while (writer.Receive() != 's') {
+          for (auto& w : ws) w->Send('b');
+          // Timed only once every writer is in its save loop.
+          for (auto& w : ws) {
+            while (w->Receive() != 's') {
+            }
+            ++r.writer_saves;
           }
-          ++r.writer_saves;
         }
-        if (phase == 3) r.writer_saves += writer.Idle();
+        if (phase == 3) {
+          for (auto& w : ws) w->Send('i');
+          for (auto& w : ws) r.writer_saves += w->WaitIdle();
+        }
         double phase_s = 0;
         for (int i = 0; i < kRestoresPerPhase; ++i) {
           phase_s += TimedRestore(m->get(), target, base[0]);

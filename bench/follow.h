@@ -18,14 +18,18 @@ struct FollowResult {
   int writer_saves = 0;        // steps the writer committed meanwhile
 };
 
-// Spawns `self_exe --follow-writer DB` and measures `warmup` unrecorded
-// and `pairs` recorded A B B A blocks (A: writer idle, B: writer saving).
+// Spawns `writers` processes `self_exe --follow-writer DB` and measures
+// `warmup` unrecorded and `pairs` recorded A B B A blocks (A: writers idle,
+// B: every writer saving). writers == 1 is FOLLOW; MANY uses 4 (each with
+// --writer-index k, saving its own steps; the reader restores the latest).
 FollowResult RunFollowBlocks(const std::string& self_exe,
                              const std::string& work, bool quick, int pairs,
-                             int warmup);
+                             int warmup, int writers = 1);
 
-// The writer process's main: saves when told to (see follow.cc).
-int FollowWriterMain(const std::string& db, bool quick);
+// The writer process's main: saves when told to (see follow.cc). index < 0:
+// FOLLOW's single writer (max_to_keep 2); index >= 0: writer `index` of
+// several (steps index * 1,000,000 + i, keeps its last two itself).
+int FollowWriterMain(const std::string& db, bool quick, int index = -1);
 
 }  // namespace ckptdb_bench
 

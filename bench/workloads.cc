@@ -271,6 +271,23 @@ Workload MakeW3(bool quick) {
   return b.Take();
 }
 
+void W3Mutator::Step(char* state, uint64_t seed) const {
+  uint64_t rng = seed;
+  for (size_t a = 60; a < 64; ++a) {
+    const Leaf& l = w->leaves[a];
+    FillRandom(state + l.offset, l.nbytes, SplitMix64(&rng));
+  }
+  const int64_t total_rows = 16 * rows_per_array;
+  const int64_t n = std::max<int64_t>(1, (total_rows + 50) / 100);
+  for (int64_t k = 0; k < n; ++k) {
+    const int64_t row = static_cast<int64_t>(
+        SplitMix64(&rng) % static_cast<uint64_t>(total_rows));
+    const Leaf& l = w->leaves[row / rows_per_array];
+    FillRandom(state + l.offset + (row % rows_per_array) * 4096, 4096,
+               SplitMix64(&rng));
+  }
+}
+
 void FillRandom(char* p, size_t bytes, uint64_t seed) {
   uint64_t s = seed * 0x2545F4914F6CDD1DULL + 1;
   float* f = reinterpret_cast<float*>(p);

@@ -72,6 +72,16 @@ Workload MakeW2(bool quick);
 // [rows, 1024] float32 (4 KiB rows; rows = 1024 full, 16 quick).
 Workload MakeW3(bool quick);
 
+// One W3 fine-tuning step applied to a W3 state in place: the head (last 4
+// arrays) is replaced, and 1% of the 4 KiB rows of the embedding (first 16
+// arrays) change at random positions. Used by W3 and MANY (same seeds:
+// run r, step s uses 0x5733'0000 + r * 100 + s).
+struct W3Mutator {
+  const Workload* w;
+  int64_t rows_per_array;
+  void Step(char* state, uint64_t seed) const;
+};
+
 // Fills every array leaf with pseudo-random float32 values derived from
 // `seed` and the leaf's index (two threads).
 void FillArrays(const Workload& w, char* base, uint64_t seed);
