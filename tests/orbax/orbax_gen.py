@@ -446,7 +446,8 @@ def case_v2_folders(out):
         if name == "layers.1":
             e = e.copy()
             e[1, 0:2, :] = 0  # the skipped chunk is the fill value
-        expected[name.replace(".", "/")] = e
+        if name != "step":  # a "scalar": restored as a Python int
+            expected[name.replace(".", "/")] = e
     leaves = [
         ((("params", 2), ("w", 2)), "jax.Array"),
         ((("params", 2), ("b", 2)), "np.ndarray"),
