@@ -411,7 +411,33 @@ absl::StatusOr<Manifest> DecodeManifest(absl::string_view bytes,
       return c.status();
     }
   }
-  // The version-tree nodes that follow reference older generations only.
+  // The version-tree nodes that follow reference older generations only:
+  // checked for shape, not followed.
+  uint64_t nodes = 0;
+  if (!c.VarintMax(&nodes, c.left(), "num_children")) return c.status();
+  std::vector<uint64_t> generations(nodes);
+  for (uint64_t& g : generations) {
+    if (!c.Varint(&g)) return c.status();
+  }
+  std::vector<Reference> node_refs(nodes);
+  if (!ReadReferences(c, table, &node_refs, /*allow_missing=*/false)) {
+    return c.status();
+  }
+  uint64_t ignored = 0;
+  for (uint64_t i = 0; i < nodes; ++i) {
+    if (!c.Varint(&ignored)) return c.status();  // num_generations
+  }
+  for (uint64_t i = 0; i < nodes; ++i) {
+    if (!c.Le64(&ignored)) return c.status();  // commit_time
+  }
+  for (uint64_t i = 0; i < nodes; ++i) {
+    uint8_t height = 0;
+    if (!c.Byte(&height)) return c.status();
+  }
+  if (c.left() != 0) {
+    c.Fail(absl::StrCat(c.left(), " unexpected bytes after the versions"));
+    return c.status();
+  }
   return m;
 }
 
