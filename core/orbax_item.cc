@@ -16,6 +16,7 @@
 #include "core/file_bytes.h"
 #include "core/flax_msgpack.h"
 #include "core/json.h"
+#include "core/numpy_dtype.h"
 #include "core/ocdbt_reader.h"
 #include "core/orbax_metadata.h"
 #include "core/zarr.h"
@@ -173,8 +174,103 @@ const Tree* FindByKeys(const Tree& t, const std::vector<KeyEntry>& path) {
   return cur;
 }
 
-// Replaces every "PLACEHOLDER://<param>" string in `t` with its array.
+// The JSON form of a msgpack metadata tree (T5X keeps zarr metadata so).
+json::Json TreeToJson(const Tree& t) {
+  json::Json j;
+  switch (t.kind()) {
+    case Tree::Kind::kInt:
+      j.kind = json::Json::Kind::kNumber;
+      j.str = absl::StrCat(t.int_value());
+      j.is_uint = t.int_value() >= 0;
+      j.uint = static_cast<uint64_t>(t.int_value());
+      break;
+    case Tree::Kind::kFloat:
+      j.kind = json::Json::Kind::kNumber;
+      j.str = absl::StrCat(t.float_value());
+      break;
+    case Tree::Kind::kBool:
+      j.kind = json::Json::Kind::kBool;
+      j.str = t.bool_value() ? "true" : "false";
+      break;
+    case Tree::Kind::kString:
+      j.kind = json::Json::Kind::kString;
+      j.str = t.string_value();
+      break;
+    case Tree::Kind::kList:
+    case Tree::Kind::kTuple:
+      j.kind = json::Json::Kind::kArray;
+      for (const Tree& c : t.children()) j.items.push_back(TreeToJson(c));
+      break;
+    case Tree::Kind::kDict:
+      j.kind = json::Json::Kind::kObject;
+      for (size_t i = 0; i < t.size(); ++i) {
+        j.fields.emplace_back(t.keys()[i].ToString(),
+                              TreeToJson(t.children()[i]));
+      }
+      break;
+    default:
+      break;
+  }
+  return j;
+}
+
+const std::string* StringAt(const Tree& t, absl::string_view key) {
+  const Tree* v = t.Find(DictKey(key));
+  return v != nullptr && v->kind() == Tree::Kind::kString ? &v->string_value()
+                                                          : nullptr;
+}
+
+// A T5X TensorStore spec leaf: {"driver": "zarr", "dtype": "float32",
+// "kvstore": {"path": "<param>/"}, "metadata": {zarr v2 .zarray fields}};
+// the chunks are in the item folder, with no .zarray of their own.
+bool IsTensorStoreSpec(const Tree& t) {
+  if (t.kind() != Tree::Kind::kDict) return false;
+  const std::string* driver = StringAt(t, "driver");
+  const Tree* kv = t.Find(DictKey("kvstore"));
+  const Tree* meta = t.Find(DictKey("metadata"));
+  return driver != nullptr && *driver == "zarr" && kv != nullptr &&
+         StringAt(*kv, "path") != nullptr && meta != nullptr &&
+         meta->kind() == Tree::Kind::kDict;
+}
+
+absl::StatusOr<Array> ReadTensorStoreSpec(const Tree& spec,
+                                          const ArrayStore& store) {
+  std::string param = *StringAt(*spec.Find(DictKey("kvstore")), "path");
+  while (!param.empty() && param.back() == '/') param.pop_back();
+  json::Json meta = TreeToJson(*spec.Find(DictKey("metadata")));
+  if (meta.Find("dtype") == nullptr) {
+    const std::string* name = StringAt(spec, "dtype");
+    absl::StatusOr<DType> d = name == nullptr
+                                  ? absl::InvalidArgumentError("no dtype")
+                                  : DTypeFromName(*name);
+    if (!d.ok() || internal::NumpyTypestr(*d).empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          store.Describe(param), ": TensorStore spec without a usable dtype"));
+    }
+    json::Json dt;
+    dt.kind = json::Json::Kind::kString;
+    dt.str = absl::StrCat(DTypeSize(*d) == 1 ? "|" : "<",
+                          internal::NumpyTypestr(*d));
+    meta.fields.emplace_back("dtype", std::move(dt));
+  }
+  absl::StatusOr<zarr::ArrayMeta> m =
+      zarr::ZarrayV2FromJson(meta, store.Describe(param));
+  if (!m.ok()) return m.status();
+  return zarr::ReadArray(
+      *m,
+      [&](const std::string& key) { return store.Get(absl::StrCat(param, "/", key)); },
+      store.Describe(param));
+}
+
+// Replaces every "PLACEHOLDER://<param>" string in `t` with its array
+// (and every T5X TensorStore spec).
 absl::Status ResolvePlaceholders(Tree* t, const ArrayStore& store) {
+  if (IsTensorStoreSpec(*t)) {
+    absl::StatusOr<Array> a = ReadTensorStoreSpec(*t, store);
+    if (!a.ok()) return a.status();
+    *t = Tree(*std::move(a));
+    return absl::OkStatus();
+  }
   if (t->kind() == Tree::Kind::kString &&
       absl::StartsWith(t->string_value(), kPlaceholder)) {
     absl::StatusOr<Array> a =

@@ -10,6 +10,8 @@
 //   checkpoint                the older aggregate layout: a msgpack tree
 //                             whose leaves are values or
 //                             "PLACEHOLDER://<param>" pointing at zarr
+//                             (T5X: TensorStore spec dicts with the
+//                             zarr metadata, chunks in <param>/)
 //   _strings.json             {param: string} for string leaves
 //
 // Without _METADATA the tree is the aggregate file's; without either it is

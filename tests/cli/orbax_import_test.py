@@ -358,6 +358,33 @@ class RealOrbaxTest(Base):
             self.assertArrays(exported(db, 1), want, name)
             self.assertTrue(same(want["b"], np.arange(0, 32, 2, np.int64)))
 
+    def test_t5x_tensorstore_spec_checkpoint(self):
+        src = os.path.join(REAL, "google-research__t5x", "tiny_t5",
+                           "checkpoint_1")
+        db = self.db()
+        run(["import", db, "1", src, "--create"])
+        with open(os.path.join(src, "checkpoint"), "rb") as f:
+            doc = msgpack.unpackb(f.read(), strict_map_key=False)
+        want = {}
+        for name, spec in doc["optimizer"]["state"]["param_states"].items():
+            meta = dict(spec["metadata"], dtype=np.dtype(spec["dtype"]).str,
+                        zarr_format=2)
+            d = os.path.join(src, spec["kvstore"]["path"])
+
+            def get(k, d=d):
+                if not os.path.exists(os.path.join(d, k)):
+                    return None
+                with open(os.path.join(d, k), "rb") as f:
+                    return f.read()
+            want["optimizer/state/param_states/" + name] = decode_v2(get, meta)
+        step = msgpack.unpackb(doc["optimizer"]["state"]["step"].data)
+        want["optimizer/state/step"] = np.frombuffer(step[2], step[1]).reshape(
+            step[0])
+        got = {k: v for k, v in exported(db, 1).items() if k != "version"}
+        self.assertArrays(got, want, src)
+        self.assertEqual(want["optimizer/state/param_states/kernel"].shape,
+                         (10, 5))
+
     def test_t5x_orbax_without_zarr_metadata_is_refused(self):
         src = os.path.join(REAL, "google-research__t5x", "tiny_orbax", "1")
         self.assertFailsNaming(src, "no zarr metadata",
