@@ -1058,7 +1058,9 @@ Command ImportCommand() {
       "[--create] [--json] [--no-progress]\n"
       "       ckptdb import DB --all DIR [--prefix P] [--lists] [--item NAME] "
       "[--create] [--json] [--no-progress]";
-  c.summary = "Save .npy, .npz, safetensors or Flax msgpack files as a step.";
+  c.summary =
+      "Save .npy, .npz, safetensors, Flax msgpack files or an Orbax "
+      "checkpoint as a step.";
   c.description =
       "IN is a folder of .npy files (subfolders become dicts, files their\n"
       "leaves, keyed by name without .npy, sorted), an .npz archive (as\n"
@@ -1075,9 +1077,16 @@ Command ImportCommand() {
       "flax.serialization.to_bytes; recognised by its content) becomes its\n"
       "tree: arrays, numpy scalars (0-d arrays), complex (0-d complex128),\n"
       "chunked arrays joined, key order kept; Flax stores lists as maps\n"
-      "keyed '0'..'n-1', which --lists turns back into lists. --format\n"
-      "msgpack|safetensors|npz|npy skips the detection. With --all, DIR is\n"
-      "a legacy Flax checkpoint folder: every file <prefix><step> (--prefix,\n"
+      "keyed '0'..'n-1', which --lists turns back into lists. An Orbax\n"
+      "checkpoint folder (a step folder or an item folder: _METADATA,\n"
+      "manifest.ocdbt, an aggregate 'checkpoint' file) is read natively\n"
+      "(OCDBT, zarr v2/v3): each item folder becomes an item of the step,\n"
+      "the tree rebuilt from _METADATA, _CHECKPOINT_METADATA's times,\n"
+      "metrics and custom metadata carried over. --format\n"
+      "orbax|msgpack|safetensors|npz|npy skips the detection. With --all,\n"
+      "DIR is an Orbax CheckpointManager root (every committed step folder\n"
+      "<step> or <prefix>_<step>, *.orbax-checkpoint-tmp* skipped) or a\n"
+      "legacy Flax checkpoint folder: every file <prefix><step> (--prefix,\n"
       "default checkpoint_) becomes step <step>, in Flax's natural order,\n"
       "skipping <prefix>tmp, *_tmp and *_gda; a new database takes the\n"
       "prefix as its step prefix so steps keep Flax's names. Every file is\n"
@@ -1088,10 +1097,11 @@ Command ImportCommand() {
   c.flags = {
       ItemFlag(),
       {"create", "", "create the database if it does not exist"},
-      {"format", "F", "msgpack, safetensors, npz or npy: skip the detection"},
+      {"format", "F",
+       "orbax, msgpack, safetensors, npz or npy: skip the detection"},
       {"flat", "", "safetensors: keep tensor names as flat keys"},
       {"lists", "", "msgpack: maps keyed '0'..'n-1' become lists"},
-      {"all", "", "import every checkpoint of a Flax folder"},
+      {"all", "", "import every step of an Orbax root or a Flax folder"},
       {"prefix", "P", "with --all: file name prefix (checkpoint_)"},
       JsonFlag(),
       NoProgressFlag()};
@@ -1101,7 +1111,8 @@ Command ImportCommand() {
       "  python3 -c \"import numpy as np; np.savez('/tmp/w.npz', "
       "**{'params/w': np.ones((2, 3))})\"\n"
       "  ckptdb import /ckpt/run1 100 /tmp/w.npz\n"
-      "  ckptdb import /ckpt/run2 --all /old/flax_ckpts --create\n";
+      "  ckptdb import /ckpt/run2 --all /old/flax_ckpts --create\n"
+      "  ckptdb import /ckpt/run3 --all /old/orbax_run --create\n";
   c.run = RunImport;
   return c;
 }
