@@ -36,6 +36,9 @@ absl::StatusOr<LeafMetadata> ParseLeaf(const std::string& name, const Json& v,
   if (keys == nullptr || keys->kind != Json::Kind::kArray) {
     return Bad(what, absl::StrCat("entry ", name, " has no key_metadata"));
   }
+  if (keys->items.size() > 256) {
+    return Bad(what, absl::StrCat("entry ", name, " is nested deeper than 256"));
+  }
   std::vector<std::string> names;
   for (const Json& k : keys->items) {
     const Json* key = k.Find("key");

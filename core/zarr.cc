@@ -1,5 +1,7 @@
 #include "core/zarr.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -591,6 +593,19 @@ absl::StatusOr<Array> ReadArray(const ArrayMeta& meta,
   }
   if (chunk_elements > max_bytes / item) {
     return Bad(what, "the chunk shape is too large");
+  }
+  // Memory is allocated before any chunk is read: refuse what cannot fit
+  // (a hostile shape must not end in an allocation failure).
+  const uint64_t pages = static_cast<uint64_t>(sysconf(_SC_PHYS_PAGES));
+  const uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+  const uint64_t ram = pages > 0 && page > 0 ? pages * page : 0;
+  for (uint64_t bytes : {elements * item, chunk_elements * item}) {
+    if (ram != 0 && bytes > ram) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          what, ": ", bytes, " bytes (shape ", ShapeToString(meta.shape),
+          ", chunks ", ShapeToString(meta.chunks),
+          ") do not fit in this machine's memory"));
+    }
   }
   Array out = Array::Allocate(meta.dtype, meta.shape);
   char* dst = static_cast<char*>(out.mutable_data());

@@ -5,6 +5,9 @@
 // check every fixture's values against an independent decode.
 #include <zlib.h>
 #include <zstd.h>
+#ifdef CKPTDB_TEST_BLOSC
+#include <blosc.h>
+#endif
 
 #include <filesystem>
 #include <fstream>
@@ -342,6 +345,66 @@ TEST(ZarrTest, V3MetadataErrorsAreNamed) {
       StatusIs(absl::StatusCode::kInvalidArgument,
                HasSubstr("not a regular grid")));
 }
+
+TEST(ZarrTest, V3Bfloat16BigEndianAndHexFill) {
+  // bfloat16 1.0 is 0x3F80; "0x4000" (2.0) fills the missing chunk.
+  zarr::ArrayMeta m = zarr::ParseZarrJsonV3(R"({"zarr_format":3,
+      "node_type":"array","shape":[3],"data_type":"bfloat16",
+      "fill_value":"0x4000",
+      "chunk_grid":{"name":"regular","configuration":{"chunk_shape":[2]}},
+      "chunk_key_encoding":{"name":"default"},
+      "codecs":[{"name":"bytes","configuration":{"endian":"big"}}]})",
+                                            "z")
+                         .value();
+  Array a = zarr::ReadArray(m, [&](const std::string& key)
+                                   -> absl::StatusOr<std::optional<std::string>> {
+    if (key == "c/0") return std::optional<std::string>("\x3f\x80\x3f\x80");
+    return std::optional<std::string>();
+  }, "z").value();
+  const uint16_t* v = a.data_as<uint16_t>();
+  EXPECT_EQ(a.dtype(), DType::kBFloat16);
+  EXPECT_EQ(std::vector<uint16_t>(v, v + 3),
+            (std::vector<uint16_t>{0x3F80, 0x3F80, 0x4000}));
+}
+
+TEST(ZarrTest, ShapesBeyondMemoryAreRefusedBeforeAllocating) {
+  zarr::ArrayMeta m = V2(R"({"shape":[1000000000,1000000],"chunks":[1,1],
+      "dtype":"<f8","compressor":null})");
+  EXPECT_THAT(zarr::ReadArray(m, [](const std::string&)
+                                  -> absl::StatusOr<std::optional<std::string>> {
+    return std::optional<std::string>();
+  }, "big", uint64_t{1} << 62),
+              StatusIs(absl::StatusCode::kResourceExhausted,
+                       HasSubstr("do not fit in this machine's memory")));
+  EXPECT_THAT(zarr::ReadArray(m, [](const std::string&)
+                                  -> absl::StatusOr<std::optional<std::string>> {
+    return std::optional<std::string>();
+  }, "big"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("too large")));
+}
+
+#ifdef CKPTDB_TEST_BLOSC
+TEST(ZarrTest, V2BloscChunksDecode) {
+  std::vector<int32_t> values(1000);
+  for (size_t i = 0; i < values.size(); ++i) values[i] = static_cast<int32_t>(i * 3);
+  std::string packed(values.size() * 4 + BLOSC_MAX_OVERHEAD, '\0');
+  const int n = blosc_compress_ctx(5, BLOSC_SHUFFLE, 4, values.size() * 4,
+                                   values.data(), packed.data(), packed.size(),
+                                   "lz4", 0, 1);
+  ASSERT_GT(n, 0);
+  packed.resize(n);
+  zarr::ArrayMeta m = V2(R"({"shape":[1000],"chunks":[1000],"dtype":"<i4",
+      "compressor":{"id":"blosc","cname":"lz4","clevel":5,"shuffle":1}})");
+  Array a = zarr::ReadArray(m, [&](const std::string&)
+                                   -> absl::StatusOr<std::optional<std::string>> {
+    return std::optional<std::string>(packed);
+  }, "z").value();
+  EXPECT_EQ(std::vector<int32_t>(a.data_as<int32_t>(),
+                                 a.data_as<int32_t>() + 1000),
+            values);
+}
+#endif
 
 TEST(OrbaxMetadataTest, TreeFromKeyTypes) {
   const std::string text = R"j({"tree_metadata": {
