@@ -76,8 +76,8 @@ absl::StatusOr<std::string> Zlib(absl::string_view in, bool gzip,
   int rc = Z_OK;
   while (rc != Z_STREAM_END) {
     const size_t chunk = std::min<size_t>(in.size() - consumed, 1u << 30);
-    zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data())) +
-                 consumed;
+    zs.next_in =
+        reinterpret_cast<Bytef*>(const_cast<char*>(in.data())) + consumed;
     zs.avail_in = static_cast<uInt>(chunk);
     zs.next_out = buf;
     zs.avail_out = sizeof(buf);
@@ -87,9 +87,9 @@ absl::StatusOr<std::string> Zlib(absl::string_view in, bool gzip,
       if (rc == Z_BUF_ERROR && consumed == in.size()) {
         return Loss(what, absl::StrCat("truncated ", name, " stream"));
       }
-      return Loss(what, absl::StrCat(name, ": ",
-                                     zs.msg != nullptr ? zs.msg : "error",
-                                     " (at compressed byte ", consumed, ")"));
+      return Loss(what,
+                  absl::StrCat(name, ": ", zs.msg != nullptr ? zs.msg : "error",
+                               " (at compressed byte ", consumed, ")"));
     }
     const size_t produced = sizeof(buf) - zs.avail_out;
     if (out.size() + produced > max_out) {

@@ -46,9 +46,9 @@ absl::Status ReadAt(int fd, const std::string& path, uint64_t offset,
       return Errno(path, "read");
     }
     if (n == 0) {
-      return absl::DataLossError(absl::StrCat(
-          "'", path, "': file shrank while reading (at byte ", offset + done,
-          ")"));
+      return absl::DataLossError(
+          absl::StrCat("'", path, "': file shrank while reading (at byte ",
+                       offset + done, ")"));
     }
     done += static_cast<size_t>(n);
   }
@@ -69,9 +69,9 @@ absl::StatusOr<std::string> ReadAll(const std::string& path,
   }
   const uint64_t size = static_cast<uint64_t>(st.st_size);
   if (size > max_bytes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "'", path, "' has ", size, " bytes, more than the ", max_bytes,
-        " expected"));
+    return absl::InvalidArgumentError(absl::StrCat("'", path, "' has ", size,
+                                                   " bytes, more than the ",
+                                                   max_bytes, " expected"));
   }
   std::string out(size, '\0');
   absl::Status s = ReadAt(fd.get(), path, 0, &out);
@@ -79,17 +79,17 @@ absl::StatusOr<std::string> ReadAll(const std::string& path,
   return out;
 }
 
-absl::StatusOr<std::string> ReadRange(const std::string& path,
-                                      uint64_t offset, uint64_t length) {
+absl::StatusOr<std::string> ReadRange(const std::string& path, uint64_t offset,
+                                      uint64_t length) {
   Fd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) return Errno(path, "open");
   struct stat st;
   if (fstat(fd.get(), &st) != 0) return Errno(path, "stat");
   const uint64_t size = static_cast<uint64_t>(st.st_size);
   if (offset > size || length > size - offset) {
-    return absl::DataLossError(absl::StrCat(
-        "'", path, "': ", length, " bytes at offset ", offset,
-        " run past the end of the file (", size, " bytes)"));
+    return absl::DataLossError(
+        absl::StrCat("'", path, "': ", length, " bytes at offset ", offset,
+                     " run past the end of the file (", size, " bytes)"));
   }
   std::string out(length, '\0');
   absl::Status s = ReadAt(fd.get(), path, offset, &out);

@@ -16,8 +16,8 @@ absl::StatusOr<std::string> ReadAll(const std::string& path,
                                     uint64_t max_bytes = uint64_t{1} << 34);
 
 // `length` bytes of `path` from `offset`.
-absl::StatusOr<std::string> ReadRange(const std::string& path,
-                                      uint64_t offset, uint64_t length);
+absl::StatusOr<std::string> ReadRange(const std::string& path, uint64_t offset,
+                                      uint64_t length);
 
 // True if `rel` is a relative path that stays inside its root (no "..",
 // no leading '/', no NUL).

@@ -80,8 +80,8 @@ absl::Status JsonParser::Error(size_t at, absl::string_view msg) const {
 }
 
 void JsonParser::SkipSpace() {
-  while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\t' ||
-                            s_[i_] == '\n' || s_[i_] == '\r')) {
+  while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\t' || s_[i_] == '\n' ||
+                            s_[i_] == '\r')) {
     ++i_;
   }
 }

@@ -18,7 +18,6 @@
 
 namespace ckptdb::json {
 
-
 struct Json {
   enum class Kind { kNull, kBool, kNumber, kString, kArray, kObject };
   Kind kind = Kind::kNull;

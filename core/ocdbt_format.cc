@@ -81,8 +81,8 @@ class Cursor {
 
   bool Bytes(size_t n, absl::string_view* out) {
     if (left() < n) {
-      return Fail(absl::StrCat("truncated: ", n, " bytes needed, ", left(),
-                               " left"));
+      return Fail(
+          absl::StrCat("truncated: ", n, " bytes needed, ", left(), " left"));
     }
     *out = data_.substr(pos_, n);
     pos_ += n;
@@ -107,8 +107,7 @@ uint64_t Le(absl::string_view s, size_t at, int n) {
 // Checks the envelope of an encoded object and returns its decompressed
 // body.
 absl::StatusOr<std::string> OpenEnvelope(absl::string_view bytes,
-                                         uint32_t magic,
-                                         absl::string_view what,
+                                         uint32_t magic, absl::string_view what,
                                          size_t max_bytes) {
   if (bytes.size() < 4 + 8 + 2 + 4) {
     return absl::DataLossError(absl::StrCat(
@@ -129,9 +128,9 @@ absl::StatusOr<std::string> OpenEnvelope(absl::string_view bytes,
   const uint32_t stored = static_cast<uint32_t>(Le(bytes, bytes.size() - 4, 4));
   const uint32_t actual = crc32c::Value(bytes.substr(0, bytes.size() - 4));
   if (stored != actual) {
-    return absl::DataLossError(absl::StrFormat(
-        "%s: crc32c mismatch (stored 0x%08x, computed 0x%08x)", what, stored,
-        actual));
+    return absl::DataLossError(
+        absl::StrFormat("%s: crc32c mismatch (stored 0x%08x, computed 0x%08x)",
+                        what, stored, actual));
   }
   Cursor c(bytes.substr(12, bytes.size() - 16), what);
   uint64_t version = 0, compression = 0;
@@ -183,9 +182,8 @@ bool ReadDataFileTable(Cursor& c, absl::string_view transitive,
   std::string prev;
   for (uint64_t i = 0; i < n; ++i) {
     if (prefix[i] > prev.size()) {
-      return c.Fail(absl::StrCat("data file ", i, ": prefix length ",
-                                 prefix[i], " exceeds the previous path's ",
-                                 prev.size()));
+      return c.Fail(absl::StrCat("data file ", i, ": prefix length ", prefix[i],
+                                 " exceeds the previous path's ", prev.size()));
     }
     absl::string_view s;
     if (!c.Bytes(suffix[i], &s)) return false;
@@ -193,8 +191,7 @@ bool ReadDataFileTable(Cursor& c, absl::string_view transitive,
     path.append(s.data(), s.size());
     if (base[i] > path.size()) {
       return c.Fail(absl::StrCat("data file ", i, ": base path length ",
-                                 base[i], " exceeds the path's ",
-                                 path.size()));
+                                 base[i], " exceeds the path's ", path.size()));
     }
     t->file.push_back(absl::StrCat(transitive, path));
     t->transitive.push_back(absl::StrCat(transitive, path.substr(0, base[i])));
@@ -224,8 +221,8 @@ bool ReadReferences(Cursor& c, const DataFileTable& t,
       continue;
     }
     if (ids[i] >= t.file.size()) {
-      return c.Fail(absl::StrCat("data file id ", ids[i], " outside the table of ",
-                                 t.file.size()));
+      return c.Fail(absl::StrCat("data file id ", ids[i],
+                                 " outside the table of ", t.file.size()));
     }
     if (r.length > static_cast<uint64_t>(INT64_MAX) - r.offset) {
       return c.Fail("invalid offset/length pair");
@@ -290,8 +287,8 @@ bool ReadKeys(Cursor& c, size_t n, std::vector<std::string>* keys,
       return c.Fail(absl::StrCat("key ", i, " is out of order"));
     }
     if (subtree_prefix != nullptr && (*subtree_prefix)[i] > key.size()) {
-      return c.Fail(absl::StrCat("key ", i,
-                                 ": subtree prefix length exceeds the key"));
+      return c.Fail(
+          absl::StrCat("key ", i, ": subtree prefix length exceeds the key"));
     }
     (*keys)[i] = std::move(key);
   }
@@ -360,8 +357,7 @@ absl::StatusOr<Manifest> DecodeManifest(absl::string_view bytes,
   if (!c.Bytes(16, &uuid) || !c.Varint(&m.manifest_kind) ||
       !c.Varint(&m.max_inline_value_bytes) ||
       !c.Varint(&m.max_decoded_node_bytes) ||
-      !c.Byte(&m.version_tree_arity_log2) ||
-      !c.Varint(&m.compression_method)) {
+      !c.Byte(&m.version_tree_arity_log2) || !c.Varint(&m.compression_method)) {
     return c.status();
   }
   if (m.compression_method == 1) {

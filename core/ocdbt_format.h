@@ -32,7 +32,7 @@ struct Reference {
   std::string transitive;  // base path for the data file tables it holds
   uint64_t offset = 0;
   uint64_t length = 0;
-  bool missing = false;    // an empty version's root
+  bool missing = false;  // an empty version's root
 };
 
 struct Version {
@@ -62,7 +62,7 @@ struct LeafEntry {
 };
 
 struct ChildEntry {
-  std::string key;                    // relative to the inherited prefix
+  std::string key;                     // relative to the inherited prefix
   uint64_t subtree_prefix_length = 0;  // of `key`, common to the subtree
   Reference ref;
   uint64_t num_keys = 0;
@@ -70,8 +70,8 @@ struct ChildEntry {
 
 struct BtreeNode {
   uint8_t height = 0;
-  std::vector<LeafEntry> leaves;      // height 0
-  std::vector<ChildEntry> children;   // height > 0
+  std::vector<LeafEntry> leaves;     // height 0
+  std::vector<ChildEntry> children;  // height > 0
 };
 
 // Decodes a manifest file. `max_bytes` bounds the decompressed body.

@@ -15,8 +15,8 @@ absl::StatusOr<OcdbtReader> OcdbtReader::Open(const std::string& dir) {
   absl::StatusOr<std::string> bytes = file_bytes::ReadAll(path, 64u << 20);
   if (!bytes.ok()) {
     if (absl::IsNotFound(bytes.status())) {
-      return absl::NotFoundError(absl::StrCat(
-          "'", dir, "': missing OCDBT manifest '", path, "'"));
+      return absl::NotFoundError(
+          absl::StrCat("'", dir, "': missing OCDBT manifest '", path, "'"));
     }
     return bytes.status();
   }
@@ -25,7 +25,8 @@ absl::StatusOr<OcdbtReader> OcdbtReader::Open(const std::string& dir) {
   r.manifest_ = *std::move(m);
   if (r.manifest_.manifest_kind != 0) {
     return absl::UnimplementedError(absl::StrCat(
-        "'", path, "': numbered manifests (manifest kind 1) are not supported"));
+        "'", path,
+        "': numbered manifests (manifest kind 1) are not supported"));
   }
   if (r.manifest_.versions.empty()) return r;  // a database never written
   const Version& latest = r.manifest_.versions.back();
@@ -37,15 +38,15 @@ absl::StatusOr<OcdbtReader> OcdbtReader::Open(const std::string& dir) {
 
 absl::StatusOr<std::string> OcdbtReader::ReadRef(const Reference& ref) const {
   if (!file_bytes::IsContainedRelativePath(ref.file)) {
-    return absl::DataLossError(absl::StrCat(
-        "'", dir_, "': data file path '", ref.file,
-        "' leaves the database folder"));
+    return absl::DataLossError(absl::StrCat("'", dir_, "': data file path '",
+                                            ref.file,
+                                            "' leaves the database folder"));
   }
   absl::StatusOr<std::string> bytes = file_bytes::ReadRange(
       absl::StrCat(dir_, "/", ref.file), ref.offset, ref.length);
   if (!bytes.ok() && absl::IsNotFound(bytes.status())) {
-    return absl::DataLossError(absl::StrCat(
-        "'", dir_, "': missing data file '", dir_, "/", ref.file, "'"));
+    return absl::DataLossError(absl::StrCat("'", dir_, "': missing data file '",
+                                            dir_, "/", ref.file, "'"));
   }
   return bytes;
 }
@@ -58,9 +59,8 @@ absl::Status OcdbtReader::Walk(const Reference& ref, uint8_t height,
   }
   absl::StatusOr<std::string> bytes = ReadRef(ref);
   if (!bytes.ok()) return bytes.status();
-  const std::string what = absl::StrCat(dir_, "/", ref.file,
-                                        " (B+tree node at byte ",
-                                        ref.offset, ")");
+  const std::string what = absl::StrCat(
+      dir_, "/", ref.file, " (B+tree node at byte ", ref.offset, ")");
   const size_t max = manifest_.max_decoded_node_bytes == 0
                          ? size_t{1} << 30
                          : manifest_.max_decoded_node_bytes;
@@ -68,9 +68,8 @@ absl::Status OcdbtReader::Walk(const Reference& ref, uint8_t height,
       DecodeBtreeNode(*bytes, ref.transitive, what, max);
   if (!node.ok()) return node.status();
   if (node->height != height) {
-    return absl::DataLossError(absl::StrCat(what, ": height ",
-                                            int{node->height}, ", expected ",
-                                            int{height}));
+    return absl::DataLossError(absl::StrCat(
+        what, ": height ", int{node->height}, ", expected ", int{height}));
   }
   for (LeafEntry& e : node->leaves) {
     ValueRef v;

@@ -93,8 +93,8 @@ std::string BaseName(const std::string& path) {
 }
 
 // "<prefix>_<digits>" or "<digits>": the step and the prefix.
-bool ParseStepName(const std::string& name, int64_t* step,
-                   std::string* prefix, size_t* digits) {
+bool ParseStepName(const std::string& name, int64_t* step, std::string* prefix,
+                   size_t* digits) {
   const size_t us = name.rfind('_');
   const std::string num = us == std::string::npos ? name : name.substr(us + 1);
   if (num.empty() || num.size() > 18 ||
@@ -152,9 +152,9 @@ namespace {
 
 absl::StatusOr<Step> ReadStepFolder(const std::string& dir) {
   if (absl::StrContains(BaseName(dir), kTmp)) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "'", dir, "' is an unfinished save (its name ends in ", kTmp,
-        "...): Orbax never committed it"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("'", dir, "' is an unfinished save (its name ends in ",
+                     kTmp, "...): Orbax never committed it"));
   }
   Step step;
   absl::Status s = ReadStepMetadata(dir, &step);
@@ -176,16 +176,18 @@ absl::StatusOr<Step> ReadStepFolder(const std::string& dir) {
     } else if (std::string json = JsonItemFile(sub); !json.empty()) {
       t = ReadJsonItem(json);
     } else {
-      return absl::DataLossError(absl::StrCat(
-          "'", sub, "': an item folder Orbax's handlers did not write (no "
-          "_METADATA, manifest.ocdbt, checkpoint or JSON file)"));
+      return absl::DataLossError(
+          absl::StrCat("'", sub,
+                       "': an item folder Orbax's handlers did not write (no "
+                       "_METADATA, manifest.ocdbt, checkpoint or JSON file)"));
     }
     if (!t.ok()) return t.status();
     step.items.push_back({n, *std::move(t)});
   }
   if (step.items.empty()) {
     return absl::NotFoundError(absl::StrCat(
-        "'", dir, "' is not an Orbax checkpoint: no _METADATA, "
+        "'", dir,
+        "' is not an Orbax checkpoint: no _METADATA, "
         "manifest.ocdbt, aggregate 'checkpoint' file or item folders"));
   }
   return step;
@@ -213,7 +215,8 @@ absl::StatusOr<RootListing> FindSteps(const std::string& path) {
     std::string prefix;
     size_t digits = 0;
     if (!IsDir(path) || !ParseStepName(n, &step, &prefix, &digits)) {
-      if (n[0] != '.') out.skipped.push_back(absl::StrCat(path, " (not a step)"));
+      if (n[0] != '.')
+        out.skipped.push_back(absl::StrCat(path, " (not a step)"));
       continue;
     }
     if (!LooksLikeOrbaxCheckpoint(path)) {
@@ -221,16 +224,16 @@ absl::StatusOr<RootListing> FindSteps(const std::string& path) {
       continue;
     }
     if (!first && prefix != out.prefix) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "'", root, "': steps named with different prefixes ('", out.prefix,
-          "' and '", prefix, "')"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("'", root, "': steps named with different prefixes ('",
+                       out.prefix, "' and '", prefix, "')"));
     }
     first = false;
     out.prefix = prefix;
     if (auto [it, inserted] = seen.emplace(step, path); !inserted) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "'", root, "': '", it->second, "' and '", path, "' are both step ",
-          step));
+      return absl::InvalidArgumentError(
+          absl::StrCat("'", root, "': '", it->second, "' and '", path,
+                       "' are both step ", step));
     }
     ++widths[digits];
     if (digits > absl::StrCat(step).size()) padded = true;
@@ -239,8 +242,9 @@ absl::StatusOr<RootListing> FindSteps(const std::string& path) {
   if (padded && widths.size() == 1) {
     out.fixed_length = static_cast<int>(widths.begin()->first);
   }
-  std::sort(out.steps.begin(), out.steps.end(),
-            [](const RootStep& a, const RootStep& b) { return a.step < b.step; });
+  std::sort(
+      out.steps.begin(), out.steps.end(),
+      [](const RootStep& a, const RootStep& b) { return a.step < b.step; });
   return out;
 }
 

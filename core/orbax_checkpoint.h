@@ -27,7 +27,7 @@ struct Item {
 };
 
 struct Step {
-  std::vector<Item> items;  // sorted by name
+  std::vector<Item> items;         // sorted by name
   bool has_step_metadata = false;  // _CHECKPOINT_METADATA was present
   int64_t init_time_ns = 0;        // 0: unknown
   int64_t commit_time_ns = 0;      // 0: unknown
@@ -50,10 +50,10 @@ struct RootStep {
 };
 
 struct RootListing {
-  std::vector<RootStep> steps;        // by step number
-  std::vector<std::string> skipped;   // "path (reason)"
-  std::string prefix;                 // shared step prefix ("" if none)
-  int fixed_length = 0;               // shared zero-padded width, or 0
+  std::vector<RootStep> steps;       // by step number
+  std::vector<std::string> skipped;  // "path (reason)"
+  std::string prefix;                // shared step prefix ("" if none)
+  int fixed_length = 0;              // shared zero-padded width, or 0
 };
 
 // The committed steps of a CheckpointManager root: folders named <step>,

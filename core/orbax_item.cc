@@ -101,8 +101,8 @@ class ArrayStore {
       if (!v2.ok()) return v2.status();
       if (!v2->has_value()) {
         return absl::DataLossError(absl::StrCat(
-            "'", dir_, "': no zarr metadata ('", param, "/.zarray' or '",
-            param, "/zarr.json') for parameter '", param, "'"));
+            "'", dir_, "': no zarr metadata ('", param, "/.zarray' or '", param,
+            "/zarr.json') for parameter '", param, "'"));
       }
       what = Describe(param + "/.zarray");
       meta = zarr::ParseZarrayV2(**v2, what);
@@ -110,7 +110,9 @@ class ArrayStore {
     if (!meta.ok()) return meta.status();
     return zarr::ReadArray(
         *meta,
-        [&](const std::string& key) { return Get(absl::StrCat(param, "/", key)); },
+        [&](const std::string& key) {
+          return Get(absl::StrCat(param, "/", key));
+        },
         Describe(param));
   }
 
@@ -258,7 +260,9 @@ absl::StatusOr<Array> ReadTensorStoreSpec(const Tree& spec,
   if (!m.ok()) return m.status();
   return zarr::ReadArray(
       *m,
-      [&](const std::string& key) { return store.Get(absl::StrCat(param, "/", key)); },
+      [&](const std::string& key) {
+        return store.Get(absl::StrCat(param, "/", key));
+      },
       store.Describe(param));
 }
 
@@ -358,7 +362,8 @@ absl::StatusOr<Tree> TreeFromParamNames(const ArrayStore& store,
   }
   if (leaves.empty()) {
     return absl::NotFoundError(absl::StrCat(
-        "'", dir, "': missing _METADATA and the OCDBT database holds no arrays"));
+        "'", dir,
+        "': missing _METADATA and the OCDBT database holds no arrays"));
   }
   std::vector<Tree> values;
   for (const LeafMetadata& leaf : leaves) {

@@ -2,10 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
-#include <optional>
 #include <cstdlib>
 #include <map>
 #include <memory>
+#include <optional>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -37,7 +37,8 @@ absl::StatusOr<LeafMetadata> ParseLeaf(const std::string& name, const Json& v,
     return Bad(what, absl::StrCat("entry ", name, " has no key_metadata"));
   }
   if (keys->items.size() > 256) {
-    return Bad(what, absl::StrCat("entry ", name, " is nested deeper than 256"));
+    return Bad(what,
+               absl::StrCat("entry ", name, " is nested deeper than 256"));
   }
   std::vector<std::string> names;
   for (const Json& k : keys->items) {
@@ -53,8 +54,8 @@ absl::StatusOr<LeafMetadata> ParseLeaf(const std::string& name, const Json& v,
     if (e.sequence) {
       int64_t index;
       if (!absl::SimpleAtoi(e.key, &index) || index < 0) {
-        return Bad(what, absl::StrCat("entry ", name, ": sequence key '",
-                                      e.key, "' is not an index"));
+        return Bad(what, absl::StrCat("entry ", name, ": sequence key '", e.key,
+                                      "' is not an index"));
       }
     }
     names.push_back(e.key);
@@ -108,8 +109,8 @@ absl::StatusOr<Tree> ToTree(Node& n, const std::string& path,
       return Bad(what, absl::StrCat("'", path, "': list indices are not 0..",
                                     items.size() - 1));
     }
-    absl::StatusOr<Tree> t = ToTree(*items[i].second,
-                                    absl::StrCat(path, "/", i), what);
+    absl::StatusOr<Tree> t =
+        ToTree(*items[i].second, absl::StrCat(path, "/", i), what);
     if (!t.ok()) return t.status();
     list.push_back(*std::move(t));
   }
@@ -147,10 +148,9 @@ absl::StatusOr<StepMetadata> ParseStepMetadata(absl::string_view text,
   absl::StatusOr<Json> doc = ParseObject(text, what);
   if (!doc.ok()) return doc.status();
   StepMetadata m;
-  for (auto [field, out] :
-       {std::pair<const char*, int64_t*>{"init_timestamp_nsecs",
-                                         &m.init_time_ns},
-        {"commit_timestamp_nsecs", &m.commit_time_ns}}) {
+  for (auto [field, out] : {std::pair<const char*, int64_t*>{
+                                "init_timestamp_nsecs", &m.init_time_ns},
+                            {"commit_timestamp_nsecs", &m.commit_time_ns}}) {
     const Json* t = doc->Find(field);
     if (t == nullptr || t->kind == Json::Kind::kNull) continue;
     std::optional<int64_t> v = t->AsInt64();
@@ -231,8 +231,8 @@ absl::StatusOr<Tree> BuildTree(const std::vector<LeafMetadata>& leaves,
     for (size_t k = 0; k < leaf.path.size(); ++k) {
       const KeyEntry& key = leaf.path[k];
       if (cur->is_leaf) {
-        return Bad(what, absl::StrCat("'", leaf.param_name,
-                                      "' lies under a leaf"));
+        return Bad(what,
+                   absl::StrCat("'", leaf.param_name, "' lies under a leaf"));
       }
       if (!cur->children.empty() && cur->sequence != key.sequence) {
         return Bad(what, absl::StrCat("'", leaf.param_name,
@@ -247,8 +247,7 @@ absl::StatusOr<Tree> BuildTree(const std::vector<LeafMetadata>& leaves,
         cur->children.emplace_back(key.key, std::make_unique<Node>());
         next = cur->children.back().second.get();
       } else if (k + 1 == leaf.path.size()) {
-        return Bad(what, absl::StrCat("'", leaf.param_name,
-                                      "' appears twice"));
+        return Bad(what, absl::StrCat("'", leaf.param_name, "' appears twice"));
       }
       cur = next;
     }

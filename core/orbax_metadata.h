@@ -52,7 +52,7 @@ struct StepMetadata {
   int64_t commit_time_ns = 0;  // 0 if absent
   bool has_metrics = false;    // a non-empty "metrics" object
   Tree metrics;
-  Tree custom_metadata;        // None if absent, null or empty
+  Tree custom_metadata;  // None if absent, null or empty
 };
 
 absl::StatusOr<TreeMetadata> ParseTreeMetadata(absl::string_view text,

@@ -27,13 +27,17 @@ absl::Status Loss(absl::string_view what, absl::string_view msg) {
   return absl::DataLossError(absl::StrCat(what, ": ", msg));
 }
 
-absl::StatusOr<std::vector<int64_t>> Dims(const Json* v, absl::string_view field,
+absl::StatusOr<std::vector<int64_t>> Dims(const Json* v,
+                                          absl::string_view field,
                                           absl::string_view what,
                                           bool positive) {
   if (v == nullptr || v->kind != Json::Kind::kArray) {
-    return Bad(what, absl::StrCat("\"", field, "\" is missing or not an array"));
+    return Bad(what,
+               absl::StrCat("\"", field, "\" is missing or not an array"));
   }
-  if (v->items.size() > 32) return Bad(what, absl::StrCat("\"", field, "\" has more than 32 dimensions"));
+  if (v->items.size() > 32)
+    return Bad(what,
+               absl::StrCat("\"", field, "\" has more than 32 dimensions"));
   std::vector<int64_t> out;
   for (const Json& d : v->items) {
     std::optional<int64_t> n = d.AsInt64();
@@ -83,7 +87,8 @@ absl::StatusOr<std::string> FillBytes(const Json* v, DType dtype,
   }
   if (v->kind == Json::Kind::kString) {
     const std::string& s = v->str;
-    if (s.size() > 2 && s[0] == '0' && s[1] == 'x' && s.size() == 2 + 2 * size) {
+    if (s.size() > 2 && s[0] == '0' && s[1] == 'x' &&
+        s.size() == 2 + 2 * size) {
       // v3: the element's bits, big-endian hex.
       for (size_t k = 0; k < size; ++k) {
         const std::string byte = s.substr(2 + 2 * k, 2);
@@ -132,8 +137,9 @@ absl::StatusOr<std::string> FillBytes(const Json* v, DType dtype,
 absl::StatusOr<DType> V2DType(const Json* v, bool* big_endian,
                               absl::string_view what) {
   if (v == nullptr || v->kind != Json::Kind::kString) {
-    return Bad(what, "\"dtype\" is missing or not a string (structured "
-                     "dtypes are not supported)");
+    return Bad(what,
+               "\"dtype\" is missing or not a string (structured "
+               "dtypes are not supported)");
   }
   const std::string& s = v->str;
   *big_endian = false;
@@ -304,11 +310,11 @@ int64_t Product(const std::vector<int64_t>& v) {
 
 absl::StatusOr<std::string> DecodeShard(const Json& sharding,
                                         const std::vector<int64_t>& shape,
-                                        const ArrayMeta& meta,
-                                        std::string data,
+                                        const ArrayMeta& meta, std::string data,
                                         absl::string_view what, int depth) {
   const Json* conf = sharding.Find("configuration");
-  if (conf == nullptr) return Bad(what, "sharding_indexed without configuration");
+  if (conf == nullptr)
+    return Bad(what, "sharding_indexed without configuration");
   absl::StatusOr<std::vector<int64_t>> inner =
       Dims(conf->Find("chunk_shape"), "chunk_shape", what, true);
   if (!inner.ok()) return inner.status();
@@ -339,15 +345,15 @@ absl::StatusOr<std::string> DecodeShard(const Json& sharding,
                                    " bytes is shorter than its index (",
                                    index_size, " bytes)"));
   }
-  std::string index =
-      at_start ? data.substr(0, index_size)
-               : data.substr(data.size() - index_size, index_size);
+  std::string index = at_start
+                          ? data.substr(0, index_size)
+                          : data.substr(data.size() - index_size, index_size);
   if (icodecs != nullptr) {
     ArrayMeta index_meta;
     index_meta.dtype = DType::kUInt64;
-    absl::StatusOr<std::string> decoded = DecodeV3(
-        *icodecs, {n, 2}, index_meta, std::move(index),
-        absl::StrCat(what, " (shard index)"), depth + 1);
+    absl::StatusOr<std::string> decoded =
+        DecodeV3(*icodecs, {n, 2}, index_meta, std::move(index),
+                 absl::StrCat(what, " (shard index)"), depth + 1);
     if (!decoded.ok()) return decoded.status();
     index = *std::move(decoded);
   }
@@ -360,19 +366,21 @@ absl::StatusOr<std::string> DecodeShard(const Json& sharding,
     std::memcpy(&len, index.data() + i * 16 + 8, 8);
     if (!(off == UINT64_MAX && len == UINT64_MAX)) {
       if (off > data.size() || len > data.size() - off) {
-        return Loss(what, absl::StrCat("inner chunk ", i, " (", len,
-                                       " bytes at ", off,
-                                       ") lies outside the shard (",
-                                       data.size(), " bytes)"));
+        return Loss(
+            what,
+            absl::StrCat("inner chunk ", i, " (", len, " bytes at ", off,
+                         ") lies outside the shard (", data.size(), " bytes)"));
       }
       const Json* codecs = conf->Find("codecs");
-      if (codecs == nullptr) return Bad(what, "sharding_indexed without codecs");
+      if (codecs == nullptr)
+        return Bad(what, "sharding_indexed without codecs");
       absl::StatusOr<std::string> chunk =
           DecodeV3(*codecs, *inner, meta, data.substr(off, len),
                    absl::StrCat(what, " (inner chunk ", i, ")"), depth + 1);
       if (!chunk.ok()) return chunk.status();
       std::vector<int64_t> origin(shape.size());
-      for (size_t d = 0; d < shape.size(); ++d) origin[d] = pos[d] * (*inner)[d];
+      for (size_t d = 0; d < shape.size(); ++d)
+        origin[d] = pos[d] * (*inner)[d];
       CopyChunk(*chunk, *inner, origin, false, Shape(shape), item, out.data());
     }
     for (size_t d = shape.size(); d-- > 0;) {
@@ -396,8 +404,8 @@ absl::StatusOr<std::string> DecodeV3(const Json& codecs,
       static_cast<uint64_t>(Product(shape)) * DTypeSize(meta.dtype);
   // Compressed layers may hold at most the decoded size plus headroom (a
   // shard's index, crc32c trailers).
-  const size_t max = static_cast<size_t>(decoded_bytes + (1u << 20) +
-                                         static_cast<uint64_t>(Product(shape)) * 16);
+  const size_t max = static_cast<size_t>(
+      decoded_bytes + (1u << 20) + static_cast<uint64_t>(Product(shape)) * 16);
   for (auto it = b2b.rbegin(); it != b2b.rend(); ++it) {
     absl::StatusOr<std::string> next =
         ApplyBytesCodec(**it, std::move(data), max, what);
@@ -479,7 +487,8 @@ absl::StatusOr<ArrayMeta> ZarrayV2FromJson(const Json& doc,
     }
     m.compressor = *c;
   }
-  absl::StatusOr<std::string> fill = FillBytes(doc.Find("fill_value"), m.dtype, what);
+  absl::StatusOr<std::string> fill =
+      FillBytes(doc.Find("fill_value"), m.dtype, what);
   if (!fill.ok()) return fill.status();
   m.fill = *fill;
   return m;
@@ -633,7 +642,8 @@ absl::StatusOr<Array> ReadArray(const ArrayMeta& meta,
           return Loss(cwhat, absl::StrCat("holds ", data->size(),
                                           " bytes, expected ", chunk_bytes));
         }
-        if (data.ok() && meta.big_endian) ByteSwap(&*data, SwapUnit(meta.dtype));
+        if (data.ok() && meta.big_endian)
+          ByteSwap(&*data, SwapUnit(meta.dtype));
       } else {
         data = DecodeV3(meta.codecs, meta.chunks, meta, **std::move(stored),
                         cwhat, 0);

@@ -61,9 +61,8 @@ absl::StatusOr<ArrayMeta> ParseZarrJsonV3(absl::string_view text,
                                           absl::string_view what);
 
 // Returns a chunk's stored bytes, or nullopt if the chunk does not exist.
-using ChunkSource =
-    std::function<absl::StatusOr<std::optional<std::string>>(
-        const std::string& key)>;
+using ChunkSource = std::function<absl::StatusOr<std::optional<std::string>>(
+    const std::string& key)>;
 
 // The key of the chunk at grid position `index`.
 std::string ChunkKey(const ArrayMeta& meta, const std::vector<int64_t>& index);

@@ -78,12 +78,10 @@ std::string Body(const std::string& encoded) {
 
 // The root B+tree node of the SAR checkpoint: a leaf of 268 keys.
 std::string SarRootNode() {
-  const std::string m =
-      file_bytes::ReadAll(kSar + "/manifest.ocdbt").value();
+  const std::string m = file_bytes::ReadAll(kSar + "/manifest.ocdbt").value();
   const ocdbt::Manifest manifest = ocdbt::DecodeManifest(m, "m").value();
   const ocdbt::Reference& root = manifest.versions.back().root;
-  return file_bytes::ReadRange(kSar + "/" + root.file, root.offset,
-                               root.length)
+  return file_bytes::ReadRange(kSar + "/" + root.file, root.offset, root.length)
       .value();
 }
 
@@ -99,9 +97,9 @@ TEST(DecompressTest, ZstdTruncatedAndOversizedAreDataLoss) {
   EXPECT_EQ(decompress::Zstd(z, data.size(), "f").value(), data);
   EXPECT_THAT(decompress::Zstd(z.substr(0, z.size() - 3), 1 << 20, "f"),
               StatusIs(absl::StatusCode::kDataLoss, HasSubstr("f: ")));
-  EXPECT_THAT(decompress::Zstd(z, 100, "f"),
-              StatusIs(absl::StatusCode::kDataLoss,
-                       HasSubstr("more than 100 bytes")));
+  EXPECT_THAT(
+      decompress::Zstd(z, 100, "f"),
+      StatusIs(absl::StatusCode::kDataLoss, HasSubstr("more than 100 bytes")));
   EXPECT_THAT(decompress::Zstd("garbage!", 100, "f"),
               StatusIs(absl::StatusCode::kDataLoss, HasSubstr("zstd")));
 }
@@ -110,9 +108,9 @@ TEST(DecompressTest, GzipAndZlibRoundTripAndRefuseTruncation) {
   const std::string data = "hello hello hello hello";
   for (bool gzip : {false, true}) {
     z_stream zs = {};
-    ASSERT_EQ(deflateInit2(&zs, 6, Z_DEFLATED, gzip ? 31 : 15, 8,
-                           Z_DEFAULT_STRATEGY),
-              Z_OK);
+    ASSERT_EQ(
+        deflateInit2(&zs, 6, Z_DEFLATED, gzip ? 31 : 15, 8, Z_DEFAULT_STRATEGY),
+        Z_OK);
     std::string out(256, '\0');
     zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
     zs.avail_in = data.size();
@@ -122,17 +120,17 @@ TEST(DecompressTest, GzipAndZlibRoundTripAndRefuseTruncation) {
     out.resize(zs.total_out);
     deflateEnd(&zs);
     EXPECT_EQ(decompress::Zlib(out, gzip, 1000, "c").value(), data);
-    EXPECT_THAT(decompress::Zlib(out.substr(0, out.size() - 2), gzip, 1000,
-                                 "c"),
-                StatusIs(absl::StatusCode::kDataLoss, HasSubstr("c: ")));
+    EXPECT_THAT(
+        decompress::Zlib(out.substr(0, out.size() - 2), gzip, 1000, "c"),
+        StatusIs(absl::StatusCode::kDataLoss, HasSubstr("c: ")));
     EXPECT_THAT(decompress::Zlib(out + "x", gzip, 1000, "c"),
-                StatusIs(absl::StatusCode::kDataLoss,
-                         HasSubstr("after the")));
+                StatusIs(absl::StatusCode::kDataLoss, HasSubstr("after the")));
   }
 }
 
 TEST(DecompressTest, BloscIsDecodedOrNamedUnsupported) {
-  absl::StatusOr<std::string> r = decompress::Blosc("0123456789abcdefxx", 64, "b");
+  absl::StatusOr<std::string> r =
+      decompress::Blosc("0123456789abcdefxx", 64, "b");
   if (decompress::HaveBlosc()) {
     EXPECT_THAT(r, StatusIs(absl::StatusCode::kDataLoss,
                             HasSubstr("not a valid blosc buffer")));
@@ -144,8 +142,9 @@ TEST(DecompressTest, BloscIsDecodedOrNamedUnsupported) {
 
 TEST(JsonTest, NonFiniteOnlyWhenAllowed) {
   json::JsonParser strict("[NaN]", 0, "f");
-  EXPECT_THAT(strict.ParseDocument(),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("f: byte 1")));
+  EXPECT_THAT(
+      strict.ParseDocument(),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("f: byte 1")));
   json::JsonParser loose("[NaN, -Infinity, true, -9223372036854775808]", 0,
                          "f");
   loose.set_allow_nonfinite(true);
@@ -158,7 +157,8 @@ TEST(JsonTest, NonFiniteOnlyWhenAllowed) {
 
 TEST(OcdbtFormatTest, RealManifestDecodes) {
   if (!HaveFixtures()) GTEST_SKIP() << "no fixtures";
-  const std::string m = file_bytes::ReadAll(kDirect + "/manifest.ocdbt").value();
+  const std::string m =
+      file_bytes::ReadAll(kDirect + "/manifest.ocdbt").value();
   ocdbt::Manifest manifest = ocdbt::DecodeManifest(m, "m").value();
   EXPECT_EQ(manifest.manifest_kind, 0u);
   EXPECT_EQ(manifest.version_tree_arity_log2, 4);
@@ -168,15 +168,16 @@ TEST(OcdbtFormatTest, RealManifestDecodes) {
 
 TEST(OcdbtFormatTest, ManifestCorruptionsAreDataLoss) {
   if (!HaveFixtures()) GTEST_SKIP() << "no fixtures";
-  const std::string m = file_bytes::ReadAll(kDirect + "/manifest.ocdbt").value();
+  const std::string m =
+      file_bytes::ReadAll(kDirect + "/manifest.ocdbt").value();
   std::string flipped = m;
   flipped[20] ^= 1;
   EXPECT_THAT(ocdbt::DecodeManifest(flipped, "x/manifest.ocdbt"),
               StatusIs(absl::StatusCode::kDataLoss,
                        HasSubstr("x/manifest.ocdbt: crc32c mismatch")));
-  EXPECT_THAT(ocdbt::DecodeManifest(m.substr(0, m.size() - 1), "m"),
-              StatusIs(absl::StatusCode::kDataLoss,
-                       HasSubstr("header's length")));
+  EXPECT_THAT(
+      ocdbt::DecodeManifest(m.substr(0, m.size() - 1), "m"),
+      StatusIs(absl::StatusCode::kDataLoss, HasSubstr("header's length")));
   EXPECT_THAT(ocdbt::DecodeManifest(m.substr(0, 10), "m"),
               StatusIs(absl::StatusCode::kDataLoss, HasSubstr("too short")));
   EXPECT_THAT(ocdbt::DecodeManifest(SarRootNode(), "m"),
@@ -230,8 +231,8 @@ TEST(OcdbtFormatTest, BtreeNodeTruncationsAndFlipsNeverCrash) {
         Envelope(ocdbt::kBtreeNodeMagic, b), "", "n", 1 << 30);
     if (!r.ok()) EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss);
   }
-  EXPECT_THAT(ocdbt::DecodeBtreeNode(Envelope(ocdbt::kBtreeNodeMagic, body),
-                                     "", "n", 100),
+  EXPECT_THAT(ocdbt::DecodeBtreeNode(Envelope(ocdbt::kBtreeNodeMagic, body), "",
+                                     "n", 100),
               StatusIs(absl::StatusCode::kDataLoss, HasSubstr("exceeds 100")));
 }
 
@@ -256,24 +257,24 @@ TEST(ZarrTest, V2MetadataErrorsAreNamed) {
   EXPECT_THAT(zarr::ParseZarrayV2("[]", "a/.zarray"),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("a/.zarray: byte 0: not a JSON object")));
-  EXPECT_THAT(zarr::ParseZarrayV2(R"({"shape":[2],"chunks":[2],"dtype":"<U4"})",
-                                  "z"),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("unsupported zarr dtype '<U4'")));
-  EXPECT_THAT(zarr::ParseZarrayV2(R"({"shape":[2],"chunks":[0],"dtype":"<i4"})",
-                                  "z"),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("\"chunks\" holds an invalid size")));
+  EXPECT_THAT(
+      zarr::ParseZarrayV2(R"({"shape":[2],"chunks":[2],"dtype":"<U4"})", "z"),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("unsupported zarr dtype '<U4'")));
+  EXPECT_THAT(
+      zarr::ParseZarrayV2(R"({"shape":[2],"chunks":[0],"dtype":"<i4"})", "z"),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("\"chunks\" holds an invalid size")));
   EXPECT_THAT(zarr::ParseZarrayV2(
                   R"({"shape":[2],"chunks":[2],"dtype":"<i4",
                       "filters":[{"id":"delta"}]})",
                   "z"),
               StatusIs(absl::StatusCode::kUnimplemented,
                        HasSubstr("filters are not supported")));
-  EXPECT_THAT(zarr::ParseZarrayV2(R"({"shape":[2,3],"chunks":[2],"dtype":"<i4"})",
-                                  "z"),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("differ in rank")));
+  EXPECT_THAT(
+      zarr::ParseZarrayV2(R"({"shape":[2,3],"chunks":[2],"dtype":"<i4"})", "z"),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("differ in rank")));
 }
 
 TEST(ZarrTest, V2FortranBigEndianEdgeChunksAndFill) {
@@ -291,29 +292,39 @@ TEST(ZarrTest, V2FortranBigEndianEdgeChunksAndFill) {
   };
   // F order of [[1, 2], [3, 4]] is 1, 3, 2, 4.
   const std::string c00 = be({1, 3, 2, 4});
-  Array a = zarr::ReadArray(m, [&](const std::string& key)
-                                   -> absl::StatusOr<std::optional<std::string>> {
-    if (key == "0.0") return std::optional<std::string>(c00);
-    return std::optional<std::string>();
-  }, "z").value();
+  Array a = zarr::ReadArray(
+                m,
+                [&](const std::string& key)
+                    -> absl::StatusOr<std::optional<std::string>> {
+                  if (key == "0.0") return std::optional<std::string>(c00);
+                  return std::optional<std::string>();
+                },
+                "z")
+                .value();
   ASSERT_EQ(a.shape(), (Shape{3, 2}));
   const int16_t* v = a.data_as<int16_t>();
   EXPECT_EQ(std::vector<int16_t>(v, v + 6),
             (std::vector<int16_t>{1, 2, 3, 4, 9, 9}));
   // A chunk of the wrong size.
-  EXPECT_THAT(zarr::ReadArray(m, [&](const std::string&)
-                                  -> absl::StatusOr<std::optional<std::string>> {
-    return std::optional<std::string>("abc");
-  }, "p"),
+  EXPECT_THAT(zarr::ReadArray(
+                  m,
+                  [&](const std::string&)
+                      -> absl::StatusOr<std::optional<std::string>> {
+                    return std::optional<std::string>("abc");
+                  },
+                  "p"),
               StatusIs(absl::StatusCode::kDataLoss,
                        HasSubstr("p chunk '0.0': holds 3 bytes, expected 8")));
   // An unknown compressor is named when a chunk needs it.
   zarr::ArrayMeta lz = V2(R"({"shape":[1],"chunks":[1],"dtype":"<i4",
       "compressor":{"id":"lz4"}})");
-  EXPECT_THAT(zarr::ReadArray(lz, [&](const std::string&)
-                                  -> absl::StatusOr<std::optional<std::string>> {
-    return std::optional<std::string>("abcd");
-  }, "p"),
+  EXPECT_THAT(zarr::ReadArray(
+                  lz,
+                  [&](const std::string&)
+                      -> absl::StatusOr<std::optional<std::string>> {
+                    return std::optional<std::string>("abcd");
+                  },
+                  "p"),
               StatusIs(absl::StatusCode::kUnimplemented,
                        HasSubstr("unsupported codec 'lz4'")));
 }
@@ -327,23 +338,24 @@ TEST(ZarrTest, V3MetadataErrorsAreNamed) {
                        HasSubstr("no array-to-bytes codec")));
   EXPECT_THAT(
       zarr::ParseZarrJsonV3(
-          base + R"("codecs":[{"name":"transpose","configuration":{"order":[0]}},
+          base +
+              R"("codecs":[{"name":"transpose","configuration":{"order":[0]}},
                               {"name":"bytes"}]})",
           "z"),
-      ::testing::Not(StatusIs(absl::StatusCode::kUnimplemented, HasSubstr(""))));
-  EXPECT_THAT(zarr::ParseZarrJsonV3(base + R"("codecs":[{"name":"bytes"}],
-                                    "zarr_format":2})",
-                                    "z"),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("duplicate key")));
+      ::testing::Not(
+          StatusIs(absl::StatusCode::kUnimplemented, HasSubstr(""))));
   EXPECT_THAT(
-      zarr::ParseZarrJsonV3(
-          R"({"zarr_format":3,"node_type":"array","shape":[4],
+      zarr::ParseZarrJsonV3(base + R"("codecs":[{"name":"bytes"}],
+                                    "zarr_format":2})",
+                            "z"),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("duplicate key")));
+  EXPECT_THAT(zarr::ParseZarrJsonV3(
+                  R"({"zarr_format":3,"node_type":"array","shape":[4],
               "data_type":"float32","fill_value":"NaN",
               "chunk_grid":{"name":"rectilinear"},"codecs":[]})",
-          "z"),
-      StatusIs(absl::StatusCode::kInvalidArgument,
-               HasSubstr("not a regular grid")));
+                  "z"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("not a regular grid")));
 }
 
 TEST(ZarrTest, V3Bfloat16BigEndianAndHexFill) {
@@ -355,12 +367,17 @@ TEST(ZarrTest, V3Bfloat16BigEndianAndHexFill) {
       "chunk_key_encoding":{"name":"default"},
       "codecs":[{"name":"bytes","configuration":{"endian":"big"}}]})",
                                             "z")
-                         .value();
-  Array a = zarr::ReadArray(m, [&](const std::string& key)
-                                   -> absl::StatusOr<std::optional<std::string>> {
-    if (key == "c/0") return std::optional<std::string>("\x3f\x80\x3f\x80");
-    return std::optional<std::string>();
-  }, "z").value();
+                          .value();
+  Array a = zarr::ReadArray(
+                m,
+                [&](const std::string& key)
+                    -> absl::StatusOr<std::optional<std::string>> {
+                  if (key == "c/0")
+                    return std::optional<std::string>("\x3f\x80\x3f\x80");
+                  return std::optional<std::string>();
+                },
+                "z")
+                .value();
   const uint16_t* v = a.data_as<uint16_t>();
   EXPECT_EQ(a.dtype(), DType::kBFloat16);
   EXPECT_EQ(std::vector<uint16_t>(v, v + 3),
@@ -370,39 +387,49 @@ TEST(ZarrTest, V3Bfloat16BigEndianAndHexFill) {
 TEST(ZarrTest, ShapesBeyondMemoryAreRefusedBeforeAllocating) {
   zarr::ArrayMeta m = V2(R"({"shape":[1000000000,1000000],"chunks":[1,1],
       "dtype":"<f8","compressor":null})");
-  EXPECT_THAT(zarr::ReadArray(m, [](const std::string&)
-                                  -> absl::StatusOr<std::optional<std::string>> {
-    return std::optional<std::string>();
-  }, "big", uint64_t{1} << 62),
-              StatusIs(absl::StatusCode::kResourceExhausted,
-                       HasSubstr("do not fit in this machine's memory")));
-  EXPECT_THAT(zarr::ReadArray(m, [](const std::string&)
-                                  -> absl::StatusOr<std::optional<std::string>> {
-    return std::optional<std::string>();
-  }, "big"),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("too large")));
+  EXPECT_THAT(
+      zarr::ReadArray(
+          m,
+          [](const std::string&) -> absl::StatusOr<std::optional<std::string>> {
+            return std::optional<std::string>();
+          },
+          "big", uint64_t{1} << 62),
+      StatusIs(absl::StatusCode::kResourceExhausted,
+               HasSubstr("do not fit in this machine's memory")));
+  EXPECT_THAT(
+      zarr::ReadArray(
+          m,
+          [](const std::string&) -> absl::StatusOr<std::optional<std::string>> {
+            return std::optional<std::string>();
+          },
+          "big"),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("too large")));
 }
 
 #ifdef CKPTDB_TEST_BLOSC
 TEST(ZarrTest, V2BloscChunksDecode) {
   std::vector<int32_t> values(1000);
-  for (size_t i = 0; i < values.size(); ++i) values[i] = static_cast<int32_t>(i * 3);
+  for (size_t i = 0; i < values.size(); ++i)
+    values[i] = static_cast<int32_t>(i * 3);
   std::string packed(values.size() * 4 + BLOSC_MAX_OVERHEAD, '\0');
-  const int n = blosc_compress_ctx(5, BLOSC_SHUFFLE, 4, values.size() * 4,
-                                   values.data(), packed.data(), packed.size(),
-                                   "lz4", 0, 1);
+  const int n =
+      blosc_compress_ctx(5, BLOSC_SHUFFLE, 4, values.size() * 4, values.data(),
+                         packed.data(), packed.size(), "lz4", 0, 1);
   ASSERT_GT(n, 0);
   packed.resize(n);
   zarr::ArrayMeta m = V2(R"({"shape":[1000],"chunks":[1000],"dtype":"<i4",
       "compressor":{"id":"blosc","cname":"lz4","clevel":5,"shuffle":1}})");
-  Array a = zarr::ReadArray(m, [&](const std::string&)
-                                   -> absl::StatusOr<std::optional<std::string>> {
-    return std::optional<std::string>(packed);
-  }, "z").value();
-  EXPECT_EQ(std::vector<int32_t>(a.data_as<int32_t>(),
-                                 a.data_as<int32_t>() + 1000),
-            values);
+  Array a = zarr::ReadArray(
+                m,
+                [&](const std::string&)
+                    -> absl::StatusOr<std::optional<std::string>> {
+                  return std::optional<std::string>(packed);
+                },
+                "z")
+                .value();
+  EXPECT_EQ(
+      std::vector<int32_t>(a.data_as<int32_t>(), a.data_as<int32_t>() + 1000),
+      values);
 }
 #endif
 
@@ -444,7 +471,8 @@ TEST(OrbaxCheckpointTest, ReadsV0AndV1CompatibilityCheckpoints) {
   EXPECT_EQ(direct.items[0].name, "");
   EXPECT_EQ(direct.items[0].tree, want);
   EXPECT_EQ(direct.commit_time_ns, 1778718340783462133);
-  EXPECT_EQ(direct.custom_metadata, Tree::Dict({{"custom", Tree::String("meta")}}));
+  EXPECT_EQ(direct.custom_metadata,
+            Tree::Dict({{"custom", Tree::String("meta")}}));
   orbax::Step v1 = orbax::ReadStep(kV1).value();
   ASSERT_EQ(v1.items.size(), 2u);
   EXPECT_EQ(v1.items[0].name, "metadata");
@@ -464,19 +492,21 @@ TEST(OrbaxCheckpointTest, DamagedCheckpointsAreDataLossNamingTheFile) {
               StatusIs(absl::StatusCode::kDataLoss,
                        HasSubstr("missing data file '" + base +
                                  "missing_pytree_data_dir_d/d/")));
-  EXPECT_THAT(orbax::ReadStep(base + "missing_pytree_data_file_manifest.ocdbt/"),
-              StatusIs(absl::StatusCode::kDataLoss,
-                       HasSubstr("missing OCDBT manifest '" + base +
-                                 "missing_pytree_data_file_manifest.ocdbt/"
-                                 "manifest.ocdbt'")));
+  EXPECT_THAT(
+      orbax::ReadStep(base + "missing_pytree_data_file_manifest.ocdbt/"),
+      StatusIs(absl::StatusCode::kDataLoss,
+               HasSubstr("missing OCDBT manifest '" + base +
+                         "missing_pytree_data_file_manifest.ocdbt/"
+                         "manifest.ocdbt'")));
   EXPECT_THAT(orbax::ReadStep("/nonexistent/step"),
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("not a folder")));
 }
 
 TEST(OrbaxCheckpointTest, FindStepsSkipsTemporaryAndForeignFolders) {
   TempDir dir;
-  for (const char* name : {"run_0007", "run_0012", "run_0030.orbax-checkpoint-tmp-5",
-                           "notes", "run_0040"}) {
+  for (const char* name :
+       {"run_0007", "run_0012", "run_0030.orbax-checkpoint-tmp-5", "notes",
+        "run_0040"}) {
     fs::create_directories(dir.Sub(name));
     if (std::string(name) != "notes" && std::string(name) != "run_0040") {
       std::ofstream(dir.Sub(name) + "/_CHECKPOINT_METADATA") << "{}";
