@@ -601,7 +601,16 @@ absl::StatusOr<ImportFormat> DetectFormat(const Args& args,
                      *forced, "'"));
   }
   if (is_dir && DirLooksLikeOrbax(in)) return ImportFormat::kOrbax;
-  if (is_dir) return ImportFormat::kNpyFolder;
+  if (is_dir) {
+    absl::StatusOr<orbax::RootListing> root = orbax::FindSteps(in);
+    if (root.ok() && !root->steps.empty()) {
+      return UsageError(absl::StrCat(
+          "'", in, "' is an Orbax CheckpointManager root (", root->steps.size(),
+          " steps, e.g. '", root->steps.back().dir,
+          "'): import one step folder, or all with --all"));
+    }
+    return ImportFormat::kNpyFolder;
+  }
   if (LooksLikeNpy(in)) return ImportFormat::kNpy;
   if (LooksLikeZip(in)) return ImportFormat::kNpz;
   if (FileLooksLikeSafetensors(in)) return ImportFormat::kSafetensors;
