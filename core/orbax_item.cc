@@ -42,9 +42,11 @@ class ArrayStore {
                                          bool expect_ocdbt) {
     ArrayStore s;
     s.dir_ = dir;
+    // d/ is OCDBT's data folder unless it is a zarr array named "d".
+    const bool data_dir = IsDir(dir + "/d") && !IsFile(dir + "/d/.zarray") &&
+                          !IsFile(dir + "/d/zarr.json");
     const bool has_ocdbt_files = IsFile(dir + "/manifest.ocdbt") ||
-                                 IsDir(dir + "/d") ||
-                                 IsDir(dir + "/ocdbt.process_0");
+                                 data_dir || IsDir(dir + "/ocdbt.process_0");
     if (expect_ocdbt || has_ocdbt_files) {
       absl::StatusOr<ocdbt::OcdbtReader> r = ocdbt::OcdbtReader::Open(dir);
       if (!r.ok()) return r.status();

@@ -97,8 +97,8 @@ absl::StatusOr<Tree> ToTree(Node& n, const std::string& path,
   }
   std::vector<std::pair<int64_t, Node*>> items;
   for (auto& [k, child] : n.children) {
-    int64_t i = 0;
-    absl::SimpleAtoi(k, &i);
+    int64_t i = -1;  // ParseLeaf checked that sequence keys are indices
+    if (!absl::SimpleAtoi(k, &i)) i = -1;
     items.emplace_back(i, child.get());
   }
   std::sort(items.begin(), items.end(),

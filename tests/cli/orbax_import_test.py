@@ -425,6 +425,7 @@ class GeneratedOrbaxTest(Base):
             "layers": ["array", "array"],
             "step": ("int", 7),
             "name": ("str", "run-α"),
+            "d": "array",
             "opt": [{}, "none"]})
         self.assertEqual(dump_tree(self.db("aggregate_gzip"), 1), {
             "enc": {"kernel": "array", "bias": "array"},

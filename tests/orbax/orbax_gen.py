@@ -438,6 +438,9 @@ def case_v2_folders(out):
                      dict(chunks=(1, 2, 4), compressor=None, sep="/",
                           skip=((1, 0, 0),))),
         "step": (np.array(7, np.int32), dict(chunks=(), compressor="gzip")),
+        # A leaf named "d": its folder is not OCDBT's data folder.
+        "d": (np.array([True, False, True]), dict(chunks=(2,),
+                                                  compressor="zlib")),
     }
     expected = {}
     for name, (a, kw) in arrays.items():
@@ -454,6 +457,7 @@ def case_v2_folders(out):
         ((("layers", 2), ("0", 1)), "jax.Array"),
         ((("layers", 2), ("1", 1)), "jax.Array"),
         ((("step", 2),), "scalar"),
+        ((("d", 2),), "np.ndarray"),
         ((("name", 2),), "string"),
         ((("opt", 2), ("0", 1)), "Dict"),
         ((("opt", 2), ("1", 1)), "None"),
