@@ -1,5 +1,7 @@
 #include "core/ocdbt_reader.h"
 
+#include <dirent.h>
+
 #include <utility>
 
 #include "absl/status/status.h"
@@ -7,6 +9,33 @@
 #include "core/file_bytes.h"
 
 namespace ckptdb::ocdbt {
+namespace {
+
+// The newest manifest.<16 hex digits> file in `dir`.
+absl::StatusOr<std::string> LatestNumberedManifest(const std::string& dir) {
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) {
+    return absl::NotFoundError(absl::StrCat("cannot list '", dir, "'"));
+  }
+  std::string best;
+  while (dirent* e = readdir(d)) {
+    const std::string n = e->d_name;
+    if (n.size() == 9 + 16 && n.compare(0, 9, "manifest.") == 0 &&
+        n.find_first_not_of("0123456789abcdef", 9) == std::string::npos &&
+        n > best) {
+      best = n;
+    }
+  }
+  closedir(d);
+  if (best.empty()) {
+    return absl::DataLossError(absl::StrCat(
+        "'", dir, "/manifest.ocdbt' is a numbered manifest, but no "
+        "manifest.<generation> file is in '", dir, "'"));
+  }
+  return absl::StrCat(dir, "/", best);
+}
+
+}  // namespace
 
 absl::StatusOr<OcdbtReader> OcdbtReader::Open(const std::string& dir) {
   OcdbtReader r;
@@ -23,10 +52,23 @@ absl::StatusOr<OcdbtReader> OcdbtReader::Open(const std::string& dir) {
   absl::StatusOr<Manifest> m = DecodeManifest(*bytes, path);
   if (!m.ok()) return m.status();
   r.manifest_ = *std::move(m);
-  if (r.manifest_.manifest_kind != 0) {
-    return absl::UnimplementedError(absl::StrCat(
-        "'", path,
-        "': numbered manifests (manifest kind 1) are not supported"));
+  if (r.manifest_.manifest_kind == 1) {
+    // "Numbered" manifests: manifest.ocdbt holds the configuration, the
+    // versions are in manifest.<16 hex digits>, the highest the latest.
+    absl::StatusOr<std::string> numbered = LatestNumberedManifest(dir);
+    if (!numbered.ok()) return numbered.status();
+    absl::StatusOr<std::string> nbytes = file_bytes::ReadAll(*numbered, 64u << 20);
+    if (!nbytes.ok()) return nbytes.status();
+    absl::StatusOr<Manifest> nm = DecodeManifest(*nbytes, *numbered);
+    if (!nm.ok()) return nm.status();
+    if (nm->manifest_kind != 0) {
+      return absl::DataLossError(absl::StrCat(
+          "'", *numbered, "': a numbered manifest must hold its versions"));
+    }
+    r.manifest_.versions = std::move(nm->versions);
+  } else if (r.manifest_.manifest_kind != 0) {
+    return absl::DataLossError(absl::StrCat(
+        "'", path, "': unknown manifest kind ", r.manifest_.manifest_kind));
   }
   if (r.manifest_.versions.empty()) return r;  // a database never written
   const Version& latest = r.manifest_.versions.back();

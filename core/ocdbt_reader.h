@@ -1,4 +1,5 @@
-// Reading a whole OCDBT database from a folder: the manifest's latest
+// Reading a whole OCDBT database from a folder: the manifest's (or, for
+// numbered manifests, the highest manifest.<generation> file's) latest
 // version, its B+tree walked from the root, out-of-line values read from
 // the data files under `d/` (or any relative path the tables name, such as
 // Orbax's per-process `ocdbt.process_N/d/...`, which the root manifest of a

@@ -409,7 +409,7 @@ class GeneratedOrbaxTest(Base):
 
     def test_cases_import_exactly(self):
         for case in ("v2_folders", "aggregate_gzip", "v3_sharded",
-                     "multiprocess"):
+                     "multiprocess", "numbered"):
             with self.subTest(case=case):
                 db = self.db(case)
                 run(["import", db, "1", os.path.join(self.gen, case),

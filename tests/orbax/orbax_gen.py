@@ -186,6 +186,13 @@ def interior_node(children, files, height=1, compress=False):
     return envelope(BTREE_MAGIC, body, compress)
 
 
+def config_only_manifest():
+    """manifest.ocdbt of the "numbered" kind: the configuration alone."""
+    body = bytes(16) + varint(1) + varint(100) + varint(100_000_000)
+    body += bytes([4]) + varint(1) + struct.pack("<i", 0)
+    return envelope(MANIFEST_MAGIC, body, True)
+
+
 def manifest(root, root_height, files, num_keys, compress=True,
              generation=1, commit_ns=1_700_000_000_000_000_000):
     """root: (file_index, offset, length) or None (empty database)."""
@@ -581,6 +588,34 @@ def case_multiprocess(out):
     os.makedirs(os.path.join(root, "not_a_step"), exist_ok=True)
 
 
+def case_numbered(out):
+    """An OCDBT item with "numbered" manifests: the configuration in
+    manifest.ocdbt, versions in manifest.<generation>; the newest (2) holds
+    the data, an older one (1) an empty database."""
+    a = np.arange(10, dtype=np.int64) * 7
+    kvs = {f"x/{k}": v for k, v in zarr_v2(a, chunks=(4,),
+                                          compressor="gzip").items()}
+    d = os.path.join(out, "numbered")
+    keys = sorted(kvs)
+    data, refs = b"", {}
+    for k in keys:
+        refs[k] = (0, len(data), len(kvs[k]))
+        data += kvs[k]
+    write(os.path.join(d, "d", "1" * 32), data)
+    node = leaf_node([(k.encode(), refs[k]) for k in keys],
+                     [(b"", b"d/" + b"1" * 32)])
+    write(os.path.join(d, "d", "2" * 32), node)
+    write(os.path.join(d, "manifest.ocdbt"), config_only_manifest())
+    write(os.path.join(d, "manifest.0000000000000001"),
+          manifest(None, 0, [], 0, generation=1))
+    write(os.path.join(d, "manifest.0000000000000002"),
+          manifest((0, 0, len(node)), 0, [(b"", b"d/" + b"2" * 32)],
+                   len(keys), generation=2))
+    write(os.path.join(d, "_METADATA"),
+          tree_metadata([((("x", 2),), "jax.Array")], True, False))
+    np.savez(os.path.join(out, "numbered.npz"), x=a)
+
+
 def main():
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
@@ -588,6 +623,7 @@ def main():
     case_aggregate(out)
     case_v3_sharded(out)
     case_multiprocess(out)
+    case_numbered(out)
 
 
 if __name__ == "__main__":
