@@ -28,9 +28,11 @@ absl::StatusOr<std::string> LatestNumberedManifest(const std::string& dir) {
   }
   closedir(d);
   if (best.empty()) {
-    return absl::DataLossError(absl::StrCat(
-        "'", dir, "/manifest.ocdbt' is a numbered manifest, but no "
-        "manifest.<generation> file is in '", dir, "'"));
+    return absl::DataLossError(
+        absl::StrCat("'", dir,
+                     "/manifest.ocdbt' is a numbered manifest, but no "
+                     "manifest.<generation> file is in '",
+                     dir, "'"));
   }
   return absl::StrCat(dir, "/", best);
 }
@@ -57,7 +59,8 @@ absl::StatusOr<OcdbtReader> OcdbtReader::Open(const std::string& dir) {
     // versions are in manifest.<16 hex digits>, the highest the latest.
     absl::StatusOr<std::string> numbered = LatestNumberedManifest(dir);
     if (!numbered.ok()) return numbered.status();
-    absl::StatusOr<std::string> nbytes = file_bytes::ReadAll(*numbered, 64u << 20);
+    absl::StatusOr<std::string> nbytes =
+        file_bytes::ReadAll(*numbered, 64u << 20);
     if (!nbytes.ok()) return nbytes.status();
     absl::StatusOr<Manifest> nm = DecodeManifest(*nbytes, *numbered);
     if (!nm.ok()) return nm.status();

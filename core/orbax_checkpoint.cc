@@ -20,6 +20,7 @@ namespace ckptdb::orbax {
 namespace {
 
 constexpr absl::string_view kTmp = ".orbax-checkpoint-tmp";
+constexpr absl::string_view kCommitMarker = "commit_success.txt";
 
 bool IsFile(const std::string& path) {
   struct stat st;
@@ -241,6 +242,27 @@ absl::StatusOr<RootListing> FindSteps(const std::string& path) {
   }
   if (padded && widths.size() == 1) {
     out.fixed_length = static_cast<int>(widths.begin()->first);
+  }
+  // On object stores Orbax marks a finished step with commit_success.txt
+  // (folders there cannot be renamed into place). A root copied from one
+  // has the marker in its committed steps; a step without it there is an
+  // unfinished save.
+  bool markers = false;
+  for (const RootStep& s : out.steps) {
+    markers |= IsFile(s.dir + "/" + std::string(kCommitMarker));
+  }
+  if (markers) {
+    std::vector<RootStep> committed;
+    for (RootStep& s : out.steps) {
+      if (IsFile(s.dir + "/" + std::string(kCommitMarker))) {
+        committed.push_back(std::move(s));
+      } else {
+        out.skipped.push_back(absl::StrCat(s.dir, " (uncommitted: no ",
+                                           kCommitMarker,
+                                           " while other steps have one)"));
+      }
+    }
+    out.steps = std::move(committed);
   }
   std::sort(
       out.steps.begin(), out.steps.end(),

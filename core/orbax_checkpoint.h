@@ -59,8 +59,10 @@ struct RootListing {
 // The committed steps of a CheckpointManager root: folders named <step>,
 // zero-padded <step> or <prefix>_<step> that are Orbax checkpoints.
 // Temporary folders (*.orbax-checkpoint-tmp*) and other entries are
-// skipped. InvalidArgument if two folders name the same step or if steps
-// use different prefixes.
+// skipped, and so are steps without commit_success.txt when other steps
+// have one (a root copied from an object store, where Orbax marks
+// committed steps so). InvalidArgument if two folders name the same step or if
+// steps use different prefixes.
 absl::StatusOr<RootListing> FindSteps(const std::string& root);
 
 }  // namespace ckptdb::orbax

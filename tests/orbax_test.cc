@@ -524,6 +524,15 @@ TEST(OrbaxCheckpointTest, FindStepsSkipsTemporaryAndForeignFolders) {
   EXPECT_THAT(orbax::FindSteps(dir.path()),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("are both step 12")));
+  fs::remove_all(dir.Sub("run_12"));
+  // A root from an object store: commit_success.txt marks committed steps.
+  std::ofstream(dir.Sub("run_0012") + "/commit_success.txt") << "ok";
+  orbax::RootListing marked = orbax::FindSteps(dir.path()).value();
+  ASSERT_EQ(marked.steps.size(), 1u);
+  EXPECT_EQ(marked.steps[0].step, 12);
+  EXPECT_THAT(marked.skipped,
+              ::testing::Contains(HasSubstr("run_0007 (uncommitted: no "
+                                            "commit_success.txt")));
   EXPECT_THAT(orbax::ReadStep(dir.Sub("run_0030.orbax-checkpoint-tmp-5")),
               StatusIs(absl::StatusCode::kFailedPrecondition,
                        HasSubstr("unfinished save")));
