@@ -997,6 +997,14 @@ absl::Status RunImport(const Args& args) {
     w.FieldUint("logical_bytes", saved.logical_bytes);
     w.FieldUint("new_bytes", saved.new_bytes);
     w.Field("format", FormatName(src.format));
+    if (src.orbax.has_value()) {
+      w.Key("items");
+      w.BeginArray(/*compact=*/true);
+      for (const orbax::Item& i : src.orbax->items) {
+        w.String(i.name.empty() ? item_name : i.name);
+      }
+      w.EndArray();
+    }
     w.EndObject();
     w.Finish();
     return absl::OkStatus();

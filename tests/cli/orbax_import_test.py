@@ -267,6 +267,13 @@ class RealOrbaxTest(Base):
                             "checkpoint_metadata_present",
                             "pytree_checkpointable_has_metadata")
         db = self.db()
+        out = json.loads(run(["import", db, "1", case, "--create", "--item",
+                              "params", "--json"]).stdout)
+        self.assertEqual((out["format"], out["items"], out["step"]),
+                         ("orbax", ["params"], 1))
+        doc = json.loads(run(["dump", db, "1"]).stdout)
+        self.assertEqual(doc["steps"][0]["items"][0]["name"], "params")
+        db = self.db("again")
         run(["import", db, "1", case, "--create"])
         doc = json.loads(run(["dump", db, "1"]).stdout)
         step = doc["steps"][0]
