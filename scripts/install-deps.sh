@@ -21,6 +21,9 @@ PKGS=(
   python3 python3-dev python3-numpy python3-pytest pybind11-dev
   # ckptdb.flax: Flax's msgpack checkpoint format
   python3-msgpack
+  # Orbax import: blosc-compressed zarr arrays (zstd and zlib are above),
+  # and the importer tests' independent zstd decode
+  libblosc-dev python3-zstandard
 )
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${PKGS[@]}"

@@ -23,10 +23,12 @@
 #include "api/save_validation.h"
 #include "ckptdb/checkpoint_manager.h"
 #include "ckptdb/status.h"
+#include "core/orbax_checkpoint.h"
 #include "tools/cli.h"
 #include "tools/cli_flax.h"
 #include "tools/cli_format.h"
 #include "tools/cli_json.h"
+#include "tools/cli_orbax.h"
 #include "tools/cli_progress.h"
 #include "tools/cli_safetensors.h"
 #include "tools/npy.h"
@@ -396,7 +398,14 @@ absl::StatusOr<Tree> LeafFromNpy(std::shared_ptr<const std::string> bytes,
   return Tree(std::move(v.array));
 }
 
-enum class ImportFormat { kNpyFolder, kNpy, kNpz, kSafetensors, kFlaxMsgpack };
+enum class ImportFormat {
+  kNpyFolder,
+  kNpy,
+  kNpz,
+  kSafetensors,
+  kFlaxMsgpack,
+  kOrbax
+};
 
 struct ImportSource {
   ImportFormat format = ImportFormat::kNpz;
@@ -405,6 +414,7 @@ struct ImportSource {
   uint64_t files = 0;
   uint64_t array_bytes = 0;
   std::vector<std::string> ignored;
+  std::optional<orbax::Step> orbax;  // kOrbax: every item, step metadata
 };
 
 // Device and inode of a directory (through symlinks), to find cycles.
@@ -548,6 +558,8 @@ const char* FormatName(ImportFormat f) {
       return "safetensors";
     case ImportFormat::kFlaxMsgpack:
       return "msgpack";
+    case ImportFormat::kOrbax:
+      return "orbax";
   }
   return "?";
 }
@@ -565,6 +577,13 @@ absl::StatusOr<ImportFormat> DetectFormat(const Args& args,
                                           const std::string& in, bool is_dir) {
   const std::optional<std::string> forced = args.GetOptional("format");
   if (forced.has_value()) {
+    if (*forced == "orbax") {
+      if (!is_dir) {
+        return UsageError(absl::StrCat("--format orbax: '", in,
+                                       "' is not a folder"));
+      }
+      return ImportFormat::kOrbax;
+    }
     if (*forced == "safetensors" || *forced == "npz" || *forced == "msgpack") {
       if (is_dir) {
         return UsageError(absl::StrCat("--format ", *forced, ": '", in,
@@ -577,10 +596,21 @@ absl::StatusOr<ImportFormat> DetectFormat(const Args& args,
       return is_dir ? ImportFormat::kNpyFolder : ImportFormat::kNpy;
     }
     return UsageError(
-        absl::StrCat("--format must be msgpack, safetensors, npz or npy, got '",
+        absl::StrCat("--format must be orbax, msgpack, safetensors, npz or "
+                     "npy, got '",
                      *forced, "'"));
   }
-  if (is_dir) return ImportFormat::kNpyFolder;
+  if (is_dir && DirLooksLikeOrbax(in)) return ImportFormat::kOrbax;
+  if (is_dir) {
+    absl::StatusOr<orbax::RootListing> root = orbax::FindSteps(in);
+    if (root.ok() && !root->steps.empty()) {
+      return UsageError(absl::StrCat(
+          "'", in, "' is an Orbax CheckpointManager root (", root->steps.size(),
+          " steps, e.g. '", root->steps.back().dir,
+          "'): import one step folder, or all with --all"));
+    }
+    return ImportFormat::kNpyFolder;
+  }
   if (LooksLikeNpy(in)) return ImportFormat::kNpy;
   if (LooksLikeZip(in)) return ImportFormat::kNpz;
   if (FileLooksLikeSafetensors(in)) return ImportFormat::kSafetensors;
@@ -643,6 +673,13 @@ absl::Status ReadImportSource(const Args& args, const std::string& in,
       src->files = st.tensors;
       return absl::OkStatus();
     }
+    case ImportFormat::kOrbax: {
+      CKPTDB_ASSIGN_OR_RETURN(src->orbax, orbax::ReadStep(in));
+      src->files = src->orbax->items.size();
+      src->array_bytes = OrbaxArrayBytes(*src->orbax);
+      progress.Add(total);
+      return absl::OkStatus();
+    }
     case ImportFormat::kFlaxMsgpack: {
       CKPTDB_ASSIGN_OR_RETURN(auto bytes, ReadWholeFile(in, &progress));
       CKPTDB_ASSIGN_OR_RETURN(src->tree, FlaxMsgpackToTree(std::move(bytes), in,
@@ -661,6 +698,16 @@ absl::StatusOr<StepInfo> SaveImported(Store* store, int64_t step,
                                       const std::string& item_name,
                                       const ImportSource& src) {
   internal::StepSaveRequest req;
+  if (src.orbax.has_value()) {
+    CKPTDB_ASSIGN_OR_RETURN(req,
+                            OrbaxSaveRequest(*src.orbax, step, name, item_name));
+    absl::StatusOr<StepInfo> saved = store->SaveStep(req);
+    if (!saved.ok() &&
+        saved.status().code() == absl::StatusCode::kAlreadyExists) {
+      return WithExit(saved.status(), Exit::kExists);
+    }
+    return saved;
+  }
   req.step = step;
   req.name = name;
   CKPTDB_ASSIGN_OR_RETURN(
@@ -723,13 +770,100 @@ absl::Status AdoptFlaxNaming(Store* store, const std::string& prefix) {
   return store->SetNamingRecord(rec);
 }
 
-// `ckptdb import DB --all DIR`: every checkpoint of a legacy Flax directory.
+// Names the steps of an Orbax CheckpointManager root as Orbax named them
+// when the database's naming can (a new database whose record is unset).
+absl::Status AdoptOrbaxNaming(Store* store, const orbax::RootListing& root) {
+  internal::NamingRecord rec = store->GetNamingRecord();
+  if (!store->Steps().empty() || !rec.step_prefix.empty() ||
+      rec.step_format_fixed_length != 0 ||
+      (root.prefix.empty() && root.fixed_length == 0)) {
+    return absl::OkStatus();
+  }
+  rec.step_prefix = root.prefix;
+  rec.step_format_fixed_length = root.fixed_length;
+  return store->SetNamingRecord(rec);
+}
+
+std::string ItemNames(const orbax::Step& step, const std::string& item_name) {
+  std::vector<std::string> names;
+  for (const orbax::Item& i : step.items) {
+    names.push_back(i.name.empty() ? item_name : i.name);
+  }
+  return absl::StrJoin(names, "', '");
+}
+
+// `ckptdb import DB --all ROOT`: every committed step of an Orbax
+// CheckpointManager root. Every step is read once before anything is saved
+// (a damaged one saves nothing), then again to save it, so that only one
+// step is in memory at a time.
+absl::Status RunImportOrbaxAll(const Args& args,
+                               const orbax::RootListing& found) {
+  const std::string item_name = args.Get("item", "default");
+  CKPTDB_ASSIGN_OR_RETURN(auto store, OpenForImport(args));
+  for (const orbax::RootStep& s : found.steps) {
+    if (store->HasStep(s.step)) return StepExists(args, s.step);
+  }
+  Progress check(args, "import: checking", found.steps.size());
+  for (const orbax::RootStep& s : found.steps) {
+    CKPTDB_RETURN_IF_ERROR(orbax::ReadStep(s.dir).status());
+    check.Add(1);
+  }
+  check.Done();
+  for (const std::string& s : found.skipped) {
+    std::fprintf(stderr, "ckptdb import: skipping '%s'\n", s.c_str());
+  }
+  CKPTDB_RETURN_IF_ERROR(AdoptOrbaxNaming(store.get(), found));
+  JsonWriter* w = nullptr;
+  std::optional<JsonWriter> json;
+  if (args.json()) {
+    json.emplace(stdout);
+    w = &*json;
+    w->BeginObject();
+    w->Field("database", args[0]);
+    w->Field("format", "orbax");
+    w->Key("steps");
+    w->BeginArray();
+  }
+  for (const orbax::RootStep& s : found.steps) {
+    ImportSource src;
+    CKPTDB_ASSIGN_OR_RETURN(src.orbax, orbax::ReadStep(s.dir));
+    CKPTDB_ASSIGN_OR_RETURN(
+        StepInfo saved,
+        SaveImported(store.get(), s.step, ManagerStepName(*store, s.step),
+                     item_name, src));
+    if (w != nullptr) {
+      w->BeginObject();
+      w->Field("folder", s.dir);
+      w->FieldInt("step", saved.step);
+      w->Field("name", saved.name);
+      w->FieldUint("logical_bytes", saved.logical_bytes);
+      w->FieldUint("new_bytes", saved.new_bytes);
+      w->EndObject();
+      continue;
+    }
+    Print(absl::StrCat("imported ", s.dir, " as step ", StepLabel(saved),
+                       " items '", ItemNames(*src.orbax, item_name), "' (",
+                       HumanBytes(saved.logical_bytes),
+                       "): ", HumanBytes(saved.new_bytes), " new on disk\n"));
+  }
+  if (w != nullptr) {
+    w->EndArray();
+    w->EndObject();
+    w->Finish();
+  }
+  return absl::OkStatus();
+}
+
+// `ckptdb import DB --all DIR`: every checkpoint of a legacy Flax directory
+// or of an Orbax CheckpointManager root.
 absl::Status RunImportAll(const Args& args) {
   if (args.size() != 2) {
     return UsageError("import --all takes DB and a Flax checkpoint folder");
   }
-  if (args.Has("format") && args.Get("format", "") != "msgpack") {
-    return UsageError("import --all reads Flax msgpack files only");
+  if (args.Has("format") && args.Get("format", "") != "msgpack" &&
+      args.Get("format", "") != "orbax") {
+    return UsageError(
+        "import --all reads Orbax step folders or Flax msgpack files only");
   }
   if (args.Has("flat")) return UsageError("--flat applies to safetensors");
   const std::string dir = args[1];
@@ -739,6 +873,17 @@ absl::Status RunImportAll(const Args& args) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) {
     return UsageError(absl::StrCat("'", dir, "' is not a folder"));
+  }
+  if (args.Get("format", "orbax") == "orbax" && !args.Has("prefix")) {
+    CKPTDB_ASSIGN_OR_RETURN(orbax::RootListing root, orbax::FindSteps(dir));
+    if (!root.steps.empty() || args.Has("format")) {
+      if (root.steps.empty()) {
+        return UsageError(absl::StrCat(
+            "'", dir, "' holds no committed Orbax step folders"));
+      }
+      if (args.Has("lists")) return UsageError("--lists applies to msgpack");
+      return RunImportOrbaxAll(args, root);
+    }
   }
   CKPTDB_ASSIGN_OR_RETURN(FlaxDirectory found,
                           FindFlaxCheckpoints(dir, prefix));
@@ -852,8 +997,24 @@ absl::Status RunImport(const Args& args) {
     w.FieldUint("logical_bytes", saved.logical_bytes);
     w.FieldUint("new_bytes", saved.new_bytes);
     w.Field("format", FormatName(src.format));
+    if (src.orbax.has_value()) {
+      w.Key("items");
+      w.BeginArray(/*compact=*/true);
+      for (const orbax::Item& i : src.orbax->items) {
+        w.String(i.name.empty() ? item_name : i.name);
+      }
+      w.EndArray();
+    }
     w.EndObject();
     w.Finish();
+    return absl::OkStatus();
+  }
+  if (src.orbax.has_value()) {
+    Print(absl::StrCat("imported Orbax checkpoint ", in, " as step ",
+                       StepLabel(saved), " items '",
+                       ItemNames(*src.orbax, item_name), "' (",
+                       HumanBytes(saved.logical_bytes),
+                       "): ", HumanBytes(saved.new_bytes), " new on disk\n"));
     return absl::OkStatus();
   }
   const char* unit =
@@ -914,7 +1075,9 @@ Command ImportCommand() {
       "[--create] [--json] [--no-progress]\n"
       "       ckptdb import DB --all DIR [--prefix P] [--lists] [--item NAME] "
       "[--create] [--json] [--no-progress]";
-  c.summary = "Save .npy, .npz, safetensors or Flax msgpack files as a step.";
+  c.summary =
+      "Save .npy, .npz, safetensors, Flax msgpack files or an Orbax "
+      "checkpoint as a step.";
   c.description =
       "IN is a folder of .npy files (subfolders become dicts, files their\n"
       "leaves, keyed by name without .npy, sorted), an .npz archive (as\n"
@@ -931,9 +1094,16 @@ Command ImportCommand() {
       "flax.serialization.to_bytes; recognised by its content) becomes its\n"
       "tree: arrays, numpy scalars (0-d arrays), complex (0-d complex128),\n"
       "chunked arrays joined, key order kept; Flax stores lists as maps\n"
-      "keyed '0'..'n-1', which --lists turns back into lists. --format\n"
-      "msgpack|safetensors|npz|npy skips the detection. With --all, DIR is\n"
-      "a legacy Flax checkpoint folder: every file <prefix><step> (--prefix,\n"
+      "keyed '0'..'n-1', which --lists turns back into lists. An Orbax\n"
+      "checkpoint folder (a step folder or an item folder: _METADATA,\n"
+      "manifest.ocdbt, an aggregate 'checkpoint' file) is read natively\n"
+      "(OCDBT, zarr v2/v3): each item folder becomes an item of the step,\n"
+      "the tree rebuilt from _METADATA, _CHECKPOINT_METADATA's times,\n"
+      "metrics and custom metadata carried over. --format\n"
+      "orbax|msgpack|safetensors|npz|npy skips the detection. With --all,\n"
+      "DIR is an Orbax CheckpointManager root (every committed step folder\n"
+      "<step> or <prefix>_<step>, *.orbax-checkpoint-tmp* skipped) or a\n"
+      "legacy Flax checkpoint folder: every file <prefix><step> (--prefix,\n"
       "default checkpoint_) becomes step <step>, in Flax's natural order,\n"
       "skipping <prefix>tmp, *_tmp and *_gda; a new database takes the\n"
       "prefix as its step prefix so steps keep Flax's names. Every file is\n"
@@ -944,10 +1114,11 @@ Command ImportCommand() {
   c.flags = {
       ItemFlag(),
       {"create", "", "create the database if it does not exist"},
-      {"format", "F", "msgpack, safetensors, npz or npy: skip the detection"},
+      {"format", "F",
+       "orbax, msgpack, safetensors, npz or npy: skip the detection"},
       {"flat", "", "safetensors: keep tensor names as flat keys"},
       {"lists", "", "msgpack: maps keyed '0'..'n-1' become lists"},
-      {"all", "", "import every checkpoint of a Flax folder"},
+      {"all", "", "import every step of an Orbax root or a Flax folder"},
       {"prefix", "P", "with --all: file name prefix (checkpoint_)"},
       JsonFlag(),
       NoProgressFlag()};
@@ -957,7 +1128,8 @@ Command ImportCommand() {
       "  python3 -c \"import numpy as np; np.savez('/tmp/w.npz', "
       "**{'params/w': np.ones((2, 3))})\"\n"
       "  ckptdb import /ckpt/run1 100 /tmp/w.npz\n"
-      "  ckptdb import /ckpt/run2 --all /old/flax_ckpts --create\n";
+      "  ckptdb import /ckpt/run2 --all /old/flax_ckpts --create\n"
+      "  ckptdb import /ckpt/run3 --all /old/orbax_run --create\n";
   c.run = RunImport;
   return c;
 }
