@@ -52,6 +52,8 @@ absl::StatusOr<StepInfo> Store::SaveStep(const StepSaveRequest& req) {
     absl::StatusOr<StepInfo> info =
         following_.load() ? SaveThroughWriter(req) : SaveHere(req);
     if (info.ok() || !IsRaced(info.status())) return info;
+    // What it found may have changed: the latest step (patch bases) too.
+    reload_bases_.store(true);
     if (IsWriterChanged(info.status()) ? absl::Now() > deadline
                                        : ++attempt > kSaveAttempts) {
       return info;

@@ -106,6 +106,7 @@ std::string CommandHelp(const Command& c);
 
 // Subcommand factories (one per source file group).
 Command LsCommand();
+Command RunsCommand();
 Command TreeCommand();
 Command ShowCommand();
 Command DumpCommand();
@@ -132,10 +133,25 @@ enum class OpenMode {
 // Opens the database at `path`. Errors carry kNoDatabase (missing, or not a
 // ckptdb database), kBusy (locked by another process), kCorrupt (damaged).
 // `chunk_bytes` (0: the default, 1 MiB) is the chunk size of new saves.
+// `run` selects the run whose steps the store lists ("": the default run).
 absl::StatusOr<std::unique_ptr<Store>> OpenDatabase(const std::string& path,
                                                     OpenMode mode,
                                                     bool create = false,
-                                                    uint32_t chunk_bytes = 0);
+                                                    uint32_t chunk_bytes = 0,
+                                                    const std::string& run = "");
+
+// A step argument: "STEP" (the default run) or "RUN:STEP" (run names have
+// no ':'). STEP is a number, a display name or "latest".
+struct RunStep {
+  std::string run;
+  std::string step;
+};
+RunStep SplitRunStep(absl::string_view spec);
+// OpenDatabase for the run a step argument names; *step gets its STEP part.
+absl::StatusOr<std::unique_ptr<Store>> OpenForStep(const std::string& path,
+                                                   OpenMode mode,
+                                                   absl::string_view spec,
+                                                   std::string* step);
 
 // Resolves a step given as a number, a display name ("test_4") or
 // "latest". kNoStep if there is no such step.

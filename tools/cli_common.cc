@@ -149,9 +149,10 @@ FlagSpec NoProgressFlag() {
 
 const std::vector<Command>& Commands() {
   static const std::vector<Command>* commands = new std::vector<Command>{
-      LsCommand(),     TreeCommand(),   ShowCommand(), DumpCommand(),
-      StatsCommand(),  VerifyCommand(), DiffCommand(), ExportCommand(),
-      ImportCommand(), RmCommand(),     GcCommand(),   DemoCommand(),
+      LsCommand(),     RunsCommand(),   TreeCommand(),   ShowCommand(),
+      DumpCommand(),   StatsCommand(),  VerifyCommand(), DiffCommand(),
+      ExportCommand(), ImportCommand(), RmCommand(),     GcCommand(),
+      DemoCommand(),
   };
   return *commands;
 }
@@ -184,10 +185,33 @@ std::string CommandHelp(const Command& c) {
 
 // ---- databases --------------------------------------------------------------
 
+RunStep SplitRunStep(absl::string_view spec) {
+  const size_t colon = spec.find(':');
+  if (colon == absl::string_view::npos) return {"", std::string(spec)};
+  return {std::string(spec.substr(0, colon)),
+          std::string(spec.substr(colon + 1))};
+}
+
+absl::StatusOr<std::unique_ptr<Store>> OpenForStep(const std::string& path,
+                                                   OpenMode mode,
+                                                   absl::string_view spec,
+                                                   std::string* step) {
+  RunStep rs = SplitRunStep(spec);
+  *step = rs.step;
+  auto store = OpenDatabase(path, mode, false, 0, rs.run);
+  if (!store.ok() &&
+      store.status().code() == absl::StatusCode::kInvalidArgument) {
+    return WithExit(store.status(), Exit::kUsage);
+  }
+  return store;
+}
+
 absl::StatusOr<std::unique_ptr<Store>> OpenDatabase(const std::string& path,
                                                     OpenMode mode, bool create,
-                                                    uint32_t chunk_bytes) {
+                                                    uint32_t chunk_bytes,
+                                                    const std::string& run) {
   internal::StoreOptions so;
+  so.run = run;
   so.mode = mode == OpenMode::kReadOnly
                 ? internal::StoreOptions::Mode::kReadOnly
                 : internal::StoreOptions::Mode::kReadWrite;
@@ -236,7 +260,10 @@ absl::StatusOr<StepInfo> ResolveStep(const Store& store,
   if (spec == "latest") {
     if (steps.empty()) {
       return WithExit(absl::NotFoundError(absl::StrCat(
-                          "database '", store.path(), "' has no steps")),
+                          store.run().empty()
+                              ? "database '"
+                              : absl::StrCat("run '", store.run(), "' of '"),
+                          store.path(), "' has no steps")),
                       Exit::kNoStep);
     }
     return steps.back();
@@ -260,7 +287,10 @@ absl::StatusOr<StepInfo> ResolveStep(const Store& store,
   }
   return WithExit(
       absl::NotFoundError(absl::StrCat(
-          "no step '", spec, "' in '", store.path(), "' (",
+          "no step '", spec, "' in ",
+          store.run().empty() ? ""
+                              : absl::StrCat("run '", store.run(), "' of "),
+          "'", store.path(), "' (",
           steps.empty() ? "it has no steps"
                         : absl::StrCat("steps: ", absl::StrJoin(names, ", ")),
           ")")),

@@ -381,20 +381,23 @@ absl::Status RunDiff(const Args& args) {
   const bool two = args.size() == 4;
   const std::string db_a = args[0];
   const std::string db_b = two ? args[2] : args[0];
-  CKPTDB_ASSIGN_OR_RETURN(auto store_a,
-                          OpenDatabase(db_a, OpenMode::kReadOnly));
+  const std::string spec_b = two ? args[3] : args[2];
+  std::string step_a, step_b;
+  CKPTDB_ASSIGN_OR_RETURN(
+      auto store_a, OpenForStep(db_a, OpenMode::kReadOnly, args[1], &step_a));
+  // A second view when the other step is in another database or run.
   std::unique_ptr<Store> store_b_owned;
   const Store* store_b = store_a.get();
-  if (two) {
-    CKPTDB_ASSIGN_OR_RETURN(store_b_owned,
-                            OpenDatabase(db_b, OpenMode::kReadOnly));
+  step_b = SplitRunStep(spec_b).step;
+  if (two || SplitRunStep(spec_b).run != store_a->run()) {
+    CKPTDB_ASSIGN_OR_RETURN(
+        store_b_owned, OpenForStep(db_b, OpenMode::kReadOnly, spec_b, &step_b));
     store_b = store_b_owned.get();
   }
   Side a{store_a.get(), db_a, {}};
   Side b{store_b, db_b, {}};
-  CKPTDB_ASSIGN_OR_RETURN(a.info, ResolveStep(*a.store, args[1]));
-  CKPTDB_ASSIGN_OR_RETURN(b.info,
-                          ResolveStep(*b.store, two ? args[3] : args[2]));
+  CKPTDB_ASSIGN_OR_RETURN(a.info, ResolveStep(*a.store, step_a));
+  CKPTDB_ASSIGN_OR_RETURN(b.info, ResolveStep(*b.store, step_b));
   CKPTDB_ASSIGN_OR_RETURN(const std::vector<std::string> items,
                           ItemsToCompare(args, a, b));
   std::vector<Entry> entries;

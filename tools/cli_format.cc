@@ -737,4 +737,42 @@ size_t DisplayWidth(const std::string& utf8) {
   return n;
 }
 
+namespace {
+
+std::string PadTo(const std::string& s, size_t w) {
+  const size_t n = DisplayWidth(s);
+  return n >= w ? s : s + std::string(w - n, ' ');
+}
+
+std::string RightTo(const std::string& s, size_t w) {
+  const size_t n = DisplayWidth(s);
+  return n >= w ? s : std::string(w - n, ' ') + s;
+}
+
+}  // namespace
+
+// Formats rows as aligned columns; `right[i]` right-aligns column i.
+std::string Table(const std::vector<std::vector<std::string>>& rows,
+                  const std::vector<bool>& right) {
+  std::vector<size_t> w;
+  for (const auto& r : rows) {
+    if (w.size() < r.size()) w.resize(r.size(), 0);
+    for (size_t i = 0; i < r.size(); ++i) {
+      w[i] = std::max(w[i], DisplayWidth(r[i]));
+    }
+  }
+  std::string out;
+  for (const auto& r : rows) {
+    std::string line;
+    for (size_t i = 0; i < r.size(); ++i) {
+      if (i > 0) line += "  ";
+      const bool rt = i < right.size() && right[i];
+      line += rt ? RightTo(r[i], w[i]) : PadTo(r[i], w[i]);
+    }
+    line.erase(line.find_last_not_of(' ') + 1);
+    absl::StrAppend(&out, line, "\n");
+  }
+  return out;
+}
+
 }  // namespace ckptdb::cli

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "ckptdb/array.h"
 #include "ckptdb/dtype.h"
@@ -61,6 +62,9 @@ ArrayStats ComputeStats(const Array& a);
 
 // Number of Unicode code points in UTF-8 text (for column alignment).
 size_t DisplayWidth(const std::string& utf8);
+// Formats rows as aligned columns; `right[i]` right-aligns column i.
+std::string Table(const std::vector<std::vector<std::string>>& rows,
+                  const std::vector<bool>& right);
 
 }  // namespace ckptdb::cli
 

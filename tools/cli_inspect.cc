@@ -23,40 +23,6 @@
 namespace ckptdb::cli {
 namespace {
 
-std::string PadTo(const std::string& s, size_t w) {
-  const size_t n = DisplayWidth(s);
-  return n >= w ? s : s + std::string(w - n, ' ');
-}
-
-std::string RightTo(const std::string& s, size_t w) {
-  const size_t n = DisplayWidth(s);
-  return n >= w ? s : std::string(w - n, ' ') + s;
-}
-
-// Formats rows as aligned columns; `right[i]` right-aligns column i.
-std::string Table(const std::vector<std::vector<std::string>>& rows,
-                  const std::vector<bool>& right) {
-  std::vector<size_t> w;
-  for (const auto& r : rows) {
-    if (w.size() < r.size()) w.resize(r.size(), 0);
-    for (size_t i = 0; i < r.size(); ++i) {
-      w[i] = std::max(w[i], DisplayWidth(r[i]));
-    }
-  }
-  std::string out;
-  for (const auto& r : rows) {
-    std::string line;
-    for (size_t i = 0; i < r.size(); ++i) {
-      if (i > 0) line += "  ";
-      const bool rt = i < right.size() && right[i];
-      line += rt ? RightTo(r[i], w[i]) : PadTo(r[i], w[i]);
-    }
-    line.erase(line.find_last_not_of(' ') + 1);
-    absl::StrAppend(&out, line, "\n");
-  }
-  return out;
-}
-
 std::vector<std::string> ItemNames(const StepInfo& info) {
   std::vector<std::string> names;
   for (const ItemSummary& s : info.items) names.push_back(s.name);
@@ -107,10 +73,11 @@ absl::Status RunLs(const Args& args) {
 // ---- tree -------------------------------------------------------------------
 
 absl::Status RunTree(const Args& args) {
-  CKPTDB_ASSIGN_OR_RETURN(auto store,
-                          OpenDatabase(args[0], OpenMode::kReadOnly));
+  std::string spec;
   CKPTDB_ASSIGN_OR_RETURN(
-      StepInfo info, ResolveStep(*store, args.size() > 1 ? args[1] : "latest"));
+      auto store, OpenForStep(args[0], OpenMode::kReadOnly,
+                              args.size() > 1 ? args[1] : "latest", &spec));
+  CKPTDB_ASSIGN_OR_RETURN(StepInfo info, ResolveStep(*store, spec));
   std::optional<std::string> want = args.GetOptional("item");
   if (args.size() > 2) {
     if (want.has_value() && *want != args[2]) {
@@ -208,9 +175,10 @@ void WriteStatsJson(const ArrayStats& st, JsonWriter* w) {
 }
 
 absl::Status RunShow(const Args& args) {
-  CKPTDB_ASSIGN_OR_RETURN(auto store,
-                          OpenDatabase(args[0], OpenMode::kReadOnly));
-  CKPTDB_ASSIGN_OR_RETURN(StepInfo info, ResolveStep(*store, args[1]));
+  std::string spec;
+  CKPTDB_ASSIGN_OR_RETURN(
+      auto store, OpenForStep(args[0], OpenMode::kReadOnly, args[1], &spec));
+  CKPTDB_ASSIGN_OR_RETURN(StepInfo info, ResolveStep(*store, spec));
   CKPTDB_ASSIGN_OR_RETURN(std::string item_name,
                           ResolveItem(info, args.GetOptional("item")));
   CKPTDB_ASSIGN_OR_RETURN(StoredItem item, ReadItem(*store, info, item_name));
@@ -290,11 +258,13 @@ absl::Status RunShow(const Args& args) {
 // ---- dump -------------------------------------------------------------------
 
 absl::Status RunDump(const Args& args) {
+  std::string spec;
   CKPTDB_ASSIGN_OR_RETURN(auto store,
-                          OpenDatabase(args[0], OpenMode::kReadOnly));
+                          OpenForStep(args[0], OpenMode::kReadOnly,
+                                      args.size() > 1 ? args[1] : "", &spec));
   std::vector<StepInfo> steps;
   if (args.size() > 1) {
-    CKPTDB_ASSIGN_OR_RETURN(StepInfo s, ResolveStep(*store, args[1]));
+    CKPTDB_ASSIGN_OR_RETURN(StepInfo s, ResolveStep(*store, spec));
     steps.push_back(s);
   } else {
     steps = store->Steps();

@@ -84,12 +84,20 @@ void WriteStepArray(const std::vector<StepInfo>& steps, JsonWriter* w) {
 // ---- rm ---------------------------------------------------------------------
 
 absl::Status RunRm(const Args& args) {
-  CKPTDB_ASSIGN_OR_RETURN(auto store,
-                          OpenDatabase(args[0], OpenMode::kReadWrite));
+  const std::string run = SplitRunStep(args[1]).run;
+  for (size_t i = 2; i < args.size(); ++i) {
+    if (SplitRunStep(args[i]).run != run) {
+      return UsageError("rm deletes steps of one run per call");
+    }
+  }
+  std::string unused;
+  CKPTDB_ASSIGN_OR_RETURN(
+      auto store, OpenForStep(args[0], OpenMode::kReadWrite, args[1], &unused));
   std::vector<StepInfo> steps;
   std::vector<int64_t> numbers;
   for (size_t i = 1; i < args.size(); ++i) {
-    CKPTDB_ASSIGN_OR_RETURN(StepInfo s, ResolveStep(*store, args[i]));
+    CKPTDB_ASSIGN_OR_RETURN(StepInfo s,
+                            ResolveStep(*store, SplitRunStep(args[i]).step));
     if (std::find(numbers.begin(), numbers.end(), s.step) != numbers.end()) {
       continue;
     }

@@ -247,9 +247,10 @@ class Exporter {
 };
 
 absl::Status RunExport(const Args& args) {
-  CKPTDB_ASSIGN_OR_RETURN(auto store,
-                          OpenDatabase(args[0], OpenMode::kReadOnly));
-  CKPTDB_ASSIGN_OR_RETURN(StepInfo info, ResolveStep(*store, args[1]));
+  std::string spec;
+  CKPTDB_ASSIGN_OR_RETURN(
+      auto store, OpenForStep(args[0], OpenMode::kReadOnly, args[1], &spec));
+  CKPTDB_ASSIGN_OR_RETURN(StepInfo info, ResolveStep(*store, spec));
   CKPTDB_ASSIGN_OR_RETURN(std::string item_name,
                           ResolveItem(info, args.GetOptional("item")));
   CKPTDB_ASSIGN_OR_RETURN(StoredItem item, ReadItem(*store, info, item_name));
@@ -579,8 +580,8 @@ absl::StatusOr<ImportFormat> DetectFormat(const Args& args,
   if (forced.has_value()) {
     if (*forced == "orbax") {
       if (!is_dir) {
-        return UsageError(absl::StrCat("--format orbax: '", in,
-                                       "' is not a folder"));
+        return UsageError(
+            absl::StrCat("--format orbax: '", in, "' is not a folder"));
       }
       return ImportFormat::kOrbax;
     }
@@ -699,8 +700,8 @@ absl::StatusOr<StepInfo> SaveImported(Store* store, int64_t step,
                                       const ImportSource& src) {
   internal::StepSaveRequest req;
   if (src.orbax.has_value()) {
-    CKPTDB_ASSIGN_OR_RETURN(req,
-                            OrbaxSaveRequest(*src.orbax, step, name, item_name));
+    CKPTDB_ASSIGN_OR_RETURN(
+        req, OrbaxSaveRequest(*src.orbax, step, name, item_name));
     absl::StatusOr<StepInfo> saved = store->SaveStep(req);
     if (!saved.ok() &&
         saved.status().code() == absl::StatusCode::kAlreadyExists) {
@@ -878,8 +879,8 @@ absl::Status RunImportAll(const Args& args) {
     CKPTDB_ASSIGN_OR_RETURN(orbax::RootListing root, orbax::FindSteps(dir));
     if (!root.steps.empty() || args.Has("format")) {
       if (root.steps.empty()) {
-        return UsageError(absl::StrCat(
-            "'", dir, "' holds no committed Orbax step folders"));
+        return UsageError(
+            absl::StrCat("'", dir, "' holds no committed Orbax step folders"));
       }
       if (args.Has("lists")) return UsageError("--lists applies to msgpack");
       return RunImportOrbaxAll(args, root);
@@ -1111,17 +1112,16 @@ Command ImportCommand() {
       "STEP must be a new step number; it is named as the database's\n"
       "manager names steps. Needs write access:\n"
       "fails with exit code 7 while another process has the database open.\n";
-  c.flags = {
-      ItemFlag(),
-      {"create", "", "create the database if it does not exist"},
-      {"format", "F",
-       "orbax, msgpack, safetensors, npz or npy: skip the detection"},
-      {"flat", "", "safetensors: keep tensor names as flat keys"},
-      {"lists", "", "msgpack: maps keyed '0'..'n-1' become lists"},
-      {"all", "", "import every step of an Orbax root or a Flax folder"},
-      {"prefix", "P", "with --all: file name prefix (checkpoint_)"},
-      JsonFlag(),
-      NoProgressFlag()};
+  c.flags = {ItemFlag(),
+             {"create", "", "create the database if it does not exist"},
+             {"format", "F",
+              "orbax, msgpack, safetensors, npz or npy: skip the detection"},
+             {"flat", "", "safetensors: keep tensor names as flat keys"},
+             {"lists", "", "msgpack: maps keyed '0'..'n-1' become lists"},
+             {"all", "", "import every step of an Orbax root or a Flax folder"},
+             {"prefix", "P", "with --all: file name prefix (checkpoint_)"},
+             JsonFlag(),
+             NoProgressFlag()};
   c.min_args = 2;
   c.max_args = 3;
   c.example =

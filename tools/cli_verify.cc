@@ -37,11 +37,13 @@ std::string StripPrefix(const VerifyProblem& p) {
 }
 
 absl::Status RunVerify(const Args& args) {
+  std::string spec;
   CKPTDB_ASSIGN_OR_RETURN(auto store,
-                          OpenDatabase(args[0], OpenMode::kReadOnly));
+                          OpenForStep(args[0], OpenMode::kReadOnly,
+                                      args.size() > 1 ? args[1] : "", &spec));
   std::vector<StepInfo> steps;
   if (args.size() > 1) {
-    CKPTDB_ASSIGN_OR_RETURN(StepInfo s, ResolveStep(*store, args[1]));
+    CKPTDB_ASSIGN_OR_RETURN(StepInfo s, ResolveStep(*store, spec));
     steps.push_back(s);
   } else {
     steps = store->Steps();

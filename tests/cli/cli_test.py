@@ -119,6 +119,46 @@ class WorkDir(unittest.TestCase):
         return run(list(args), self.dir, check=check)
 
 
+class RunsTest(WorkDir):
+    """ckptdb runs, and RUN:STEP wherever a step is taken."""
+
+    def setUp(self):
+        super().setUp()
+        subprocess.run([HELPER, "make-runs", self.path("r")], check=True)
+
+    def test_runs_lists_every_run_with_unique_and_shared_bytes(self):
+        out = json.loads(self.ckptdb("runs", "r", "--json").stdout)
+        runs = {r["run"]: r for r in out["runs"]}
+        self.assertEqual(sorted(runs), ["base", "ft"])
+        self.assertEqual(runs["base"]["steps"], 1)
+        self.assertEqual(runs["ft"]["steps"], 2)
+        self.assertEqual(runs["ft"]["latest"], 1)
+        # base:0 is shared whole with ft:0 (a fork); ft:1 adds one chunk.
+        self.assertEqual(runs["base"]["unique_bytes"], 0)
+        self.assertGreater(runs["ft"]["unique_bytes"], 0)
+        self.assertGreater(out["shared_bytes"], 0)
+        text = self.ckptdb("runs", "r").stdout
+        self.assertIn("shared by several runs", text)
+
+    def test_run_step_arguments(self):
+        diff = self.ckptdb("diff", "r", "base:0", "ft:latest").stdout
+        self.assertIn("1 changed", diff)
+        same = self.ckptdb("diff", "r", "base:0", "ft:0").stdout
+        self.assertIn("0 changed", same)
+        self.assertIn("params", self.ckptdb("tree", "r", "ft:1").stdout)
+        self.ckptdb("verify", "r", "ft:0")
+        missing = self.ckptdb("tree", "r", "nope:0", check=False)
+        self.assertEqual(missing.returncode, 4)
+        self.assertIn("run 'nope'", missing.stderr)
+        bad = self.ckptdb("tree", "r", "a/b:0", check=False)
+        self.assertEqual(bad.returncode, 2)
+        self.assertIn("bad run name", bad.stderr)
+        self.ckptdb("rm", "r", "ft:0")
+        out = json.loads(self.ckptdb("runs", "r", "--json").stdout)
+        self.assertEqual({r["run"]: r["steps"] for r in out["runs"]},
+                         {"base": 1, "ft": 1})
+
+
 class NumpyExportTest(WorkDir):
     """`ckptdb export`, then numpy reads the files: exact values."""
 

@@ -3,6 +3,9 @@
 //   cli_test_helper make-db DB        the small deterministic golden database
 //   cli_test_helper make-db2 DB       a Checkpointer database, for diffs
 //                                     across two databases
+//   cli_test_helper make-runs DB      runs "base" (step 0, ModelTree(4)),
+//                                     "ft" forked from base:0 plus step 1
+//                                     (params/head changed)
 //   cli_test_helper set-custom-retention DB
 //                                     reopens DB with a best_fn (retention
 //                                     that `ckptdb gc` cannot apply)
@@ -228,6 +231,27 @@ int MakeDb2(const std::string& db) {
   return 0;
 }
 
+int MakeRuns(const std::string& db) {
+  std::filesystem::remove_all(db);
+  ckptdb::CheckpointManagerOptions o;
+  o.enable_async_checkpointing = false;
+  auto base = ckptdb::CheckpointManager::Open(db, o, "base");
+  if (!base.ok()) return Fail(base.status());
+  if (auto s = (*base)->Save(0, ModelTree(4)); !s.ok()) return Fail(s.status());
+  if (auto s = (*base)->Fork("base", 0, "ft"); !s.ok()) return Fail(s);
+  auto ft = ckptdb::CheckpointManager::Open(db, o, "ft");
+  if (!ft.ok()) return Fail(ft.status());
+  Tree tree = ModelTree(4);
+  Tree* head = tree.Find("params")->Find("head");
+  Array h = head->array().Copy();
+  static_cast<float*>(h.mutable_data())[0] += 1.0f;
+  *head = Tree(h);
+  if (auto s = (*ft)->Save(1, tree); !s.ok()) return Fail(s.status());
+  if (auto s = (*ft)->Close(); !s.ok()) return Fail(s);
+  if (auto s = (*base)->Close(); !s.ok()) return Fail(s);
+  return 0;
+}
+
 // Opens the database with a best_fn (a policy that is code, not stored):
 // the record then says retention_is_custom.
 int SetCustomRetention(const std::string& db) {
@@ -388,6 +412,7 @@ int main(int argc, char** argv) {
   const std::string cmd = argc > 1 ? argv[1] : "";
   if (cmd == "make-db" && argc == 3) return MakeDb(argv[2]);
   if (cmd == "make-db2" && argc == 3) return MakeDb2(argv[2]);
+  if (cmd == "make-runs" && argc == 3) return MakeRuns(argv[2]);
   if (cmd == "set-custom-retention" && argc == 3) {
     return SetCustomRetention(argv[2]);
   }
