@@ -1298,8 +1298,7 @@ double Max(const std::vector<double>& v) {
   return v.empty() ? 0 : *std::max_element(v.begin(), v.end());
 }
 
-void RunManySweepRows(const Config& cfg, const std::string& work,
-                      Results* out);
+void RunManySweepRows(const Config& cfg, const std::string& work, Results* out);
 void RunManyCommitRows(const Config& cfg, const std::string& work,
                        Results* out);
 void RunManyReaderRows(const Config& cfg, const std::string& work,
@@ -1324,17 +1323,17 @@ void RunManySweepRows(const Config& cfg, const std::string& work,
         cfg.quick ? 2 : 4, cfg.quick ? 2 : 5,
         FormatBytes(w3.array_bytes).c_str(), sweep_pairs);
   }
-  const ManySweepResult s = RunManySweep(SelfExe(), work, cfg.quick,
-                                         sweep_pairs, cfg.quick ? 0 : 1);
-  std::printf(
-      "  (b) serialised part of its %zu saves: median %s, worst %s\n",
-      s.par_commit_s.size(), FormatSeconds(Median(s.par_commit_s)).c_str(),
-      FormatSeconds(Max(s.par_commit_s)).c_str());
+  const ManySweepResult s =
+      RunManySweep(SelfExe(), work, cfg.quick, sweep_pairs, cfg.quick ? 0 : 1);
+  std::printf("  (b) serialised part of its %zu saves: median %s, worst %s\n",
+              s.par_commit_s.size(),
+              FormatSeconds(Median(s.par_commit_s)).c_str(),
+              FormatSeconds(Max(s.par_commit_s)).c_str());
   {
     Row row;
     row.workload = "MANY";
-    row.operation = "W3 sweep time, " + std::to_string(s.processes) +
-                    " processes / 1";
+    row.operation =
+        "W3 sweep time, " + std::to_string(s.processes) + " processes / 1";
     row.ckptdb = FormatSeconds(Median(s.par_s));
     row.reference = "1 process " + FormatSeconds(Median(s.seq_s));
     row.ratio = Median(s.time_ratio);
@@ -1347,8 +1346,8 @@ void RunManySweepRows(const Config& cfg, const std::string& work,
   {
     Row row;
     row.workload = "MANY";
-    row.operation = "W3 stored bytes after gc, " +
-                    std::to_string(s.processes) + " processes / 1";
+    row.operation = "W3 stored bytes after gc, " + std::to_string(s.processes) +
+                    " processes / 1";
     row.ckptdb = FormatBytes(Median(s.par_du));
     row.reference = "1 process " + FormatBytes(Median(s.seq_du));
     row.ratio = Median(s.size_ratio);
@@ -1370,7 +1369,6 @@ void RunManySweepRows(const Config& cfg, const std::string& work,
             JsonArray(s.par_du_before_gc));
   out->Fact("many.sweep.processes_commit_s", JsonArray(s.par_commit_s));
   out->Fact("many.sweep.logical_bytes", s.logical_bytes);
-
 }
 
 // MANY 2: the serialised part of a save, 4 processes, 1,000 steps.
@@ -1424,7 +1422,6 @@ void RunManyCommitRows(const Config& cfg, const std::string& work,
   out->Fact("many.commit.local_s", JsonArray(c.local_s));
   out->Fact("many.commit.save_s", JsonArray(c.save_s));
   out->Fact("many.commit.unmeasured", c.unmeasured);
-
 }
 
 // MANY 3: a reader while 4 writers save (follow.cc with 4 writer processes).
@@ -1572,8 +1569,7 @@ Config ParseArgs(int argc, char** argv) {
         for (char& c : item) c = static_cast<char>(std::toupper(c));
         if (item.empty()) continue;
         static const std::set<std::string> kKnown = {
-            "W1",   "W2",    "W3",     "W4",  "RSS",
-            "OPEN", "ASYNC", "FOLLOW", "MANY"};
+            "W1", "W2", "W3", "W4", "RSS", "OPEN", "ASYNC", "FOLLOW", "MANY"};
         if (!kKnown.count(item)) {
           std::fprintf(stderr, "unknown workload '%s'\n", item.c_str());
           Usage(2);

@@ -49,8 +49,8 @@ class WriterProcess {
  public:
   // index < 0: FOLLOW's single writer; otherwise writer `index` of several
   // (MANY), passed as --writer-index.
-  WriterProcess(const std::string& self_exe, const std::string& db,
-                bool quick, int index) {
+  WriterProcess(const std::string& self_exe, const std::string& db, bool quick,
+                int index) {
     int to[2], from[2];
     if (pipe(to) != 0 || pipe(from) != 0) FailErrno("pipe");
     pid_ = fork();

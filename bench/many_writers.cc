@@ -177,7 +177,9 @@ void ReportSave(double save_s) {
   }
   char buf[128];
   std::snprintf(buf, sizeof(buf), "t %.9f %.9f %s", sum, save_s,
-                !any ? "none" : remote ? "remote" : "local");
+                !any     ? "none"
+                : remote ? "remote"
+                         : "local");
   Say(buf);
 }
 
@@ -238,8 +240,8 @@ int SweepChild(const std::string& db, int run, bool quick) {
 }
 
 // The final state of run `run` (restore check), built from the base.
-void SweepFinalState(const Workload& w, const char* base, char* state,
-                     int run, bool quick) {
+void SweepFinalState(const Workload& w, const char* base, char* state, int run,
+                     bool quick) {
   std::memcpy(state, base, w.arena_bytes);
   const W3Mutator mut{&w, w.leaves[0].shape[0]};
   for (int s = 0; s < SweepSteps(quick); ++s) {
@@ -252,9 +254,8 @@ void VerifySweep(const std::string& db, const Workload& w, const char* base,
   auto m = OpenMany(db, who);
   const int runs = SweepRuns(quick), steps = SweepSteps(quick);
   if (static_cast<int>(m->AllSteps().size()) != runs * steps) {
-    Fail(who + ": the database lists " +
-         std::to_string(m->AllSteps().size()) + " steps, expected " +
-         std::to_string(runs * steps));
+    Fail(who + ": the database lists " + std::to_string(m->AllSteps().size()) +
+         " steps, expected " + std::to_string(runs * steps));
   }
   for (int run = 0; run < runs; ++run) {
     SweepFinalState(w, base, state, run, quick);
@@ -325,9 +326,9 @@ ManySweepResult RunManySweep(const std::string& self_exe,
     }
     std::vector<std::unique_ptr<Child>> kids;
     for (int run = 0; run < r.runs; ++run) {
-      std::vector<std::string> args = {"--many-child", "sweep", "--many-db",
-                                       db, "--many-index",
-                                       std::to_string(run)};
+      std::vector<std::string> args = {"--many-child", "sweep",
+                                       "--many-db",    db,
+                                       "--many-index", std::to_string(run)};
       if (quick) args.push_back("--quick");
       kids.push_back(std::make_unique<Child>(self_exe, args));
     }
@@ -358,8 +359,7 @@ ManySweepResult RunManySweep(const std::string& self_exe,
 
   for (int p = 0; p < warmup + pairs; ++p) {
     const bool warm = p < warmup;
-    double ta = 0, tb = 0, a_before = 0, a_after = 0, b_before = 0,
-           b_after = 0;
+    double ta = 0, tb = 0, a_before = 0, a_after = 0, b_before = 0, b_after = 0;
     const bool a_first = p % 2 == 0;
     for (int half = 0; half < 2; ++half) {
       if ((half == 0) == a_first) {
@@ -372,8 +372,7 @@ ManySweepResult RunManySweep(const std::string& self_exe,
         tb = parallel(&b_before, &b_after);
         if (p == 0) {
           VerifySweep(db, w, base.data(), state.data(), quick,
-                      "MANY sweep (" + std::to_string(r.runs) +
-                          " processes)");
+                      "MANY sweep (" + std::to_string(r.runs) + " processes)");
         }
       }
       // Debugging: CKPTDB_BENCH_MANY_KEEP=DIR keeps every sweep database
@@ -424,11 +423,11 @@ constexpr size_t kCommitArrayElems = 16 * 1024;  // 64 KiB each
 ckptdb::Tree CommitTree(std::vector<float>& data, int64_t step) {
   std::vector<std::pair<ckptdb::DictKey, ckptdb::Tree>> kids;
   for (size_t a = 0; a < kCommitArrays; ++a) {
-    kids.emplace_back("a" + std::to_string(a),
-                      ckptdb::Tree::FromArray(ckptdb::Array::Borrow(
-                          ckptdb::DType::kFloat32,
-                          {static_cast<int64_t>(kCommitArrayElems)},
-                          data.data() + a * kCommitArrayElems)));
+    kids.emplace_back(
+        "a" + std::to_string(a),
+        ckptdb::Tree::FromArray(ckptdb::Array::Borrow(
+            ckptdb::DType::kFloat32, {static_cast<int64_t>(kCommitArrayElems)},
+            data.data() + a * kCommitArrayElems)));
   }
   kids.emplace_back("step", ckptdb::Tree::Int(step));
   return ckptdb::Tree::Dict(std::move(kids));
@@ -494,17 +493,18 @@ ManyCommitResult RunManyCommit(const std::string& self_exe,
     r.prefill_s = Now() - t0;
     CheckOk(m->Close(), "MANY commit: close");
   }
-  std::printf("  MANY commit: pre-filled %d steps in %s; %d processes x %d "
-              "saves of %s each\n",
-              r.prefill_steps, FormatSeconds(r.prefill_s).c_str(), kProcesses,
-              r.saves_per_process, FormatBytes(r.step_bytes).c_str());
+  std::printf(
+      "  MANY commit: pre-filled %d steps in %s; %d processes x %d "
+      "saves of %s each\n",
+      r.prefill_steps, FormatSeconds(r.prefill_s).c_str(), kProcesses,
+      r.saves_per_process, FormatBytes(r.step_bytes).c_str());
   std::fflush(stdout);
   std::vector<std::unique_ptr<Child>> kids;
   for (int k = 0; k < kProcesses; ++k) {
     kids.push_back(std::make_unique<Child>(
         self_exe, std::vector<std::string>{
-                      "--many-child", "commit", "--many-db", db,
-                      "--many-index", std::to_string(k), "--many-saves",
+                      "--many-child", "commit", "--many-db", db, "--many-index",
+                      std::to_string(k), "--many-saves",
                       std::to_string(r.saves_per_process)}));
   }
   for (auto& k : kids) {
@@ -539,9 +539,9 @@ ManyCommitResult RunManyCommit(const std::string& self_exe,
     }
     std::printf("  MANY commit: process %zu (%s) commit median %s, worst %s\n",
                 k, kind_seen.c_str(), FormatSeconds(Median(mine)).c_str(),
-                FormatSeconds(mine.empty() ? 0
-                                           : *std::max_element(mine.begin(),
-                                                               mine.end()))
+                FormatSeconds(mine.empty()
+                                  ? 0
+                                  : *std::max_element(mine.begin(), mine.end()))
                     .c_str());
   }
   const double wall = Now() - t0;
@@ -565,10 +565,9 @@ ManyCommitResult RunManyCommit(const std::string& self_exe,
     absl::StatusOr<ckptdb::Tree> got = m->Restore(step);
     CheckOk(got.status(), "MANY commit: restore");
     const ckptdb::Tree* a3 = got->Find("a3");
-    if (a3 == nullptr ||
-        std::memcmp(a3->array().data_as<float>(),
-                    data.data() + 3 * kCommitArrayElems,
-                    kCommitArrayElems * 4) != 0) {
+    if (a3 == nullptr || std::memcmp(a3->array().data_as<float>(),
+                                     data.data() + 3 * kCommitArrayElems,
+                                     kCommitArrayElems * 4) != 0) {
       Fail("MANY commit: a restored step differs from what was saved");
     }
     CheckOk(m->Close(), "MANY commit: close");

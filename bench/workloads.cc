@@ -280,8 +280,8 @@ void W3Mutator::Step(char* state, uint64_t seed) const {
   const int64_t total_rows = 16 * rows_per_array;
   const int64_t n = std::max<int64_t>(1, (total_rows + 50) / 100);
   for (int64_t k = 0; k < n; ++k) {
-    const int64_t row = static_cast<int64_t>(
-        SplitMix64(&rng) % static_cast<uint64_t>(total_rows));
+    const int64_t row = static_cast<int64_t>(SplitMix64(&rng) %
+                                             static_cast<uint64_t>(total_rows));
     const Leaf& l = w->leaves[row / rows_per_array];
     FillRandom(state + l.offset + (row % rows_per_array) * 4096, 4096,
                SplitMix64(&rng));

@@ -22,6 +22,9 @@ absl::StatusOr<std::string> ReadRange(const std::string& path, uint64_t offset,
 // True if `rel` is a relative path that stays inside its root (no "..",
 // no leading '/', no NUL).
 bool IsContainedRelativePath(const std::string& rel);
+// Whether `path` names a regular file / a directory (following links).
+bool IsFile(const std::string& path);
+bool IsDir(const std::string& path);
 
 }  // namespace ckptdb::file_bytes
 

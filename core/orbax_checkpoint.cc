@@ -19,17 +19,11 @@
 namespace ckptdb::orbax {
 namespace {
 
+using file_bytes::IsDir;
+using file_bytes::IsFile;
+
 constexpr absl::string_view kTmp = ".orbax-checkpoint-tmp";
 constexpr absl::string_view kCommitMarker = "commit_success.txt";
-
-bool IsFile(const std::string& path) {
-  struct stat st;
-  return stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
-}
-bool IsDir(const std::string& path) {
-  struct stat st;
-  return stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-}
 
 // Sorted names in `dir` (without "." and ".."); Unavailable if unreadable.
 absl::StatusOr<std::vector<std::string>> List(const std::string& dir) {

@@ -24,16 +24,10 @@
 namespace ckptdb::orbax {
 namespace {
 
-constexpr absl::string_view kPlaceholder = "PLACEHOLDER://";
+using file_bytes::IsDir;
+using file_bytes::IsFile;
 
-bool IsFile(const std::string& path) {
-  struct stat st;
-  return stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
-}
-bool IsDir(const std::string& path) {
-  struct stat st;
-  return stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-}
+constexpr absl::string_view kPlaceholder = "PLACEHOLDER://";
 
 // Where an item's arrays live: an OCDBT database or zarr folders.
 class ArrayStore {
@@ -45,8 +39,8 @@ class ArrayStore {
     // d/ is OCDBT's data folder unless it is a zarr array named "d".
     const bool data_dir = IsDir(dir + "/d") && !IsFile(dir + "/d/.zarray") &&
                           !IsFile(dir + "/d/zarr.json");
-    const bool has_ocdbt_files = IsFile(dir + "/manifest.ocdbt") ||
-                                 data_dir || IsDir(dir + "/ocdbt.process_0");
+    const bool has_ocdbt_files = IsFile(dir + "/manifest.ocdbt") || data_dir ||
+                                 IsDir(dir + "/ocdbt.process_0");
     if (expect_ocdbt || has_ocdbt_files) {
       absl::StatusOr<ocdbt::OcdbtReader> r = ocdbt::OcdbtReader::Open(dir);
       if (!r.ok()) return r.status();

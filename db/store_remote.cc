@@ -121,15 +121,12 @@ absl::StatusOr<GcReport> Store::CollectGarbageThroughWriter(
 }
 
 absl::StatusOr<CommitReply> Store::CallWriter(const CommitRequest& request) {
-  absl::Status lost;
   {
     absl::MutexLock l(&writer_conn_mu_);
     if (writer_conn_ == nullptr) {
       auto conn = LocalSocket::Connect(ServiceName(path_));
       if (conn.ok()) {
         writer_conn_ = std::make_unique<LocalSocket>(*std::move(conn));
-      } else {
-        lost = conn.status();
       }
     }
     if (writer_conn_ != nullptr) {
@@ -150,7 +147,6 @@ absl::StatusOr<CommitReply> Store::CallWriter(const CommitRequest& request) {
             absl::FormatDuration(Timeout(options_)),
             " (StoreOptions::commit_timeout_ms); the outcome is unknown"));
       }
-      lost = bytes.status();
     }
   }
   // Nobody serves commits: the writer has gone (or is still opening).

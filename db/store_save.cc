@@ -292,11 +292,12 @@ absl::Status Store::LoadPrevBases() {
   {
     absl::ReaderMutexLock l(&steps_mu_);
     auto run = steps_.find(options_.run);
-    for (const auto& [step, e] :
-         run == steps_.end() ? RunSteps() : run->second) {
-      if (latest == nullptr ||
-          e->info.commit_time_ns >= latest->info.commit_time_ns) {
-        latest = e;
+    if (run != steps_.end()) {
+      for (const auto& [step, e] : run->second) {
+        if (latest == nullptr ||
+            e->info.commit_time_ns >= latest->info.commit_time_ns) {
+          latest = e;
+        }
       }
     }
   }

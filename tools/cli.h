@@ -134,11 +134,9 @@ enum class OpenMode {
 // ckptdb database), kBusy (locked by another process), kCorrupt (damaged).
 // `chunk_bytes` (0: the default, 1 MiB) is the chunk size of new saves.
 // `run` selects the run whose steps the store lists ("": the default run).
-absl::StatusOr<std::unique_ptr<Store>> OpenDatabase(const std::string& path,
-                                                    OpenMode mode,
-                                                    bool create = false,
-                                                    uint32_t chunk_bytes = 0,
-                                                    const std::string& run = "");
+absl::StatusOr<std::unique_ptr<Store>> OpenDatabase(
+    const std::string& path, OpenMode mode, bool create = false,
+    uint32_t chunk_bytes = 0, const std::string& run = "");
 
 // A step argument: "STEP" (the default run) or "RUN:STEP" (run names have
 // no ':'). STEP is a number, a display name or "latest".

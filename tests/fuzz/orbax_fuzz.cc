@@ -36,8 +36,9 @@ std::string Envelope(uint32_t magic, const std::string& body) {
 void ReadOneChunk(const ckptdb::zarr::ArrayMeta& m, const std::string& chunk) {
   (void)ckptdb::zarr::ReadArray(
       m,
-      [&](const std::string&)
-          -> absl::StatusOr<std::optional<std::string>> { return chunk; },
+      [&](const std::string&) -> absl::StatusOr<std::optional<std::string>> {
+        return chunk;
+      },
       "fuzz", uint64_t{1} << 24);
 }
 

@@ -374,8 +374,9 @@ TEST(MultiProcessTest, AKilledWriterIsReplacedByTheFollower) {
 // default options and keep saving (the first holds it, the others save
 // through it); the test kills the last process that committed, or any
 // process, at a random moment, again and again, and starts a new process
-// in its place: no other process fails, no reported commit is lost. CKPTDB_HANDOVER_KILLS sets the number of kills (default 20;
-// the long variant runs 200).
+// in its place: no other process fails, no reported commit is lost.
+// CKPTDB_HANDOVER_KILLS sets the number of kills (default 20; the long variant
+// runs 200).
 
 // What a worker reports through the shared pipe after each commit.
 struct Commit {
