@@ -1,7 +1,10 @@
 // Store: step slots, the column families that hold steps' tree-node
 // records. Creating and dropping a column family rewrites RocksDB's OPTIONS
 // file (~170 ms at 1,000 families), so slots are created in batches and
-// reused: a deleted step's slot is emptied and kept for a later save. A
+// reused: a deleted step's slot is emptied and kept for a later save. The
+// writer makes the next batch after the commit that took the last free slot
+// (TopUpSlots), not inside a commit; RocksDB still stalls every write while
+// it rewrites OPTIONS, so a commit arriving meanwhile waits for it. A
 // slot's ChunkList names the step and save it holds, so that a reader with
 // an older view can tell whether the slot holds the step it looks for.
 #include <algorithm>
@@ -68,41 +71,58 @@ absl::Status Store::RecycleSlot(const std::shared_ptr<CfHandle>& cf) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::shared_ptr<Store::CfHandle>> Store::AcquireSlot() {
-  if (free_slots_.empty()) {
-    // Create several at once: each create rewrites the OPTIONS file.
-    size_t steps;
-    {
-      absl::ReaderMutexLock l(&steps_mu_);
-      steps = 0;
-      for (const auto& [run, run_steps] : steps_) steps += run_steps.size();
-    }
-    const size_t batch = std::clamp<size_t>(steps / 8, 1, 16);
-    std::vector<std::string> names;
-    for (size_t i = 0; i < batch; ++i) {
-      names.push_back(SlotColumnFamilyName(next_save_number_.fetch_add(1)));
-    }
-    std::vector<rocksdb::ColumnFamilyHandle*> handles;
-    rocksdb::Status s =
-        db_->CreateColumnFamilies(cf_options_->step, names, &handles);
-    if (!s.ok()) {
-      for (auto* h : handles) {
-        db_->DropColumnFamily(h).PermitUncheckedError();
-        db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
-      }
-      return FromRocksWrite(s, "cannot create step column families");
-    }
-    for (size_t i = 0; i < handles.size(); ++i) {
-      auto cf = std::make_shared<CfHandle>();
-      cf->db = db_.get();
-      cf->handle = handles[i];
-      cf->name = names[i];
-      free_slots_.push_back(std::move(cf));
-    }
+size_t Store::SlotBatch() const {
+  size_t steps = 0;
+  absl::ReaderMutexLock l(&steps_mu_);
+  for (const auto& [run, run_steps] : steps_) steps += run_steps.size();
+  return std::clamp<size_t>(steps / 8, 1, kMaxSlotBatch);
+}
+
+absl::Status Store::CreateSlots(size_t n) {
+  std::vector<std::string> names;
+  for (size_t i = 0; i < n; ++i) {
+    names.push_back(SlotColumnFamilyName(next_save_number_.fetch_add(1)));
   }
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::Status s =
+      db_->CreateColumnFamilies(cf_options_->step, names, &handles);
+  if (!s.ok()) {
+    for (auto* h : handles) {
+      db_->DropColumnFamily(h).PermitUncheckedError();
+      db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+    }
+    return FromRocksWrite(s, "cannot create step column families");
+  }
+  for (size_t i = 0; i < handles.size(); ++i) {
+    auto cf = std::make_shared<CfHandle>();
+    cf->db = db_.get();
+    cf->handle = handles[i];
+    cf->name = names[i];
+    free_slots_.push_back(std::move(cf));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::shared_ptr<Store::CfHandle>> Store::AcquireSlot() {
+  // Normally TopUpSlots has made one after the previous commit.
+  if (free_slots_.empty()) CKPTDB_RETURN_IF_ERROR(CreateSlots(SlotBatch()));
   std::shared_ptr<CfHandle> cf = std::move(free_slots_.back());
   free_slots_.pop_back();
   return cf;
+}
+
+void Store::TopUpSlotsLocked() {
+  if (!free_slots_.empty() || read_only() || needs_resume_ || db_ == nullptr) {
+    return;
+  }
+  // A failure here is not the caller's: the next commit creates its slot
+  // itself and reports what fails then.
+  CreateSlots(SlotBatch()).IgnoreError();
+}
+
+void Store::TopUpSlots() {
+  absl::MutexLock w(&write_mu_);
+  TopUpSlotsLocked();
 }
 
 void Store::AddOrphan(std::shared_ptr<CfHandle> cf) {

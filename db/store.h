@@ -49,6 +49,7 @@
 #include "absl/synchronization/mutex.h"
 #include "ckptdb/metadata.h"
 #include "ckptdb/tree.h"
+#include "db/chunk_claims.h"
 #include "schema/chunk_codec.h"
 #include "schema/meta_codec.h"
 #include "schema/node_codec.h"
@@ -415,6 +416,19 @@ class Store {
   // FailedPrecondition for a read-only store.
   absl::Status CheckWritable() const;
 
+  // ---- store_claims.cc ----
+  // Claims the chunks `plan` would write (waiting, up to the commit
+  // timeout, for saves that write some of them; reusing what they stored).
+  // True if other saves stored some of them since the dedup.
+  bool ClaimNewChunks(SavePlan* plan, uint64_t save, ReusedChunks* reused);
+  absl::StatusOr<CommitReply> ClaimOnce(uint64_t save,
+                                        const std::vector<Hash128>& hashes);
+  // The writer's answer to a claim of `owner` (a connection, or 0).
+  CommitReply ClaimHere(uint64_t owner, uint64_t save,
+                        const std::vector<Hash128>& hashes);
+  // Drops a save's claims (here, or at the writer).
+  void ReleaseClaims(uint64_t save);
+
   // ---- step_slots.cc ----
   // True if the step's column family holds that step (its ChunkList marker
   // matches): false for a reader whose view predates the step's files.
@@ -428,6 +442,14 @@ class Store {
   // An empty step column family (created in batches when none is free).
   absl::StatusOr<std::shared_ptr<CfHandle>> AcquireSlot()
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  // Creates `n` empty step column families into free_slots_.
+  absl::Status CreateSlots(size_t n) ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  // How many to create at once: an eighth of the steps, 1 to kMaxSlotBatch.
+  size_t SlotBatch() const;
+  // The writer, after a commit (outside it): makes the next batch of slots
+  // once none is free, so that commits do not create column families.
+  void TopUpSlots() ABSL_LOCKS_EXCLUDED(write_mu_);
+  void TopUpSlotsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   absl::Status SweepOrphans(GcReport* report)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   void AddOrphan(std::shared_ptr<CfHandle> cf);
@@ -624,6 +646,7 @@ class Store {
   std::string writer_claim_;
   // Empty step column families ready for the next saves (write_mu_).
   static constexpr size_t kMaxFreeSlots = 32;
+  static constexpr size_t kMaxSlotBatch = 32;
   std::vector<std::shared_ptr<CfHandle>> free_slots_ ABSL_GUARDED_BY(write_mu_);
   // Readers of step column families hold it shared; recycling a column
   // family holds it exclusively.
@@ -654,6 +677,8 @@ class Store {
   std::unique_ptr<LocalServer> service_;
   absl::Mutex issued_mu_;
   std::map<uint64_t, std::set<uint64_t>> issued_ ABSL_GUARDED_BY(issued_mu_);
+  // The writer: chunks that saves in flight are writing (chunk_claims.h).
+  ChunkClaims claims_;
   // A follower: its connection to the writer's commit service.
   absl::Mutex writer_conn_mu_;
   std::unique_ptr<LocalSocket> writer_conn_ ABSL_GUARDED_BY(writer_conn_mu_);

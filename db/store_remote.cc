@@ -66,8 +66,13 @@ absl::StatusOr<StepInfo> Store::SaveThroughWriter(const StepSaveRequest& req) {
   CommitRequest number;
   number.op = CommitRequest::Op::kNumber;
   CKPTDB_ASSIGN_OR_RETURN(CommitReply drawn, CallWriter(number));
-  CKPTDB_ASSIGN_OR_RETURN(std::unique_ptr<StagedSave> staged,
-                          StageSave(req, drawn.save_number));
+  absl::StatusOr<std::unique_ptr<StagedSave>> staging =
+      StageSave(req, drawn.save_number);
+  if (!staging.ok()) {
+    ReleaseClaims(drawn.save_number);
+    return staging.status();
+  }
+  std::unique_ptr<StagedSave> staged = *std::move(staging);
   Hook("before_remote_commit");
   absl::StatusOr<CommitReply> reply = CallWriter(staged->commit);
   Hook("after_remote_commit");
@@ -187,10 +192,11 @@ void Store::StartCommitService() {
         return ServeCommit(conn, bytes);
       },
       [this](uint64_t conn) {
+        claims_.ReleaseOwner(conn);
         absl::MutexLock l(&issued_mu_);
         issued_.erase(conn);
       },
-      Timeout(options_));
+      [this] { TopUpSlots(); }, Timeout(options_));
 }
 
 std::string Store::ServeCommit(uint64_t connection, absl::string_view bytes) {
@@ -224,13 +230,34 @@ CommitReply Store::ServeRequest(uint64_t connection, const CommitRequest& r) {
         }
       }
       reply.status = CheckCommitRequest(r);
-      if (!reply.status.ok()) return reply;
+      if (!reply.status.ok()) {
+        claims_.Release(r.save_number);
+        return reply;
+      }
       absl::MutexLock w(&write_mu_);
       absl::StatusOr<StepInfo> info = CommitStagedLocked(r);
+      claims_.Release(r.save_number);
       if (info.ok()) change_count_.fetch_add(1);
       reply.status = info.status();
       if (info.ok()) reply.commit_time_ns = info->commit_time_ns;
       return reply;
+    }
+    case CommitRequest::Op::kClaim:
+    case CommitRequest::Op::kRelease: {
+      {
+        absl::MutexLock l(&issued_mu_);
+        if (issued_[connection].count(r.save_number) == 0) {
+          reply.status =
+              RacedError(absl::StrCat("save number ", r.save_number,
+                                      " was not drawn from this writer"));
+          return reply;
+        }
+      }
+      if (r.op == CommitRequest::Op::kRelease) {
+        claims_.Release(r.save_number);
+        return reply;
+      }
+      return ClaimHere(connection, r.save_number, r.hashes);
     }
     case CommitRequest::Op::kDelete:
       reply.status = DeleteRunSteps(r.run, r.steps);

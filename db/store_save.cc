@@ -9,7 +9,9 @@
 //   2. Hash       every chunk (XXH3-128) in parallel, straight from the
 //                 caller's memory (or a per-thread buffer when cast).
 //   3. Dedup      identical chunks within the save are written once; chunks
-//                 already in chunk_index are not written at all.
+//                 already in chunk_index are not written at all; the rest
+//                 are claimed at the writer, and a chunk another save in
+//                 flight is writing is awaited and reused (store_claims.cc).
 //   4. Bases      a new chunk whose predecessor (same item, leaf and
 //                 position in the previous save) is live may become a patch.
 //   5. Write      the new chunks into segment SST files, one per writer
@@ -151,14 +153,20 @@ absl::StatusOr<StepInfo> Store::SaveHere(const StepSaveRequest& req) {
   }
   // The save's number: its new chunks' segment and the step's generation.
   const uint64_t save_number = next_save_number_.fetch_add(1);
-  CKPTDB_ASSIGN_OR_RETURN(std::unique_ptr<StagedSave> staged,
-                          StageSave(req, save_number));
+  absl::StatusOr<std::unique_ptr<StagedSave>> staged =
+      StageSave(req, save_number);
+  if (!staged.ok()) {
+    ReleaseClaims(save_number);
+    return staged.status();
+  }
   absl::StatusOr<StepInfo> info;
   {
     absl::MutexLock w(&write_mu_);
-    info = CommitStagedLocked(staged->commit);
+    info = CommitStagedLocked((*staged)->commit);
+    claims_.Release(save_number);
+    if (info.ok()) TopUpSlotsLocked();
   }
-  if (info.ok()) RememberBases(staged->plan, staged->reused);
+  if (info.ok()) RememberBases((*staged)->plan, (*staged)->reused);
   return info;
 }
 
@@ -184,6 +192,12 @@ absl::StatusOr<std::unique_ptr<StagedSave>> Store::StageSave(
   Hook("dedup_start");
   CKPTDB_RETURN_IF_ERROR(
       DedupAgainstIndex(&plan, save_number, &staged->reused));
+  if (ClaimNewChunks(&plan, save_number, &staged->reused)) {
+    // Saves committed meanwhile: patch against the latest step, as a save
+    // staged after them would (a follower sees them once it refreshes).
+    if (following_.load()) CKPTDB_RETURN_IF_ERROR(Refresh().status());
+    reload_bases_.store(true);
+  }
   CKPTDB_RETURN_IF_ERROR(ChoosePatchBases(&plan));
   Hook("dedup_done");
 

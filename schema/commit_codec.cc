@@ -1,6 +1,7 @@
 #include "schema/commit_codec.h"
 
 #include "absl/strings/str_cat.h"
+#include "ckptdb/status.h"
 #include "commit_generated.h"
 #include "schema/records.h"
 
@@ -36,13 +37,13 @@ absl::string_view View(const flatbuffers::Vector<uint8_t>* v) {
 
 absl::Status DecodeEntries(
     const flatbuffers::Vector<flatbuffers::Offset<fb::IndexEntry>>* in,
-    std::map<Hash128, ChunkEntry>* out) {
+    absl::string_view what, std::map<Hash128, ChunkEntry>* out) {
   if (in == nullptr) return absl::OkStatus();
   for (const fb::IndexEntry* e : *in) {
     auto entry = DecodeChunkEntry(View(e->key()), View(e->value()));
     if (!entry.ok()) {
       return absl::DataLossError(
-          absl::StrCat(kWhat, ": ", entry.status().message()));
+          absl::StrCat(what, ": ", entry.status().message()));
     }
     (*out)[entry->location.hash] = *std::move(entry);
   }
@@ -74,6 +75,9 @@ std::string EncodeCommitRequest(const CommitRequest& r) {
     step_file = fbb.CreateString(r.step_file);
   }
   auto steps = fbb.CreateVector(r.steps);
+  std::vector<fb::Hash128> hashes;
+  for (const Hash128& h : r.hashes) hashes.emplace_back(h.hi, h.lo);
+  auto hash_vec = fbb.CreateVectorOfStructs(hashes);
   auto run = fbb.CreateString(r.op == CommitRequest::Op::kCommit ? r.record.run
                                                                  : r.run);
   fb::CommitRequestBuilder b(fbb);
@@ -92,6 +96,7 @@ std::string EncodeCommitRequest(const CommitRequest& r) {
   b.add_step(r.record.info.step);
   b.add_stamp_commit_time(r.stamp_commit_time);
   b.add_run(run);
+  b.add_hashes(hash_vec);
   fbb.Finish(b.Finish(), kCommitRequestIdent);
   return SealRecord(kRequestKey, fbb);
 }
@@ -104,7 +109,7 @@ absl::StatusOr<CommitRequest> DecodeCommitRequest(absl::string_view bytes) {
   const fb::CommitRequest* m = *decoded;
   CommitRequest r;
   const uint8_t op = static_cast<uint8_t>(m->op());
-  if (op < 1 || op > 4) {
+  if (op < 1 || op > 6) {
     return absl::DataLossError(absl::StrCat(kWhat, ": unknown op ", op));
   }
   r.op = static_cast<CommitRequest::Op>(op);
@@ -116,6 +121,11 @@ absl::StatusOr<CommitRequest> DecodeCommitRequest(absl::string_view bytes) {
   r.run = m->run() ? m->run()->str() : "";
   if (!r.run.empty() && !ValidRunName(r.run)) {
     return absl::DataLossError(absl::StrCat(kWhat, ": bad run name"));
+  }
+  if (m->hashes()) {
+    for (const fb::Hash128* h : *m->hashes()) {
+      r.hashes.push_back(Hash128{h->hi(), h->lo()});
+    }
   }
   if (r.op != CommitRequest::Op::kCommit) return r;
   if (m->step_record() == nullptr || m->step_file() == nullptr) {
@@ -138,11 +148,12 @@ absl::StatusOr<CommitRequest> DecodeCommitRequest(absl::string_view bytes) {
     }
     r.segment = *std::move(seg);
   }
-  if (absl::Status s = DecodeEntries(m->new_entries(), &r.new_entries);
+  if (absl::Status s = DecodeEntries(m->new_entries(), kWhat, &r.new_entries);
       !s.ok()) {
     return s;
   }
-  if (absl::Status s = DecodeEntries(m->reused_entries(), &r.reused); !s.ok()) {
+  if (absl::Status s = DecodeEntries(m->reused_entries(), kWhat, &r.reused);
+      !s.ok()) {
     return s;
   }
   if (m->segment_files()) {
@@ -157,12 +168,15 @@ absl::StatusOr<CommitRequest> DecodeCommitRequest(absl::string_view bytes) {
 std::string EncodeCommitReply(const CommitReply& reply) {
   flatbuffers::FlatBufferBuilder fbb(256);
   auto msg = fbb.CreateString(std::string(reply.status.message()));
+  IndexEntries stored = EncodeEntries(reply.stored, &fbb);
   fb::CommitReplyBuilder b(fbb);
   b.add_format_version(kFormatVersion);
   b.add_code(static_cast<int32_t>(reply.status.code()));
   b.add_message(msg);
   b.add_save_number(reply.save_number);
   b.add_commit_time_ns(reply.commit_time_ns);
+  b.add_claim_holder(reply.claim_holder);
+  b.add_stored_entries(stored);
   fbb.Finish(b.Finish(), kCommitReplyIdent);
   return SealRecord(kReplyKey, fbb);
 }
@@ -182,6 +196,9 @@ absl::StatusOr<CommitReply> DecodeCommitReply(absl::string_view bytes) {
                           m->message() ? m->message()->str() : "");
   r.save_number = m->save_number();
   r.commit_time_ns = m->commit_time_ns();
+  r.claim_holder = m->claim_holder();
+  CKPTDB_RETURN_IF_ERROR(
+      DecodeEntries(m->stored_entries(), "commit reply", &r.stored));
   return r;
 }
 

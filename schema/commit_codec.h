@@ -28,6 +28,8 @@ struct CommitRequest {
     kCommit = 2,
     kDelete = 3,
     kCollectGarbage = 4,
+    kClaim = 5,
+    kRelease = 6,
   };
   Op op = Op::kNumber;
   // kCommit.
@@ -46,6 +48,8 @@ struct CommitRequest {
   std::vector<int64_t> steps;
   // kCollectGarbage.
   double gc_min_fraction = 0;
+  // kClaim (kClaim and kRelease: save_number).
+  std::vector<Hash128> hashes;
 };
 
 std::string EncodeCommitRequest(const CommitRequest& request);
@@ -57,6 +61,10 @@ struct CommitReply {
   absl::Status status;
   uint64_t save_number = 0;    // for kNumber
   int64_t commit_time_ns = 0;  // for kCommit
+  // kClaim: 0 if granted, else a save that holds one of the chunks; and
+  // the chunks stored by now (when any is, nothing is claimed).
+  uint64_t claim_holder = 0;
+  std::map<Hash128, ChunkEntry> stored;
 };
 
 std::string EncodeCommitReply(const CommitReply& reply);

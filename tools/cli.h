@@ -180,6 +180,17 @@ absl::StatusOr<Array> ReadArray(const Store& store, const StoredItem& item,
 absl::StatusOr<std::map<int64_t, uint64_t>> UniqueBytesPerStep(
     const Store& store);
 
+// The runs of a database with their bytes (ckptdb runs, ckptdb stats).
+struct RunBytes {
+  Store::RunSummary summary;
+  uint64_t unique_bytes = 0;  // stored bytes of chunks no other run holds
+};
+struct RunsBytes {
+  std::vector<RunBytes> runs;
+  uint64_t shared_bytes = 0;  // stored bytes of chunks several runs hold
+};
+absl::StatusOr<RunsBytes> CollectRunBytes(const std::string& db);
+
 // Path components as file names: "%" for "", %XX escapes for '/', '%',
 // NUL and for names that are "." or "..".
 std::string EncodePathComponent(absl::string_view key);

@@ -31,9 +31,37 @@ std::vector<std::string> ItemNames(const StepInfo& info) {
 
 // ---- ls ---------------------------------------------------------------------
 
-absl::Status RunLs(const Args& args) {
+// The store of ls's run: the default run, or the one args[1] names.
+absl::StatusOr<std::unique_ptr<Store>> OpenLsRun(
+    const Args& args, std::vector<std::string>* others) {
   CKPTDB_ASSIGN_OR_RETURN(auto store,
                           OpenDatabase(args[0], OpenMode::kReadOnly));
+  const std::string run = args.size() > 1 ? args[1] : "";
+  bool found = run.empty();
+  for (const auto& r : store->Runs()) {
+    if (r.run == run) {
+      found = true;
+    } else {
+      others->push_back(r.run.empty() ? "(default)" : r.run);
+    }
+  }
+  if (!found) {
+    return WithExit(
+        absl::NotFoundError(absl::StrCat(
+            "no run '", run, "' in '", args[0], "' (",
+            others->empty()
+                ? "it has no steps"
+                : absl::StrCat("runs: ", absl::StrJoin(*others, ", ")),
+            ")")),
+        Exit::kNoStep);
+  }
+  if (run.empty()) return store;
+  return OpenDatabase(args[0], OpenMode::kReadOnly, false, 0, run);
+}
+
+absl::Status RunLs(const Args& args) {
+  std::vector<std::string> other_runs;
+  CKPTDB_ASSIGN_OR_RETURN(auto store, OpenLsRun(args, &other_runs));
   const std::vector<StepInfo> steps = store->Steps();
   CKPTDB_ASSIGN_OR_RETURN(auto unique, UniqueBytesPerStep(*store));
   if (args.json()) {
@@ -41,6 +69,7 @@ absl::Status RunLs(const Args& args) {
     w.BeginObject();
     w.Field("database", args[0]);
     w.Field("kind", store->kind());
+    w.Field("run", store->run());
     w.Key("steps");
     w.BeginArray();
     for (const StepInfo& s : steps) {
@@ -53,8 +82,13 @@ absl::Status RunLs(const Args& args) {
     w.Finish();
     return absl::OkStatus();
   }
+  const std::string other_note =
+      other_runs.empty()
+          ? ""
+          : absl::StrCat("other runs: ", absl::StrJoin(other_runs, ", "),
+                         " (ckptdb ls DB RUN)\n");
   if (steps.empty()) {
-    Print(absl::StrCat("no steps in '", args[0], "'\n"));
+    Print(absl::StrCat("no steps in '", args[0], "'\n", other_note));
     return absl::OkStatus();
   }
   std::vector<std::vector<std::string>> rows = {
@@ -67,6 +101,7 @@ absl::Status RunLs(const Args& args) {
          HumanBytes(unique[s.step]), MetricsSummary(s)});
   }
   Print(Table(rows, {true, false, false, false, true, true, false}));
+  Print(other_note);
   return absl::OkStatus();
 }
 
@@ -362,6 +397,40 @@ RocksFiles ListRocksFiles(const Store& store, const std::string& path) {
   return out;
 }
 
+// Stored bytes split by run: each run's unique bytes, then the shared ones.
+void WriteRunsJson(const RunsBytes& runs, JsonWriter* w) {
+  w->Key("runs");
+  w->BeginArray();
+  for (const RunBytes& r : runs.runs) {
+    w->BeginObject(true);
+    w->Field("run", r.summary.run);
+    w->FieldUint("steps", r.summary.steps.size());
+    w->FieldUint("logical_bytes", r.summary.logical_bytes);
+    w->FieldUint("unique_bytes", r.unique_bytes);
+    w->EndObject();
+  }
+  w->EndArray();
+  w->FieldUint("shared_bytes", runs.shared_bytes);
+}
+
+// Only for a database with named runs (one run: its bytes are the total).
+void AppendRunsTable(const RunsBytes& runs, std::string* out) {
+  if (runs.runs.size() < 2 &&
+      (runs.runs.empty() || runs.runs[0].summary.run.empty())) {
+    return;
+  }
+  std::vector<std::vector<std::string>> rows = {
+      {"RUN", "STEPS", "LOGICAL", "UNIQUE"}};
+  for (const RunBytes& r : runs.runs) {
+    rows.push_back({r.summary.run.empty() ? "(default)" : r.summary.run,
+                    absl::StrCat(r.summary.steps.size()),
+                    HumanBytes(r.summary.logical_bytes),
+                    HumanBytes(r.unique_bytes)});
+  }
+  rows.push_back({"(shared)", "", "", HumanBytes(runs.shared_bytes)});
+  absl::StrAppend(out, "\n", Table(rows, {false, true, true, true}));
+}
+
 absl::Status RunStats(const Args& args) {
   CKPTDB_ASSIGN_OR_RETURN(auto store,
                           OpenDatabase(args[0], OpenMode::kReadOnly));
@@ -369,6 +438,7 @@ absl::Status RunStats(const Args& args) {
   CKPTDB_ASSIGN_OR_RETURN(auto unique, UniqueBytesPerStep(*store));
   const std::vector<StepInfo> steps = store->Steps();
   RocksFiles rf = ListRocksFiles(*store, args[0]);
+  CKPTDB_ASSIGN_OR_RETURN(RunsBytes runs, CollectRunBytes(args[0]));
   const uint64_t reclaimable =
       st.segment_bytes - std::min(st.segment_bytes, st.live_chunk_bytes);
   const double ratio =
@@ -393,6 +463,7 @@ absl::Status RunStats(const Args& args) {
     w.FieldUint("segments", st.segments.size());
     w.FieldUint("segment_bytes", st.segment_bytes);
     w.FieldUint("reclaimable_bytes", reclaimable);
+    WriteRunsJson(runs, &w);
     w.Key("per_step");
     w.BeginArray();
     for (const StepInfo& s : steps) {
@@ -440,6 +511,7 @@ absl::Status RunStats(const Args& args) {
                                    reclaimable > 0 ? ": run `ckptdb gc`" : "")},
   };
   std::string out = Table(rows, {});
+  AppendRunsTable(runs, &out);
   std::vector<std::vector<std::string>> per = {
       {"STEP", "NAME", "LOGICAL", "UNIQUE", "NEW", "CHUNKS"}};
   for (const StepInfo& s : steps) {
@@ -471,15 +543,17 @@ absl::Status RunStats(const Args& args) {
 Command LsCommand() {
   Command c;
   c.name = "ls";
-  c.synopsis = "ls DB [--json]";
+  c.synopsis = "ls DB [RUN] [--json]";
   c.summary = "List the steps: commit time, items, sizes, metrics.";
   c.description =
-      "One line per committed step: its number and display name, commit time\n"
-      "(UTC), items, logical size (all its arrays), unique size (stored bytes\n"
-      "of chunks no other step shares: what deleting only this step frees)\n"
-      "and metrics.\n";
+      "One line per committed step of the default run, or of RUN: its number\n"
+      "and display name, commit time (UTC), items, logical size (all its\n"
+      "arrays), unique size (stored bytes of chunks no other step shares:\n"
+      "what deleting only this step frees) and metrics. The other runs are\n"
+      "named below the table (ckptdb runs lists them).\n";
   c.flags = {JsonFlag()};
-  c.min_args = c.max_args = 1;
+  c.min_args = 1;
+  c.max_args = 2;
   c.example =
       "  ckptdb ls /ckpt/run1\n  ckptdb ls /ckpt/run1 --json | jq "
       "'.steps[].name'\n";

@@ -10,18 +10,11 @@
 #include "tools/cli_json.h"
 
 namespace ckptdb::cli {
-namespace {
-
-struct RunRow {
-  internal::Store::RunSummary summary;
-  uint64_t unique_bytes = 0;  // chunks no other run references
-};
 
 // Each run's distinct chunks, then which of them only that run holds.
-absl::StatusOr<std::vector<RunRow>> CollectRuns(const std::string& db,
-                                                uint64_t* shared_bytes) {
+absl::StatusOr<RunsBytes> CollectRunBytes(const std::string& db) {
   CKPTDB_ASSIGN_OR_RETURN(auto store, OpenDatabase(db, OpenMode::kReadOnly));
-  std::vector<RunRow> rows;
+  RunsBytes out;
   std::map<internal::Hash128, std::set<size_t>> holders;
   for (const auto& summary : store->Runs()) {
     CKPTDB_ASSIGN_OR_RETURN(auto view, OpenDatabase(db, OpenMode::kReadOnly,
@@ -29,27 +22,30 @@ absl::StatusOr<std::vector<RunRow>> CollectRuns(const std::string& db,
     for (int64_t step : summary.steps) {
       auto hashes = view->StepChunkHashes(step);
       if (!hashes.ok()) continue;  // deleted meanwhile, or damaged (verify)
-      for (const internal::Hash128& h : *hashes) holders[h].insert(rows.size());
+      for (const internal::Hash128& h : *hashes) {
+        holders[h].insert(out.runs.size());
+      }
     }
-    rows.push_back({summary, 0});
+    out.runs.push_back({summary, 0});
   }
-  *shared_bytes = 0;
   for (const auto& [hash, runs] : holders) {
     auto entry = store->LookupChunk(hash);
     if (!entry.ok()) continue;
     if (runs.size() == 1) {
-      rows[*runs.begin()].unique_bytes += entry->location.stored_size;
+      out.runs[*runs.begin()].unique_bytes += entry->location.stored_size;
     } else {
-      *shared_bytes += entry->location.stored_size;
+      out.shared_bytes += entry->location.stored_size;
     }
   }
-  return rows;
+  return out;
 }
 
+namespace {
+
 absl::Status RunRuns(const Args& args) {
-  uint64_t shared = 0;
-  CKPTDB_ASSIGN_OR_RETURN(std::vector<RunRow> runs,
-                          CollectRuns(args[0], &shared));
+  CKPTDB_ASSIGN_OR_RETURN(RunsBytes all, CollectRunBytes(args[0]));
+  const std::vector<RunBytes>& runs = all.runs;
+  const uint64_t shared = all.shared_bytes;
   if (args.json()) {
     JsonWriter w(stdout);
     w.BeginObject();
@@ -57,7 +53,7 @@ absl::Status RunRuns(const Args& args) {
     w.FieldInt("shared_bytes", static_cast<int64_t>(shared));
     w.Key("runs");
     w.BeginArray();
-    for (const RunRow& r : runs) {
+    for (const RunBytes& r : runs) {
       w.BeginObject();
       w.Field("run", r.summary.run);
       w.FieldInt("steps", static_cast<int64_t>(r.summary.steps.size()));
@@ -78,7 +74,7 @@ absl::Status RunRuns(const Args& args) {
   }
   std::vector<std::vector<std::string>> rows = {
       {"RUN", "STEPS", "LATEST", "LOGICAL", "UNIQUE"}};
-  for (const RunRow& r : runs) {
+  for (const RunBytes& r : runs) {
     rows.push_back({r.summary.run.empty() ? "(default)" : r.summary.run,
                     absl::StrCat(r.summary.steps.size()),
                     absl::StrCat(r.summary.steps.back()),

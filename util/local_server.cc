@@ -11,10 +11,11 @@
 namespace ckptdb::internal {
 
 LocalServer::LocalServer(std::string name, Handler handler, Closed closed,
-                         absl::Duration io_timeout)
+                         AfterReplies after_replies, absl::Duration io_timeout)
     : name_(std::move(name)),
       handler_(std::move(handler)),
       closed_(std::move(closed)),
+      after_replies_(std::move(after_replies)),
       io_timeout_(io_timeout),
       wake_fd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
       thread_([this] { Run(); }) {}
@@ -50,9 +51,13 @@ void LocalServer::Run() {
     if (poll(fds.data(), fds.size(), listener ? -1 : 50) <= 0) continue;
     const size_t first_conn = listener ? 2 : 1;
     if (listener && fds[1].revents != 0) Accept(&*listener);
+    bool served = false;
     for (size_t i = first_conn; i < fds.size() && !stop_.load(); ++i) {
-      if (fds[i].revents != 0) Serve(ids[i - first_conn]);
+      if (fds[i].revents == 0) continue;
+      Serve(ids[i - first_conn]);
+      served = true;
     }
+    if (served && after_replies_ && !stop_.load()) after_replies_();
   }
   for (auto it = connections_.begin(); it != connections_.end();) {
     const uint64_t id = it->first;

@@ -27,11 +27,15 @@ class LocalServer {
                                             absl::string_view request)>;
   // Called when a connection ends (the peer closed it or died).
   using Closed = std::function<void(uint64_t connection)>;
+  // Called on the server thread after the replies of a round of requests
+  // have been sent (work that must not delay a reply; requests arriving
+  // meanwhile wait for it).
+  using AfterReplies = std::function<void()>;
 
   // Starts serving `name`. `io_timeout` bounds reading one request and
   // sending one reply.
   LocalServer(std::string name, Handler handler, Closed closed,
-              absl::Duration io_timeout);
+              AfterReplies after_replies, absl::Duration io_timeout);
   // Stops: no handler call is running or will run after it returns.
   ~LocalServer();
   LocalServer(const LocalServer&) = delete;
@@ -49,6 +53,7 @@ class LocalServer {
   const std::string name_;
   const Handler handler_;
   const Closed closed_;
+  const AfterReplies after_replies_;
   const absl::Duration io_timeout_;
   int wake_fd_ = -1;  // an eventfd: the destructor's stop signal
   std::atomic<bool> stop_{false};

@@ -140,6 +140,28 @@ class RunsTest(WorkDir):
         text = self.ckptdb("runs", "r").stdout
         self.assertIn("shared by several runs", text)
 
+    def test_ls_of_a_run_and_stats_by_run(self):
+        ls = json.loads(self.ckptdb("ls", "r", "ft", "--json").stdout)
+        self.assertEqual(ls["run"], "ft")
+        self.assertEqual([s["step"] for s in ls["steps"]], [0, 1])
+        text = self.ckptdb("ls", "r", "base").stdout
+        self.assertIn("other runs: ft", text)
+        missing = self.ckptdb("ls", "r", "nope", check=False)
+        self.assertEqual(missing.returncode, 4)
+        self.assertIn("no run 'nope'", missing.stderr)
+        self.assertIn("runs: base, ft", missing.stderr)
+        stats = json.loads(self.ckptdb("stats", "r", "--json").stdout)
+        by_run = {r["run"]: r for r in stats["runs"]}
+        runs = {r["run"]: r for r in json.loads(
+            self.ckptdb("runs", "r", "--json").stdout)["runs"]}
+        for name in ("base", "ft"):
+            self.assertEqual(by_run[name]["unique_bytes"],
+                             runs[name]["unique_bytes"])
+        # Every stored byte is one run's or shared.
+        self.assertEqual(sum(r["unique_bytes"] for r in stats["runs"]) +
+                         stats["shared_bytes"], stats["stored_bytes"])
+        self.assertIn("(shared)", self.ckptdb("stats", "r").stdout)
+
     def test_run_step_arguments(self):
         diff = self.ckptdb("diff", "r", "base:0", "ft:latest").stdout
         self.assertIn("1 changed", diff)

@@ -204,6 +204,62 @@ TEST(ManyWritersTest, AFollowerAndTheWriterSaveAtOnce) {
   }
 }
 
+// Two saves of the same new bytes at once (a sweep's first steps): the
+// second waits for the first's claim instead of writing the chunks too and
+// losing the commit check, then reuses them; each chunk is stored once.
+TEST(ManyWritersTest, ASaveWaitsForTheChunksAnotherSaveIsWriting) {
+  TempDir dir;
+  const std::string db = dir.Sub("db");
+  auto writer = CheckpointManager::Open(db);
+  ASSERT_TRUE(writer.ok()) << writer.status();
+  auto follower = CheckpointManager::Open(db);
+  ASSERT_TRUE(follower.ok()) << follower.status();
+  ASSERT_TRUE((*follower)->following());
+  const Tree tree =
+      Tree::Dict({{"w", RandomArray(DType::kFloat32, {1024, 1024}, 7)}});
+  std::atomic<int> starts{0}, holders{0};
+  std::atomic<bool> waited{false};
+  internal::SetGlobalTestHook([&](absl::string_view point) {
+    if (point == "save_start") ++starts;
+    if (point == "claim_wait") waited = true;
+    // The first save past its claims holds them until the other waits.
+    if (point == "dedup_done" && holders++ == 0) {
+      for (int i = 0; i < 1000 && !waited; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+    }
+  });
+  ManagerSaveOptions force;
+  force.force = true;
+  auto save = [&](CheckpointManager* m, int64_t step) {
+    auto saved = m->Save(step, tree, force);
+    EXPECT_TRUE(saved.ok() && *saved) << saved.status();
+    EXPECT_TRUE(m->WaitUntilFinished().ok());
+  };
+  std::thread a(save, writer->get(), 0);
+  std::thread b(save, follower->get(), 1);
+  a.join();
+  b.join();
+  internal::SetGlobalTestHook(nullptr);
+  EXPECT_TRUE(waited.load());
+  EXPECT_EQ(starts.load(), 2) << "a save was staged again";
+  for (int64_t step : {0, 1}) {
+    auto t = (*follower)->Restore(step);
+    ASSERT_TRUE(t.ok()) << t.status();
+    EXPECT_TRUE(*t == tree);
+  }
+  follower->reset();
+  writer->reset();
+  internal::StoreOptions ro;
+  ro.mode = internal::StoreOptions::Mode::kReadOnly;
+  auto store = internal::Store::Open(db, ro);
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto stats = (*store)->Stats();
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(stats->live_chunk_bytes, 4u << 20);
+  EXPECT_EQ(stats->segment_bytes, 4u << 20) << "a chunk was written twice";
+}
+
 // What the writer's commit service does with requests that are not what a
 // follower sends: refused, naming what is wrong, and nothing committed.
 TEST(ManyWritersTest, TheWriterRefusesBadCommitRequests) {
