@@ -2,6 +2,8 @@
 // manager's naming record. The protocols live in the files store.h lists.
 #include "db/store.h"
 
+#include <atomic>
+
 #include "absl/strings/str_cat.h"
 #include "ckptdb/status.h"
 #include "compaction/chunk_gc.h"
@@ -101,7 +103,9 @@ absl::Status CheckOptions(const std::string& path, const StoreOptions& o) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Store>> Store::Open(
-    const std::string& path, const StoreOptions& options) {
+    const std::string& path, const StoreOptions& options_in) {
+  StoreOptions options = options_in;
+  if (options.env == nullptr) options.env = GlobalTestEnv();
   CKPTDB_RETURN_IF_ERROR(CheckOptions(path, options));
   if (options.mode == StoreOptions::Mode::kReadWrite &&
       options.follow_if_busy) {
@@ -213,6 +217,13 @@ void SetGlobalTestHook(std::function<void(absl::string_view)> hook) {
   absl::MutexLock l(&g.mu);
   g.hook = std::move(hook);
 }
+
+namespace {
+std::atomic<rocksdb::Env*> global_test_env{nullptr};
+}  // namespace
+
+void SetGlobalTestEnv(rocksdb::Env* env) { global_test_env = env; }
+rocksdb::Env* GlobalTestEnv() { return global_test_env.load(); }
 
 void Store::Hook(absl::string_view point) const {
   if (options_.test_hook) options_.test_hook(point);

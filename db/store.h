@@ -228,6 +228,11 @@ struct VerifyReport {
 // Tests: a hook called at every named point of every Store (in addition to
 // StoreOptions::test_hook). Pass nullptr to remove it.
 void SetGlobalTestHook(std::function<void(absl::string_view point)> hook);
+// Tests: the RocksDB Env of every Store opened without StoreOptions::env
+// (the power-loss test reaches the managers' stores this way). nullptr:
+// Env::Default() again.
+void SetGlobalTestEnv(rocksdb::Env* env);
+rocksdb::Env* GlobalTestEnv();
 
 class Store {
  public:
