@@ -129,4 +129,18 @@ absl::StatusOr<TreeMetadata> Checkpointer::Metadata(
   return l.item.ToMetadata();
 }
 
+absl::StatusOr<StepInfo> Checkpointer::Info(absl::string_view path) const {
+  CKPTDB_ASSIGN_OR_RETURN(std::unique_ptr<internal::Store> store,
+                          internal::OpenForRead(std::string(path), tuning_));
+  if (store->kind() != "checkpoint") {
+    return absl::FailedPreconditionError(
+        absl::StrCat("'", path,
+                     "' is a CheckpointManager database; read its steps with "
+                     "CheckpointManager::StepMetadata"));
+  }
+  CKPTDB_ASSIGN_OR_RETURN(int64_t step,
+                          internal::PickStep(*store, std::nullopt));
+  return store->Step(step);
+}
+
 }  // namespace ckptdb

@@ -10,6 +10,8 @@
 #include <limits>
 #include <thread>
 
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "ckptdb/async_checkpointer.h"
 #include "ckptdb/checkpoint_manager.h"
 #include "tests/test_util.h"
@@ -362,6 +364,43 @@ TEST_F(CheckpointerTest, MissingOrForeignPathsGiveClearErrors) {
                                                  buf.data())}})),
       StatusIs(absl::StatusCode::kInvalidArgument,
                HasSubstr("leaf 'a': invalid shape (2, -2)")));
+}
+
+TEST_F(CheckpointerTest, InfoGivesTimesCustomMetadataAndItems) {
+  const int64_t before = absl::ToUnixNanos(absl::Now());
+  SaveOptions o;
+  o.custom_metadata = Tree::Dict({{"run", Tree::String("a")}});
+  CKPTDB_ASSERT_OK(ckpt_.Save(Path(), GuideTree(), o));
+  const int64_t after = absl::ToUnixNanos(absl::Now());
+  auto info = ckpt_.Info(Path());
+  CKPTDB_ASSERT_OK(info);
+  EXPECT_GE(info->init_time_ns, before);
+  EXPECT_LE(info->init_time_ns, info->commit_time_ns);
+  EXPECT_LE(info->commit_time_ns, after);
+  EXPECT_EQ(info->custom_metadata, o.custom_metadata);
+  ASSERT_EQ(info->items.size(), 1u);
+  EXPECT_EQ(info->items[0].name, "default");
+  EXPECT_EQ(info->logical_bytes, 16u);  // the int64 array [2, 3]
+
+  // Without custom metadata: None.
+  CKPTDB_ASSERT_OK(ckpt_.Save(Path("plain"), GuideTree()));
+  auto plain = ckpt_.Info(Path("plain"));
+  CKPTDB_ASSERT_OK(plain);
+  EXPECT_EQ(plain->custom_metadata.kind(), Tree::Kind::kNone);
+
+  EXPECT_THAT(ckpt_.Info(Path("nope")),
+              StatusIs(absl::StatusCode::kNotFound,
+                       HasSubstr("no ckptdb database at")));
+  CheckpointManagerOptions mo;
+  mo.enable_async_checkpointing = false;
+  {
+    auto m = CheckpointManager::Open(Path("run"), mo);
+    CKPTDB_ASSERT_OK(m);
+    CKPTDB_ASSERT_OK((*m)->Save(0, GuideTree()).status());
+  }
+  EXPECT_THAT(ckpt_.Info(Path("run")),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("is a CheckpointManager database")));
 }
 
 // A per-leaf argument must name exactly one leaf: a typo would silently

@@ -94,6 +94,13 @@ class Checkpointer {
   absl::StatusOr<TreeMetadata> Metadata(
       absl::string_view path, const RestoreOptions& options = {}) const;
 
+  // The checkpoint's commit record: when its save started and was committed,
+  // the custom metadata given to Save (None if none), its items and sizes.
+  // No array or tree bytes are read.
+  //   NotFound            no checkpoint at `path`
+  //   FailedPrecondition  `path` is a CheckpointManager database
+  absl::StatusOr<StepInfo> Info(absl::string_view path) const;
+
  private:
   StoreTuning tuning_;
 };

@@ -19,6 +19,7 @@ from ckptdb import _ckptdb
 from ckptdb import args
 from ckptdb import checkpoint_utils
 from ckptdb import checkpoint_managers
+from ckptdb import metadata
 from ckptdb import orbax_utils
 from ckptdb import test_utils
 from ckptdb import transform_utils
@@ -58,7 +59,10 @@ from ckptdb.checkpointers import StandardCheckpointer
 from ckptdb.handlers import ArrayCheckpointHandler
 from ckptdb.handlers import CheckpointHandler
 from ckptdb.handlers import CompositeCheckpointHandler
+from ckptdb.handlers import JaxRandomKeyCheckpointHandler
 from ckptdb.handlers import JsonCheckpointHandler
+from ckptdb.handlers import NumpyRandomKeyCheckpointHandler
+from ckptdb.handlers import ProtoCheckpointHandler
 from ckptdb.handlers import PyTreeCheckpointHandler
 from ckptdb.handlers import StandardCheckpointHandler
 from ckptdb.transform_utils import RestoreTransform
@@ -75,7 +79,9 @@ __all__ = [
     'CheckpointManagerOptions', 'Checkpointer', 'Composite',
     'CompositeCheckpointHandler', 'CorruptionError', 'DeadlineExceededError',
     'Error', 'FailedPreconditionError', 'InternalError',
-    'InvalidArgumentError', 'JsonCheckpointHandler', 'NotFoundError',
+    'InvalidArgumentError', 'JaxRandomKeyCheckpointHandler',
+    'JsonCheckpointHandler', 'NotFoundError', 'NumpyRandomKeyCheckpointHandler',
+    'ProtoCheckpointHandler', 'metadata',
     'PLACEHOLDER', 'PermissionDeniedError', 'PyTreeCheckpointHandler',
     'PyTreeCheckpointer', 'ResourceExhaustedError', 'RestoreArgs',
     'RestoreTransform', 'RootMetadata', 'SaveArgs', 'SaveFuture', 'StandardCheckpointHandler',

@@ -253,6 +253,28 @@ def _rebuild_like(result: Any, target: Any) -> Any:
   return node.unflatten(children)
 
 
+def put_like(result: Any, target: Any) -> Any:
+  """result -- already in target's structure and node types (a transforms
+  restore builds it so) -- with a jax.Array, of the target leaf's sharding,
+  wherever target has a jax.Array and result a numpy array."""
+  if not needs_rebuild(target):
+    return result
+  return _put_like(result, target)
+
+
+def _put_like(result: Any, target: Any) -> Any:
+  if is_jax_array(target):
+    if isinstance(result, np.ndarray):
+      return sys.modules['jax'].device_put(result, target.sharding)
+    return result
+  node, result_node = flatten_one_level(target), flatten_one_level(result)
+  if (node is None or result_node is None or
+      len(node.children) != len(result_node.children)):
+    return result
+  return result_node.unflatten([
+      _put_like(r, t) for r, t in zip(result_node.children, node.children)])
+
+
 def map_leaves(fn: Callable[[Any], Any], tree: Any,
                is_leaf: Optional[Callable[[Any], bool]] = None) -> Any:
   """Applies fn to every leaf, keeping node types (custom nodes too).

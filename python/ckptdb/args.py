@@ -16,6 +16,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 
 import numpy as np
 
+from ckptdb import _big_ints
 from ckptdb import _ignored
 from ckptdb import _tree
 from ckptdb import _types
@@ -200,7 +201,12 @@ class PyTreeRestore(CheckpointArgs):
                              for k, c in zip(node.keys, node.children)])
 
     target = mask(structure, '')
-    return _RestoreRequest(True, target, False, dtypes, post=finish,
+    # A jax.Array leaf of `item` gives a jax.Array back, as without
+    # transforms (_target_request).
+    post = finish
+    if _tree.needs_rebuild(self.item):
+      post = lambda restored: _tree.put_like(finish(restored), self.item)
+    return _RestoreRequest(True, target, False, dtypes, post=post,
                            shapes=shapes)
 
 
@@ -333,12 +339,14 @@ class JsonSave(CheckpointArgs):
   The item goes through json.dumps / json.loads before it is stored, so
   what is restored is what JSON holds: tuples become lists, dict keys
   strings (1 -> '1', True -> 'true', None -> 'null'). numpy arrays and
-  other non-JSON values raise TypeError, as json.dumps does in Orbax.
+  other non-JSON values raise TypeError, as json.dumps does in Orbax. Ints
+  beyond 64 bits (JSON has no limit; numpy's PCG64 state holds 128-bit
+  ones) are kept exactly (see _big_ints).
   """
   item: Any
 
   def _save_request(self) -> _SaveRequest:
-    return _SaveRequest(_as_json(self.item), {})
+    return _SaveRequest(_big_ints.encode(_as_json(self.item)), {})
 
 
 @dataclasses.dataclass
@@ -353,7 +361,8 @@ class JsonRestore(CheckpointArgs):
   def _restore_request(self) -> _RestoreRequest:
     return _RestoreRequest(
         False, None, False, {},
-        post=lambda result: _as_json(result, default=_json_default))
+        post=lambda result: _as_json(_big_ints.decode(result),
+                                     default=_json_default))
 
 
 # ---- Composite --------------------------------------------------------------
@@ -405,3 +414,14 @@ class Composite(CheckpointArgs, collections.abc.Mapping):
   def __repr__(self) -> str:
     inner = ', '.join(f'{k}={v!r}' for k, v in self._items.items())
     return f'Composite({inner})'
+
+
+# ---- random keys and protos (built on the classes above) ---------------------
+
+# pylint: disable=g-import-not-at-top,wrong-import-position,g-bad-import-order
+from ckptdb._key_proto_args import JaxRandomKeyRestore
+from ckptdb._key_proto_args import JaxRandomKeySave
+from ckptdb._key_proto_args import NumpyRandomKeyRestore
+from ckptdb._key_proto_args import NumpyRandomKeySave
+from ckptdb._key_proto_args import ProtoRestore
+from ckptdb._key_proto_args import ProtoSave

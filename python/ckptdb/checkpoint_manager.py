@@ -27,14 +27,22 @@ from ckptdb import _ckptdb
 from ckptdb import _ignored
 from ckptdb import _preemption
 from ckptdb import _root_metadata
+from ckptdb import _step_statistics
 from ckptdb import _tree
 from ckptdb import args as args_lib
 from ckptdb import checkpoint_managers
 from ckptdb import checkpointers as checkpointers_lib
 from ckptdb import handlers as handlers_lib
+from ckptdb import metadata as metadata_lib
 from ckptdb import save_decision_policy
 
 DEFAULT_ITEM_NAME = 'default'
+
+# Orbax's metadata classes (defined in ckptdb.metadata, as Orbax's
+# ocp.metadata).
+StepMetadata = metadata_lib.StepMetadata
+StepStatistics = metadata_lib.StepStatistics
+RootMetadata = metadata_lib.RootMetadata
 
 # Raised for a forced save of a step that exists (Orbax's name; a
 # ValueError and a FileExistsError).
@@ -199,80 +207,6 @@ class CheckpointManagerOptions:
     }
 
 
-@dataclasses.dataclass
-class StepStatistics:
-  """Orbax's SaveStepStatistics (StepMetadata.performance_metrics).
-
-  ckptdb records no per-phase timings: Orbax's timing fields are None.
-  It fills step, directory and event_type, and adds what its core measures
-  for every save: logical_bytes (the arrays' sizes), new_bytes (chunk bytes this save wrote
-  after deduplication) and chunk_count (distinct chunks the step uses).
-  """
-  step: Optional[int] = None
-  event_type: Optional[str] = 'save'
-  directory: Optional[str] = None
-  reached_preemption: Optional[bool] = False
-  preemption_received_at: Optional[float] = None
-  synchronous: Optional[bool] = False
-  wait_for_prev_start_time: Optional[float] = None
-  wait_for_prev_duration_secs: Optional[float] = None
-  time_between_consecutive_saves_sec: Optional[float] = None
-  checkpointer_blocking_start_time: Optional[float] = None
-  checkpointer_blocking_duration_secs: Optional[float] = None
-  get_old_steps_start_time: Optional[float] = None
-  get_old_steps_duration_secs: Optional[float] = None
-  checkpoint_manager_blocking_start_time: Optional[float] = None
-  checkpoint_manager_blocking_duration_secs: Optional[float] = None
-  # ckptdb's measurements.
-  logical_bytes: Optional[int] = None
-  new_bytes: Optional[int] = None
-  chunk_count: Optional[int] = None
-
-
-@dataclasses.dataclass
-class StepMetadata:
-  """A step's metadata (Orbax's StepMetadata, plus ckptdb's fields).
-
-  Orbax's fields: item_handlers ({item: handler type name} as known to
-  this manager, a single name in single-item mode, None if unknown),
-  item_metadata (as item_metadata(step)), metrics ({} when none),
-  performance_metrics (StepStatistics), init_timestamp_nsecs,
-  commit_timestamp_nsecs, custom_metadata ({} when none). ckptdb's: step,
-  name (the step's display name), item_names, logical_bytes, new_bytes,
-  chunk_count, items (per-item summaries).
-  """
-  item_handlers: Any = None
-  item_metadata: Any = None
-  metrics: Any = dataclasses.field(default_factory=dict)
-  performance_metrics: StepStatistics = dataclasses.field(
-      default_factory=StepStatistics)
-  init_timestamp_nsecs: Optional[int] = None
-  commit_timestamp_nsecs: Optional[int] = None
-  custom_metadata: Any = dataclasses.field(default_factory=dict)
-  # ckptdb.
-  step: Optional[int] = None
-  name: Optional[str] = None
-  item_names: list = dataclasses.field(default_factory=list)
-  logical_bytes: int = 0
-  new_bytes: int = 0
-  chunk_count: int = 0
-  items: list = dataclasses.field(default_factory=list)
-
-
-@dataclasses.dataclass
-class RootMetadata:
-  """Orbax's RootMetadata: the `metadata` given to CheckpointManager.
-
-  Persisted with the database (see _root_metadata): the first manager
-  given `metadata=` stores it, later managers (any process) read it back;
-  it is never overwritten. {} when none was ever stored.
-  """
-  internal_metadata: Optional[Dict[str, Any]] = dataclasses.field(
-      default_factory=dict)
-  custom_metadata: Optional[Dict[str, Any]] = dataclasses.field(
-      default_factory=dict)
-
-
 class _StepInfos(collections.abc.Sequence):
   """The saved steps as PolicyCheckpointInfo, oldest first, read lazily
   (a policy usually looks at the last one at most)."""
@@ -391,6 +325,9 @@ class CheckpointManager:
       raise
     self._closed = False
     checkpointers_lib.register_live(self)
+    # Save timings (StepMetadata.performance_metrics), see _step_statistics.
+    self._statistics = _step_statistics.Reader(self._directory, run)
+    self._last_save_time: Optional[float] = None
     # Orbax: written once (never overwritten) when metadata is given and the
     # manager may write; read lazily by metadata().
     self._root_metadata: Optional[RootMetadata] = None
@@ -532,26 +469,24 @@ class CheckpointManager:
     step = _int64(step, 'step')
     d = self._core.step_metadata(step)
     names = [i['name'] for i in d['items']]
-    init_ns, commit_ns = d['init_timestamp_nsecs'], d['commit_timestamp_nsecs']
-    stats = StepStatistics(
-        step=d['step'], directory=str(self._directory),
-        logical_bytes=d['logical_bytes'], new_bytes=d['new_bytes'],
-        chunk_count=d['chunk_count'])
     handlers = {n: self._handler_type_name(n) for n in names}
     if self._resolve_single(step):
       handlers = handlers.get(DEFAULT_ITEM_NAME)
     elif not any(handlers.values()):
       handlers = None
-    return StepMetadata(
-        item_handlers=handlers, item_metadata=self.item_metadata(step),
-        metrics=d['metrics'] if d['metrics'] is not None else {},
-        performance_metrics=stats, init_timestamp_nsecs=init_ns,
-        commit_timestamp_nsecs=commit_ns,
-        custom_metadata=(d['custom_metadata']
-                         if d['custom_metadata'] is not None else {}),
-        step=d['step'], name=d['name'], item_names=names,
-        logical_bytes=d['logical_bytes'], new_bytes=d['new_bytes'],
-        chunk_count=d['chunk_count'], items=d['items'])
+    return metadata_lib.from_info(d, self.item_metadata(step), handlers,
+                                  self._step_statistics(d))
+
+  def _step_statistics(self, d: Dict[str, Any]) -> StepStatistics:
+    """The persisted timings of the save of step record `d`, if this
+    database has them (saved by a manager of this version)."""
+    stats = StepStatistics(step=d['step'], directory=str(self._directory))
+    record = self._statistics.find(d['step'], d['init_timestamp_nsecs'])
+    if record is not None:
+      for name in metadata_lib.ORBAX_STATISTICS_FIELDS:
+        if name in record:
+          setattr(stats, name, record[name])
+    return stats
 
   def _handler_type_name(self, item: str) -> Optional[str]:
     h = self._handlers.get(item)
@@ -591,6 +526,7 @@ class CheckpointManager:
     AlreadyExistsError (Orbax's StepAlreadyExistsError) for a forced save of
     an existing step.
     """
+    start = time.time()
     step = _int64(step, 'step')
     if items is None and args is None:
       raise ValueError('Must provide `args` for `save`.')
@@ -627,10 +563,43 @@ class CheckpointManager:
       save_args[name] = req.save_args
       if name not in self._handlers:
         self._handlers[name] = _handler_for_args(a)
-    return self._core.save(
+    stats = StepStatistics(
+        step=step, directory=str(self._directory),
+        checkpoint_manager_blocking_start_time=start,
+        synchronous=not self._options.enable_async_checkpointing)
+    if self.reached_preemption(step):
+      stats.reached_preemption = True
+      stats.preemption_received_at = time.time()
+    # The core's save waits for the previous one first: wait here to time it
+    # (Orbax's wait_for_prev_*).
+    stats.wait_for_prev_start_time = time.time()
+    if self._last_save_time is not None:
+      stats.time_between_consecutive_saves_sec = (
+          stats.wait_for_prev_start_time - self._last_save_time)
+    self._core.wait_until_finished()
+    stats.checkpointer_blocking_start_time = time.time()
+    stats.wait_for_prev_duration_secs = (
+        stats.checkpointer_blocking_start_time - stats.wait_for_prev_start_time)
+    saved = self._core.save(
         step, trees, metrics=metrics, has_metrics=metrics is not None,
         force=bool(force), item_save_args=save_args,
         custom_metadata=custom_metadata, borrow=borrow)
+    end = time.time()
+    if saved:
+      stats.checkpointer_blocking_duration_secs = (
+          end - stats.checkpointer_blocking_start_time)
+      stats.checkpoint_manager_blocking_duration_secs = end - start
+      self._last_save_time = end
+      self._record_statistics(stats)
+    return saved
+
+  def _record_statistics(self, stats: StepStatistics) -> None:
+    record = {name: getattr(stats, name)
+              for name in metadata_lib.ORBAX_STATISTICS_FIELDS}
+    record['run'] = self.run
+    _step_statistics.append(self._directory, record)
+    if not self.following:
+      _step_statistics.compact(self._directory, self.run, self.all_steps())
 
   # ---- restore ----
 

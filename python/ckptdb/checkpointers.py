@@ -21,6 +21,7 @@ from ckptdb import _ignored
 from ckptdb import _tree
 from ckptdb import args as args_lib
 from ckptdb import handlers as handlers_lib
+from ckptdb import metadata as metadata_lib
 
 # Async checkpointers and managers still open; closed at interpreter exit so
 # that background saves finish while Python is still fully alive.
@@ -86,6 +87,11 @@ def _composite_in_place(reqs: Dict[str, Any]) -> bool:
                   'with a target asks for it; restoring into new arrays',
                   stacklevel=3)
   return all(wanted)
+
+
+def _handler_name(handler: Any) -> Any:
+  """Orbax's item_handlers entry: the handler's type name (None if none)."""
+  return None if handler is None else f'ckptdb.{type(handler).__name__}'
 
 
 def _warn_unused(cls_name: str, options: Dict[str, Any]) -> None:
@@ -188,9 +194,25 @@ class Checkpointer:
     return args_lib.Composite(
         **{name: reqs[name].finish(result[name]) for name in reqs})
 
-  def metadata(self, directory: Any) -> Any:
-    """The saved tree with ArrayMetadata leaves (no array bytes read)."""
-    return self._core.metadata(os.fspath(directory))
+  def metadata(self, directory: Any) -> metadata_lib.StepMetadata:
+    """Orbax's StepMetadata of the checkpoint (Orbax >= 0.9), read without
+    reading array bytes: item_metadata is the saved tree with ArrayMetadata
+    leaves (a Composite of the items' trees for a
+    CompositeCheckpointHandler), with init/commit timestamps and the
+    custom_metadata given to save ({} when none). performance_metrics:
+    only ckptdb's byte counts (Orbax's Checkpointer records no timings)."""
+    path = os.fspath(directory)
+    tree = self._core.metadata(path)  # waits for a save in flight to path
+    info = _ckptdb.Checkpointer(None).info(path)
+    if isinstance(self._handler, handlers_lib.CompositeCheckpointHandler):
+      items = args_lib.Composite(**tree) if isinstance(tree, dict) else tree
+      handlers = {name: _handler_name(self._handler.item_handlers.get(name))
+                  for name in (tree if isinstance(tree, dict) else ())}
+    else:
+      items, handlers = tree, _handler_name(self._handler)
+    m = metadata_lib.from_info(info, items, handlers)
+    m.step = m.name = None  # a Checkpointer's checkpoint has no step
+    return m
 
   def wait_until_finished(self) -> None:
     pass

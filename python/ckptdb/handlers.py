@@ -126,6 +126,36 @@ class CompositeCheckpointHandler(CheckpointHandler):
     self.item_handlers.update(item_handlers)
 
 
+class JaxRandomKeyCheckpointHandler(CheckpointHandler):
+  """A JAX random key, typed or not (args.JaxRandomKeySave/Restore)."""
+  save_args_cls = args_lib.JaxRandomKeySave
+  restore_args_cls = args_lib.JaxRandomKeyRestore
+
+  def __init__(self, key_name: Optional[str] = None):
+    super().__init__()
+    self.key_name = key_name or 'jax_random_key'
+
+
+class NumpyRandomKeyCheckpointHandler(CheckpointHandler):
+  """A numpy random state (args.NumpyRandomKeySave/Restore)."""
+  save_args_cls = args_lib.NumpyRandomKeySave
+  restore_args_cls = args_lib.NumpyRandomKeyRestore
+
+  def __init__(self, key_name: Optional[str] = None):
+    super().__init__()
+    self.key_name = key_name or 'np_random_key'
+
+
+class ProtoCheckpointHandler(CheckpointHandler):
+  """A protocol buffer message (args.ProtoSave/ProtoRestore)."""
+  save_args_cls = args_lib.ProtoSave
+  restore_args_cls = args_lib.ProtoRestore
+
+  def __init__(self, filename: Optional[str] = None):
+    super().__init__()
+    self.filename = filename or 'proto.pbtxt'
+
+
 # Which handler an args class belongs to (to restore an item the way it was
 # saved when no restore args are given).
 HANDLER_FOR_ARGS = {
@@ -137,4 +167,10 @@ HANDLER_FOR_ARGS = {
     args_lib.ArrayRestore: ArrayCheckpointHandler,
     args_lib.JsonSave: JsonCheckpointHandler,
     args_lib.JsonRestore: JsonCheckpointHandler,
+    args_lib.JaxRandomKeySave: JaxRandomKeyCheckpointHandler,
+    args_lib.JaxRandomKeyRestore: JaxRandomKeyCheckpointHandler,
+    args_lib.NumpyRandomKeySave: NumpyRandomKeyCheckpointHandler,
+    args_lib.NumpyRandomKeyRestore: NumpyRandomKeyCheckpointHandler,
+    args_lib.ProtoSave: ProtoCheckpointHandler,
+    args_lib.ProtoRestore: ProtoCheckpointHandler,
 }

@@ -111,6 +111,8 @@ py::object RestoreToPython(Restorer& restorer, const Key& key,
 
 // ---- Checkpointer ---------------------------------------------------------
 
+py::dict StepInfoToPython(const StepInfo& s);
+
 class PyCheckpointer {
  public:
   explicit PyCheckpointer(py::handle tuning) : ckpt_(TuningFromDict(tuning)) {}
@@ -151,6 +153,16 @@ class PyCheckpointer {
     }
     CheckStatus(m.status());
     return MetadataToPython(*m);
+  }
+
+  py::dict Info(const std::string& path) {
+    absl::StatusOr<StepInfo> s;
+    {
+      py::gil_scoped_release nogil;
+      s = ckpt_.Info(path);
+    }
+    CheckStatus(s.status());
+    return StepInfoToPython(*s);
   }
 
  private:
@@ -758,7 +770,8 @@ void BindCheckpointers(py::module_& m) {
            "partial_restore"_a = false, "restore_args"_a = py::none(),
            "step"_a = py::none(), "item"_a = "default", "in_place"_a = false)
       .def("metadata", &PyCheckpointer::Metadata, "path"_a, py::kw_only(),
-           "step"_a = py::none(), "item"_a = "default");
+           "step"_a = py::none(), "item"_a = "default")
+      .def("info", &PyCheckpointer::Info, "path"_a);
 
   py::class_<PySaveFuture>(m, "SaveFuture",
                            "Completion of one background save.")

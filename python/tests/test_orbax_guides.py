@@ -57,7 +57,7 @@ def test_getting_started_saving_and_restoring(tmp):
   np.testing.assert_array_equal(restored['a'], np.arange(8))
   assert restored['b']['c'] == 42
   np.testing.assert_array_equal(restored['b']['d'], np.arange(16))
-  meta = checkpointer.metadata(path / 'checkpoint_name')
+  meta = checkpointer.metadata(path / 'checkpoint_name').item_metadata
   assert meta['b']['d'].shape == (16,) and meta['b']['d'].dtype == np.int64
 
 

@@ -94,7 +94,7 @@ def test_plain_dataclass_and_abstract_target(tmp_path):
 
   ckptr = ckptdb.StandardCheckpointer()
   ckptr.save(tmp_path / 'c', Params(np.arange(4.0), np.ones(2, np.int32)))
-  meta = ckptr.metadata(tmp_path / 'c')
+  meta = ckptr.metadata(tmp_path / 'c').item_metadata
   abstract = Params(w=meta['w'], b=meta['b'])
   got = ckptr.restore(tmp_path / 'c', abstract)
   assert isinstance(got, Params)

@@ -133,7 +133,7 @@ def test_save_args_and_restore_args_cast_dtypes(tmp_path):
   ckptr.save(tmp_path / 'c', tree,
              save_args={'w': ckptdb.SaveArgs(dtype=np.float16),
                         'n': ckptdb.SaveArgs()})
-  meta = ckptr.metadata(tmp_path / 'c')
+  meta = ckptr.metadata(tmp_path / 'c').item_metadata
   assert meta['w'].dtype == np.float16 and meta['w'].shape == (11,)
   assert meta['w'].source_dtype_name == 'float64'
   got = ckptr.restore(tmp_path / 'c')
@@ -152,7 +152,7 @@ def test_bfloat16(tmp_path):
   ckptr = ckptdb.PyTreeCheckpointer()
   ckptr.save(tmp_path / 'c', {'w': w},
              save_args={'w': ckptdb.SaveArgs(dtype='bfloat16')})
-  assert ckptr.metadata(tmp_path / 'c')['w'].dtype_name == 'bfloat16'
+  assert ckptr.metadata(tmp_path / 'c').item_metadata['w'].dtype_name == 'bfloat16'
   # Restored cast back to float32: bfloat16 keeps 8 bits of mantissa.
   got = ckptr.restore(tmp_path / 'c',
                       restore_args={'w': ckptdb.RestoreArgs(dtype=np.float32)})
@@ -164,7 +164,7 @@ def test_bfloat16(tmp_path):
     got = ckptr.restore(tmp_path / 'c')
     assert got['w'].dtype == np.dtype(ml_dtypes.bfloat16)
   else:
-    assert ckptr.metadata(tmp_path / 'c')['w'].dtype == 'bfloat16'
+    assert ckptr.metadata(tmp_path / 'c').item_metadata['w'].dtype == 'bfloat16'
     with pytest.raises(TypeError, match="leaf 'w'.*ml_dtypes"):
       ckptr.restore(tmp_path / 'c')
 
@@ -230,7 +230,7 @@ def test_store_tuning(tmp_path):
       tuning=ckptdb.StoreTuning(chunk_bytes=1 << 16, mmap_reads=False))
   a = np.arange(100000)  # 800000 bytes -> 13 chunks of 64 KiB
   ckptr.save(tmp_path / 'c', {'a': a, 'small': np.arange(3)})
-  meta = ckptr.metadata(tmp_path / 'c')
+  meta = ckptr.metadata(tmp_path / 'c').item_metadata
   assert meta['a'].chunk_count == 13 and not meta['a'].is_inline
   assert meta['small'].is_inline and meta['small'].nbytes == 24
   assert_tree_equal(ckptr.restore(tmp_path / 'c')['a'], a)

@@ -420,3 +420,50 @@ def test_transforms_through_manager_and_legacy_call(tmp_path):
   got = legacy.restore(tmp_path / 'l', item=item, restore_args=restore_args,
                        transforms=transforms)
   np.testing.assert_array_equal(got['weights'], tree['w'])
+
+
+class _FakeJaxArray:
+  """jax.Array stand-in: a device array with a sharding."""
+
+  def __init__(self, value, sharding):
+    self.value = np.asarray(value)
+    self.sharding = sharding
+    self.shape, self.dtype = self.value.shape, self.value.dtype
+
+  def __array__(self, dtype=None, copy=None):
+    del copy
+    return self.value if dtype is None else self.value.astype(dtype)
+
+
+def test_transforms_rebuild_jax_arrays_of_the_item(tmp_path, monkeypatch):
+  """pytree_checkpoint_handler_test.test_transform restores into an item of
+  jax.Arrays and gets jax.Arrays back (with the item's shardings), as a
+  restore without transforms does (issue 16: a jax.Array target leaf comes
+  back as one). Renamed, value_fn and default-to-original leaves alike;
+  non-array leaves stay as they are. JAX faked."""
+  jax = __import__('types').ModuleType('jax')
+  jax.Array = _FakeJaxArray
+  jax.device_put = lambda x, sharding: _FakeJaxArray(x, sharding)
+  monkeypatch.setitem(__import__('sys').modules, 'jax', jax)
+  ckptr = ocp.PyTreeCheckpointer()
+  ckptr.save(tmp_path / 'c', {'a': np.arange(4), 'b': np.ones(2),
+                              'n': 7})
+  s1, s2, s3 = object(), object(), object()
+  item = {'renamed': _FakeJaxArray(np.zeros(4, np.int64), s1),
+          'scaled': _FakeJaxArray(np.zeros(2), s2),
+          'b': _FakeJaxArray(np.zeros(2), s3), 'n': 0}
+  got = ckptr.restore(tmp_path / 'c', args=ocp.args.PyTreeRestore(
+      item=item,
+      restore_args=ocp.checkpoint_utils.construct_restore_args(item),
+      transforms={'renamed': Transform(original_key='a'),
+                  'scaled': Transform(original_key='b',
+                                      value_fn=lambda v: v * 3)}))
+  assert list(got) == ['renamed', 'scaled', 'b', 'n']
+  for key, sharding in (('renamed', s1), ('scaled', s2), ('b', s3)):
+    assert isinstance(got[key], _FakeJaxArray), key
+    assert got[key].sharding is sharding and got[key] is not item[key]
+  np.testing.assert_array_equal(got['renamed'].value, np.arange(4))
+  np.testing.assert_array_equal(got['scaled'].value, [3.0, 3.0])
+  np.testing.assert_array_equal(got['b'].value, np.ones(2))
+  assert got['n'] == 7
+  assert not item['renamed'].value.any()  # the item is untouched

@@ -143,7 +143,7 @@ def _resolve_name(path: Any, checkpointable_name: Optional[str]
                  ) -> Optional[str]:
   if checkpointable_name != AUTO:
     return checkpointable_name
-  meta = checkpointers_lib.Checkpointer().metadata(path)
+  meta = checkpointers_lib.Checkpointer().metadata(path).item_metadata
   if isinstance(meta, dict) and PYTREE_CHECKPOINTABLE_KEY in meta:
     return PYTREE_CHECKPOINTABLE_KEY
   return None
@@ -182,22 +182,28 @@ def load_checkpointables(path: Any,
   return dict(result)
 
 
+def _checkpoint_metadata(path: str, items: Any) -> CheckpointMetadata:
+  m = checkpointers_lib.Checkpointer().metadata(path)
+  return CheckpointMetadata(
+      path=path, metadata=items(m.item_metadata),
+      init_timestamp_nsecs=m.init_timestamp_nsecs,
+      commit_timestamp_nsecs=m.commit_timestamp_nsecs,
+      custom_metadata=m.custom_metadata)
+
+
 def metadata(path: Any) -> CheckpointMetadata:
-  """The pytree's metadata (CheckpointMetadata.metadata: the tree with
-  ckptdb.ArrayMetadata leaves). ckptdb's single-checkpoint databases keep
-  no timestamps or custom metadata readable here: those fields are None."""
+  """The pytree's metadata: CheckpointMetadata.metadata is the tree with
+  ckptdb.ArrayMetadata leaves; also the save's timestamps and
+  custom_metadata."""
   path = os.fspath(path)
-  meta = checkpointers_lib.Checkpointer().metadata(path)
   name = _resolve_name(path, AUTO)
-  return CheckpointMetadata(path=path,
-                            metadata=meta[name] if name is not None else meta)
+  return _checkpoint_metadata(
+      path, lambda tree: tree[name] if name is not None else tree)
 
 
 def checkpointables_metadata(path: Any) -> CheckpointMetadata:
   """{name: metadata tree} of the checkpointables at `path`."""
-  path = os.fspath(path)
-  return CheckpointMetadata(
-      path=path, metadata=dict(checkpointers_lib.Checkpointer().metadata(path)))
+  return _checkpoint_metadata(os.fspath(path), dict)
 
 
 def _deprecated(old: str, new: str) -> None:
