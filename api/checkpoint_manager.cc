@@ -37,6 +37,7 @@
 #include "absl/synchronization/mutex.h"
 #include "api/background.h"
 #include "api/common.h"
+#include "api/manager_access.h"
 #include "api/restore.h"
 #include "api/save_validation.h"
 #include "ckptdb/status.h"
@@ -150,8 +151,9 @@ class CheckpointManager::Impl {
     so.create_if_missing = options_.create && !options_.read_only;
     so.create_kind = "manager";
     so.run = run_;
-    // Without read_only, a database another process writes is followed.
-    so.follow_if_busy = !options_.read_only;
+    // Without read_only, a database another process writes is followed
+    // (a tool's manager fails busy instead).
+    so.follow_if_busy = !options_.read_only && !tool_mode_;
     CKPTDB_ASSIGN_OR_RETURN(store_, internal::Store::Open(dir_, so));
     if (store_->kind() != "manager") {
       return absl::FailedPreconditionError(
@@ -159,9 +161,62 @@ class CheckpointManager::Impl {
                        "' holds a single Checkpointer checkpoint, not a "
                        "CheckpointManager database"));
     }
-    if (!reads_only()) CKPTDB_RETURN_IF_ERROR(WriteNamingRecord());
+    if (tool_mode_) {
+      // A tool names steps as the database's writer recorded, and leaves
+      // that record alone.
+      const internal::NamingRecord r = store_->GetNamingRecord();
+      options_.step_prefix = r.step_prefix;
+      options_.step_format_fixed_length =
+          r.step_format_fixed_length > 0
+              ? std::optional<int>(r.step_format_fixed_length)
+              : std::nullopt;
+    } else if (!reads_only()) {
+      CKPTDB_RETURN_IF_ERROR(WriteNamingRecord());
+    }
     LoadList();
     return absl::OkStatus();
+  }
+
+  // Opened by a tool (ManagerAccess::OpenForTool); call before Open.
+  void set_tool_mode() { tool_mode_ = true; }
+
+  // Commits a step read from elsewhere (ManagerAccess::CommitStep).
+  absl::StatusOr<StepInfo> CommitStep(const internal::StepSaveRequest& req)
+      ABSL_LOCKS_EXCLUDED(mu_) {
+    CKPTDB_RETURN_IF_ERROR(CheckOpen());
+    if (options_.read_only) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("the manager of '", dir_, "' is read-only"));
+    }
+    CKPTDB_RETURN_IF_ERROR(EnsureWriter());
+    saver_.WaitIdle();
+    Follow();
+    if (store_->HasStep(req.step)) {
+      return absl::AlreadyExistsError(
+          absl::StrCat("step ", req.step, " already exists in '", dir_, "'"));
+    }
+    absl::StatusOr<StepInfo> saved = store_->SaveStep(req);
+    LoadList();
+    return saved;
+  }
+
+  // Takes `prefix` and `width` as the step naming if this manager has no
+  // steps and names them plainly (ManagerAccess::AdoptNaming).
+  absl::Status AdoptNaming(const std::string& prefix, int width) {
+    CKPTDB_RETURN_IF_ERROR(CheckOpen());
+    if (reads_only() || !store_->Steps().empty() ||
+        !options_.step_prefix.empty() ||
+        options_.step_format_fixed_length.has_value() ||
+        (prefix.empty() && width == 0)) {
+      return absl::OkStatus();
+    }
+    options_.step_prefix = prefix;
+    if (width > 0) options_.step_format_fixed_length = width;
+    if (!run_.empty()) return absl::OkStatus();
+    internal::NamingRecord r = store_->GetNamingRecord();
+    r.step_prefix = prefix;
+    r.step_format_fixed_length = width;
+    return store_->SetNamingRecord(r);
   }
 
   // The writer records its naming and retention for tools (the default
@@ -699,6 +754,7 @@ class CheckpointManager::Impl {
   // (WaitForStep awaits that).
   std::optional<int64_t> inflight_step_ ABSL_GUARDED_BY(mu_);
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  bool tool_mode_ = false;  // set before Open; see set_tool_mode
   // Declared last: destroyed first, so an in-flight save finishes while
   // the store still exists.
   mutable internal::BackgroundSaver saver_;
@@ -849,3 +905,58 @@ const CheckpointManagerOptions& CheckpointManager::options() const {
 }
 
 }  // namespace ckptdb
+
+namespace ckptdb::internal {
+
+namespace {
+
+// The chunk size of the latest step's first chunked array; 0 if none.
+uint32_t LatestChunkBytes(const Store& store) {
+  const std::vector<StepInfo> steps = store.Steps();
+  if (steps.empty()) return 0;
+  for (const ItemSummary& is : steps.back().items) {
+    auto item = store.ReadItem(steps.back().step, is.name);
+    if (!item.ok()) continue;
+    for (const StoredNode& n : item->nodes) {
+      if (!n.chunks.empty()) return n.chunk_bytes;
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<CheckpointManager>> ManagerAccess::OpenForTool(
+    const std::string& directory, bool create) {
+  CheckpointManagerOptions options;
+  options.create = create;
+  options.enable_async_checkpointing = false;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    auto impl = std::make_unique<CheckpointManager::Impl>(directory, options,
+                                                          std::string());
+    impl->set_tool_mode();
+    CKPTDB_RETURN_IF_ERROR(impl->Open());
+    // New chunks the size of the latest step's, so that arrays it already
+    // holds deduplicate.
+    const uint32_t cb = LatestChunkBytes(*impl->store());
+    if (attempt == 0 && cb != 0 && cb != options.tuning.chunk_bytes) {
+      options.tuning.chunk_bytes = cb;
+      continue;  // `impl` closes here, before the reopen
+    }
+    return std::unique_ptr<CheckpointManager>(
+        new CheckpointManager(std::move(impl)));
+  }
+  return absl::InternalError("unreachable");
+}
+
+absl::StatusOr<StepInfo> ManagerAccess::CommitStep(
+    CheckpointManager& manager, const StepSaveRequest& request) {
+  return manager.impl_->CommitStep(request);
+}
+
+absl::Status ManagerAccess::AdoptNaming(CheckpointManager& manager,
+                                        const std::string& prefix, int width) {
+  return manager.impl_->AdoptNaming(prefix, width);
+}
+
+}  // namespace ckptdb::internal

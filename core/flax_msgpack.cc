@@ -153,11 +153,16 @@ class Decoder {
   size_t end_;  // the end of the current window (an ext payload or the file)
   DecodeOptions opts_;
   int depth_ = 0;
+  uint64_t nodes_ = 0;
   TreePath path_;
 };
 
 absl::StatusOr<Tree> Decoder::Value() {
   const size_t at = pos_;
+  if (++nodes_ > opts_.max_nodes) {
+    return Error(at, absl::StrCat("more than ", opts_.max_nodes,
+                                  " values in one file (the limit)"));
+  }
   if (absl::Status s = Need(at, 1, "a value"); !s.ok()) return s;
   const auto b = static_cast<unsigned char>(data_[pos_++]);
   if (b <= 0x7f) return Tree::Int(b);

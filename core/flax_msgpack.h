@@ -29,12 +29,18 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "ckptdb/tree.h"
+#include "core/limits.h"
 
 namespace ckptdb::flax_msgpack {
 
 struct DecodeOptions {
   // Maximum nesting of maps, arrays and tuples (ext payloads included).
-  int max_depth = 256;
+  // Default: limits::kMaxTreeDepth.
+  int max_depth = limits::kMaxTreeDepth;
+  // Maximum number of values (containers and leaves) decoded; beyond it,
+  // InvalidArgument (a file of one-byte nils would otherwise need about a
+  // hundred times its size in memory). Default: limits::kMaxDecodedNodes.
+  uint64_t max_nodes = limits::kMaxDecodedNodes;
   // Maps whose keys are exactly "0".."n-1" (n >= 1) become Lists (Flax
   // stores lists and tuples so).
   bool lists = false;

@@ -11,6 +11,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "core/file_bytes.h"
 #include "core/json.h"
 #include "core/orbax_item.h"
@@ -128,24 +129,27 @@ absl::Status AsDamage(const absl::Status& s) {
   return s;
 }
 
-absl::StatusOr<Step> ReadStepFolder(const std::string& dir);
+absl::StatusOr<Step> ReadStepFolder(const std::string& dir,
+                                    const ReadStepOptions& options);
 
 }  // namespace
 
-absl::StatusOr<Step> ReadStep(const std::string& path) {
+absl::StatusOr<Step> ReadStep(const std::string& path,
+                              const ReadStepOptions& options) {
   std::string dir = path;
   while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
   if (!IsDir(dir)) {
     return absl::NotFoundError(absl::StrCat("'", dir, "' is not a folder"));
   }
-  absl::StatusOr<Step> step = ReadStepFolder(dir);
+  absl::StatusOr<Step> step = ReadStepFolder(dir, options);
   if (!step.ok()) return AsDamage(step.status());
   return step;
 }
 
 namespace {
 
-absl::StatusOr<Step> ReadStepFolder(const std::string& dir) {
+absl::StatusOr<Step> ReadStepFolder(const std::string& dir,
+                                    const ReadStepOptions& options) {
   if (absl::StrContains(BaseName(dir), kTmp)) {
     return absl::FailedPreconditionError(
         absl::StrCat("'", dir, "' is an unfinished save (its name ends in ",
@@ -155,7 +159,7 @@ absl::StatusOr<Step> ReadStepFolder(const std::string& dir) {
   absl::Status s = ReadStepMetadata(dir, &step);
   if (!s.ok()) return s;
   if (LooksLikeItem(dir)) {
-    absl::StatusOr<Tree> t = ReadItem(dir);
+    absl::StatusOr<Tree> t = ReadItem(dir, options.leaves);
     if (!t.ok()) return t.status();
     step.items.push_back({"", *std::move(t)});
     return step;
@@ -165,9 +169,14 @@ absl::StatusOr<Step> ReadStepFolder(const std::string& dir) {
   for (const std::string& n : *names) {
     const std::string sub = absl::StrCat(dir, "/", n);
     if (!IsDir(sub) || n[0] == '.' || absl::StrContains(n, kTmp)) continue;
+    if (!options.items.empty() &&
+        std::find(options.items.begin(), options.items.end(), n) ==
+            options.items.end()) {
+      continue;
+    }
     absl::StatusOr<Tree> t;
     if (LooksLikeItem(sub)) {
-      t = ReadItem(sub);
+      t = ReadItem(sub, options.leaves);
     } else if (std::string json = JsonItemFile(sub); !json.empty()) {
       t = ReadJsonItem(json);
     } else {
@@ -178,6 +187,11 @@ absl::StatusOr<Step> ReadStepFolder(const std::string& dir) {
     }
     if (!t.ok()) return t.status();
     step.items.push_back({n, *std::move(t)});
+  }
+  if (step.items.empty() && !options.items.empty()) {
+    return absl::NotFoundError(
+        absl::StrCat("'", dir, "' has no item '",
+                     absl::StrJoin(options.items, "', '"), "'"));
   }
   if (step.items.empty()) {
     return absl::NotFoundError(absl::StrCat(

@@ -18,6 +18,7 @@
 
 #include "absl/status/statusor.h"
 #include "ckptdb/tree.h"
+#include "core/orbax_item.h"
 
 namespace ckptdb::orbax {
 
@@ -39,9 +40,18 @@ struct Step {
 // True if `dir` is an Orbax item or step folder.
 bool LooksLikeOrbaxCheckpoint(const std::string& dir);
 
+struct ReadStepOptions {
+  // Read only these items of a step folder (an item folder is always
+  // read); empty: every item. Default: empty.
+  std::vector<std::string> items;
+  // Which leaves of each item to read (ReadItemOptions::only).
+  ReadItemOptions leaves;
+};
+
 // Reads a step or item folder. A folder whose name marks an unfinished
 // save ("*.orbax-checkpoint-tmp*") is FailedPrecondition.
-absl::StatusOr<Step> ReadStep(const std::string& dir);
+absl::StatusOr<Step> ReadStep(const std::string& dir,
+                              const ReadStepOptions& options = {});
 
 struct RootStep {
   std::string dir;

@@ -29,6 +29,20 @@ using file_bytes::IsFile;
 
 constexpr absl::string_view kPlaceholder = "PLACEHOLDER://";
 
+// Whether `options.only` selects `leaf`.
+bool Selected(const LeafMetadata& leaf, const ReadItemOptions& options) {
+  if (options.only.empty()) return true;
+  for (const std::vector<std::string>& prefix : options.only) {
+    if (prefix.size() > leaf.path.size()) continue;
+    bool match = true;
+    for (size_t i = 0; i < prefix.size() && match; ++i) {
+      match = prefix[i] == leaf.path[i].key;
+    }
+    if (match) return true;
+  }
+  return false;
+}
+
 // Where an item's arrays live: an OCDBT database or zarr folders.
 class ArrayStore {
  public:
@@ -337,7 +351,8 @@ absl::StatusOr<Tree> ReadLeaf(const LeafMetadata& leaf, const Tree* aggregate,
 
 // Without _METADATA or an aggregate file: the OCDBT parameter names.
 absl::StatusOr<Tree> TreeFromParamNames(const ArrayStore& store,
-                                        const std::string& dir) {
+                                        const std::string& dir,
+                                        const ReadItemOptions& options) {
   if (!store.is_ocdbt()) {
     return absl::NotFoundError(absl::StrCat(
         "'", dir, "': missing '", dir,
@@ -363,6 +378,10 @@ absl::StatusOr<Tree> TreeFromParamNames(const ArrayStore& store,
   }
   std::vector<Tree> values;
   for (const LeafMetadata& leaf : leaves) {
+    if (!Selected(leaf, options)) {
+      values.push_back(Tree::None());
+      continue;
+    }
     absl::StatusOr<Array> a = store.ReadArray(leaf.param_name);
     if (!a.ok()) return a.status();
     values.push_back(Tree(*std::move(a)));
@@ -377,7 +396,16 @@ bool LooksLikeItem(const std::string& dir) {
          IsFile(dir + "/checkpoint");
 }
 
-absl::StatusOr<Tree> ReadItem(const std::string& dir) {
+absl::StatusOr<Array> ReadZarrFolder(const std::string& root,
+                                     const std::string& param) {
+  absl::StatusOr<ArrayStore> store =
+      ArrayStore::Open(root, /*expect_ocdbt=*/false);
+  if (!store.ok()) return store.status();
+  return store->ReadArray(param);
+}
+
+absl::StatusOr<Tree> ReadItem(const std::string& dir,
+                              const ReadItemOptions& options) {
   std::optional<TreeMetadata> meta;
   const std::string meta_path = dir + "/_METADATA";
   if (IsFile(meta_path)) {
@@ -393,7 +421,8 @@ absl::StatusOr<Tree> ReadItem(const std::string& dir) {
   absl::StatusOr<ArrayStore> store = ArrayStore::Open(dir, expect_ocdbt);
   if (!store.ok()) return store.status();
   if (!meta.has_value()) {
-    if (!aggregate->has_value()) return TreeFromParamNames(*store, dir);
+    if (!aggregate->has_value())
+      return TreeFromParamNames(*store, dir, options);
     Tree t = **std::move(aggregate);
     absl::Status s = ResolvePlaceholders(&t, *store);
     if (!s.ok()) return s;
@@ -403,6 +432,10 @@ absl::StatusOr<Tree> ReadItem(const std::string& dir) {
   if (!strings.ok()) return strings.status();
   std::vector<Tree> values;
   for (const LeafMetadata& leaf : meta->leaves) {
+    if (!Selected(leaf, options)) {
+      values.push_back(Tree::None());
+      continue;
+    }
     absl::StatusOr<Tree> v =
         ReadLeaf(leaf, aggregate->has_value() ? &**aggregate : nullptr, *store,
                  *strings, dir);

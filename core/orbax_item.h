@@ -23,6 +23,7 @@
 #define CKPTDB_CORE_ORBAX_ITEM_H_
 
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "ckptdb/tree.h"
@@ -33,8 +34,22 @@ namespace ckptdb::orbax {
 // aggregate "checkpoint" file).
 bool LooksLikeItem(const std::string& dir);
 
-// Reads the whole item into memory.
-absl::StatusOr<Tree> ReadItem(const std::string& dir);
+struct ReadItemOptions {
+  // Read only the leaves below these key paths (components as strings,
+  // sequence indices as decimals); every other leaf of _METADATA comes
+  // back as None without its chunks being read. Empty: every leaf.
+  // Default: empty.
+  std::vector<std::vector<std::string>> only;
+};
+
+// Reads the item (or the leaves `options.only` selects) into memory.
+absl::StatusOr<Tree> ReadItem(const std::string& dir,
+                              const ReadItemOptions& options = {});
+
+// The zarr array (v2 ".zarray" or v3 "zarr.json" and its chunk files)
+// stored in the folder `root`/`param`.
+absl::StatusOr<Array> ReadZarrFolder(const std::string& root,
+                                     const std::string& param);
 
 }  // namespace ckptdb::orbax
 

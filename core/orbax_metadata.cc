@@ -12,6 +12,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "core/limits.h"
 
 namespace ckptdb::orbax {
 namespace {
@@ -223,6 +224,11 @@ absl::StatusOr<Tree> BuildTree(const std::vector<LeafMetadata>& leaves,
   if (leaves.empty()) return Tree::Dict();
   for (size_t i = 0; i < leaves.size(); ++i) {
     const LeafMetadata& leaf = leaves[i];
+    if (leaf.path.size() > static_cast<size_t>(limits::kMaxTreeDepth)) {
+      return Bad(what, absl::StrCat("a key path of ", leaf.path.size(),
+                                    " keys (the limit is ",
+                                    limits::kMaxTreeDepth, ")"));
+    }
     if (leaf.path.empty()) {
       if (leaves.size() != 1) return Bad(what, "a root leaf among others");
       return std::move(values[i]);

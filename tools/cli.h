@@ -21,6 +21,7 @@
 #include "absl/strings/string_view.h"
 #include "ckptdb/metadata.h"
 #include "ckptdb/tree.h"
+#include "core/npy.h"
 #include "db/store.h"
 
 namespace ckptdb::cli {
@@ -145,6 +146,11 @@ struct RunStep {
   std::string step;
 };
 RunStep SplitRunStep(absl::string_view spec);
+// The exit code and message for a failed open of `path`: busy (another
+// process writes it), missing, newer format, damaged.
+absl::Status OpenError(const std::string& path, OpenMode mode,
+                       const absl::Status& s);
+
 // OpenDatabase for the run a step argument names; *step gets its STEP part.
 absl::StatusOr<std::unique_ptr<Store>> OpenForStep(const std::string& path,
                                                    OpenMode mode,
@@ -191,10 +197,9 @@ struct RunsBytes {
 };
 absl::StatusOr<RunsBytes> CollectRunBytes(const std::string& db);
 
-// Path components as file names: "%" for "", %XX escapes for '/', '%',
-// NUL and for names that are "." or "..".
-std::string EncodePathComponent(absl::string_view key);
-std::string DecodePathComponent(absl::string_view name);
+// Path components as file names (core/npy.h).
+using npy::DecodePathComponent;
+using npy::EncodePathComponent;
 
 // Writes `text` to stdout.
 void Print(absl::string_view text);

@@ -220,7 +220,11 @@ absl::StatusOr<std::unique_ptr<Store>> OpenDatabase(const std::string& path,
   if (chunk_bytes != 0) so.chunk_bytes = chunk_bytes;
   auto store = Store::Open(path, so);
   if (store.ok()) return store;
-  const absl::Status& s = store.status();
+  return OpenError(path, mode, store.status());
+}
+
+absl::Status OpenError(const std::string& path, OpenMode mode,
+                       const absl::Status& s) {
   switch (s.code()) {
     case absl::StatusCode::kNotFound:
       return WithExit(s, Exit::kNoDatabase);
@@ -425,40 +429,6 @@ absl::StatusOr<std::map<int64_t, uint64_t>> UniqueBytesPerStep(
       if (c->refcount == 1) unique += c->location.stored_size;
     }
     out[s.step] = unique;
-  }
-  return out;
-}
-
-std::string EncodePathComponent(absl::string_view key) {
-  if (key.empty()) return "%";
-  if (key == "." || key == "..") {
-    return key.size() == 1 ? "%2E" : "%2E%2E";
-  }
-  std::string out;
-  for (char c : key) {
-    if (c == '/' || c == '%' || c == '\0') {
-      absl::StrAppendFormat(&out, "%%%02X", static_cast<uint8_t>(c));
-    } else {
-      out.push_back(c);
-    }
-  }
-  return out;
-}
-
-std::string DecodePathComponent(absl::string_view name) {
-  if (name == "%") return "";
-  std::string out;
-  for (size_t i = 0; i < name.size(); ++i) {
-    int v = 0;
-    if (name[i] == '%' && i + 2 < name.size() &&
-        absl::ascii_isxdigit(name[i + 1]) &&
-        absl::ascii_isxdigit(name[i + 2]) &&
-        absl::SimpleHexAtoi(name.substr(i + 1, 2), &v)) {
-      out.push_back(static_cast<char>(v));
-      i += 2;
-    } else {
-      out.push_back(name[i]);
-    }
   }
   return out;
 }

@@ -7,36 +7,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "ckptdb/dtype.h"
+#include "core/npy.h"
 #include "tools/cli_format.h"
-#include "tools/npy.h"
 
 namespace ckptdb::cli {
-
-bool IsValidUtf8(absl::string_view s) {
-  for (size_t i = 0; i < s.size(); ++i) {
-    uint32_t cp;
-    const size_t len = npy::DecodeUtf8At(s, i, &cp);
-    if (len == 0) return false;
-    i += len - 1;
-  }
-  return true;
-}
-
-std::string EscapeInvalidUtf8(absl::string_view s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    uint32_t cp;
-    const size_t len = npy::DecodeUtf8At(s, i, &cp);
-    if (len == 0) {
-      absl::StrAppendFormat(&out, "\\x%02x", c);
-    } else {
-      out.append(s.data() + i, len);
-      i += len - 1;
-    }
-  }
-  return out;
-}
 
 // Bytes that are not valid UTF-8 (keys saved through the C++ API may hold
 // any bytes) become U+FFFD, so that the output is always valid JSON.

@@ -13,6 +13,7 @@
 #include "absl/strings/string_view.h"
 #include "ckptdb/array.h"
 #include "ckptdb/tree.h"
+#include "core/npy.h"
 
 namespace ckptdb::cli {
 
@@ -94,10 +95,9 @@ class JsonWriter {
 
 // A JSON string literal (quoted, escaped).
 std::string JsonQuote(absl::string_view s);
-// True if `s` is valid UTF-8 (no overlong forms, no surrogates).
-bool IsValidUtf8(absl::string_view s);
-// `s` with each byte that is not valid UTF-8 written as \xNN (for messages).
-std::string EscapeInvalidUtf8(absl::string_view s);
+// UTF-8 checks for names (core/npy.h).
+using npy::EscapeInvalidUtf8;
+using npy::IsValidUtf8;
 
 // Writes a small tree (metrics, custom metadata) as plain JSON: dicts as
 // objects (keys as strings), lists and tuples as arrays, scalars as

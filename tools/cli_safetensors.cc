@@ -23,43 +23,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// ---- import -----------------------------------------------------------------
-
-// Inserts `leaf` under `root` at `name` split on '.'. `owners` maps each
-// dict path made so far to the first name that made it, for messages.
-absl::Status InsertSplit(const std::string& name, Tree leaf, Tree* root,
-                         std::map<std::string, std::string>* owners,
-                         const std::string& path) {
-  const std::vector<std::string> comps = absl::StrSplit(name, '.');
-  Tree* cur = root;
-  std::string prefix;
-  for (size_t i = 0; i < comps.size(); ++i) {
-    if (i > 0) prefix += '.';
-    prefix += comps[i];
-    Tree* next = cur->Find(DictKey(comps[i]));
-    const bool last = i + 1 == comps.size();
-    if (next != nullptr && (last || next->kind() != Tree::Kind::kDict)) {
-      // `prefix` is a tensor while `name` goes below it, or the reverse.
-      const std::string other =
-          next->kind() == Tree::Kind::kDict ? (*owners)[prefix] : prefix;
-      return absl::InvalidArgumentError(absl::StrCat(
-          "'", path, "': tensor names '", other, "' and '", name,
-          "' collide when split on '.' into nested dicts (use --flat to "
-          "keep the names as they are)"));
-    }
-    if (last) {
-      cur->InsertNew(DictKey(comps[i]), std::move(leaf));
-      return absl::OkStatus();
-    }
-    if (next == nullptr) {
-      next = &cur->InsertNew(DictKey(comps[i]), Tree::Dict());
-      owners->emplace(prefix, name);
-    }
-    cur = next;
-  }
-  return absl::OkStatus();
-}
-
 // ---- export -----------------------------------------------------------------
 
 struct ExportLeaf {
@@ -176,50 +139,6 @@ absl::Status WriteFile(const Store& store, const StoredItem& item,
 }
 
 }  // namespace
-
-bool FileLooksLikeSafetensors(const std::string& path) {
-  std::error_code ec;
-  if (!fs::is_regular_file(path, ec)) return false;
-  const uint64_t size = fs::file_size(path, ec);
-  if (ec) return false;
-  std::ifstream in(path, std::ios::binary);
-  char prefix[9] = {};
-  in.read(prefix, 9);
-  return in.gcount() == 9 &&
-         safetensors::LooksLikeSafetensors(absl::string_view(prefix, 9), size);
-}
-
-absl::StatusOr<SafetensorsTree> SafetensorsToTree(
-    std::shared_ptr<const std::string> bytes, const std::string& path,
-    bool flat) {
-  CKPTDB_ASSIGN_OR_RETURN(safetensors::Decoded d,
-                          safetensors::Decode(std::move(bytes), path));
-  SafetensorsTree out;
-  out.tree = Tree::Dict();
-  std::map<std::string, std::string> owners;
-  for (safetensors::Tensor& t : d.tensors) {
-    if (!IsValidUtf8(t.name)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("'", path, "': tensor name '", EscapeInvalidUtf8(t.name),
-                       "' is not valid UTF-8"));
-    }
-    Tree leaf = Tree::FromArray(std::move(t.array));
-    if (flat) {
-      out.tree.InsertNew(DictKey(t.name), std::move(leaf));
-    } else {
-      CKPTDB_RETURN_IF_ERROR(
-          InsertSplit(t.name, std::move(leaf), &out.tree, &owners, path));
-    }
-    ++out.tensors;
-  }
-  if (d.has_metadata) {
-    out.metadata = Tree::Dict();
-    for (auto& [k, v] : d.metadata) {
-      out.metadata.InsertNew(DictKey(k), Tree::String(std::move(v)));
-    }
-  }
-  return out;
-}
 
 absl::Status ExportSafetensors(const Args& args, const Store& store,
                                const StepInfo& info, const StoredItem& item,

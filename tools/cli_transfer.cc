@@ -20,18 +20,17 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "api/save_validation.h"
+#include "api/manager_access.h"
 #include "ckptdb/checkpoint_manager.h"
+#include "ckptdb/import.h"
 #include "ckptdb/status.h"
-#include "core/orbax_checkpoint.h"
+#include "core/import_source.h"
+#include "core/npy.h"
 #include "tools/cli.h"
-#include "tools/cli_flax.h"
 #include "tools/cli_format.h"
 #include "tools/cli_json.h"
-#include "tools/cli_orbax.h"
 #include "tools/cli_progress.h"
 #include "tools/cli_safetensors.h"
-#include "tools/npy.h"
 
 namespace ckptdb::cli {
 namespace {
@@ -65,34 +64,6 @@ absl::Status WriteWholeFile(const std::string& path,
   }
   if (close(fd) != 0) return IoError("write", path, errno);
   return absl::OkStatus();
-}
-
-absl::StatusOr<std::shared_ptr<const std::string>> ReadWholeFile(
-    const std::string& path, Progress* progress) {
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return IoError("open", path, errno);
-  auto out = std::make_shared<std::string>();
-  const off_t size = lseek(fd, 0, SEEK_END);
-  if (size < 0) {
-    close(fd);
-    return IoError("read", path, errno);
-  }
-  out->resize(static_cast<size_t>(size));
-  size_t done = 0;
-  while (done < out->size()) {
-    const size_t want = std::min<size_t>(out->size() - done, 8 << 20);
-    const ssize_t n = pread(fd, out->data() + done, want, done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const int err = n < 0 ? errno : EIO;
-      close(fd);
-      return IoError("read", path, err);
-    }
-    done += static_cast<size_t>(n);
-    if (progress != nullptr) progress->Add(static_cast<uint64_t>(n));
-  }
-  close(fd);
-  return std::shared_ptr<const std::string>(std::move(out));
 }
 
 // ---- export -----------------------------------------------------------------
@@ -366,596 +337,154 @@ absl::Status RunExport(const Args& args) {
 
 // ---- import -----------------------------------------------------------------
 
-// Inserts `leaf` at `components` under `root` (a dict), creating dicts.
-absl::Status InsertAt(Tree* root, const std::vector<std::string>& components,
-                      Tree leaf, const std::string& source) {
-  Tree* cur = root;
-  for (size_t i = 0; i + 1 < components.size(); ++i) {
-    Tree* next = cur->Find(DictKey(components[i]));
-    if (next == nullptr) {
-      next = &cur->Insert(DictKey(components[i]), Tree::Dict());
-    } else if (next->kind() != Tree::Kind::kDict) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "'", source, "': '",
-          absl::StrJoin(components.begin(), components.begin() + i + 1, "/"),
-          "' is both a leaf and a folder"));
+// ImportOptions from the command line.
+absl::StatusOr<ImportOptions> ImportOptionsFromArgs(const Args& args) {
+  ImportOptions o;
+  if (const auto f = args.GetOptional("format"); f.has_value()) {
+    CKPTDB_ASSIGN_OR_RETURN(import_source::Format format,
+                            import_source::ParseFormat(*f));
+    if (format == import_source::Format::kAuto) {
+      return UsageError(
+          "--format must be orbax, msgpack, safetensors, npz or npy, got "
+          "'auto'");
     }
-    cur = next;
+    o.format = static_cast<ImportFormat>(format);
   }
-  if (cur->Find(DictKey(components.back())) != nullptr) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("'", source, "': '", absl::StrJoin(components, "/"),
-                     "' appears twice"));
-  }
-  cur->Insert(DictKey(components.back()), std::move(leaf));
-  return absl::OkStatus();
+  o.flat = args.Has("flat");
+  o.lists = args.Has("lists");
+  o.item = args.Get("item", "default");
+  if (o.item.empty()) return UsageError("--item must not be empty");
+  if (args.Has("prefix")) o.flax_prefix = args.Get("prefix", "");
+  return o;
 }
 
-absl::StatusOr<Tree> LeafFromNpy(std::shared_ptr<const std::string> bytes,
-                                 const std::string& what) {
-  CKPTDB_ASSIGN_OR_RETURN(npy::NpyValue v,
-                          npy::DecodeNpy(std::move(bytes), what));
-  if (v.is_string) return Tree::String(std::move(v.str));
-  return Tree(std::move(v.array));
+// Opens DB for an import: fails busy (exit code 7) while another process
+// writes it, names steps as its writer recorded.
+absl::StatusOr<std::unique_ptr<CheckpointManager>> OpenForImport(
+    const Args& args) {
+  auto m = internal::ManagerAccess::OpenForTool(args[0], args.Has("create"));
+  if (m.ok()) return m;
+  return OpenError(args[0], OpenMode::kReadWrite, m.status());
 }
 
-enum class ImportFormat {
-  kNpyFolder,
-  kNpy,
-  kNpz,
-  kSafetensors,
-  kFlaxMsgpack,
-  kOrbax
-};
-
-struct ImportSource {
-  ImportFormat format = ImportFormat::kNpz;
-  Tree tree;
-  Tree metadata;  // the step's custom metadata (safetensors); None if none
-  uint64_t files = 0;
-  uint64_t array_bytes = 0;
-  std::vector<std::string> ignored;
-  std::optional<orbax::Step> orbax;  // kOrbax: every item, step metadata
-};
-
-// Device and inode of a directory (through symlinks), to find cycles.
-std::pair<uint64_t, uint64_t> DirId(const fs::path& dir) {
-  struct stat st;
-  if (stat(dir.c_str(), &st) != 0) return {0, 0};
-  return {static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)};
+// An existing step is exit code 8, with a hint.
+absl::Status ImportError(const Args& args, absl::Status s) {
+  if (s.code() == absl::StatusCode::kAlreadyExists) {
+    return WithExit(absl::AlreadyExistsError(absl::StrCat(
+                        s.message(), " (remove it first with `ckptdb rm`)")),
+                    Exit::kExists);
+  }
+  return s;
 }
 
-absl::Status ImportFolder(const fs::path& dir, std::vector<std::string> prefix,
-                          Progress* progress, ImportSource* src,
-                          std::vector<std::pair<uint64_t, uint64_t>>* open) {
-  open->push_back(DirId(dir));
-  std::vector<fs::directory_entry> entries;
-  std::error_code ec;
-  for (auto it = fs::directory_iterator(dir, ec);
-       !ec && it != fs::directory_iterator(); it.increment(ec)) {
-    entries.push_back(*it);
-  }
-  if (ec) {
-    return absl::InternalError(
-        absl::StrCat("cannot list '", dir.string(), "': ", ec.message()));
-  }
-  std::sort(entries.begin(), entries.end(),
-            [](const fs::directory_entry& a, const fs::directory_entry& b) {
-              return a.path().filename().string() <
-                     b.path().filename().string();
-            });
-  for (const auto& e : entries) {
-    const std::string name = e.path().filename().string();
-    std::vector<std::string> comps = prefix;
-    const bool is_npy = absl::EndsWithIgnoreCase(name, ".npy");
-    if ((e.is_directory(ec) || is_npy) && !IsValidUtf8(name)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("'", EscapeInvalidUtf8(e.path().string()),
-                       "': the name is not valid UTF-8 (keys must be text)"));
-    }
-    if (e.is_directory(ec)) {
-      const auto id = DirId(e.path());
-      if (std::find(open->begin(), open->end(), id) != open->end()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("'", e.path().string(),
-                         "' leads back to a folder being imported (a "
-                         "symlink cycle)"));
-      }
-      comps.push_back(DecodePathComponent(name));
-      // An empty folder is an empty dict.
-      CKPTDB_RETURN_IF_ERROR(
-          InsertAt(&src->tree, comps, Tree::Dict(), e.path().string()));
-      CKPTDB_RETURN_IF_ERROR(
-          ImportFolder(e.path(), comps, progress, src, open));
-      continue;
-    }
-    if (!is_npy) {
-      src->ignored.push_back(e.path().string());
-      continue;
-    }
-    comps.push_back(DecodePathComponent(name.substr(0, name.size() - 4)));
-    CKPTDB_ASSIGN_OR_RETURN(auto bytes,
-                            ReadWholeFile(e.path().string(), progress));
-    CKPTDB_ASSIGN_OR_RETURN(Tree leaf, LeafFromNpy(bytes, e.path().string()));
-    if (leaf.kind() == Tree::Kind::kArray) {
-      src->array_bytes += leaf.array().nbytes();
-    }
-    ++src->files;
-    CKPTDB_RETURN_IF_ERROR(
-        InsertAt(&src->tree, comps, std::move(leaf), e.path().string()));
-  }
-  open->pop_back();
-  return absl::OkStatus();
+void PrintImportedStepJson(JsonWriter* w, const ImportedStep& s,
+                           const char* source_key) {
+  w->BeginObject();
+  w->Field(source_key, s.source);
+  w->FieldInt("step", s.step);
+  w->Field("name", s.name);
+  w->FieldUint("logical_bytes", s.logical_bytes);
+  w->FieldUint("new_bytes", s.new_bytes);
+  w->EndObject();
 }
 
-absl::Status ImportNpz(const std::string& path, Progress* progress,
-                       ImportSource* src) {
-  CKPTDB_ASSIGN_OR_RETURN(auto zip, npy::ZipReader::Open(path));
-  uint64_t total = 0;
-  for (const auto& m : zip->members()) total += m.compressed_size;
-  progress->SetTotal(total);
-  uint64_t before = 0;
-  for (const auto& m : zip->members()) {
-    if (absl::EndsWith(m.name, "/")) continue;  // a directory entry
-    if (!absl::EndsWithIgnoreCase(m.name, ".npy")) {
-      src->ignored.push_back(absl::StrCat(path, ":", m.name));
-      continue;
-    }
-    if (!IsValidUtf8(m.name)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(path, ": member '", EscapeInvalidUtf8(m.name),
-                       "': the name is not valid UTF-8 (keys must be text)"));
-    }
-    auto bytes = std::make_shared<std::string>();
-    CKPTDB_RETURN_IF_ERROR(zip->Read(
-        m, bytes.get(), [&](uint64_t n) { progress->Set(before + n); }));
-    before += m.compressed_size;
-    std::vector<std::string> comps;
-    for (absl::string_view c : absl::StrSplit(
-             m.name.substr(0, m.name.size() - 4), '/', absl::SkipEmpty())) {
-      comps.push_back(DecodePathComponent(c));
-    }
-    if (comps.empty()) comps.push_back("");
-    const std::string what = absl::StrCat(path, ":", m.name);
-    CKPTDB_ASSIGN_OR_RETURN(Tree leaf, LeafFromNpy(std::move(bytes), what));
-    if (leaf.kind() == Tree::Kind::kArray) {
-      src->array_bytes += leaf.array().nbytes();
-    }
-    ++src->files;
-    CKPTDB_RETURN_IF_ERROR(InsertAt(&src->tree, comps, std::move(leaf), what));
-  }
-  return absl::OkStatus();
-}
-
-// The chunk size of the latest step's first chunked array; 0 if none.
-uint32_t LatestChunkBytes(const Store& store) {
-  const std::vector<StepInfo> steps = store.Steps();
-  if (steps.empty()) return 0;
-  for (const ItemSummary& is : steps.back().items) {
-    auto item = store.ReadItem(steps.back().step, is.name);
-    if (!item.ok()) continue;
-    for (const StoredNode& n : item->nodes) {
-      if (!n.chunks.empty()) return n.chunk_bytes;
-    }
-  }
-  return 0;
-}
-
-bool LooksLikeZip(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  char magic[4] = {};
-  in.read(magic, 4);
-  return in.gcount() == 4 && std::memcmp(magic, "PK", 2) == 0;
-}
-
-const char* FormatName(ImportFormat f) {
-  switch (f) {
-    case ImportFormat::kNpyFolder:
-    case ImportFormat::kNpy:
-      return "npy";
-    case ImportFormat::kNpz:
-      return "npz";
-    case ImportFormat::kSafetensors:
-      return "safetensors";
-    case ImportFormat::kFlaxMsgpack:
-      return "msgpack";
-    case ImportFormat::kOrbax:
-      return "orbax";
-  }
-  return "?";
-}
-
-bool LooksLikeNpy(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  char magic[6] = {};
-  in.read(magic, 6);
-  return in.gcount() == 6 && std::memcmp(magic, "\x93NUMPY", 6) == 0;
-}
-
-// The format of IN: --format if given, else by content (a folder is .npy
-// files; a file by its first bytes; else by its name, as before).
-absl::StatusOr<ImportFormat> DetectFormat(const Args& args,
-                                          const std::string& in, bool is_dir) {
-  const std::optional<std::string> forced = args.GetOptional("format");
-  if (forced.has_value()) {
-    if (*forced == "orbax") {
-      if (!is_dir) {
-        return UsageError(
-            absl::StrCat("--format orbax: '", in, "' is not a folder"));
-      }
-      return ImportFormat::kOrbax;
-    }
-    if (*forced == "safetensors" || *forced == "npz" || *forced == "msgpack") {
-      if (is_dir) {
-        return UsageError(absl::StrCat("--format ", *forced, ": '", in,
-                                       "' is a folder, not a file"));
-      }
-      if (*forced == "msgpack") return ImportFormat::kFlaxMsgpack;
-      return *forced == "npz" ? ImportFormat::kNpz : ImportFormat::kSafetensors;
-    }
-    if (*forced == "npy") {
-      return is_dir ? ImportFormat::kNpyFolder : ImportFormat::kNpy;
-    }
-    return UsageError(
-        absl::StrCat("--format must be orbax, msgpack, safetensors, npz or "
-                     "npy, got '",
-                     *forced, "'"));
-  }
-  if (is_dir && DirLooksLikeOrbax(in)) return ImportFormat::kOrbax;
-  if (is_dir) {
-    absl::StatusOr<orbax::RootListing> root = orbax::FindSteps(in);
-    if (root.ok() && !root->steps.empty()) {
-      return UsageError(absl::StrCat(
-          "'", in, "' is an Orbax CheckpointManager root (", root->steps.size(),
-          " steps, e.g. '", root->steps.back().dir,
-          "'): import one step folder, or all with --all"));
-    }
-    return ImportFormat::kNpyFolder;
-  }
-  if (LooksLikeNpy(in)) return ImportFormat::kNpy;
-  if (LooksLikeZip(in)) return ImportFormat::kNpz;
-  if (FileLooksLikeSafetensors(in)) return ImportFormat::kSafetensors;
-  if (FileLooksLikeFlaxMsgpack(in)) return ImportFormat::kFlaxMsgpack;
-  if (absl::EndsWith(in, ".npy")) return ImportFormat::kNpy;
-  return ImportFormat::kNpz;
-}
-
-// Reads IN (whole, before anything is saved) into `src`.
-absl::Status ReadImportSource(const Args& args, const std::string& in,
-                              ImportSource* src) {
-  std::error_code ec;
-  const bool is_dir = fs::is_directory(in, ec);
-  CKPTDB_ASSIGN_OR_RETURN(src->format, DetectFormat(args, in, is_dir));
-  if (args.Has("flat") && src->format != ImportFormat::kSafetensors) {
-    return UsageError("--flat applies to safetensors files only");
-  }
-  if (args.Has("lists") && src->format != ImportFormat::kFlaxMsgpack) {
-    return UsageError("--lists applies to Flax msgpack files only");
-  }
-  src->tree = Tree::Dict();
-  uint64_t total = 0;
-  if (is_dir) {
-    for (auto it = fs::recursive_directory_iterator(in, ec);
-         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-      std::error_code fe;
-      if (it->is_regular_file(fe)) {
-        const uint64_t n = it->file_size(fe);
-        if (!fe) total += n;
-      }
-    }
-    ec.clear();
-  } else {
-    total = fs::file_size(in, ec);
-  }
-  Progress progress(args, "import: reading", total);
-  switch (src->format) {
-    case ImportFormat::kNpyFolder: {
-      std::vector<std::pair<uint64_t, uint64_t>> open;
-      return ImportFolder(in, {}, &progress, src, &open);
-    }
-    case ImportFormat::kNpy: {
-      CKPTDB_ASSIGN_OR_RETURN(auto bytes, ReadWholeFile(in, &progress));
-      CKPTDB_ASSIGN_OR_RETURN(src->tree, LeafFromNpy(bytes, in));
-      src->files = 1;
-      if (src->tree.kind() == Tree::Kind::kArray) {
-        src->array_bytes = src->tree.array().nbytes();
-      }
-      return absl::OkStatus();
-    }
-    case ImportFormat::kNpz:
-      return ImportNpz(in, &progress, src);
-    case ImportFormat::kSafetensors: {
-      CKPTDB_ASSIGN_OR_RETURN(auto bytes, ReadWholeFile(in, &progress));
-      CKPTDB_ASSIGN_OR_RETURN(
-          SafetensorsTree st,
-          SafetensorsToTree(std::move(bytes), in, args.Has("flat")));
-      src->tree = std::move(st.tree);
-      src->metadata = std::move(st.metadata);
-      src->files = st.tensors;
-      return absl::OkStatus();
-    }
-    case ImportFormat::kOrbax: {
-      CKPTDB_ASSIGN_OR_RETURN(src->orbax, orbax::ReadStep(in));
-      src->files = src->orbax->items.size();
-      src->array_bytes = OrbaxArrayBytes(*src->orbax);
-      progress.Add(total);
-      return absl::OkStatus();
-    }
-    case ImportFormat::kFlaxMsgpack: {
-      CKPTDB_ASSIGN_OR_RETURN(auto bytes, ReadWholeFile(in, &progress));
-      CKPTDB_ASSIGN_OR_RETURN(src->tree, FlaxMsgpackToTree(std::move(bytes), in,
-                                                           args.Has("lists")));
-      src->files = 1;
-      src->array_bytes = src->tree.TotalArrayBytes();
-      return absl::OkStatus();
-    }
-  }
-  return absl::OkStatus();
-}
-
-// Saves `src` as step `step` named `name` of `store`.
-absl::StatusOr<StepInfo> SaveImported(Store* store, int64_t step,
-                                      const std::string& name,
-                                      const std::string& item_name,
-                                      const ImportSource& src) {
-  internal::StepSaveRequest req;
-  if (src.orbax.has_value()) {
-    CKPTDB_ASSIGN_OR_RETURN(
-        req, OrbaxSaveRequest(*src.orbax, step, name, item_name));
-    absl::StatusOr<StepInfo> saved = store->SaveStep(req);
-    if (!saved.ok() &&
-        saved.status().code() == absl::StatusCode::kAlreadyExists) {
-      return WithExit(saved.status(), Exit::kExists);
-    }
-    return saved;
-  }
-  req.step = step;
-  req.name = name;
-  CKPTDB_ASSIGN_OR_RETURN(
-      internal::SaveItem si,
-      internal::PrepareSaveItem(item_name, src.tree, nullptr));
-  req.items.push_back(std::move(si));
-  if (src.metadata.kind() != Tree::Kind::kNone) {
-    req.custom_metadata = &src.metadata;
-  }
-  absl::StatusOr<StepInfo> saved = store->SaveStep(req);
-  if (!saved.ok() &&
-      saved.status().code() == absl::StatusCode::kAlreadyExists) {
-    return WithExit(saved.status(), Exit::kExists);
-  }
-  return saved;
-}
-
-// The name the database's manager gives `step`.
-std::string ManagerStepName(const Store& store, int64_t step) {
-  const internal::NamingRecord rec = store.GetNamingRecord();
-  return FormatStepName(step, rec.step_prefix,
-                        rec.step_format_fixed_length > 0
-                            ? std::optional<int>(rec.step_format_fixed_length)
-                            : std::nullopt);
-}
-
-absl::StatusOr<std::unique_ptr<Store>> OpenForImport(const Args& args) {
-  // Open first: a busy database or an existing step fails before reading.
-  CKPTDB_ASSIGN_OR_RETURN(
-      auto store,
-      OpenDatabase(args[0], OpenMode::kReadWrite, args.Has("create")));
-  // New chunks the size of the latest step's, so that arrays it already
-  // holds deduplicate.
-  if (uint32_t cb = LatestChunkBytes(*store); cb != 0 && cb != (1u << 20)) {
-    store.reset();
-    CKPTDB_ASSIGN_OR_RETURN(
-        store, OpenDatabase(args[0], OpenMode::kReadWrite, false, cb));
-  }
-  return store;
-}
-
-absl::Status StepExists(const Args& args, int64_t step) {
-  return WithExit(absl::AlreadyExistsError(absl::StrCat(
-                      "step ", step, " already exists in '", args[0],
-                      "' (remove it first with `ckptdb rm`)")),
-                  Exit::kExists);
-}
-
-// Names the steps of a Flax directory as Flax named them (prefix + step)
-// when the database's naming can: a new database whose manager record is
-// unset takes the prefix (without its trailing '_') as its step prefix.
-absl::Status AdoptFlaxNaming(Store* store, const std::string& prefix) {
-  internal::NamingRecord rec = store->GetNamingRecord();
-  if (!store->Steps().empty() || !rec.step_prefix.empty() ||
-      rec.step_format_fixed_length != 0 || prefix.size() < 2 ||
-      prefix.back() != '_') {
-    return absl::OkStatus();
-  }
-  rec.step_prefix = prefix.substr(0, prefix.size() - 1);
-  return store->SetNamingRecord(rec);
-}
-
-// Names the steps of an Orbax CheckpointManager root as Orbax named them
-// when the database's naming can (a new database whose record is unset).
-absl::Status AdoptOrbaxNaming(Store* store, const orbax::RootListing& root) {
-  internal::NamingRecord rec = store->GetNamingRecord();
-  if (!store->Steps().empty() || !rec.step_prefix.empty() ||
-      rec.step_format_fixed_length != 0 ||
-      (root.prefix.empty() && root.fixed_length == 0)) {
-    return absl::OkStatus();
-  }
-  rec.step_prefix = root.prefix;
-  rec.step_format_fixed_length = root.fixed_length;
-  return store->SetNamingRecord(rec);
-}
-
-std::string ItemNames(const orbax::Step& step, const std::string& item_name) {
-  std::vector<std::string> names;
-  for (const orbax::Item& i : step.items) {
-    names.push_back(i.name.empty() ? item_name : i.name);
-  }
-  return absl::StrJoin(names, "', '");
-}
-
-// `ckptdb import DB --all ROOT`: every committed step of an Orbax
-// CheckpointManager root. Every step is read once before anything is saved
-// (a damaged one saves nothing), then again to save it, so that only one
-// step is in memory at a time.
-absl::Status RunImportOrbaxAll(const Args& args,
-                               const orbax::RootListing& found) {
-  const std::string item_name = args.Get("item", "default");
-  CKPTDB_ASSIGN_OR_RETURN(auto store, OpenForImport(args));
-  for (const orbax::RootStep& s : found.steps) {
-    if (store->HasStep(s.step)) return StepExists(args, s.step);
-  }
-  Progress check(args, "import: checking", found.steps.size());
-  for (const orbax::RootStep& s : found.steps) {
-    CKPTDB_RETURN_IF_ERROR(orbax::ReadStep(s.dir).status());
-    check.Add(1);
-  }
-  check.Done();
-  for (const std::string& s : found.skipped) {
-    std::fprintf(stderr, "ckptdb import: skipping '%s'\n", s.c_str());
-  }
-  CKPTDB_RETURN_IF_ERROR(AdoptOrbaxNaming(store.get(), found));
-  JsonWriter* w = nullptr;
-  std::optional<JsonWriter> json;
-  if (args.json()) {
-    json.emplace(stdout);
-    w = &*json;
-    w->BeginObject();
-    w->Field("database", args[0]);
-    w->Field("format", "orbax");
-    w->Key("steps");
-    w->BeginArray();
-  }
-  for (const orbax::RootStep& s : found.steps) {
-    ImportSource src;
-    CKPTDB_ASSIGN_OR_RETURN(src.orbax, orbax::ReadStep(s.dir));
-    CKPTDB_ASSIGN_OR_RETURN(
-        StepInfo saved,
-        SaveImported(store.get(), s.step, ManagerStepName(*store, s.step),
-                     item_name, src));
-    if (w != nullptr) {
-      w->BeginObject();
-      w->Field("folder", s.dir);
-      w->FieldInt("step", saved.step);
-      w->Field("name", saved.name);
-      w->FieldUint("logical_bytes", saved.logical_bytes);
-      w->FieldUint("new_bytes", saved.new_bytes);
-      w->EndObject();
-      continue;
-    }
-    Print(absl::StrCat("imported ", s.dir, " as step ", StepLabel(saved),
-                       " items '", ItemNames(*src.orbax, item_name), "' (",
-                       HumanBytes(saved.logical_bytes),
-                       "): ", HumanBytes(saved.new_bytes), " new on disk\n"));
-  }
-  if (w != nullptr) {
-    w->EndArray();
-    w->EndObject();
-    w->Finish();
-  }
-  return absl::OkStatus();
+std::string StepText(const ImportedStep& s) {
+  return s.name.empty() || s.name == absl::StrCat(s.step)
+             ? absl::StrCat(s.step)
+             : absl::StrCat(s.step, " (", s.name, ")");
 }
 
 // `ckptdb import DB --all DIR`: every checkpoint of a legacy Flax directory
-// or of an Orbax CheckpointManager root.
+// or of an Orbax CheckpointManager root (ckptdb::ImportAll).
 absl::Status RunImportAll(const Args& args) {
   if (args.size() != 2) {
-    return UsageError("import --all takes DB and a Flax checkpoint folder");
+    return UsageError("import --all takes DB and a checkpoint folder");
   }
-  if (args.Has("format") && args.Get("format", "") != "msgpack" &&
-      args.Get("format", "") != "orbax") {
-    return UsageError(
-        "import --all reads Orbax step folders or Flax msgpack files only");
-  }
-  if (args.Has("flat")) return UsageError("--flat applies to safetensors");
+  CKPTDB_ASSIGN_OR_RETURN(ImportOptions opts, ImportOptionsFromArgs(args));
   const std::string dir = args[1];
-  const std::string prefix = args.Get("prefix", "checkpoint_");
-  const std::string item_name = args.Get("item", "default");
-  if (item_name.empty()) return UsageError("--item must not be empty");
-  std::error_code ec;
-  if (!fs::is_directory(dir, ec)) {
+  if (!std::filesystem::is_directory(dir)) {
     return UsageError(absl::StrCat("'", dir, "' is not a folder"));
   }
-  if (args.Get("format", "orbax") == "orbax" && !args.Has("prefix")) {
-    CKPTDB_ASSIGN_OR_RETURN(orbax::RootListing root, orbax::FindSteps(dir));
-    if (!root.steps.empty() || args.Has("format")) {
-      if (root.steps.empty()) {
-        return UsageError(
-            absl::StrCat("'", dir, "' holds no committed Orbax step folders"));
-      }
-      if (args.Has("lists")) return UsageError("--lists applies to msgpack");
-      return RunImportOrbaxAll(args, root);
-    }
-  }
-  CKPTDB_ASSIGN_OR_RETURN(FlaxDirectory found,
-                          FindFlaxCheckpoints(dir, prefix));
-  if (found.files.empty()) {
-    return UsageError(
-        absl::StrCat("'", dir, "' holds no files named ", prefix, "<step>"));
-  }
-  CKPTDB_ASSIGN_OR_RETURN(auto store, OpenForImport(args));
-  for (const FlaxCheckpointFile& f : found.files) {
-    if (store->HasStep(f.step)) return StepExists(args, f.step);
-  }
-  // Every file is decoded once before anything is saved: a bad one saves
-  // nothing.
-  Progress check(args, "import: checking", found.files.size());
-  for (const FlaxCheckpointFile& f : found.files) {
-    CKPTDB_ASSIGN_OR_RETURN(auto bytes, ReadWholeFile(f.path, nullptr));
-    CKPTDB_RETURN_IF_ERROR(
-        FlaxMsgpackToTree(std::move(bytes), f.path, args.Has("lists"))
-            .status());
-    check.Add(1);
-  }
-  check.Done();
-  for (const std::string& s : found.skipped) {
+  CKPTDB_ASSIGN_OR_RETURN(auto manager, OpenForImport(args));
+  std::optional<Progress> progress;
+  progress.emplace(args, "import", 0);
+  opts.progress = [&](uint64_t done, uint64_t total) {
+    progress->SetTotal(total);
+    progress->Set(done);
+  };
+  absl::StatusOr<ImportAllResult> r = ImportAll(*manager, dir, opts);
+  progress.reset();
+  if (!r.ok()) return ImportError(args, r.status());
+  for (const std::string& s : r->skipped) {
     std::fprintf(stderr, "ckptdb import: skipping '%s'\n", s.c_str());
   }
-  CKPTDB_RETURN_IF_ERROR(AdoptFlaxNaming(store.get(), prefix));
-  JsonWriter* w = nullptr;
-  std::optional<JsonWriter> json;
+  const bool orbax = r->format == "orbax";
   if (args.json()) {
-    json.emplace(stdout);
-    w = &*json;
-    w->BeginObject();
-    w->Field("database", args[0]);
-    w->Field("item", item_name);
-    w->Field("format", "msgpack");
-    w->Key("steps");
-    w->BeginArray();
-  }
-  for (const FlaxCheckpointFile& f : found.files) {
-    ImportSource src;
-    CKPTDB_ASSIGN_OR_RETURN(auto bytes, ReadWholeFile(f.path, nullptr));
-    CKPTDB_ASSIGN_OR_RETURN(
-        src.tree,
-        FlaxMsgpackToTree(std::move(bytes), f.path, args.Has("lists")));
-    const std::string managed = ManagerStepName(*store, f.step);
-    CKPTDB_ASSIGN_OR_RETURN(
-        StepInfo saved,
-        SaveImported(store.get(), f.step, managed, item_name, src));
-    if (w != nullptr) {
-      w->BeginObject();
-      w->Field("file", f.path);
-      w->FieldInt("step", saved.step);
-      w->Field("name", saved.name);
-      w->FieldUint("logical_bytes", saved.logical_bytes);
-      w->FieldUint("new_bytes", saved.new_bytes);
-      w->EndObject();
-      continue;
+    JsonWriter w(stdout);
+    w.BeginObject();
+    w.Field("database", args[0]);
+    if (!orbax) w.Field("item", opts.item);
+    w.Field("format", r->format);
+    w.Key("steps");
+    w.BeginArray();
+    for (const ImportedStep& s : r->steps) {
+      PrintImportedStepJson(&w, s, orbax ? "folder" : "file");
     }
-    Print(absl::StrCat("imported ", f.path, " as step ", StepLabel(saved),
-                       " item '", item_name, "' (",
-                       HumanBytes(saved.logical_bytes),
-                       "): ", HumanBytes(saved.new_bytes), " new on disk\n"));
+    w.EndArray();
+    w.EndObject();
+    w.Finish();
+    return absl::OkStatus();
   }
-  if (w != nullptr) {
-    w->EndArray();
-    w->EndObject();
-    w->Finish();
+  for (const ImportedStep& s : r->steps) {
+    Print(absl::StrCat("imported ", s.source, " as step ", StepText(s),
+                       orbax ? " items '" : " item '",
+                       absl::StrJoin(s.items, "', '"), "' (",
+                       HumanBytes(s.logical_bytes),
+                       "): ", HumanBytes(s.new_bytes), " new on disk\n"));
   }
   return absl::OkStatus();
 }
 
+void PrintImported(const Args& args, const std::string& in,
+                   const ImportedStep& saved) {
+  if (args.json()) {
+    JsonWriter w(stdout);
+    w.BeginObject();
+    w.Field("database", args[0]);
+    w.FieldInt("step", saved.step);
+    w.Field("name", saved.name);
+    w.Field("item", saved.items.front());
+    w.FieldUint("files", saved.files);
+    w.FieldUint("logical_bytes", saved.logical_bytes);
+    w.FieldUint("new_bytes", saved.new_bytes);
+    w.Field("format", saved.format);
+    if (saved.format == "orbax") {
+      w.Key("items");
+      w.BeginArray(/*compact=*/true);
+      for (const std::string& i : saved.items) w.String(i);
+      w.EndArray();
+    }
+    w.EndObject();
+    w.Finish();
+    return;
+  }
+  if (saved.format == "orbax") {
+    Print(absl::StrCat("imported Orbax checkpoint ", in, " as step ",
+                       StepText(saved), " items '",
+                       absl::StrJoin(saved.items, "', '"), "' (",
+                       HumanBytes(saved.logical_bytes),
+                       "): ", HumanBytes(saved.new_bytes), " new on disk\n"));
+    return;
+  }
+  const char* unit = saved.format == "safetensors" ? " tensor" : " file";
+  Print(
+      absl::StrCat("imported ", saved.files, unit, saved.files == 1 ? "" : "s",
+                   " (", HumanBytes(saved.logical_bytes), ") from ", in,
+                   " as step ", StepText(saved), " item '", saved.items.front(),
+                   "': ", HumanBytes(saved.new_bytes), " new on disk\n"));
+}
+
+// `ckptdb import DB STEP IN` (ckptdb::ImportCheckpoint).
 absl::Status RunImport(const Args& args) {
   if (args.Has("all")) return RunImportAll(args);
   if (args.Has("prefix")) return UsageError("--prefix needs --all");
@@ -966,64 +495,27 @@ absl::Status RunImport(const Args& args) {
         absl::StrCat("STEP must be a step number (>= 0), got '", args[1], "'"));
   }
   const std::string in = args[2];
-  const std::string item_name = args.Get("item", "default");
-  if (item_name.empty()) return UsageError("--item must not be empty");
+  CKPTDB_ASSIGN_OR_RETURN(ImportOptions opts, ImportOptionsFromArgs(args));
   std::error_code ec;
   if (!fs::exists(in, ec)) {
     return UsageError(absl::StrCat("no such file or folder '", in, "'"));
   }
-  CKPTDB_ASSIGN_OR_RETURN(auto store, OpenForImport(args));
-  if (store->HasStep(step)) return StepExists(args, step);
-  ImportSource src;
-  CKPTDB_RETURN_IF_ERROR(ReadImportSource(args, in, &src));
-  if (src.files == 0 && src.format != ImportFormat::kSafetensors) {
-    return UsageError(absl::StrCat("'", in, "' holds no .npy files"));
-  }
-  for (const std::string& f : src.ignored) {
+  CKPTDB_ASSIGN_OR_RETURN(auto manager, OpenForImport(args));
+  std::optional<Progress> progress;
+  progress.emplace(args, "import: reading", 0);
+  opts.progress = [&](uint64_t done, uint64_t total) {
+    progress->SetTotal(total);
+    progress->Set(done);
+  };
+  absl::StatusOr<ImportedStep> saved =
+      ImportCheckpoint(*manager, step, in, opts);
+  progress.reset();
+  if (!saved.ok()) return ImportError(args, saved.status());
+  for (const std::string& f : saved->ignored) {
     std::fprintf(stderr, "ckptdb import: ignoring '%s' (not a .npy file)\n",
                  f.c_str());
   }
-  CKPTDB_ASSIGN_OR_RETURN(
-      StepInfo saved,
-      SaveImported(store.get(), step, ManagerStepName(*store, step), item_name,
-                   src));
-  if (args.json()) {
-    JsonWriter w(stdout);
-    w.BeginObject();
-    w.Field("database", args[0]);
-    w.FieldInt("step", saved.step);
-    w.Field("name", saved.name);
-    w.Field("item", item_name);
-    w.FieldUint("files", src.files);
-    w.FieldUint("logical_bytes", saved.logical_bytes);
-    w.FieldUint("new_bytes", saved.new_bytes);
-    w.Field("format", FormatName(src.format));
-    if (src.orbax.has_value()) {
-      w.Key("items");
-      w.BeginArray(/*compact=*/true);
-      for (const orbax::Item& i : src.orbax->items) {
-        w.String(i.name.empty() ? item_name : i.name);
-      }
-      w.EndArray();
-    }
-    w.EndObject();
-    w.Finish();
-    return absl::OkStatus();
-  }
-  if (src.orbax.has_value()) {
-    Print(absl::StrCat("imported Orbax checkpoint ", in, " as step ",
-                       StepLabel(saved), " items '",
-                       ItemNames(*src.orbax, item_name), "' (",
-                       HumanBytes(saved.logical_bytes),
-                       "): ", HumanBytes(saved.new_bytes), " new on disk\n"));
-    return absl::OkStatus();
-  }
-  const char* unit =
-      src.format == ImportFormat::kSafetensors ? " tensor" : " file";
-  Print(absl::StrCat("imported ", src.files, unit, src.files == 1 ? "" : "s",
-                     " (", HumanBytes(saved.logical_bytes), ") from ", in,
-                     " as step ", StepLabel(saved), " item '", item_name,
-                     "': ", HumanBytes(saved.new_bytes), " new on disk\n"));
+  PrintImported(args, in, *saved);
   return absl::OkStatus();
 }
 

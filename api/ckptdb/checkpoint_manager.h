@@ -58,6 +58,10 @@
 
 namespace ckptdb {
 
+namespace internal {
+class ManagerAccess;  // the library's own importers (api/manager_access.h)
+}  // namespace internal
+
 struct CheckpointManagerOptions {
   // ---- save decisions (Orbax's save_decision options) ----
   // Save when step % save_interval_steps == 0 (absolute, not "since the
@@ -254,6 +258,7 @@ class CheckpointManager {
   class Impl;
 
  private:
+  friend class internal::ManagerAccess;
   explicit CheckpointManager(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

@@ -1,6 +1,6 @@
 // Unit tests of the .npy / .npz module behind `ckptdb export` and `import`.
 // (numpy itself reads and writes these files in tests/cli/numpy_test.py.)
-#include "tools/npy.h"
+#include "core/npy.h"
 
 #include <zlib.h>
 

@@ -9,8 +9,8 @@
 // member with force_zip64).
 //
 // No exceptions: every function returns absl::Status / absl::StatusOr.
-#ifndef CKPTDB_TOOLS_NPY_H_
-#define CKPTDB_TOOLS_NPY_H_
+#ifndef CKPTDB_CORE_NPY_H_
+#define CKPTDB_CORE_NPY_H_
 
 #include <cstdint>
 #include <cstdio>
@@ -31,6 +31,15 @@ namespace ckptdb::npy {
 // point in *cp; 0 if the bytes there are not valid UTF-8 (bad or truncated
 // sequence, overlong form, surrogate, beyond U+10FFFF).
 size_t DecodeUtf8At(absl::string_view s, size_t i, uint32_t* cp);
+// True if `s` is valid UTF-8 (no overlong forms, no surrogates).
+bool IsValidUtf8(absl::string_view s);
+// `s` with each byte that is not valid UTF-8 written as \xNN (for messages).
+std::string EscapeInvalidUtf8(absl::string_view s);
+
+// Path components as file names: "%" for "", %XX escapes for '/', '%',
+// NUL and for names that are "." or "..".
+std::string EncodePathComponent(absl::string_view key);
+std::string DecodePathComponent(absl::string_view name);
 
 // The parsed header of a .npy file.
 struct NpyHeader {
@@ -138,7 +147,9 @@ class ZipWriter {
 };
 
 // Reads members of a zip archive: stored or deflated, with or without
-// Zip64, CRC-32 checked.
+// Zip64, CRC-32 checked. Members whose byte ranges overlap, and deflated
+// members declaring more than deflate's 1032:1 expansion, are refused when
+// the archive is opened.
 class ZipReader {
  public:
   struct Member {
@@ -171,6 +182,7 @@ class ZipReader {
       : fd_(fd), path_(std::move(path)), file_size_(size) {}
   absl::Status ReadAt(uint64_t offset, size_t n, std::string* out) const;
   absl::Status ReadDirectory();
+  absl::Status CheckNoOverlap() const;
 
   int fd_;
   std::string path_;
@@ -180,4 +192,4 @@ class ZipReader {
 
 }  // namespace ckptdb::npy
 
-#endif  // CKPTDB_TOOLS_NPY_H_
+#endif  // CKPTDB_CORE_NPY_H_

@@ -1,5 +1,5 @@
-// tools/cli_flax: Flax's natural sort and checkpoint discovery.
-#include "tools/cli_flax.h"
+// core/flax_files: Flax's natural sort and checkpoint discovery.
+#include "core/flax_files.h"
 
 #include <unistd.h>
 
@@ -13,13 +13,13 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace ckptdb::cli {
+namespace ckptdb::flax_files {
 namespace {
 
 namespace fs = std::filesystem;
 
 // The vectors of flax/tests/checkpoints_test.py (flax-legacy.md 1.9).
-TEST(CliFlaxTest, NaturalSortMatchesFlax) {
+TEST(FlaxFilesTest, NaturalSortMatchesFlax) {
   const std::vector<std::vector<std::string>> sorted = {
       {"file_1", "file_2", "file_10", "file_11", "file_21"},
       {"file_0.001", "file_0.01", "file_0.1", "file_1"},
@@ -30,14 +30,14 @@ TEST(CliFlaxTest, NaturalSortMatchesFlax) {
   };
   for (const auto& want : sorted) {
     std::vector<std::string> got(want.rbegin(), want.rend());
-    std::stable_sort(got.begin(), got.end(), FlaxNaturalLess);
+    std::stable_sort(got.begin(), got.end(), NaturalLess);
     EXPECT_EQ(got, want);
   }
 }
 
-TEST(CliFlaxTest, FindsCheckpointsAsFlaxDoes) {
+TEST(FlaxFilesTest, FindsCheckpointsAsFlaxDoes) {
   const fs::path dir = fs::temp_directory_path() /
-                       ("cli_flax_test_" + std::to_string(::getpid()));
+                       ("flax_files_test_" + std::to_string(::getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir / "checkpoint_3_gda");
   fs::create_directories(dir / "checkpoint_4");  // an Orbax folder
@@ -46,19 +46,34 @@ TEST(CliFlaxTest, FindsCheckpointsAsFlaxDoes) {
         "other_1", "checkpoint_x.orbax-checkpoint-tmp-1"}) {
     std::ofstream(dir / n) << "x";
   }
-  absl::StatusOr<FlaxDirectory> d =
-      FindFlaxCheckpoints(dir.string(), "checkpoint_");
+  absl::StatusOr<Directory> d = FindCheckpoints(dir.string(), "checkpoint_");
   ASSERT_TRUE(d.ok()) << d.status();
   ASSERT_EQ(d->files.size(), 2u);
   EXPECT_EQ(d->files[0].step, 2);
   EXPECT_EQ(d->files[1].name, "checkpoint_10");
   EXPECT_EQ(d->skipped.size(), 5u);
-  std::ofstream(dir / "checkpoint_2.0") << "x";
-  d = FindFlaxCheckpoints(dir.string(), "checkpoint_");
+  // Flax's float steps: a whole value is that step, named as Flax named it.
+  std::ofstream(dir / "checkpoint_7.0") << "x";
+  std::ofstream(dir / "checkpoint_1e3") << "x";
+  d = FindCheckpoints(dir.string(), "checkpoint_");
+  ASSERT_TRUE(d.ok()) << d.status();
+  ASSERT_EQ(d->files.size(), 4u);
+  EXPECT_EQ(d->files[1].name, "checkpoint_7.0");  // natural order
+  EXPECT_EQ(d->files[1].step, 7);
+  EXPECT_EQ(d->files[3].name, "checkpoint_1e3");
+  EXPECT_EQ(d->files[3].step, 1000);
+  // A fraction is not a ckptdb step; two names of one step are refused.
+  std::ofstream(dir / "checkpoint_2.5") << "x";
+  d = FindCheckpoints(dir.string(), "checkpoint_");
   EXPECT_THAT(std::string(d.status().message()),
-              ::testing::HasSubstr("step '2.0' is not an integer"));
+              ::testing::HasSubstr("step '2.5' is not a whole number"));
+  fs::remove(dir / "checkpoint_2.5");
+  std::ofstream(dir / "checkpoint_1e1") << "x";
+  d = FindCheckpoints(dir.string(), "checkpoint_");
+  EXPECT_THAT(std::string(d.status().message()),
+              ::testing::HasSubstr("are both step 10"));
   fs::remove_all(dir);
 }
 
 }  // namespace
-}  // namespace ckptdb::cli
+}  // namespace ckptdb::flax_files

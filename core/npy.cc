@@ -1,4 +1,4 @@
-#include "tools/npy.h"
+#include "core/npy.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -14,8 +14,9 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "core/numpy_dtype.h"
+#include "absl/strings/str_format.h"
 #include "ckptdb/status.h"
+#include "core/numpy_dtype.h"
 
 namespace ckptdb::npy {
 
@@ -49,6 +50,66 @@ size_t DecodeUtf8At(absl::string_view s, size_t i, uint32_t* cp) {
     return 0;
   }
   return len;
+}
+
+bool IsValidUtf8(absl::string_view s) {
+  for (size_t i = 0; i < s.size(); ++i) {
+    uint32_t cp;
+    const size_t len = npy::DecodeUtf8At(s, i, &cp);
+    if (len == 0) return false;
+    i += len - 1;
+  }
+  return true;
+}
+
+std::string EscapeInvalidUtf8(absl::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    uint32_t cp;
+    const size_t len = npy::DecodeUtf8At(s, i, &cp);
+    if (len == 0) {
+      absl::StrAppendFormat(&out, "\\x%02x", c);
+    } else {
+      out.append(s.data() + i, len);
+      i += len - 1;
+    }
+  }
+  return out;
+}
+
+std::string EncodePathComponent(absl::string_view key) {
+  if (key.empty()) return "%";
+  if (key == "." || key == "..") {
+    return key.size() == 1 ? "%2E" : "%2E%2E";
+  }
+  std::string out;
+  for (char c : key) {
+    if (c == '/' || c == '%' || c == '\0') {
+      absl::StrAppendFormat(&out, "%%%02X", static_cast<uint8_t>(c));
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+std::string DecodePathComponent(absl::string_view name) {
+  if (name == "%") return "";
+  std::string out;
+  for (size_t i = 0; i < name.size(); ++i) {
+    int v = 0;
+    if (name[i] == '%' && i + 2 < name.size() &&
+        absl::ascii_isxdigit(name[i + 1]) &&
+        absl::ascii_isxdigit(name[i + 2]) &&
+        absl::SimpleHexAtoi(name.substr(i + 1, 2), &v)) {
+      out.push_back(static_cast<char>(v));
+      i += 2;
+    } else {
+      out.push_back(name[i]);
+    }
+  }
+  return out;
 }
 
 namespace {
@@ -771,8 +832,39 @@ absl::Status ZipReader::ReadDirectory() {
       return absl::InvalidArgumentError(
           absl::StrCat("'", path_, "': member '", m.name, "' is encrypted"));
     }
+    // Deflate expands at most 1032:1; a larger declared size is a lie
+    // that would only make us allocate it.
+    if (m.method == 8 && m.size / 1032 > m.compressed_size + 1) {
+      return bad(absl::StrCat("member '", m.name, "' declares ", m.size,
+                              " bytes from ", m.compressed_size,
+                              " compressed, beyond deflate's ratio"));
+    }
     members_.push_back(std::move(m));
     p += 46 + name_len + extra_len + comment_len;
+  }
+  return CheckNoOverlap();
+}
+
+// Members must occupy disjoint byte ranges: overlapping entries (a "zip
+// bomb" naming one member's bytes many times) would make a reader
+// allocate the declared size once per entry.
+absl::Status ZipReader::CheckNoOverlap() const {
+  std::vector<const Member*> by_offset;
+  for (const Member& m : members_) by_offset.push_back(&m);
+  std::sort(by_offset.begin(), by_offset.end(),
+            [](const Member* a, const Member* b) {
+              return a->local_header_offset < b->local_header_offset;
+            });
+  for (size_t i = 0; i + 1 < by_offset.size(); ++i) {
+    const Member& a = *by_offset[i];
+    const Member& b = *by_offset[i + 1];
+    const uint64_t a_end =
+        a.local_header_offset + 30 + a.name.size() + a.compressed_size;
+    if (a_end > b.local_header_offset) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "'", path_, "' is not a valid .npz/zip archive (members '", a.name,
+          "' and '", b.name, "' overlap at byte ", b.local_header_offset, ")"));
+    }
   }
   return absl::OkStatus();
 }
