@@ -110,6 +110,9 @@ size_t Align64(size_t n) { return (n + 63) / 64 * 64; }
 size_t ArenaBytes(const Tree& t) {
   if (t.kind() == Tree::Kind::kArray) return Align64(t.array().nbytes());
   size_t n = 0;
+  if (t.sharded()) {
+    for (const Shard& s : t.sharded()->shards) n += Align64(s.data.nbytes());
+  }
   for (const Tree& c : t.children()) n += ArenaBytes(c);
   return n;
 }
@@ -120,19 +123,29 @@ struct CopyJob {
   size_t bytes;
 };
 
+// `a`'s place in the arena, with the copy jobs that fill it.
+Array CopyArray(const Array& a, const std::shared_ptr<void>& arena,
+                size_t* offset, std::vector<CopyJob>* jobs) {
+  char* dst = static_cast<char*>(arena.get()) + *offset;
+  *offset += Align64(a.nbytes());
+  // Split big arrays so both cores copy.
+  constexpr size_t kPiece = 4 << 20;
+  for (size_t off = 0; off < a.nbytes(); off += kPiece) {
+    jobs->push_back({static_cast<const char*>(a.data()) + off, dst + off,
+                     std::min(kPiece, a.nbytes() - off)});
+  }
+  return Array::Share(a.dtype(), a.shape(), arena, dst);
+}
+
 Tree CopyInto(const Tree& t, const std::shared_ptr<void>& arena, size_t* offset,
               std::vector<CopyJob>* jobs) {
   if (t.kind() == Tree::Kind::kArray) {
-    const Array& a = t.array();
-    char* dst = static_cast<char*>(arena.get()) + *offset;
-    *offset += Align64(a.nbytes());
-    // Split big arrays so both cores copy.
-    constexpr size_t kPiece = 4 << 20;
-    for (size_t off = 0; off < a.nbytes(); off += kPiece) {
-      jobs->push_back({static_cast<const char*>(a.data()) + off, dst + off,
-                       std::min(kPiece, a.nbytes() - off)});
-    }
-    return Tree(Array::Share(a.dtype(), a.shape(), arena, dst));
+    return Tree(CopyArray(t.array(), arena, offset, jobs));
+  }
+  if (t.sharded()) {
+    ShardedArray copy = *t.sharded();
+    for (Shard& s : copy.shards) s.data = CopyArray(s.data, arena, offset, jobs);
+    return Tree::Sharded(std::move(copy));
   }
   if (!t.is_container()) return t;
   Tree out = t;  // copies keys and scalars

@@ -38,6 +38,7 @@
 #include "api/background.h"
 #include "api/common.h"
 #include "api/manager_access.h"
+#include "api/multiprocess_save.h"
 #include "api/restore.h"
 #include "api/save_validation.h"
 #include "ckptdb/status.h"
@@ -63,6 +64,8 @@ int64_t SystemNowNs() {
 }
 
 absl::Status ValidateOptions(const CheckpointManagerOptions& o) {
+  CKPTDB_RETURN_IF_ERROR(
+      internal::ValidateMultiprocessing(o.multiprocessing));
   if (o.read_only) return absl::OkStatus();  // retention is unused
   if (!o.should_save_fn && o.save_interval_steps <= 0) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -422,7 +425,7 @@ class CheckpointManager::Impl {
       }
       std::vector<CheckpointInfo> kept;
       for (size_t i = 0; i < list_.size(); ++i) {
-        if ((*flags)[i]) {
+        if ((*flags)[i] || !primary()) {  // only the primary deletes
           kept.push_back(list_[i]);
         } else {
           job->to_delete.push_back(list_[i].step);
@@ -489,8 +492,8 @@ class CheckpointManager::Impl {
       CKPTDB_ASSIGN_OR_RETURN(internal::StoredItem item,
                               store_->ReadItem(s, name));
       CKPTDB_ASSIGN_OR_RETURN(
-          out[name],
-          internal::RestoreItem(*store_, item, target, options, &used_args));
+          out[name], internal::RestoreItem(*store_, item, target,
+                                           WithProcess(options), &used_args));
     }
     CKPTDB_RETURN_IF_ERROR(internal::CheckRestoreArgsUsed(
         options, used_args, absl::StrCat("any restored item of step ", s)));
@@ -507,7 +510,22 @@ class CheckpointManager::Impl {
         options.item.empty() ? kDefaultItem : options.item;
     CKPTDB_ASSIGN_OR_RETURN(internal::StoredItem item,
                             store_->ReadItem(s, item_name));
-    return internal::RestoreItem(*store_, item, target, options);
+    return internal::RestoreItem(*store_, item, target, WithProcess(options));
+  }
+
+  // Sharded leaves restore this process's shards unless told otherwise.
+  RestoreOptions WithProcess(const RestoreOptions& options) const {
+    RestoreOptions o = options;
+    if (!o.process) o.process = options_.multiprocessing.process_index;
+    return o;
+  }
+
+  bool multiprocess() const {
+    return options_.multiprocessing.process_count > 1;
+  }
+  bool primary() const {
+    return options_.multiprocessing.process_index ==
+           options_.multiprocessing.primary;
   }
 
   std::vector<int64_t> AllSteps() const ABSL_LOCKS_EXCLUDED(mu_) {
@@ -685,7 +703,11 @@ class CheckpointManager::Impl {
     // retention records for the step (Orbax: CheckpointInfo.time).
     req.init_time_ns = job.commit_time_ns;
     req.commit_time_ns = job.commit_time_ns;
-    absl::Status s = store_->SaveStep(req).status();
+    absl::Status s =
+        multiprocess()
+            ? internal::SaveAcrossProcesses(*store_, req,
+                                            options_.multiprocessing)
+            : store_->SaveStep(req).status();
     req.items.clear();
     job.captured.clear();  // release captured memory as soon as possible
     {
@@ -701,6 +723,10 @@ class CheckpointManager::Impl {
       // the store has reopened, list what is committed.
       if (store_->Reload().ok()) LoadList();
       return s;
+    }
+    if (multiprocess() && !primary()) {
+      LoadList();  // the steps as the primary's retention left them
+      return absl::OkStatus();
     }
     if (!job.to_delete.empty()) {
       if (absl::Status d = DeleteExisting(job.to_delete); !d.ok()) {

@@ -201,6 +201,18 @@ class Restorer {
     if (n.kind != Tree::Kind::kArray) return n.scalar;
     DType dtype = n.dtype;
     if (args->dtype.has_value()) dtype = *args->dtype;
+    const ShardedArray* sharded_target =
+        target != nullptr ? target->sharded() : nullptr;
+    if (args->sharding || sharded_target) {
+      return ShardedLeaf(node, *args, sharded_target, dtype, path);
+    }
+    if (args->global_shape && *args->global_shape != n.shape) {
+      CKPTDB_ASSIGN_OR_RETURN(Shape shape,
+                              RequestedShape(node, *args, nullptr, path));
+      Array out = Array::Zeros(dtype, shape);
+      reads_.push_back({node, out.mutable_data(), dtype, WholeBox(shape)});
+      return Tree(out);
+    }
     if (target != nullptr && target->kind() == Tree::Kind::kArray) {
       const Array& t = target->array();
       if (t.writable() && t.dtype() == dtype && t.shape() == n.shape &&
@@ -219,6 +231,59 @@ class Restorer {
     void* data = buf.get();
     reads_.push_back({node, data, dtype});
     return Tree(Array::Share(dtype, n.shape, std::move(buf), data));
+  }
+
+  // The global shape a leaf is restored with: the requested one (args, or
+  // a sharded target's), which must equal the saved one when strict.
+  absl::StatusOr<Shape> RequestedShape(uint32_t node,
+                                       const LeafRestoreArgs& args,
+                                       const ShardedArray* target,
+                                       const TreePath& path) const {
+    const StoredNode& n = item_.nodes[node];
+    Shape shape = args.global_shape ? *args.global_shape
+                  : target          ? target->global_shape
+                                    : n.shape;
+    if (shape != n.shape && (args.strict || shape.size() != n.shape.size())) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          item_.Describe(node), ": the checkpoint has shape ",
+          ShapeToString(n.shape), ", the restore asks for ",
+          ShapeToString(shape),
+          shape.size() != n.shape.size()
+              ? " (another rank: cannot pad or truncate)"
+              : " (strict; pass strict=false to pad with zeros or truncate)"));
+    }
+    if (ShapeNumElements(shape) < 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          item_.Describe(node), ": invalid shape ", ShapeToString(shape)));
+    }
+    return shape;
+  }
+
+  // A sharded leaf: this process's boxes of the global array, each read
+  // from the chunks it overlaps.
+  absl::StatusOr<Tree> ShardedLeaf(uint32_t node, const LeafRestoreArgs& args,
+                                   const ShardedArray* target, DType dtype,
+                                   const TreePath& path) {
+    CKPTDB_ASSIGN_OR_RETURN(Shape global,
+                            RequestedShape(node, args, target, path));
+    ShardedArray out;
+    out.dtype = dtype;
+    out.global_shape = global;
+    out.sharding = args.sharding ? *args.sharding : target->sharding;
+    out.process = options_.process.value_or(target ? target->process : 0);
+    auto boxes = ProcessBoxes(out.sharding, global, out.process);
+    if (!boxes.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(item_.Describe(node), ": ", boxes.status().message()));
+    }
+    const bool padded = global != item_.nodes[node].shape;
+    for (const ProcessBox& pb : *boxes) {
+      Array data = padded ? Array::Zeros(dtype, pb.box.shape)
+                          : Array::Allocate(dtype, pb.box.shape);
+      reads_.push_back({node, data.mutable_data(), dtype, pb.box});
+      out.shards.push_back({pb.box, std::move(data)});
+    }
+    return Tree::Sharded(std::move(out));
   }
 
   // A target buffer is filled in place only if no other leaf of this

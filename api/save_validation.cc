@@ -89,6 +89,14 @@ class Validator {
         return Bad(absl::StrCat("invalid shape ", ShapeToString(a.shape())));
       if (n > 0 && a.data() == nullptr) return Bad("array has no data");
     }
+    if (t.kind() == Tree::Kind::kShardedArray) {
+      absl::Status s = t.sharded()->Validate();
+      if (!s.ok()) return Bad(s.message());
+      if (ShapeNumElements(t.sharded()->global_shape) < 0) {
+        return Bad(absl::StrCat("invalid global shape ",
+                                ShapeToString(t.sharded()->global_shape)));
+      }
+    }
     const LeafSaveArgs* leaf_args =
         options_ != nullptr ? &options_->default_save_args : nullptr;
     if (args_ != nullptr) {
@@ -98,10 +106,11 @@ class Validator {
         leaf_args = &it->second;
       }
     }
-    if (t.kind() == Tree::Kind::kArray) {
-      stored_dtypes_.push_back(leaf_args != nullptr && leaf_args->dtype
-                                   ? *leaf_args->dtype
-                                   : t.array().dtype());
+    if (t.kind() == Tree::Kind::kArray ||
+        t.kind() == Tree::Kind::kShardedArray) {
+      const DType own = t.sharded() ? t.sharded()->dtype : t.array().dtype();
+      stored_dtypes_.push_back(
+          leaf_args != nullptr && leaf_args->dtype ? *leaf_args->dtype : own);
     }
     return absl::OkStatus();
   }

@@ -162,6 +162,13 @@ Tree Tree::Dict(std::vector<std::pair<DictKey, Tree>> items) {
   return t;
 }
 
+Tree Tree::Sharded(ShardedArray a) {
+  Tree t;
+  t.kind_ = Kind::kShardedArray;
+  t.sharded_ = std::make_shared<const ShardedArray>(std::move(a));
+  return t;
+}
+
 Tree Tree::Placeholder() {
   Tree t;
   t.kind_ = Kind::kPlaceholder;
@@ -296,6 +303,7 @@ size_t Tree::CountValueLeaves() const {
 
 size_t Tree::TotalArrayBytes() const {
   if (kind_ == Kind::kArray) return array().nbytes();
+  if (kind_ == Kind::kShardedArray) return sharded_->local_nbytes();
   size_t n = 0;
   for (const Tree& c : children_) n += c.TotalArrayBytes();
   return n;
@@ -315,6 +323,23 @@ bool Tree::Equals(const Tree& o) const {
       return str_ == o.str_;
     case Kind::kArray:
       return array().BitwiseEquals(o.array());
+    case Kind::kShardedArray: {
+      const ShardedArray& a = *sharded_;
+      const ShardedArray& b = *o.sharded_;
+      if (a.dtype != b.dtype || a.global_shape != b.global_shape ||
+          !(a.sharding.mesh == b.sharding.mesh) ||
+          a.sharding.spec != b.sharding.spec ||
+          a.shards.size() != b.shards.size()) {
+        return false;
+      }
+      for (size_t i = 0; i < a.shards.size(); ++i) {
+        if (a.shards[i].box != b.shards[i].box ||
+            !a.shards[i].data.BitwiseEquals(b.shards[i].data)) {
+          return false;
+        }
+      }
+      return true;
+    }
     case Kind::kList:
     case Kind::kTuple:
     case Kind::kDict:
@@ -332,6 +357,11 @@ bool Tree::Equals(const Tree& o) const {
 Tree Tree::DeepCopy() const {
   Tree t = *this;
   if (kind_ == Kind::kArray) t.array_ = array().Copy();
+  if (kind_ == Kind::kShardedArray) {
+    ShardedArray copy = *sharded_;
+    for (Shard& s : copy.shards) s.data = s.data.Copy();
+    t.sharded_ = std::make_shared<const ShardedArray>(std::move(copy));
+  }
   for (Tree& c : t.children_) c = c.DeepCopy();
   return t;
 }
@@ -358,6 +388,8 @@ absl::string_view TreeKindName(Tree::Kind kind) {
       return "dict";
     case Tree::Kind::kPlaceholder:
       return "placeholder";
+    case Tree::Kind::kShardedArray:
+      return "sharded array";
   }
   return "invalid";
 }
@@ -439,6 +471,8 @@ std::string Tree::DebugString(size_t max_elements) const {
       return "None";
     case Kind::kPlaceholder:
       return "PLACEHOLDER";
+    case Kind::kShardedArray:
+      return sharded_->ToString();
     case Kind::kBool:
       return int_ ? "True" : "False";
     case Kind::kInt:

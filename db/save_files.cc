@@ -151,8 +151,17 @@ absl::Status Store::WriteStepFile(const StepSaveRequest& req,
     for (uint32_t i = 0; i < ip.nodes.size() && s.ok(); ++i) {
       const FlatNode& n = ip.nodes[i];
       ArrayPlacement placement;
-      if (n.tree->kind() == Tree::Kind::kArray) {
-        const ArrayPlan& a = ip.arrays[i];
+      const ArrayPlan& a = ip.arrays[i];
+      if (a.is_grid) {
+        placement.stored_dtype = a.stored_dtype;
+        placement.nbytes = a.nbytes;
+        placement.chunk_bytes = static_cast<uint32_t>(
+            ShapeNumElements(a.cell_shape) * DTypeSize(a.stored_dtype));
+        chunks = NodeChunks(plan, item, i);
+        placement.chunks = &chunks;
+        placement.chunk_shape = &a.cell_shape;
+        if (!a.cells.empty()) placement.cells = &a.cells;
+      } else if (n.tree->kind() == Tree::Kind::kArray) {
         placement.stored_dtype = a.stored_dtype;
         placement.nbytes = a.nbytes;
         placement.chunk_bytes = options_.chunk_bytes;

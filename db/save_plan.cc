@@ -4,6 +4,8 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "ckptdb/status.h"
+#include "core/chunk_grid.h"
 
 namespace ckptdb::internal {
 namespace {
@@ -30,11 +32,69 @@ void PlanArray(uint16_t item, uint32_t node, const Array& a, DType stored,
     j.item = item;
     j.node = node;
     j.offset = off;
+    j.position = off / chunk_bytes;
     j.chunk.size = static_cast<uint32_t>(
         std::min<uint64_t>(chunk_bytes, out->nbytes - off));
     jobs->push_back(j);
   }
   out->num_jobs = static_cast<uint32_t>(jobs->size()) - out->first_job;
+  out->num_positions = out->num_jobs;
+}
+
+// Plans a sharded array as a grid: a job for every cell of every local
+// shard this process writes (replica 0), in cell order.
+absl::Status PlanShardedArray(uint16_t item, uint32_t node,
+                              const ShardedArray& a, DType stored,
+                              uint32_t chunk_bytes, ArrayPlan* out,
+                              std::vector<ChunkJob>* jobs) {
+  CKPTDB_ASSIGN_OR_RETURN(std::vector<DeviceShard> devices,
+                          DeviceShards(a.sharding, a.global_shape));
+  CKPTDB_ASSIGN_OR_RETURN(
+      std::vector<ProcessBox> boxes,
+      ProcessBoxes(a.sharding, a.global_shape, a.process));
+  const size_t ssize = DTypeSize(stored);
+  out->stored_dtype = stored;
+  out->nbytes = static_cast<uint64_t>(ShapeNumElements(a.global_shape)) * ssize;
+  out->is_grid = true;
+  out->cell_shape = ChunkGrid::ChooseCell(a.global_shape, devices[0].box.shape,
+                                          ssize, chunk_bytes);
+  const ChunkGrid grid(a.global_shape, out->cell_shape);
+  out->num_positions = grid.num_cells();
+  out->first_job = static_cast<uint32_t>(jobs->size());
+  for (uint32_t s = 0; s < a.shards.size(); ++s) {
+    const Box& box = a.shards[s].box;
+    auto pb = std::find_if(boxes.begin(), boxes.end(),
+                           [&](const ProcessBox& p) { return p.box == box; });
+    if (pb == boxes.end() || !pb->writes) continue;  // another replica's
+    grid.ForEachCell(box, [&](int64_t cell) {
+      const Box cb = grid.CellBox(cell);
+      // The cell's first element, as an offset into the shard's buffer.
+      int64_t first = 0;
+      for (size_t d = 0; d < box.shape.size(); ++d) {
+        first = first * box.shape[d] + (cb.start[d] - box.start[d]);
+      }
+      ChunkJob j;
+      j.item = item;
+      j.node = node;
+      j.shard = s;
+      j.offset = static_cast<uint64_t>(first) * ssize;
+      j.position = static_cast<uint64_t>(cell);
+      j.chunk.size =
+          static_cast<uint32_t>(grid.CellElements(cell) * ssize);
+      jobs->push_back(j);
+    });
+  }
+  std::sort(jobs->begin() + out->first_job, jobs->end(),
+            [](const ChunkJob& x, const ChunkJob& y) {
+              return x.position < y.position;
+            });
+  out->num_jobs = static_cast<uint32_t>(jobs->size()) - out->first_job;
+  if (out->num_jobs != grid.num_cells()) {
+    for (uint32_t k = out->first_job; k < jobs->size(); ++k) {
+      out->cells.push_back(static_cast<uint32_t>((*jobs)[k].position));
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::Status PlanItem(const SaveItem& si, uint16_t item_no,
@@ -48,7 +108,10 @@ absl::Status PlanItem(const SaveItem& si, uint16_t item_no,
   if (!si.stored_dtypes.empty()) {
     size_t array_leaves = 0;
     for (const FlatNode& n : ip.nodes) {
-      if (n.tree->kind() == Tree::Kind::kArray) ++array_leaves;
+      if (n.tree->kind() == Tree::Kind::kArray ||
+          n.tree->kind() == Tree::Kind::kShardedArray) {
+        ++array_leaves;
+      }
     }
     if (array_leaves != si.stored_dtypes.size()) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -65,6 +128,22 @@ absl::Status PlanItem(const SaveItem& si, uint16_t item_no,
       ++next_dtype;
       PlanArray(item_no, i, t.array(), stored, chunk_bytes, inline_bytes,
                 &ip.arrays[i], &plan->jobs);
+      ++ip.summary.array_count;
+      ++ip.summary.leaf_count;
+      ip.summary.logical_bytes += ip.arrays[i].nbytes;
+    } else if (t.kind() == Tree::Kind::kShardedArray) {
+      DType stored = t.sharded()->dtype;
+      if (!si.stored_dtypes.empty()) stored = si.stored_dtypes[next_dtype];
+      ++next_dtype;
+      absl::Status s =
+          PlanShardedArray(item_no, i, *t.sharded(), stored, chunk_bytes,
+                           &ip.arrays[i], &plan->jobs);
+      if (!s.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("item '", si.name, "' leaf '",
+                         PathOfNode(ip.nodes, i).DisplayString(),
+                         "': ", s.message()));
+      }
       ++ip.summary.array_count;
       ++ip.summary.leaf_count;
       ip.summary.logical_bytes += ip.arrays[i].nbytes;
@@ -99,7 +178,8 @@ absl::StatusOr<SavePlan> PlanSave(const std::vector<SaveItem>& items,
 
 absl::string_view ChunkBytes(const SavePlan& plan, const ChunkJob& j,
                              std::string* staging) {
-  const Array& a = plan.node(j).tree->array();
+  const Tree& t = *plan.node(j).tree;
+  const Array& a = t.sharded() ? t.sharded()->shards[j.shard].data : t.array();
   const DType stored = plan.array(j).stored_dtype;
   if (stored == a.dtype()) {
     return absl::string_view(static_cast<const char*>(a.data()) + j.offset,

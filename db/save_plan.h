@@ -29,6 +29,14 @@ struct ArrayPlan {
   uint32_t first_job = 0;  // its chunks: jobs [first_job, first_job + num_jobs)
   uint32_t num_jobs = 0;
   std::string inline_cast;  // inline bytes after a save-cast
+  // A sharded array: stored as a grid of cells of this shape; the jobs are
+  // the cells this process writes, by cell number (`cells`, when they are
+  // not every cell: a partial record of a multi-process save).
+  bool is_grid = false;
+  Shape cell_shape;
+  std::vector<uint32_t> cells;
+  // Chunk positions (patch bases): jobs, or cells of a grid.
+  uint64_t num_positions = 0;
 };
 
 struct ItemPlan {
@@ -42,7 +50,9 @@ struct ItemPlan {
 struct ChunkJob {
   uint16_t item = 0;
   uint32_t node = 0;    // preorder position in its item
-  uint64_t offset = 0;  // in the stored bytes
+  uint64_t offset = 0;  // in the stored bytes (of its shard, if sharded)
+  uint32_t shard = 0;   // a sharded array's local shard holding the chunk
+  uint64_t position = 0;  // chunk number in the array, or cell number
   // hash and size from planning and hashing; segment, ordinal, stored_size
   // and kind once the chunk is found stored or written.
   ChunkLocation chunk;

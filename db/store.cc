@@ -143,7 +143,7 @@ std::vector<Store::RunSummary> Store::Runs() const {
   absl::ReaderMutexLock l(&steps_mu_);
   std::vector<RunSummary> out;
   for (const auto& [run, steps] : steps_) {
-    if (steps.empty()) continue;
+    if (steps.empty() || run[0] == kPartialRunMark) continue;
     RunSummary r;
     r.run = run;
     for (const auto& [step, e] : steps) {
@@ -156,6 +156,20 @@ std::vector<Store::RunSummary> Store::Runs() const {
 }
 
 bool Store::HasStep(int64_t step) const { return FindStep(step).ok(); }
+
+bool Store::HasRunStep(const std::string& run, int64_t step) const {
+  return FindStep(run, step).ok();
+}
+
+std::vector<std::pair<std::string, int64_t>> Store::PartialSteps() const {
+  absl::ReaderMutexLock l(&steps_mu_);
+  std::vector<std::pair<std::string, int64_t>> out;
+  for (const auto& [run, steps] : steps_) {
+    if (!IsPartialRunOf(run, options_.run)) continue;
+    for (const auto& [step, e] : steps) out.emplace_back(run, step);
+  }
+  return out;
+}
 
 absl::StatusOr<std::shared_ptr<const Store::StepEntry>> Store::FindStep(
     int64_t step) const {

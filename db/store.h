@@ -161,6 +161,21 @@ struct StepSaveRequest {
   // The commit time to record (Unix ns); unset means the actual commit
   // time. Managers record their clock's time (tests use a fake clock).
   std::optional<int64_t> commit_time_ns;
+  // The run to save into; unset: the Store's own. A multi-process save's
+  // partial steps go to the hidden runs of records.h's PartialRunName.
+  std::optional<std::string> run;
+};
+
+// A multi-process save's commit (MergePartialSteps): step `step` of the
+// Store's run, assembled from one partial step per process, committed once.
+struct MergeRequest {
+  int64_t step = 0;
+  // Each process's partial step `step` (its run), by process index.
+  std::vector<std::string> partial_runs;
+  // The process whose partial step gives the tree (the primary).
+  size_t primary = 0;
+  bool replace = false;
+  std::optional<int64_t> commit_time_ns;
 };
 
 // A saved item's tree, as stored.
@@ -183,6 +198,12 @@ struct ArrayRead {
   uint32_t node = 0;
   void* dest = nullptr;
   DType dest_dtype = DType::kFloat32;
+  // Read only this box of the array: `dest` holds the box's elements in C
+  // order. Elements of the box outside the stored array (a larger box than
+  // the array, Orbax's strict=False) are left as they are. A grid array
+  // (a sharded save) reads only the chunks overlapping the box; another
+  // array reads all its chunks. Default: the whole array.
+  std::optional<Box> box;
 };
 
 struct GcOptions {
@@ -271,6 +292,22 @@ class Store {
   // Saves a step; returns its info once it is durable and committed.
   absl::StatusOr<StepInfo> SaveStep(const StepSaveRequest& request)
       ABSL_LOCKS_EXCLUDED(write_mu_);
+
+  // Multi-process saves (db/store_merge.cc). Commits the step from the
+  // partial steps every process saved (SaveStep with a partial run):
+  // the primary's tree, each sharded array's grid filled with the cells of
+  // every process; no array byte is read or written. FailedPrecondition
+  // naming the leaf if the partial steps disagree or leave a cell unwritten.
+  absl::StatusOr<StepInfo> MergePartialSteps(const MergeRequest& request)
+      ABSL_LOCKS_EXCLUDED(write_mu_);
+  // Whether `run` has `step` committed (in this Store's view).
+  bool HasRunStep(const std::string& run, int64_t step) const;
+  // Deletes steps of another run than the Store's (partial steps).
+  absl::Status DeleteStepsOf(const std::string& run,
+                             const std::vector<int64_t>& steps)
+      ABSL_LOCKS_EXCLUDED(write_mu_);
+  // The partial steps of this Store's run: (partial run, step).
+  std::vector<std::pair<std::string, int64_t>> PartialSteps() const;
 
   const std::string& run() const { return options_.run; }
   // Committed steps of this Store's run, ascending.
@@ -540,7 +577,20 @@ class Store {
   // A follower's save: a save number from the writer, the save staged
   // here, its commit by the writer.
   absl::StatusOr<StepInfo> SaveThroughWriter(const StepSaveRequest& request);
-  absl::Status DeleteThroughWriter(const std::vector<int64_t>& steps);
+  absl::Status DeleteThroughWriter(const std::string& run,
+                                   const std::vector<int64_t>& steps);
+  // ---- store_merge.cc ----
+  absl::StatusOr<StepInfo> MergeOnce(const MergeRequest& request);
+  absl::StatusOr<std::unique_ptr<StagedSave>> StageMerge(
+      const MergeRequest& request, uint64_t number);
+  absl::Status WriteMergedRecords(
+      const StepEntry& primary, int64_t step, uint64_t number,
+      std::vector<Hash128> hashes,
+      const std::map<std::pair<uint16_t, uint32_t>, std::string>& merged,
+      const std::string& file) const;
+  const std::string& SaveRun(const StepSaveRequest& r) const {
+    return r.run ? *r.run : options_.run;
+  }
   absl::StatusOr<GcReport> CollectGarbageThroughWriter(
       const GcOptions& options);
   // One request to the writer's commit service and its reply's status.
@@ -581,6 +631,10 @@ class Store {
 
   // ---- store_read.cc ----
   absl::StatusOr<StoredItem> ReadItemImpl(int64_t step,
+                                          absl::string_view item) const {
+    return ReadItemImpl(options_.run, step, item);
+  }
+  absl::StatusOr<StoredItem> ReadItemImpl(const std::string& run, int64_t step,
                                           absl::string_view item) const;
   // Reads chunk `chunk` of array node `node`, verified, and hands its
   // decoded bytes to `consume`.
@@ -590,6 +644,13 @@ class Store {
       const;
   // NotFound if the item's step was deleted or replaced since it was read.
   absl::Status CheckStillCommitted(const StoredItem& item) const;
+  // ReadArrays of whole arrays and of boxes of inline or grid arrays.
+  absl::Status ReadArraysDirect(const StoredItem& item,
+                                const std::vector<ArrayRead>& reads) const;
+  // Copies chunk `c` of array `n` (its decoded bytes) where `rd` wants it.
+  static void CopyChunk(const StoredNode& n, uint32_t c,
+                        absl::string_view bytes, const ArrayRead& rd,
+                        const Box& dest_box, const Box& region);
 
   // ---- store_gc.cc ----
   struct GcCandidates;

@@ -14,8 +14,13 @@
 namespace ckptdb::internal {
 
 absl::Status Store::DeleteSteps(const std::vector<int64_t>& steps) {
-  if (following_.load()) return DeleteThroughWriter(steps);
-  return DeleteRunSteps(options_.run, steps);
+  return DeleteStepsOf(options_.run, steps);
+}
+
+absl::Status Store::DeleteStepsOf(const std::string& run,
+                                  const std::vector<int64_t>& steps) {
+  if (following_.load()) return DeleteThroughWriter(run, steps);
+  return DeleteRunSteps(run, steps);
 }
 
 absl::Status Store::DeleteRunSteps(const std::string& run,

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "ckptdb/status.h"
+#include "core/chunk_grid.h"
 #include "db/rocks_util.h"
 #include "db/store.h"
 #include "db/store_internal.h"
@@ -25,9 +26,10 @@ absl::StatusOr<StoredItem> Store::ReadItem(int64_t step,
   return ReadItemImpl(step, item);
 }
 
-absl::StatusOr<StoredItem> Store::ReadItemImpl(int64_t step,
+absl::StatusOr<StoredItem> Store::ReadItemImpl(const std::string& run,
+                                               int64_t step,
                                                absl::string_view item) const {
-  CKPTDB_ASSIGN_OR_RETURN(auto entry, FindStep(step));
+  CKPTDB_ASSIGN_OR_RETURN(auto entry, FindStep(run, step));
   if (!entry->damage.ok()) return entry->damage;
   int item_no = -1;
   for (size_t i = 0; i < entry->item_names.size(); ++i) {
@@ -177,6 +179,44 @@ absl::Status Store::CheckStillCommitted(const StoredItem& item) const {
 
 absl::Status Store::ReadArrays(const StoredItem& item,
                                const std::vector<ArrayRead>& reads) const {
+  // A box of an array stored in consecutive chunks: read it whole, then
+  // copy the box (only grid arrays are read box by box).
+  std::vector<ArrayRead> direct = reads;
+  std::vector<Array> whole(reads.size());
+  for (size_t r = 0; r < reads.size(); ++r) {
+    if (reads[r].node >= item.nodes.size() ||
+        item.nodes[reads[r].node].kind != Tree::Kind::kArray) {
+      return absl::InvalidArgumentError("ReadArrays: not an array node");
+    }
+    const StoredNode& n = item.nodes[reads[r].node];
+    if (n.is_partial()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(item.Describe(reads[r].node),
+                       ": a part of an uncommitted multi-process save"));
+    }
+    if (!reads[r].box || n.is_inline || n.is_grid ||
+        *reads[r].box == WholeBox(n.shape)) {
+      continue;
+    }
+    whole[r] = Array::Allocate(reads[r].dest_dtype, n.shape);
+    direct[r].box.reset();
+    direct[r].dest = whole[r].mutable_data();
+  }
+  CKPTDB_RETURN_IF_ERROR(ReadArraysDirect(item, direct));
+  for (size_t r = 0; r < reads.size(); ++r) {
+    if (whole[r].num_elements() == 0) continue;
+    const Box all = WholeBox(whole[r].shape());
+    Box region;
+    if (!IntersectBoxes(*reads[r].box, all, &region)) continue;
+    CopyBoxElements(reads[r].dest_dtype, whole[r].data(), all,
+                    reads[r].dest_dtype, reads[r].dest, *reads[r].box,
+                    region);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Store::ReadArraysDirect(
+    const StoredItem& item, const std::vector<ArrayRead>& reads) const {
   absl::ReaderMutexLock db_lock(&db_mu_);
   CKPTDB_RETURN_IF_ERROR(CheckDb());
   // The step's chunks stay on disk while gc_mu_ is held, if the step still
@@ -188,37 +228,41 @@ absl::Status Store::ReadArrays(const StoredItem& item,
     uint32_t chunk;
   };
   std::vector<Work> work;
+  std::vector<Box> dest_boxes(reads.size());
+  std::vector<Box> regions(reads.size());
   for (uint32_t r = 0; r < reads.size(); ++r) {
     const ArrayRead& rd = reads[r];
-    if (rd.node >= item.nodes.size() ||
-        item.nodes[rd.node].kind != Tree::Kind::kArray) {
-      return absl::InvalidArgumentError("ReadArrays: not an array node");
-    }
     const StoredNode& n = item.nodes[rd.node];
-    if (n.is_inline) {
-      const size_t count = n.nbytes / DTypeSize(n.dtype);
-      CastElements(n.dtype, n.inline_data.data(), rd.dest_dtype, rd.dest,
-                   count);
-      continue;
+    const Box all = WholeBox(n.shape);
+    dest_boxes[r] = rd.box ? *rd.box : all;
+    if (!IntersectBoxes(dest_boxes[r], all, &regions[r]) &&
+        !n.shape.empty()) {
+      continue;  // the box lies outside the stored array
     }
-    for (uint32_t c = 0; c < n.chunks.size(); ++c) work.push_back({r, c});
+    if (n.shape.empty()) regions[r] = all;
+    if (n.is_inline) {
+      CopyBoxElements(n.dtype, n.inline_data.data(), all, rd.dest_dtype,
+                      rd.dest, dest_boxes[r], regions[r]);
+    } else if (n.is_grid) {
+      ChunkGrid(n.shape, n.chunk_shape).ForEachCell(regions[r], [&](int64_t c) {
+        work.push_back({r, static_cast<uint32_t>(c)});
+      });
+    } else {
+      for (uint32_t c = 0; c < n.chunks.size(); ++c) work.push_back({r, c});
+    }
   }
   absl::Mutex err_mu;
   absl::Status first_error;
   std::atomic<bool> failed{false};
   pool_->ParallelFor(work.size(), [&](size_t w) {
     if (failed.load(std::memory_order_relaxed)) return;
-    const ArrayRead& rd = reads[work[w].read];
+    const uint32_t r = work[w].read;
+    const ArrayRead& rd = reads[r];
     const StoredNode& n = item.nodes[rd.node];
     const uint32_t c = work[w].chunk;
-    const size_t ssize = DTypeSize(n.dtype);
-    const uint64_t first_el = static_cast<uint64_t>(c) * n.chunk_bytes / ssize;
-    char* dest =
-        static_cast<char*>(rd.dest) + first_el * DTypeSize(rd.dest_dtype);
     absl::Status s =
         ReadChunk(item, rd.node, c, &Staging(), [&](absl::string_view bytes) {
-          CastElements(n.dtype, bytes.data(), rd.dest_dtype, dest,
-                       bytes.size() / ssize);
+          CopyChunk(n, c, bytes, rd, dest_boxes[r], regions[r]);
           return absl::OkStatus();
         });
     if (!s.ok()) {
@@ -228,6 +272,25 @@ absl::Status Store::ReadArrays(const StoredItem& item,
     }
   });
   return first_error;
+}
+
+void Store::CopyChunk(const StoredNode& n, uint32_t c, absl::string_view bytes,
+                      const ArrayRead& rd, const Box& dest_box,
+                      const Box& region) {
+  const size_t ssize = DTypeSize(n.dtype);
+  if (!n.is_grid) {
+    const uint64_t first_el = static_cast<uint64_t>(c) * n.chunk_bytes / ssize;
+    char* dest =
+        static_cast<char*>(rd.dest) + first_el * DTypeSize(rd.dest_dtype);
+    CastElements(n.dtype, bytes.data(), rd.dest_dtype, dest,
+                 bytes.size() / ssize);
+    return;
+  }
+  const Box cell = ChunkGrid(n.shape, n.chunk_shape).CellBox(c);
+  Box part;
+  if (!IntersectBoxes(cell, region, &part)) return;
+  CopyBoxElements(n.dtype, bytes.data(), cell, rd.dest_dtype, rd.dest,
+                  dest_box, part);
 }
 
 }  // namespace ckptdb::internal

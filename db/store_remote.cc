@@ -62,7 +62,7 @@ absl::StatusOr<std::string> Store::StagingFolder() {
 absl::StatusOr<StepInfo> Store::SaveThroughWriter(const StepSaveRequest& req) {
   // Deduplicate against a recent view (a stale one only writes more).
   CKPTDB_RETURN_IF_ERROR(Refresh().status());
-  CKPTDB_RETURN_IF_ERROR(CheckStepFree(options_.run, req.step, req.replace));
+  CKPTDB_RETURN_IF_ERROR(CheckStepFree(SaveRun(req), req.step, req.replace));
   CommitRequest number;
   number.op = CommitRequest::Op::kNumber;
   CKPTDB_ASSIGN_OR_RETURN(CommitReply drawn, CallWriter(number));
@@ -81,7 +81,7 @@ absl::StatusOr<StepInfo> Store::SaveThroughWriter(const StepSaveRequest& req) {
     // The writer went away: did it commit before? Look for the step with
     // this save's number once the database has a writer again.
     CKPTDB_RETURN_IF_ERROR(Refresh().status());
-    auto found = FindStep(req.step);
+    auto found = FindStep(SaveRun(req), req.step);
     if (!found.ok() || (*found)->generation != drawn.save_number) {
       return reply.status();  // not committed: stage again
     }
@@ -95,10 +95,11 @@ absl::StatusOr<StepInfo> Store::SaveThroughWriter(const StepSaveRequest& req) {
   return info;
 }
 
-absl::Status Store::DeleteThroughWriter(const std::vector<int64_t>& steps) {
+absl::Status Store::DeleteThroughWriter(const std::string& run,
+                                       const std::vector<int64_t>& steps) {
   CommitRequest r;
   r.op = CommitRequest::Op::kDelete;
-  r.run = options_.run;
+  r.run = run;
   r.steps = steps;
   for (int attempt = 1;; ++attempt) {
     absl::StatusOr<CommitReply> reply = CallWriter(r);
@@ -106,7 +107,7 @@ absl::Status Store::DeleteThroughWriter(const std::vector<int64_t>& steps) {
       if (reply.ok()) change_count_.fetch_add(1);
       return reply.status();
     }
-    if (!following_.load()) return DeleteSteps(steps);
+    if (!following_.load()) return DeleteRunSteps(run, steps);
   }
 }
 

@@ -53,6 +53,9 @@ absl::StatusOr<StepInfo> Store::SaveStep(const StepSaveRequest& req) {
   for (int attempt = 1;;) {
     absl::StatusOr<StepInfo> info =
         following_.load() ? SaveThroughWriter(req) : SaveHere(req);
+    if (info.ok() && req.run) {
+      reload_bases_.store(true);  // patch against the committed step
+    }
     if (info.ok() || !IsRaced(info.status())) return info;
     // What it found may have changed: the latest step (patch bases) too.
     reload_bases_.store(true);
@@ -149,7 +152,7 @@ absl::StatusOr<StepInfo> Store::SaveHere(const StepSaveRequest& req) {
     absl::MutexLock w(&write_mu_);
     CKPTDB_RETURN_IF_ERROR(CheckWritable());
     CKPTDB_RETURN_IF_ERROR(ResumeIfNeeded());
-    CKPTDB_RETURN_IF_ERROR(CheckStepFree(options_.run, req.step, req.replace));
+    CKPTDB_RETURN_IF_ERROR(CheckStepFree(SaveRun(req), req.step, req.replace));
   }
   // The save's number: its new chunks' segment and the step's generation.
   const uint64_t save_number = next_save_number_.fetch_add(1);
@@ -217,7 +220,7 @@ absl::StatusOr<std::unique_ptr<StagedSave>> Store::StageSave(
   c.replace = req.replace;
   c.stamp_commit_time = !req.commit_time_ns.has_value();
   c.record = MakeStepRecord(req, plan, init_ns, save_number);
-  c.record.run = options_.run;
+  c.record.run = SaveRun(req);
   c.segment_files = files.segment_files;
   c.step_file = files.step_file;
   return staged;
@@ -284,9 +287,8 @@ absl::Status Store::ChoosePatchBases(SavePlan* plan) {
     ChunkJob& j = plan->jobs[i];
     auto it = prev_bases_.find(plan->LeafKey(j.item, j.node));
     if (it == prev_bases_.end()) continue;
-    const size_t position = j.offset / options_.chunk_bytes;
-    if (position >= it->second.size()) continue;
-    const ChunkLocation& base = it->second[position];
+    if (j.position >= it->second.size()) continue;
+    const ChunkLocation& base = it->second[j.position];
     if (base.size != j.chunk.size || base.kind != ChunkKind::kFull) continue;
     auto live = LookupChunk(base.hash);
     if (!live.ok() || live->location.segment != base.segment ||
@@ -321,7 +323,9 @@ absl::Status Store::LoadPrevBases() {
     if (!stored.ok()) continue;  // no predecessor: chunks are stored whole
     for (uint32_t i = 0; i < stored->nodes.size(); ++i) {
       const StoredNode& n = stored->nodes[i];
-      if (n.kind != Tree::Kind::kArray || n.chunks.empty()) continue;
+      if (n.kind != Tree::Kind::kArray || n.chunks.empty() || n.is_partial()) {
+        continue;
+      }
       std::vector<ChunkLocation>& bases = prev_bases_[absl::StrCat(
           item, std::string(1, '\0'), stored->PathOf(i).ToString())];
       bases.assign(n.chunks.size(), ChunkLocation());
@@ -347,22 +351,20 @@ void Store::RememberBases(const SavePlan& plan, const ReusedChunks& reused) {
     const ItemPlan& ip = plan.items[item];
     for (uint32_t node = 0; node < ip.nodes.size(); ++node) {
       const ArrayPlan& a = ip.arrays[node];
-      if (ip.nodes[node].tree->kind() != Tree::Kind::kArray ||
-          a.num_jobs == 0) {
-        continue;
-      }
+      if (a.num_jobs == 0) continue;
       std::vector<ChunkLocation>& bases = prev_bases_[plan.LeafKey(item, node)];
-      bases.assign(a.num_jobs, ChunkLocation());
+      bases.assign(a.num_positions, ChunkLocation());
       for (uint32_t k = 0; k < a.num_jobs; ++k) {
         const ChunkJob& j = plan.jobs[a.first_job + k];
         const ChunkJob& f = j.first >= 0 ? plan.jobs[j.first] : j;
+        ChunkLocation& base = bases[j.position];
         if (f.chunk.kind == ChunkKind::kFull) {
-          bases[k] = f.chunk;
+          base = f.chunk;
         } else if (f.is_new && f.base) {
-          bases[k] = *f.base;
+          base = *f.base;
         } else if (auto e = reused.entries.find(f.chunk.hash);
                    e != reused.entries.end() && e->second.base) {
-          bases[k] = *e->second.base;
+          base = *e->second.base;
         }
       }
     }

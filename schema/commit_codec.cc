@@ -119,7 +119,7 @@ absl::StatusOr<CommitRequest> DecodeCommitRequest(absl::string_view bytes) {
   r.gc_min_fraction = m->gc_min_fraction();
   if (m->steps()) r.steps.assign(m->steps()->begin(), m->steps()->end());
   r.run = m->run() ? m->run()->str() : "";
-  if (!r.run.empty() && !ValidRunName(r.run)) {
+  if (!r.run.empty() && !ValidStoredRunName(r.run)) {
     return absl::DataLossError(absl::StrCat(kWhat, ": bad run name"));
   }
   if (m->hashes()) {

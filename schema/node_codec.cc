@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "ckptdb/status.h"
+#include "core/chunk_grid.h"
 #include "schema/chunk_codec.h"
 #include "schema/records.h"
 
@@ -17,9 +18,9 @@ fb::KeyKind KeyKindOf(const FlatNode& n) {
 }
 
 flatbuffers::Offset<fb::ArrayInfo> BuildArrayInfo(
-    flatbuffers::FlatBufferBuilder* fbb, const Array& a,
-    const ArrayPlacement& p) {
-  auto shape = fbb->CreateVector(a.shape());
+    flatbuffers::FlatBufferBuilder* fbb, const Shape& array_shape,
+    DType source_dtype, const ArrayPlacement& p) {
+  auto shape = fbb->CreateVector(array_shape);
   flatbuffers::Offset<flatbuffers::Vector<uint8_t>> inline_data;
   flatbuffers::Offset<flatbuffers::Vector<const fb::ChunkRef*>> chunks;
   if (p.inline_bytes != nullptr || p.nbytes == 0) {
@@ -31,14 +32,20 @@ flatbuffers::Offset<fb::ArrayInfo> BuildArrayInfo(
     for (const ChunkLocation& c : *p.chunks) refs.push_back(ToChunkRef(c));
     chunks = fbb->CreateVectorOfStructs(refs);
   }
+  flatbuffers::Offset<flatbuffers::Vector<int64_t>> chunk_shape;
+  if (p.chunk_shape != nullptr) chunk_shape = fbb->CreateVector(*p.chunk_shape);
+  flatbuffers::Offset<flatbuffers::Vector<uint32_t>> cells;
+  if (p.cells != nullptr) cells = fbb->CreateVector(*p.cells);
   fb::ArrayInfoBuilder ab(*fbb);
   ab.add_dtype(static_cast<uint8_t>(p.stored_dtype));
-  ab.add_source_dtype(static_cast<uint8_t>(a.dtype()));
+  ab.add_source_dtype(static_cast<uint8_t>(source_dtype));
   ab.add_shape(shape);
   ab.add_nbytes(p.nbytes);
   ab.add_chunk_bytes(p.chunk_bytes);
   if (!inline_data.IsNull()) ab.add_inline_data(inline_data);
   if (!chunks.IsNull()) ab.add_chunks(chunks);
+  if (!chunk_shape.IsNull()) ab.add_chunk_shape(chunk_shape);
+  if (!cells.IsNull()) ab.add_cells(cells);
   return ab.Finish();
 }
 
@@ -54,8 +61,15 @@ flatbuffers::Offset<fb::Node> BuildNode(flatbuffers::FlatBufferBuilder* fbb,
     str_value = fbb->CreateString(t.string_value());
   }
   flatbuffers::Offset<fb::ArrayInfo> array_info;
-  if (t.kind() == Tree::Kind::kArray) {
-    array_info = BuildArrayInfo(fbb, t.array(), *array);
+  Tree::Kind kind = t.kind();
+  if (kind == Tree::Kind::kArray) {
+    array_info =
+        BuildArrayInfo(fbb, t.array().shape(), t.array().dtype(), *array);
+  } else if (kind == Tree::Kind::kShardedArray) {
+    // Stored as an Array node: the global array, as a grid of chunks.
+    kind = Tree::Kind::kArray;
+    array_info = BuildArrayInfo(fbb, t.sharded()->global_shape,
+                                t.sharded()->dtype, *array);
   }
   fb::NodeBuilder nb(*fbb);
   nb.add_index(index);
@@ -64,7 +78,7 @@ flatbuffers::Offset<fb::Node> BuildNode(flatbuffers::FlatBufferBuilder* fbb,
   if (!key_str.IsNull()) nb.add_key_str(key_str);
   if (key_kind == fb::KeyKind_Int) nb.add_key_int(n.key->int_value());
   if (key_kind == fb::KeyKind_Index) nb.add_key_int(n.index);
-  nb.add_kind(static_cast<fb::NodeKind>(t.kind()));
+  nb.add_kind(static_cast<fb::NodeKind>(kind));
   nb.add_child_count(static_cast<uint32_t>(t.size()));
   if (t.kind() == Tree::Kind::kBool || t.kind() == Tree::Kind::kInt ||
       t.kind() == Tree::Kind::kFloat) {
@@ -103,8 +117,69 @@ absl::Status DecodeKey(const fb::Node* n, StoredNode* out,
   }
 }
 
+// A grid array's chunk references: one per cell (or per listed cell of a
+// partial record), each exactly its cell's bytes.
+absl::Status DecodeGridRefs(const fb::ArrayInfo* a, StoredNode* out,
+                            const std::function<std::string()>& what) {
+  out->is_grid = true;
+  out->chunk_shape.assign(a->chunk_shape()->begin(), a->chunk_shape()->end());
+  if (out->chunk_shape.size() != out->shape.size()) {
+    return absl::DataLossError(absl::StrCat(
+        what(), ": grid cell shape ", ShapeToString(out->chunk_shape),
+        " does not match the array's rank ", out->shape.size()));
+  }
+  for (int64_t c : out->chunk_shape) {
+    if (c < 1) {
+      return absl::DataLossError(absl::StrCat(
+          what(), ": invalid grid cell shape ",
+          ShapeToString(out->chunk_shape)));
+    }
+  }
+  const size_t n_refs = a->chunks() ? a->chunks()->size() : 0;
+  if (a->cells() != nullptr) {
+    if (a->cells()->size() != n_refs || n_refs == 0) {
+      return absl::DataLossError(
+          absl::StrCat(what(), ": ", a->cells()->size(), " cells listed for ",
+                       n_refs, " chunks"));
+    }
+    out->cells.assign(a->cells()->begin(), a->cells()->end());
+  }
+  const ChunkGrid grid(out->shape, out->chunk_shape);
+  const uint64_t expected =
+      out->is_partial() ? n_refs : static_cast<uint64_t>(grid.num_cells());
+  if (n_refs != expected) {
+    return absl::DataLossError(absl::StrCat(what(), ": ", n_refs,
+                                            " chunks for a grid of ",
+                                            grid.num_cells(), " cells"));
+  }
+  const size_t item = DTypeSize(out->dtype);
+  uint64_t total = 0;
+  for (size_t k = 0; k < n_refs; ++k) {
+    const fb::ChunkRef* c = a->chunks()->Get(k);
+    const int64_t cell = out->is_partial() ? out->cells[k] : k;
+    if (out->is_partial() &&
+        (cell >= grid.num_cells() || (k > 0 && out->cells[k - 1] >= cell))) {
+      return absl::DataLossError(
+          absl::StrCat(what(), ": invalid cell number ", cell));
+    }
+    if (c->size() != grid.CellElements(cell) * item ||
+        c->kind() > fb::ChunkKind_MAX) {
+      return absl::DataLossError(
+          absl::StrCat(what(), ": invalid chunk reference #", k));
+    }
+    total += c->size();
+    out->chunks.push_back(FromChunkRef(*c));
+  }
+  if (!out->is_partial() && total != out->nbytes) {
+    return absl::DataLossError(absl::StrCat(what(), ": chunks hold ", total,
+                                            " bytes, expected ", out->nbytes));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status DecodeChunkRefs(const fb::ArrayInfo* a, StoredNode* out,
                              const std::function<std::string()>& what) {
+  if (a->chunk_shape() != nullptr) return DecodeGridRefs(a, out, what);
   uint64_t total = 0;
   if (a->chunks() != nullptr) {
     if (out->chunk_bytes == 0 ||

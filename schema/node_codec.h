@@ -44,6 +44,12 @@ struct StoredNode {
   std::string inline_data;
   bool is_inline = false;
   std::vector<ChunkLocation> chunks;
+  // A grid array (ArrayInfo.chunk_shape): the cell shape; chunks[k] is
+  // cell k (or cell cells[k] of a partial record).
+  bool is_grid = false;
+  Shape chunk_shape;
+  std::vector<uint32_t> cells;  // partial records only
+  bool is_partial() const { return !cells.empty(); }
 };
 inline const DictKey& KeyOf(const StoredNode& n) { return n.key; }
 
@@ -54,6 +60,9 @@ struct ArrayPlacement {
   uint32_t chunk_bytes = 0;
   const void* inline_bytes = nullptr;  // null: chunked (or empty)
   const std::vector<ChunkLocation>* chunks = nullptr;
+  // Grid arrays: the cell shape; partial records: which cells `chunks` are.
+  const Shape* chunk_shape = nullptr;
+  const std::vector<uint32_t>* cells = nullptr;
 };
 
 // The sealed node record of node `index` of item `item` (key

@@ -52,6 +52,22 @@ bool ValidRunName(absl::string_view run) {
   return true;
 }
 
+bool ValidStoredRunName(absl::string_view run) {
+  if (ValidRunName(run)) return true;
+  return run.size() >= 2 && run[0] == kPartialRunMark &&
+         ValidRunName(run.substr(1));
+}
+
+std::string PartialRunName(absl::string_view run, int process) {
+  return absl::StrCat(std::string(1, kPartialRunMark), "p", process, ".", run);
+}
+
+bool IsPartialRunOf(absl::string_view name, absl::string_view run) {
+  if (name.empty() || name[0] != kPartialRunMark) return false;
+  const size_t dot = name.find('.');
+  return dot != absl::string_view::npos && name.substr(dot + 1) == run;
+}
+
 std::string StepKey(absl::string_view run, int64_t step) {
   if (run.empty()) return StepKey(step);
   std::string k = absl::StrCat(kRunStepKeyPrefix, run, "/");
@@ -68,7 +84,7 @@ bool ParseRunStepKey(absl::string_view key, std::string* run, int64_t* step) {
   const absl::string_view rest = key.substr(sizeof(kRunStepKeyPrefix) - 1);
   const size_t slash = rest.find('/');
   if (slash == absl::string_view::npos || rest.size() != slash + 1 + 8 ||
-      !ValidRunName(rest.substr(0, slash))) {
+      !ValidStoredRunName(rest.substr(0, slash))) {
     return false;
   }
   *run = std::string(rest.substr(0, slash));

@@ -70,6 +70,13 @@ inline constexpr char kSegmentStatKeyPrefix[] = "segstat/";
 // after "run/" ends the name.
 inline constexpr char kRunStepKeyPrefix[] = "run/";
 bool ValidRunName(absl::string_view run);
+// Runs the library keeps for itself start with '~', which no user run name
+// has: the partial steps of a multi-process save, one run per process,
+// "~p<process>." + run (PartialRunName). Listings leave them out.
+inline constexpr char kPartialRunMark = '~';
+bool ValidStoredRunName(absl::string_view run);
+std::string PartialRunName(absl::string_view run, int process);
+bool IsPartialRunOf(absl::string_view name, absl::string_view run);
 std::string StepKey(int64_t step);
 std::string StepKey(absl::string_view run, int64_t step);
 // Default-run keys only.

@@ -62,6 +62,32 @@ namespace internal {
 class ManagerAccess;  // the library's own importers (api/manager_access.h)
 }  // namespace internal
 
+// Saving each step from several processes at once (multi-host training:
+// every process holds some shards of each array, as ShardedArray leaves).
+// Every process opens the manager with its own process_index and calls
+// Save(step, ...) with the same tree; each writes the shards it holds
+// (replicated shards once) into a hidden partial step, in parallel; the
+// primary then commits the step once, atomically, from all the parts
+// (docs/design.md, "Sharded saves"). Only the primary applies retention.
+struct MultiprocessingOptions {
+  // This process and how many save each step together (JAX's
+  // process_index() and process_count()). Default: 0 of 1 (alone).
+  int process_index = 0;
+  int process_count = 1;
+  // The process that commits each step (Orbax's primary_host). Default: 0.
+  int primary = 0;
+  // A barrier across the processes (JAX's sync_global_devices, say),
+  // called with a name unique to the save, by every process: once when its
+  // part is written, once after the primary's commit. Default: none; the
+  // processes then meet through the database, polling its commit records
+  // every 10 ms.
+  std::function<absl::Status(const std::string& name)> barrier;
+  // How long the primary waits for every part, and the others wait for the
+  // commit; then the save fails with DeadlineExceeded naming the processes
+  // that did not save, and commits nothing. Default: 300 s (Orbax's).
+  int64_t timeout_ms = 300000;
+};
+
 struct CheckpointManagerOptions {
   // ---- save decisions (Orbax's save_decision options) ----
   // Save when step % save_interval_steps == 0 (absolute, not "since the
@@ -119,6 +145,9 @@ struct CheckpointManagerOptions {
   // fraction of dead bytes (segments entirely dead are always dropped, at
   // no cost). CollectGarbage() compacts everything. Default: 0.25.
   double gc_garbage_fraction = 0.25;
+
+  // ---- several processes saving each step ----
+  MultiprocessingOptions multiprocessing;
 
   // ---- storage tuning, clock ----
   StoreTuning tuning;

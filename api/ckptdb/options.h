@@ -8,6 +8,7 @@
 #include <string>
 
 #include "ckptdb/dtype.h"
+#include "ckptdb/sharding.h"
 #include "ckptdb/tree.h"
 
 namespace ckptdb {
@@ -25,6 +26,17 @@ struct LeafRestoreArgs {
   // A target array whose shape and dtype equal what is restored is filled
   // in place; otherwise a new array is returned for that leaf.
   std::optional<DType> dtype;
+  // Restore the leaf as this process's shards (RestoreOptions::process)
+  // of the global array under this sharding: a ShardedArray leaf, reading
+  // only the chunks its boxes overlap when the array was saved sharded.
+  // A ShardedArray target leaf gives its own sharding. Default: none.
+  std::optional<Sharding> sharding;
+  // The global shape to restore. If it differs from the saved shape: with
+  // strict, InvalidArgument naming the leaf and both shapes; without,
+  // the array is padded with zeros or truncated (Orbax's strict=False).
+  // Default: the saved shape (a ShardedArray target: its global shape).
+  std::optional<Shape> global_shape;
+  bool strict = true;
 };
 
 struct SaveOptions {
@@ -64,6 +76,10 @@ struct RestoreOptions {
   std::optional<int64_t> step;
   // Which item of the step to read. Default: "default".
   std::string item = "default";
+  // The process whose shards sharded leaves restore (see
+  // LeafRestoreArgs::sharding). Default: a manager's own process index
+  // (CheckpointManagerOptions::multiprocessing), else 0.
+  std::optional<int> process;
 };
 
 }  // namespace ckptdb

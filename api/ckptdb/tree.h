@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <functional>
 #include <initializer_list>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -30,6 +31,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "ckptdb/array.h"
+#include "ckptdb/sharding.h"
 
 namespace ckptdb {
 
@@ -108,6 +110,9 @@ class Tree {
     kTuple = 7,
     kDict = 8,
     kPlaceholder = 9,
+    // In memory only: one process's shards of a global array (saved as an
+    // Array node whose chunks form a grid, docs/format.md).
+    kShardedArray = 10,
   };
 
   Tree() = default;  // None
@@ -124,6 +129,7 @@ class Tree {
   // A later duplicate key replaces the earlier value (linear time).
   static Tree Dict(std::vector<std::pair<DictKey, Tree>> items = {});
   static Tree Placeholder();
+  static Tree Sharded(ShardedArray a);
 
   Kind kind() const { return kind_; }
   bool is_container() const {
@@ -150,6 +156,9 @@ class Tree {
     if (!array_) array_.emplace();
     return *array_;
   }
+
+  // The shards of a ShardedArray leaf; nullptr for other kinds.
+  const ShardedArray* sharded() const { return sharded_.get(); }
 
   // Containers. For a Dict, children()[i] is the value of keys()[i].
   size_t size() const { return children_.size(); }
@@ -208,6 +217,7 @@ class Tree {
   std::string str_;
   // Engaged only for Array leaves: other nodes allocate nothing for it.
   std::optional<Array> array_;
+  std::shared_ptr<const ShardedArray> sharded_;
   static const Array& EmptyArray();
   std::vector<Tree> children_;
   std::vector<DictKey> keys_;
