@@ -19,8 +19,9 @@ The model is JAX's (jax.sharding.Mesh / PartitionSpec / NamedSharding):
   Dimensions past the spec are not split; mesh axes the spec does not name
   replicate the array. Every axis is used at most once.
 * Every device holds one box (a tuple of slices, JAX's `index`; dimensions
-  that are not split are `slice(None)` as in JAX). Devices holding the same
-  box are replicas; replica 0 is the lowest row-major mesh position.
+  that are not split, or split in one piece, are `slice(None)` as in JAX).
+  Devices holding the same box are replicas; replica 0 is the lowest
+  row-major mesh position.
 * Dimensions must divide evenly (ckptdb has no uneven shards).
 
 A `ShardedArray` holds one process's shards of a global array, as a
@@ -347,7 +348,7 @@ class NamedSharding:
     for coords in itertools.product(*(range(s) for s in self._mesh_shape)):
       index = []
       for size, axes, count in zip(shape, entries, counts):
-        if not axes:
+        if count == 1:  # not split (JAX's slice(None))
           index.append(slice(None))
           continue
         piece = 0
