@@ -199,7 +199,7 @@ class PartitionSpec(tuple):
     return super().__new__(cls, tuple(_check_entry(e) for e in entries))
 
   def __repr__(self) -> str:
-    return f'PartitionSpec{tuple.__repr__(self)}'.replace(',)', ')')
+    return f"PartitionSpec({', '.join(repr(e) for e in self)})"
 
   def __reduce__(self):
     return (PartitionSpec, tuple(self))
@@ -404,11 +404,18 @@ class NamedSharding:
     return (self._names == other._names and
             self._mesh_shape == other._mesh_shape and
             self._devices == other._devices and
-            self._entries == other._entries)
+            self._trimmed_entries() == other._trimmed_entries())
 
   def __hash__(self) -> int:
     return hash((self._names, self._mesh_shape, tuple(self._devices),
-                 self._entries))
+                 self._trimmed_entries()))
+
+  def _trimmed_entries(self) -> Tuple[Tuple[str, ...], ...]:
+    """The spec without trailing unsplit entries (P('x') == P('x', None))."""
+    entries = self._entries
+    while entries and not entries[-1]:
+      entries = entries[:-1]
+    return entries
 
   def __repr__(self) -> str:
     return f'NamedSharding(mesh={self._mesh!r}, spec={self._spec!r})'
@@ -668,7 +675,8 @@ def _from_parts(global_shape: Sequence[int], dtype: Any,
   for d, p in enumerate(device_processes):
     devices[d] = Device(d, int(p))
   mesh = Mesh(devices.reshape(sizes), tuple(axis_names))
-  sharding = NamedSharding(mesh, PartitionSpec(*(tuple(e) for e in spec)))
+  sharding = NamedSharding(mesh, PartitionSpec(*(
+      None if not e else e[0] if len(e) == 1 else tuple(e) for e in spec)))
   if process_index is None:
     process_index = multihost.process_index()
   indices = sharding._device_indices(shape)  # pylint: disable=protected-access
