@@ -85,7 +85,8 @@ __all__ = [
     'Error', 'FailedPreconditionError', 'InternalError',
     'InvalidArgumentError', 'JaxRandomKeyCheckpointHandler',
     'JsonCheckpointHandler', 'NotFoundError', 'NumpyRandomKeyCheckpointHandler',
-    'ProtoCheckpointHandler', 'ShapeDtypeStruct', 'ShardedArray', 'metadata',
+    'ProtoCheckpointHandler', 'ShapeDtypeStruct', 'ShardedArray',
+    'metadata',
     'PLACEHOLDER', 'PermissionDeniedError', 'PyTreeCheckpointHandler',
     'PyTreeCheckpointer', 'ResourceExhaustedError', 'RestoreArgs',
     'RestoreTransform', 'RootMetadata', 'SaveArgs', 'SaveFuture', 'StandardCheckpointHandler',
@@ -93,7 +94,8 @@ __all__ = [
     'StoreTuning', 'Transform', 'UnavailableError', 'UnimplementedError',
     'apply_transformations', 'args',
     'checkpoint', 'checkpoint_managers', 'checkpoint_utils', 'have_bfloat16',
-    'merge_trees', 'multihost', 'orbax_utils', 'sharding', 'test_utils', 'transform_utils',
+    'merge_trees', 'multihost', 'orbax_utils', 'sharding', 'test_utils',
+    'transform_utils',
     'transforms', 'tree', 'utils', 'v1',
 ]
 

@@ -57,7 +57,7 @@ class Device:
     return f'Device(id={self.id}, process_index={self.process_index})'
 
 
-# ---- meshes -------------------------------------------------------------------
+# ---- meshes ------------------------------------------------------------------
 
 
 class Mesh:
@@ -153,7 +153,8 @@ class Mesh:
     return f'Mesh({shape})'
 
 
-def _mesh_parts(mesh: Any) -> Tuple[Tuple[str, ...], Tuple[int, ...], List[Any]]:
+def _mesh_parts(
+    mesh: Any) -> Tuple[Tuple[str, ...], Tuple[int, ...], List[Any]]:
   """(axis names, axis sizes, devices in row-major order) of a ckptdb or
   jax Mesh."""
   if not (hasattr(mesh, 'devices') and hasattr(mesh, 'axis_names')):
@@ -172,7 +173,7 @@ def _process_of(device: Any) -> int:
   return int(getattr(device, 'process_index', 0))
 
 
-# ---- partition specs ----------------------------------------------------------
+# ---- partition specs ---------------------------------------------------------
 
 
 def _check_entry(entry: Any) -> Any:
@@ -253,7 +254,7 @@ def _check_spec(spec: Tuple[Tuple[str, ...], ...],
       seen.add(name)
 
 
-# ---- named shardings ----------------------------------------------------------
+# ---- named shardings ---------------------------------------------------------
 
 
 def _box_of(index: Sequence[slice], shape: Sequence[int]) -> Box:
@@ -465,7 +466,7 @@ def _sharding_parts(sharding: Any) -> Tuple[Tuple[str, ...], Tuple[int, ...],
           _normalized_spec(s.spec))
 
 
-# ---- sharded arrays -----------------------------------------------------------
+# ---- sharded arrays ----------------------------------------------------------
 
 
 @dataclasses.dataclass(frozen=True)
@@ -550,8 +551,8 @@ class ShardedArray:
       index = indices[device]
       box = _box_of(index, shape)
       if box not in by_box:
-        by_box[box] = np.ascontiguousarray(np.asarray(callback(index),
-                                                      dtype=dtype))
+        # order='C' (not ascontiguousarray, which makes 0-d arrays 1-d).
+        by_box[box] = np.asarray(callback(index), dtype=dtype, order='C')
       shards.append(Shard(device, index, replicas[device], by_box[box]))
     return cls(shape, dtype, sharding, shards)
 
@@ -610,7 +611,8 @@ class ShardedArray:
     """
     named = as_named_sharding(self._sharding)
     boxes = self._unique_boxes()
-    total = int(np.prod(named._split_counts(self._shape), dtype=np.int64))  # pylint: disable=protected-access
+    counts = named._split_counts(self._shape)  # pylint: disable=protected-access
+    total = int(np.prod(counts, dtype=np.int64))
     if len(boxes) != total:
       raise ValueError(
           f'array of shape {self._shape} is not fully addressable: the local '
@@ -642,7 +644,7 @@ class ShardedArray:
     names, sizes, processes, spec = _sharding_parts(self._sharding)
     shards = []
     for box, shard in sorted(self._unique_boxes().items()):
-      data = np.ascontiguousarray(np.asarray(shard.data, dtype=self._dtype))
+      data = np.asarray(shard.data, dtype=self._dtype, order='C')
       shards.append((tuple(start for start, _ in box), data))
     return (self._shape, self._dtype, names, sizes, processes,
             _spec_for_rank(spec, self.ndim), shards)
@@ -699,7 +701,7 @@ def _from_parts(global_shape: Sequence[int], dtype: Any,
   return ShardedArray(shape, dtype, sharding, out)
 
 
-# ---- JAX values ----------------------------------------------------------------
+# ---- JAX values --------------------------------------------------------------
 
 
 def _is_jax_array(x: Any) -> bool:

@@ -36,7 +36,7 @@ def _mesh22(process_count=1):
   return shd.Mesh.create((2, 2), ('x', 'y'), process_count=process_count)
 
 
-# ---- meshes and specs -----------------------------------------------------------
+# ---- meshes and specs --------------------------------------------------------
 
 
 def test_mesh_create_lays_devices_out_row_major_over_processes():
@@ -72,7 +72,7 @@ def test_partition_spec_is_a_tuple_like_jax():
     P(3)
 
 
-# ---- boxes ----------------------------------------------------------------------
+# ---- boxes -------------------------------------------------------------------
 
 
 def test_boxes_1d_over_2x2():
@@ -161,7 +161,7 @@ def test_sharding_errors_name_the_culprit():
     shd.NamedSharding(mesh, P(('x', 'y'))).shard_shape((6,))
 
 
-# ---- ShardedArray ---------------------------------------------------------------
+# ---- ShardedArray ------------------------------------------------------------
 
 
 def test_from_global_takes_the_process_shards_and_round_trips():
@@ -226,7 +226,7 @@ def test_sharded_array_is_a_tree_leaf_and_converts():
   assert not shd.is_sharded_leaf(ckptdb.ShapeDtypeStruct((4,), np.float32))
 
 
-# ---- the binding's parts ---------------------------------------------------------
+# ---- the binding's parts -----------------------------------------------------
 
 
 def test_ckptdb_parts_round_trip():
@@ -275,7 +275,7 @@ def test_sharding_parts_and_spec_for_rank():
     shd._sharding_parts(object())  # pylint: disable=protected-access
 
 
-# ---- JAX, faked -----------------------------------------------------------------
+# ---- JAX, faked --------------------------------------------------------------
 
 
 def _fake_jax():
@@ -356,7 +356,7 @@ def test_jax_values_convert_through_a_stand_in(monkeypatch):
   assert shd.NamedSharding(jax.mesh, P(None, 'y')).shard_shape((4, 4)) == (4, 2)
 
 
-# ---- restore args --------------------------------------------------------------
+# ---- restore args ------------------------------------------------------------
 
 
 def test_array_restore_args_resolved_sharding():
@@ -402,7 +402,7 @@ def test_restore_args_from_target_with_and_without_mesh():
                                           dtype=np.int16)
 
 
-# ---- multihost -----------------------------------------------------------------
+# ---- multihost ---------------------------------------------------------------
 
 
 def test_initialize_validates():
@@ -486,3 +486,26 @@ def test_sharding_equality_ignores_trailing_unsplit_entries():
   assert shd.NamedSharding(mesh, P('x')) != shd.NamedSharding(
       _mesh22(process_count=2), P('x'))
   assert repr(P(None, ('x', 'y'))) == "PartitionSpec(None, ('x', 'y'))"
+
+
+def test_scalars_and_non_contiguous_shards():
+  """A 0-d array has one box, (); _ckptdb_parts makes shard data
+  C-contiguous of the array's dtype."""
+  s = shd.NamedSharding(shd.Mesh.create((2,), ('x',)), P())
+  x = ckptdb.ShardedArray.from_global(np.float32(3.5), s)
+  assert x.shape == () and [sh.index for sh in x.addressable_shards] == [(),
+                                                                         ()]
+  assert np.asarray(x) == np.float32(3.5) and np.asarray(x).shape == ()
+  parts = x._ckptdb_parts()  # pylint: disable=protected-access
+  assert parts[5] == () and [st for st, _ in parts[6]] == [()]
+  assert parts[6][0][1].shape == ()
+  assert shd._from_parts(*parts).to_numpy() == np.float32(3.5)  # pylint: disable=protected-access
+
+  mesh = shd.Mesh.create((1,), ('x',))
+  data = np.asfortranarray(np.arange(6, dtype=np.int32).reshape(2, 3))
+  x = ckptdb.ShardedArray(
+      (2, 3), np.int32, shd.NamedSharding(mesh, P('x')),
+      [shd.Shard(mesh.devices[0], (S(None), S(None)), 0, data)])
+  (start, got), = x._ckptdb_parts()[6]  # pylint: disable=protected-access
+  assert start == (0, 0) and got.flags.c_contiguous
+  np.testing.assert_array_equal(got, data)
