@@ -15,8 +15,8 @@ waits, polling every 10 ms, until all process_count files exist. Every
 process counts the uses of each name itself, so a name can be reused; all
 processes must therefore call the same barriers in the same order, as with
 JAX's sync_global_processes. After passing, each other process adds a
-"<process_index>.left" file; the primary (process 0) waits for those and
-removes the <n> folder. A barrier that times out leaves its folder behind
+"<process_index>.left" file; the primary (process 0) waits for those (at
+most the barrier's timeout, without error) and removes the <n> folder. A barrier that times out leaves its folder behind
 (remove <directory>/ckptdb-barrier before restarting all processes).
 """
 
@@ -202,9 +202,18 @@ def sync_global_processes(name: str, directory: Any = None,
     with open(os.path.join(folder, f'{index}.left'), 'w', encoding='utf-8'):
       pass
     return
-  # Everyone has arrived; the others only create their .left file before
-  # returning, so this wait is short. Only then is the folder unused.
-  _wait_for(folder, {f'{p}.left': p for p in range(1, count)},
-            time.monotonic() + timeout_s, what + ' clean-up', timeout_s)
+  # Everyone has arrived at this use, so has left the previous one (which a
+  # clean-up that gave up below may have left behind).
+  if generation > 0:
+    shutil.rmtree(os.path.join(directory, _BARRIER_DIR, name,
+                               str(generation - 1)), ignore_errors=True)
+  # The others only create their .left file before returning, so this wait
+  # is short; once they all have, the folder is unused. A process that died
+  # in between leaves it behind (the barrier itself has passed: no error).
+  try:
+    _wait_for(folder, {f'{p}.left': p for p in range(1, count)},
+              time.monotonic() + timeout_s, what + ' clean-up', timeout_s)
+  except TimeoutError:
+    return
   # The name's folder stays: another process may be creating its next use.
   shutil.rmtree(folder, ignore_errors=True)
