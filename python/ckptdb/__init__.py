@@ -20,7 +20,9 @@ from ckptdb import args
 from ckptdb import checkpoint_utils
 from ckptdb import checkpoint_managers
 from ckptdb import metadata
+from ckptdb import multihost
 from ckptdb import orbax_utils
+from ckptdb import sharding
 from ckptdb import test_utils
 from ckptdb import transform_utils
 from ckptdb import tree
@@ -65,6 +67,8 @@ from ckptdb.handlers import NumpyRandomKeyCheckpointHandler
 from ckptdb.handlers import ProtoCheckpointHandler
 from ckptdb.handlers import PyTreeCheckpointHandler
 from ckptdb.handlers import StandardCheckpointHandler
+from ckptdb.sharding import ShapeDtypeStruct
+from ckptdb.sharding import ShardedArray
 from ckptdb.transform_utils import RestoreTransform
 from ckptdb.transform_utils import Transform
 from ckptdb.transform_utils import apply_transformations
@@ -81,7 +85,8 @@ __all__ = [
     'Error', 'FailedPreconditionError', 'InternalError',
     'InvalidArgumentError', 'JaxRandomKeyCheckpointHandler',
     'JsonCheckpointHandler', 'NotFoundError', 'NumpyRandomKeyCheckpointHandler',
-    'ProtoCheckpointHandler', 'metadata',
+    'ProtoCheckpointHandler', 'ShapeDtypeStruct', 'ShardedArray',
+    'metadata',
     'PLACEHOLDER', 'PermissionDeniedError', 'PyTreeCheckpointHandler',
     'PyTreeCheckpointer', 'ResourceExhaustedError', 'RestoreArgs',
     'RestoreTransform', 'RootMetadata', 'SaveArgs', 'SaveFuture', 'StandardCheckpointHandler',
@@ -89,7 +94,8 @@ __all__ = [
     'StoreTuning', 'Transform', 'UnavailableError', 'UnimplementedError',
     'apply_transformations', 'args',
     'checkpoint', 'checkpoint_managers', 'checkpoint_utils', 'have_bfloat16',
-    'merge_trees', 'orbax_utils', 'test_utils', 'transform_utils',
+    'merge_trees', 'multihost', 'orbax_utils', 'sharding', 'test_utils',
+    'transform_utils',
     'transforms', 'tree', 'utils', 'v1',
 ]
 

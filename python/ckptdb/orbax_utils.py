@@ -24,17 +24,37 @@ def save_args_from_target(target: Any) -> Any:
   return _tree.map_leaves(lambda _: _types.SaveArgs(), target)
 
 
-def restore_args_from_target(target: Any, mesh: Any = None) -> Any:
-  """A tree of RestoreArgs mirroring `target`.
+def _has_sharding(x: Any) -> bool:
+  """A sharded leaf: ShardedArray, a ShapeDtypeStruct with a sharding, or a
+  jax.Array (numpy arrays have no sharding)."""
+  return (not isinstance(x, (np.ndarray, np.generic)) and
+          _is_array_like(x) and getattr(x, 'sharding', None) is not None)
 
-  Array leaves get RestoreArgs(restore_type=np.ndarray, dtype=leaf.dtype):
-  the restored array is converted to the target's dtype (and so can be
-  filled in place with in_place=True when the shape matches too); others get
-  RestoreArgs(). `mesh` is accepted for Flax compatibility and ignored.
+
+def restore_args_from_target(target: Any, mesh: Any = None) -> Any:
+  """A tree of RestoreArgs mirroring `target` (Flax's helper).
+
+  Sharded leaves (ckptdb.ShardedArray, a ShapeDtypeStruct with a sharding, a
+  jax.Array) get ArrayRestoreArgs(sharding=leaf.sharding,
+  global_shape=leaf.shape, dtype=leaf.dtype); with `mesh` given and a leaf
+  sharding that has a spec, ArrayRestoreArgs(mesh=mesh, mesh_axes=spec,
+  global_shape, dtype) instead: the leaf's partition spec over that mesh.
+  Other array leaves get RestoreArgs(restore_type=np.ndarray,
+  dtype=leaf.dtype): the restored array is converted to the target's dtype
+  (and so can be filled in place with in_place=True when the shape matches
+  too); others get RestoreArgs().
   """
-  del mesh
 
   def leaf(x: Any) -> _types.RestoreArgs:
+    if _has_sharding(x):
+      spec = getattr(x.sharding, 'spec', None)
+      if mesh is not None and spec is not None:
+        return _types.ArrayRestoreArgs(mesh=mesh, mesh_axes=spec,
+                                       global_shape=tuple(x.shape),
+                                       dtype=x.dtype)
+      return _types.ArrayRestoreArgs(sharding=x.sharding,
+                                     global_shape=tuple(x.shape),
+                                     dtype=x.dtype)
     if _is_array_like(x):
       return _types.RestoreArgs(restore_type=np.ndarray, dtype=x.dtype)
     return _types.RestoreArgs()
