@@ -480,3 +480,23 @@ def test_training_checkpointer_uses_active_context(tmp_path):
   with ckptr:
     ckptr.save(0, {'a': np.zeros(2), 'b': np.ones(2)})
     assert list(ckptr.load(0, {'a': np.zeros(2)})) == ['a']
+
+
+def test_exit_after_save_async(tmp_path):
+  """The interpreter exits cleanly after save_async (with or without
+  result()): the save commits first (Orbax waits for its background save at
+  exit too)."""
+  import os
+  import subprocess
+  import sys
+  code = ('import sys, numpy as np\n'
+          'from ckptdb import v1 as ocp\n'
+          'r = ocp.save_async(sys.argv[1], {"a": np.zeros(1 << 20)})\n'
+          'if sys.argv[2] == "wait": r.result()\n')
+  env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+  for mode in ('wait', 'nowait'):
+    path = tmp_path / mode
+    proc = subprocess.run([sys.executable, '-c', code, str(path), mode],
+                          env=env, capture_output=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert ocp.load(path)['a'].shape == (1 << 20,)

@@ -25,17 +25,23 @@ class AsyncResponse:
     self._value: Any = None
     self._error: Optional[BaseException] = None
     self._callbacks: List[Callable[[Any], None]] = []
-    self._thread = threading.Thread(target=self._run, args=(work,),
-                                    name=name, daemon=True)
+    self._work = work
+    # Not a daemon: the interpreter waits for it at exit, so a save commits
+    # and no C++ object is torn down under a daemon thread at finalization.
+    self._thread = threading.Thread(target=self._run, name=name)
     self._thread.start()
 
-  def _run(self, work: Callable[[], Any]) -> None:
+  def _run(self) -> None:
+    work, self._work = self._work, None
     try:
       self._value = work()
       if self._finalized is not None:
         self._finalized()
     except BaseException as e:  # pylint: disable=broad-except
       self._error = e
+    # Drop the work's references (checkpointer, futures) on this thread
+    # before anyone is told it is done.
+    del work
     with self._lock:
       self._done.set()
       callbacks, self._callbacks = self._callbacks, []
