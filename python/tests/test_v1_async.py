@@ -500,3 +500,11 @@ def test_exit_after_save_async(tmp_path):
                           env=env, capture_output=True, timeout=120)
     assert proc.returncode == 0, proc.stderr.decode()
     assert ocp.load(path)['a'].shape == (1 << 20,)
+
+
+def test_handlers_not_provided():
+  """ocp.handlers (Orbax's CheckpointableHandler registry) is not provided:
+  a clear AttributeError, as Context's registry option is refused."""
+  with pytest.raises(AttributeError, match='not provided by ckptdb'):
+    ocp.handlers.local_registry()
+  assert not hasattr(ocp.handlers, 'JsonHandler')

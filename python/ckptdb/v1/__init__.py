@@ -14,8 +14,9 @@ holding each checkpointable as an item: a pytree is saved as the item
 deprecated names of save / load / metadata (DeprecationWarning).
 
 Options come from the active ocp.Context (`with ocp.Context() as ctx:`, see
-ckptdb.v1.options): those ckptdb can apply are applied, the others raise
-NotImplementedError naming the option.
+ckptdb.v1.options): those ckptdb can apply are applied, those that only
+choose Orbax's file layout warn once, the others raise NotImplementedError
+naming the option.
 """
 
 import os
@@ -27,6 +28,7 @@ from ckptdb import args as args_lib
 from ckptdb import checkpointers as checkpointers_lib
 from ckptdb import handlers as handlers_lib
 from ckptdb.v1 import errors
+from ckptdb.v1 import handlers
 from ckptdb.v1 import options
 from ckptdb.v1 import training
 from ckptdb.v1._async import AsyncResponse
@@ -44,7 +46,7 @@ AUTO = '__auto__'
 
 __all__ = [
     'AUTO', 'AsyncResponse', 'CheckpointMetadata', 'Context', 'PLACEHOLDER',
-    'PyTreeMetadata', 'errors', 'get_context', 'is_orbax_checkpoint', 'load',
+    'PyTreeMetadata', 'errors', 'get_context', 'handlers', 'is_orbax_checkpoint', 'load',
     'load_async', 'load_checkpointables', 'load_checkpointables_async',
     'load_pytree', 'load_pytree_async', 'metadata', 'checkpointables_metadata',
     'options', 'pytree_metadata', 'save', 'save_async',

@@ -12,6 +12,15 @@ default preservation PreserveAll; `save` blocks until the step is committed
 (`save_async` returns at once); a pytree is saved as the item 'pytree' of
 the step. The steps live in one ckptdb database at `directory` (a
 CheckpointManager database: v0 managers read it too).
+
+context=: an ocp.Context, copied (default: the active one) and used for
+every operation: its options apply as for the free functions (see
+ckptdb.v1.options); one ckptdb cannot apply raises NotImplementedError from
+the constructor. save_async returns an AsyncResponse (result() is True once
+committed, waiting up to AsyncOptions.timeout_secs);
+AsyncOptions.post_finalization_callback runs after each async commit.
+load_async / load_checkpointables_async / load_pytree_async raise
+NotImplementedError, as in Orbax (ocp.load_async loads in the background).
 """
 
 import warnings
