@@ -12,6 +12,11 @@ A checkpoint path is one ckptdb database (as for ckptdb.Checkpointer),
 holding each checkpointable as an item: a pytree is saved as the item
 'pytree'. `save_pytree` / `load_pytree` / `pytree_metadata` are Orbax's
 deprecated names of save / load / metadata (DeprecationWarning).
+
+Options come from the active ocp.Context (`with ocp.Context() as ctx:`, see
+ckptdb.v1.options): those ckptdb can apply are applied, those that only
+choose Orbax's file layout warn once, the others raise NotImplementedError
+naming the option.
 """
 
 import os
@@ -23,8 +28,14 @@ from ckptdb import args as args_lib
 from ckptdb import checkpointers as checkpointers_lib
 from ckptdb import handlers as handlers_lib
 from ckptdb.v1 import errors
+from ckptdb.v1 import handlers
+from ckptdb.v1 import options
 from ckptdb.v1 import training
+from ckptdb.v1._async import AsyncResponse
+from ckptdb.v1._context import Context
+from ckptdb.v1._context import get_context
 from ckptdb.v1._metadata import CheckpointMetadata
+from ckptdb.v1 import _context
 
 PLACEHOLDER = _tree.PLACEHOLDER
 # The name a pytree is saved under (Orbax's STATE_CHECKPOINTABLE_KEY).
@@ -34,30 +45,42 @@ PYTREE_CHECKPOINTABLE_KEY = 'pytree'
 AUTO = '__auto__'
 
 __all__ = [
-    'AUTO', 'CheckpointMetadata', 'PLACEHOLDER', 'errors',
-    'load', 'load_checkpointables', 'load_pytree', 'metadata',
-    'checkpointables_metadata', 'pytree_metadata', 'save', 'save_async',
+    'AUTO', 'AsyncResponse', 'CheckpointMetadata', 'Context', 'PLACEHOLDER',
+    'PyTreeMetadata', 'errors', 'get_context', 'handlers', 'is_orbax_checkpoint', 'load',
+    'load_async', 'load_checkpointables', 'load_checkpointables_async',
+    'load_pytree', 'load_pytree_async', 'metadata', 'checkpointables_metadata',
+    'options', 'pytree_metadata', 'save', 'save_async',
     'save_checkpointables', 'save_checkpointables_async', 'save_pytree',
     'save_pytree_async', 'training',
 ]
 
+# Orbax's PyTreeMetadata: the type of CheckpointMetadata.metadata for a pytree
+# (here the saved tree with ckptdb.ArrayMetadata leaves; for typing only).
+PyTreeMetadata = Any
 
-def save_args_for(value: Any) -> args_lib.CheckpointArgs:
-  """How a checkpointable is saved: ocp.args as given, else a pytree."""
+
+def save_args_for(value: Any, ctx: Optional[Context] = None
+                 ) -> args_lib.CheckpointArgs:
+  """How a checkpointable is saved: ocp.args as given, else a pytree (with
+  the dtype casts of ctx's array storage options)."""
   if isinstance(value, args_lib.CheckpointArgs):
     return value
-  return args_lib.PyTreeSave(value)
+  ctx = ctx if ctx is not None else get_context()
+  return args_lib.PyTreeSave(value, save_args=_context.save_args(ctx, value))
 
 
-def restore_args_for(abstract: Any) -> args_lib.CheckpointArgs:
+def restore_args_for(abstract: Any, ctx: Optional[Context] = None
+                    ) -> args_lib.CheckpointArgs:
   """How a checkpointable is loaded: with an abstract tree, its structure,
-  dtypes (and, for sharded leaves, shapes) as StandardRestore; without one,
-  as saved."""
+  dtypes (and, for sharded leaves, shapes) as StandardRestore, per ctx's
+  options (partial_load, enable_padding_and_truncation); without one, as
+  saved."""
   if isinstance(abstract, args_lib.CheckpointArgs):
     return abstract
   if abstract is None:
     return args_lib.PyTreeRestore()
-  return args_lib.StandardRestore(abstract)
+  ctx = ctx if ctx is not None else get_context()
+  return _context.restore_args(ctx, abstract)
 
 
 def _check_checkpointables(checkpointables: Any) -> Dict[str, Any]:
@@ -76,6 +99,11 @@ def _composite_checkpointer(async_: bool = False) -> Any:
   return cls(handlers_lib.CompositeCheckpointHandler())
 
 
+def _composite_save_args(ctx: Context, items: Dict[str, Any]) -> Any:
+  return args_lib.Composite(
+      **{k: save_args_for(v, ctx) for k, v in items.items()})
+
+
 def save_checkpointables(path: Any, checkpointables: Dict[str, Any], *,
                          overwrite: bool = False,
                          custom_metadata: Any = None) -> None:
@@ -84,10 +112,11 @@ def save_checkpointables(path: Any, checkpointables: Dict[str, Any], *,
   overwrite: replace a checkpoint already there (atomically); otherwise
   one there is an AlreadyExistsError (a FileExistsError).
   """
+  ctx = get_context()
+  _context.check(ctx, 'save_checkpointables')
   items = _check_checkpointables(checkpointables)
   _composite_checkpointer().save(
-      os.fspath(path), args=args_lib.Composite(
-          **{k: save_args_for(v) for k, v in items.items()}),
+      os.fspath(path), args=_composite_save_args(ctx, items),
       force=overwrite, custom_metadata=custom_metadata)
 
 
@@ -99,41 +128,42 @@ def save(path: Any, state: Any, *,
                        overwrite=overwrite, custom_metadata=custom_metadata)
 
 
-class AsyncResponse:
-  """Orbax's AsyncResponse: result() waits for the background save."""
-
-  def __init__(self, future: Any, closer: Any = None):
-    self._future = future
-    self._closer = closer
-
-  def result(self, timeout: Optional[float] = None) -> Any:
-    del timeout  # ckptdb's saves have no timeout
-    try:
-      self._future.wait()
-    finally:
-      if self._closer is not None:
-        self._closer.close()
-        self._closer = None
-    return None
-
-
 def save_checkpointables_async(path: Any, checkpointables: Dict[str, Any], *,
                                overwrite: bool = False,
                                custom_metadata: Any = None) -> AsyncResponse:
   """save_checkpointables in the background: returns once the arrays are
-  copied; result() waits for the commit and raises its error."""
+  copied (the caller may change them at once); result() waits for the
+  commit (up to AsyncOptions.timeout_secs) and raises its error;
+  AsyncOptions.post_finalization_callback is called after the commit."""
+  ctx = get_context()
+  _context.check(ctx, 'save_checkpointables_async')
   items = _check_checkpointables(checkpointables)
   ckptr = _composite_checkpointer(async_=True)
-  future = ckptr.save(os.fspath(path), args=args_lib.Composite(
-      **{k: save_args_for(v) for k, v in items.items()}),
-                      force=overwrite, custom_metadata=custom_metadata)
-  return AsyncResponse(future, ckptr)
+  try:
+    future = ckptr.save(os.fspath(path),
+                        args=_composite_save_args(ctx, items),
+                        force=overwrite, custom_metadata=custom_metadata)
+  except BaseException:
+    ckptr.close()
+    raise
+
+  def commit() -> None:
+    try:
+      future.wait()
+    finally:
+      ckptr.close()
+
+  return AsyncResponse(
+      commit, timeout_secs=ctx.asynchronous.timeout_secs,
+      finalized=ctx.asynchronous.post_finalization_callback,
+      name='ckptdb-v1-save')
 
 
 def save_async(path: Any, state: Any, *,
                checkpointable_name: str = PYTREE_CHECKPOINTABLE_KEY,
                overwrite: bool = False,
                custom_metadata: Any = None) -> AsyncResponse:
+  """save in the background (see save_checkpointables_async)."""
   return save_checkpointables_async(path, {checkpointable_name: state},
                                     overwrite=overwrite,
                                     custom_metadata=custom_metadata)
@@ -149,6 +179,18 @@ def _resolve_name(path: Any, checkpointable_name: Optional[str]
   return None
 
 
+def _load(ctx: Context, path: Any, abstract_state: Any,
+          checkpointable_name: Optional[str]) -> Any:
+  path = os.fspath(path)
+  if isinstance(abstract_state, CheckpointMetadata):
+    abstract_state = abstract_state.metadata
+  name = _resolve_name(path, checkpointable_name)
+  if name is None:
+    return checkpointers_lib.Checkpointer().restore(
+        path, args=restore_args_for(abstract_state, ctx))
+  return _load_checkpointables(ctx, path, {name: abstract_state})[name]
+
+
 def load(path: Any, abstract_state: Any = None, *,
          checkpointable_name: Optional[str] = AUTO) -> Any:
   """Loads the pytree saved at `path`.
@@ -158,14 +200,33 @@ def load(path: Any, abstract_state: Any = None, *,
   the item to load; AUTO: 'pytree' if present, else the whole checkpoint;
   None: the whole checkpoint.
   """
-  path = os.fspath(path)
-  if isinstance(abstract_state, CheckpointMetadata):
-    abstract_state = abstract_state.metadata
-  name = _resolve_name(path, checkpointable_name)
-  if name is None:
-    return checkpointers_lib.Checkpointer().restore(
-        path, args=restore_args_for(abstract_state))
-  return load_checkpointables(path, {name: abstract_state})[name]
+  ctx = get_context()
+  _context.check(ctx, 'load')
+  return _load(ctx, path, abstract_state, checkpointable_name)
+
+
+def load_async(path: Any, abstract_state: Any = None, *,
+               checkpointable_name: Optional[str] = AUTO) -> AsyncResponse:
+  """load on a background thread: result() returns the pytree (waiting up
+  to AsyncOptions.timeout_secs). Orbax supports this only for safetensors
+  checkpoints; ckptdb loads any checkpoint so. Leave the checkpoint alone
+  until result() returns."""
+  ctx = get_context()
+  _context.check(ctx, 'load_async')
+  return AsyncResponse(
+      lambda: _load(ctx, path, abstract_state, checkpointable_name),
+      timeout_secs=ctx.asynchronous.timeout_secs, name='ckptdb-v1-load')
+
+
+def _load_checkpointables(ctx: Context, path: Any,
+                          abstract_checkpointables: Any) -> Dict[str, Any]:
+  if isinstance(abstract_checkpointables, CheckpointMetadata):
+    abstract_checkpointables = abstract_checkpointables.metadata
+  wanted = abstract_checkpointables or {}
+  result = _composite_checkpointer().restore(
+      os.fspath(path), args=args_lib.Composite(
+          **{k: restore_args_for(v, ctx) for k, v in wanted.items()}))
+  return dict(result)
 
 
 def load_checkpointables(path: Any,
@@ -173,37 +234,62 @@ def load_checkpointables(path: Any,
                         ) -> Dict[str, Any]:
   """Loads checkpointables: those named in abstract_checkpointables (each
   value an abstract tree, or None for "as saved"), else all."""
-  if isinstance(abstract_checkpointables, CheckpointMetadata):
-    abstract_checkpointables = abstract_checkpointables.metadata
-  wanted = abstract_checkpointables or {}
-  result = _composite_checkpointer().restore(
-      os.fspath(path), args=args_lib.Composite(
-          **{k: restore_args_for(v) for k, v in wanted.items()}))
-  return dict(result)
+  ctx = get_context()
+  _context.check(ctx, 'load_checkpointables')
+  return _load_checkpointables(ctx, path, abstract_checkpointables)
 
 
-def _checkpoint_metadata(path: str, items: Any) -> CheckpointMetadata:
+def load_checkpointables_async(
+    path: Any, abstract_checkpointables: Optional[Dict[str, Any]] = None
+) -> AsyncResponse:
+  """load_checkpointables on a background thread (Orbax raises
+  NotImplementedError here; ckptdb can)."""
+  ctx = get_context()
+  _context.check(ctx, 'load_checkpointables_async')
+  return AsyncResponse(
+      lambda: _load_checkpointables(ctx, path, abstract_checkpointables),
+      timeout_secs=ctx.asynchronous.timeout_secs, name='ckptdb-v1-load')
+
+
+def _checkpoint_metadata(ctx: Context, path: str, items: Any
+                        ) -> CheckpointMetadata:
   m = checkpointers_lib.Checkpointer().metadata(path)
   return CheckpointMetadata(
-      path=path, metadata=items(m.item_metadata),
+      path=ctx.file.path_class(path), metadata=items(m.item_metadata),
       init_timestamp_nsecs=m.init_timestamp_nsecs,
       commit_timestamp_nsecs=m.commit_timestamp_nsecs,
       custom_metadata=m.custom_metadata)
 
 
-def metadata(path: Any) -> CheckpointMetadata:
+def metadata(path: Any, checkpointable_name: Optional[str] = AUTO
+            ) -> CheckpointMetadata:
   """The pytree's metadata: CheckpointMetadata.metadata is the tree with
   ckptdb.ArrayMetadata leaves; also the save's timestamps and
-  custom_metadata."""
+  custom_metadata. checkpointable_name as for load."""
+  ctx = get_context()
+  _context.check(ctx, 'metadata')
   path = os.fspath(path)
-  name = _resolve_name(path, AUTO)
+  name = _resolve_name(path, checkpointable_name)
   return _checkpoint_metadata(
-      path, lambda tree: tree[name] if name is not None else tree)
+      ctx, path, lambda tree: tree[name] if name is not None else tree)
 
 
 def checkpointables_metadata(path: Any) -> CheckpointMetadata:
   """{name: metadata tree} of the checkpointables at `path`."""
-  return _checkpoint_metadata(os.fspath(path), dict)
+  ctx = get_context()
+  _context.check(ctx, 'checkpointables_metadata')
+  return _checkpoint_metadata(ctx, os.fspath(path), dict)
+
+
+def is_orbax_checkpoint(path: Any) -> bool:
+  """Whether `path` is a checkpoint ocp.load can read: here, a committed
+  ckptdb checkpoint (Orbax's own directories are not: import them with the
+  ckptdb import tool)."""
+  try:
+    checkpointers_lib.Checkpointer().metadata(os.fspath(path))
+  except (FileNotFoundError, ValueError, OSError, RuntimeError, KeyError):
+    return False
+  return True
 
 
 def _deprecated(old: str, new: str) -> None:
@@ -222,14 +308,25 @@ def save_pytree_async(*args: Any, **kwargs: Any) -> AsyncResponse:
   return save_async(*args, **kwargs)
 
 
+def _abstract_kwarg(abstract_pytree: Any, kwargs: Dict[str, Any]) -> Any:
+  if 'abstract_state' in kwargs:
+    return kwargs.pop('abstract_state')
+  return abstract_pytree
+
+
 def load_pytree(path: Any, abstract_pytree: Any = None, **kwargs: Any) -> Any:
   """Orbax's deprecated name of load (abstract_pytree: abstract_state)."""
   _deprecated('load_pytree', 'load')
-  if 'abstract_state' in kwargs:
-    abstract_pytree = kwargs.pop('abstract_state')
-  return load(path, abstract_pytree, **kwargs)
+  return load(path, _abstract_kwarg(abstract_pytree, kwargs), **kwargs)
 
 
-def pytree_metadata(path: Any) -> CheckpointMetadata:
+def load_pytree_async(path: Any, abstract_pytree: Any = None,
+                      **kwargs: Any) -> AsyncResponse:
+  """Orbax's deprecated name of load_async."""
+  _deprecated('load_pytree_async', 'load_async')
+  return load_async(path, _abstract_kwarg(abstract_pytree, kwargs), **kwargs)
+
+
+def pytree_metadata(path: Any, *args: Any, **kwargs: Any) -> CheckpointMetadata:
   _deprecated('pytree_metadata', 'metadata')
-  return metadata(path)
+  return metadata(path, *args, **kwargs)

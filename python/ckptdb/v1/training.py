@@ -12,17 +12,27 @@ default preservation PreserveAll; `save` blocks until the step is committed
 (`save_async` returns at once); a pytree is saved as the item 'pytree' of
 the step. The steps live in one ckptdb database at `directory` (a
 CheckpointManager database: v0 managers read it too).
+
+context=: an ocp.Context, copied (default: the active one) and used for
+every operation: its options apply as for the free functions (see
+ckptdb.v1.options); one ckptdb cannot apply raises NotImplementedError from
+the constructor. save_async returns an AsyncResponse (result() is True once
+committed, waiting up to AsyncOptions.timeout_secs);
+AsyncOptions.post_finalization_callback runs after each async commit.
+load_async / load_checkpointables_async / load_pytree_async raise
+NotImplementedError, as in Orbax (ocp.load_async loads in the background).
 """
 
 import warnings
 from typing import Any, Dict, List, Optional, Sequence
 
-from ckptdb import _ignored
 from ckptdb import args as args_lib
 from ckptdb import checkpoint_manager as manager_lib
 from ckptdb import checkpoint_managers as preservation_policies
 from ckptdb import save_decision_policy as save_decision_policies
+from ckptdb.v1 import _context
 from ckptdb.v1 import errors
+from ckptdb.v1._async import AsyncResponse
 from ckptdb.v1._metadata import CheckpointMetadata
 from ckptdb.v1._metadata import RootMetadata
 from ckptdb.v1._metadata import step_path
@@ -37,16 +47,20 @@ def _step_of(step: Any) -> int:
   return step.step if isinstance(step, CheckpointMetadata) else step
 
 
-class _AsyncSaveResponse:
-  """Orbax's AsyncResponse[bool]: result() waits for the save to commit."""
+def _async_save_response(manager: manager_lib.CheckpointManager,
+                         ctx: _context.Context) -> AsyncResponse:
+  """Orbax's _AsyncSaveResponse (AsyncResponse[bool]): result() waits for
+  the save to commit (up to AsyncOptions.timeout_secs) and returns True;
+  AsyncOptions.post_finalization_callback runs after the commit."""
 
-  def __init__(self, manager: manager_lib.CheckpointManager):
-    self._manager = manager
-
-  def result(self, timeout: Optional[float] = None) -> bool:
-    del timeout  # ckptdb's saves have no timeout
-    self._manager.wait_until_finished()
+  def wait() -> bool:
+    manager.wait_until_finished()
     return True
+
+  return AsyncResponse(
+      wait, timeout_secs=ctx.asynchronous.timeout_secs,
+      finalized=ctx.asynchronous.post_finalization_callback,
+      name='ckptdb-v1-training-save')
 
 
 class Checkpointer:
@@ -58,12 +72,10 @@ class Checkpointer:
                custom_metadata: Any = None,
                cleanup_tmp_directories: bool = False,
                lightweight_initialize: bool = False):
-    if context is not None:
-      _ignored.warn_once(
-          'v1.training.Checkpointer(context=...)',
-          "ckptdb has no v1 Context: its options (array storage, async, "
-          'multiprocessing, file and deletion options) do not apply to a '
-          'ckptdb database; tune storage with ckptdb.StoreTuning')
+    # As Orbax: a copy of `context` (else of the active one), used for all
+    # of this Checkpointer's operations.
+    self._context = _context.Context(context or _context.get_context())
+    _context.check(self._context, 'training.Checkpointer')
     if save_decision_policy is None:
       save_decision_policy = save_decision_policies.AnySavePolicy([
           save_decision_policies.InitialSavePolicy(),
@@ -107,7 +119,8 @@ class Checkpointer:
     return checkpoints[-1] if checkpoints else None
 
   def _path(self, step: int) -> Any:
-    return step_path(self.directory, self._manager.step_name(step))
+    return step_path(self._context.file.path_class(self.directory),
+                     self._manager.step_name(step))
 
   def _resolve(self, step: Any) -> int:
     if step is None:
@@ -131,7 +144,7 @@ class Checkpointer:
                                  force: bool = False, overwrite: bool = False,
                                  metrics: Any = None,
                                  custom_metadata: Any = None
-                                ) -> Optional[_AsyncSaveResponse]:
+                                ) -> Optional[AsyncResponse]:
     """Starts saving {name: checkpointable} at `step` if the save decision
     policy says so (or force); None if not. StepAlreadyExistsError if the
     step exists and not overwrite (overwrite deletes it first)."""
@@ -145,11 +158,11 @@ class Checkpointer:
     elif step in self._manager.all_steps():
       raise errors.StepAlreadyExistsError(f'Step {step} already exists.')
     args = args_lib.Composite(
-        **{k: v1.save_args_for(v) for k, v in items.items()})
+        **{k: v1.save_args_for(v, self._context) for k, v in items.items()})
     if not self._manager.save(step, args=args, metrics=metrics, force=force,
                               custom_metadata=custom_metadata):
       return None
-    return _AsyncSaveResponse(self._manager)
+    return _async_save_response(self._manager, self._context)
 
   def save_checkpointables(self, step: int, checkpointables: Dict[str, Any],
                            **kwargs: Any) -> bool:
@@ -159,7 +172,7 @@ class Checkpointer:
 
   def save_async(self, step: int, state: Any, *,
                  checkpointable_name: str = PYTREE_CHECKPOINTABLE_KEY,
-                 **kwargs: Any) -> Optional[_AsyncSaveResponse]:
+                 **kwargs: Any) -> Optional[AsyncResponse]:
     return self.save_checkpointables_async(step, {checkpointable_name: state},
                                            **kwargs)
 
@@ -184,7 +197,8 @@ class Checkpointer:
     step = self._resolve(step)
     wanted = abstract_checkpointables or {}
     result = self._manager.restore(step, args=args_lib.Composite(
-        **{k: v1.restore_args_for(v) for k, v in wanted.items()}))
+        **{k: v1.restore_args_for(v, self._context)
+           for k, v in wanted.items()}))
     return dict(result)
 
   def load(self, step: Any = None, abstract_state: Any = None, *,
@@ -195,11 +209,16 @@ class Checkpointer:
         step, {checkpointable_name: abstract_state})[checkpointable_name]
 
   def load_async(self, *unused_args: Any, **unused_kwargs: Any) -> Any:
-    raise NotImplementedError()  # as Orbax
+    """Not supported (NotImplementedError), as in Orbax; ocp.load_async
+    loads one checkpoint in the background."""
+    raise NotImplementedError(
+        'training.Checkpointer.load_async is not supported (as in Orbax)')
 
   def load_checkpointables_async(self, *unused_args: Any,
                                  **unused_kwargs: Any) -> Any:
-    raise NotImplementedError()  # as Orbax
+    raise NotImplementedError(
+        'training.Checkpointer.load_checkpointables_async is not supported '
+        '(as in Orbax)')
 
   # ---- metadata ----
 
@@ -272,6 +291,10 @@ class Checkpointer:
     if 'abstract_state' in kwargs:
       abstract_pytree = kwargs.pop('abstract_state')
     return self.load(step, abstract_pytree, **kwargs)
+
+  def load_pytree_async(self, *args: Any, **kwargs: Any) -> Any:
+    _deprecated('load_pytree_async', 'load_async')
+    return self.load_async(*args, **kwargs)
 
   def pytree_metadata(self, *args: Any, **kwargs: Any) -> CheckpointMetadata:
     _deprecated('pytree_metadata', 'metadata')
