@@ -144,7 +144,8 @@ Tree CopyInto(const Tree& t, const std::shared_ptr<void>& arena, size_t* offset,
   }
   if (t.sharded()) {
     ShardedArray copy = *t.sharded();
-    for (Shard& s : copy.shards) s.data = CopyArray(s.data, arena, offset, jobs);
+    for (Shard& s : copy.shards)
+      s.data = CopyArray(s.data, arena, offset, jobs);
     return Tree::Sharded(std::move(copy));
   }
   if (!t.is_container()) return t;

@@ -64,8 +64,7 @@ int64_t SystemNowNs() {
 }
 
 absl::Status ValidateOptions(const CheckpointManagerOptions& o) {
-  CKPTDB_RETURN_IF_ERROR(
-      internal::ValidateMultiprocessing(o.multiprocessing));
+  CKPTDB_RETURN_IF_ERROR(internal::ValidateMultiprocessing(o.multiprocessing));
   if (o.read_only) return absl::OkStatus();  // retention is unused
   if (!o.should_save_fn && o.save_interval_steps <= 0) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -703,11 +702,10 @@ class CheckpointManager::Impl {
     // retention records for the step (Orbax: CheckpointInfo.time).
     req.init_time_ns = job.commit_time_ns;
     req.commit_time_ns = job.commit_time_ns;
-    absl::Status s =
-        multiprocess()
-            ? internal::SaveAcrossProcesses(*store_, req,
-                                            options_.multiprocessing)
-            : store_->SaveStep(req).status();
+    absl::Status s = multiprocess()
+                         ? internal::SaveAcrossProcesses(
+                               *store_, req, options_.multiprocessing)
+                         : store_->SaveStep(req).status();
     req.items.clear();
     job.captured.clear();  // release captured memory as soon as possible
     {

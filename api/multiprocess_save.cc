@@ -38,7 +38,8 @@ Tree ShardsOnly(const Tree& t, const std::vector<DType>& dtypes, size_t* next,
 
 std::vector<std::string> PartialRuns(const Store& store, int count) {
   std::vector<std::string> runs;
-  for (int p = 0; p < count; ++p) runs.push_back(PartialRunName(store.run(), p));
+  for (int p = 0; p < count; ++p)
+    runs.push_back(PartialRunName(store.run(), p));
   return runs;
 }
 
@@ -48,7 +49,8 @@ std::vector<int> MissingParts(const Store& store,
                               int64_t step) {
   std::vector<int> missing;
   for (size_t p = 0; p < runs.size(); ++p) {
-    if (!store.HasRunStep(runs[p], step)) missing.push_back(static_cast<int>(p));
+    if (!store.HasRunStep(runs[p], step))
+      missing.push_back(static_cast<int>(p));
   }
   return missing;
 }
@@ -141,8 +143,7 @@ absl::Status ValidateMultiprocessing(const MultiprocessingOptions& mp) {
       mp.primary >= mp.process_count) {
     return absl::InvalidArgumentError(absl::StrCat(
         "multiprocessing: process_index ", mp.process_index, " and primary ",
-        mp.primary, " must be in [0, process_count = ", mp.process_count,
-        ")"));
+        mp.primary, " must be in [0, process_count = ", mp.process_count, ")"));
   }
   if (mp.timeout_ms <= 0) {
     return absl::InvalidArgumentError(absl::StrCat(

@@ -113,35 +113,32 @@ std::string Box::ToString() const {
   return absl::StrCat("[", absl::StrJoin(parts, ", "), "]");
 }
 
-Box WholeBox(const Shape& shape) {
-  return Box{Shape(shape.size(), 0), shape};
-}
+Box WholeBox(const Shape& shape) { return Box{Shape(shape.size(), 0), shape}; }
 
 namespace {
 
 // For each array dimension, the mesh axes (by number) splitting it.
-absl::StatusOr<std::vector<std::vector<int>>> ResolveSpec(
-    const Sharding& s, const Shape& global) {
+absl::StatusOr<std::vector<std::vector<int>>> ResolveSpec(const Sharding& s,
+                                                          const Shape& global) {
   absl::Status valid = s.mesh.Validate();
   if (!valid.ok()) return valid;
   if (s.spec.size() > global.size()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "partition spec ", PartitionSpecToString(s.spec), " has ",
-        s.spec.size(), " entries, more than the array's rank ", global.size(),
-        " (shape ", ShapeToString(global), ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("partition spec ", PartitionSpecToString(s.spec), " has ",
+                     s.spec.size(), " entries, more than the array's rank ",
+                     global.size(), " (shape ", ShapeToString(global), ")"));
   }
   std::vector<std::vector<int>> axes(global.size());
   std::set<int> used;
   for (size_t d = 0; d < s.spec.size(); ++d) {
     int64_t split = 1;
     for (const std::string& name : s.spec[d]) {
-      auto it = std::find(s.mesh.axis_names.begin(), s.mesh.axis_names.end(),
-                          name);
+      auto it =
+          std::find(s.mesh.axis_names.begin(), s.mesh.axis_names.end(), name);
       if (it == s.mesh.axis_names.end()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("partition spec ", PartitionSpecToString(s.spec),
-                         " names mesh axis '", name, "', not in mesh ",
-                         s.mesh.ToString()));
+        return absl::InvalidArgumentError(absl::StrCat(
+            "partition spec ", PartitionSpecToString(s.spec),
+            " names mesh axis '", name, "', not in mesh ", s.mesh.ToString()));
       }
       const int a = static_cast<int>(it - s.mesh.axis_names.begin());
       if (!used.insert(a).second) {
@@ -253,10 +250,10 @@ absl::StatusOr<Array> ShardedArray::ToGlobal() const {
   }
   auto gap = std::find(covered.begin(), covered.end(), 0);
   if (gap != covered.end()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the local shards of ", ToString(), " do not cover element #",
-        gap - covered.begin(),
-        " of the global array: it is not fully addressable here"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("the local shards of ", ToString(),
+                     " do not cover element #", gap - covered.begin(),
+                     " of the global array: it is not fully addressable here"));
   }
   return out;
 }
@@ -278,11 +275,11 @@ absl::Status ShardedArray::Validate() const {
     auto it = std::find_if(boxes->begin(), boxes->end(),
                            [&](const ProcessBox& p) { return p.box == s.box; });
     if (it == boxes->end()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "shard ", s.box.ToString(), " is not a box of process ", process,
-          " under mesh ", sharding.mesh.ToString(), " and spec ",
-          PartitionSpecToString(sharding.spec), " for shape ",
-          ShapeToString(global_shape)));
+      return absl::InvalidArgumentError(
+          absl::StrCat("shard ", s.box.ToString(), " is not a box of process ",
+                       process, " under mesh ", sharding.mesh.ToString(),
+                       " and spec ", PartitionSpecToString(sharding.spec),
+                       " for shape ", ShapeToString(global_shape)));
     }
   }
   return absl::OkStatus();
@@ -295,12 +292,11 @@ size_t ShardedArray::local_nbytes() const {
 }
 
 std::string ShardedArray::ToString() const {
-  return absl::StrCat("ShardedArray(shape=", ShapeToString(global_shape),
-                      ", dtype=", DTypeName(dtype),
-                      ", mesh=", sharding.mesh.ToString(),
-                      ", spec=", PartitionSpecToString(sharding.spec), ", ",
-                      shards.size(), " local shard",
-                      shards.size() == 1 ? "" : "s", ")");
+  return absl::StrCat(
+      "ShardedArray(shape=", ShapeToString(global_shape),
+      ", dtype=", DTypeName(dtype), ", mesh=", sharding.mesh.ToString(),
+      ", spec=", PartitionSpecToString(sharding.spec), ", ", shards.size(),
+      " local shard", shards.size() == 1 ? "" : "s", ")");
 }
 
 }  // namespace ckptdb

@@ -160,7 +160,7 @@ absl::Status Store::WriteStepFile(const StepSaveRequest& req,
         chunks = NodeChunks(plan, item, i);
         placement.chunks = &chunks;
         placement.chunk_shape = &a.cell_shape;
-        if (!a.cells.empty()) placement.cells = &a.cells;
+        if (a.partial) placement.cells = &a.cells;
       } else if (n.tree->kind() == Tree::Kind::kArray) {
         placement.stored_dtype = a.stored_dtype;
         placement.nbytes = a.nbytes;

@@ -49,9 +49,8 @@ absl::Status PlanShardedArray(uint16_t item, uint32_t node,
                               std::vector<ChunkJob>* jobs) {
   CKPTDB_ASSIGN_OR_RETURN(std::vector<DeviceShard> devices,
                           DeviceShards(a.sharding, a.global_shape));
-  CKPTDB_ASSIGN_OR_RETURN(
-      std::vector<ProcessBox> boxes,
-      ProcessBoxes(a.sharding, a.global_shape, a.process));
+  CKPTDB_ASSIGN_OR_RETURN(std::vector<ProcessBox> boxes,
+                          ProcessBoxes(a.sharding, a.global_shape, a.process));
   const size_t ssize = DTypeSize(stored);
   out->stored_dtype = stored;
   out->nbytes = static_cast<uint64_t>(ShapeNumElements(a.global_shape)) * ssize;
@@ -79,8 +78,7 @@ absl::Status PlanShardedArray(uint16_t item, uint32_t node,
       j.shard = s;
       j.offset = static_cast<uint64_t>(first) * ssize;
       j.position = static_cast<uint64_t>(cell);
-      j.chunk.size =
-          static_cast<uint32_t>(grid.CellElements(cell) * ssize);
+      j.chunk.size = static_cast<uint32_t>(grid.CellElements(cell) * ssize);
       jobs->push_back(j);
     });
   }
@@ -90,6 +88,7 @@ absl::Status PlanShardedArray(uint16_t item, uint32_t node,
             });
   out->num_jobs = static_cast<uint32_t>(jobs->size()) - out->first_job;
   if (out->num_jobs != grid.num_cells()) {
+    out->partial = true;
     for (uint32_t k = out->first_job; k < jobs->size(); ++k) {
       out->cells.push_back(static_cast<uint32_t>((*jobs)[k].position));
     }
@@ -139,10 +138,9 @@ absl::Status PlanItem(const SaveItem& si, uint16_t item_no,
           PlanShardedArray(item_no, i, *t.sharded(), stored, chunk_bytes,
                            &ip.arrays[i], &plan->jobs);
       if (!s.ok()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("item '", si.name, "' leaf '",
-                         PathOfNode(ip.nodes, i).DisplayString(),
-                         "': ", s.message()));
+        return absl::InvalidArgumentError(absl::StrCat(
+            "item '", si.name, "' leaf '",
+            PathOfNode(ip.nodes, i).DisplayString(), "': ", s.message()));
       }
       ++ip.summary.array_count;
       ++ip.summary.leaf_count;

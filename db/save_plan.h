@@ -34,6 +34,7 @@ struct ArrayPlan {
   // not every cell: a partial record of a multi-process save).
   bool is_grid = false;
   Shape cell_shape;
+  bool partial = false;
   std::vector<uint32_t> cells;
   // Chunk positions (patch bases): jobs, or cells of a grid.
   uint64_t num_positions = 0;

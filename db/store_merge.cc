@@ -45,7 +45,8 @@ absl::StatusOr<std::vector<ChunkLocation>> GatherCells(
       const size_t cell = n.is_partial() ? n.cells[k] : k;
       if (have[cell] && cells[cell].hash != n.chunks[k].hash) {
         return absl::FailedPreconditionError(
-            absl::StrCat(items[primary].Describe(node), ": processes saved "
+            absl::StrCat(items[primary].Describe(node),
+                         ": processes saved "
                          "different bytes for the cell ",
                          grid.CellBox(cell).ToString()));
       }
@@ -65,8 +66,7 @@ absl::StatusOr<std::vector<ChunkLocation>> GatherCells(
 }
 
 // The node record of a completed grid array.
-std::string EncodeMergedNode(uint16_t item, uint32_t index,
-                             const StoredNode& n,
+std::string EncodeMergedNode(uint16_t item, uint32_t index, const StoredNode& n,
                              const std::vector<ChunkLocation>& chunks,
                              flatbuffers::FlatBufferBuilder* fbb) {
   const Tree leaf =
@@ -178,8 +178,8 @@ absl::StatusOr<std::unique_ptr<StagedSave>> Store::StageMerge(
     std::vector<StoredItem> items;
     for (size_t p = 0; p < parts.size(); ++p) {
       CKPTDB_ASSIGN_OR_RETURN(
-          StoredItem item, ReadItemImpl(req.partial_runs[p], req.step,
-                                        primary.item_names[i]));
+          StoredItem item,
+          ReadItemImpl(req.partial_runs[p], req.step, primary.item_names[i]));
       items.push_back(std::move(item));
     }
     const std::vector<StoredNode>& nodes = items[req.primary].nodes;
@@ -199,10 +199,10 @@ absl::StatusOr<std::unique_ptr<StagedSave>> Store::StageMerge(
       merged[{item, k}] = EncodeMergedNode(item, k, nodes[k], cells, &fbb);
     }
   }
-  CKPTDB_RETURN_IF_ERROR(WriteMergedRecords(
-      primary, req.step, number, std::vector<Hash128>(hashes.begin(),
-                                                      hashes.end()),
-      merged, staged->files.step_file));
+  CKPTDB_RETURN_IF_ERROR(
+      WriteMergedRecords(primary, req.step, number,
+                         std::vector<Hash128>(hashes.begin(), hashes.end()),
+                         merged, staged->files.step_file));
   c.op = CommitRequest::Op::kCommit;
   c.save_number = number;
   c.replace = req.replace;

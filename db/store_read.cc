@@ -209,8 +209,7 @@ absl::Status Store::ReadArrays(const StoredItem& item,
     Box region;
     if (!IntersectBoxes(*reads[r].box, all, &region)) continue;
     CopyBoxElements(reads[r].dest_dtype, whole[r].data(), all,
-                    reads[r].dest_dtype, reads[r].dest, *reads[r].box,
-                    region);
+                    reads[r].dest_dtype, reads[r].dest, *reads[r].box, region);
   }
   return absl::OkStatus();
 }
@@ -235,8 +234,7 @@ absl::Status Store::ReadArraysDirect(
     const StoredNode& n = item.nodes[rd.node];
     const Box all = WholeBox(n.shape);
     dest_boxes[r] = rd.box ? *rd.box : all;
-    if (!IntersectBoxes(dest_boxes[r], all, &regions[r]) &&
-        !n.shape.empty()) {
+    if (!IntersectBoxes(dest_boxes[r], all, &regions[r]) && !n.shape.empty()) {
       continue;  // the box lies outside the stored array
     }
     if (n.shape.empty()) regions[r] = all;
@@ -289,8 +287,8 @@ void Store::CopyChunk(const StoredNode& n, uint32_t c, absl::string_view bytes,
   const Box cell = ChunkGrid(n.shape, n.chunk_shape).CellBox(c);
   Box part;
   if (!IntersectBoxes(cell, region, &part)) return;
-  CopyBoxElements(n.dtype, bytes.data(), cell, rd.dest_dtype, rd.dest,
-                  dest_box, part);
+  CopyBoxElements(n.dtype, bytes.data(), cell, rd.dest_dtype, rd.dest, dest_box,
+                  part);
 }
 
 }  // namespace ckptdb::internal

@@ -130,19 +130,20 @@ absl::Status DecodeGridRefs(const fb::ArrayInfo* a, StoredNode* out,
   }
   for (int64_t c : out->chunk_shape) {
     if (c < 1) {
-      return absl::DataLossError(absl::StrCat(
-          what(), ": invalid grid cell shape ",
-          ShapeToString(out->chunk_shape)));
+      return absl::DataLossError(absl::StrCat(what(),
+                                              ": invalid grid cell shape ",
+                                              ShapeToString(out->chunk_shape)));
     }
   }
   const size_t n_refs = a->chunks() ? a->chunks()->size() : 0;
   if (a->cells() != nullptr) {
-    if (a->cells()->size() != n_refs || n_refs == 0) {
-      return absl::DataLossError(
-          absl::StrCat(what(), ": ", a->cells()->size(), " cells listed for ",
-                       n_refs, " chunks"));
+    if (a->cells()->size() != n_refs) {
+      return absl::DataLossError(absl::StrCat(what(), ": ", a->cells()->size(),
+                                              " cells listed for ", n_refs,
+                                              " chunks"));
     }
     out->cells.assign(a->cells()->begin(), a->cells()->end());
+    out->partial = true;
   }
   const ChunkGrid grid(out->shape, out->chunk_shape);
   const uint64_t expected =

@@ -48,8 +48,9 @@ struct StoredNode {
   // cell k (or cell cells[k] of a partial record).
   bool is_grid = false;
   Shape chunk_shape;
-  std::vector<uint32_t> cells;  // partial records only
-  bool is_partial() const { return !cells.empty(); }
+  bool partial = false;  // a partial record: chunks[k] is cell cells[k]
+  std::vector<uint32_t> cells;
+  bool is_partial() const { return partial; }
 };
 inline const DictKey& KeyOf(const StoredNode& n) { return n.key; }
 
