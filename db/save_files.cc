@@ -161,6 +161,7 @@ absl::Status Store::WriteStepFile(const StepSaveRequest& req,
         placement.chunks = &chunks;
         placement.chunk_shape = &a.cell_shape;
         if (a.partial) placement.cells = &a.cells;
+        placement.sharding = &a.sharding;
       } else if (n.tree->kind() == Tree::Kind::kArray) {
         placement.stored_dtype = a.stored_dtype;
         placement.nbytes = a.nbytes;

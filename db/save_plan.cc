@@ -55,6 +55,8 @@ absl::Status PlanShardedArray(uint16_t item, uint32_t node,
   out->stored_dtype = stored;
   out->nbytes = static_cast<uint64_t>(ShapeNumElements(a.global_shape)) * ssize;
   out->is_grid = true;
+  out->sharding = absl::StrCat(a.sharding.mesh.ToString(), " ",
+                               PartitionSpecToString(a.sharding.spec));
   out->cell_shape = ChunkGrid::ChooseCell(a.global_shape, devices[0].box.shape,
                                           ssize, chunk_bytes);
   const ChunkGrid grid(a.global_shape, out->cell_shape);

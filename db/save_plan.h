@@ -36,6 +36,7 @@ struct ArrayPlan {
   Shape cell_shape;
   bool partial = false;
   std::vector<uint32_t> cells;
+  std::string sharding;  // the saving mesh and spec, for display
   // Chunk positions (patch bases): jobs, or cells of a grid.
   uint64_t num_positions = 0;
 };

@@ -22,6 +22,7 @@
 //   store_verify.cc  verify and stats
 //   store_follow.cc  following another writer: open-or-follow, refresh
 //   store_fork.cc    a step forked into another run, sharing its chunks
+//   store_merge.cc   a multi-process save's commit from its partial steps
 //   store_remote.cc  saving while following: staged saves committed by the
 //                    writer's commit service, and that service
 //   staging_dir.h    each Store's own staging folder

@@ -84,6 +84,7 @@ std::string EncodeMergedNode(uint16_t item, uint32_t index, const StoredNode& n,
   placement.chunk_bytes = n.chunk_bytes;
   placement.chunks = &chunks;
   placement.chunk_shape = &n.chunk_shape;
+  placement.sharding = &n.sharding;
   return EncodeNodeRecord(item, index, fn, &placement, fbb);
 }
 

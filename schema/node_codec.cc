@@ -36,6 +36,8 @@ flatbuffers::Offset<fb::ArrayInfo> BuildArrayInfo(
   if (p.chunk_shape != nullptr) chunk_shape = fbb->CreateVector(*p.chunk_shape);
   flatbuffers::Offset<flatbuffers::Vector<uint32_t>> cells;
   if (p.cells != nullptr) cells = fbb->CreateVector(*p.cells);
+  flatbuffers::Offset<flatbuffers::String> sharding;
+  if (p.sharding != nullptr) sharding = fbb->CreateString(*p.sharding);
   fb::ArrayInfoBuilder ab(*fbb);
   ab.add_dtype(static_cast<uint8_t>(p.stored_dtype));
   ab.add_source_dtype(static_cast<uint8_t>(source_dtype));
@@ -46,6 +48,7 @@ flatbuffers::Offset<fb::ArrayInfo> BuildArrayInfo(
   if (!chunks.IsNull()) ab.add_chunks(chunks);
   if (!chunk_shape.IsNull()) ab.add_chunk_shape(chunk_shape);
   if (!cells.IsNull()) ab.add_cells(cells);
+  if (!sharding.IsNull()) ab.add_sharding(sharding);
   return ab.Finish();
 }
 
@@ -122,6 +125,7 @@ absl::Status DecodeKey(const fb::Node* n, StoredNode* out,
 absl::Status DecodeGridRefs(const fb::ArrayInfo* a, StoredNode* out,
                             const std::function<std::string()>& what) {
   out->is_grid = true;
+  if (a->sharding() != nullptr) out->sharding = a->sharding()->str();
   out->chunk_shape.assign(a->chunk_shape()->begin(), a->chunk_shape()->end());
   if (out->chunk_shape.size() != out->shape.size()) {
     return absl::DataLossError(absl::StrCat(

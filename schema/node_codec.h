@@ -50,6 +50,7 @@ struct StoredNode {
   Shape chunk_shape;
   bool partial = false;  // a partial record: chunks[k] is cell cells[k]
   std::vector<uint32_t> cells;
+  std::string sharding;  // the saving mesh and spec, as text
   bool is_partial() const { return partial; }
 };
 inline const DictKey& KeyOf(const StoredNode& n) { return n.key; }
@@ -64,6 +65,7 @@ struct ArrayPlacement {
   // Grid arrays: the cell shape; partial records: which cells `chunks` are.
   const Shape* chunk_shape = nullptr;
   const std::vector<uint32_t>* cells = nullptr;
+  const std::string* sharding = nullptr;  // grid arrays: the saving sharding
 };
 
 // The sealed node record of node `index` of item `item` (key

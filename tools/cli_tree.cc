@@ -122,6 +122,11 @@ std::string JsonKind(Tree::Kind kind) {
 std::string NodeSummary(const StoredNode& n) {
   switch (n.kind) {
     case Tree::Kind::kArray:
+      if (n.is_grid) {
+        return absl::StrCat(DTypeName(n.dtype), " ", ShapeToString(n.shape),
+                            " sharded ", n.sharding, ", cells ",
+                            ShapeToString(n.chunk_shape));
+      }
       return absl::StrCat(DTypeName(n.dtype), " ", ShapeToString(n.shape));
     case Tree::Kind::kDict:
       return absl::StrCat("dict (", Plural(n.children.size(), "key", "keys"),
@@ -209,6 +214,13 @@ absl::Status WriteNodeJson(const Store& store, const StoredItem& item,
       w->FieldUint("nbytes", n.nbytes);
       w->FieldUint("chunks", n.chunks.size());
       w->FieldBool("inline", n.is_inline);
+      if (n.is_grid) {
+        w->Key("grid");
+        w->BeginArray(true);
+        for (int64_t d : n.chunk_shape) w->Int(d);
+        w->EndArray();
+        w->Field("sharding", n.sharding);
+      }
       if (n.is_inline || all_values) {
         CKPTDB_ASSIGN_OR_RETURN(Array a, ReadArray(store, item, node));
         w->Key("values");

@@ -370,6 +370,43 @@ def flatten_shape_args(args_tree: Any,
   return out
 
 
+def flatten_sharding_args(args_tree: Any, arg_types: tuple,
+                          item: Any = None) -> Dict[str, tuple]:
+  """{leaf path: the binding's sharded restore tuple} for every leaf restored
+  as this process's shards: ArrayRestoreArgs with a sharding (or mesh and
+  mesh_axes), and target leaves that carry a named sharding (ckptdb's or
+  JAX's ShapeDtypeStruct, jax.Array). The tuple: (dtype name or None,
+  sharding parts, global shape or None, strict, process index)."""
+  from ckptdb import multihost  # pylint: disable=g-import-not-at-top
+  from ckptdb import sharding as sharding_lib  # pylint: disable=g-import-not-at-top
+  out: Dict[str, tuple] = {}
+
+  def entry(named: Any, dtype: Any, shape: Any, strict: bool) -> tuple:
+    return (None if dtype is None else np.dtype(dtype).name,
+            sharding_lib._sharding_parts(named),  # pylint: disable=protected-access
+            None if shape is None else tuple(int(d) for d in shape),
+            bool(strict), multihost.process_index())
+
+  if item is not None:
+    def from_target(path: str, leaf: Any) -> Any:
+      named = getattr(leaf, 'sharding', None)
+      if (hasattr(leaf, 'shape') and hasattr(leaf, 'dtype') and
+          sharding_lib._is_named_sharding(named)):  # pylint: disable=protected-access
+        out[path] = entry(sharding_lib.as_named_sharding(named), leaf.dtype,
+                          leaf.shape, True)
+      return leaf
+    map_with_path(from_target, item)
+
+  def add(path: str, args: Any) -> None:
+    named = args.resolved_sharding()
+    if named is not None:
+      out[path] = entry(named, getattr(args, 'dtype', None),
+                        args.requested_shape(), args.strict)
+
+  _walk_args(args_tree, arg_types, add)
+  return out
+
+
 def map_with_path(fn: Callable[[str, Any], Any], tree: Any,
                   prefix: str = '') -> Any:
   """map_leaves, with fn also given each leaf's path."""

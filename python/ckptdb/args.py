@@ -70,20 +70,37 @@ def _restore_args_dict(restore_args: Any) -> Dict[str, str]:
   return _tree.flatten_dtype_args(restore_args, (_types.RestoreArgs,))
 
 
+def _binding_restore_args(restore_args: Any, item: Any,
+                          shapes: Dict[str, Any]) -> Dict[str, Any]:
+  """The binding's restore_args: dtype names, and for leaves restored as
+  this process's shards a tuple the C++ side restores them with (their
+  shapes are then checked there, not by _RestoreRequest._fit)."""
+  out: Dict[str, Any] = dict(_restore_args_dict(restore_args))
+  sharded = _tree.flatten_sharding_args(
+      restore_args, (_types.ArrayRestoreArgs,), item)
+  for path, entry in sharded.items():
+    if entry[0] is None and path in out:
+      entry = (out[path],) + entry[1:]
+    out[path] = entry
+    shapes.pop(path, None)
+  return out
+
+
 def _target_request(item: Any, restore_args: Any,
                     partial_restore: bool = False,
                     in_place: bool = False) -> _RestoreRequest:
   shapes = _tree.flatten_shape_args(restore_args, (_types.ArrayRestoreArgs,))
   if item is None:
-    return _RestoreRequest(False, None, False, _restore_args_dict(restore_args),
+    return _RestoreRequest(False, None, False,
+                           _binding_restore_args(restore_args, None, shapes),
                            shapes=shapes)
   target = _tree.prepare_target(_tree.encode_bytes(_tree.to_storable(item)))
   post = None
   if _tree.needs_rebuild(item):  # the target's classes, jax.Arrays
     post = lambda result: _tree.rebuild_like(result, item)
   return _RestoreRequest(True, target, partial_restore,
-                         _restore_args_dict(restore_args), post=post,
-                         in_place=in_place, shapes=shapes)
+                         _binding_restore_args(restore_args, item, shapes),
+                         post=post, in_place=in_place, shapes=shapes)
 
 
 def _storable(item: Any) -> Any:

@@ -204,6 +204,18 @@ class CheckpointManagerOptions:
         'enable_async_checkpointing': use_async,
         'gc_garbage_fraction': self.gc_garbage_fraction,
         'tuning': _tree.tuning_dict(self.tuning),
+        'multiprocessing': self._multiprocessing(),
+    }
+
+  def _multiprocessing(self) -> Dict[str, Any]:
+    """ckptdb.multihost's processes (or JAX's), and Orbax's primary_host."""
+    from ckptdb import multihost  # pylint: disable=g-import-not-at-top
+    primary = getattr(self.multiprocessing_options, 'primary_host', 0)
+    return {
+        'process_index': multihost.process_index(),
+        'process_count': multihost.process_count(),
+        'primary': 0 if primary is None else int(primary),
+        'barrier': multihost.barrier(),
     }
 
 

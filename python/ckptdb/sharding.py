@@ -649,6 +649,13 @@ class ShardedArray:
     return (self._shape, self._dtype, names, sizes, processes,
             _spec_for_rank(spec, self.ndim), shards)
 
+  def _ckptdb_process(self) -> int:
+    """The process holding these shards: their devices' process (the
+    first shard's), else multihost.process_index()."""
+    for shard in self.addressable_shards:
+      return _process_of(shard.device)
+    return multihost.process_index()
+
 
 def _from_parts(global_shape: Sequence[int], dtype: Any,
                 axis_names: Sequence[str], axis_sizes: Sequence[int],

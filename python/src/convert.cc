@@ -10,6 +10,8 @@
 #include "core/numpy_dtype.h"
 
 namespace ckptdb::python {
+
+using namespace pybind11::literals;  // NOLINT: "name"_a
 namespace {
 
 // numpy's array flags (numpy/ndarraytypes.h).
@@ -151,6 +153,18 @@ std::string SupportedDTypes() {
 
 // ---- Python -> Tree -------------------------------------------------------
 
+Sharding ShardingFromParts(py::handle names, py::handle sizes,
+                           py::handle processes, py::handle spec) {
+  Sharding s;
+  s.mesh.axis_names = names.cast<std::vector<std::string>>();
+  s.mesh.axis_sizes = sizes.cast<std::vector<int64_t>>();
+  s.mesh.device_processes = processes.cast<std::vector<int>>();
+  for (py::handle entry : spec) {
+    s.spec.push_back(entry.cast<std::vector<std::string>>());
+  }
+  return s;
+}
+
 class FromPy {
  public:
   explicit FromPy(TreeUse use) : use_(use) {}
@@ -216,6 +230,7 @@ class FromPy {
       }
       return out;
     }
+    if (py::hasattr(obj, "_ckptdb_parts")) return ShardedLeaf(obj, path);
     if (py::hasattr(obj, "__array__")) {  // e.g. jax.Array: host copy
       py::array a =
           py::reinterpret_steal<py::array>(refs.np_asarray(obj).release());
@@ -267,6 +282,32 @@ class FromPy {
         " (",
         py::str(py::type::handle_of(k).attr("__name__")).cast<std::string>(),
         ") at '", path.DisplayString(), "'"));
+  }
+
+  // A ckptdb.ShardedArray: its local shards, borrowed.
+  Tree ShardedLeaf(py::handle obj, const TreePath& path) {
+    py::tuple parts = obj.attr("_ckptdb_parts")();
+    ShardedArray out;
+    out.global_shape = parts[0].cast<Shape>();
+    Sharding s = ShardingFromParts(parts[2], parts[3], parts[4], parts[5]);
+    out.sharding = std::move(s);
+    out.process = obj.attr("_ckptdb_process")().cast<int>();
+    py::dtype dt = py::reinterpret_borrow<py::dtype>(
+        py::dtype::from_args(parts[1]));
+    std::optional<DType> dtype = FromNumpyDType(dt);
+    if (!dtype) {
+      throw py::type_error(absl::StrCat(
+          "ckptdb cannot store a sharded array of dtype ", DTypeRepr(dt),
+          " at '", path.DisplayString(), "'"));
+    }
+    out.dtype = *dtype;
+    for (py::handle shard : parts[6]) {
+      py::tuple st = py::reinterpret_borrow<py::tuple>(shard);
+      Tree leaf = ArrayLeaf(py::reinterpret_borrow<py::array>(st[1]), path);
+      out.shards.push_back({Box{st[0].cast<Shape>(), leaf.array().shape()},
+                            leaf.array()});
+    }
+    return Tree::Sharded(std::move(out));
   }
 
   Tree ArrayLeaf(py::array a, const TreePath& path) {
@@ -403,6 +444,31 @@ std::vector<py::object> TargetChildren(py::handle target, size_t expected) {
   return out;
 }
 
+// A ckptdb.ShardedArray (ckptdb.sharding._from_parts).
+py::object ShardedToPy(const ShardedArray& a, const TreePath& path) {
+  py::list names, sizes, processes, spec, shards;
+  for (const std::string& n : a.sharding.mesh.axis_names) names.append(n);
+  for (int64_t v : a.sharding.mesh.axis_sizes) sizes.append(v);
+  for (int p : a.sharding.mesh.device_processes) processes.append(p);
+  for (size_t d = 0; d < a.global_shape.size(); ++d) {
+    py::list axes;
+    if (d < a.sharding.spec.size()) {
+      for (const std::string& n : a.sharding.spec[d]) axes.append(n);
+    }
+    spec.append(py::tuple(axes));
+  }
+  for (const Shard& s : a.shards) {
+    shards.append(py::make_tuple(py::tuple(py::cast(s.box.start)),
+                                 ArrayToPy(s.data, path)));
+  }
+  py::object from_parts =
+      py::module_::import("ckptdb.sharding").attr("_from_parts");
+  return from_parts(py::tuple(py::cast(a.global_shape)),
+                    ToNumpyDType(a.dtype, path.DisplayString()),
+                    py::tuple(names), py::tuple(sizes), py::tuple(processes),
+                    py::tuple(spec), shards, "process_index"_a = a.process);
+}
+
 py::object ToPy(const Tree& t, py::handle target, const TreePath& path) {
   switch (t.kind()) {
     case Tree::Kind::kNone:
@@ -419,6 +485,8 @@ py::object ToPy(const Tree& t, py::handle target, const TreePath& path) {
       return StrToPy(t.string_value());
     case Tree::Kind::kArray:
       return ArrayToPy(t.array(), path);
+    case Tree::Kind::kShardedArray:
+      return ShardedToPy(*t.sharded(), path);
     case Tree::Kind::kList:
     case Tree::Kind::kTuple: {
       std::vector<py::object> tc = TargetChildren(target, t.size());
@@ -649,6 +717,37 @@ std::map<std::string, DType> ParseDTypeMap(py::handle dict) {
     out[path] = *d;
   }
   return out;
+}
+
+void ParseRestoreArgs(py::handle dict, RestoreOptions* out) {
+  if (!dict || dict.is_none()) return;
+  for (auto kv : py::reinterpret_borrow<py::dict>(dict)) {
+    if (kv.second.is_none()) continue;
+    const std::string path = py::str(kv.first).cast<std::string>();
+    py::handle dtype = kv.second;
+    py::tuple full;
+    if (py::isinstance<py::tuple>(kv.second)) {
+      full = py::reinterpret_borrow<py::tuple>(kv.second);
+      dtype = full[0];
+    }
+    LeafRestoreArgs& args = out->restore_args[path];
+    if (!dtype.is_none()) {
+      absl::StatusOr<DType> d = DTypeFromName(py::str(dtype).cast<std::string>());
+      if (!d.ok()) {
+        throw py::value_error(
+            absl::StrCat("leaf '", path, "': ", d.status().message()));
+      }
+      args.dtype = *d;
+    }
+    if (full.size() == 0) continue;
+    if (!full[1].is_none()) {
+      py::tuple s = full[1];
+      args.sharding = ShardingFromParts(s[0], s[1], s[2], s[3]);
+    }
+    if (!full[2].is_none()) args.global_shape = full[2].cast<Shape>();
+    args.strict = full[3].cast<bool>();
+    out->process = full[4].cast<int>();
+  }
 }
 
 }  // namespace ckptdb::python

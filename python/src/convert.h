@@ -26,6 +26,7 @@
 #include "absl/synchronization/mutex.h"
 #include "ckptdb/dtype.h"
 #include "ckptdb/metadata.h"
+#include "ckptdb/options.h"
 #include "ckptdb/tree.h"
 
 namespace ckptdb::python {
@@ -127,6 +128,11 @@ struct ArrayMetadataPy {
 // Path -> dtype name dictionaries from Python (SaveArgs / RestoreArgs that
 // set a dtype), as the C++ options want them.
 std::map<std::string, DType> ParseDTypeMap(py::handle dict);
+// Restore arguments by leaf path: a dtype name, or a tuple (dtype name or
+// None, sharding or None, global shape or None, strict, process index)
+// where a sharding is (axis names, axis sizes, device processes, spec
+// entries) as ckptdb.sharding._sharding_parts gives it.
+void ParseRestoreArgs(py::handle dict, RestoreOptions* out);
 
 }  // namespace ckptdb::python
 

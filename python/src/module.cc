@@ -74,9 +74,7 @@ RestoreOptions MakeRestoreOptions(bool partial_restore, py::handle restore_args,
                                   py::handle step, const std::string& item) {
   RestoreOptions o;
   o.partial_restore = partial_restore;
-  for (const auto& [path, dtype] : ParseDTypeMap(restore_args)) {
-    o.restore_args[path].dtype = dtype;
-  }
+  ParseRestoreArgs(restore_args, &o);
   o.step = OptInt(step);
   o.item = item;
   return o;
@@ -387,6 +385,43 @@ PolicyPtr PolicyFromSpec(py::handle spec,
   throw py::value_error("unknown preservation policy spec '" + kind + "'");
 }
 
+// {"process_index", "process_count", "primary", "timeout_s", "barrier"}.
+MultiprocessingOptions MultiprocessingFromDict(
+    py::handle d, const std::shared_ptr<CallbackErrors>& errors) {
+  MultiprocessingOptions m;
+  for (auto kv : py::reinterpret_borrow<py::dict>(d)) {
+    const std::string k = kv.first.cast<std::string>();
+    py::handle v = kv.second;
+    if (k == "process_index") {
+      m.process_index = v.cast<int>();
+    } else if (k == "process_count") {
+      m.process_count = v.cast<int>();
+    } else if (k == "primary") {
+      m.primary = v.cast<int>();
+    } else if (k == "timeout_s") {
+      m.timeout_ms = static_cast<int64_t>(v.cast<double>() * 1000);
+    } else if (k == "barrier") {
+      if (v.is_none()) continue;
+      auto holder = std::make_shared<PyObjectHolder>(
+          py::reinterpret_borrow<py::object>(v));
+      m.barrier = [holder, errors](const std::string& name) {
+        py::gil_scoped_acquire gil;
+        try {
+          holder->get()(name);
+          return absl::OkStatus();
+        } catch (py::error_already_set& e) {
+          const std::string what = e.what();
+          errors->Record(e);
+          return absl::UnavailableError("the barrier failed: " + what);
+        }
+      };
+    } else {
+      throw py::value_error("unknown multiprocessing option '" + k + "'");
+    }
+  }
+  return m;
+}
+
 CheckpointManagerOptions OptionsFromDict(
     py::dict d, const std::shared_ptr<CallbackErrors>& errors) {
   CheckpointManagerOptions o;
@@ -447,6 +482,8 @@ CheckpointManagerOptions OptionsFromDict(
       o.gc_garbage_fraction = v.cast<double>();
     } else if (k == "tuning") {
       o.tuning = TuningFromDict(v);
+    } else if (k == "multiprocessing") {
+      o.multiprocessing = MultiprocessingFromDict(v, errors);
     } else {
       throw py::value_error("unknown CheckpointManager option '" + k + "'");
     }
