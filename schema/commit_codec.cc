@@ -117,6 +117,10 @@ absl::StatusOr<CommitRequest> DecodeCommitRequest(absl::string_view bytes) {
   r.replace = m->replace();
   r.stamp_commit_time = m->stamp_commit_time();
   r.gc_min_fraction = m->gc_min_fraction();
+  if (!VectorIsAligned(m->steps()) || !VectorIsAligned(m->hashes())) {
+    return absl::DataLossError(
+        absl::StrCat(kWhat, ": misaligned step or hash list"));
+  }
   if (m->steps()) r.steps.assign(m->steps()->begin(), m->steps()->end());
   r.run = m->run() ? m->run()->str() : "";
   if (!r.run.empty() && !ValidRunName(r.run)) {

@@ -106,6 +106,9 @@ absl::StatusOr<SegmentRecord> DecodeSegmentRecord(absl::string_view key,
   SegmentRecord out;
   out.segment = segment;
   out.total_bytes = r->total_bytes();
+  if (!VectorIsAligned(r->hashes())) {
+    return absl::DataLossError(absl::StrCat(what, ": misaligned hash list"));
+  }
   if (r->hashes() != nullptr) {
     for (const fb::Hash128* h : *r->hashes()) out.hashes.push_back(FromFb(*h));
   }

@@ -106,6 +106,10 @@ absl::Status DecodeKey(const fb::Node* n, StoredNode* out,
 absl::Status DecodeChunkRefs(const fb::ArrayInfo* a, StoredNode* out,
                              const std::function<std::string()>& what) {
   uint64_t total = 0;
+  if (!VectorIsAligned(a->chunks())) {
+    return absl::DataLossError(
+        absl::StrCat(what(), ": misaligned chunk reference list"));
+  }
   if (a->chunks() != nullptr) {
     if (out->chunk_bytes == 0 ||
         out->chunk_bytes % DTypeSize(out->dtype) != 0) {
@@ -144,6 +148,9 @@ absl::Status DecodeArray(const fb::ArrayInfo* a, StoredNode* out,
   }
   out->dtype = static_cast<DType>(a->dtype());
   out->source_dtype = static_cast<DType>(a->source_dtype());
+  if (!VectorIsAligned(a->shape())) {
+    return absl::DataLossError(absl::StrCat(what(), ": misaligned shape"));
+  }
   if (a->shape()) out->shape.assign(a->shape()->begin(), a->shape()->end());
   const int64_t n_el = ShapeNumElements(out->shape);
   if (n_el < 0 || static_cast<uint64_t>(n_el) >

@@ -168,6 +168,18 @@ absl::StatusOr<const T*> DecodeRecord(absl::string_view key,
   return root;
 }
 
+// True if the elements of `v` (null: none) start at a multiple of
+// `alignment` bytes. Debian's FlatBuffers (2.0.8) Verifier checks only the
+// 4-byte alignment of a vector's length, so in a damaged record a vector of
+// 8-byte elements ([long], Hash128, ChunkRef) can be misaligned even though
+// the record verifies (the RecordBuffer itself is 8-byte aligned). Decoders
+// check such vectors before reading their elements: DataLoss.
+template <typename T>
+bool VectorIsAligned(const flatbuffers::Vector<T>* v, size_t alignment = 8) {
+  return v == nullptr ||
+         reinterpret_cast<uintptr_t>(v->Data()) % alignment == 0;
+}
+
 // ---- conversions ----------------------------------------------------------
 
 inline fb::Hash128 ToFb(const Hash128& h) { return fb::Hash128(h.hi, h.lo); }
