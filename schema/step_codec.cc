@@ -155,12 +155,11 @@ absl::StatusOr<ChunkList> DecodeChunkList(absl::string_view value,
   ChunkList out;
   out.step = cl->step();
   out.generation = cl->generation();
-  if (!VectorIsAligned(cl->hashes())) {
-    return absl::DataLossError(absl::StrCat(what, ": misaligned hash list"));
-  }
   if (cl->hashes()) {
     out.hashes.reserve(cl->hashes()->size());
-    for (const fb::Hash128* h : *cl->hashes()) out.hashes.push_back(FromFb(*h));
+    for (uint32_t i = 0; i < cl->hashes()->size(); ++i) {
+      out.hashes.push_back(FromFb(LoadElement(cl->hashes(), i)));
+    }
   }
   return out;
 }
