@@ -117,14 +117,18 @@ absl::StatusOr<CommitRequest> DecodeCommitRequest(absl::string_view bytes) {
   r.replace = m->replace();
   r.stamp_commit_time = m->stamp_commit_time();
   r.gc_min_fraction = m->gc_min_fraction();
-  if (m->steps()) r.steps.assign(m->steps()->begin(), m->steps()->end());
+  if (m->steps()) {
+    for (uint32_t i = 0; i < m->steps()->size(); ++i) {
+      r.steps.push_back(LoadElement(m->steps(), i));
+    }
+  }
   r.run = m->run() ? m->run()->str() : "";
   if (!r.run.empty() && !ValidStoredRunName(r.run)) {
     return absl::DataLossError(absl::StrCat(kWhat, ": bad run name"));
   }
   if (m->hashes()) {
-    for (const fb::Hash128* h : *m->hashes()) {
-      r.hashes.push_back(Hash128{h->hi(), h->lo()});
+    for (uint32_t i = 0; i < m->hashes()->size(); ++i) {
+      r.hashes.push_back(FromFb(LoadElement(m->hashes(), i)));
     }
   }
   if (r.op != CommitRequest::Op::kCommit) return r;

@@ -107,7 +107,9 @@ absl::StatusOr<SegmentRecord> DecodeSegmentRecord(absl::string_view key,
   out.segment = segment;
   out.total_bytes = r->total_bytes();
   if (r->hashes() != nullptr) {
-    for (const fb::Hash128* h : *r->hashes()) out.hashes.push_back(FromFb(*h));
+    for (uint32_t i = 0; i < r->hashes()->size(); ++i) {
+      out.hashes.push_back(FromFb(LoadElement(r->hashes(), i)));
+    }
   }
   if (r->stored_sizes() != nullptr) {
     out.stored_sizes.assign(r->stored_sizes()->begin(),

@@ -192,9 +192,12 @@ absl::Status DecodeChunkRefs(const fb::ArrayInfo* a, StoredNode* out,
       return absl::DataLossError(
           absl::StrCat(what(), ": invalid chunk size ", out->chunk_bytes));
     }
-    out->chunks.reserve(a->chunks()->size());
-    for (const fb::ChunkRef* c : *a->chunks()) {
-      const bool last = out->chunks.size() + 1 == a->chunks()->size();
+    const uint32_t count = a->chunks()->size();
+    out->chunks.reserve(count);
+    for (uint32_t i = 0; i < count; ++i) {
+      const fb::ChunkRef ref = LoadElement(a->chunks(), i);
+      const fb::ChunkRef* c = &ref;
+      const bool last = i + 1 == count;
       if (c->size() == 0 || c->size() > out->chunk_bytes ||
           (!last && c->size() != out->chunk_bytes) ||
           c->kind() > fb::ChunkKind_MAX) {
@@ -224,7 +227,11 @@ absl::Status DecodeArray(const fb::ArrayInfo* a, StoredNode* out,
   }
   out->dtype = static_cast<DType>(a->dtype());
   out->source_dtype = static_cast<DType>(a->source_dtype());
-  if (a->shape()) out->shape.assign(a->shape()->begin(), a->shape()->end());
+  if (a->shape()) {
+    for (uint32_t i = 0; i < a->shape()->size(); ++i) {
+      out->shape.push_back(LoadElement(a->shape(), i));
+    }
+  }
   const int64_t n_el = ShapeNumElements(out->shape);
   if (n_el < 0 || static_cast<uint64_t>(n_el) >
                       (uint64_t{1} << 62) / DTypeSize(out->dtype)) {

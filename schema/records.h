@@ -10,6 +10,7 @@
 #define CKPTDB_SCHEMA_RECORDS_H_
 
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -173,6 +174,25 @@ absl::StatusOr<const T*> DecodeRecord(absl::string_view key,
                      kFormatVersion, ")"));
   }
   return root;
+}
+
+// Element `i` of a verified vector of scalars or structs, copied out. The
+// FlatBuffers builder aligns a struct vector only to the struct's size
+// (ChunkRef: 40 bytes), and Debian's Verifier (2.0.8) checks a vector's
+// alignment only to 4 bytes, so the 8-byte fields of [long], [Hash128] and
+// [ChunkRef] elements may sit at 4 mod 8: reading them through the
+// accessors would be a misaligned load (found by tests/fuzz/).
+template <typename T>
+T LoadElement(const flatbuffers::Vector<T>* v, size_t i) {
+  T out;
+  std::memcpy(&out, v->Data() + i * sizeof(T), sizeof(T));
+  return out;
+}
+template <typename T>
+T LoadElement(const flatbuffers::Vector<const T*>* v, size_t i) {
+  T out;
+  std::memcpy(static_cast<void*>(&out), v->Data() + i * sizeof(T), sizeof(T));
+  return out;
 }
 
 // ---- conversions ----------------------------------------------------------

@@ -157,7 +157,9 @@ absl::StatusOr<ChunkList> DecodeChunkList(absl::string_view value,
   out.generation = cl->generation();
   if (cl->hashes()) {
     out.hashes.reserve(cl->hashes()->size());
-    for (const fb::Hash128* h : *cl->hashes()) out.hashes.push_back(FromFb(*h));
+    for (uint32_t i = 0; i < cl->hashes()->size(); ++i) {
+      out.hashes.push_back(FromFb(LoadElement(cl->hashes(), i)));
+    }
   }
   return out;
 }
