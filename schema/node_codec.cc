@@ -126,7 +126,9 @@ absl::Status DecodeGridRefs(const fb::ArrayInfo* a, StoredNode* out,
                             const std::function<std::string()>& what) {
   out->is_grid = true;
   if (a->sharding() != nullptr) out->sharding = a->sharding()->str();
-  out->chunk_shape.assign(a->chunk_shape()->begin(), a->chunk_shape()->end());
+  for (size_t i = 0; i < a->chunk_shape()->size(); ++i) {
+    out->chunk_shape.push_back(LoadElement(a->chunk_shape(), i));
+  }
   if (out->chunk_shape.size() != out->shape.size()) {
     return absl::DataLossError(absl::StrCat(
         what(), ": grid cell shape ", ShapeToString(out->chunk_shape),
@@ -160,7 +162,8 @@ absl::Status DecodeGridRefs(const fb::ArrayInfo* a, StoredNode* out,
   const size_t item = DTypeSize(out->dtype);
   uint64_t total = 0;
   for (size_t k = 0; k < n_refs; ++k) {
-    const fb::ChunkRef* c = a->chunks()->Get(k);
+    const fb::ChunkRef ref = LoadElement(a->chunks(), k);
+    const fb::ChunkRef* c = &ref;
     const int64_t cell = out->is_partial() ? out->cells[k] : k;
     if (out->is_partial() &&
         (cell >= grid.num_cells() || (k > 0 && out->cells[k - 1] >= cell))) {

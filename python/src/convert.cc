@@ -153,15 +153,29 @@ std::string SupportedDTypes() {
 
 // ---- Python -> Tree -------------------------------------------------------
 
+// Sequences element by element (this file does without pybind11/stl.h,
+// whose casters must be seen alike by every file that converts a type).
+Shape IntsOf(py::handle seq) {
+  Shape out;
+  for (py::handle v : seq) out.push_back(v.cast<int64_t>());
+  return out;
+}
+
+std::vector<std::string> StringsOf(py::handle seq) {
+  std::vector<std::string> out;
+  for (py::handle v : seq) out.push_back(py::str(v).cast<std::string>());
+  return out;
+}
+
 Sharding ShardingFromParts(py::handle names, py::handle sizes,
                            py::handle processes, py::handle spec) {
   Sharding s;
-  s.mesh.axis_names = names.cast<std::vector<std::string>>();
-  s.mesh.axis_sizes = sizes.cast<std::vector<int64_t>>();
-  s.mesh.device_processes = processes.cast<std::vector<int>>();
-  for (py::handle entry : spec) {
-    s.spec.push_back(entry.cast<std::vector<std::string>>());
+  s.mesh.axis_names = StringsOf(names);
+  s.mesh.axis_sizes = IntsOf(sizes);
+  for (int64_t p : IntsOf(processes)) {
+    s.mesh.device_processes.push_back(static_cast<int>(p));
   }
+  for (py::handle entry : spec) s.spec.push_back(StringsOf(entry));
   return s;
 }
 
@@ -288,7 +302,7 @@ class FromPy {
   Tree ShardedLeaf(py::handle obj, const TreePath& path) {
     py::tuple parts = obj.attr("_ckptdb_parts")();
     ShardedArray out;
-    out.global_shape = parts[0].cast<Shape>();
+    out.global_shape = IntsOf(parts[0]);
     Sharding s = ShardingFromParts(parts[2], parts[3], parts[4], parts[5]);
     out.sharding = std::move(s);
     out.process = obj.attr("_ckptdb_process")().cast<int>();
@@ -304,7 +318,7 @@ class FromPy {
     for (py::handle shard : parts[6]) {
       py::tuple st = py::reinterpret_borrow<py::tuple>(shard);
       Tree leaf = ArrayLeaf(py::reinterpret_borrow<py::array>(st[1]), path);
-      out.shards.push_back({Box{st[0].cast<Shape>(), leaf.array().shape()},
+      out.shards.push_back({Box{IntsOf(st[0]), leaf.array().shape()},
                             leaf.array()});
     }
     return Tree::Sharded(std::move(out));
@@ -458,12 +472,15 @@ py::object ShardedToPy(const ShardedArray& a, const TreePath& path) {
     spec.append(py::tuple(axes));
   }
   for (const Shard& s : a.shards) {
-    shards.append(py::make_tuple(py::tuple(py::cast(s.box.start)),
-                                 ArrayToPy(s.data, path)));
+    py::list start;
+    for (int64_t v : s.box.start) start.append(v);
+    shards.append(py::make_tuple(py::tuple(start), ArrayToPy(s.data, path)));
   }
   py::object from_parts =
       py::module_::import("ckptdb.sharding").attr("_from_parts");
-  return from_parts(py::tuple(py::cast(a.global_shape)),
+  py::list shape;
+  for (int64_t v : a.global_shape) shape.append(v);
+  return from_parts(py::tuple(shape),
                     ToNumpyDType(a.dtype, path.DisplayString()),
                     py::tuple(names), py::tuple(sizes), py::tuple(processes),
                     py::tuple(spec), shards, "process_index"_a = a.process);
@@ -744,7 +761,7 @@ void ParseRestoreArgs(py::handle dict, RestoreOptions* out) {
       py::tuple s = full[1];
       args.sharding = ShardingFromParts(s[0], s[1], s[2], s[3]);
     }
-    if (!full[2].is_none()) args.global_shape = full[2].cast<Shape>();
+    if (!full[2].is_none()) args.global_shape = IntsOf(full[2]);
     args.strict = full[3].cast<bool>();
     out->process = full[4].cast<int>();
   }

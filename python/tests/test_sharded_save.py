@@ -24,7 +24,7 @@ def leaves(step):
   return {
       'w': rng.standard_normal((64, 96)).astype(np.float32),
       'v': rng.integers(-100, 100, (8, 4, 32)).astype(np.int8),
-      'rep': rng.standard_normal((10, 6)).astype(np.float32),
+      'rep': rng.standard_normal((10, 8)).astype(np.float32),
   }
 specs = {'w': sh.P('x', 'y'), 'v': sh.P(None, 'x', 'y'), 'rep': sh.P()}
 options = ckptdb.CheckpointManagerOptions(enable_async_checkpointing=False)
@@ -43,7 +43,7 @@ def expected(step):
   return {
       'w': rng.standard_normal((64, 96)).astype(np.float32),
       'v': rng.integers(-100, 100, (8, 4, 32)).astype(np.int8),
-      'rep': rng.standard_normal((10, 6)).astype(np.float32),
+      'rep': rng.standard_normal((10, 8)).astype(np.float32),
   }
 
 
