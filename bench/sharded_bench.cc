@@ -69,7 +69,9 @@ Tree Step(int arrays, int64_t rows, int process, bool sharded) {
     s.global_shape = global;
     s.sharding = Sharding{*mesh, {{"x"}, {"y"}}};
     s.process = process;
-    for (const ProcessBox& pb : *ProcessBoxes(s.sharding, global, process)) {
+    const auto boxes = ProcessBoxes(s.sharding, global, process);
+    if (!boxes.ok()) abort();
+    for (const ProcessBox& pb : *boxes) {
       s.shards.push_back({pb.box, Fill(a, pb.box)});
     }
     t.Insert("w" + std::to_string(a), Tree::Sharded(std::move(s)));
@@ -82,6 +84,7 @@ pid_t Spawn(const std::string& db, int arrays, int64_t rows, int process,
             int processes, int ready, int go) {
   const pid_t pid = fork();
   if (pid != 0) return pid;
+  alarm(600);  // never outlive a stuck parent
   Tree tree = Step(arrays, rows, process, processes > 1);
   CheckpointManagerOptions o;
   o.enable_async_checkpointing = false;
@@ -109,9 +112,15 @@ double TimedSave(const std::string& db, int arrays, int64_t rows,
   for (int p = 0; p < processes; ++p) {
     pids.push_back(Spawn(db, arrays, rows, p, processes, ready[1], go[0]));
   }
-  char c;
+  // Only the children write "ready": a child that dies first gives EOF.
+  close(ready[1]);
+  close(go[0]);
+  char c = 1;
   for (int p = 0; p < processes; ++p) {
-    if (read(ready[0], &c, 1) != 1) abort();
+    if (read(ready[0], &c, 1) != 1) {
+      fprintf(stderr, "a saving process died before it was ready\n");
+      exit(1);
+    }
   }
   const auto t0 = std::chrono::steady_clock::now();
   for (int p = 0; p < processes; ++p) {
@@ -125,10 +134,11 @@ double TimedSave(const std::string& db, int arrays, int64_t rows,
       exit(1);
     }
   }
-  const double s = std::chrono::duration<double>(
-                       std::chrono::steady_clock::now() - t0)
-                       .count();
-  for (int fd : {ready[0], ready[1], go[0], go[1]}) close(fd);
+  const double s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+          .count();
+  close(ready[0]);
+  close(go[1]);
   return s;
 }
 
@@ -183,8 +193,8 @@ int main(int argc, char** argv) {
     one.push_back(a);
     four.push_back(b);
     ratio.push_back(b / a);
-    printf("pair %d: 1 process %.3f s, 4 processes %.3f s, ratio %.3f\n", p,
-           a, b, b / a);
+    printf("pair %d: 1 process %.3f s, 4 processes %.3f s, ratio %.3f\n", p, a,
+           b, b / a);
   }
   Summary("1 process save s", one);
   Summary("4 processes save s", four);
@@ -193,8 +203,9 @@ int main(int argc, char** argv) {
   // Part 2: a 1/8 box of one array saved sharded 2x2.
   // 512 MiB (less for a smoke run of under 1 GiB).
   const int64_t big_rows = std::max<int64_t>(
-      16, static_cast<int64_t>(std::min(gib, 1.0) * (512ll << 20) /
-                               (kCols * 4)) / 16 * 16);
+      16,
+      static_cast<int64_t>(std::min(gib, 1.0) * (512ll << 20) / (kCols * 4)) /
+          16 * 16);
   const double big_bytes = big_rows * kCols * 4.0;
   TimedSave(db, 1, big_rows, kProcesses);
   auto m = CheckpointManager::Open(db, {});
@@ -211,10 +222,11 @@ int main(int argc, char** argv) {
     return 1;
   }
   const double box = big_bytes / 8.0;
-  printf("part 2: a 1/8 box (%.1f MiB) of a %.0f MiB array read %.1f MiB "
-         "(%.3fx the box)\n",
-         box / (1 << 20), big_bytes / (1 << 20), read / double(1 << 20),
-         read / box);
+  printf(
+      "part 2: a 1/8 box (%.1f MiB) of a %.0f MiB array read %.1f MiB "
+      "(%.3fx the box)\n",
+      box / (1 << 20), big_bytes / (1 << 20), read / double(1 << 20),
+      read / box);
   // Correct bytes, and no more read than the box and its boundary cells
   // (plus 1 MiB of RocksDB's own reads).
   const ShardedArray* got = (*r)["w0"].sharded();
@@ -224,8 +236,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (read > box * 1.25 + (1 << 20)) {
-    fprintf(stderr, "part 2: read %.0f bytes for a box of %.0f\n",
-            double(read), box);
+    fprintf(stderr, "part 2: read %.0f bytes for a box of %.0f\n", double(read),
+            box);
     return 1;
   }
   return 0;

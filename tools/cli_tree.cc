@@ -30,6 +30,13 @@ std::string Plural(size_t n, const char* one, const char* many) {
   return absl::StrCat(n, " ", n == 1 ? one : many);
 }
 
+// " sharded {'x': 2} P('x'), cells (4, 8)" for a grid array, else "".
+std::string GridText(const StoredNode& n) {
+  if (!n.is_grid) return "";
+  return absl::StrCat(" sharded ", n.sharding, ", cells ",
+                      ShapeToString(n.chunk_shape));
+}
+
 Row NodeRow(const StoredItem& item, uint32_t node) {
   const StoredNode& n = item.nodes[node];
   Row r;
@@ -49,6 +56,7 @@ Row NodeRow(const StoredItem& item, uint32_t node) {
       if (n.source_dtype != n.dtype) {
         absl::StrAppend(&r.detail, " saved from ", DTypeName(n.source_dtype));
       }
+      absl::StrAppend(&r.detail, GridText(n));
       r.size = HumanBytes(n.nbytes);
       return r;
     default: {
@@ -122,12 +130,8 @@ std::string JsonKind(Tree::Kind kind) {
 std::string NodeSummary(const StoredNode& n) {
   switch (n.kind) {
     case Tree::Kind::kArray:
-      if (n.is_grid) {
-        return absl::StrCat(DTypeName(n.dtype), " ", ShapeToString(n.shape),
-                            " sharded ", n.sharding, ", cells ",
-                            ShapeToString(n.chunk_shape));
-      }
-      return absl::StrCat(DTypeName(n.dtype), " ", ShapeToString(n.shape));
+      return absl::StrCat(DTypeName(n.dtype), " ", ShapeToString(n.shape),
+                          GridText(n));
     case Tree::Kind::kDict:
       return absl::StrCat("dict (", Plural(n.children.size(), "key", "keys"),
                           ")");

@@ -246,11 +246,29 @@ def _rebuild_like(result: Any, target: Any) -> Any:
   node = flatten_one_level(target)
   if node is None and is_jax_array(target) and isinstance(result, np.ndarray):
     return sys.modules['jax'].device_put(result, target.sharding)
+  if node is None and is_jax_array(target) and hasattr(result,
+                                                       'addressable_shards'):
+    return _sharded_to_jax(result, target.sharding)
   if node is None or result is None or result is PLACEHOLDER:
     return result
   children = [_rebuild_like(_child_of(result, k, i), c)
               for i, (k, c) in enumerate(zip(node.keys, node.children))]
   return node.unflatten(children)
+
+
+def _sharded_to_jax(result: Any, sharding: Any) -> Any:
+  """A ckptdb.ShardedArray of this process's boxes as a jax.Array of
+  `sharding` (the target's), through jax.make_array_from_callback."""
+  by_start = {}
+  for shard in result.addressable_shards:
+    start = tuple(0 if s.start is None else s.start for s in shard.index)
+    by_start[start] = shard.data
+
+  def data(index: Any) -> Any:
+    return by_start[tuple(0 if s.start is None else s.start for s in index)]
+
+  return sys.modules['jax'].make_array_from_callback(result.shape, sharding,
+                                                     data)
 
 
 def put_like(result: Any, target: Any) -> Any:

@@ -245,6 +245,14 @@ class FromPy {
       return out;
     }
     if (py::hasattr(obj, "_ckptdb_parts")) return ShardedLeaf(obj, path);
+    if (py::hasattr(obj, "addressable_shards") &&
+        py::hasattr(obj, "is_fully_addressable") &&
+        !py::bool_(obj.attr("is_fully_addressable")).cast<bool>()) {
+      // A jax.Array spread over processes: its local shards.
+      py::object local =
+          py::module_::import("ckptdb.sharding").attr("to_ckptdb")(obj);
+      if (py::hasattr(local, "_ckptdb_parts")) return ShardedLeaf(local, path);
+    }
     if (py::hasattr(obj, "__array__")) {  // e.g. jax.Array: host copy
       py::array a =
           py::reinterpret_steal<py::array>(refs.np_asarray(obj).release());
@@ -306,20 +314,20 @@ class FromPy {
     Sharding s = ShardingFromParts(parts[2], parts[3], parts[4], parts[5]);
     out.sharding = std::move(s);
     out.process = obj.attr("_ckptdb_process")().cast<int>();
-    py::dtype dt = py::reinterpret_borrow<py::dtype>(
-        py::dtype::from_args(parts[1]));
+    py::dtype dt =
+        py::reinterpret_borrow<py::dtype>(py::dtype::from_args(parts[1]));
     std::optional<DType> dtype = FromNumpyDType(dt);
     if (!dtype) {
-      throw py::type_error(absl::StrCat(
-          "ckptdb cannot store a sharded array of dtype ", DTypeRepr(dt),
-          " at '", path.DisplayString(), "'"));
+      throw py::type_error(
+          absl::StrCat("ckptdb cannot store a sharded array of dtype ",
+                       DTypeRepr(dt), " at '", path.DisplayString(), "'"));
     }
     out.dtype = *dtype;
     for (py::handle shard : parts[6]) {
       py::tuple st = py::reinterpret_borrow<py::tuple>(shard);
       Tree leaf = ArrayLeaf(py::reinterpret_borrow<py::array>(st[1]), path);
-      out.shards.push_back({Box{IntsOf(st[0]), leaf.array().shape()},
-                            leaf.array()});
+      out.shards.push_back(
+          {Box{IntsOf(st[0]), leaf.array().shape()}, leaf.array()});
     }
     return Tree::Sharded(std::move(out));
   }
@@ -749,7 +757,8 @@ void ParseRestoreArgs(py::handle dict, RestoreOptions* out) {
     }
     LeafRestoreArgs& args = out->restore_args[path];
     if (!dtype.is_none()) {
-      absl::StatusOr<DType> d = DTypeFromName(py::str(dtype).cast<std::string>());
+      absl::StatusOr<DType> d =
+          DTypeFromName(py::str(dtype).cast<std::string>());
       if (!d.ok()) {
         throw py::value_error(
             absl::StrCat("leaf '", path, "': ", d.status().message()));

@@ -251,6 +251,19 @@ TEST(ShardedSaveTest, FourProcessesSaveOneStepAndAnyMeshRestoresIt) {
       }
     }
   }
+  // The CLI shows the grid and the saving mesh, and verify re-hashes it.
+  const std::string cli = CKPTDB_CLI;
+  FILE* tree = popen((cli + " tree " + db + " 1").c_str(), "r");
+  ASSERT_NE(tree, nullptr);
+  std::string shown;
+  char buf[512];
+  while (fgets(buf, sizeof(buf), tree) != nullptr) shown += buf;
+  EXPECT_EQ(pclose(tree), 0);
+  EXPECT_NE(shown.find("(256, 640) sharded {'x': 2, 'y': 2} P('x', 'y'), "
+                       "cells (64, 320)"),
+            std::string::npos)
+      << shown;
+  EXPECT_EQ(system((cli + " verify " + db + " > /dev/null").c_str()), 0);
   // A different global shape: strict refuses, naming both shapes; not
   // strict pads with zeros.
   RestoreOptions bigger;
