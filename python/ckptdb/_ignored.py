@@ -43,7 +43,6 @@ MANAGER_OPTIONS = {
     'todelete_full_path': _DELETE,
     'enable_background_delete': _GC,
     'num_deletion_threads': _GC,
-    'multiprocessing_options': _ONE_PROCESS,
     'enable_per_process_directory_creation': _ONE_PROCESS,
     'file_options': 'files are created with the permissions the umask '
                     'gives',
@@ -53,9 +52,11 @@ MANAGER_OPTIONS = {
     'lightweight_initialize': 'the step list, times and metrics are read '
                               'from the database at open (no per-step '
                               'files to read)',
-    'async_options': 'async saves have no timeout, barrier or '
-                     'post-finalization callback; wait_until_finished() '
-                     'waits for the save to commit',
+    'async_options': 'async saves have no barrier or post-finalization '
+                     'callback (timeout_secs only bounds how long the '
+                     'processes of a multi-process save wait for each '
+                     'other); wait_until_finished() waits for the save to '
+                     'commit',
 }
 
 CHECKPOINTER_OPTION = ('a ckptdb checkpoint is one database, written by one '

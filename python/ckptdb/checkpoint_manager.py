@@ -211,11 +211,14 @@ class CheckpointManagerOptions:
     """ckptdb.multihost's processes (or JAX's), and Orbax's primary_host."""
     from ckptdb import multihost  # pylint: disable=g-import-not-at-top
     primary = getattr(self.multiprocessing_options, 'primary_host', 0)
+    timeout = (self.async_options.timeout_secs
+               if self.async_options is not None else 300)
     return {
         'process_index': multihost.process_index(),
         'process_count': multihost.process_count(),
         'primary': 0 if primary is None else int(primary),
         'barrier': multihost.barrier(),
+        'timeout_s': float(timeout),
     }
 
 

@@ -30,14 +30,13 @@ IGNORED = [
     ('todelete_full_path', 'trash', 'atomic commit'),
     ('enable_background_delete', True, 'garbage collection'),
     ('num_deletion_threads', 4, 'garbage collection'),
-    ('multiprocessing_options', object(), 'one process writes'),
     ('enable_per_process_directory_creation', True, 'one process writes'),
     ('file_options', object(), 'umask'),
     ('atomicity_options', object(), 'committed atomically'),
     ('temporary_path_class', object, 'committed atomically'),
     ('prevent_write_metrics', True, 'always stored'),
     ('lightweight_initialize', True, 'read from the database'),
-    ('async_options', ckptdb.AsyncOptions(timeout_secs=5), 'no timeout'),
+    ('async_options', ckptdb.AsyncOptions(timeout_secs=5), 'no barrier'),
 ]
 
 

@@ -27,14 +27,19 @@ def leaves(step):
       'rep': rng.standard_normal((10, 8)).astype(np.float32),
   }
 specs = {'w': sh.P('x', 'y'), 'v': sh.P(None, 'x', 'y'), 'rep': sh.P()}
-options = ckptdb.CheckpointManagerOptions(enable_async_checkpointing=False)
+die_at = int(sys.argv[3]) if len(sys.argv) > 3 else -1
+options = ckptdb.CheckpointManagerOptions(  # async, as by default
+    async_options=ckptdb.AsyncOptions(timeout_secs=3))
 with ckptdb.CheckpointManager(directory, options=options) as mngr:
   for step in (1, 2):
+    if step == die_at:
+      import os; os._exit(9)  # killed before saving its part
     tree = {name: ckptdb.ShardedArray.from_global(
                 a, sh.NamedSharding(mesh, specs[name]), index)
             for name, a in leaves(step).items()}
     tree['step'] = step
     assert mngr.save(step, args=ckptdb.args.StandardSave(tree))
+    mngr.wait_until_finished()
 '''
 
 
@@ -173,3 +178,21 @@ def test_jax_arrays_through_a_stand_in(tmp_path, monkeypatch):
   assert len(got['x'].addressable_shards) == 4
   for shard in got['x'].addressable_shards:
     np.testing.assert_array_equal(shard.data, glob[shard.index])
+
+
+def test_a_process_killed_before_the_commit_leaves_nothing(tmp_path):
+  directory = tmp_path / 'db'
+  env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+  procs = [subprocess.Popen(
+      [sys.executable, '-c', WORKER, str(directory), str(i),
+       '2' if i == 3 else '-1'], env=env, stderr=subprocess.PIPE)
+           for i in range(4)]
+  codes = [p.wait(timeout=120) for p in procs]
+  errors = [p.stderr.read().decode() for p in procs]
+  assert codes[3] == 9
+  for i in range(3):  # each failed with a clear error within the timeout
+    assert codes[i] != 0, errors[i]
+  assert 'did not save their part' in errors[0], errors[0]
+  with ckptdb.CheckpointManager(directory) as mngr:
+    assert mngr.all_steps() == [1]
+    np.testing.assert_array_equal(mngr.restore(1)['w'], expected(1)['w'])
