@@ -520,6 +520,9 @@ class Store {
   absl::StatusOr<std::unique_ptr<StagedSave>> StageSave(
       const StepSaveRequest& request, uint64_t save_number)
       ABSL_LOCKS_EXCLUDED(write_mu_);
+  // InvalidArgument naming the leaf if a sharded array of a save that is
+  // not a multi-process save's part lacks shards (would commit holes).
+  absl::Status CheckComplete(const SavePlan& plan) const;
   // Phases 6-8: check, ingest, commit (a save of this process or another).
   absl::StatusOr<StepInfo> CommitStagedLocked(const CommitRequest& commit)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
@@ -564,9 +567,19 @@ class Store {
       ABSL_LOCKS_EXCLUDED(bases_mu_);
 
   // ---- store_fork.cc ----
-  absl::StatusOr<StepInfo> ForkOnce(const std::string& from_run, int64_t step,
-                                    const std::string& to_run)
-      ABSL_LOCKS_EXCLUDED(write_mu_);
+  // A commit staged without array data (a fork, a multi-process save's
+  // merge): `stage(number)` stages it under a save number drawn here or
+  // from the writer; it commits here or through the writer, staged again
+  // after a race (kSaveAttempts; a new writer until the commit timeout).
+  // `run` and `step` must be free in the commit's run.
+  absl::StatusOr<StepInfo> CommitWithoutData(
+      const std::string& run, int64_t step, bool replace,
+      const std::function<absl::StatusOr<std::unique_ptr<StagedSave>>(
+          uint64_t number)>& stage) ABSL_LOCKS_EXCLUDED(write_mu_);
+  absl::StatusOr<StepInfo> CommitWithoutDataOnce(
+      const std::string& run, int64_t step, bool replace,
+      const std::function<absl::StatusOr<std::unique_ptr<StagedSave>>(
+          uint64_t number)>& stage) ABSL_LOCKS_EXCLUDED(write_mu_);
   absl::StatusOr<std::unique_ptr<StagedSave>> StageFork(
       const std::string& from_run, int64_t step, const std::string& to_run,
       uint64_t number) ABSL_LOCKS_EXCLUDED(write_mu_);
@@ -581,7 +594,6 @@ class Store {
   absl::Status DeleteThroughWriter(const std::string& run,
                                    const std::vector<int64_t>& steps);
   // ---- store_merge.cc ----
-  absl::StatusOr<StepInfo> MergeOnce(const MergeRequest& request);
   absl::StatusOr<std::unique_ptr<StagedSave>> StageMerge(
       const MergeRequest& request, uint64_t number);
   absl::Status WriteMergedRecords(

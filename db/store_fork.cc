@@ -27,10 +27,21 @@ absl::StatusOr<StepInfo> Store::ForkStep(const std::string& from_run,
   if (from_run == to_run) {
     return absl::InvalidArgumentError("a step cannot be forked into its run");
   }
+  return CommitWithoutData(to_run, step, /*replace=*/false,
+                           [&](uint64_t number) {
+                             return StageFork(from_run, step, to_run, number);
+                           });
+}
+
+absl::StatusOr<StepInfo> Store::CommitWithoutData(
+    const std::string& run, int64_t step, bool replace,
+    const std::function<
+        absl::StatusOr<std::unique_ptr<StagedSave>>(uint64_t number)>& stage) {
   const absl::Time deadline =
       absl::Now() + absl::Milliseconds(options_.commit_timeout_ms);
   for (int attempt = 1;;) {
-    absl::StatusOr<StepInfo> info = ForkOnce(from_run, step, to_run);
+    absl::StatusOr<StepInfo> info =
+        CommitWithoutDataOnce(run, step, replace, stage);
     if (info.ok() || !IsRaced(info.status())) return info;
     if (IsWriterChanged(info.status()) ? absl::Now() > deadline
                                        : ++attempt > kSaveAttempts) {
@@ -39,9 +50,10 @@ absl::StatusOr<StepInfo> Store::ForkStep(const std::string& from_run,
   }
 }
 
-absl::StatusOr<StepInfo> Store::ForkOnce(const std::string& from_run,
-                                         int64_t step,
-                                         const std::string& to_run) {
+absl::StatusOr<StepInfo> Store::CommitWithoutDataOnce(
+    const std::string& run, int64_t step, bool replace,
+    const std::function<
+        absl::StatusOr<std::unique_ptr<StagedSave>>(uint64_t number)>& stage) {
   const bool remote = following_.load();
   uint64_t number = 0;
   if (remote) {
@@ -56,9 +68,8 @@ absl::StatusOr<StepInfo> Store::ForkOnce(const std::string& from_run,
     CKPTDB_RETURN_IF_ERROR(ResumeIfNeeded());
     number = next_save_number_.fetch_add(1);
   }
-  CKPTDB_RETURN_IF_ERROR(CheckStepFree(to_run, step, /*replace=*/false));
-  CKPTDB_ASSIGN_OR_RETURN(std::unique_ptr<StagedSave> staged,
-                          StageFork(from_run, step, to_run, number));
+  CKPTDB_RETURN_IF_ERROR(CheckStepFree(run, step, replace));
+  CKPTDB_ASSIGN_OR_RETURN(std::unique_ptr<StagedSave> staged, stage(number));
   if (remote) {
     CKPTDB_ASSIGN_OR_RETURN(CommitReply reply, CallWriter(staged->commit));
     change_count_.fetch_add(1);
@@ -67,7 +78,9 @@ absl::StatusOr<StepInfo> Store::ForkOnce(const std::string& from_run,
     return info;
   }
   absl::MutexLock w(&write_mu_);
-  return CommitStagedLocked(staged->commit);
+  absl::StatusOr<StepInfo> info = CommitStagedLocked(staged->commit);
+  if (info.ok()) TopUpSlotsLocked();
+  return info;
 }
 
 absl::StatusOr<std::unique_ptr<StagedSave>> Store::StageFork(

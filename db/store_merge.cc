@@ -94,47 +94,9 @@ absl::StatusOr<StepInfo> Store::MergePartialSteps(const MergeRequest& req) {
   if (req.partial_runs.empty() || req.primary >= req.partial_runs.size()) {
     return absl::InvalidArgumentError("MergePartialSteps: no primary");
   }
-  const absl::Time deadline =
-      absl::Now() + absl::Milliseconds(options_.commit_timeout_ms);
-  for (int attempt = 1;;) {
-    absl::StatusOr<StepInfo> info = MergeOnce(req);
-    if (info.ok() || !IsRaced(info.status())) return info;
-    if (IsWriterChanged(info.status()) ? absl::Now() > deadline
-                                       : ++attempt > kSaveAttempts) {
-      return info;
-    }
-  }
-}
-
-absl::StatusOr<StepInfo> Store::MergeOnce(const MergeRequest& req) {
-  const bool remote = following_.load();
-  uint64_t number = 0;
-  if (remote) {
-    CKPTDB_RETURN_IF_ERROR(Refresh().status());
-    CommitRequest draw;
-    draw.op = CommitRequest::Op::kNumber;
-    CKPTDB_ASSIGN_OR_RETURN(CommitReply drawn, CallWriter(draw));
-    number = drawn.save_number;
-  } else {
-    absl::MutexLock w(&write_mu_);
-    CKPTDB_RETURN_IF_ERROR(CheckWritable());
-    CKPTDB_RETURN_IF_ERROR(ResumeIfNeeded());
-    number = next_save_number_.fetch_add(1);
-  }
-  CKPTDB_RETURN_IF_ERROR(CheckStepFree(options_.run, req.step, req.replace));
-  CKPTDB_ASSIGN_OR_RETURN(std::unique_ptr<StagedSave> staged,
-                          StageMerge(req, number));
-  if (remote) {
-    CKPTDB_ASSIGN_OR_RETURN(CommitReply reply, CallWriter(staged->commit));
-    change_count_.fetch_add(1);
-    StepInfo info = staged->commit.record.info;
-    info.commit_time_ns = reply.commit_time_ns;
-    return info;
-  }
-  absl::MutexLock w(&write_mu_);
-  absl::StatusOr<StepInfo> info = CommitStagedLocked(staged->commit);
-  if (info.ok()) TopUpSlotsLocked();
-  return info;
+  return CommitWithoutData(
+      options_.run, req.step, req.replace,
+      [&](uint64_t number) { return StageMerge(req, number); });
 }
 
 absl::StatusOr<std::unique_ptr<StagedSave>> Store::StageMerge(

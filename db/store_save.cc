@@ -190,6 +190,7 @@ absl::StatusOr<std::unique_ptr<StagedSave>> Store::StageSave(
   Hook("save_start");
   CKPTDB_ASSIGN_OR_RETURN(
       plan, PlanSave(req.items, options_.chunk_bytes, options_.inline_bytes));
+  if (!req.run) CKPTDB_RETURN_IF_ERROR(CheckComplete(plan));
   HashChunks(&plan);
   Hook("after_hash");
   Hook("dedup_start");
@@ -224,6 +225,23 @@ absl::StatusOr<std::unique_ptr<StagedSave>> Store::StageSave(
   c.segment_files = files.segment_files;
   c.step_file = files.step_file;
   return staged;
+}
+
+absl::Status Store::CheckComplete(const SavePlan& plan) const {
+  for (uint16_t item = 0; item < plan.items.size(); ++item) {
+    const ItemPlan& ip = plan.items[item];
+    for (uint32_t node = 0; node < ip.nodes.size(); ++node) {
+      if (!ip.arrays[node].partial) continue;
+      return absl::InvalidArgumentError(absl::StrCat(
+          "item '", ip.name, "' leaf '",
+          plan.PathOf(item, node).DisplayString(),
+          "': this process holds only some of the sharded array's shards "
+          "(its mesh places devices on other processes); save it from "
+          "every process together (CheckpointManagerOptions::"
+          "multiprocessing), or give this process every shard"));
+    }
+  }
+  return absl::OkStatus();
 }
 
 void Store::HashChunks(SavePlan* plan) {

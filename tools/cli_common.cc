@@ -241,6 +241,11 @@ absl::Status OpenError(const std::string& path, OpenMode mode,
       if (absl::StrContains(s.message(), "newer ckptdb")) {
         return WithExit(s, Exit::kError);
       }
+      if (absl::StrContains(s.message(), "' is busy: ")) {
+        // The store found a writer; it may have gone since (a race the
+        // lock probe above no longer sees): still busy, not "no database".
+        return WithExit(s, Exit::kBusy);
+      }
       return WithExit(s, Exit::kNoDatabase);
     case absl::StatusCode::kDataLoss:
       return WithExit(s, Exit::kCorrupt);

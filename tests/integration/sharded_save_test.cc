@@ -134,6 +134,26 @@ TEST(ShardingTest, GridCellsAreDedupedAndPatchedLikeChunks) {
   EXPECT_TRUE((*back)["w"].array().BitwiseEquals(g));
 }
 
+TEST(ShardingTest, ASaveOfSomeShardsAloneIsRefused) {
+  TempDir dir;
+  CheckpointManagerOptions o;
+  o.enable_async_checkpointing = false;
+  auto m = CheckpointManager::Open(dir.Sub("db"), o);
+  ASSERT_TRUE(m.ok()) << m.status();
+  // Process 1 of 4 holds a quarter; the manager saves alone.
+  const Sharding s = Make({"x", "y"}, {2, 2}, 4, {{"x"}, {"y"}});
+  auto local = ShardedArray::FromGlobal(Random(DType::kInt32, {8, 8}, 1), s, 1);
+  ASSERT_TRUE(local.ok());
+  Tree t = Tree::Dict();
+  t.Insert("w", Tree::Sharded(*std::move(local)));
+  auto saved = (*m)->Save(1, t);
+  ASSERT_FALSE(saved.ok());
+  EXPECT_EQ(saved.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(saved.status().message().find("leaf 'w'"), std::string::npos)
+      << saved.status();
+  EXPECT_TRUE((*m)->AllSteps().empty());
+}
+
 // ---- saving from several processes ----------------------------------------
 
 constexpr int kProcesses = 4;
