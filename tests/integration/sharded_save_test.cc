@@ -314,6 +314,25 @@ TEST(ShardedSaveTest, FourProcessesSaveOneStepAndAnyMeshRestoresIt) {
             std::string::npos)
       << shown;
   EXPECT_EQ(system((cli + " verify " + db + " > /dev/null").c_str()), 0);
+  // export writes the global array: the .npy file ends with its bytes.
+  const std::string out = dir.Sub("export");
+  ASSERT_EQ(system((cli + " export " + db + " 1 " + out +
+                    " --no-progress"
+                    " > /dev/null")
+                       .c_str()),
+            0);
+  std::FILE* npy = std::fopen((out + "/w3.npy").c_str(), "rb");
+  ASSERT_NE(npy, nullptr);
+  std::string bytes;
+  std::fseek(npy, 0, SEEK_END);
+  bytes.resize(static_cast<size_t>(std::ftell(npy)));
+  std::fseek(npy, 0, SEEK_SET);
+  ASSERT_EQ(std::fread(bytes.data(), 1, bytes.size(), npy), bytes.size());
+  std::fclose(npy);
+  const Array w3 = GlobalOf(Leaves()[2], 1);
+  ASSERT_GT(bytes.size(), w3.nbytes());
+  EXPECT_EQ(0, std::memcmp(bytes.data() + bytes.size() - w3.nbytes(), w3.data(),
+                           w3.nbytes()));
   // A different global shape: strict refuses, naming both shapes; not
   // strict pads with zeros.
   RestoreOptions bigger;
