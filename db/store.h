@@ -167,6 +167,13 @@ struct StepSaveRequest {
   std::optional<std::string> run;
 };
 
+// Changes to a step's records as Store::CopyStepRecords copies them.
+struct RecordChanges {
+  const std::vector<Hash128>* hashes = nullptr;  // the new chunk list
+  // (item, node) -> a replacement node record.
+  const std::map<std::pair<uint16_t, uint32_t>, std::string>* nodes = nullptr;
+};
+
 // A multi-process save's commit (MergePartialSteps): step `step` of the
 // Store's run, assembled from one partial step per process, committed once.
 struct MergeRequest {
@@ -583,8 +590,11 @@ class Store {
   absl::StatusOr<std::unique_ptr<StagedSave>> StageFork(
       const std::string& from_run, int64_t step, const std::string& to_run,
       uint64_t number) ABSL_LOCKS_EXCLUDED(write_mu_);
+  // Writes `source`'s records into `file` as step `step` of save `number`
+  // (a fork: verbatim; a merge: some nodes and the chunk list replaced).
   absl::Status CopyStepRecords(const StepEntry& source, int64_t step,
-                               uint64_t number, const std::string& file) const
+                               uint64_t number, const std::string& file,
+                               const RecordChanges& changes = {}) const
       ABSL_SHARED_LOCKS_REQUIRED(db_mu_);
 
   // ---- store_remote.cc ----
@@ -596,11 +606,6 @@ class Store {
   // ---- store_merge.cc ----
   absl::StatusOr<std::unique_ptr<StagedSave>> StageMerge(
       const MergeRequest& request, uint64_t number);
-  absl::Status WriteMergedRecords(
-      const StepEntry& primary, int64_t step, uint64_t number,
-      std::vector<Hash128> hashes,
-      const std::map<std::pair<uint16_t, uint32_t>, std::string>& merged,
-      const std::string& file) const;
   const std::string& SaveRun(const StepSaveRequest& r) const {
     return r.run ? *r.run : options_.run;
   }

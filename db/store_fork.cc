@@ -121,8 +121,8 @@ absl::StatusOr<std::unique_ptr<StagedSave>> Store::StageFork(
 }
 
 absl::Status Store::CopyStepRecords(const StepEntry& source, int64_t step,
-                                    uint64_t number,
-                                    const std::string& file) const {
+                                    uint64_t number, const std::string& file,
+                                    const RecordChanges& changes) const {
   rocksdb::Options options(rocksdb::DBOptions(), cf_options_->step);
   if (options_.env) options.env = options_.env;
   rocksdb::SstFileWriter writer(rocksdb::EnvOptions(), options, nullptr,
@@ -131,14 +131,23 @@ absl::Status Store::CopyStepRecords(const StepEntry& source, int64_t step,
   std::unique_ptr<rocksdb::Iterator> it(
       db_->NewIterator(rocksdb::ReadOptions(), source.cf->handle));
   for (it->SeekToFirst(); s.ok() && it->Valid(); it->Next()) {
+    uint16_t item;
+    uint32_t index;
     if (it->key() == rocksdb::Slice(kChunkListKey)) {
-      // The same chunks, marked as this step of the new save.
+      // The same chunks (or the given ones), marked as this step of the
+      // new save.
       CKPTDB_ASSIGN_OR_RETURN(
           ChunkList list,
           DecodeChunkList(ToView(it->value()),
                           absl::StrCat("step ", step, " chunk list")));
+      if (changes.hashes != nullptr) list.hashes = *changes.hashes;
+      list.step = step;
       list.generation = number;
       s = writer.Put(it->key(), EncodeChunkList(list));
+    } else if (changes.nodes != nullptr &&
+               ParseNodeKey(ToView(it->key()), &item, &index) &&
+               changes.nodes->count({item, index})) {
+      s = writer.Put(it->key(), changes.nodes->at({item, index}));
     } else {
       s = writer.Put(it->key(), it->value());  // node records, verbatim
     }
@@ -147,7 +156,7 @@ absl::Status Store::CopyStepRecords(const StepEntry& source, int64_t step,
   if (s.ok()) s = writer.Finish();
   if (!s.ok()) {
     return FromRocksWrite(
-        s, absl::StrCat("cannot copy the records of step ", step));
+        s, absl::StrCat("cannot write the records of step ", step));
   }
   return absl::OkStatus();
 }

@@ -16,7 +16,6 @@
 #include "db/rocks_util.h"
 #include "db/store.h"
 #include "db/store_internal.h"
-#include "rocksdb/sst_file_writer.h"
 #include "schema/node_codec.h"
 #include "schema/records.h"
 #include "schema/step_codec.h"
@@ -162,10 +161,10 @@ absl::StatusOr<std::unique_ptr<StagedSave>> Store::StageMerge(
       merged[{item, k}] = EncodeMergedNode(item, k, nodes[k], cells, &fbb);
     }
   }
-  CKPTDB_RETURN_IF_ERROR(
-      WriteMergedRecords(primary, req.step, number,
-                         std::vector<Hash128>(hashes.begin(), hashes.end()),
-                         merged, staged->files.step_file));
+  const std::vector<Hash128> all(hashes.begin(), hashes.end());
+  CKPTDB_RETURN_IF_ERROR(CopyStepRecords(primary, req.step, number,
+                                         staged->files.step_file,
+                                         RecordChanges{&all, &merged}));
   c.op = CommitRequest::Op::kCommit;
   c.save_number = number;
   c.replace = req.replace;
@@ -179,43 +178,6 @@ absl::StatusOr<std::unique_ptr<StagedSave>> Store::StageMerge(
   c.record.item_names = primary.item_names;
   c.step_file = staged->files.step_file;
   return staged;
-}
-
-absl::Status Store::WriteMergedRecords(
-    const StepEntry& primary, int64_t step, uint64_t number,
-    std::vector<Hash128> hashes,
-    const std::map<std::pair<uint16_t, uint32_t>, std::string>& merged,
-    const std::string& file) const {
-  rocksdb::Options options(rocksdb::DBOptions(), cf_options_->step);
-  if (options_.env) options.env = options_.env;
-  rocksdb::SstFileWriter writer(rocksdb::EnvOptions(), options, nullptr,
-                                /*invalidate_page_cache=*/false);
-  rocksdb::Status s = writer.Open(file);
-  std::unique_ptr<rocksdb::Iterator> it(
-      db_->NewIterator(rocksdb::ReadOptions(), primary.cf->handle));
-  for (it->SeekToFirst(); s.ok() && it->Valid(); it->Next()) {
-    uint16_t item;
-    uint32_t index;
-    if (it->key() == rocksdb::Slice(kChunkListKey)) {
-      ChunkList list;
-      list.hashes = hashes;
-      list.step = step;
-      list.generation = number;
-      s = writer.Put(it->key(), EncodeChunkList(list));
-    } else if (ParseNodeKey(ToView(it->key()), &item, &index) &&
-               merged.count({item, index})) {
-      s = writer.Put(it->key(), merged.at({item, index}));
-    } else {
-      s = writer.Put(it->key(), it->value());  // verbatim
-    }
-  }
-  if (s.ok()) s = it->status();
-  if (s.ok()) s = writer.Finish();
-  if (!s.ok()) {
-    return FromRocksWrite(
-        s, absl::StrCat("cannot write the merged records of step ", step));
-  }
-  return absl::OkStatus();
 }
 
 }  // namespace ckptdb::internal
