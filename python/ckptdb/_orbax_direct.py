@@ -53,6 +53,8 @@ def orbax_root_listing(path: str) -> Optional[Dict[str, Any]]:
     return None  # a step or item folder, not a root
   try:
     listing = _ckptdb.orbax_steps(path)
+  except _ckptdb.InvalidArgumentError:
+    raise  # Orbax step folders, but two name one step or prefixes differ
   except _ckptdb.Error:
     return None
   unfinished = any(s.endswith(('(unfinished save)', 'while other steps have '
