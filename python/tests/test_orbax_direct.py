@@ -248,7 +248,7 @@ def test_manager_refuses_writes(tmp_path):
         read_only=read_only)) as mngr:
       assert mngr.all_steps() == [1]
       with pytest.raises(ckptdb.FailedPreconditionError,
-                         match='import it first'):
+                         match='Import it first'):
         mngr.save(2, args=ckptdb.args.StandardSave({'x': np.ones(2)}),
                   force=True)
       with pytest.raises(ckptdb.FailedPreconditionError):
