@@ -222,11 +222,13 @@ def test_manager_lists_and_restores_orbax_steps():
     np.testing.assert_array_equal(
         again['params']['decoder']['cross_attention']['key_proj']['kernel'],
         kernel)
-    # Partial restore: one subtree, in the target's dtype.
+    # Partial restore: one leaf, cast by its RestoreArgs.
     target = {'params': {'decoder': {'cross_attention': {'key_proj': {
         'kernel': np.zeros(kernel.shape, np.float64)}}}}}
+    cast = {'params': {'decoder': {'cross_attention': {'key_proj': {
+        'kernel': ckptdb.RestoreArgs(dtype=np.float64)}}}}}
     part = mngr.restore(1, args=ckptdb.args.PyTreeRestore(
-        target, partial_restore=True))
+        target, restore_args=cast, partial_restore=True))
     got = part['params']['decoder']['cross_attention']['key_proj']['kernel']
     assert got.dtype == np.float64
     np.testing.assert_allclose(got, kernel.astype(np.float64))
