@@ -11,6 +11,11 @@ styles work: the current one (`args=`), and the legacy one
 (`CheckpointManager(directory, checkpointer, options)` with
 `save(step, items, save_kwargs=...)` / `restore(step, items=...,
 restore_kwargs=...)`).
+
+A directory that is an Orbax CheckpointManager root (its step folders
+written by Orbax) is read in place: its committed steps are listed and
+restored through the C++ reader, and every write (save, delete) raises
+FailedPreconditionError saying to import it first (`ckptdb import --all`).
 """
 
 import collections.abc
@@ -25,6 +30,7 @@ from typing import Any, Callable, Container, Dict, Mapping, Optional
 
 from ckptdb import _ckptdb
 from ckptdb import _ignored
+from ckptdb import _orbax_direct
 from ckptdb import _preemption
 from ckptdb import _root_metadata
 from ckptdb import _step_statistics
@@ -330,10 +336,19 @@ class CheckpointManager:
     # then no database is left open.
     self._preemption = (_preemption.SignalHandler()
                         if self._options.handle_preemption_signal else None)
+    orbax_listing = _orbax_direct.orbax_root_listing(str(self._directory))
+    if orbax_listing is not None and run:
+      raise ValueError(f"'{self._directory}' is an Orbax CheckpointManager "
+                       f'root: it has no runs (got run={run!r})')
     try:
-      self._core = _ckptdb.CheckpointManager(
-          str(self._directory), self._options._core_options(use_async),  # pylint: disable=protected-access
-          run)
+      if orbax_listing is not None:
+        self._core = _orbax_direct.RootCore(
+            str(self._directory), orbax_listing, self._options.best_fn,
+            self._options.best_mode)
+      else:
+        self._core = _ckptdb.CheckpointManager(
+            str(self._directory), self._options._core_options(use_async),  # pylint: disable=protected-access
+            run)
     except BaseException:
       if self._preemption is not None:
         self._preemption.close()
@@ -346,6 +361,9 @@ class CheckpointManager:
     # Orbax: written once (never overwritten) when metadata is given and the
     # manager may write; read lazily by metadata().
     self._root_metadata: Optional[RootMetadata] = None
+    if orbax_listing is not None:  # Orbax's root metadata is not read
+      self._root_metadata = RootMetadata(custom_metadata=metadata or {})
+      return
     try:
       stored = _root_metadata.exists(self._directory)
       if (metadata is not None and self._options.save_root_metadata and
@@ -366,6 +384,12 @@ class CheckpointManager:
   @property
   def options(self) -> CheckpointManagerOptions:
     return self._options
+
+  @property
+  def is_orbax(self) -> bool:
+    """ckptdb: True if the directory is an Orbax CheckpointManager root,
+    read in place (its steps restore; saving raises)."""
+    return isinstance(self._core, _orbax_direct.RootCore)
 
   @property
   def following(self) -> bool:
@@ -543,6 +567,8 @@ class CheckpointManager:
     """
     start = time.time()
     step = _int64(step, 'step')
+    if self.is_orbax:
+      raise _orbax_direct.refuse_write(self._directory)
     if items is None and args is None:
       raise ValueError('Must provide `args` for `save`.')
     self._validate_args(items, args)

@@ -7,6 +7,10 @@ borrow=True) and writes in the background. Restoring returns numpy arrays
 over the restored buffers (no second copy), leaving a target's arrays
 unchanged; with the in_place=True opt-in it fills target arrays in place
 when their dtype and shape match.
+
+A path that is an Orbax checkpoint (an item or step folder Orbax wrote) is
+restored in place through the C++ reader (see _orbax_direct); saving there
+is refused.
 """
 
 import atexit
@@ -18,6 +22,7 @@ from typing import Any, Dict, Optional
 
 from ckptdb import _ckptdb
 from ckptdb import _ignored
+from ckptdb import _orbax_direct
 from ckptdb import _tree
 from ckptdb import args as args_lib
 from ckptdb import handlers as handlers_lib
@@ -134,6 +139,8 @@ class Checkpointer:
 
   def _save(self, path: str, a: args_lib.CheckpointArgs, force: bool,
             custom_metadata: Any, **extra: Any) -> Any:
+    if _orbax_direct.is_orbax_checkpoint(path):
+      raise _orbax_direct.refuse_write(path)
     if isinstance(a, args_lib.Composite):
       tree, save_args = {}, {}
       for name, item_args in a.items():
@@ -151,6 +158,8 @@ class Checkpointer:
   def restore(self, directory: Any, *args: Any, **kwargs: Any) -> Any:
     a = construct_args(self._handler, False, args, kwargs)
     path = os.fspath(directory)
+    if _orbax_direct.is_orbax_checkpoint(path):
+      return self._restore_orbax(path, a)
     if isinstance(a, args_lib.Composite):
       return self._restore_composite(path, a)
     req = a._restore_request()  # pylint: disable=protected-access
@@ -161,6 +170,29 @@ class Checkpointer:
         partial_restore=req.partial_restore, restore_args=req.restore_args,
         in_place=req.in_place)
     return req.finish(result)
+
+  def _restore_orbax(self, path: str, a: args_lib.CheckpointArgs) -> Any:
+    """Restores an Orbax checkpoint folder in place (read, not imported)."""
+    if not isinstance(a, args_lib.Composite):
+      item = _orbax_direct.single_item(path)
+      req = a._restore_request()  # pylint: disable=protected-access
+      return _orbax_direct.restore_item(path, item, req, f"'{path}'")
+    if _orbax_direct.is_item_folder(path):
+      raise ValueError(f"the Orbax checkpoint at '{path}' is a single item, "
+                       'not saved with Composite args')
+    names = _orbax_direct.item_names(path)
+    wanted = dict(a) if len(a) else {name: None for name in names}
+    missing = [n for n in wanted if n not in names]
+    if missing:
+      raise KeyError(f"items {missing} are not in the checkpoint at '{path}' "
+                     f'(it has {names})')
+    out = {}
+    for name, item_args in wanted.items():
+      req = (item_args._restore_request() if item_args is not None  # pylint: disable=protected-access
+             else args_lib._RestoreRequest(False, None, False, {}))  # pylint: disable=protected-access
+      out[name] = _orbax_direct.restore_item(path, name, req,
+                                             f"'{path}' item '{name}'")
+    return args_lib.Composite(**out)
 
   def _restore_composite(self, path: str, a: args_lib.Composite) -> Any:
     meta = self._core.metadata(path)
@@ -202,8 +234,16 @@ class Checkpointer:
     custom_metadata given to save ({} when none). performance_metrics:
     only ckptdb's byte counts (Orbax's Checkpointer records no timings)."""
     path = os.fspath(directory)
-    tree = self._core.metadata(path)  # waits for a save in flight to path
-    info = _ckptdb.Checkpointer(None).info(path)
+    if _orbax_direct.is_orbax_checkpoint(path):
+      info = _orbax_direct.step_info(path)
+      names = [i['name'] for i in info['items']]
+      if _orbax_direct.is_item_folder(path):
+        tree = _orbax_direct.item_metadata(path, names[0])
+      else:
+        tree = {n: _orbax_direct.item_metadata(path, n) for n in names}
+    else:
+      tree = self._core.metadata(path)  # waits for a save in flight to path
+      info = _ckptdb.Checkpointer(None).info(path)
     if isinstance(self._handler, handlers_lib.CompositeCheckpointHandler):
       items = args_lib.Composite(**tree) if isinstance(tree, dict) else tree
       handlers = {name: _handler_name(self._handler.item_handlers.get(name))

@@ -27,7 +27,9 @@
 #include "ckptdb/async_checkpointer.h"
 #include "ckptdb/checkpoint_manager.h"
 #include "ckptdb/checkpointer.h"
+#include "ckptdb/import.h"
 #include "ckptdb/preservation_policy.h"
+#include "core/orbax_checkpoint.h"
 #include "python/src/convert.h"
 
 namespace ckptdb::python {
@@ -757,6 +759,90 @@ void BindArrayMetadata(py::module_& m) {
       });
 }
 
+// ---- reading other libraries' checkpoints ---------------------------------
+
+ImportFormat ImportFormatFromName(const std::string& name) {
+  if (name == "auto") return ImportFormat::kAuto;
+  if (name == "orbax") return ImportFormat::kOrbax;
+  if (name == "msgpack") return ImportFormat::kFlaxMsgpack;
+  if (name == "safetensors") return ImportFormat::kSafetensors;
+  if (name == "npz") return ImportFormat::kNpz;
+  if (name == "npy") return ImportFormat::kNpy;
+  throw py::value_error(
+      "format must be auto, orbax, msgpack, safetensors, npz or npy, got '" +
+      name + "'");
+}
+
+// ReadCheckpoint with the GIL released: a dict of the contents, items as
+// Python trees (arrays as numpy arrays over the read buffers).
+py::dict ReadCheckpointToPython(
+    const std::string& path, const std::string& format,
+    const std::vector<std::string>& only_items,
+    const std::vector<std::vector<std::string>>& only_paths) {
+  ImportOptions o;
+  o.format = ImportFormatFromName(format);
+  o.only_items = only_items;
+  o.only_paths = only_paths;
+  absl::StatusOr<CheckpointContents> c;
+  {
+    py::gil_scoped_release nogil;
+    c = ReadCheckpoint(path, o);
+  }
+  CheckStatus(c.status());
+  py::dict items;
+  for (const std::string& name : c->item_order) {
+    items[py::str(name)] = ToPython(c->items.at(name));
+  }
+  return py::dict("format"_a = c->format, "items"_a = items,
+                  "item_order"_a = c->item_order,
+                  "metrics"_a = c->metrics ? ToPython(*c->metrics) : py::none(),
+                  "custom_metadata"_a = ToPython(c->custom_metadata),
+                  "init_timestamp_nsecs"_a = c->init_time_ns,
+                  "commit_timestamp_nsecs"_a = c->commit_time_ns,
+                  "files"_a = c->files, "array_bytes"_a = c->array_bytes);
+}
+
+// The committed steps of an Orbax CheckpointManager root (as ImportAll
+// finds them).
+py::dict OrbaxStepsToPython(const std::string& root) {
+  absl::StatusOr<orbax::RootListing> r;
+  {
+    py::gil_scoped_release nogil;
+    r = orbax::FindSteps(root);
+  }
+  CheckStatus(r.status());
+  py::list steps;
+  for (const orbax::RootStep& s : r->steps) {
+    steps.append(
+        py::dict("step"_a = s.step, "name"_a = s.name, "dir"_a = s.dir));
+  }
+  return py::dict("steps"_a = steps, "skipped"_a = r->skipped,
+                  "prefix"_a = r->prefix, "fixed_length"_a = r->fixed_length);
+}
+
+void BindImport(py::module_& m) {
+  m.def("read_checkpoint", &ReadCheckpointToPython, "path"_a, py::kw_only(),
+        "format"_a = "orbax", "only_items"_a = std::vector<std::string>(),
+        "only_paths"_a = std::vector<std::vector<std::string>>(),
+        "Reads a checkpoint another library wrote (ckptdb::ReadCheckpoint) "
+        "into memory: a dict with format, items (name -> tree; a single-item "
+        "source's item is 'default'), item_order, metrics, custom_metadata, "
+        "init/commit_timestamp_nsecs, files, array_bytes. only_items / "
+        "only_paths (key components as strings) read only those items and "
+        "leaves of an Orbax folder (others come back as None, unread).");
+  m.def(
+      "is_orbax_checkpoint",
+      [](const std::string& path) {
+        py::gil_scoped_release nogil;
+        return orbax::LooksLikeOrbaxCheckpoint(path);
+      },
+      "path"_a, "True if `path` is an Orbax item or step folder.");
+  m.def("orbax_steps", &OrbaxStepsToPython, "root"_a,
+        "The committed steps of an Orbax CheckpointManager root: a dict with "
+        "steps (dicts of step, name, dir, by step), skipped ('path "
+        "(reason)'), prefix and fixed_length.");
+}
+
 // Module-level functions: dtype names, step names, test helpers.
 void BindFunctions(py::module_& m) {
   m.def("have_bfloat16", &HaveBFloat16,
@@ -879,6 +965,7 @@ void InitModule(py::module_& m) {
   HaveBFloat16();
   BindArrayMetadata(m);
   BindFunctions(m);
+  BindImport(m);
   BindCheckpointers(m);
   BindCheckpointManager(m);
 }
