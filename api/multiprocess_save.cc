@@ -170,8 +170,17 @@ absl::Status SaveAcrossProcesses(Store& store, StepSaveRequest req,
   const bool replace = req.replace;
   req.run = PartialRunName(store.run(), mp.process_index);
   req.replace = true;  // a part a crashed save left behind
-  CKPTDB_RETURN_IF_ERROR(store.SaveStep(req).status());
+  absl::Status part = store.SaveStep(req).status();
   req.replace = replace;
+  if (!part.ok()) {
+    // Still meet the others at the barriers, so that none of them waits
+    // for this process past them; the primary then gives up on its part
+    // (its deadline) and deletes the parts saved.
+    if (primary) DeleteParts(store);
+    Barrier(mp, "parts", store, req.step).IgnoreError();
+    Barrier(mp, "commit", store, req.step).IgnoreError();
+    return part;
+  }
   return primary ? CommitParts(store, req, mp) : AwaitCommit(store, req, mp);
 }
 
