@@ -7,8 +7,15 @@
 #   4. a compile-only clang build with -Wthread-safety -Werror=thread-safety
 #      (checks every ABSL_GUARDED_BY / ABSL_*_LOCKS_* annotation; runs no
 #      tests).
+#
+# scripts/test.sh --long also runs the long variants (an hour or more on 2
+# cores; not in CI's 15 minutes): the C++ suite in an AddressSanitizer +
+# UBSan build, the Python tests against it, every fuzz target for 10
+# minutes, 5,000 power cuts and 200 writer kills.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+long=0
+if [ "${1:-}" = "--long" ]; then long=1; fi
 ./scripts/install-deps.sh
 jobs="$(nproc)"
 
@@ -44,3 +51,7 @@ CXX=clang++ cmake -S . -B build-tsa -G Ninja -DCMAKE_BUILD_TYPE=Debug \
   -DCKPTDB_THREAD_SAFETY_ANALYSIS=ON -DCKPTDB_BUILD_TESTS=OFF \
   -DCKPTDB_BUILD_BENCH=OFF -DCKPTDB_BUILD_PYTHON=ON
 cmake --build build-tsa --parallel "$jobs"
+
+if [ "$long" = 1 ]; then
+  ./scripts/test-long.sh
+fi
