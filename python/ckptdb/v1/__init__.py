@@ -28,10 +28,18 @@ from ckptdb import args as args_lib
 from ckptdb import checkpointers as checkpointers_lib
 from ckptdb import _orbax_direct
 from ckptdb import handlers as handlers_lib
+from ckptdb.v1 import arrays
 from ckptdb.v1 import errors
 from ckptdb.v1 import handlers
 from ckptdb.v1 import options
+from ckptdb.v1 import partial
+from ckptdb.v1 import path
 from ckptdb.v1 import training
+from ckptdb.v1 import tree
+from ckptdb.v1.handlers import AbstractCheckpointable
+from ckptdb.v1.handlers import Checkpointable
+from ckptdb.v1.handlers import CheckpointableHandler
+from ckptdb.v1.handlers import StatefulCheckpointable
 from ckptdb.v1 import _checkpointables
 from ckptdb.v1._async import AsyncResponse
 from ckptdb.v1._context import Context
@@ -47,7 +55,9 @@ PYTREE_CHECKPOINTABLE_KEY = 'pytree'
 AUTO = '__auto__'
 
 __all__ = [
-    'AUTO', 'AsyncResponse', 'CheckpointMetadata', 'Context', 'PLACEHOLDER',
+    'AUTO', 'AbstractCheckpointable', 'Checkpointable',
+    'CheckpointableHandler', 'StatefulCheckpointable', 'arrays', 'partial',
+    'path', 'tree', 'AsyncResponse', 'CheckpointMetadata', 'Context', 'PLACEHOLDER',
     'PyTreeMetadata', 'errors', 'get_context', 'handlers', 'is_orbax_checkpoint', 'load',
     'load_async', 'load_checkpointables', 'load_checkpointables_async',
     'load_pytree', 'load_pytree_async', 'metadata', 'checkpointables_metadata',
@@ -248,6 +258,7 @@ def _resolve_name(path: Any, checkpointable_name: Optional[str]
 def _load(ctx: Context, path: Any, abstract_state: Any,
           checkpointable_name: Optional[str]) -> Any:
   path = os.fspath(path)
+  _check_layout(path)
   if isinstance(abstract_state, CheckpointMetadata):
     abstract_state = abstract_state.metadata
   name = _resolve_name(path, checkpointable_name)
@@ -257,6 +268,16 @@ def _load(ctx: Context, path: Any, abstract_state: Any,
     return checkpointers_lib.Checkpointer().restore(
         path, args=restore_args_for(abstract_state, ctx))
   return _load_checkpointables(ctx, path, {name: abstract_state})[name]
+
+
+def _check_layout(path: str) -> None:
+  """InvalidLayoutError (Orbax's) for an existing, non-empty folder that is
+  neither a ckptdb checkpoint nor an Orbax checkpoint ckptdb can read."""
+  if (os.path.isdir(path) and not _checkpointables.is_database(path) and
+      not _orbax_direct.is_orbax_checkpoint(path) and os.listdir(path)):
+    raise errors.InvalidLayoutError(
+        f"'{path}' is not a checkpoint: neither a ckptdb database (no "
+        'RocksDB CURRENT file) nor an Orbax checkpoint folder')
 
 
 def _items(path: str) -> Any:
@@ -298,6 +319,7 @@ def load_async(path: Any, abstract_state: Any = None, *,
 def _load_checkpointables(ctx: Context, path: Any,
                           abstract_checkpointables: Any) -> Dict[str, Any]:
   path = os.fspath(path)
+  _check_layout(path)
   if isinstance(abstract_checkpointables, CheckpointMetadata):
     abstract_checkpointables = abstract_checkpointables.metadata
   wanted = dict(abstract_checkpointables or {})
@@ -368,6 +390,7 @@ def _items_metadata(ctx: Context, path: str, tree: Any) -> Any:
 
 def _checkpoint_metadata(ctx: Context, path: str, items: Any
                         ) -> CheckpointMetadata:
+  _check_layout(path)
   m = checkpointers_lib.Checkpointer().metadata(path)
   tree = m.item_metadata
   if isinstance(tree, args_lib.Composite):
@@ -388,6 +411,7 @@ def metadata(path: Any, checkpointable_name: Optional[str] = AUTO
   ctx = get_context()
   _context.check(ctx, 'metadata')
   path = os.fspath(path)
+  _check_layout(path)
   name = _resolve_name(path, checkpointable_name)
   return _checkpoint_metadata(
       ctx, path, lambda tree: tree[name] if name is not None else tree)
