@@ -31,7 +31,10 @@ unreferenced folder inside ckptdb-checkpointables, behind (garbage, never
 read: the next overwrite of `path` deletes unreferenced folders); a load
 that read the previous record before an overwrite committed may find that
 record's folder already deleted (FileNotFoundError) -- as for any reader of
-a path being overwritten. Async saves run the handlers (both their blocking
+a path being overwritten; two writers overwriting the same path at once
+may delete each other's uncommitted folder (the database's lock covers its
+commit, not the folders), so the later commit can name a folder that is
+gone (FileNotFoundError on load: never a wrong value). Async saves run the handlers (both their blocking
 and background parts) before save_checkpointables_async returns; the
 database items still commit in the background.
 """
@@ -87,6 +90,9 @@ def plan_save(ctx: Any, items: Dict[str, Any], pytree_args: Any
   for name, value in items.items():
     if isinstance(value, args_lib.CheckpointArgs):
       db[name] = value
+      continue
+    if value is None:  # an empty item, as ckptdb saved it before handlers
+      db[name] = pytree_args(value)
       continue
     try:
       handler = handlers_lib.resolve_handler_for_save(reg, value, name=name)
