@@ -598,3 +598,15 @@ def test_invalid_layout(tmp_path):
     ocp.metadata(tmp_path / 'junk')
   with pytest.raises(FileNotFoundError):
     ocp.load(tmp_path / 'missing')
+
+
+def test_multihost_single_process():
+  """ocp.multihost with one process: index 0 of 1, primary, the barrier
+  returns at once."""
+  assert ocp.multihost.process_index() == 0
+  assert ocp.multihost.process_count() == 1
+  assert ocp.multihost.is_primary_host(0)
+  assert ocp.multihost.is_primary_host(None)
+  assert not ocp.multihost.is_primary_host(1)
+  assert not ocp.multihost.is_pathways_backend()
+  asyncio.run(ocp.multihost.sync_global_processes('k', operation_id='op'))

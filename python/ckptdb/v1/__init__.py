@@ -31,6 +31,7 @@ from ckptdb import handlers as handlers_lib
 from ckptdb.v1 import arrays
 from ckptdb.v1 import errors
 from ckptdb.v1 import handlers
+from ckptdb.v1 import multihost
 from ckptdb.v1 import options
 from ckptdb.v1 import partial
 from ckptdb.v1 import path
@@ -56,7 +57,8 @@ AUTO = '__auto__'
 
 __all__ = [
     'AUTO', 'AbstractCheckpointable', 'Checkpointable',
-    'CheckpointableHandler', 'StatefulCheckpointable', 'arrays', 'partial',
+    'CheckpointableHandler', 'StatefulCheckpointable', 'arrays', 'multihost',
+    'partial',
     'path', 'tree', 'AsyncResponse', 'CheckpointMetadata', 'Context', 'PLACEHOLDER',
     'PyTreeMetadata', 'errors', 'get_context', 'handlers', 'is_orbax_checkpoint', 'load',
     'load_async', 'load_checkpointables', 'load_checkpointables_async',
