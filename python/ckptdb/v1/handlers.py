@@ -202,7 +202,13 @@ class PyTreeHandler(CheckpointableHandler[Any, Any]):
   checkpoint database at `directory`."""
 
   def __init__(self, *, context: Any = None, **unused: Any):
+    from ckptdb import _ignored  # pylint: disable=g-import-not-at-top
     self._context = context
+    for name in sorted(unused):  # Orbax's leaf_handler_registry, ...
+      _ignored.warn_once(
+          f'PyTreeHandler({name}=...)',
+          'ckptdb stores pytree leaves with its own types; the option has no '
+          'effect', stacklevel=3)
 
   async def save(self, directory: Any, checkpointable: Any) -> Any:
     from ckptdb import v1  # pylint: disable=g-import-not-at-top
