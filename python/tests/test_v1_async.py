@@ -375,8 +375,6 @@ def test_partial_load_off_by_default(tmp_path):
     (lambda c: setattr(c.deletion.gcs_deletion_options,
                        'todelete_full_path', 'trash'),
      'deletion.gcs_deletion_options.todelete_full_path'),
-    (lambda c: setattr(c.checkpointables, 'registry', object()),
-     'checkpointables.registry'),
     (lambda c: setattr(c.pathways, 'checkpointing_impl', 'x'),
      'pathways.checkpointing_impl'),
     (lambda c: setattr(c.safetensors, 'read_chunk_bytes', 1),
@@ -502,9 +500,8 @@ def test_exit_after_save_async(tmp_path):
     assert ocp.load(path)['a'].shape == (1 << 20,)
 
 
-def test_handlers_not_provided():
-  """ocp.handlers (Orbax's CheckpointableHandler registry) is not provided:
-  a clear AttributeError, as Context's registry option is refused."""
-  with pytest.raises(AttributeError, match='not provided by ckptdb'):
-    ocp.handlers.local_registry()
-  assert not hasattr(ocp.handlers, 'JsonHandler')
+def test_handlers_provided():
+  """ocp.handlers (Orbax's CheckpointableHandler registries) is provided
+  (tests in test_v1_handlers.py); Context's registry option is accepted."""
+  assert ocp.handlers.local_registry().has('pytree')
+  assert hasattr(ocp.handlers, 'JsonHandler')

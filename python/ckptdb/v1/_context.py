@@ -200,6 +200,7 @@ _ACCEPTED = {
     'array.saving.storage_options.dtype',
     'array.saving.scoped_storage_options_creator',
     'array.loading.enable_padding_and_truncation',
+    'checkpointables.registry',
 }
 _WHY_NOT = {
     'file.path_permission_mode':
@@ -208,9 +209,6 @@ _WHY_NOT = {
     'multiprocessing': 'one process writes a ckptdb database; others '
                        'follow it (docs/python.md, "Many processes")',
     'array.loading.use_load_and_broadcast': _REPLICA,
-    'checkpointables.registry':
-        'ckptdb.v1 has no CheckpointableHandler registry: a checkpointable '
-        'is a pytree or an ocp.args object (e.g. ckptdb.args.JsonSave)',
     'pathways': 'ckptdb has no Pathways support',
     'deletion': 'a deleted step is removed from the database in one commit '
                 '(nothing is moved aside)',

@@ -199,9 +199,9 @@ class ArrayOptions(_ActiveContextGuard):
 
 @dataclasses.dataclass(kw_only=True)
 class CheckpointablesOptions(_ActiveContextGuard):
-  """registry: Orbax's CheckpointableHandlerRegistry. ckptdb has no v1
-  handlers (ocp.v1.handlers): checkpointables are pytrees or ocp.args
-  objects; a registry raises NotImplementedError."""
+  """registry: Orbax's CheckpointableHandlerRegistry (e.g.
+  ocp.handlers.local_registry()) used instead of the global registry to
+  resolve each checkpointable's handler (see ckptdb.v1.handlers)."""
   registry: Any = None
 
 

@@ -158,7 +158,8 @@ class Checkpointer:
     elif step in self._manager.all_steps():
       raise errors.StepAlreadyExistsError(f'Step {step} already exists.')
     args = args_lib.Composite(
-        **{k: v1.save_args_for(v, self._context) for k, v in items.items()})
+        **{k: v1.save_args_for(v, self._context, name=k)
+           for k, v in items.items()})
     if not self._manager.save(step, args=args, metrics=metrics, force=force,
                               custom_metadata=custom_metadata):
       return None
