@@ -109,6 +109,13 @@ absl::StatusOr<bool> Store::CheckDirectory(bool rw) const {
         "' is damaged: its CURRENT file is missing (the directory was "
         "truncated or partly deleted)"));
   }
+  if (interrupted_creation && (!options_.create_if_missing || !rw)) {
+    // Only LOG and LOCK after ~1 s: a creator slower than that (a loaded
+    // machine) or one that died; a writer with `create` finishes it.
+    return absl::FailedPreconditionError(absl::StrCat(
+        "database '", path_,
+        "' is busy: another writer is creating it (or died creating it)"));
+  }
   if ((!contents.empty && !interrupted_creation) ||
       !options_.create_if_missing || !rw) {
     if (contents.empty) {
