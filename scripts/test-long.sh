@@ -21,9 +21,12 @@ export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:suppressions=$PWD/tests
 (cd build-asan && ctest --output-on-failure --parallel "$jobs" --timeout 3600 \
   -E 'bench_quick|shard_bench_quick')
 if [ -f build-asan/python/ckptdb/__init__.py ]; then
+  # libstdc++ preloaded too: Python does not link it, and ASan's
+  # __cxa_throw interceptor must find it at start-up.
   asan_rt="$(gcc -print-file-name=libasan.so)"
+  stdcxx="$(gcc -print-file-name=libstdc++.so)"
   ASAN_OPTIONS="detect_leaks=0:suppressions=$PWD/tests/asan.supp" \
-    LD_PRELOAD="$asan_rt" CKPTDB_BUILD_DIR="$PWD/build-asan" \
+    LD_PRELOAD="$asan_rt $stdcxx" CKPTDB_BUILD_DIR="$PWD/build-asan" \
     /usr/bin/python3 -m pytest -q python/tests
 fi
 unset ASAN_OPTIONS LSAN_OPTIONS UBSAN_OPTIONS
