@@ -36,6 +36,28 @@ Tree ShardsOnly(const Tree& t, const std::vector<DType>& dtypes, size_t* next,
   return out;
 }
 
+// InvalidArgument naming the first sharded leaf whose shards are another
+// process's than this one.
+absl::Status CheckShardProcess(const Tree& t, int process, TreePath* path) {
+  if (t.sharded() && t.sharded()->process != process) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "leaf '", path->DisplayString(), "' holds the shards of process ",
+        t.sharded()->process, ", but this is process ", process,
+        " (multiprocessing.process_index)"));
+  }
+  for (size_t i = 0; i < t.size(); ++i) {
+    if (t.kind() == Tree::Kind::kDict) {
+      path->Push(t.keys()[i]);
+    } else {
+      path->Push(static_cast<int64_t>(i));
+    }
+    absl::Status s = CheckShardProcess(t.children()[i], process, path);
+    path->Pop();
+    if (!s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
 std::vector<std::string> PartialRuns(const Store& store, int count) {
   std::vector<std::string> runs;
   for (int p = 0; p < count; ++p)
@@ -155,6 +177,15 @@ absl::Status ValidateMultiprocessing(const MultiprocessingOptions& mp) {
 absl::Status SaveAcrossProcesses(Store& store, StepSaveRequest req,
                                  const MultiprocessingOptions& mp) {
   const bool primary = mp.process_index == mp.primary;
+  absl::Status part;
+  for (const SaveItem& item : req.items) {
+    TreePath path;
+    absl::Status s = CheckShardProcess(*item.tree, mp.process_index, &path);
+    if (!s.ok() && part.ok()) {
+      part = absl::InvalidArgumentError(
+          absl::StrCat("item '", item.name, "': ", s.message()));
+    }
+  }
   std::vector<Tree> stripped;
   stripped.reserve(req.items.size());
   if (!primary) {
@@ -170,7 +201,7 @@ absl::Status SaveAcrossProcesses(Store& store, StepSaveRequest req,
   const bool replace = req.replace;
   req.run = PartialRunName(store.run(), mp.process_index);
   req.replace = true;  // a part a crashed save left behind
-  absl::Status part = store.SaveStep(req).status();
+  if (part.ok()) part = store.SaveStep(req).status();
   req.replace = replace;
   if (!part.ok()) {
     // Still meet the others at the barriers, so that none of them waits

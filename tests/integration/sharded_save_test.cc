@@ -154,6 +154,28 @@ TEST(ShardingTest, ASaveOfSomeShardsAloneIsRefused) {
   EXPECT_TRUE((*m)->AllSteps().empty());
 }
 
+TEST(ShardingTest, ShardsOfAnotherProcessAreRefused) {
+  TempDir dir;
+  CheckpointManagerOptions o;
+  o.enable_async_checkpointing = false;
+  o.multiprocessing.process_index = 1;
+  o.multiprocessing.process_count = 2;
+  o.multiprocessing.timeout_ms = 2000;
+  auto m = CheckpointManager::Open(dir.Sub("db"), o);
+  ASSERT_TRUE(m.ok()) << m.status();
+  const Sharding s = Make({"x"}, {2}, 2, {{"x"}});
+  auto local = ShardedArray::FromGlobal(Random(DType::kInt8, {8}, 1), s, 0);
+  ASSERT_TRUE(local.ok());
+  Tree t = Tree::Dict();
+  t.Insert("w", Tree::Sharded(*std::move(local)));
+  auto saved = (*m)->Save(1, t);
+  ASSERT_FALSE(saved.ok());
+  EXPECT_NE(saved.status().message().find("leaf 'w' holds the shards of "
+                                          "process 0, but this is process 1"),
+            std::string::npos)
+      << saved.status();
+}
+
 // ---- saving from several processes ----------------------------------------
 
 constexpr int kProcesses = 4;
