@@ -51,9 +51,9 @@ struct ItemPlan {
 // One chunk of one array.
 struct ChunkJob {
   uint16_t item = 0;
-  uint32_t node = 0;    // preorder position in its item
-  uint64_t offset = 0;  // in the stored bytes (of its shard, if sharded)
-  uint32_t shard = 0;   // a sharded array's local shard holding the chunk
+  uint32_t node = 0;      // preorder position in its item
+  uint64_t offset = 0;    // in the stored bytes (of its shard, if sharded)
+  uint32_t shard = 0;     // a sharded array's local shard holding the chunk
   uint64_t position = 0;  // chunk number in the array, or cell number
   // hash and size from planning and hashing; segment, ordinal, stored_size
   // and kind once the chunk is found stored or written.

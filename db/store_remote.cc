@@ -96,7 +96,7 @@ absl::StatusOr<StepInfo> Store::SaveThroughWriter(const StepSaveRequest& req) {
 }
 
 absl::Status Store::DeleteThroughWriter(const std::string& run,
-                                       const std::vector<int64_t>& steps) {
+                                        const std::vector<int64_t>& steps) {
   CommitRequest r;
   r.op = CommitRequest::Op::kDelete;
   r.run = run;

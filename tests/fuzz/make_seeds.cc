@@ -248,7 +248,7 @@ void NpySeeds() {
     if (!w.ok()) std::abort();
     for (size_t i = 0; i < 3; ++i) {
       const std::string& bytes = npys[i].second;
-      const std::string name = i == 0 ? "params/w.npy"
+      const std::string name = i == 0   ? "params/w.npy"
                                : i == 1 ? "params/b.npy"
                                         : "step.npy";
       if (!(*w)->BeginMember(name, bytes.size()).ok() ||

@@ -23,9 +23,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (absl::string_view piece :
        ckptdb::fuzz::SplitPieces(ckptdb::fuzz::AsView(data, size))) {
     const std::string key = NodeKey(0, index);
-    const std::string value =
-        !piece.empty() && piece[0] == 0 ? SealBytes(key, piece.substr(1))
-                                        : std::string(piece);
+    const std::string value = !piece.empty() && piece[0] == 0
+                                  ? SealBytes(key, piece.substr(1))
+                                  : std::string(piece);
     if (index > 0 && tree.Complete()) return 0;
     StoredNode node;
     uint32_t child_count = 0;

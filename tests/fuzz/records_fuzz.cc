@@ -29,16 +29,26 @@ constexpr int kDecoders = 10;
 // The key each decoder checks the trailer against (and, for some, parses).
 std::string KeyFor(int which) {
   switch (which) {
-    case 1: return ChunkIndexKey(Hash128{0x0123456789abcdefULL, 42});
-    case 2: return StepKey(5);
-    case 3: return kChunkListKey;
-    case 4: return kHeaderKey;
-    case 5: return kNamingKey;
-    case 6: return SegmentKey(3);
-    case 7: return SegmentStatKey(3);
-    case 8: return "ckptdb/commit-request";
-    case 9: return "ckptdb/commit-reply";
-    default: return NodeKey(0, 0);
+    case 1:
+      return ChunkIndexKey(Hash128{0x0123456789abcdefULL, 42});
+    case 2:
+      return StepKey(5);
+    case 3:
+      return kChunkListKey;
+    case 4:
+      return kHeaderKey;
+    case 5:
+      return kNamingKey;
+    case 6:
+      return SegmentKey(3);
+    case 7:
+      return SegmentStatKey(3);
+    case 8:
+      return "ckptdb/commit-request";
+    case 9:
+      return "ckptdb/commit-reply";
+    default:
+      return NodeKey(0, 0);
   }
 }
 
@@ -59,15 +69,33 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       (void)UnsealRecord(key, value, "fuzz", &buf);
       break;
     }
-    case 1: (void)DecodeChunkEntry(key, value); break;
-    case 2: (void)DecodeStepRecord(key, value); break;
-    case 3: (void)DecodeChunkList(value, "fuzz"); break;
-    case 4: (void)DecodeHeader(value, "fuzz"); break;
-    case 5: (void)DecodeNaming(value); break;
-    case 6: (void)DecodeSegmentRecord(key, value); break;
-    case 7: (void)DecodeSegmentStat(key, value); break;
-    case 8: (void)DecodeCommitRequest(value); break;
-    case 9: (void)DecodeCommitReply(value); break;
+    case 1:
+      (void)DecodeChunkEntry(key, value);
+      break;
+    case 2:
+      (void)DecodeStepRecord(key, value);
+      break;
+    case 3:
+      (void)DecodeChunkList(value, "fuzz");
+      break;
+    case 4:
+      (void)DecodeHeader(value, "fuzz");
+      break;
+    case 5:
+      (void)DecodeNaming(value);
+      break;
+    case 6:
+      (void)DecodeSegmentRecord(key, value);
+      break;
+    case 7:
+      (void)DecodeSegmentStat(key, value);
+      break;
+    case 8:
+      (void)DecodeCommitRequest(value);
+      break;
+    case 9:
+      (void)DecodeCommitReply(value);
+      break;
   }
   return 0;
 }

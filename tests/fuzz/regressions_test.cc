@@ -57,8 +57,10 @@ TEST(FuzzRegressionTest, MisalignedShapeIsReadAndChecked) {
     if (!last.ok()) break;
     ++index;
   }
-  EXPECT_THAT(last, StatusIs(absl::StatusCode::kDataLoss,
-                             HasSubstr("byte size 0 does not match shape (2,) of bool")));
+  EXPECT_THAT(
+      last,
+      StatusIs(absl::StatusCode::kDataLoss,
+               HasSubstr("byte size 0 does not match shape (2,) of bool")));
 }
 
 }  // namespace

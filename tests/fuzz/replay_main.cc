@@ -34,7 +34,8 @@ int main(int argc, char** argv) {
   }
   std::sort(files.begin(), files.end());
   if (files.empty()) {
-    std::fprintf(stderr, "no inputs: a replay that runs nothing tests nothing\n");
+    std::fprintf(stderr,
+                 "no inputs: a replay that runs nothing tests nothing\n");
     return 1;
   }
   for (const fs::path& f : files) {

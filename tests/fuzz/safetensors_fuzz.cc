@@ -11,8 +11,8 @@
 #include "tests/fuzz/fuzz_util.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  auto file = std::make_shared<const std::string>(
-      ckptdb::fuzz::AsView(data, size));
+  auto file =
+      std::make_shared<const std::string>(ckptdb::fuzz::AsView(data, size));
   if (size >= 9) {
     (void)ckptdb::safetensors::LooksLikeSafetensors(*file, size);
   }
