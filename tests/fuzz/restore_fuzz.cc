@@ -17,7 +17,7 @@
 #include "db/store.h"
 #include "schema/node_codec.h"
 #include "schema/records.h"
-#include "tests/fuzz/fuzz_util.h"
+#include "tests/fuzz/node_input.h"
 
 namespace ckptdb::internal {
 namespace {
@@ -49,28 +49,10 @@ const Store& EmptyStore() {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace ckptdb::internal;
   const Store& store = EmptyStore();
-  RecordBuffer buf;
   TreeAssembler tree;
-  const auto describe = [] { return std::string("fuzz"); };
-  uint32_t index = 0;
-  for (absl::string_view piece :
-       ckptdb::fuzz::SplitPieces(ckptdb::fuzz::AsView(data, size))) {
-    const std::string key = NodeKey(0, index);
-    const std::string value = !piece.empty() && piece[0] == 0
-                                  ? SealBytes(key, piece.substr(1))
-                                  : std::string(piece);
-    if (index > 0 && tree.Complete()) return 0;
-    StoredNode node;
-    uint32_t child_count = 0;
-    if (!DecodeNodeRecord(key, value, index, describe, &buf, &node,
-                          &child_count)
-             .ok() ||
-        !tree.Add(std::move(node), child_count, describe).ok()) {
-      return 0;
-    }
-    ++index;
+  if (!ckptdb::fuzz::AssembleNodes(ckptdb::fuzz::AsView(data, size), &tree)) {
+    return 0;
   }
-  if (index == 0 || !tree.Complete()) return 0;
   StoredItem item;
   item.step = 1;
   item.item = "default";
