@@ -204,11 +204,11 @@ class Restorer {
     const ShardedArray* sharded_target =
         target != nullptr ? target->sharded() : nullptr;
     if (args->sharding || sharded_target) {
-      return ShardedLeaf(node, *args, sharded_target, dtype, path);
+      return ShardedLeaf(node, *args, sharded_target, dtype);
     }
     if (args->global_shape && *args->global_shape != n.shape) {
       CKPTDB_ASSIGN_OR_RETURN(Shape shape,
-                              RequestedShape(node, *args, nullptr, path));
+                              RequestedShape(node, *args, nullptr));
       Array out = Array::Zeros(dtype, shape);
       reads_.push_back({node, out.mutable_data(), dtype, WholeBox(shape)});
       return Tree(out);
@@ -237,8 +237,7 @@ class Restorer {
   // a sharded target's), which must equal the saved one when strict.
   absl::StatusOr<Shape> RequestedShape(uint32_t node,
                                        const LeafRestoreArgs& args,
-                                       const ShardedArray* target,
-                                       const TreePath& path) const {
+                                       const ShardedArray* target) const {
     const StoredNode& n = item_.nodes[node];
     Shape shape = args.global_shape ? *args.global_shape
                   : target          ? target->global_shape
@@ -262,10 +261,8 @@ class Restorer {
   // A sharded leaf: this process's boxes of the global array, each read
   // from the chunks it overlaps.
   absl::StatusOr<Tree> ShardedLeaf(uint32_t node, const LeafRestoreArgs& args,
-                                   const ShardedArray* target, DType dtype,
-                                   const TreePath& path) {
-    CKPTDB_ASSIGN_OR_RETURN(Shape global,
-                            RequestedShape(node, args, target, path));
+                                   const ShardedArray* target, DType dtype) {
+    CKPTDB_ASSIGN_OR_RETURN(Shape global, RequestedShape(node, args, target));
     ShardedArray out;
     out.dtype = dtype;
     out.global_shape = global;

@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -114,6 +115,30 @@ bool IsFile(const std::string& path) {
 bool IsDir(const std::string& path) {
   struct stat st;
   return stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+uint64_t TreeBytes(const std::string& path) {
+  namespace fs = std::filesystem;
+  uint64_t total = 0;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(path, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    std::error_code fe;
+    if (it->is_regular_file(fe)) {
+      const uint64_t n = it->file_size(fe);
+      if (!fe) total += n;
+    }
+  }
+  return total;
+}
+
+absl::Status IoError(const std::string& what, const std::string& path,
+                     int err) {
+  const std::string msg =
+      absl::StrCat("cannot ", what, " '", path, "': ", std::strerror(err));
+  if (err == ENOSPC) return absl::ResourceExhaustedError(msg);
+  if (err == ENOENT) return absl::NotFoundError(msg);
+  return absl::InternalError(msg);
 }
 
 }  // namespace ckptdb::file_bytes

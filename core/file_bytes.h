@@ -26,6 +26,13 @@ bool IsContainedRelativePath(const std::string& rel);
 bool IsFile(const std::string& path);
 bool IsDir(const std::string& path);
 
+// Total size of the regular files below `path` (0 where unreadable).
+uint64_t TreeBytes(const std::string& path);
+
+// "cannot <what> '<path>': <strerror>": ResourceExhausted for ENOSPC,
+// NotFound for ENOENT, else Internal.
+absl::Status IoError(const std::string& what, const std::string& path, int err);
+
 }  // namespace ckptdb::file_bytes
 
 #endif  // CKPTDB_CORE_FILE_BYTES_H_

@@ -28,15 +28,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-absl::Status IoError(const std::string& what, const std::string& path,
-                     int err) {
-  const std::string msg =
-      absl::StrCat("cannot ", what, " '", path, "': ", std::strerror(err));
-  if (err == ENOSPC) return absl::ResourceExhaustedError(msg);
-  if (err == ENOENT) return absl::NotFoundError(msg);
-  return absl::InternalError(msg);
-}
-
 absl::Status TooDeep(const std::string& what, size_t depth) {
   return absl::InvalidArgumentError(absl::StrCat("'", what, "': nested ", depth,
                                                  " levels deep (the limit is ",
@@ -228,20 +219,10 @@ bool StartsWithBytes(const std::string& path, absl::string_view magic) {
   return static_cast<size_t>(in.gcount()) == magic.size() && head == magic;
 }
 
-// Total bytes of the files below `path` (for progress).
+// Total bytes of the input (for progress).
 uint64_t TotalBytes(const std::string& path, bool is_dir) {
   std::error_code ec;
-  if (!is_dir) return fs::file_size(path, ec);
-  uint64_t total = 0;
-  for (auto it = fs::recursive_directory_iterator(path, ec);
-       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    std::error_code fe;
-    if (it->is_regular_file(fe)) {
-      const uint64_t n = it->file_size(fe);
-      if (!fe) total += n;
-    }
-  }
-  return total;
+  return is_dir ? file_bytes::TreeBytes(path) : fs::file_size(path, ec);
 }
 
 // Reads a file format into `src` (one item named "").
@@ -409,7 +390,7 @@ absl::StatusOr<std::shared_ptr<const std::string>> ReadWholeFile(
     const std::string& path, const std::function<void(uint64_t)>& progress) {
   // O_NONBLOCK: opening a FIFO for reading would wait for a writer.
   const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0) return IoError("open", path, errno);
+  if (fd < 0) return file_bytes::IoError("open", path, errno);
   struct stat st;
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     close(fd);
@@ -428,7 +409,7 @@ absl::StatusOr<std::shared_ptr<const std::string>> ReadWholeFile(
     if (n <= 0) {
       const int err = n < 0 ? errno : EIO;
       close(fd);
-      return IoError("read", path, err);
+      return file_bytes::IoError("read", path, err);
     }
     done += static_cast<size_t>(n);
     if (progress) progress(static_cast<uint64_t>(n));

@@ -14,6 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "ckptdb/checkpoint_manager.h"
 #include "ckptdb/status.h"
+#include "core/file_bytes.h"
 #include "db/rocks_util.h"
 #include "tools/cli.h"
 #include "tools/cli_format.h"
@@ -23,29 +24,13 @@
 namespace ckptdb::cli {
 namespace {
 
-namespace fs = std::filesystem;
-
-uint64_t DirectoryBytes(const std::string& path) {
-  uint64_t total = 0;
-  std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(path, ec);
-       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    std::error_code fe;
-    if (it->is_regular_file(fe)) {
-      const uint64_t n = it->file_size(fe);
-      if (!fe) total += n;
-    }
-  }
-  return total;
-}
-
 // Runs `fn` (garbage collection) while a progress bar shows the bytes the
 // database directory has shrunk by.
 absl::Status WithGcProgress(const Args& args, const std::string& path,
                             const std::function<absl::Status()>& fn) {
   Progress progress(args, "gc: disk freed", 0);
   if (!progress.enabled()) return fn();
-  const uint64_t before = DirectoryBytes(path);
+  const uint64_t before = file_bytes::TreeBytes(path);
   std::atomic<bool> done{false};
   absl::Status result;
   std::thread worker([&] {
@@ -54,11 +39,11 @@ absl::Status WithGcProgress(const Args& args, const std::string& path,
   });
   while (!done.load()) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    const uint64_t now = DirectoryBytes(path);
+    const uint64_t now = file_bytes::TreeBytes(path);
     progress.Set(before > now ? before - now : 0);
   }
   worker.join();
-  const uint64_t now = DirectoryBytes(path);
+  const uint64_t now = file_bytes::TreeBytes(path);
   progress.Set(before > now ? before - now : 0);
   progress.Done();
   return result;

@@ -24,6 +24,7 @@
 #include "ckptdb/checkpoint_manager.h"
 #include "ckptdb/import.h"
 #include "ckptdb/status.h"
+#include "core/file_bytes.h"
 #include "core/import_source.h"
 #include "core/npy.h"
 #include "tools/cli.h"
@@ -37,19 +38,11 @@ namespace {
 
 namespace fs = std::filesystem;
 
-absl::Status IoError(const std::string& what, const std::string& path,
-                     int err) {
-  const std::string msg =
-      absl::StrCat("cannot ", what, " '", path, "': ", std::strerror(err));
-  if (err == ENOSPC) return absl::ResourceExhaustedError(msg);
-  return absl::InternalError(msg);
-}
-
 absl::Status WriteWholeFile(const std::string& path,
                             const std::vector<absl::string_view>& parts) {
   const int fd =
       open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) return IoError("create", path, errno);
+  if (fd < 0) return file_bytes::IoError("create", path, errno);
   for (absl::string_view p : parts) {
     while (!p.empty()) {
       const ssize_t n = write(fd, p.data(), p.size());
@@ -57,12 +50,12 @@ absl::Status WriteWholeFile(const std::string& path,
       if (n < 0) {
         const int err = errno;
         close(fd);
-        return IoError("write", path, err);
+        return file_bytes::IoError("write", path, err);
       }
       p.remove_prefix(static_cast<size_t>(n));
     }
   }
-  if (close(fd) != 0) return IoError("write", path, errno);
+  if (close(fd) != 0) return file_bytes::IoError("write", path, errno);
   return absl::OkStatus();
 }
 

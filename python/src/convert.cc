@@ -314,8 +314,7 @@ class FromPy {
     Sharding s = ShardingFromParts(parts[2], parts[3], parts[4], parts[5]);
     out.sharding = std::move(s);
     out.process = obj.attr("_ckptdb_process")().cast<int>();
-    py::dtype dt =
-        py::reinterpret_borrow<py::dtype>(py::dtype::from_args(parts[1]));
+    py::dtype dt = py::dtype::from_args(parts[1]);
     std::optional<DType> dtype = FromNumpyDType(dt);
     if (!dtype) {
       throw py::type_error(

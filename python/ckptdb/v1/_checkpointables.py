@@ -113,8 +113,9 @@ def plan_save(ctx: Any, items: Dict[str, Any], pytree_args: Any
   return db, folders, record
 
 
-def _fsync_tree(root: str) -> List[List[Any]]:
-  """fsyncs every file and folder under root; [relpath, size, sha256]."""
+def _listing(root: str, fsync: bool) -> List[List[Any]]:
+  """[relpath, size, sha256] of every file under root, in walk order;
+  with fsync, every file and folder is fsynced too."""
   listing = []
   for dirpath, dirnames, filenames in os.walk(root):
     dirnames.sort()
@@ -124,11 +125,18 @@ def _fsync_tree(root: str) -> List[List[Any]]:
       with open(full, 'rb') as f:
         for block in iter(lambda: f.read(1 << 20), b''):
           h.update(block)
-        os.fsync(f.fileno())
+        if fsync:
+          os.fsync(f.fileno())
       listing.append([os.path.relpath(full, root).replace(os.sep, '/'),
                       os.path.getsize(full), h.hexdigest()])
-    _fsync_dir(dirpath)
+    if fsync:
+      _fsync_dir(dirpath)
   return listing
+
+
+def _fsync_tree(root: str) -> List[List[Any]]:
+  """fsyncs every file and folder under root; [relpath, size, sha256]."""
+  return _listing(root, fsync=True)
 
 
 def _fsync_dir(path: str) -> None:
@@ -263,17 +271,7 @@ def verify(path: str, name: str, entry: Dict[str, Any]) -> None:
   if not os.path.isdir(root):
     raise FileNotFoundError(
         f"checkpointable '{name}' of '{path}': its folder {root} is missing")
-  found = []
-  for dirpath, dirnames, filenames in os.walk(root):
-    dirnames.sort()
-    for fname in sorted(filenames):
-      full = os.path.join(dirpath, fname)
-      h = hashlib.sha256()
-      with open(full, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''):
-          h.update(block)
-      found.append([os.path.relpath(full, root).replace(os.sep, '/'),
-                    os.path.getsize(full), h.hexdigest()])
+  found = _listing(root, fsync=False)
   if found != entry['files']:
     raise _ckptdb.CorruptionError(
         f"checkpointable '{name}' of '{path}': the files of {root} differ "
