@@ -14,6 +14,8 @@ StoreOptions ToStoreOptions(const StoreTuning& tuning) {
   o.chunk_bytes = tuning.chunk_bytes;
   o.inline_bytes = tuning.inline_bytes;
   o.patch_max_fraction = tuning.patch_max_fraction;
+  o.delta_chunks = tuning.delta_chunks;
+  o.compress_chunks = tuning.compress_chunks;
   o.num_threads = tuning.num_threads;
   o.mmap_reads = tuning.mmap_reads;
   return o;

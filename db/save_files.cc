@@ -5,12 +5,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "ckptdb/status.h"
+#include "core/byte_planes.h"
+#include "db/chunk_coding.h"
 #include "db/rocks_util.h"
 #include "db/save_plan.h"
 #include "db/store.h"
 #include "db/store_internal.h"
 #include "rocksdb/sst_file_writer.h"
-#include "schema/chunk_codec.h"
 #include "schema/node_codec.h"
 #include "schema/records.h"
 #include "schema/step_codec.h"
@@ -21,45 +22,28 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Writes chunks [begin, end) of plan->new_jobs into one SST file. Sets
-// *changed to the job whose bytes no longer hash to what was planned (a
-// borrowed array changed during the save).
+// Writes chunks [begin, end) of plan->new_jobs into one SST file, each as
+// CodeChunk chooses. Sets *changed to the job whose bytes no longer hash to
+// what was planned (a borrowed array changed during the save).
 rocksdb::Status WritePart(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* chunks,
                           const rocksdb::Options& options,
-                          const StoreOptions& store_options,
-                          const std::string& file, size_t begin, size_t end,
-                          SavePlan* plan, int64_t* changed) {
+                          const ChunkCoding& coding, const std::string& file,
+                          size_t begin, size_t end, SavePlan* plan,
+                          int64_t* changed) {
   // Keep the written pages cached: a restore soon after reads them.
   rocksdb::SstFileWriter writer(rocksdb::EnvOptions(), options, chunks,
                                 /*invalidate_page_cache=*/false);
   rocksdb::Status s = writer.Open(file);
   std::string& buf = Staging();
-  std::string patch;
-  rocksdb::ReadOptions ro;
-  ro.verify_checksums = false;
-  ro.fill_cache = false;
+  std::string value;
   for (size_t k = begin; k < end && s.ok(); ++k) {
     ChunkJob& j = plan->jobs[plan->new_jobs[k]];
     absl::string_view bytes = ChunkBytes(*plan, j, &buf);
     const std::string key = ChunkKey(j.chunk.segment, j.chunk.ordinal);
-    if (j.base) {
-      rocksdb::PinnableSlice base;
-      rocksdb::Status bs = db->Get(
-          ro, chunks, ChunkKey(j.base->segment, j.base->ordinal), &base);
-      // Patch only against verified bytes.
-      if (bs.ok() && base.size() == j.base->size &&
-          HashBytes(base.data(), base.size()) == j.base->hash &&
-          EncodePatch(bytes, ToView(base), *j.base,
-                      store_options.patch_page_bytes,
-                      store_options.patch_max_fraction, key, &patch)) {
-        j.chunk.kind = ChunkKind::kPatch;
-        j.chunk.stored_size = static_cast<uint32_t>(patch.size());
-        s = writer.Put(key, patch);
-      } else {
-        j.base.reset();
-      }
-    }
-    if (!j.base) s = writer.Put(key, ToSlice(bytes));
+    const int width = PlaneWidth(DTypeSize(plan->array(j).stored_dtype));
+    CodeChunk(db, chunks, coding, width, bytes, key, &j, &value);
+    s = writer.Put(key, j.chunk.kind == ChunkKind::kFull ? ToSlice(bytes)
+                                                         : ToSlice(value));
     // Hashing after the write: equal means what was written is what was
     // planned (bytes that changed and changed back aside).
     if (s.ok() && HashBytes(bytes.data(), bytes.size()) != j.chunk.hash) {
@@ -98,10 +82,15 @@ absl::Status Store::WriteSegmentFiles(const StepSaveRequest& req,
   }
   rocksdb::Options options(rocksdb::DBOptions(), cf_options_->chunks);
   if (options_.env) options.env = options_.env;
+  ChunkCoding coding;
+  coding.patch_max_fraction = options_.patch_max_fraction;
+  coding.patch_page_bytes = options_.patch_page_bytes;
+  coding.delta_chunks = options_.delta_chunks;
+  coding.compress_chunks = options_.compress_chunks;
   std::vector<rocksdb::Status> statuses(parts.size());
   std::vector<int64_t> changed(parts.size(), -1);
   pool_->ParallelFor(parts.size(), [&](size_t p) {
-    statuses[p] = WritePart(db_.get(), chunks_cf_, options, options_,
+    statuses[p] = WritePart(db_.get(), chunks_cf_, options, coding,
                             files->segment_files[p], parts[p].first,
                             parts[p].second, plan, &changed[p]);
   });

@@ -33,6 +33,7 @@
 #ifndef CKPTDB_DB_STORE_H_
 #define CKPTDB_DB_STORE_H_
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -123,6 +124,14 @@ struct StoreOptions {
   double patch_max_fraction = 0.5;
   // Page size of patch chunks. Default: 4 KiB.
   uint32_t patch_page_bytes = 4096;
+  // Delta chunks: a changed chunk whose predecessor has the same size is
+  // stored as byte planes of its difference from the predecessor's base
+  // when a sample predicts it saves at least 10% (docs/design.md, "Delta
+  // chunks"). Default: true.
+  bool delta_chunks = true;
+  // Compressed chunks: a chunk stored whole is stored as compressed byte
+  // planes when a sample predicts it saves at least 20%. Default: true.
+  bool compress_chunks = true;
   // Read through mmap: a chunk is copied once, from the page cache straight
   // into the destination (faster, see docs/design.md), but the mapped
   // page-cache pages count in the process's RSS while a restore reads them.
@@ -227,6 +236,13 @@ struct GcReport {
   uint64_t orphan_column_families = 0;
 };
 
+// Live chunks stored one way (ChunkKind): their decoded and stored bytes.
+struct KindBytes {
+  uint64_t chunks = 0;
+  uint64_t decoded_bytes = 0;
+  uint64_t stored_bytes = 0;
+};
+
 struct StoreStats {
   uint64_t steps = 0;
   uint64_t logical_bytes = 0;     // sum over steps
@@ -236,6 +252,8 @@ struct StoreStats {
   uint64_t sst_bytes = 0;      // RocksDB table files, all families
   uint64_t disk_bytes = 0;     // every file in the directory
   std::vector<SegmentInfo> segments;
+  // Indexed by ChunkKind: Full, Patch, Delta, Compressed.
+  std::array<KindBytes, 4> by_kind;
 };
 
 // A problem found by Verify.
@@ -642,6 +660,9 @@ class Store {
       const StepEntry& entry) const;
   absl::StatusOr<SegmentInfo> ReadSegmentStat(uint64_t segment) const;
   // Calls fn for every segment statistics record, decoded (or its error).
+  // Adds up the chunk index's live chunks by kind (Stats).
+  absl::Status CountChunkKinds(std::array<KindBytes, 4>* by_kind) const
+      ABSL_SHARED_LOCKS_REQUIRED(db_mu_);
   absl::Status ForEachSegmentStat(
       const std::function<void(uint64_t segment,
                                const absl::StatusOr<SegmentInfo>& stat)>& fn)

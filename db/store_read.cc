@@ -8,6 +8,7 @@
 #include "absl/strings/str_join.h"
 #include "ckptdb/status.h"
 #include "core/chunk_grid.h"
+#include "db/chunk_coding.h"
 #include "db/rocks_util.h"
 #include "db/store.h"
 #include "db/store_internal.h"
@@ -118,8 +119,8 @@ absl::Status Store::ReadChunk(
                         c.ordinal, ")");
   };
   rocksdb::ReadOptions ro;
-  // The chunk's XXH3-128 is checked below; RocksDB's block checksum would
-  // only read the bytes a second time.
+  // The chunk's XXH3-128 is checked (DecodeChunk); RocksDB's block checksum
+  // would only read the bytes a second time.
   ro.verify_checksums = false;
   ro.fill_cache = false;
   const std::string key = ChunkKey(c.segment, c.ordinal);
@@ -129,42 +130,10 @@ absl::Status Store::ReadChunk(
     return absl::DataLossError(absl::StrCat(where(), " is missing"));
   }
   if (!s.ok()) return FromRocks(s, where());
-  if (c.kind == ChunkKind::kFull) {
-    if (v.size() != c.size) {
-      return absl::DataLossError(absl::StrCat(where(), " has ", v.size(),
-                                              " bytes, expected ", c.size));
-    }
-    if (HashBytes(v.data(), v.size()) != c.hash) {
-      return absl::DataLossError(
-          absl::StrCat(where(), " is corrupt: content hash mismatch"));
-    }
-    return consume(ToView(v));
-  }
-  // Patch: the base chunk's bytes with the replaced pages.
-  RecordBuffer buf;
-  CKPTDB_ASSIGN_OR_RETURN(PatchView patch,
-                          DecodePatch(key, ToView(v), c.size, where(), &buf));
-  rocksdb::PinnableSlice bv;
-  s = db_->Get(ro, chunks_cf_, ChunkKey(patch.base.segment, patch.base.ordinal),
-               &bv);
-  if (s.IsNotFound()) {
-    return absl::DataLossError(
-        absl::StrCat(where(), ": its base chunk (segment ", patch.base.segment,
-                     ", ordinal ", patch.base.ordinal, ") is missing"));
-  }
-  if (!s.ok()) return FromRocks(s, where());
-  if (bv.size() != patch.base.size ||
-      HashBytes(bv.data(), bv.size()) != patch.base.hash) {
-    return absl::DataLossError(
-        absl::StrCat(where(), ": its base chunk is corrupt"));
-  }
-  scratch->assign(bv.data(), bv.size());
-  CKPTDB_RETURN_IF_ERROR(ApplyPatch(patch, where(), scratch));
-  if (HashBytes(scratch->data(), scratch->size()) != c.hash) {
-    return absl::DataLossError(
-        absl::StrCat(where(), " is corrupt: content hash mismatch"));
-  }
-  return consume(*scratch);
+  CKPTDB_ASSIGN_OR_RETURN(
+      absl::string_view bytes,
+      DecodeChunk(db_.get(), chunks_cf_, c, key, ToView(v), where, scratch));
+  return consume(bytes);
 }
 
 absl::Status Store::CheckStillCommitted(const StoredItem& item) const {

@@ -140,7 +140,7 @@ void DescribeCommit(const SavePlan& plan, const ReusedChunks& reused,
     seg.total_bytes += j.chunk.stored_size;
     ChunkEntry& e = c->new_entries[j.chunk.hash];
     e.location = j.chunk;
-    if (j.chunk.kind == ChunkKind::kPatch) e.base = j.base;
+    e.base = j.base;  // kept only by a Patch or Delta chunk
   }
   c->segment = std::move(seg);
 }
@@ -296,7 +296,8 @@ absl::Status Store::DedupAgainstIndex(SavePlan* plan, uint64_t segment,
 }
 
 absl::Status Store::ChoosePatchBases(SavePlan* plan) {
-  if (options_.patch_max_fraction <= 0 || plan->new_jobs.empty()) {
+  if ((options_.patch_max_fraction <= 0 && !options_.delta_chunks) ||
+      plan->new_jobs.empty()) {
     return absl::OkStatus();
   }
   absl::MutexLock b(&bases_mu_);
@@ -307,11 +308,11 @@ absl::Status Store::ChoosePatchBases(SavePlan* plan) {
     if (it == prev_bases_.end()) continue;
     if (j.position >= it->second.size()) continue;
     const ChunkLocation& base = it->second[j.position];
-    if (base.size != j.chunk.size || base.kind != ChunkKind::kFull) continue;
+    if (base.size != j.chunk.size || !IsSelfContained(base.kind)) continue;
     auto live = LookupChunk(base.hash);
     if (!live.ok() || live->location.segment != base.segment ||
         live->location.ordinal != base.ordinal ||
-        live->location.kind != ChunkKind::kFull) {
+        !IsSelfContained(live->location.kind)) {
       continue;  // the base is gone: store the chunk whole
     }
     j.base = base;
@@ -349,7 +350,7 @@ absl::Status Store::LoadPrevBases() {
       bases.assign(n.chunks.size(), ChunkLocation());
       for (size_t k = 0; k < n.chunks.size(); ++k) {
         const ChunkLocation& c = n.chunks[k];
-        if (c.kind == ChunkKind::kFull) {
+        if (IsSelfContained(c.kind)) {
           bases[k] = c;
           continue;
         }
@@ -376,7 +377,7 @@ void Store::RememberBases(const SavePlan& plan, const ReusedChunks& reused) {
         const ChunkJob& j = plan.jobs[a.first_job + k];
         const ChunkJob& f = j.first >= 0 ? plan.jobs[j.first] : j;
         ChunkLocation& base = bases[j.position];
-        if (f.chunk.kind == ChunkKind::kFull) {
+        if (IsSelfContained(f.chunk.kind)) {
           base = f.chunk;
         } else if (f.is_new && f.base) {
           base = *f.base;

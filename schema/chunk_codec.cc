@@ -102,9 +102,7 @@ bool EncodePatch(absl::string_view bytes, absl::string_view base_bytes,
     data += len;
   }
   auto pages_vec = fbb.CreateVector(pages);
-  ChunkLocation full = base;
-  full.kind = ChunkKind::kFull;
-  const fb::ChunkRef base_ref = ToChunkRef(full);
+  const fb::ChunkRef base_ref = ToChunkRef(base);
   fb::PatchBuilder b(fbb);
   b.add_format_version(kFormatVersion);
   b.add_base(&base_ref);
@@ -126,7 +124,7 @@ absl::StatusOr<PatchView> DecodePatch(absl::string_view key,
   const fb::Patch* p = *decoded;
   if (p->base() == nullptr || p->page_bytes() == 0 || p->pages() == nullptr ||
       p->data() == nullptr || p->base()->size() != size ||
-      p->base()->kind() != fb::ChunkKind_Full) {
+      !IsSelfContained(static_cast<ChunkKind>(p->base()->kind()))) {
     return absl::DataLossError(absl::StrCat(what, ": invalid patch"));
   }
   PatchView out;
@@ -156,6 +154,64 @@ absl::Status ApplyPatch(const PatchView& patch, absl::string_view what,
     data_off += len;
   }
   return absl::OkStatus();
+}
+
+std::string EncodeCoded(const CodedPlanes& planes,
+                        const std::optional<ChunkLocation>& base,
+                        absl::string_view key) {
+  thread_local flatbuffers::FlatBufferBuilder fbb(1 << 16);
+  fbb.Clear();
+  auto data = fbb.CreateVector(
+      reinterpret_cast<const uint8_t*>(planes.data.data()), planes.data.size());
+  auto sizes = fbb.CreateVector(planes.sizes);
+  std::vector<uint8_t> codecs;
+  for (PlaneCodec c : planes.codecs) codecs.push_back(static_cast<uint8_t>(c));
+  auto codecs_vec = fbb.CreateVector(codecs);
+  fb::ChunkRef base_ref;
+  if (base) base_ref = ToChunkRef(*base);
+  fb::CodedBuilder b(fbb);
+  b.add_format_version(kFormatVersion);
+  if (base) b.add_base(&base_ref);
+  b.add_width(static_cast<uint8_t>(planes.width));
+  b.add_transform(static_cast<uint8_t>(planes.transform));
+  b.add_plane_codecs(codecs_vec);
+  b.add_plane_sizes(sizes);
+  b.add_data(data);
+  fbb.Finish(b.Finish(), kCodedIdent);
+  return SealRecord(key, fbb);
+}
+
+absl::StatusOr<CodedView> DecodeCoded(absl::string_view key,
+                                      absl::string_view value, ChunkKind kind,
+                                      uint32_t size, absl::string_view what,
+                                      RecordBuffer* buf) {
+  auto decoded = DecodeRecord<fb::Coded>(
+      key, value, kCodedIdent, absl::StrCat(what, " is corrupt: coded chunk"),
+      buf);
+  if (!decoded.ok()) return decoded.status();
+  const fb::Coded* c = *decoded;
+  const bool delta = kind == ChunkKind::kDelta;
+  const bool diff =
+      c->transform() == static_cast<uint8_t>(PlaneTransform::kDifference);
+  const bool base_ok =
+      delta ? c->base() != nullptr && c->base()->size() == size &&
+                  IsSelfContained(static_cast<ChunkKind>(c->base()->kind()))
+            : c->base() == nullptr;
+  if (!base_ok || delta != diff || c->plane_codecs() == nullptr ||
+      c->plane_sizes() == nullptr || c->data() == nullptr) {
+    return absl::DataLossError(absl::StrCat(what, ": invalid coded chunk"));
+  }
+  CodedView out;
+  if (delta) out.base = FromChunkRef(*c->base());
+  out.planes.width = c->width();
+  out.planes.transform = static_cast<PlaneTransform>(c->transform());
+  out.planes.codecs =
+      absl::MakeConstSpan(c->plane_codecs()->data(), c->plane_codecs()->size());
+  out.planes.sizes =
+      absl::MakeConstSpan(c->plane_sizes()->data(), c->plane_sizes()->size());
+  out.planes.data = absl::string_view(
+      reinterpret_cast<const char*>(c->data()->data()), c->data()->size());
+  return out;
 }
 
 }  // namespace ckptdb::internal

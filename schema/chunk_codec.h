@@ -1,5 +1,6 @@
-// Codecs of the chunk records: chunk_index entries (ChunkEntry) and Patch
-// chunk values. Pure encoding; no I/O. See docs/format.md.
+// Codecs of the chunk records: chunk_index entries (ChunkEntry), Patch
+// chunk values and Coded (Delta and Compressed) chunk values. Pure encoding; no
+// I/O. See docs/format.md.
 #ifndef CKPTDB_SCHEMA_CHUNK_CODEC_H_
 #define CKPTDB_SCHEMA_CHUNK_CODEC_H_
 
@@ -13,6 +14,7 @@
 #include "absl/strings/string_view.h"
 #include "chunk_generated.h"
 #include "common_generated.h"
+#include "core/byte_planes.h"
 #include "schema/chunk_location.h"
 
 namespace ckptdb::internal {
@@ -68,6 +70,30 @@ absl::StatusOr<PatchView> DecodePatch(absl::string_view key,
 // prefixed with `what`: "patch page out of range", "patch data truncated".
 absl::Status ApplyPatch(const PatchView& patch, absl::string_view what,
                         std::string* chunk);
+
+// A Coded chunk: byte planes (core/byte_planes.h) of the chunk, or, with
+// `base`, of its difference from that self-contained chunk of the same
+// size (a Delta chunk; otherwise a Compressed one). The sealed value under
+// chunks-family key `key`.
+std::string EncodeCoded(const CodedPlanes& planes,
+                        const std::optional<ChunkLocation>& base,
+                        absl::string_view key);
+
+// A decoded Coded value; views into the RecordBuffer it was decoded from.
+struct CodedView {
+  std::optional<ChunkLocation> base;
+  PlanesView planes;
+};
+
+// Decodes the Coded value of a chunk of `kind` (kDelta or kCompressed) and
+// `size` decoded bytes. DataLoss prefixed with `what`: bad checksum or
+// verification, or "invalid coded chunk" (a Delta without a self-contained
+// base of its size, a Compressed chunk with a base or a difference, no
+// planes).
+absl::StatusOr<CodedView> DecodeCoded(absl::string_view key,
+                                      absl::string_view value, ChunkKind kind,
+                                      uint32_t size, absl::string_view what,
+                                      RecordBuffer* buf);
 
 }  // namespace ckptdb::internal
 

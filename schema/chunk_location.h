@@ -13,9 +13,17 @@ namespace ckptdb::internal {
 // How a chunk's value in the chunks column family encodes its bytes (the
 // numbering of fb::ChunkKind).
 enum class ChunkKind : uint8_t {
-  kFull = 0,   // the value is the bytes, verbatim
-  kPatch = 1,  // the value is a Patch record against a Full base chunk
+  kFull = 0,        // the value is the bytes, verbatim
+  kPatch = 1,       // a Patch record against a self-contained base chunk
+  kDelta = 2,       // a Coded record: planes of the difference from a base
+  kCompressed = 3,  // a Coded record: the chunk's own planes
 };
+
+// Full and Compressed chunks decode on their own, so they can be bases of
+// Patch and Delta chunks (which cannot: there are no chains).
+inline bool IsSelfContained(ChunkKind kind) {
+  return kind == ChunkKind::kFull || kind == ChunkKind::kCompressed;
+}
 
 struct ChunkLocation {
   Hash128 hash;              // XXH3-128 of the decoded bytes: the identity

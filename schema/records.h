@@ -35,6 +35,7 @@ inline constexpr char kNodeIdent[] = "CKND";
 inline constexpr char kStepIdent[] = "CKST";
 inline constexpr char kChunkEntryIdent[] = "CKCE";
 inline constexpr char kPatchIdent[] = "CKPA";
+inline constexpr char kCodedIdent[] = "CKCD";
 inline constexpr char kHeaderIdent[] = "CKDB";
 inline constexpr char kSegmentIdent[] = "CKSG";
 inline constexpr char kSegmentStatIdent[] = "CKSS";

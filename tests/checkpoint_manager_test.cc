@@ -735,6 +735,7 @@ TEST(PatchTest, PatchesCanBeDisabledAndDenseChangesStayFull) {
   CheckpointManagerOptions o;
   o.enable_async_checkpointing = false;
   o.tuning.patch_max_fraction = 0;
+  o.tuning.delta_chunks = false;  // (changed rows would be deltas)
   auto mgr = CheckpointManager::Open(dir.Sub("db"), o);
   CKPTDB_ASSERT_OK(mgr);
   CKPTDB_ASSERT_OK((*mgr)->Save(0, Embedding(0, 41)));

@@ -431,6 +431,41 @@ void AppendRunsTable(const RunsBytes& runs, std::string* out) {
   absl::StrAppend(out, "\n", Table(rows, {false, true, true, true}));
 }
 
+constexpr const char* kKindNames[] = {"full", "patch", "delta", "compressed"};
+
+// Live chunks by how they are stored, and what each way saves.
+void WriteKindsJson(const internal::StoreStats& st, JsonWriter* w) {
+  w->Key("stored_as");
+  w->BeginObject();
+  for (size_t k = 0; k < st.by_kind.size(); ++k) {
+    w->Key(kKindNames[k]);
+    w->BeginObject(true);
+    w->FieldUint("chunks", st.by_kind[k].chunks);
+    w->FieldUint("decoded_bytes", st.by_kind[k].decoded_bytes);
+    w->FieldUint("stored_bytes", st.by_kind[k].stored_bytes);
+    w->EndObject();
+  }
+  w->EndObject();
+}
+
+// Kinds holding no chunk are left out (Full always shows).
+void AppendKindsTable(const internal::StoreStats& st, std::string* out) {
+  std::vector<std::vector<std::string>> rows = {
+      {"STORED AS", "CHUNKS", "DECODED", "STORED", "SAVED"}};
+  for (size_t k = 0; k < st.by_kind.size(); ++k) {
+    const internal::KindBytes& b = st.by_kind[k];
+    if (k > 0 && b.chunks == 0) continue;
+    const double saved =
+        b.decoded_bytes > 0
+            ? 1 - static_cast<double>(b.stored_bytes) / b.decoded_bytes
+            : 0;
+    rows.push_back({kKindNames[k], absl::StrCat(b.chunks),
+                    HumanBytes(b.decoded_bytes), HumanBytes(b.stored_bytes),
+                    absl::StrFormat("%.0f%%", 100 * saved)});
+  }
+  absl::StrAppend(out, "\n", Table(rows, {false, true, true, true, true}));
+}
+
 absl::Status RunStats(const Args& args) {
   CKPTDB_ASSIGN_OR_RETURN(auto store,
                           OpenDatabase(args[0], OpenMode::kReadOnly));
@@ -463,6 +498,7 @@ absl::Status RunStats(const Args& args) {
     w.FieldUint("segments", st.segments.size());
     w.FieldUint("segment_bytes", st.segment_bytes);
     w.FieldUint("reclaimable_bytes", reclaimable);
+    WriteKindsJson(st, &w);
     WriteRunsJson(runs, &w);
     w.Key("per_step");
     w.BeginArray();
@@ -511,6 +547,7 @@ absl::Status RunStats(const Args& args) {
                                    reclaimable > 0 ? ": run `ckptdb gc`" : "")},
   };
   std::string out = Table(rows, {});
+  AppendKindsTable(st, &out);
   AppendRunsTable(runs, &out);
   std::vector<std::vector<std::string>> per = {
       {"STEP", "NAME", "LOGICAL", "UNIQUE", "NEW", "CHUNKS"}};

@@ -42,6 +42,17 @@ struct StoreTuning {
   // this fraction of 4 KiB pages are stored as patches; 0 disables.
   // Default: 0.5.
   double patch_max_fraction = 0.5;
+  // A changed chunk whose predecessor (the previous save's chunk at the same
+  // leaf and position) has the same size is stored as the byte planes of its
+  // difference from it, zstd-compressed, when a sample of it predicts at
+  // least 10% saved (training steps: the sign, exponent and top mantissa
+  // bits of most floats do not change). Restores decode it; reads verify the
+  // decoded bytes. Default: true.
+  bool delta_chunks = true;
+  // A chunk stored whole is stored as compressed byte planes when a sample
+  // predicts at least 20% saved (bfloat16 weights, integer tables; random
+  // float32 values do not qualify and cost only the sample). Default: true.
+  bool compress_chunks = true;
   // Read chunks through mmap: one copy from the page cache into the
   // destination, about 1.2x faster than the default (pread into a RocksDB
   // buffer, then a copy), but the mapped page-cache pages then count in the

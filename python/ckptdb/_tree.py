@@ -493,6 +493,12 @@ class StoreTuning:
   patch_max_fraction: changed chunks differing from the previous save's in
     at most this fraction of 4 KiB pages are stored as patches; 0 disables.
     Default 0.5.
+  delta_chunks: a changed chunk is stored as the zstd-compressed byte planes
+    of its difference from the previous save's chunk when a sample predicts
+    at least 10% saved (training steps). Default True.
+  compress_chunks: a chunk stored whole is stored as compressed byte planes
+    when a sample predicts at least 20% saved (bfloat16 weights, integer
+    tables). Default True.
   mmap_reads: read chunks through mmap (about 1.2x faster restores, but
     mapped page-cache pages count in RSS during restores). Default False.
   num_threads: worker threads for hashing and reading besides the caller.
@@ -501,6 +507,8 @@ class StoreTuning:
   chunk_bytes: Optional[int] = None
   inline_bytes: Optional[int] = None
   patch_max_fraction: Optional[float] = None
+  delta_chunks: Optional[bool] = None
+  compress_chunks: Optional[bool] = None
   mmap_reads: Optional[bool] = None
   num_threads: Optional[int] = None
 

@@ -55,6 +55,10 @@ StoreTuning TuningFromDict(py::handle h) {
       t.inline_bytes = kv.second.cast<uint32_t>();
     } else if (k == "patch_max_fraction") {
       t.patch_max_fraction = kv.second.cast<double>();
+    } else if (k == "delta_chunks") {
+      t.delta_chunks = kv.second.cast<bool>();
+    } else if (k == "compress_chunks") {
+      t.compress_chunks = kv.second.cast<bool>();
     } else if (k == "mmap_reads") {
       t.mmap_reads = kv.second.cast<bool>();
     } else if (k == "num_threads") {

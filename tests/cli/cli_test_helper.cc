@@ -363,42 +363,50 @@ int Corrupt(const std::string& db, const std::string& step_s,
       if (item->PathOf(i).ToString() == path) node = i;
     }
     if (node == 0) return Fail(absl::NotFoundError(path));
+    // The stored value (a node record, or the first chunk of the leaf as
+    // stored: verbatim, a patch, a delta or compressed), read straight from
+    // RocksDB; a window of it is searched for in the files.
+    std::string cf_name = "chunks", key;
     if (node_record) {
-      // The record's value, read straight from RocksDB.
-      auto cf_name = (*store)->StepColumnFamily(step);
-      if (!cf_name.ok()) return Fail(cf_name.status());
-      store->reset();
-      std::vector<std::string> names;
-      rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), db, &names);
-      std::vector<rocksdb::ColumnFamilyDescriptor> descs;
-      for (const auto& n : names)
-        descs.emplace_back(n, rocksdb::ColumnFamilyOptions());
-      std::vector<rocksdb::ColumnFamilyHandle*> handles;
-      rocksdb::DB* raw = nullptr;
-      auto st = rocksdb::DB::OpenForReadOnly(rocksdb::DBOptions(), db, descs,
-                                             &handles, &raw);
-      if (!st.ok()) return Fail(absl::InternalError(st.ToString()));
-      for (size_t i = 0; i < names.size(); ++i) {
-        if (names[i] != *cf_name) continue;
-        std::string value;
-        st = raw->Get(rocksdb::ReadOptions(), handles[i],
-                      ckptdb::internal::NodeKey(0, node), &value);
-        if (!st.ok()) return Fail(absl::InternalError(st.ToString()));
-        needle = value;
-        offset = value.size() / 2;
-      }
-      for (auto* h : handles) raw->DestroyColumnFamilyHandle(h);
-      delete raw;
+      auto step_cf = (*store)->StepColumnFamily(step);
+      if (!step_cf.ok()) return Fail(step_cf.status());
+      cf_name = *step_cf;
+      key = ckptdb::internal::NodeKey(0, node);
     } else {
       const auto& n = item->nodes[node];
       if (n.chunks.empty()) return Fail(absl::InvalidArgumentError("inline"));
-      auto a = Array::Allocate(n.dtype, n.shape);
-      ckptdb::internal::ArrayRead r{node, a.mutable_data(), n.dtype};
-      if (auto s = (*store)->ReadArrays(*item, {r}); !s.ok()) return Fail(s);
-      needle.assign(static_cast<const char*>(a.data()),
-                    std::min<size_t>(64, a.nbytes()));
-      offset = 3;
+      key =
+          ckptdb::internal::ChunkKey(n.chunks[0].segment, n.chunks[0].ordinal);
     }
+    store->reset();
+    std::vector<std::string> names;
+    rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), db, &names);
+    std::vector<rocksdb::ColumnFamilyDescriptor> descs;
+    for (const auto& n : names)
+      descs.emplace_back(n, rocksdb::ColumnFamilyOptions());
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* raw = nullptr;
+    auto st = rocksdb::DB::OpenForReadOnly(rocksdb::DBOptions(), db, descs,
+                                           &handles, &raw);
+    if (!st.ok()) return Fail(absl::InternalError(st.ToString()));
+    for (size_t i = 0; i < names.size(); ++i) {
+      if (names[i] != cf_name) continue;
+      std::string value;
+      st = raw->Get(rocksdb::ReadOptions(), handles[i], key, &value);
+      if (!st.ok()) return Fail(absl::InternalError(st.ToString()));
+      if (node_record) {
+        needle = value;
+        offset = value.size() / 2;
+      } else {
+        // A Coded value begins like every other FlatBuffer: take a window
+        // of its data (the middle), unique in the files.
+        const size_t from = value.size() >= 256 ? value.size() / 2 : 0;
+        needle = value.substr(from, 64);
+        offset = std::min<size_t>(3, needle.size() / 2);
+      }
+    }
+    for (auto* h : handles) raw->DestroyColumnFamilyHandle(h);
+    delete raw;
   }
   if (needle.empty() || !FlipFirst(db, needle, offset)) {
     return Fail(absl::NotFoundError("bytes to corrupt not found"));

@@ -215,6 +215,23 @@ void SchemaSeeds() {
   const std::string size_le("\x00\x10\x00\x00", 4);  // 4096
   Write("patch", "patch-stored", std::string(1, '\0') + size_le + patch);
   Write("patch", "patch-sealed", std::string(1, '\1') + size_le + Body(patch));
+  // Coded: the same chunk as a Delta of its base and as a Compressed chunk.
+  for (bool delta : {true, false}) {
+    const absl::string_view from = delta ? absl::string_view(base) : "";
+    CodedPlanes planes;
+    if (!EncodePlanes(bytes, from, PlanPlanes(bytes, from, 4), 1, bytes.size(),
+                      &planes)) {
+      std::abort();
+    }
+    const std::string coded = EncodeCoded(
+        planes, delta ? std::optional<ChunkLocation>(base_loc) : std::nullopt,
+        ChunkKey(7, 3));
+    const char sel = delta ? 6 : 2;
+    const std::string name = delta ? "delta" : "compressed";
+    Write("patch", name + "-stored", std::string(1, sel) + size_le + coded);
+    Write("patch", name + "-sealed",
+          std::string(1, static_cast<char>(sel | 1)) + size_le + Body(coded));
+  }
 }
 
 std::string NpyFile(const std::string& descr, const Shape& shape,

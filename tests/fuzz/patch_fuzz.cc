@@ -1,9 +1,13 @@
-// libFuzzer target: the Patch decoder and ApplyPatch (schema/chunk_codec).
+// libFuzzer target: the decoders of stored chunk values (schema/chunk_codec,
+// core/byte_planes): Patch with ApplyPatch, and Coded (Delta and
+// Compressed chunks) with DecodePlanes.
 //
 // Input: a selector byte (bit 0: the value is the FlatBuffer body, sealed
-// here under the chunk key; else the whole stored value), the decoded chunk
-// size (4 bytes little-endian, taken modulo 1 MiB), then the value. The
-// patch is applied to a base chunk of that size.
+// here under the chunk key; else the whole stored value; bit 1: a Coded
+// value, else a Patch; bit 2: a Coded value of a Delta chunk, else of a
+// Compressed one), the decoded chunk size (4 bytes little-endian, taken
+// modulo 1 MiB), then the value. Patches and deltas are applied to a base
+// chunk of that size.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -24,10 +28,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string value =
       (data[0] & 1) != 0 ? SealBytes(key, in) : std::string(in);
   RecordBuffer buf;
+  std::string chunk(chunk_size, 'b');
+  if ((data[0] & 2) != 0) {
+    const ChunkKind kind =
+        (data[0] & 4) != 0 ? ChunkKind::kDelta : ChunkKind::kCompressed;
+    absl::StatusOr<CodedView> coded =
+        DecodeCoded(key, value, kind, chunk_size, "fuzz", &buf);
+    if (!coded.ok()) return 0;
+    const std::string base(coded->base ? chunk_size : 0, 'c');
+    (void)DecodePlanes(coded->planes, base, "fuzz", chunk.data(), chunk_size);
+    return 0;
+  }
   absl::StatusOr<PatchView> patch =
       DecodePatch(key, value, chunk_size, "fuzz", &buf);
   if (!patch.ok()) return 0;
-  std::string chunk(chunk_size, 'b');
   (void)ApplyPatch(*patch, "fuzz", &chunk);
   return 0;
 }

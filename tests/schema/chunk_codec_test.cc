@@ -118,10 +118,10 @@ TEST(ChunkCodecTest, ChunkEntryEnvelopeErrorsNameTheChunk) {
 
 TEST(ChunkCodecTest, UnknownChunkKindIsDataLoss) {
   const std::string key = ChunkIndexKey(kHash);
-  EXPECT_THAT(DecodeChunkEntry(key, SealEntry(2, std::nullopt)),
+  EXPECT_THAT(DecodeChunkEntry(key, SealEntry(4, std::nullopt)),
               StatusIs(absl::StatusCode::kDataLoss,
                        HasSubstr("chunk index entry " + kHash.ToHex() +
-                                 ": unknown chunk kind 2")));
+                                 ": unknown chunk kind 4")));
   EXPECT_THAT(
       DecodeChunkEntry(key, SealEntry(1, 7)),
       StatusIs(absl::StatusCode::kDataLoss, HasSubstr("unknown chunk kind 7")));
@@ -138,12 +138,13 @@ TEST(ChunkCodecTest, PatchRoundTrips) {
   bytes[9] = 'Y';  // page 2, short (bytes 8..9)
   const std::string key = ChunkKey(3, 4);
   std::string value;
-  ASSERT_TRUE(EncodePatch(bytes, base, Location(10, ChunkKind::kPatch), 4,
+  // A Compressed chunk is a base like a Full one (it decodes alone).
+  ASSERT_TRUE(EncodePatch(bytes, base, Location(10, ChunkKind::kCompressed), 4,
                           /*max_fraction=*/1.0, key, &value));
   RecordBuffer buf;
   auto patch = DecodePatch(key, value, 10, "chunk 3/4", &buf);
   CKPTDB_ASSERT_OK(patch);
-  EXPECT_EQ(patch->base, Location(10));  // stored as the Full base
+  EXPECT_EQ(patch->base, Location(10, ChunkKind::kCompressed));
   EXPECT_EQ(patch->page_bytes, 4u);
   ASSERT_EQ(patch->pages->size(), 2u);
   EXPECT_EQ(patch->pages->Get(0), 0u);
@@ -162,6 +163,59 @@ TEST(ChunkCodecTest, EncodePatchDeclinesWhatItCannotPatch) {
   EXPECT_FALSE(EncodePatch("xbcy", "abcd", Location(4), 1, 0.25, "k", &out));
   EXPECT_EQ(out, "untouched");
   EXPECT_TRUE(EncodePatch("xbcd", "abcd", Location(4), 1, 0.25, "k", &out));
+}
+
+// ---- coded (Delta and Compressed) chunks
+// ------------------------------------------------------------------
+
+TEST(ChunkCodecTest, CodedChunksRoundTripAndCheckTheirKind) {
+  std::string base(4096, '\0'), bytes(4096, '\0');
+  for (size_t i = 0; i < base.size(); ++i) {
+    base[i] = static_cast<char>(i * 7);
+    bytes[i] = static_cast<char>(i * 7 + (i % 4 == 0 ? 1 : 0));
+  }
+  const std::string key = ChunkKey(5, 6);
+  CodedPlanes planes;
+  ASSERT_TRUE(EncodePlanes(bytes, base, PlanPlanes(bytes, base, 4), 1,
+                           bytes.size(), &planes));
+  const std::string delta = EncodeCoded(planes, Location(4096), key);
+  RecordBuffer buf;
+  auto view = DecodeCoded(key, delta, ChunkKind::kDelta, 4096, "c", &buf);
+  CKPTDB_ASSERT_OK(view);
+  ASSERT_TRUE(view->base.has_value());
+  EXPECT_EQ(*view->base, Location(4096));
+  std::string out(4096, '\0');
+  CKPTDB_ASSERT_OK(DecodePlanes(view->planes, base, "c", out.data(), 4096));
+  EXPECT_EQ(out, bytes);
+  // The same value read as another kind, size or key is DataLoss.
+  EXPECT_THAT(DecodeCoded(key, delta, ChunkKind::kCompressed, 4096, "c", &buf),
+              StatusIs(absl::StatusCode::kDataLoss,
+                       HasSubstr("c: invalid coded chunk")));
+  EXPECT_THAT(DecodeCoded(key, delta, ChunkKind::kDelta, 4095, "c", &buf),
+              StatusIs(absl::StatusCode::kDataLoss,
+                       HasSubstr("c: invalid coded chunk")));
+  EXPECT_THAT(
+      DecodeCoded(ChunkKey(5, 7), delta, ChunkKind::kDelta, 4096, "c", &buf),
+      StatusIs(absl::StatusCode::kDataLoss, HasSubstr("checksum")));
+  // A Delta's base must be self-contained (no chains).
+  const std::string chained =
+      EncodeCoded(planes, Location(4096, ChunkKind::kDelta), key);
+  EXPECT_THAT(
+      DecodeCoded(key, chained, ChunkKind::kDelta, 4096, "c", &buf),
+      StatusIs(absl::StatusCode::kDataLoss, HasSubstr("invalid coded chunk")));
+  // A Compressed chunk has no base and no difference.
+  CodedPlanes own;
+  ASSERT_TRUE(
+      EncodePlanes(bytes, "", PlanPlanes(bytes, "", 4), 1, bytes.size(), &own));
+  const std::string compressed = EncodeCoded(own, std::nullopt, key);
+  auto cview =
+      DecodeCoded(key, compressed, ChunkKind::kCompressed, 4096, "c", &buf);
+  CKPTDB_ASSERT_OK(cview);
+  CKPTDB_ASSERT_OK(DecodePlanes(cview->planes, "", "c", out.data(), 4096));
+  EXPECT_EQ(out, bytes);
+  EXPECT_THAT(
+      DecodeCoded(key, compressed, ChunkKind::kDelta, 4096, "c", &buf),
+      StatusIs(absl::StatusCode::kDataLoss, HasSubstr("invalid coded chunk")));
 }
 
 struct PatchSpec {

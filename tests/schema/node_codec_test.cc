@@ -317,7 +317,7 @@ TEST(NodeCodecTest, BadChunkReferenceIsDataLoss) {
   (*a.chunks)[0] = Ref(4);  // short, but not the last
   ExpectDataLoss(ArrayNode(a), "invalid chunk reference #0");
   a = ChunkedFloats(5, 8);
-  (*a.chunks)[1] = Ref(8, /*kind=*/2);
+  (*a.chunks)[1] = Ref(8, /*kind=*/4);
   ExpectDataLoss(ArrayNode(a), "invalid chunk reference #1");
 }
 

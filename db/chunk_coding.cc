@@ -1,0 +1,199 @@
+#include "db/chunk_coding.h"
+
+#include <optional>
+
+#include "absl/strings/str_cat.h"
+#include "ckptdb/status.h"
+#include "core/byte_planes.h"
+#include "db/rocks_util.h"
+#include "db/store_internal.h"
+#include "schema/chunk_codec.h"
+#include "schema/records.h"
+
+namespace ckptdb::internal {
+namespace {
+
+// A per-thread buffer for a decoded base chunk (distinct from the callers'
+// scratch and from Staging(), which holds the chunk being saved).
+std::string& BaseBuffer() {
+  thread_local std::string buf;
+  return buf;
+}
+
+rocksdb::ReadOptions ChunkReadOptions() {
+  rocksdb::ReadOptions ro;
+  // Every chunk's XXH3-128 is checked; RocksDB's block checksum would only
+  // read the bytes a second time.
+  ro.verify_checksums = false;
+  ro.fill_cache = false;
+  return ro;
+}
+
+absl::Status CheckHash(const ChunkLocation& c, absl::string_view bytes,
+                       absl::string_view what) {
+  if (bytes.size() != c.size) {
+    return absl::DataLossError(
+        absl::StrCat(what, " has ", bytes.size(), " bytes, expected ", c.size));
+  }
+  if (HashBytes(bytes.data(), bytes.size()) != c.hash) {
+    return absl::DataLossError(
+        absl::StrCat(what, " is corrupt: content hash mismatch"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<absl::string_view> Decode(
+    rocksdb::DB* db, rocksdb::ColumnFamilyHandle* chunks,
+    const ChunkLocation& c, absl::string_view key, absl::string_view value,
+    absl::string_view what, std::string* scratch);
+
+// The verified bytes of self-contained chunk `base`, in `pinned` or
+// `decoded`.
+absl::StatusOr<absl::string_view> ReadBase(rocksdb::DB* db,
+                                           rocksdb::ColumnFamilyHandle* chunks,
+                                           const ChunkLocation& base,
+                                           absl::string_view what,
+                                           rocksdb::PinnableSlice* pinned,
+                                           std::string* decoded) {
+  const std::string where =
+      absl::StrCat(what, ": its base chunk (segment ", base.segment,
+                   ", ordinal ", base.ordinal, ")");
+  if (!IsSelfContained(base.kind)) {
+    return absl::DataLossError(absl::StrCat(where, " is not self-contained"));
+  }
+  const std::string key = ChunkKey(base.segment, base.ordinal);
+  rocksdb::Status s = db->Get(ChunkReadOptions(), chunks, key, pinned);
+  if (s.IsNotFound()) {
+    return absl::DataLossError(absl::StrCat(where, " is missing"));
+  }
+  if (!s.ok()) return FromRocks(s, where);
+  return Decode(db, chunks, base, key, ToView(*pinned), where, decoded);
+}
+
+// Tries a Delta chunk of `base_bytes` (predicted and achieved at most
+// kDeltaMaxFraction of the size).
+bool EncodeDelta(absl::string_view bytes, absl::string_view base_bytes,
+                 const ChunkLocation& base, int width, absl::string_view key,
+                 std::string* value) {
+  const PlanePlan plan = PlanPlanes(bytes, base_bytes, width);
+  if (plan.predicted_fraction > kDeltaMaxFraction) return false;
+  thread_local CodedPlanes coded;
+  if (!EncodePlanes(bytes, base_bytes, plan, kPlaneZstdLevel,
+                    static_cast<size_t>(kDeltaMaxFraction * bytes.size()),
+                    &coded)) {
+    return false;
+  }
+  *value = EncodeCoded(coded, base, key);
+  return true;
+}
+
+bool EncodeCompressed(absl::string_view bytes, int width, absl::string_view key,
+                      std::string* value) {
+  const PlanePlan plan = PlanPlanes(bytes, absl::string_view(), width);
+  if (plan.predicted_fraction > kCompressedMaxFraction) return false;
+  thread_local CodedPlanes coded;
+  if (!EncodePlanes(bytes, absl::string_view(), plan, kPlaneZstdLevel,
+                    static_cast<size_t>(kCompressedMaxFraction * bytes.size()),
+                    &coded)) {
+    return false;
+  }
+  *value = EncodeCoded(coded, std::nullopt, key);
+  return true;
+}
+
+// Tries a Patch, then a Delta of j->base; the kind used, or kFull.
+ChunkKind CodeAgainstBase(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* chunks,
+                          const ChunkCoding& coding, int width,
+                          absl::string_view bytes, absl::string_view key,
+                          const ChunkLocation& base, std::string* value) {
+  rocksdb::PinnableSlice pinned;
+  // Code only against verified bytes.
+  auto base_bytes = ReadBase(db, chunks, base, "base", &pinned, &BaseBuffer());
+  if (!base_bytes.ok()) return ChunkKind::kFull;
+  if (coding.patch_max_fraction > 0 &&
+      EncodePatch(bytes, *base_bytes, base, coding.patch_page_bytes,
+                  coding.patch_max_fraction, key, value)) {
+    return ChunkKind::kPatch;
+  }
+  if (coding.delta_chunks &&
+      EncodeDelta(bytes, *base_bytes, base, width, key, value)) {
+    return ChunkKind::kDelta;
+  }
+  return ChunkKind::kFull;
+}
+
+// DecodeChunk with the messages prefixed by `what`.
+absl::StatusOr<absl::string_view> Decode(
+    rocksdb::DB* db, rocksdb::ColumnFamilyHandle* chunks,
+    const ChunkLocation& c, absl::string_view key, absl::string_view value,
+    absl::string_view what, std::string* scratch) {
+  RecordBuffer buf;
+  rocksdb::PinnableSlice pinned;
+  switch (c.kind) {
+    case ChunkKind::kFull:
+      CKPTDB_RETURN_IF_ERROR(CheckHash(c, value, what));
+      return value;
+    case ChunkKind::kPatch: {
+      CKPTDB_ASSIGN_OR_RETURN(PatchView patch,
+                              DecodePatch(key, value, c.size, what, &buf));
+      CKPTDB_ASSIGN_OR_RETURN(
+          absl::string_view base,
+          ReadBase(db, chunks, patch.base, what, &pinned, &BaseBuffer()));
+      scratch->assign(base.data(), base.size());
+      CKPTDB_RETURN_IF_ERROR(ApplyPatch(patch, what, scratch));
+      break;
+    }
+    case ChunkKind::kDelta:
+    case ChunkKind::kCompressed: {
+      CKPTDB_ASSIGN_OR_RETURN(
+          CodedView coded, DecodeCoded(key, value, c.kind, c.size, what, &buf));
+      absl::string_view base;
+      if (coded.base) {
+        CKPTDB_ASSIGN_OR_RETURN(base, ReadBase(db, chunks, *coded.base, what,
+                                               &pinned, &BaseBuffer()));
+      }
+      scratch->resize(c.size);
+      CKPTDB_RETURN_IF_ERROR(
+          DecodePlanes(coded.planes, base, what, scratch->data(), c.size));
+      break;
+    }
+    default:
+      return absl::DataLossError(absl::StrCat(what, ": unknown chunk kind ",
+                                              static_cast<int>(c.kind)));
+  }
+  CKPTDB_RETURN_IF_ERROR(CheckHash(c, *scratch, what));
+  return absl::string_view(*scratch);
+}
+
+}  // namespace
+
+void CodeChunk(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* chunks,
+               const ChunkCoding& coding, int width, absl::string_view bytes,
+               absl::string_view key, ChunkJob* j, std::string* value) {
+  j->chunk.kind = ChunkKind::kFull;
+  if (j->base) {
+    j->chunk.kind =
+        CodeAgainstBase(db, chunks, coding, width, bytes, key, *j->base, value);
+    if (j->chunk.kind == ChunkKind::kFull) j->base.reset();
+  }
+  if (j->chunk.kind == ChunkKind::kFull && coding.compress_chunks &&
+      EncodeCompressed(bytes, width, key, value)) {
+    j->chunk.kind = ChunkKind::kCompressed;
+  }
+  j->chunk.stored_size = j->chunk.kind == ChunkKind::kFull
+                             ? j->chunk.size
+                             : static_cast<uint32_t>(value->size());
+}
+
+absl::StatusOr<absl::string_view> DecodeChunk(
+    rocksdb::DB* db, rocksdb::ColumnFamilyHandle* chunks,
+    const ChunkLocation& c, absl::string_view key, absl::string_view value,
+    absl::FunctionRef<std::string()> what, std::string* scratch) {
+  // Messages are built only on error: every one starts where `what` ends.
+  auto bytes = Decode(db, chunks, c, key, value, "", scratch);
+  if (bytes.ok()) return bytes;
+  return absl::Status(bytes.status().code(),
+                      absl::StrCat(what(), bytes.status().message()));
+}
+
+}  // namespace ckptdb::internal

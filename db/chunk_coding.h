@@ -1,0 +1,60 @@
+// How a chunk's value in the chunks column family holds its bytes, both
+// ways: choosing the kind of a new chunk (Full, Patch, Delta or Compressed;
+// docs/format.md, "chunks column family") and decoding a stored value back
+// into verified bytes. Used by the save's file writer (save_files.cc) and
+// the readers (store_read.cc).
+#ifndef CKPTDB_DB_CHUNK_CODING_H_
+#define CKPTDB_DB_CHUNK_CODING_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "db/save_plan.h"
+#include "rocksdb/db.h"
+#include "schema/chunk_location.h"
+
+namespace ckptdb::internal {
+
+// Which encodings a save may use (from StoreOptions).
+struct ChunkCoding {
+  double patch_max_fraction = 0.5;
+  uint32_t patch_page_bytes = 4096;
+  bool delta_chunks = true;
+  bool compress_chunks = true;
+};
+
+// A Delta chunk is stored when its sample predicts, and its encoding
+// achieves, at most this fraction of the chunk's size; a Compressed chunk
+// at most the second (plain compression costs more time per byte saved).
+inline constexpr double kDeltaMaxFraction = 0.9;
+inline constexpr double kCompressedMaxFraction = 0.8;
+// zstd's level for byte planes (1: its fastest regular level; measured in
+// docs/design.md, "Delta chunks").
+inline constexpr int kPlaneZstdLevel = 1;
+
+// Chooses how job `j`'s chunk `bytes` (elements of `width` bytes) is stored,
+// stored under `key`: as a Patch or Delta of j->base (read from `chunks`
+// and verified first; dropped when it is unreadable or neither pays), as a
+// Compressed chunk, or Full. Sets j->chunk.kind and stored_size; *value is
+// the value to write unless the chunk is Full (then `bytes` verbatim).
+void CodeChunk(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* chunks,
+               const ChunkCoding& coding, int width, absl::string_view bytes,
+               absl::string_view key, ChunkJob* j, std::string* value);
+
+// The verified bytes of chunk `c`, whose stored value is `value` under
+// `key`: `value` itself for a Full chunk, otherwise decoded into `scratch`
+// (a Patch or Delta chunk's base is read from `chunks` and verified too).
+// DataLoss prefixed with `what()` (called only then) for a wrong size, a
+// content hash mismatch, a missing or corrupt base, or an undecodable value.
+absl::StatusOr<absl::string_view> DecodeChunk(
+    rocksdb::DB* db, rocksdb::ColumnFamilyHandle* chunks,
+    const ChunkLocation& c, absl::string_view key, absl::string_view value,
+    absl::FunctionRef<std::string()> what, std::string* scratch);
+
+}  // namespace ckptdb::internal
+
+#endif  // CKPTDB_DB_CHUNK_CODING_H_
