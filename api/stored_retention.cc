@@ -7,6 +7,9 @@
 #include "api/stored_retention.h"
 
 #include <algorithm>
+#include <memory>
+#include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "api/manager_access.h"

@@ -25,6 +25,7 @@
 #include "db/store.h"
 #include "db/store_internal.h"
 #include "schema/commit_codec.h"
+#include "schema/records.h"
 #include "util/local_server.h"
 #include "util/local_socket.h"
 

@@ -6,6 +6,7 @@
 
 #include "api/stored_retention.h"
 #include "ckptdb/checkpoint_manager.h"
+#include "ckptdb/status.h"
 #include "db/store.h"
 #include "rocksdb/db.h"
 #include "schema/records.h"

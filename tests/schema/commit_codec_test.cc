@@ -104,6 +104,21 @@ TEST(CommitCodecTest, OtherOpsRoundTrip) {
   EXPECT_EQ(back->naming, naming.naming);
 }
 
+TEST(CommitCodecTest, DamagedRequestIsDataLoss) {
+  std::string bytes = EncodeCommitRequest(ACommit());
+  bytes[bytes.size() / 2] ^= 1;
+  EXPECT_THAT(
+      DecodeCommitRequest(bytes).status(),
+      StatusIs(absl::StatusCode::kDataLoss, HasSubstr("commit request")));
+}
+
+// A request built by hand, sealed correctly.
+std::string Seal(flatbuffers::FlatBufferBuilder& fbb,
+                 flatbuffers::Offset<fb::CommitRequest> root) {
+  fbb.Finish(root, kCommitRequestIdent);
+  return SealRecord("ckptdb/commit-request", fbb);
+}
+
 TEST(CommitCodecTest, NamingRequestWithoutItsRecordIsDataLoss) {
   flatbuffers::FlatBufferBuilder fbb;
   fb::CommitRequestBuilder b(fbb);
@@ -129,21 +144,6 @@ TEST(CommitCodecTest, NamingRecordOfAnotherRunIsDataLoss) {
   EXPECT_THAT(DecodeCommitRequest(Seal(fbb, b.Finish())).status(),
               StatusIs(absl::StatusCode::kDataLoss,
                        HasSubstr("commit request: naming record of run 'b'")));
-}
-
-TEST(CommitCodecTest, DamagedRequestIsDataLoss) {
-  std::string bytes = EncodeCommitRequest(ACommit());
-  bytes[bytes.size() / 2] ^= 1;
-  EXPECT_THAT(
-      DecodeCommitRequest(bytes).status(),
-      StatusIs(absl::StatusCode::kDataLoss, HasSubstr("commit request")));
-}
-
-// A request built by hand, sealed correctly.
-std::string Seal(flatbuffers::FlatBufferBuilder& fbb,
-                 flatbuffers::Offset<fb::CommitRequest> root) {
-  fbb.Finish(root, kCommitRequestIdent);
-  return SealRecord("ckptdb/commit-request", fbb);
 }
 
 TEST(CommitCodecTest, UnknownOpIsDataLoss) {
