@@ -180,6 +180,7 @@ absl::StatusOr<std::vector<internal::RunRetention>> ApplyStoredRetention(
 struct GcResult {
   std::vector<internal::RunRetention> runs;  // the default run first
   internal::StoreStats before, after;
+  uint64_t steps_after = 0;  // of every run
 };
 
 void PrintGcJson(const std::string& db, const GcResult& g) {
@@ -208,7 +209,7 @@ void PrintGcJson(const std::string& db, const GcResult& g) {
     w.EndObject();
   }
   w.EndArray();
-  w.FieldUint("steps", g.after.steps);
+  w.FieldUint("steps", g.steps_after);
   w.FieldUint("reclaimed_bytes", reclaimed);
   w.FieldUint("segment_bytes_before", g.before.segment_bytes);
   w.FieldUint("segment_bytes_after", g.after.segment_bytes);
@@ -262,6 +263,9 @@ absl::Status RunGc(const Args& args) {
     return store->CollectGarbage(internal::GcOptions()).status();
   }));
   CKPTDB_ASSIGN_OR_RETURN(g.after, store->Stats());
+  for (const Store::RunSummary& r : store->Runs()) {
+    g.steps_after += r.steps.size();
+  }
   if (args.json()) {
     PrintGcJson(db, g);
   } else {
