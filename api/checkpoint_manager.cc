@@ -172,7 +172,8 @@ class CheckpointManager::Impl {
           r.step_format_fixed_length > 0
               ? std::optional<int>(r.step_format_fixed_length)
               : std::nullopt;
-    } else if (!reads_only()) {
+    } else if (!options_.read_only) {
+      // A follower's record goes through the writer.
       CKPTDB_RETURN_IF_ERROR(WriteNamingRecord());
     }
     LoadList();
@@ -214,17 +215,15 @@ class CheckpointManager::Impl {
     }
     options_.step_prefix = prefix;
     if (width > 0) options_.step_format_fixed_length = width;
-    if (!run_.empty()) return absl::OkStatus();
     internal::NamingRecord r = store_->GetNamingRecord();
     r.step_prefix = prefix;
     r.step_format_fixed_length = width;
     return store_->SetNamingRecord(r);
   }
 
-  // The writer records its naming and retention for tools (the default
-  // run's; a named run's steps carry their names in their records).
+  // Records this run's naming and retention for tools (ckptdb gc replays
+  // each run's); the store writes it only when it changed.
   absl::Status WriteNamingRecord() {
-    if (!run_.empty()) return absl::OkStatus();
     internal::NamingRecord r;
     r.step_prefix = options_.step_prefix;
     r.step_format_fixed_length = options_.step_format_fixed_length.value_or(0);
@@ -971,6 +970,19 @@ absl::StatusOr<std::unique_ptr<CheckpointManager>> ManagerAccess::OpenForTool(
         new CheckpointManager(std::move(impl)));
   }
   return absl::InternalError("unreachable");
+}
+
+absl::StatusOr<std::unique_ptr<CheckpointManager>>
+ManagerAccess::OpenRunForTool(const std::string& directory,
+                              const std::string& run,
+                              CheckpointManagerOptions options) {
+  CKPTDB_RETURN_IF_ERROR(ValidateOptions(options));
+  auto impl = std::make_unique<CheckpointManager::Impl>(
+      directory, std::move(options), run);
+  impl->set_tool_mode();
+  CKPTDB_RETURN_IF_ERROR(impl->Open());
+  return std::unique_ptr<CheckpointManager>(
+      new CheckpointManager(std::move(impl)));
 }
 
 absl::StatusOr<StepInfo> ManagerAccess::CommitStep(

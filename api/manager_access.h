@@ -24,6 +24,13 @@ class ManagerAccess {
   // rewriting it; new chunks the size of the latest step's.
   static absl::StatusOr<std::unique_ptr<CheckpointManager>> OpenForTool(
       const std::string& directory, bool create);
+  // Opens run `run` of an existing `directory` for a tool with `options`
+  // (their retention): no following (FailedPrecondition while another
+  // process writes), steps named and the naming record left as the run's
+  // record has them. InvalidArgument for bad options or a bad run name.
+  static absl::StatusOr<std::unique_ptr<CheckpointManager>> OpenRunForTool(
+      const std::string& directory, const std::string& run,
+      CheckpointManagerOptions options);
 
   // Commits `request` (its step, name, items, times, metrics, custom
   // metadata) without save decisions or retention. AlreadyExists if the

@@ -250,25 +250,62 @@ void Store::Hook(absl::string_view point) const {
   if (global) global(point);
 }
 
-// ---- the manager's naming record ------------------------------------------
+// ---- the runs' naming records ----------------------------------------------
 
 absl::Status Store::SetNamingRecord(const NamingRecord& record) {
+  {
+    absl::MutexLock l(&naming_mu_);
+    if (naming_ == record && !naming_damaged_) return absl::OkStatus();
+  }
+  if (following_.load()) return SetNamingThroughWriter(record);
   absl::MutexLock w(&write_mu_);
   if (read_only()) return absl::OkStatus();
-  if (GetNamingRecord() == record) return absl::OkStatus();
+  return WriteNamingLocked(options_.run, record);
+}
+
+absl::Status Store::WriteNamingLocked(const std::string& run,
+                                      const NamingRecord& record) {
   CKPTDB_RETURN_IF_ERROR(CheckDb());
   rocksdb::WriteOptions wo;
   wo.sync = true;
-  rocksdb::Status s = db_->Put(wo, meta_cf_, kNamingKey, EncodeNaming(record));
-  if (!s.ok()) return FromRocks(s, "cannot write the manager record");
+  rocksdb::Status s =
+      db_->Put(wo, meta_cf_, NamingKey(run), EncodeNaming(run, record));
+  if (!s.ok()) {
+    return FromRocks(s, run.empty() ? std::string("cannot write the manager "
+                                                  "record")
+                                    : absl::StrCat("cannot write the naming "
+                                                   "record of run '",
+                                                   run, "'"));
+  }
+  CacheNaming(run, record);
+  return absl::OkStatus();
+}
+
+void Store::CacheNaming(const std::string& run, const NamingRecord& record) {
+  if (run != options_.run) return;
   absl::MutexLock l(&naming_mu_);
   naming_ = record;
-  return absl::OkStatus();
+  naming_damaged_ = false;
 }
 
 NamingRecord Store::GetNamingRecord() const {
   absl::MutexLock l(&naming_mu_);
   return naming_;
+}
+
+absl::StatusOr<NamingRecord> Store::ReadNamingRecord(
+    const std::string& run) const {
+  absl::ReaderMutexLock db_lock(&db_mu_);
+  CKPTDB_RETURN_IF_ERROR(CheckDb());
+  rocksdb::PinnableSlice value;
+  rocksdb::Status s =
+      db_->Get(rocksdb::ReadOptions(), meta_cf_, NamingKey(run), &value);
+  if (s.IsNotFound()) return NamingRecord();
+  if (!s.ok()) {
+    return FromRocks(
+        s, absl::StrCat("cannot read the naming record of run '", run, "'"));
+  }
+  return DecodeNaming(run, ToView(value));
 }
 
 }  // namespace ckptdb::internal

@@ -397,12 +397,21 @@ class Store {
   // Returns whether it reopened; false for the writer.
   absl::StatusOr<bool> Refresh() ABSL_LOCKS_EXCLUDED(write_mu_);
 
-  // The CheckpointManager's naming and retention record ("manager/naming"),
-  // written by the manager that opens the database for writing and read by
-  // tools. The store keeps it; the api decides what it holds.
+  // The naming and retention record of this Store's run (NamingKey(run):
+  // "manager/naming" for the default run, "naming/" + run for a named
+  // run), written by the manager that opens the run and read by tools.
+  // The store keeps it; the api decides what it holds. Written (synced)
+  // only when it differs from the stored one (or that is damaged); a
+  // follower's goes through the writer; a no-op for a read-only Store.
   absl::Status SetNamingRecord(const NamingRecord& record)
       ABSL_LOCKS_EXCLUDED(write_mu_);
+  // The record as this Store's run had it at open (default values when
+  // absent or damaged).
   NamingRecord GetNamingRecord() const;
+  // Any run's record as stored now: default values when the run has none
+  // (an older database, a run never opened by a manager); DataLoss naming
+  // the run when it is damaged.
+  absl::StatusOr<NamingRecord> ReadNamingRecord(const std::string& run) const;
 
   // ---- For tools and tests ----
   rocksdb::DB* rocks() const { return db_.get(); }
@@ -462,6 +471,13 @@ class Store {
       std::vector<rocksdb::ColumnFamilyHandle*>* handles);
   absl::Status LoadHeader(bool rw);
   void LoadNaming();
+  // Writes `run`'s naming record (the writer; synced).
+  absl::Status WriteNamingLocked(const std::string& run,
+                                 const NamingRecord& record)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  // Caches `record` as this Store's own when `run` is its run.
+  void CacheNaming(const std::string& run, const NamingRecord& record)
+      ABSL_LOCKS_EXCLUDED(naming_mu_);
   // Reads every commit record; `step_cfs` are the step column families.
   absl::StatusOr<StepMap> LoadSteps(
       bool rw, const std::map<std::string, std::shared_ptr<CfHandle>>& step_cfs,
@@ -621,6 +637,7 @@ class Store {
   absl::StatusOr<StepInfo> SaveThroughWriter(const StepSaveRequest& request);
   absl::Status DeleteThroughWriter(const std::string& run,
                                    const std::vector<int64_t>& steps);
+  absl::Status SetNamingThroughWriter(const NamingRecord& record);
   // ---- store_merge.cc ----
   absl::StatusOr<std::unique_ptr<StagedSave>> StageMerge(
       const MergeRequest& request, uint64_t number);
@@ -710,6 +727,8 @@ class Store {
   std::string kind_;
   mutable absl::Mutex naming_mu_;
   NamingRecord naming_ ABSL_GUARDED_BY(naming_mu_);
+  // The stored record did not decode: the next SetNamingRecord rewrites it.
+  bool naming_damaged_ ABSL_GUARDED_BY(naming_mu_) = false;
 
   std::unique_ptr<rocksdb::DB> db_;
   std::unique_ptr<CfOptionSet> cf_options_;

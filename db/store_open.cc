@@ -339,14 +339,18 @@ absl::Status Store::LoadHeader(bool rw) {
 
 void Store::LoadNaming() {
   rocksdb::PinnableSlice value;
-  if (!db_->Get(rocksdb::ReadOptions(), meta_cf_, kNamingKey, &value).ok()) {
+  if (!db_->Get(rocksdb::ReadOptions(), meta_cf_, NamingKey(options_.run),
+                &value)
+           .ok()) {
     return;
   }
-  // A damaged naming record only loses display names and stored retention.
-  auto naming = DecodeNaming(ToView(value));
-  if (!naming.ok()) return;
+  // A damaged naming record only loses display names and stored retention
+  // (ckptdb gc reports it: ReadNamingRecord); the run's next manager
+  // rewrites it.
+  auto naming = DecodeNaming(options_.run, ToView(value));
   absl::MutexLock l(&naming_mu_);
-  naming_ = *std::move(naming);
+  naming_damaged_ = !naming.ok();
+  naming_ = naming.ok() ? *std::move(naming) : NamingRecord();
 }
 
 absl::StatusOr<Store::StepMap> Store::LoadSteps(

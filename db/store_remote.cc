@@ -4,7 +4,8 @@
 // follower stages its saves itself (store_save.cc phases 1-5, in parallel
 // with everyone) and sends the commit to the writer, which checks it and
 // runs phases 6-8 (store_commit.cc) in its serialised commit path.
-// Deletes and garbage collection of a follower go to the writer too.
+// Deletes, garbage collection and naming records (its run's retention) of
+// a follower go to the writer too.
 //
 // Save numbers (a save's segment and generation) come from the writer, on
 // the connection that later brings the commit: they are unique while that
@@ -24,6 +25,7 @@
 #include "db/store.h"
 #include "db/store_internal.h"
 #include "schema/commit_codec.h"
+#include "schema/records.h"
 #include "util/local_server.h"
 #include "util/local_socket.h"
 
@@ -108,6 +110,24 @@ absl::Status Store::DeleteThroughWriter(const std::string& run,
       return reply.status();
     }
     if (!following_.load()) return DeleteRunSteps(run, steps);
+  }
+}
+
+absl::Status Store::SetNamingThroughWriter(const NamingRecord& record) {
+  CommitRequest r;
+  r.op = CommitRequest::Op::kSetNaming;
+  r.run = options_.run;
+  r.naming = record;
+  for (int attempt = 1;; ++attempt) {
+    absl::StatusOr<CommitReply> reply = CallWriter(r);
+    if (reply.ok()) CacheNaming(options_.run, record);
+    if (reply.ok() || !IsRaced(reply.status()) || attempt == kSaveAttempts) {
+      return reply.status();
+    }
+    if (!following_.load()) {
+      absl::MutexLock w(&write_mu_);
+      return WriteNamingLocked(options_.run, record);
+    }
   }
 }
 
@@ -264,6 +284,17 @@ CommitReply Store::ServeRequest(uint64_t connection, const CommitRequest& r) {
       reply.status = DeleteRunSteps(r.run, r.steps);
       if (reply.status.ok()) change_count_.fetch_add(1);
       return reply;
+    case CommitRequest::Op::kSetNaming: {
+      if (!r.run.empty() && !ValidRunName(r.run)) {
+        reply.status = absl::InvalidArgumentError(
+            absl::StrCat("naming record for bad run name '", r.run, "'"));
+        return reply;
+      }
+      absl::MutexLock w(&write_mu_);
+      reply.status = CheckWritable();
+      if (reply.status.ok()) reply.status = WriteNamingLocked(r.run, r.naming);
+      return reply;
+    }
     case CommitRequest::Op::kCollectGarbage: {
       GcOptions gc;
       gc.min_garbage_fraction = r.gc_min_fraction;

@@ -60,6 +60,12 @@ std::string EncodeCommitRequest(const CommitRequest& r) {
       flatbuffers::Vector<flatbuffers::Offset<flatbuffers::String>>>
       files;
   flatbuffers::Offset<flatbuffers::String> step_file;
+  flatbuffers::Offset<flatbuffers::Vector<uint8_t>> naming;
+  if (r.op == CommitRequest::Op::kSetNaming) {
+    const std::string rec = EncodeNaming(r.run, r.naming);
+    naming = fbb.CreateVector(reinterpret_cast<const uint8_t*>(rec.data()),
+                              rec.size());
+  }
   if (r.op == CommitRequest::Op::kCommit) {
     const std::string rec = EncodeStepRecord(r.record);
     record = fbb.CreateVector(reinterpret_cast<const uint8_t*>(rec.data()),
@@ -97,6 +103,7 @@ std::string EncodeCommitRequest(const CommitRequest& r) {
   b.add_stamp_commit_time(r.stamp_commit_time);
   b.add_run(run);
   b.add_hashes(hash_vec);
+  if (!naming.IsNull()) b.add_naming_record(naming);
   fbb.Finish(b.Finish(), kCommitRequestIdent);
   return SealRecord(kRequestKey, fbb);
 }
@@ -109,7 +116,7 @@ absl::StatusOr<CommitRequest> DecodeCommitRequest(absl::string_view bytes) {
   const fb::CommitRequest* m = *decoded;
   CommitRequest r;
   const uint8_t op = static_cast<uint8_t>(m->op());
-  if (op < 1 || op > 6) {
+  if (op < 1 || op > 7) {
     return absl::DataLossError(absl::StrCat(kWhat, ": unknown op ", op));
   }
   r.op = static_cast<CommitRequest::Op>(op);
@@ -130,6 +137,18 @@ absl::StatusOr<CommitRequest> DecodeCommitRequest(absl::string_view bytes) {
     for (uint32_t i = 0; i < m->hashes()->size(); ++i) {
       r.hashes.push_back(FromFb(LoadElement(m->hashes(), i)));
     }
+  }
+  if (r.op == CommitRequest::Op::kSetNaming) {
+    if (m->naming_record() == nullptr) {
+      return absl::DataLossError(
+          absl::StrCat(kWhat, ": a naming request without its record"));
+    }
+    auto naming = DecodeNaming(r.run, View(m->naming_record()));
+    if (!naming.ok()) {
+      return absl::DataLossError(
+          absl::StrCat(kWhat, ": ", naming.status().message()));
+    }
+    r.naming = *std::move(naming);
   }
   if (r.op != CommitRequest::Op::kCommit) return r;
   if (m->step_record() == nullptr || m->step_file() == nullptr) {

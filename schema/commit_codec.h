@@ -30,6 +30,7 @@ struct CommitRequest {
     kCollectGarbage = 4,
     kClaim = 5,
     kRelease = 6,
+    kSetNaming = 7,
   };
   Op op = Op::kNumber;
   // kCommit.
@@ -43,13 +44,15 @@ struct CommitRequest {
   std::map<Hash128, ChunkEntry> reused;
   std::vector<std::string> segment_files;
   std::string step_file;
-  // kDelete (kCommit: record.run).
+  // kDelete and kSetNaming (kCommit: record.run).
   std::string run;
   std::vector<int64_t> steps;
   // kCollectGarbage.
   double gc_min_fraction = 0;
   // kClaim (kClaim and kRelease: save_number).
   std::vector<Hash128> hashes;
+  // kSetNaming: the run's naming record.
+  NamingRecord naming;
 };
 
 std::string EncodeCommitRequest(const CommitRequest& request);

@@ -35,7 +35,7 @@ absl::StatusOr<DbHeader> DecodeHeader(absl::string_view value,
   return out;
 }
 
-std::string EncodeNaming(const NamingRecord& naming) {
+std::string EncodeNaming(absl::string_view run, const NamingRecord& naming) {
   flatbuffers::FlatBufferBuilder fbb;
   auto p = fbb.CreateString(naming.step_prefix);
   fb::NamingBuilder b(fbb);
@@ -47,13 +47,17 @@ std::string EncodeNaming(const NamingRecord& naming) {
   b.add_keep_time_interval_secs(naming.keep_time_interval_secs.value_or(-1));
   b.add_retention_is_custom(naming.retention_is_custom);
   fbb.Finish(b.Finish(), kNamingIdent);
-  return SealRecord(kNamingKey, fbb);
+  return SealRecord(NamingKey(run), fbb);
 }
 
-absl::StatusOr<NamingRecord> DecodeNaming(absl::string_view value) {
+absl::StatusOr<NamingRecord> DecodeNaming(absl::string_view run,
+                                          absl::string_view value) {
+  const std::string what =
+      run.empty() ? std::string("naming record of the default run")
+                  : absl::StrCat("naming record of run '", run, "'");
   RecordBuffer buf;
-  auto decoded = DecodeRecord<fb::Naming>(kNamingKey, value, kNamingIdent,
-                                          "step naming record", &buf);
+  auto decoded =
+      DecodeRecord<fb::Naming>(NamingKey(run), value, kNamingIdent, what, &buf);
   if (!decoded.ok()) return decoded.status();
   const fb::Naming* r = *decoded;
   auto opt = [](int64_t v) {

@@ -29,8 +29,10 @@ std::string EncodeHeader(const DbHeader& header);
 absl::StatusOr<DbHeader> DecodeHeader(absl::string_view value,
                                       absl::string_view what);
 
-// "manager/naming": how a CheckpointManager names its steps and the
-// retention options it applies, so that tools can apply them too.
+// A run's naming record (key NamingKey(run): "manager/naming" for the
+// default run "", "naming/" + run for a named run): how the run's
+// CheckpointManager names its steps and the retention options it applies,
+// so that tools can apply them too.
 struct NamingRecord {
   std::string step_prefix;
   int step_format_fixed_length = 0;  // 0: unset
@@ -47,8 +49,13 @@ struct NamingRecord {
            a.retention_is_custom == b.retention_is_custom;
   }
 };
-std::string EncodeNaming(const NamingRecord& naming);
-absl::StatusOr<NamingRecord> DecodeNaming(absl::string_view value);
+// Sealed under NamingKey(run): a record read under another run's key fails
+// its checksum.
+std::string EncodeNaming(absl::string_view run, const NamingRecord& naming);
+// DataLoss (bad checksum, verification) prefixed "naming record of the
+// default run" or "naming record of run 'RUN'".
+absl::StatusOr<NamingRecord> DecodeNaming(absl::string_view run,
+                                          absl::string_view value);
 
 // "seg/" + segment: the chunks one save wrote, by ordinal.
 struct SegmentRecord {

@@ -68,6 +68,11 @@ bool IsPartialRunOf(absl::string_view name, absl::string_view run) {
   return dot != absl::string_view::npos && name.substr(dot + 1) == run;
 }
 
+std::string NamingKey(absl::string_view run) {
+  return run.empty() ? std::string(kNamingKey)
+                     : absl::StrCat(kRunNamingKeyPrefix, run);
+}
+
 std::string StepKey(absl::string_view run, int64_t step) {
   if (run.empty()) return StepKey(step);
   std::string k = absl::StrCat(kRunStepKeyPrefix, run, "/");

@@ -62,7 +62,10 @@ uint16_t GetBigEndian16(const char* p);
 
 // Meta column family.
 inline constexpr char kHeaderKey[] = "ckptdb/header";
+// The naming and retention record of the default run; a named run's is
+// "naming/" + run (NamingKey). Neither starts like a step key.
 inline constexpr char kNamingKey[] = "manager/naming";
+inline constexpr char kRunNamingKeyPrefix[] = "naming/";
 inline constexpr char kStepKeyPrefix[] = "step/";
 inline constexpr char kSegmentKeyPrefix[] = "seg/";
 inline constexpr char kSegmentStatKeyPrefix[] = "segstat/";
@@ -79,6 +82,7 @@ inline constexpr char kPartialRunMark = '~';
 bool ValidStoredRunName(absl::string_view run);
 std::string PartialRunName(absl::string_view run, int process);
 bool IsPartialRunOf(absl::string_view name, absl::string_view run);
+std::string NamingKey(absl::string_view run);
 std::string StepKey(int64_t step);
 std::string StepKey(absl::string_view run, int64_t step);
 // Default-run keys only.

@@ -1,10 +1,15 @@
 // Runs: one database holds named runs, each with its own steps and
 // retention, sharing one chunk store; Fork starts a run from another run's
-// step without copying bytes.
+// step without copying bytes; each run's retention is stored (its naming
+// record) and replayed by ckptdb gc (api/stored_retention.h).
 #include <vector>
 
+#include "api/stored_retention.h"
 #include "ckptdb/checkpoint_manager.h"
+#include "ckptdb/status.h"
 #include "db/store.h"
+#include "rocksdb/db.h"
+#include "schema/records.h"
 #include "tests/test_util.h"
 
 namespace ckptdb {
@@ -137,6 +142,150 @@ TEST(RunsTest, BadRunNamesAreInvalidArgument) {
       CheckpointManager::Open(dir.Sub("db"), Sync(0), std::string(129, 'x'))
           .status(),
       StatusIs(absl::StatusCode::kInvalidArgument, ::testing::_));
+}
+
+// Steps 0..count-1 of `run`, saved without retention.
+void SaveSteps(const std::string& db, const std::string& run, int64_t seed,
+               int64_t count) {
+  auto m = CheckpointManager::Open(db, Sync(0), run);
+  ASSERT_TRUE(m.ok()) << m.status();
+  for (int64_t s = 0; s < count; ++s) {
+    ASSERT_TRUE((*m)->Save(s, StateFor(seed + s)).ok());
+  }
+}
+
+std::vector<int64_t> StepsOf(const std::string& db, const std::string& run) {
+  CheckpointManagerOptions o = Sync(0);
+  o.read_only = true;
+  auto m = CheckpointManager::Open(db, o, run);
+  EXPECT_TRUE(m.ok()) << m.status();
+  return m.ok() ? (*m)->AllSteps() : std::vector<int64_t>();
+}
+
+absl::StatusOr<std::vector<internal::RunRetention>> StoredRetention(
+    const std::string& db) {
+  internal::StoreOptions so;
+  so.mode = internal::StoreOptions::Mode::kReadOnly;
+  CKPTDB_ASSIGN_OR_RETURN(auto store, internal::Store::Open(db, so));
+  return internal::ReadStoredRetention(*store);
+}
+
+std::vector<int64_t> Numbers(const std::vector<StepInfo>& steps) {
+  std::vector<int64_t> out;
+  for (const StepInfo& s : steps) out.push_back(s.step);
+  return out;
+}
+
+TEST(RunsTest, EachRunsRetentionIsStoredAndReplayedByItself) {
+  TempDir dir;
+  const std::string db = dir.Sub("db");
+  SaveSteps(db, "", 0, 3);
+  SaveSteps(db, "a", 100, 5);
+  SaveSteps(db, "b", 200, 5);
+  {
+    // Retention recorded, not applied (no save). b's manager follows a's:
+    // its record goes through a's commit service.
+    auto a = CheckpointManager::Open(db, Sync(2), "a");
+    ASSERT_TRUE(a.ok()) << a.status();
+    auto b = CheckpointManager::Open(db, Sync(3), "b");
+    ASSERT_TRUE(b.ok()) << b.status();
+    EXPECT_TRUE((*b)->following());
+  }
+  // A read-only manager records nothing.
+  EXPECT_EQ(StepsOf(db, "a").size(), 5u);
+  auto runs = StoredRetention(db);
+  ASSERT_TRUE(runs.ok()) << runs.status();
+  ASSERT_EQ(runs->size(), 3u);
+  EXPECT_EQ((*runs)[0].run, "");
+  EXPECT_FALSE((*runs)[0].HasOptions());
+  EXPECT_EQ((*runs)[1].run, "a");
+  EXPECT_EQ((*runs)[1].record.max_to_keep.value_or(-1), 2);
+  EXPECT_EQ((*runs)[2].run, "b");
+  EXPECT_EQ((*runs)[2].record.max_to_keep.value_or(-1), 3);
+  // Replayed with no options from the caller: each run by its own.
+  ASSERT_TRUE(internal::ReplayStoredRetention(db, &*runs).ok());
+  EXPECT_TRUE((*runs)[0].deleted.empty());
+  EXPECT_EQ(Numbers((*runs)[1].deleted), (std::vector<int64_t>{0, 1, 2}));
+  EXPECT_EQ(Numbers((*runs)[2].deleted), (std::vector<int64_t>{0, 1}));
+  EXPECT_EQ(StepsOf(db, ""), (std::vector<int64_t>{0, 1, 2}));
+  EXPECT_EQ(StepsOf(db, "a"), (std::vector<int64_t>{3, 4}));
+  EXPECT_EQ(StepsOf(db, "b"), (std::vector<int64_t>{2, 3, 4}));
+  // The replay left the records as they were; garbage collection keeps
+  // exactly the surviving steps' chunks (2 MiB each, none shared).
+  auto again = StoredRetention(db);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE((*again)[1].record == (*runs)[1].record);
+  {
+    auto m = CheckpointManager::Open(db, Sync(0));
+    ASSERT_TRUE(m.ok()) << m.status();
+    // The default run's manager left the named runs' records alone.
+    auto after = StoredRetention(db);
+    ASSERT_TRUE(after.ok());
+    EXPECT_EQ((*after)[2].record.max_to_keep.value_or(-1), 3);
+    ASSERT_TRUE((*m)->CollectGarbage().ok());
+  }
+  EXPECT_EQ(StoredBytes(db), 8u * (2u << 20));
+}
+
+TEST(RunsTest, ACustomPolicyOfARunIsNotReplayed) {
+  TempDir dir;
+  const std::string db = dir.Sub("db");
+  SaveSteps(db, "a", 0, 3);
+  {
+    CheckpointManagerOptions o = Sync(1);
+    o.best_fn = [](const Tree& m) { return m["loss"].float_value(); };
+    auto a = CheckpointManager::Open(db, o, "a");
+    ASSERT_TRUE(a.ok()) << a.status();
+  }
+  auto runs = StoredRetention(db);
+  ASSERT_TRUE(runs.ok()) << runs.status();
+  ASSERT_EQ(runs->size(), 2u);
+  EXPECT_TRUE((*runs)[1].record.retention_is_custom);
+  EXPECT_FALSE((*runs)[1].Replayable());
+  ASSERT_TRUE(internal::ReplayStoredRetention(db, &*runs).ok());
+  EXPECT_EQ(StepsOf(db, "a"), (std::vector<int64_t>{0, 1, 2}));
+}
+
+TEST(RunsTest, ADamagedRunNamingRecordIsDataLossNamingTheRun) {
+  TempDir dir;
+  const std::string db = dir.Sub("db");
+  SaveSteps(db, "a", 0, 3);
+  {
+    auto a = CheckpointManager::Open(db, Sync(1), "a");
+    ASSERT_TRUE(a.ok()) << a.status();
+  }
+  {
+    auto store = internal::Store::Open(db, internal::StoreOptions());
+    ASSERT_TRUE(store.ok()) << store.status();
+    const std::string key = internal::NamingKey("a");
+    std::string value;
+    ASSERT_TRUE(
+        (*store)
+            ->rocks()
+            ->Get(rocksdb::ReadOptions(), (*store)->meta_cf(), key, &value)
+            .ok());
+    value[value.size() / 2] ^= 0x20;
+    ASSERT_TRUE(
+        (*store)
+            ->rocks()
+            ->Put(rocksdb::WriteOptions(), (*store)->meta_cf(), key, value)
+            .ok());
+  }
+  EXPECT_THAT(StoredRetention(db).status(),
+              StatusIs(absl::StatusCode::kDataLoss,
+                       HasSubstr("naming record of run 'a': record checksum "
+                                 "mismatch")));
+  // Readers and the run's own manager still open it. The next manager of
+  // the run rewrites the damaged record, even with options that equal the
+  // defaults it read it as (no retention).
+  EXPECT_EQ(StepsOf(db, "a"), (std::vector<int64_t>{0, 1, 2}));
+  {
+    auto a = CheckpointManager::Open(db, Sync(0), "a");
+    ASSERT_TRUE(a.ok()) << a.status();
+  }
+  auto runs = StoredRetention(db);
+  ASSERT_TRUE(runs.ok()) << runs.status();
+  EXPECT_FALSE((*runs)[1].HasOptions());
 }
 
 }  // namespace

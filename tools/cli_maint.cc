@@ -12,7 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "ckptdb/checkpoint_manager.h"
+#include "api/stored_retention.h"
 #include "ckptdb/status.h"
 #include "core/file_bytes.h"
 #include "db/rocks_util.h"
@@ -141,107 +141,136 @@ std::string RetentionText(const internal::NamingRecord& r) {
   return absl::StrJoin(parts, ", ");
 }
 
+// What gc does with one run's stored retention.
+std::string RetentionSummary(const internal::RunRetention& r) {
+  if (r.record.retention_is_custom) {
+    return "custom (a best_fn or preservation_policy, which is code and not "
+           "stored): no steps deleted, only garbage collected";
+  }
+  if (!r.HasOptions()) return "none configured (every step is kept)";
+  return RetentionText(r.record);
+}
+
+// Each run's stored retention, replayed; nothing for a Checkpointer
+// database (it has no retention options). Closes and reopens `store`
+// around the replay (one writer: the replay's managers).
+absl::StatusOr<std::vector<internal::RunRetention>> ApplyStoredRetention(
+    const std::string& db, std::unique_ptr<Store>* store) {
+  if ((*store)->kind() != "manager")
+    return std::vector<internal::RunRetention>();
+  CKPTDB_ASSIGN_OR_RETURN(std::vector<internal::RunRetention> runs,
+                          internal::ReadStoredRetention(**store));
+  if (std::none_of(runs.begin(), runs.end(),
+                   [](const auto& r) { return r.Replayable(); })) {
+    return runs;
+  }
+  store->reset();
+  absl::Status s = internal::ReplayStoredRetention(db, &runs);
+  if (!s.ok() && internal::DbLockHeldByAnotherProcess(db)) {
+    return WithExit(absl::FailedPreconditionError(absl::StrCat(
+                        "database '", db,
+                        "' is busy: another process has it open for writing")),
+                    Exit::kBusy);
+  }
+  CKPTDB_RETURN_IF_ERROR(s);
+  CKPTDB_ASSIGN_OR_RETURN(*store, OpenDatabase(db, OpenMode::kReadWrite));
+  return runs;
+}
+
+struct GcResult {
+  std::vector<internal::RunRetention> runs;  // the default run first
+  internal::StoreStats before, after;
+  uint64_t steps_after = 0;  // of every run
+};
+
+void PrintGcJson(const std::string& db, const GcResult& g) {
+  const uint64_t reclaimed =
+      g.before.segment_bytes > g.after.segment_bytes
+          ? g.before.segment_bytes - g.after.segment_bytes
+          : 0;
+  JsonWriter w(stdout);
+  w.BeginObject();
+  w.Field("database", db);
+  w.Field("retention",
+          g.runs.empty()
+              ? "none (a Checkpointer database: no retention options)"
+              : RetentionSummary(g.runs[0]));
+  w.Key("deleted");
+  WriteStepArray(g.runs.empty() ? std::vector<StepInfo>() : g.runs[0].deleted,
+                 &w);
+  w.Key("runs");
+  w.BeginArray();
+  for (size_t i = 1; i < g.runs.size(); ++i) {
+    w.BeginObject();
+    w.Field("run", g.runs[i].run);
+    w.Field("retention", RetentionSummary(g.runs[i]));
+    w.Key("deleted");
+    WriteStepArray(g.runs[i].deleted, &w);
+    w.EndObject();
+  }
+  w.EndArray();
+  w.FieldUint("steps", g.steps_after);
+  w.FieldUint("reclaimed_bytes", reclaimed);
+  w.FieldUint("segment_bytes_before", g.before.segment_bytes);
+  w.FieldUint("segment_bytes_after", g.after.segment_bytes);
+  w.FieldUint("disk_bytes_before", g.before.disk_bytes);
+  w.FieldUint("disk_bytes_after", g.after.disk_bytes);
+  w.EndObject();
+  w.Finish();
+}
+
+// "retention: ..." and "deleted ..." of one run; `prefix` names a named run.
+void AppendRunRetention(const internal::RunRetention& r,
+                        const std::string& prefix, std::string* out) {
+  absl::StrAppend(out, prefix, "retention: ", RetentionSummary(r), "\n");
+  if (!r.deleted.empty()) {
+    absl::StrAppend(out, prefix, "deleted ", r.deleted.size(),
+                    r.deleted.size() == 1 ? " step: " : " steps: ",
+                    StepList(r.deleted), "\n");
+  } else if (r.Replayable()) {
+    absl::StrAppend(out, prefix, "deleted no steps\n");
+  }
+}
+
+void PrintGcText(const GcResult& g) {
+  std::string out;
+  if (g.runs.empty()) {
+    out = "retention: none (a Checkpointer database: no retention options)\n";
+  }
+  for (const internal::RunRetention& r : g.runs) {
+    AppendRunRetention(
+        r, r.run.empty() ? "" : absl::StrCat("run ", r.run, ": "), &out);
+  }
+  const uint64_t reclaimed =
+      g.before.segment_bytes > g.after.segment_bytes
+          ? g.before.segment_bytes - g.after.segment_bytes
+          : 0;
+  absl::StrAppend(&out, "garbage collection: reclaimed ", HumanBytes(reclaimed),
+                  " of chunk data (", HumanBytes(g.before.segment_bytes),
+                  " -> ", HumanBytes(g.after.segment_bytes), ")\n");
+  absl::StrAppend(&out, "disk: ", HumanBytes(g.before.disk_bytes), " -> ",
+                  HumanBytes(g.after.disk_bytes), "\n");
+  Print(out);
+}
+
 absl::Status RunGc(const Args& args) {
   const std::string db = args[0];
   CKPTDB_ASSIGN_OR_RETURN(auto store, OpenDatabase(db, OpenMode::kReadWrite));
-  const internal::NamingRecord rec = store->GetNamingRecord();
-  const std::string kind = store->kind();
-  CKPTDB_ASSIGN_OR_RETURN(internal::StoreStats before, store->Stats());
-  const std::vector<StepInfo> steps_before = store->Steps();
-  const bool has_retention = rec.max_to_keep.has_value() ||
-                             rec.keep_period.has_value() ||
-                             rec.keep_time_interval_secs.has_value();
-  std::string retention;
-  std::vector<StepInfo> deleted;
-  if (kind != "manager") {
-    retention = "none (a Checkpointer database: no retention options)";
-  } else if (rec.retention_is_custom) {
-    retention =
-        "custom (a best_fn or preservation_policy, which is code and not "
-        "stored): no steps deleted, only garbage collected";
-  } else if (!has_retention) {
-    retention = "none configured (every step is kept)";
-  } else {
-    retention = RetentionText(rec);
+  GcResult g;
+  CKPTDB_ASSIGN_OR_RETURN(g.before, store->Stats());
+  CKPTDB_ASSIGN_OR_RETURN(g.runs, ApplyStoredRetention(db, &store));
+  CKPTDB_RETURN_IF_ERROR(WithGcProgress(args, db, [&]() -> absl::Status {
+    return store->CollectGarbage(internal::GcOptions()).status();
+  }));
+  CKPTDB_ASSIGN_OR_RETURN(g.after, store->Stats());
+  for (const Store::RunSummary& r : store->Runs()) {
+    g.steps_after += r.steps.size();
   }
-  if (kind == "manager" && !rec.retention_is_custom && has_retention) {
-    // Retention exactly as the manager applies it: open one with the
-    // persisted options (the database is closed first: one writer).
-    store.reset();
-    CheckpointManagerOptions o;
-    o.create = false;
-    o.enable_async_checkpointing = false;
-    o.step_prefix = rec.step_prefix;
-    if (rec.step_format_fixed_length > 0) {
-      o.step_format_fixed_length = rec.step_format_fixed_length;
-    }
-    o.max_to_keep = rec.max_to_keep;
-    o.keep_period = rec.keep_period;
-    o.keep_time_interval_secs = rec.keep_time_interval_secs;
-    auto mgr = CheckpointManager::Open(db, o);
-    // A manager that follows another writer cannot apply retention.
-    const bool busy = mgr.ok() ? (*mgr)->following()
-                               : internal::DbLockHeldByAnotherProcess(db);
-    if (busy) {
-      return WithExit(
-          absl::FailedPreconditionError(absl::StrCat(
-              "database '", db,
-              "' is busy: another process has it open for writing")),
-          Exit::kBusy);
-    }
-    if (!mgr.ok()) return WithExit(mgr.status(), Exit::kError);
-    CKPTDB_ASSIGN_OR_RETURN(std::vector<int64_t> gone,
-                            (*mgr)->ApplyRetention());
-    for (const StepInfo& s : steps_before) {
-      if (std::find(gone.begin(), gone.end(), s.step) != gone.end()) {
-        deleted.push_back(s);
-      }
-    }
-    CKPTDB_RETURN_IF_ERROR(
-        WithGcProgress(args, db, [&] { return (*mgr)->CollectGarbage(); }));
-    CKPTDB_RETURN_IF_ERROR((*mgr)->Close());
-    mgr->reset();
-    CKPTDB_ASSIGN_OR_RETURN(store, OpenDatabase(db, OpenMode::kReadOnly));
-  } else {
-    CKPTDB_RETURN_IF_ERROR(WithGcProgress(args, db, [&]() -> absl::Status {
-      return store->CollectGarbage(internal::GcOptions()).status();
-    }));
-  }
-  CKPTDB_ASSIGN_OR_RETURN(internal::StoreStats after, store->Stats());
-  const uint64_t reclaimed = before.segment_bytes > after.segment_bytes
-                                 ? before.segment_bytes - after.segment_bytes
-                                 : 0;
   if (args.json()) {
-    JsonWriter w(stdout);
-    w.BeginObject();
-    w.Field("database", db);
-    w.Field("retention", retention);
-    w.Key("deleted");
-    WriteStepArray(deleted, &w);
-    w.FieldUint("steps", after.steps);
-    w.FieldUint("reclaimed_bytes", reclaimed);
-    w.FieldUint("segment_bytes_before", before.segment_bytes);
-    w.FieldUint("segment_bytes_after", after.segment_bytes);
-    w.FieldUint("disk_bytes_before", before.disk_bytes);
-    w.FieldUint("disk_bytes_after", after.disk_bytes);
-    w.EndObject();
-    w.Finish();
-    return absl::OkStatus();
+    PrintGcJson(db, g);
+  } else {
+    PrintGcText(g);
   }
-  std::string out = absl::StrCat("retention: ", retention, "\n");
-  if (!deleted.empty()) {
-    absl::StrAppend(
-        &out, "deleted ", deleted.size(),
-        deleted.size() == 1 ? " step: " : " steps: ", StepList(deleted), "\n");
-  } else if (kind == "manager" && has_retention && !rec.retention_is_custom) {
-    absl::StrAppend(&out, "deleted no steps\n");
-  }
-  absl::StrAppend(&out, "garbage collection: reclaimed ", HumanBytes(reclaimed),
-                  " of chunk data (", HumanBytes(before.segment_bytes), " -> ",
-                  HumanBytes(after.segment_bytes), ")\n");
-  absl::StrAppend(&out, "disk: ", HumanBytes(before.disk_bytes), " -> ",
-                  HumanBytes(after.disk_bytes), "\n");
-  Print(out);
   return absl::OkStatus();
 }
 
@@ -273,13 +302,16 @@ Command GcCommand() {
   c.synopsis = "gc DB [--json] [--no-progress]";
   c.summary = "Apply the stored retention policy now, then reclaim space.";
   c.description =
-      "For a CheckpointManager database, applies the retention options its\n"
-      "manager stored (max_to_keep, keep_period, keep_time_interval_secs),\n"
-      "exactly as CheckpointManager::ApplyRetention does, deleting the steps\n"
-      "they do not keep. A custom policy (best_fn, preservation_policy) is\n"
-      "code and not stored: then gc deletes nothing. Then collects garbage:\n"
-      "drops dead chunks and compacts. Needs write access: fails with exit\n"
-      "code 7 while another process has the database open.\n";
+      "For a CheckpointManager database, applies to each run the retention\n"
+      "options its manager stored (max_to_keep, keep_period,\n"
+      "keep_time_interval_secs), exactly as CheckpointManager::ApplyRetention\n"
+      "does, deleting the steps they do not keep; named runs are listed as\n"
+      "`run NAME: ...`. A custom policy (best_fn, preservation_policy) is\n"
+      "code and not stored: then gc deletes nothing of that run. Then\n"
+      "collects garbage: drops dead chunks and compacts. A damaged retention\n"
+      "record deletes nothing (exit code 6, naming the run). Needs write\n"
+      "access: fails with exit code 7 while another process has the\n"
+      "database open.\n";
   c.flags = {JsonFlag(), NoProgressFlag()};
   c.min_args = c.max_args = 1;
   c.example = "  ckptdb gc /ckpt/run1\n";

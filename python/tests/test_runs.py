@@ -2,10 +2,19 @@
 
 ckptdb's addition (docs/python.md): `CheckpointManager(directory, run=...)`.
 """
+import json
+import os
+import pathlib
+import subprocess
+
 import numpy as np
 import pytest
 
 import ckptdb
+
+_BUILD = pathlib.Path(
+    os.environ.get('CKPTDB_BUILD_DIR',
+                   pathlib.Path(__file__).resolve().parents[2] / 'build'))
 
 
 def _state(seed):
@@ -51,3 +60,32 @@ def test_fork_starts_a_run_from_a_pretrained_step(tmp_path):
 def test_bad_run_name(tmp_path):
   with pytest.raises(ValueError, match='bad run name'):
     ckptdb.CheckpointManager(tmp_path / 'db', run='a/b')
+
+
+def test_each_runs_retention_is_stored_and_replayed_by_gc(tmp_path):
+  """Each run's manager stores its retention (b's, following a's manager,
+  through a's process); `ckptdb gc` replays each run's own."""
+  db = tmp_path / 'db'
+  for run, seed in (('a', 0), ('b', 100)):
+    with ckptdb.CheckpointManager(db, options=_sync(), run=run) as m:
+      for step in range(4):
+        m.save(step, args=ckptdb.args.StandardSave(_state(seed + step)))
+  with ckptdb.CheckpointManager(db, options=_sync(1), run='a'), \
+      ckptdb.CheckpointManager(db, options=_sync(2), run='b'):
+    pass  # recorded, not applied: no save
+  gc = subprocess.run([str(_BUILD / 'tools' / 'ckptdb'), 'gc', str(db),
+                       '--json', '--no-progress'],
+                      check=True, capture_output=True, text=True)
+  report = json.loads(gc.stdout)
+  runs = {r['run']: r for r in report['runs']}
+  assert runs['a']['retention'] == 'max_to_keep=1'
+  assert [s['step'] for s in runs['a']['deleted']] == [0, 1, 2]
+  assert runs['b']['retention'] == 'max_to_keep=2'
+  assert [s['step'] for s in runs['b']['deleted']] == [0, 1]
+  assert report['deleted'] == []
+  read = ckptdb.CheckpointManagerOptions(read_only=True)
+  with ckptdb.CheckpointManager(db, options=read, run='a') as a, \
+      ckptdb.CheckpointManager(db, options=read, run='b') as b:
+    assert a.all_steps() == [3]
+    assert b.all_steps() == [2, 3]
+    np.testing.assert_array_equal(b.restore(2)['w'], _state(102)['w'])

@@ -6,6 +6,14 @@
 //   cli_test_helper make-runs DB      runs "base" (step 0, ModelTree(4)),
 //                                     "ft" forked from base:0 plus step 1
 //                                     (params/head changed)
+//   cli_test_helper make-runs-retention DB
+//                                     runs "a" and "b" (steps 0-4) and "c"
+//                                     (steps 0-1), saved without retention,
+//                                     then given retention to replay: a
+//                                     max_to_keep=2, b max_to_keep=3 and
+//                                     keep_period=2, c a best_fn
+//   cli_test_helper corrupt-naming DB RUN
+//                                     flips a byte of RUN's naming record
 //   cli_test_helper set-custom-retention DB
 //                                     reopens DB with a best_fn (retention
 //                                     that `ckptdb gc` cannot apply)
@@ -40,11 +48,14 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <limits>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/numbers.h"
@@ -252,6 +263,62 @@ int MakeRuns(const std::string& db) {
   return 0;
 }
 
+// Each run's steps carry their own bytes (ModelTree(5 * run + step)).
+int MakeRunsRetention(const std::string& db) {
+  std::filesystem::remove_all(db);
+  ckptdb::CheckpointManagerOptions o;
+  o.enable_async_checkpointing = false;
+  o.tuning.chunk_bytes = 4096;
+  const std::vector<std::pair<std::string, int64_t>> runs = {
+      {"a", 5}, {"b", 5}, {"c", 2}};
+  for (size_t r = 0; r < runs.size(); ++r) {
+    auto mgr = ckptdb::CheckpointManager::Open(db, o, runs[r].first);
+    if (!mgr.ok()) return Fail(mgr.status());
+    for (int64_t step = 0; step < runs[r].second; ++step) {
+      auto saved = (*mgr)->Save(step, ModelTree(5 * r + step));
+      if (!saved.ok()) return Fail(saved.status());
+    }
+    if (auto st = (*mgr)->Close(); !st.ok()) return Fail(st);
+  }
+  // Retention recorded, not applied yet. "b" and "c" open while "a" holds
+  // the database: their records go through its commit service.
+  auto keep = [&](std::optional<int64_t> n, std::optional<int64_t> period) {
+    ckptdb::CheckpointManagerOptions k = o;
+    k.max_to_keep = n;
+    k.keep_period = period;
+    return k;
+  };
+  auto a = ckptdb::CheckpointManager::Open(db, keep(2, std::nullopt), "a");
+  if (!a.ok()) return Fail(a.status());
+  auto b = ckptdb::CheckpointManager::Open(db, keep(3, 2), "b");
+  if (!b.ok()) return Fail(b.status());
+  ckptdb::CheckpointManagerOptions custom = keep(1, std::nullopt);
+  custom.best_fn = [](const Tree& m) { return m["accuracy"].float_value(); };
+  auto c = ckptdb::CheckpointManager::Open(db, custom, "c");
+  if (!c.ok()) return Fail(c.status());
+  for (auto* m : {&*c, &*b, &*a}) {
+    if (auto st = (*m)->Close(); !st.ok()) return Fail(st);
+  }
+  return 0;
+}
+
+int CorruptNaming(const std::string& db, const std::string& run) {
+  auto store = ckptdb::internal::Store::Open(db, {});
+  if (!store.ok()) return Fail(store.status());
+  rocksdb::DB* rocks = (*store)->rocks();
+  const std::string key = ckptdb::internal::NamingKey(run);
+  std::string value;
+  rocksdb::Status s =
+      rocks->Get(rocksdb::ReadOptions(), (*store)->meta_cf(), key, &value);
+  if (!s.ok()) return Fail(absl::NotFoundError(s.ToString()));
+  value[value.size() / 2] ^= 0x20;
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  s = rocks->Put(wo, (*store)->meta_cf(), key, value);
+  if (!s.ok()) return Fail(absl::InternalError(s.ToString()));
+  return 0;
+}
+
 // Opens the database with a best_fn (a policy that is code, not stored):
 // the record then says retention_is_custom.
 int SetCustomRetention(const std::string& db) {
@@ -421,6 +488,12 @@ int main(int argc, char** argv) {
   if (cmd == "make-db" && argc == 3) return MakeDb(argv[2]);
   if (cmd == "make-db2" && argc == 3) return MakeDb2(argv[2]);
   if (cmd == "make-runs" && argc == 3) return MakeRuns(argv[2]);
+  if (cmd == "make-runs-retention" && argc == 3) {
+    return MakeRunsRetention(argv[2]);
+  }
+  if (cmd == "corrupt-naming" && argc == 4) {
+    return CorruptNaming(argv[2], argv[3]);
+  }
   if (cmd == "set-custom-retention" && argc == 3) {
     return SetCustomRetention(argv[2]);
   }
@@ -439,11 +512,13 @@ int main(int argc, char** argv) {
   if ((cmd == "corrupt-chunk" || cmd == "corrupt-node") && argc == 5) {
     return Corrupt(argv[2], argv[3], argv[4], cmd == "corrupt-node");
   }
-  std::fprintf(stderr,
-               "usage: cli_test_helper make-db DB | make-db2 DB | "
-               "set-custom-retention DB | write-loop DB FIRST COUNT PAUSE_MS | "
-               "hold DB "
-               "[STEP] | corrupt-chunk DB STEP PATH | corrupt-node DB STEP "
-               "PATH\n");
+  std::fprintf(
+      stderr,
+      "usage: cli_test_helper make-db DB | make-db2 DB | "
+      "make-runs DB | make-runs-retention DB | corrupt-naming DB "
+      "RUN | set-custom-retention DB | write-loop DB FIRST COUNT PAUSE_MS | "
+      "hold DB "
+      "[STEP] | corrupt-chunk DB STEP PATH | corrupt-node DB STEP "
+      "PATH\n");
   return 2;
 }

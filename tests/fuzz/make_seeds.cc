@@ -158,7 +158,7 @@ void SchemaSeeds() {
   naming.step_format_fixed_length = 8;
   naming.max_to_keep = 3;
   naming.keep_period = 10;
-  Record(5, "naming", EncodeNaming(naming));
+  Record(5, "naming", EncodeNaming("", naming));
 
   SegmentRecord seg;
   seg.segment = 3;

@@ -82,7 +82,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       (void)DecodeHeader(value, "fuzz");
       break;
     case 5:
-      (void)DecodeNaming(value);
+      (void)DecodeNaming("", value);
       break;
     case 6:
       (void)DecodeSegmentRecord(key, value);

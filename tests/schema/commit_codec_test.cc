@@ -4,8 +4,9 @@
 // Errors reached:
 //   DecodeCommitRequest: envelope errors prefixed "commit request"
 //     (checksum); "unknown op"; "a commit without its step record or
-//     file"; a nested step record, segment record or index entry that does
-//     not decode (DataLoss naming it).
+//     file"; "a naming request without its record"; a nested naming
+//     record, step record, segment record or index entry that does not
+//     decode (DataLoss naming it).
 //   DecodeCommitReply: envelope errors prefixed "commit reply"; "unknown
 //     status code".
 #include "schema/commit_codec.h"
@@ -91,6 +92,16 @@ TEST(CommitCodecTest, OtherOpsRoundTrip) {
   back = DecodeCommitRequest(EncodeCommitRequest(gc));
   ASSERT_TRUE(back.ok()) << back.status();
   EXPECT_EQ(back->gc_min_fraction, 0.25);
+  CommitRequest naming;
+  naming.op = CommitRequest::Op::kSetNaming;
+  naming.run = "lr-3e-4";
+  naming.naming.max_to_keep = 3;
+  naming.naming.step_prefix = "ckpt";
+  back = DecodeCommitRequest(EncodeCommitRequest(naming));
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->op, CommitRequest::Op::kSetNaming);
+  EXPECT_EQ(back->run, "lr-3e-4");
+  EXPECT_EQ(back->naming, naming.naming);
 }
 
 TEST(CommitCodecTest, DamagedRequestIsDataLoss) {
@@ -106,6 +117,33 @@ std::string Seal(flatbuffers::FlatBufferBuilder& fbb,
                  flatbuffers::Offset<fb::CommitRequest> root) {
   fbb.Finish(root, kCommitRequestIdent);
   return SealRecord("ckptdb/commit-request", fbb);
+}
+
+TEST(CommitCodecTest, NamingRequestWithoutItsRecordIsDataLoss) {
+  flatbuffers::FlatBufferBuilder fbb;
+  fb::CommitRequestBuilder b(fbb);
+  b.add_format_version(kFormatVersion);
+  b.add_op(fb::CommitOp_SetNaming);
+  EXPECT_THAT(DecodeCommitRequest(Seal(fbb, b.Finish())).status(),
+              StatusIs(absl::StatusCode::kDataLoss,
+                       HasSubstr("a naming request without its record")));
+}
+
+TEST(CommitCodecTest, NamingRecordOfAnotherRunIsDataLoss) {
+  // Run a's record, the message claiming run b.
+  const std::string rec = EncodeNaming("a", NamingRecord());
+  flatbuffers::FlatBufferBuilder fbb;
+  auto v = fbb.CreateVector(reinterpret_cast<const uint8_t*>(rec.data()),
+                            rec.size());
+  auto run = fbb.CreateString("b");
+  fb::CommitRequestBuilder b(fbb);
+  b.add_format_version(kFormatVersion);
+  b.add_op(fb::CommitOp_SetNaming);
+  b.add_run(run);
+  b.add_naming_record(v);
+  EXPECT_THAT(DecodeCommitRequest(Seal(fbb, b.Finish())).status(),
+              StatusIs(absl::StatusCode::kDataLoss,
+                       HasSubstr("commit request: naming record of run 'b'")));
 }
 
 TEST(CommitCodecTest, UnknownOpIsDataLoss) {

@@ -6,7 +6,8 @@
 //     truncated, wrong identifier, version 0, newer version ->
 //     FailedPrecondition). It has no checks of its own (the magic is the
 //     caller's).
-//   DecodeNaming: envelope errors prefixed "step naming record".
+//   DecodeNaming: envelope errors prefixed "naming record of the default
+//     run" or "naming record of run 'RUN'".
 //   DecodeSegmentRecord: "segment record with a malformed key"; envelope
 //     errors prefixed "segment N"; "the record names segment M"; "N chunk
 //     hashes but M sizes" (either list longer, either list absent).
@@ -98,33 +99,37 @@ TEST(MetaCodecTest, NamingRoundTrips) {
   n.max_to_keep = 3;
   n.keep_time_interval_secs = 0;
   n.retention_is_custom = true;
-  auto back = DecodeNaming(EncodeNaming(n));
+  auto back = DecodeNaming("", EncodeNaming("", n));
   CKPTDB_ASSERT_OK(back);
   EXPECT_EQ(*back, n);
   EXPECT_FALSE(back->keep_period.has_value());
   NamingRecord empty;
-  auto e = DecodeNaming(EncodeNaming(empty));
+  auto e = DecodeNaming("", EncodeNaming("", empty));
   CKPTDB_ASSERT_OK(e);
   EXPECT_EQ(*e, empty);
 }
 
 TEST(MetaCodecTest, NamingEnvelopeErrors) {
-  std::string v = EncodeNaming(NamingRecord());
+  std::string v = EncodeNaming("", NamingRecord());
   v[4] ^= 0x40;
   EXPECT_THAT(
-      DecodeNaming(v),
-      StatusIs(absl::StatusCode::kDataLoss,
-               HasSubstr("step naming record: record checksum mismatch")));
+      DecodeNaming("", v),
+      StatusIs(
+          absl::StatusCode::kDataLoss,
+          HasSubstr(
+              "naming record of the default run: record checksum mismatch")));
   flatbuffers::FlatBufferBuilder fbb;
   fb::NamingBuilder b(fbb);
   b.add_format_version(kFormatVersion + 1);
   fbb.Finish(b.Finish(), kNamingIdent);
-  EXPECT_THAT(DecodeNaming(SealRecord(kNamingKey, fbb)),
-              StatusIs(absl::StatusCode::kFailedPrecondition,
-                       HasSubstr("step naming record: record format version")));
+  EXPECT_THAT(
+      DecodeNaming("", SealRecord(kNamingKey, fbb)),
+      StatusIs(absl::StatusCode::kFailedPrecondition,
+               HasSubstr(
+                   "naming record of the default run: record format version")));
   // The header is not a naming record.
   EXPECT_THAT(
-      DecodeNaming(SealBytes(kNamingKey, Body(SealHeader(kFormatVersion)))),
+      DecodeNaming("", SealBytes(kNamingKey, Body(SealHeader(kFormatVersion)))),
       StatusIs(absl::StatusCode::kDataLoss, HasSubstr("verification")));
 }
 
@@ -205,6 +210,32 @@ TEST(MetaCodecTest, SegmentRecordEnvelopeErrorsNameTheSegment) {
       StatusIs(absl::StatusCode::kDataLoss,
                HasSubstr("segment 5: record failed FlatBuffers verification "
                          "(expected identifier CKSG)")));
+}
+
+TEST(MetaCodecTest, RunNamingRecordsAreSealedUnderTheirRunsKey) {
+  EXPECT_EQ(NamingKey(""), "manager/naming");
+  EXPECT_EQ(NamingKey("lr-3e-4"), "naming/lr-3e-4");
+  NamingRecord n;
+  n.max_to_keep = 2;
+  const std::string a = EncodeNaming("a", n);
+  auto back = DecodeNaming("a", a);
+  CKPTDB_ASSERT_OK(back);
+  EXPECT_EQ(*back, n);
+  // Another run's record, or the default run's, under run a's key.
+  EXPECT_THAT(DecodeNaming("b", a),
+              StatusIs(absl::StatusCode::kDataLoss,
+                       HasSubstr("naming record of run 'b': record checksum "
+                                 "mismatch")));
+  EXPECT_THAT(
+      DecodeNaming("", a),
+      StatusIs(absl::StatusCode::kDataLoss,
+               HasSubstr("naming record of the default run: record checksum")));
+  EXPECT_THAT(DecodeNaming("a", EncodeNaming("", n)),
+              StatusIs(absl::StatusCode::kDataLoss,
+                       HasSubstr("naming record of run 'a'")));
+  EXPECT_THAT(DecodeNaming("a", a.substr(0, 5)),
+              StatusIs(absl::StatusCode::kDataLoss,
+                       HasSubstr("naming record of run 'a'")));
 }
 
 TEST(MetaCodecTest, SegmentRecordNamingAnotherSegmentIsDataLoss) {
