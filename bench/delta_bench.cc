@@ -340,6 +340,8 @@ W5Result RunW5(const Config& cfg, const std::string& root) {
       ta = TimedRestore(*a, 9, &target, model, "W5 restore (delta)");
     }
     if (p > 0) r.restore_ratio.push_back(tb / ta);
+    std::printf("  restore pair %d: delta on %s, off %s\n", p,
+                FormatSeconds(ta).c_str(), FormatSeconds(tb).c_str());
   }
   CheckOk(a->Close(), "close");
   CheckOk(b->Close(), "close");

@@ -46,6 +46,9 @@ struct PlanePlan {
   int width = 1;
   PlaneTransform transform = PlaneTransform::kNone;
   std::vector<PlaneCodec> codecs;  // one per plane
+  // Each plane's predicted stored fraction (its sample's order-0 entropy
+  // over 8, at most 1): picks zstd's settings for it.
+  std::vector<double> plane_fractions;
   // Predicted stored size over the chunk's size (1 when nothing pays).
   double predicted_fraction = 1;
 };
@@ -66,8 +69,10 @@ struct CodedPlanes {
   std::string data;             // the stored planes, concatenated
 };
 
-// Codes `bytes` (minus `base` for kDifference) as `plan` says, compressing
-// with zstd at `zstd_level`; a plane that does not shrink is stored. False
+// Codes `bytes` (minus `base` for kDifference) as `plan` says: planes
+// predicted under a quarter of their size with zstd at `zstd_level`, the
+// other compressed ones with Huffman-coded literals and almost no match
+// search; a plane that does not shrink is stored. False
 // (with *out unspecified) when the result would exceed `max_bytes`, or
 // when the size is not a multiple of the width.
 bool EncodePlanes(absl::string_view bytes, absl::string_view base,

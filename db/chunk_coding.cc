@@ -20,6 +20,17 @@ std::string& BaseBuffer() {
   return buf;
 }
 
+// Per-thread aligned copies of a chunk's record and of its base's (reused:
+// fresh memory is slow to fault in).
+RecordBuffer& ValueRecord() {
+  thread_local RecordBuffer buf;
+  return buf;
+}
+RecordBuffer& BaseRecord() {
+  thread_local RecordBuffer buf;
+  return buf;
+}
+
 rocksdb::ReadOptions ChunkReadOptions() {
   rocksdb::ReadOptions ro;
   // Every chunk's XXH3-128 is checked; RocksDB's block checksum would only
@@ -45,16 +56,18 @@ absl::Status CheckHash(const ChunkLocation& c, absl::string_view bytes,
 absl::StatusOr<absl::string_view> Decode(
     rocksdb::DB* db, rocksdb::ColumnFamilyHandle* chunks,
     const ChunkLocation& c, absl::string_view key, absl::string_view value,
-    absl::string_view what, std::string* scratch);
+    absl::string_view what, std::string* scratch, RecordBuffer* buf,
+    bool verify);
 
-// The verified bytes of self-contained chunk `base`, in `pinned` or
-// `decoded`.
+// The bytes of self-contained chunk `base`, in `pinned` or `decoded`;
+// checked against its hash when `verify` (otherwise the caller checks what
+// it decodes from them, and names the base only if that fails).
 absl::StatusOr<absl::string_view> ReadBase(rocksdb::DB* db,
                                            rocksdb::ColumnFamilyHandle* chunks,
                                            const ChunkLocation& base,
                                            absl::string_view what,
                                            rocksdb::PinnableSlice* pinned,
-                                           std::string* decoded) {
+                                           std::string* decoded, bool verify) {
   const std::string where =
       absl::StrCat(what, ": its base chunk (segment ", base.segment,
                    ", ordinal ", base.ordinal, ")");
@@ -67,7 +80,8 @@ absl::StatusOr<absl::string_view> ReadBase(rocksdb::DB* db,
     return absl::DataLossError(absl::StrCat(where, " is missing"));
   }
   if (!s.ok()) return FromRocks(s, where);
-  return Decode(db, chunks, base, key, ToView(*pinned), where, decoded);
+  return Decode(db, chunks, base, key, ToView(*pinned), where, decoded,
+                &BaseRecord(), verify);
 }
 
 // Tries a Delta chunk of `base_bytes` (predicted and achieved at most
@@ -108,7 +122,8 @@ ChunkKind CodeAgainstBase(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* chunks,
                           const ChunkLocation& base, std::string* value) {
   rocksdb::PinnableSlice pinned;
   // Code only against verified bytes.
-  auto base_bytes = ReadBase(db, chunks, base, "base", &pinned, &BaseBuffer());
+  auto base_bytes = ReadBase(db, chunks, base, "base", &pinned, &BaseBuffer(),
+                             /*verify=*/true);
   if (!base_bytes.ok()) return ChunkKind::kFull;
   if (coding.patch_max_fraction > 0 &&
       EncodePatch(bytes, *base_bytes, base, coding.patch_page_bytes,
@@ -126,19 +141,21 @@ ChunkKind CodeAgainstBase(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* chunks,
 absl::StatusOr<absl::string_view> Decode(
     rocksdb::DB* db, rocksdb::ColumnFamilyHandle* chunks,
     const ChunkLocation& c, absl::string_view key, absl::string_view value,
-    absl::string_view what, std::string* scratch) {
-  RecordBuffer buf;
+    absl::string_view what, std::string* scratch, RecordBuffer* buf,
+    bool verify) {
   rocksdb::PinnableSlice pinned;
+  absl::string_view base;
+  std::optional<ChunkLocation> base_location;
   switch (c.kind) {
     case ChunkKind::kFull:
-      CKPTDB_RETURN_IF_ERROR(CheckHash(c, value, what));
+      if (verify) CKPTDB_RETURN_IF_ERROR(CheckHash(c, value, what));
       return value;
     case ChunkKind::kPatch: {
       CKPTDB_ASSIGN_OR_RETURN(PatchView patch,
-                              DecodePatch(key, value, c.size, what, &buf));
-      CKPTDB_ASSIGN_OR_RETURN(
-          absl::string_view base,
-          ReadBase(db, chunks, patch.base, what, &pinned, &BaseBuffer()));
+                              DecodePatch(key, value, c.size, what, buf));
+      base_location = patch.base;
+      CKPTDB_ASSIGN_OR_RETURN(base, ReadBase(db, chunks, patch.base, what,
+                                             &pinned, &BaseBuffer(), false));
       scratch->assign(base.data(), base.size());
       CKPTDB_RETURN_IF_ERROR(ApplyPatch(patch, what, scratch));
       break;
@@ -146,11 +163,11 @@ absl::StatusOr<absl::string_view> Decode(
     case ChunkKind::kDelta:
     case ChunkKind::kCompressed: {
       CKPTDB_ASSIGN_OR_RETURN(
-          CodedView coded, DecodeCoded(key, value, c.kind, c.size, what, &buf));
-      absl::string_view base;
+          CodedView coded, DecodeCoded(key, value, c.kind, c.size, what, buf));
+      base_location = coded.base;
       if (coded.base) {
         CKPTDB_ASSIGN_OR_RETURN(base, ReadBase(db, chunks, *coded.base, what,
-                                               &pinned, &BaseBuffer()));
+                                               &pinned, &BaseBuffer(), false));
       }
       scratch->resize(c.size);
       CKPTDB_RETURN_IF_ERROR(
@@ -161,7 +178,16 @@ absl::StatusOr<absl::string_view> Decode(
       return absl::DataLossError(absl::StrCat(what, ": unknown chunk kind ",
                                               static_cast<int>(c.kind)));
   }
-  CKPTDB_RETURN_IF_ERROR(CheckHash(c, *scratch, what));
+  if (!verify) return absl::string_view(*scratch);
+  absl::Status s = CheckHash(c, *scratch, what);
+  // The base is checked only now (its bytes were used unchecked, and the
+  // result's hash covers them): name it when it is what is wrong.
+  if (!s.ok() && base_location && !CheckHash(*base_location, base, "").ok()) {
+    return absl::DataLossError(
+        absl::StrCat(what, ": its base chunk (segment ", base_location->segment,
+                     ", ordinal ", base_location->ordinal, ") is corrupt"));
+  }
+  CKPTDB_RETURN_IF_ERROR(s);
   return absl::string_view(*scratch);
 }
 
@@ -190,7 +216,8 @@ absl::StatusOr<absl::string_view> DecodeChunk(
     const ChunkLocation& c, absl::string_view key, absl::string_view value,
     absl::FunctionRef<std::string()> what, std::string* scratch) {
   // Messages are built only on error: every one starts where `what` ends.
-  auto bytes = Decode(db, chunks, c, key, value, "", scratch);
+  auto bytes =
+      Decode(db, chunks, c, key, value, "", scratch, &ValueRecord(), true);
   if (bytes.ok()) return bytes;
   return absl::Status(bytes.status().code(),
                       absl::StrCat(what(), bytes.status().message()));

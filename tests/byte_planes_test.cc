@@ -80,6 +80,22 @@ TEST(BytePlanesTest, EveryWidthRoundTripsExactlyWithAndWithoutBase) {
   }
 }
 
+TEST(BytePlanesTest, ElementCountsThatAreNotWholeVectorsRoundTrip) {
+  // The vectorised loops do 16 elements at a time; the rest is scalar.
+  for (int width : {1, 2, 4, 8}) {
+    for (size_t elements : {1, 15, 17, 1003}) {
+      const std::string base = RandomBytes(elements * width, 7);
+      std::string bytes = base;
+      for (size_t i = 0; i < bytes.size(); i += 5) bytes[i] ^= 0x11;
+      CodedPlanes coded;
+      EXPECT_EQ(RoundTrip(bytes, base, width, &coded), bytes)
+          << width << " x " << elements;
+      EXPECT_EQ(RoundTrip(bytes, "", width, &coded), bytes)
+          << width << " x " << elements;
+    }
+  }
+}
+
 TEST(BytePlanesTest, SmallFloatUpdatesPredictAndAchieveASaving) {
   auto [before, after] = Weights(1 << 18);  // 1 MiB
   const PlanePlan plan = PlanPlanes(after, before, 4);
