@@ -16,6 +16,7 @@ StoreOptions ToStoreOptions(const StoreTuning& tuning) {
   o.patch_max_fraction = tuning.patch_max_fraction;
   o.num_threads = tuning.num_threads;
   o.mmap_reads = tuning.mmap_reads;
+  o.writeback_bytes = tuning.writeback_bytes;
   return o;
 }
 

@@ -37,6 +37,7 @@
 #include "bench/compare.h"
 #include "bench/config.h"
 #include "bench/follow.h"
+#include "bench/levers.h"
 #include "bench/many_writers.h"
 #include "bench/save_restore.h"
 #include "bench/workloads.h"
@@ -1149,7 +1150,8 @@ int Main(int argc, char** argv) {
   Results res;
   auto want = [&](const char* w) { return cfg.workloads.count(w) > 0; };
 
-  if (want("W1") || want("W4") || want("RSS") || want("ASYNC")) {
+  if (want("W1") || want("W4") || want("RSS") || want("ASYNC") ||
+      want("LEVER")) {
     const Workload w1 = MakeW1(cfg.quick);
     const double t0 = Now();
     Arena src(w1.arena_bytes), dst(w1.arena_bytes);
@@ -1161,6 +1163,7 @@ int Main(int argc, char** argv) {
     if (want("W1")) {
       RunW1(cfg, work, w1, src.data(), dst.data(), &res, &w1_files);
     }
+    if (want("LEVER")) RunLever(cfg, work, w1, src.data(), dst.data(), &res);
     if (want("RSS")) {
       if (w1_files.ckpt.empty()) {
         // W1 was not run: write the restore sources now.

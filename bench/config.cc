@@ -18,7 +18,7 @@ namespace {
       "FILE]\n"
       "                    [--w2-per-leaf] [--chunk-bytes N] "
       "[--mmap-reads] [--keep]\n"
-      "                    [--check]\n"
+      "                    [--check] [--lever writeback[=BYTES]|mmap]\n"
       "                    [--many-parts 1,2,3]\n"
       "  --quick        small smoke run (correctness only; 1 pair, no "
       "warm-up)\n"
@@ -44,11 +44,39 @@ namespace {
       "  --check        exit %d when a ratio of issue 19's regression guard\n"
       "                 falls short (W1 against the disk ceiling, peak RSS);\n"
       "                 needs W1 and --pairs >= 5; --quick only reports\n"
+      "  --lever L      also run the LEVER workload: W1 saves and restores\n"
+      "                 with the lever against without it, A B B A\n"
+      "                 (writeback: StoreTuning::writeback_bytes, default\n"
+      "                 1 MiB; mmap: StoreTuning::mmap_reads)\n"
       "  --many-parts   MANY's parts to run: 1 sweep, 2 commit latency, 3 "
       "reader\n"
       "                 (default: all)\n",
       CKPTDB_BENCH_DEFAULT_DIR, kExitTargetMissed);
   std::exit(rc);
+}
+
+// "writeback", "writeback=BYTES" or "mmap".
+void ParseLever(const std::string& v, Config* cfg) {
+  const size_t eq = v.find('=');
+  cfg->lever = v.substr(0, eq);
+  if (cfg->lever != "writeback" && cfg->lever != "mmap") {
+    std::fprintf(stderr,
+                 "unknown --lever '%s' (expected writeback[=BYTES] or mmap)\n",
+                 v.c_str());
+    std::exit(kExitUsage);
+  }
+  if (eq == std::string::npos) return;
+  char* end = nullptr;
+  const std::string n = v.substr(eq + 1);
+  cfg->lever_bytes = std::strtoull(n.c_str(), &end, 0);
+  if (cfg->lever != "writeback" || n.empty() || *end != 0 ||
+      cfg->lever_bytes == 0) {
+    std::fprintf(stderr,
+                 "--lever '%s': only writeback takes a byte count, a "
+                 "positive integer\n",
+                 v.c_str());
+    std::exit(kExitUsage);
+  }
 }
 
 }  // namespace
@@ -82,7 +110,8 @@ Config ParseArgs(int argc, char** argv) {
         for (char& c : item) c = static_cast<char>(std::toupper(c));
         if (item.empty()) continue;
         static const std::set<std::string> kKnown = {
-            "W1", "W2", "W3", "W4", "RSS", "OPEN", "ASYNC", "FOLLOW", "MANY"};
+            "W1",   "W2",    "W3",     "W4",   "RSS",
+            "OPEN", "ASYNC", "FOLLOW", "MANY", "LEVER"};
         if (!kKnown.count(item)) {
           std::fprintf(stderr, "unknown workload '%s'\n", item.c_str());
           Usage(kExitUsage);
@@ -95,7 +124,8 @@ Config ParseArgs(int argc, char** argv) {
       cfg.keep = true;
     } else if (a == "--check") {
       cfg.check = true;
-
+    } else if (a == "--lever") {
+      ParseLever(value(), &cfg);
     } else if (a == "--mmap-reads") {
       cfg.tuning.mmap_reads = true;
     } else if (a == "--chunk-bytes") {
@@ -142,6 +172,11 @@ Config ParseArgs(int argc, char** argv) {
     if (!warmup_set) cfg.warmup = 0;
   }
   if (cfg.pairs < 1 || cfg.warmup < 0) Usage(kExitUsage);
+  if (!cfg.lever.empty()) cfg.workloads.insert("LEVER");
+  if (cfg.workloads.count("LEVER") && cfg.lever.empty()) {
+    std::fprintf(stderr, "workload LEVER needs --lever writeback|mmap\n");
+    std::exit(kExitUsage);
+  }
   if (cfg.check && !cfg.workloads.count("W1")) {
     std::fprintf(stderr,
                  "--check compares W1's ratios with issue 19's targets: "

@@ -29,6 +29,7 @@ struct Config {
   int warmup = 1;
   std::string dir = CKPTDB_BENCH_DEFAULT_DIR;
   std::string json;
+  // LEVER runs only when asked for (--lever).
   std::set<std::string> workloads = {"W1",   "W2",    "W3",     "W4",  "RSS",
                                      "OPEN", "ASYNC", "FOLLOW", "MANY"};
   bool w2_per_leaf = false;
@@ -36,6 +37,11 @@ struct Config {
   // --check: exit with kExitTargetMissed when a ratio of the issue-19
   // regression guard (bench/check.h) falls short.
   bool check = false;
+  // --lever NAME[=BYTES]: the LEVER workload's A/B (bench/levers.h):
+  // "writeback" (StoreTuning::writeback_bytes = lever_bytes, default
+  // 1 MiB) or "mmap" (StoreTuning::mmap_reads).
+  std::string lever;
+  uint64_t lever_bytes = 1 << 20;
   // StoreTuning for every ckptdb store of the run (--chunk-bytes).
   ckptdb::StoreTuning tuning;
   bool chunk_bytes_set = false;

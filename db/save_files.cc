@@ -30,7 +30,8 @@ rocksdb::Status WritePart(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* chunks,
                           const std::string& file, size_t begin, size_t end,
                           SavePlan* plan, int64_t* changed) {
   // Keep the written pages cached: a restore soon after reads them.
-  rocksdb::SstFileWriter writer(rocksdb::EnvOptions(), options, chunks,
+  // EnvOptions(options) carries options.bytes_per_sync (writeback_bytes).
+  rocksdb::SstFileWriter writer(rocksdb::EnvOptions(options), options, chunks,
                                 /*invalidate_page_cache=*/false);
   rocksdb::Status s = writer.Open(file);
   std::string& buf = Staging();
@@ -98,6 +99,7 @@ absl::Status Store::WriteSegmentFiles(const StepSaveRequest& req,
   }
   rocksdb::Options options(rocksdb::DBOptions(), cf_options_->chunks);
   if (options_.env) options.env = options_.env;
+  options.bytes_per_sync = options_.writeback_bytes;
   std::vector<rocksdb::Status> statuses(parts.size());
   std::vector<int64_t> changed(parts.size(), -1);
   pool_->ParallelFor(parts.size(), [&](size_t p) {
