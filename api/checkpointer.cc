@@ -18,6 +18,7 @@ StoreOptions ToStoreOptions(const StoreTuning& tuning) {
   o.compress_chunks = tuning.compress_chunks;
   o.num_threads = tuning.num_threads;
   o.mmap_reads = tuning.mmap_reads;
+  o.writeback_bytes = tuning.writeback_bytes;
   return o;
 }
 

@@ -33,50 +33,23 @@
 
 #include "bench/baselines.h"
 #include "bench/bench_util.h"
+#include "bench/check.h"
+#include "bench/compare.h"
+#include "bench/config.h"
 #include "bench/follow.h"
+#include "bench/levers.h"
 #include "bench/many_writers.h"
+#include "bench/save_restore.h"
 #include "bench/workloads.h"
 #include "ckptdb/checkpoint_manager.h"
 #include "ckptdb/checkpointer.h"
 #include "ckptdb/metadata.h"
 #include "ckptdb/tree.h"
 
-#ifndef CKPTDB_BENCH_DEFAULT_DIR
-#define CKPTDB_BENCH_DEFAULT_DIR "bench_data"
-#endif
-
 namespace ckptdb_bench {
 namespace {
 
 constexpr double kMiB = 1024.0 * 1024.0;
-
-struct Config {
-  bool quick = false;
-  // Recorded samples per comparison (A B B A blocks for W1/W2, sweeps for
-  // W3, save sequences for W4, opens for OPEN).
-  int pairs = 3;
-  int warmup = 1;
-  std::string dir = CKPTDB_BENCH_DEFAULT_DIR;
-  std::string json;
-  std::set<std::string> workloads = {"W1",   "W2",    "W3",     "W4",  "RSS",
-                                     "OPEN", "ASYNC", "FOLLOW", "MANY"};
-  bool w2_per_leaf = false;
-  bool keep = false;
-  // StoreTuning for every ckptdb store of the run (--chunk-bytes).
-  ckptdb::StoreTuning tuning;
-  bool chunk_bytes_set = false;
-  // --follow-writer mode (internal): the FOLLOW workload's writer.
-  std::string follow_writer;
-  int writer_index = -1;  // --writer-index: one of MANY's writers
-  // --many-child mode (internal): a MANY child process.
-  std::string many_child, many_db;
-  int many_index = 0, many_saves = 0;
-  // --many-parts: which parts of MANY to run (1 sweep, 2 commit, 3 reader).
-  std::set<std::string> many_parts = {"1", "2", "3"};
-  // --rss-child mode (internal).
-  std::string rss_child;
-  std::string rss_dir, rss_db, rss_raw;
-};
 
 std::string g_work_dir;  // removed at exit unless --keep
 bool g_keep = false;
@@ -85,367 +58,6 @@ void CleanupAtExit() {
   if (g_work_dir.empty() || g_keep) return;
   std::error_code ec;
   std::filesystem::remove_all(g_work_dir, ec);
-}
-
-// Results: table rows plus free-form facts for the JSON file.
-struct Results {
-  std::vector<Row> rows;
-  std::vector<std::pair<std::string, std::string>> facts;  // key -> JSON
-  void Fact(const std::string& key, const std::string& json_value) {
-    facts.emplace_back(key, json_value);
-  }
-  void Fact(const std::string& key, double v) {
-    std::ostringstream o;
-    o.precision(9);
-    o << v;
-    Fact(key, o.str());
-  }
-};
-
-std::string JsonArray(const std::vector<double>& v) {
-  std::ostringstream o;
-  o.precision(9);
-  o << "[";
-  for (size_t i = 0; i < v.size(); ++i) o << (i ? ", " : "") << v[i];
-  o << "]";
-  return o.str();
-}
-
-std::string Ratio(double r, const std::string& what) {
-  char buf[96];
-  std::snprintf(buf, sizeof(buf), "%.2fx %s", r, what.c_str());
-  return buf;
-}
-
-// ---- A B A B pairs
-// -----------------------------------------------------------
-
-using TimedOp = std::function<double()>;
-
-struct Contender {
-  std::string name;
-  TimedOp op;
-};
-
-struct PairResult {
-  std::vector<double> a;                             // every timed ckptdb run
-  std::map<std::string, std::vector<double>> b;      // per baseline
-  std::map<std::string, std::vector<double>> ratio;  // b time / a time
-  double MedianA() const { return Median(a); }
-  double MedianB(const std::string& n) const {
-    auto it = b.find(n);
-    return it == b.end() ? 0 : Median(it->second);
-  }
-  double MedianRatio(const std::string& n) const {
-    auto it = ratio.find(n);
-    return it == ratio.end() ? 0 : Median(it->second);
-  }
-  bool Has(const std::string& n) const { return b.count(n) > 0; }
-};
-
-// Compares ckptdb's op A with each baseline B, one baseline at a time (so
-// a slow baseline's after-effects never sit between A and another B):
-// `warmup` unrecorded A B pairs, then `pairs` samples, each an A B B A
-// block. A block's ratio is (B1 + B2) / (A1 + A2): B's time over A's, i.e.
-// ckptdb's speed over the baseline's; putting each side first once cancels
-// any advantage of running first or second. Each op returns the seconds it
-// measured.
-PairResult RunPairs(const Config& cfg, const std::string& label,
-                    const TimedOp& a, const std::vector<Contender>& bs,
-                    double bytes) {
-  PairResult res;
-  auto fig = [&](double t) {
-    std::string f = FormatSeconds(t);
-    if (bytes > 0) f += " (" + FormatRate(bytes / t) + ")";
-    return f;
-  };
-  for (const Contender& c : bs) {
-    for (int r = 0; r < cfg.warmup; ++r) {
-      const double ta = a();
-      const double tb = c.op();
-      std::printf("  %-24s vs %-8s warm-up %d/%d  A B: ckptdb %s, %s %s\n",
-                  label.c_str(), c.name.c_str(), r + 1, cfg.warmup,
-                  fig(ta).c_str(), c.name.c_str(), fig(tb).c_str());
-      std::fflush(stdout);
-    }
-    for (int p = 0; p < cfg.pairs; ++p) {
-      const double ta1 = a();
-      const double tb1 = c.op();
-      // --quick: one A B pair (correctness only).
-      const double tb2 = cfg.quick ? 0 : c.op();
-      const double ta2 = cfg.quick ? 0 : a();
-      const double ratio = (tb1 + tb2) / (ta1 + ta2);
-      std::printf("  %-24s vs %-8s sample  %d/%d  A B: ckptdb %s, %s %s",
-                  label.c_str(), c.name.c_str(), p + 1, cfg.pairs,
-                  fig(ta1).c_str(), c.name.c_str(), fig(tb1).c_str());
-      if (!cfg.quick) {
-        std::printf("  B A: %s %s, ckptdb %s", c.name.c_str(), fig(tb2).c_str(),
-                    fig(ta2).c_str());
-      }
-      std::printf("  ratio %.2fx\n", ratio);
-      std::fflush(stdout);
-      res.ratio[c.name].push_back(ratio);
-      res.a.push_back(ta1);
-      res.b[c.name].push_back(tb1);
-      if (cfg.quick) continue;
-      res.a.push_back(ta2);
-      res.b[c.name].push_back(tb2);
-    }
-  }
-  return res;
-}
-
-// Fills the baseline columns of `row` from `pr` (rates when bytes > 0).
-void FillColumns(const PairResult& pr, double bytes, Row* row) {
-  auto fig = [&](double t) {
-    return bytes > 0 ? FormatRate(bytes / t) : FormatSeconds(t);
-  };
-  row->ckptdb = fig(pr.MedianA());
-  if (pr.Has("raw")) row->raw = fig(pr.MedianB("raw"));
-  if (pr.Has("per-leaf")) row->per_leaf = fig(pr.MedianB("per-leaf"));
-  if (pr.Has("hdf5")) row->hdf5 = fig(pr.MedianB("hdf5"));
-}
-
-Row SpeedRow(const std::string& workload, const std::string& op,
-             const PairResult& pr, double bytes, const std::string& baseline,
-             const std::string& baseline_label, double min_ratio) {
-  Row row;
-  row.workload = workload;
-  row.operation = op;
-  FillColumns(pr, bytes, &row);
-  if (!pr.Has(baseline)) {
-    row.has_target = false;
-    row.ratio_text = "n/a";
-    row.target = Ratio(min_ratio, baseline_label).insert(0, ">= ");
-    return row;
-  }
-  row.ratio = pr.MedianRatio(baseline);
-  row.ratio_samples = pr.ratio.at(baseline);
-  row.ratio_text = Ratio(row.ratio, "vs " + baseline_label);
-  char buf[64];
-  std::snprintf(buf, sizeof(buf), ">= %.1fx %s", min_ratio,
-                baseline_label.c_str());
-  row.target = buf;
-  row.met = row.ratio >= min_ratio;
-  return row;
-}
-
-void RecordPairs(Results* out, const std::string& key, const PairResult& pr) {
-  out->Fact(key + ".ckptdb_s", JsonArray(pr.a));
-  for (const auto& [name, v] : pr.b) {
-    out->Fact(key + "." + name + "_s", JsonArray(v));
-    out->Fact(key + "." + name + "_ratio", JsonArray(pr.ratio.at(name)));
-  }
-}
-
-// Poisons a restore target so a restore that writes nothing is caught.
-void Poison(const Workload& w, char* dst) {
-  std::memset(dst, 0xA5, w.arena_bytes);
-}
-
-void VerifyArena(const Workload& w, const char* src, const char* dst,
-                 const ScalarBits& scalars, const std::string& who) {
-  std::string what;
-  if (!ArenasEqual(w, src, dst, &what) || !ScalarsMatch(w, scalars, &what)) {
-    Fail(who + ": " + what);
-  }
-}
-
-void VerifyTree(const Workload& w, const char* src, const ckptdb::Tree& t,
-                const std::string& who) {
-  std::string what;
-  if (!TreeMatches(w, src, t, &what)) Fail(who + ": " + what);
-}
-
-// ---- save / restore of one workload against the file baselines --------------
-
-struct FileSet {
-  std::string ckpt, raw, leaf, h5;
-};
-
-FileSet MakeFileSet(const std::string& work, const std::string& prefix) {
-  return {work + "/" + prefix + ".ckptdb", work + "/" + prefix + ".raw",
-          work + "/" + prefix + ".leaf", work + "/" + prefix + ".h5"};
-}
-
-struct SaveRestoreResult {
-  PairResult save, restore_target, restore_new;
-};
-
-SaveRestoreResult RunSaveRestore(const Config& cfg, const Workload& w,
-                                 const char* src, char* dst, const FileSet& fs,
-                                 bool with_per_leaf) {
-  const ckptdb::Checkpointer ck(cfg.tuning);
-  const double rate_bytes =
-      w.array_bytes >= (64u << 20) ? static_cast<double>(w.array_bytes) : 0;
-  const ckptdb::Tree tree = BuildTree(w, const_cast<char*>(src));
-  const ckptdb::Tree target = BuildTree(w, dst);
-  SaveRestoreResult res;
-
-  // Saves: each op first removes its previous output (not timed), so every
-  // contender writes into recycled page cache.
-  TimedOp ck_save = [&] {
-    RemoveAll(fs.ckpt);
-    const double t0 = Now();
-    CheckOk(ck.Save(fs.ckpt, tree), w.name + " ckptdb save");
-    return Now() - t0;
-  };
-  std::vector<Contender> saves = {{"raw", [&] {
-                                     RemoveAll(fs.raw);
-                                     const double t0 = Now();
-                                     RawSingleSave(w, src, fs.raw);
-                                     return Now() - t0;
-                                   }}};
-  if (with_per_leaf) {
-    saves.push_back({"per-leaf", [&] {
-                       RemoveAll(fs.leaf);
-                       const double t0 = Now();
-                       PerLeafSave(w, src, fs.leaf);
-                       return Now() - t0;
-                     }});
-  }
-  saves.push_back({"hdf5", [&] {
-                     RemoveAll(fs.h5);
-                     const double t0 = Now();
-                     Hdf5Save(w, src, fs.h5);
-                     return Now() - t0;
-                   }});
-  res.save = RunPairs(cfg, w.name + " save", ck_save, saves, rate_bytes);
-
-  // Restores read what the last saves wrote; every restore is verified.
-  ScalarBits scalars;
-  std::vector<Contender> restores = {
-      {"raw", [&] {
-         Poison(w, dst);
-         const double t0 = Now();
-         RawSingleRestore(w, dst, fs.raw, &scalars);
-         const double t = Now() - t0;
-         VerifyArena(w, src, dst, scalars, w.name + " raw restore");
-         return t;
-       }}};
-  if (with_per_leaf) {
-    restores.push_back({"per-leaf", [&] {
-                          Poison(w, dst);
-                          const double t0 = Now();
-                          PerLeafRestore(w, dst, fs.leaf, &scalars);
-                          const double t = Now() - t0;
-                          VerifyArena(w, src, dst, scalars,
-                                      w.name + " per-leaf restore");
-                          return t;
-                        }});
-  }
-  restores.push_back({"hdf5", [&] {
-                        Poison(w, dst);
-                        const double t0 = Now();
-                        Hdf5Restore(w, dst, fs.h5, &scalars);
-                        const double t = Now() - t0;
-                        VerifyArena(w, src, dst, scalars,
-                                    w.name + " HDF5 restore");
-                        return t;
-                      }});
-  bool in_place_checked = false;
-  TimedOp ck_restore_target = [&] {
-    Poison(w, dst);
-    const double t0 = Now();
-    absl::StatusOr<ckptdb::Tree> r = ck.Restore(fs.ckpt, target);
-    const double t = Now() - t0;
-    CheckOk(r.status(), w.name + " ckptdb restore with target");
-    VerifyTree(w, src, *r, w.name + " ckptdb restore with target");
-    std::string what;
-    if (!ArenasEqual(w, src, dst, &what)) {
-      if (!in_place_checked) {
-        std::printf(
-            "  note: ckptdb did not fill the target arrays in place (%s)\n",
-            what.c_str());
-      }
-    }
-    in_place_checked = true;
-    return t;
-  };
-  res.restore_target = RunPairs(cfg, w.name + " restore (target)",
-                                ck_restore_target, restores, rate_bytes);
-  TimedOp ck_restore_new = [&] {
-    double t;
-    {
-      const double t0 = Now();
-      absl::StatusOr<ckptdb::Tree> r = ck.Restore(fs.ckpt);
-      t = Now() - t0;
-      CheckOk(r.status(), w.name + " ckptdb restore without target");
-      VerifyTree(w, src, *r, w.name + " ckptdb restore without target");
-    }
-    return t;
-  };
-  res.restore_new = RunPairs(cfg, w.name + " restore (no target)",
-                             ck_restore_new, restores, rate_bytes);
-  return res;
-}
-
-// ---- W1
-// ------------------------------------------------------------------------
-
-void RunW1(const Config& cfg, const std::string& work, const Workload& w,
-           const char* src, char* dst, Results* out, FileSet* keep) {
-  std::printf(
-      "\n== W1: %zu arrays (%s) + %zu scalars; baselines raw file, "
-      "file per leaf, HDF5\n",
-      w.num_arrays, FormatBytes(w.array_bytes).c_str(), w.num_scalars);
-  const FileSet fs = MakeFileSet(work, "w1");
-  SaveRestoreResult r = RunSaveRestore(cfg, w, src, dst, fs, true);
-  const double bytes = static_cast<double>(w.array_bytes);
-  out->rows.push_back(
-      SpeedRow("W1", "durable save", r.save, bytes, "raw", "raw", 0.9));
-  out->rows.push_back(
-      SpeedRow("W1", "durable save", r.save, bytes, "hdf5", "HDF5", 1.5));
-  out->rows.push_back(SpeedRow("W1", "restore into target", r.restore_target,
-                               bytes, "raw", "raw pread", 0.9));
-  out->rows.push_back(SpeedRow("W1", "restore, no target", r.restore_new, bytes,
-                               "raw", "raw pread", 0.7));
-  RecordPairs(out, "w1.save", r.save);
-  RecordPairs(out, "w1.restore_target", r.restore_target);
-  RecordPairs(out, "w1.restore_no_target", r.restore_new);
-  *keep = fs;  // the RSS check restores from these
-  RemoveAll(fs.leaf);
-  RemoveAll(fs.h5);
-}
-
-// ---- W2
-// ------------------------------------------------------------------------
-
-void RunW2(const Config& cfg, const std::string& work, Results* out) {
-  const Workload w = MakeW2(cfg.quick);
-  Arena src(w.arena_bytes), dst(w.arena_bytes);
-  FillArrays(w, src.data(), 0x5732);
-  const bool per_leaf = cfg.quick || cfg.w2_per_leaf;
-  std::printf(
-      "\n== W2: %zu leaves of 1..16 float32 (%s), depth 5; "
-      "baselines raw file, %sHDF5\n",
-      w.num_arrays, FormatBytes(w.array_bytes).c_str(),
-      per_leaf ? "file per leaf, " : "");
-  if (!per_leaf) {
-    std::printf(
-        "  (file per leaf skipped: %zu fsyncs take minutes here; "
-        "--w2-per-leaf runs it)\n",
-        w.leaves.size());
-  }
-  const FileSet fs = MakeFileSet(work, "w2");
-  SaveRestoreResult r =
-      RunSaveRestore(cfg, w, src.data(), dst.data(), fs, per_leaf);
-  Row save = SpeedRow("W2", "durable save", r.save, 0, "hdf5", "HDF5", 5);
-  Row rt = SpeedRow("W2", "restore into target", r.restore_target, 0, "hdf5",
-                    "HDF5", 5);
-  Row rn =
-      SpeedRow("W2", "restore, no target", r.restore_new, 0, "hdf5", "HDF5", 5);
-  if (!per_leaf) save.per_leaf = rt.per_leaf = rn.per_leaf = "skipped";
-  out->rows.push_back(save);
-  out->rows.push_back(rt);
-  out->rows.push_back(rn);
-  RecordPairs(out, "w2.save", r.save);
-  RecordPairs(out, "w2.restore_target", r.restore_target);
-  RecordPairs(out, "w2.restore_no_target", r.restore_new);
-  RemoveAll(fs.ckpt);
-  RemoveAll(fs.raw);
-  RemoveAll(fs.leaf);
-  RemoveAll(fs.h5);
 }
 
 // ---- W4
@@ -822,6 +434,7 @@ void RunRss(const Config& cfg, const std::string& work, const Workload& w,
     row.ratio_text = Ratio(row.ratio, "tree");
     row.target = "<= 1.10x tree";
     row.met = row.ratio <= 1.10;
+    row.guarded = true;
     out->rows.push_back(row);
     out->Fact("rss.save.vmrss_before", c.before);
     out->Fact("rss.save.vmhwm", c.peak);
@@ -850,6 +463,7 @@ void RunRss(const Config& cfg, const std::string& work, const Workload& w,
     row.ratio_text = Ratio(row.ratio, "restored");
     row.target = "<= 1.10x restored";
     row.met = row.ratio <= 1.10;
+    row.guarded = true;
     out->rows.push_back(row);
     out->Fact("rss.restore.vmrss_before", c.before);
     out->Fact("rss.restore.vmhwm", c.peak);
@@ -1282,18 +896,6 @@ void RunFollow(const Config& cfg, const std::string& work, Results* out) {
 // ---- MANY: several processes saving into one database (bench/many_writers.cc)
 // ---------------------------------------------------------------------------
 
-// "1.10x (1.02-1.25)": the median and the range of the samples.
-std::string Spread(const std::vector<double>& v, const char* fmt) {
-  if (v.empty()) return "n/a";
-  char buf[128], lo[32], hi[32], med[32];
-  std::snprintf(med, sizeof(med), fmt, Median(v));
-  std::snprintf(lo, sizeof(lo), fmt, *std::min_element(v.begin(), v.end()));
-  std::snprintf(hi, sizeof(hi), fmt, *std::max_element(v.begin(), v.end()));
-  if (v.size() == 1) return med;
-  std::snprintf(buf, sizeof(buf), "%s (%s-%s)", med, lo, hi);
-  return buf;
-}
-
 double Max(const std::vector<double>& v) {
   return v.empty() ? 0 : *std::max_element(v.begin(), v.end());
 }
@@ -1482,14 +1084,15 @@ void WriteJson(const Config& cfg, const Results& res, double total_s) {
         "\"raw_file\": %s, \"file_per_leaf\": %s, \"hdf5\": %s, \"borg\": %s, "
         "\"reference\": %s, \"ratio\": %.6g, \"ratio_text\": %s, "
         "\"ratio_samples\": %s, \"target\": %s, \"has_target\": %s, "
-        "\"met\": %s}%s\n",
+        "\"met\": %s, \"guarded\": %s}%s\n",
         JsonString(r.workload).c_str(), JsonString(r.operation).c_str(),
         JsonString(r.ckptdb).c_str(), JsonString(r.raw).c_str(),
         JsonString(r.per_leaf).c_str(), JsonString(r.hdf5).c_str(),
         JsonString(r.borg).c_str(), JsonString(r.reference).c_str(), r.ratio,
         JsonString(r.ratio_text).c_str(), JsonArray(r.ratio_samples).c_str(),
         JsonString(r.target).c_str(), r.has_target ? "true" : "false",
-        r.met ? "true" : "false", i + 1 < res.rows.size() ? "," : "");
+        r.met ? "true" : "false", r.guarded ? "true" : "false",
+        i + 1 < res.rows.size() ? "," : "");
   }
   std::fprintf(f, "  ],\n  \"samples\": {\n");
   for (size_t i = 0; i < res.facts.size(); ++i) {
@@ -1499,135 +1102,6 @@ void WriteJson(const Config& cfg, const Results& res, double total_s) {
   }
   std::fprintf(f, "  }\n}\n");
   std::fclose(f);
-}
-
-[[noreturn]] void Usage(int rc) {
-  std::fprintf(
-      rc == 0 ? stdout : stderr,
-      "usage: ckptdb_bench [--quick]\n"
-      "                    [--workload "
-      "W1,W2,W3,W4,RSS,OPEN,ASYNC,FOLLOW,MANY]\n"
-      "                    [--pairs N] [--warmup N] [--dir PATH] [--json "
-      "FILE]\n"
-      "                    [--w2-per-leaf] [--chunk-bytes N] "
-      "[--mmap-reads] [--keep]\n"
-      "                    [--many-parts 1,2,3]\n"
-      "  --quick        small smoke run (correctness only; 1 pair, no "
-      "warm-up)\n"
-      "  --workload     comma-separated subset (default: all). RSS = peak RSS\n"
-      "                 of a W1 save/restore; OPEN = 1,000-step database "
-      "open;\n"
-      "                 FOLLOW = a follower's restore while the writer saves;\n"
-      "                 MANY = 4 processes saving into one database (W3\n"
-      "                 sweep, commit latency, a reader while they save)\n"
-      "  --pairs N      recorded samples per comparison (default 3); a W1/W2\n"
-      "                 sample is an A B B A block (two pairs), a W3 sample a\n"
-      "                 whole sweep\n"
-      "  --warmup N     unrecorded warm-up pairs/rounds first (default 1)\n"
-      "  --dir PATH     where to write (default %s); not a tmpfs\n"
-      "  --json FILE    also write the results as JSON\n"
-      "  --w2-per-leaf  include the file-per-leaf baseline in W2 (100,000\n"
-      "                 fsyncs: minutes)\n"
-      "  --chunk-bytes N  ckptdb StoreTuning::chunk_bytes for every store "
-      "(default:\n"
-      "                 the library's default)\n"
-      "  --mmap-reads     StoreTuning::mmap_reads = true for every store\n"
-      "  --keep         keep the data directory\n"
-      "  --many-parts   MANY's parts to run: 1 sweep, 2 commit latency, 3 "
-      "reader\n"
-      "                 (default: all)\n",
-      CKPTDB_BENCH_DEFAULT_DIR);
-  std::exit(rc);
-}
-
-Config ParseArgs(int argc, char** argv) {
-  Config cfg;
-  bool pairs_set = false, warmup_set = false;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) Usage(2);
-      return argv[++i];
-    };
-    if (a == "--quick") {
-      cfg.quick = true;
-    } else if (a == "--pairs") {
-      cfg.pairs = std::atoi(value().c_str());
-      pairs_set = true;
-    } else if (a == "--warmup") {
-      cfg.warmup = std::atoi(value().c_str());
-      warmup_set = true;
-    } else if (a == "--dir") {
-      cfg.dir = value();
-    } else if (a == "--json") {
-      cfg.json = value();
-    } else if (a == "--workload" || a == "--workloads") {
-      cfg.workloads.clear();
-      std::stringstream ss(value());
-      std::string item;
-      while (std::getline(ss, item, ',')) {
-        for (char& c : item) c = static_cast<char>(std::toupper(c));
-        if (item.empty()) continue;
-        static const std::set<std::string> kKnown = {
-            "W1", "W2", "W3", "W4", "RSS", "OPEN", "ASYNC", "FOLLOW", "MANY"};
-        if (!kKnown.count(item)) {
-          std::fprintf(stderr, "unknown workload '%s'\n", item.c_str());
-          Usage(2);
-        }
-        cfg.workloads.insert(item);
-      }
-    } else if (a == "--w2-per-leaf") {
-      cfg.w2_per_leaf = true;
-    } else if (a == "--keep") {
-      cfg.keep = true;
-
-    } else if (a == "--mmap-reads") {
-      cfg.tuning.mmap_reads = true;
-    } else if (a == "--chunk-bytes") {
-      cfg.tuning.chunk_bytes =
-          static_cast<uint32_t>(std::strtoul(value().c_str(), nullptr, 0));
-      cfg.chunk_bytes_set = true;
-    } else if (a == "--follow-writer") {
-      cfg.follow_writer = value();
-    } else if (a == "--writer-index") {
-      cfg.writer_index = std::atoi(value().c_str());
-    } else if (a == "--many-child") {
-      cfg.many_child = value();
-    } else if (a == "--many-db") {
-      cfg.many_db = value();
-    } else if (a == "--many-index") {
-      cfg.many_index = std::atoi(value().c_str());
-    } else if (a == "--many-parts") {
-      cfg.many_parts.clear();
-      std::stringstream ss(value());
-      std::string item;
-      while (std::getline(ss, item, ',')) {
-        if (item != "1" && item != "2" && item != "3") Usage(2);
-        cfg.many_parts.insert(item);
-      }
-    } else if (a == "--many-saves") {
-      cfg.many_saves = std::atoi(value().c_str());
-    } else if (a == "--rss-child") {
-      cfg.rss_child = value();
-    } else if (a == "--rss-dir") {
-      cfg.rss_dir = value();
-    } else if (a == "--rss-db") {
-      cfg.rss_db = value();
-    } else if (a == "--rss-raw") {
-      cfg.rss_raw = value();
-    } else if (a == "-h" || a == "--help") {
-      Usage(0);
-    } else {
-      std::fprintf(stderr, "unknown argument '%s'\n", a.c_str());
-      Usage(2);
-    }
-  }
-  if (cfg.quick) {
-    if (!pairs_set) cfg.pairs = 1;
-    if (!warmup_set) cfg.warmup = 0;
-  }
-  if (cfg.pairs < 1 || cfg.warmup < 0) Usage(2);
-  return cfg;
 }
 
 int Main(int argc, char** argv) {
@@ -1676,7 +1150,8 @@ int Main(int argc, char** argv) {
   Results res;
   auto want = [&](const char* w) { return cfg.workloads.count(w) > 0; };
 
-  if (want("W1") || want("W4") || want("RSS") || want("ASYNC")) {
+  if (want("W1") || want("W4") || want("RSS") || want("ASYNC") ||
+      want("LEVER")) {
     const Workload w1 = MakeW1(cfg.quick);
     const double t0 = Now();
     Arena src(w1.arena_bytes), dst(w1.arena_bytes);
@@ -1688,6 +1163,7 @@ int Main(int argc, char** argv) {
     if (want("W1")) {
       RunW1(cfg, work, w1, src.data(), dst.data(), &res, &w1_files);
     }
+    if (want("LEVER")) RunLever(cfg, work, w1, src.data(), dst.data(), &res);
     if (want("RSS")) {
       if (w1_files.ckpt.empty()) {
         // W1 was not run: write the restore sources now.
@@ -1727,7 +1203,11 @@ int Main(int argc, char** argv) {
                 : "",
       FormatSeconds(total).c_str());
   if (!cfg.json.empty()) WriteJson(cfg, res, total);
-  return 0;
+  if (!cfg.check) return kExitOk;
+  if (!want("RSS")) {
+    std::printf("--check: RSS not run: peak RSS not checked\n");
+  }
+  return CheckGuard(res.rows, cfg.quick);
 }
 
 }  // namespace

@@ -31,7 +31,8 @@ rocksdb::Status WritePart(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* chunks,
                           size_t begin, size_t end, SavePlan* plan,
                           int64_t* changed) {
   // Keep the written pages cached: a restore soon after reads them.
-  rocksdb::SstFileWriter writer(rocksdb::EnvOptions(), options, chunks,
+  // EnvOptions(options) carries options.bytes_per_sync (writeback_bytes).
+  rocksdb::SstFileWriter writer(rocksdb::EnvOptions(options), options, chunks,
                                 /*invalidate_page_cache=*/false);
   rocksdb::Status s = writer.Open(file);
   std::string& buf = Staging();
@@ -82,6 +83,7 @@ absl::Status Store::WriteSegmentFiles(const StepSaveRequest& req,
   }
   rocksdb::Options options(rocksdb::DBOptions(), cf_options_->chunks);
   if (options_.env) options.env = options_.env;
+  options.bytes_per_sync = options_.writeback_bytes;
   ChunkCoding coding;
   coding.patch_max_fraction = options_.patch_max_fraction;
   coding.patch_page_bytes = options_.patch_page_bytes;

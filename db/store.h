@@ -137,6 +137,10 @@ struct StoreOptions {
   // page-cache pages count in the process's RSS while a restore reads them.
   // Default: false.
   bool mmap_reads = false;
+  // Start writeback of a segment file every this many bytes while writing
+  // it (RocksDB's bytes_per_sync for the SstFileWriter). 0: only the final
+  // fsync. Default: 1 MiB (docs/design.md).
+  uint64_t writeback_bytes = 1 << 20;
   // Threads for hashing and reading (besides the caller). Default (-1): one
   // fewer than the hardware threads, at least 1.
   int num_threads = -1;

@@ -503,6 +503,9 @@ class StoreTuning:
     mapped page-cache pages count in RSS during restores). Default False.
   num_threads: worker threads for hashing and reading besides the caller.
     Default: hardware threads - 1.
+  writeback_bytes: a save starts the kernel's writeback of its chunk files
+    every this many bytes while writing them (0: only the final fsync).
+    Default 1 MiB.
   """
   chunk_bytes: Optional[int] = None
   inline_bytes: Optional[int] = None
@@ -511,6 +514,7 @@ class StoreTuning:
   compress_chunks: Optional[bool] = None
   mmap_reads: Optional[bool] = None
   num_threads: Optional[int] = None
+  writeback_bytes: Optional[int] = None
 
   def to_dict(self) -> Dict[str, Any]:
     return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}

@@ -227,7 +227,8 @@ def test_composite_with_a_plain_checkpointer(tmp_path):
 
 def test_store_tuning(tmp_path):
   ckptr = ckptdb.PyTreeCheckpointer(
-      tuning=ckptdb.StoreTuning(chunk_bytes=1 << 16, mmap_reads=False))
+      tuning=ckptdb.StoreTuning(chunk_bytes=1 << 16, mmap_reads=False,
+                                writeback_bytes=1 << 16))
   a = np.arange(100000)  # 800000 bytes -> 13 chunks of 64 KiB
   ckptr.save(tmp_path / 'c', {'a': a, 'small': np.arange(3)})
   meta = ckptr.metadata(tmp_path / 'c').item_metadata
