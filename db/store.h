@@ -603,6 +603,9 @@ class Store {
   absl::StatusOr<StepInfo> SaveThroughWriter(const StepSaveRequest& request);
   absl::Status DeleteThroughWriter(const std::string& run,
                                    const std::vector<int64_t>& steps);
+  // Those of `steps` that `run` has in this Store's view.
+  std::vector<int64_t> StepsStillThere(const std::string& run,
+                                       const std::vector<int64_t>& steps) const;
   // ---- store_merge.cc ----
   absl::StatusOr<std::unique_ptr<StagedSave>> StageMerge(
       const MergeRequest& request, uint64_t number);

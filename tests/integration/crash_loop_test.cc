@@ -88,11 +88,12 @@ CheckpointManagerOptions WorkerOptions() {
 // a pipe are atomic, so reports of several processes never interleave).
 
 enum class Kind : int32_t {
-  kStarted,      // Save(step) is about to be called
-  kCommitted,    // every step this process started up to `step` committed
-  kDeleteBegun,  // Delete(step) is about to be called
-  kDeleted,      // Delete(step) returned
-  kCollected,    // CollectGarbage() returned
+  kStarted,        // Save(step) is about to be called
+  kCommitted,      // every step this process started up to `step` committed
+  kDeleteBegun,    // Delete(step) is about to be called
+  kDeleted,        // Delete(step) returned
+  kDeleteMissing,  // Delete(step) found no such step (NotFound)
+  kCollected,      // CollectGarbage() returned
 };
 
 struct Report {
@@ -127,7 +128,10 @@ class Reporter {
 
 // Deletes up to two steps that retention keeps only for keep_period and
 // that have max_to_keep newer committed steps (so that a lost one is
-// detectable: see Ledger::Check).
+// detectable: see Ledger::Check). A step may be gone already, and NotFound
+// is then right: a killed process of this run had sent the writer a
+// delete of it, which the writer carried out after this process had
+// listed the steps (the test checks that such a delete had begun).
 void DeleteOld(CheckpointManager& m, const Reporter& rep, int run) {
   const std::vector<int64_t> steps = m.AllSteps();
   int deleted = 0;
@@ -135,6 +139,10 @@ void DeleteOld(CheckpointManager& m, const Reporter& rep, int run) {
     if (steps[i] % kPeriod != 0) continue;
     rep.Send(Kind::kDeleteBegun, steps[i]);
     absl::Status s = m.Delete(steps[i]);
+    if (absl::IsNotFound(s)) {
+      rep.Send(Kind::kDeleteMissing, steps[i]);
+      continue;
+    }
     if (!s.ok()) Fail(run, "delete", steps[i], s);
     rep.Send(Kind::kDeleted, steps[i]);
     ++deleted;
@@ -178,8 +186,9 @@ void DeleteOld(CheckpointManager& m, const Reporter& rep, int run) {
 struct RunLedger {
   std::set<int64_t> started;
   std::set<int64_t> committed;
-  std::set<int64_t> delete_begun;
+  std::map<int64_t, std::set<int32_t>> delete_begun;  // step -> processes
   std::set<int64_t> deleted;
+  std::string problems;  // found while reading reports
 };
 
 class Ledger {
@@ -201,8 +210,16 @@ class Ledger {
         break;
       }
       case Kind::kDeleteBegun:
-        run.delete_begun.insert(r.step);
+        run.delete_begun[r.step].insert(r.pid);
         break;
+      case Kind::kDeleteMissing: {
+        const std::set<int32_t>& by = run.delete_begun[r.step];
+        if (by.size() < 2) {  // only this process began deleting it
+          absl::StrAppend(&run.problems, "step ", r.step,
+                          " vanished before its delete; ");
+        }
+        break;
+      }
       case Kind::kDeleted:
         run.deleted.insert(r.step);
         ++deletes_;
@@ -242,7 +259,7 @@ std::string Ledger::Check(int run, const std::vector<int64_t>& listed) const {
   auto found = runs_.find(run);
   const RunLedger& r = found == runs_.end() ? kNone : found->second;
   const std::set<int64_t> have(listed.begin(), listed.end());
-  std::string problems;
+  std::string problems = r.problems;
   for (int64_t s : have) {
     if (!r.started.count(s)) {
       absl::StrAppend(&problems, "step ", s,
