@@ -12,7 +12,8 @@
 # scripts/test.sh --long also runs the long variants (an hour or more on 2
 # cores; not in CI's 15 minutes): the C++ suite in an AddressSanitizer +
 # UBSan build, the Python tests against it, every fuzz target for 10
-# minutes, 5,000 power cuts and 200 writer kills.
+# minutes, 5,000 power cuts, 200 writer kills and 200 kills of the crash
+# loop.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 long=0
