@@ -642,6 +642,9 @@ class Store {
   absl::Status DeleteThroughWriter(const std::string& run,
                                    const std::vector<int64_t>& steps);
   absl::Status SetNamingThroughWriter(const NamingRecord& record);
+  // Those of `steps` that `run` has in this Store's view.
+  std::vector<int64_t> StepsStillThere(const std::string& run,
+                                       const std::vector<int64_t>& steps) const;
   // ---- store_merge.cc ----
   absl::StatusOr<std::unique_ptr<StagedSave>> StageMerge(
       const MergeRequest& request, uint64_t number);

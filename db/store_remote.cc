@@ -109,7 +109,16 @@ absl::Status Store::DeleteThroughWriter(const std::string& run,
       if (reply.ok()) change_count_.fetch_add(1);
       return reply.status();
     }
-    if (!following_.load()) return DeleteRunSteps(run, steps);
+    // The writer went away, perhaps after committing the delete but before
+    // answering: ask again only for the steps still there, so that a lost
+    // answer does not turn a delete that happened into NotFound.
+    CKPTDB_RETURN_IF_ERROR(Refresh().status());
+    r.steps = StepsStillThere(run, r.steps);
+    if (r.steps.empty()) {
+      change_count_.fetch_add(1);
+      return absl::OkStatus();
+    }
+    if (!following_.load()) return DeleteRunSteps(run, r.steps);
   }
 }
 
@@ -129,6 +138,15 @@ absl::Status Store::SetNamingThroughWriter(const NamingRecord& record) {
       return WriteNamingLocked(options_.run, record);
     }
   }
+}
+
+std::vector<int64_t> Store::StepsStillThere(
+    const std::string& run, const std::vector<int64_t>& steps) const {
+  std::vector<int64_t> there;
+  for (int64_t step : steps) {
+    if (FindStep(run, step).ok()) there.push_back(step);
+  }
+  return there;
 }
 
 absl::StatusOr<GcReport> Store::CollectGarbageThroughWriter(

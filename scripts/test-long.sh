@@ -6,7 +6,9 @@
 #      tests/ubsan.supp for what is suppressed and why);
 #   2. the Python tests against that build (LD_PRELOAD of the ASan runtime);
 #   3. every libFuzzer target for 10 minutes (scripts/fuzz.sh --long);
-#   4. 5,000 power cuts and 200 kills of the writer of three processes.
+#   4. 5,000 power cuts, 200 kills of the writer of three processes
+#      (multiprocess_test), and 200 kills of three processes saving, deleting
+#      and collecting garbage at once (crash_loop_test).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs="$(nproc)"
@@ -36,3 +38,4 @@ unset ASAN_OPTIONS LSAN_OPTIONS UBSAN_OPTIONS
 CKPTDB_POWER_CUTS=5000 ./build/tests/power_loss_test
 CKPTDB_HANDOVER_KILLS=200 ./build/tests/multiprocess_test \
   --gtest_filter='*KillingTheWriterRepeatedlyHandsOverAndLosesNothing'
+CKPTDB_CRASH_KILLS=200 ./build/tests/crash_loop_test

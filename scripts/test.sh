@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages, builds ckptdb and runs every test:
 #   1. the C++ suite (CTest: unit, integration, CLI and benchmark smoke tests);
-#   2. the async and manager tests again in a ThreadSanitizer build (less
-#      the single-threaded data-volume tests);
+#   2. every test binary that runs threads or processes again in a
+#      ThreadSanitizer build (scripts/test-tsan.sh; less the single-threaded
+#      data-volume tests);
 #   3. the Python tests, when the Python package is built;
 #   4. a compile-only clang build with -Wthread-safety -Werror=thread-safety
 #      (checks every ABSL_GUARDED_BY / ABSL_*_LOCKS_* annotation; runs no
@@ -11,7 +12,8 @@
 # scripts/test.sh --long also runs the long variants (an hour or more on 2
 # cores; not in CI's 15 minutes): the C++ suite in an AddressSanitizer +
 # UBSan build, the Python tests against it, every fuzz target for 10
-# minutes, 5,000 power cuts and 200 writer kills.
+# minutes, 5,000 power cuts, 200 writer kills and 200 kills of the crash
+# loop.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 long=0
@@ -23,20 +25,9 @@ cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
 cmake --build build --parallel "$jobs"
 (cd build && ctest --output-on-failure --parallel "$jobs" --timeout 900)
 
-# ThreadSanitizer: the async stress test, the manager tests, and a writer
-# and a follower of one process saving at once (the commit service).
-cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DCKPTDB_TSAN=ON -DCKPTDB_BUILD_BENCH=OFF -DCKPTDB_BUILD_PYTHON=OFF
-cmake --build build-tsan --parallel "$jobs" --target async_test checkpoint_manager_test \
-  many_writers_test
-export TSAN_OPTIONS="halt_on_error=1 suppressions=$PWD/tests/tsan.supp"
-./build-tsan/tests/async_test
-# The patch and space-reclaiming tests push ~100 MiB through one thread
-# (4 minutes under TSAN, nothing concurrent in them); the normal build runs
-# them.
-./build-tsan/tests/checkpoint_manager_test --gtest_filter='-PatchTest.*:*.DeletingAndCompactingReclaimsSpace:*.UnchangedArraysAreStoredOnceAcrossSteps'
-./build-tsan/tests/many_writers_test --gtest_filter='*.AFollowerAndTheWriterSaveAtOnce'
-unset TSAN_OPTIONS
+# ThreadSanitizer over every test binary that runs threads or processes
+# (scripts/test-tsan.sh says which tests it leaves out and why).
+./scripts/test-tsan.sh
 
 # Python: Debian's interpreter and pytest, against build/python.
 if [ -f build/python/ckptdb/__init__.py ]; then

@@ -6,9 +6,12 @@
 // invisible to it, and every access to ABSL_GUARDED_BY data from two
 // threads would be reported as a race. The TSAN build links with
 // -Wl,--wrap for the absl::Mutex members ckptdb uses (Lock, Unlock,
-// ReaderLock, ReaderUnlock, Await); each wrapper calls the real member and
-// tells TSAN about the edge: an unlock (or the start of an Await) releases
-// the mutex's address, a lock (or the end of an Await) acquires it. Reader
+// ReaderLock, ReaderUnlock, Await, AwaitWithDeadline; a member used without
+// a wrapper here makes TSAN report races on the data it guards, as
+// AwaitWithDeadline in db/chunk_claims.cc did); each wrapper calls the real
+// member and tells TSAN about the edge: an unlock (or the start of an
+// Await) releases the mutex's address, a lock (or the end of an Await)
+// acquires it. Reader
 // locks are modelled like writer locks, which can only hide races between
 // two readers (who must not write guarded data anyway).
 #include <sanitizer/tsan_interface.h>
@@ -84,6 +87,23 @@ void WrapAwait(absl::Mutex* mu, const absl::Condition* cond) {
   __tsan_release(mu);
   RealAwait(mu, &traced);
   __tsan_acquire(mu);
+}
+
+// AwaitWithDeadline: as Await, and returns whether the condition held.
+bool RealAwaitWithDeadline(absl::Mutex* mu, const absl::Condition* cond,
+                           absl::Time deadline)
+    CKPTDB_REAL("17AwaitWithDeadlineERKNS0_9ConditionENS0_4TimeE");
+bool WrapAwaitWithDeadline(absl::Mutex* mu, const absl::Condition* cond,
+                           absl::Time deadline)
+    CKPTDB_WRAP("17AwaitWithDeadlineERKNS0_9ConditionENS0_4TimeE");
+bool WrapAwaitWithDeadline(absl::Mutex* mu, const absl::Condition* cond,
+                           absl::Time deadline) {
+  TsanCondition c{mu, cond};
+  const absl::Condition traced(&EvalTsanCondition, &c);
+  __tsan_release(mu);
+  const bool result = RealAwaitWithDeadline(mu, &traced, deadline);
+  __tsan_acquire(mu);
+  return result;
 }
 
 }  // extern "C"

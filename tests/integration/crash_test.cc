@@ -1,28 +1,25 @@
 // Crash safety: a writer process dies at every point of the save, delete
-// and GC protocols (deterministically through test hooks, and at random
-// moments with SIGKILL in a loop). Afterwards every surviving step restores
-// bit-exactly, no chunk reference dangles (Verify reads every chunk), and
-// nothing of an interrupted save is visible or left on disk after GC.
-#include <signal.h>
+// and GC protocols (deterministically through test hooks; crash_loop_test
+// kills processes at random moments). Afterwards every surviving step
+// restores bit-exactly, no chunk reference dangles (Verify reads every
+// chunk), and nothing of an interrupted save is visible or left on disk
+// after GC.
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <filesystem>
 #include <fstream>
-#include <optional>
-#include <random>
-#include <thread>
+#include <set>
 
 #include "ckptdb/checkpoint_manager.h"
 #include "db/store.h"
-#include "rocksdb/db.h"
-#include "rocksdb/iterator.h"
+#include "tests/store_checks.h"
 #include "tests/test_util.h"
 
 namespace ckptdb {
 namespace {
 
+using ::ckptdb::testing::CheckNothingLeftAfterGc;
 using ::ckptdb::testing::DirectoryBytes;
 using ::ckptdb::testing::RandomArray;
 using ::ckptdb::testing::TempDir;
@@ -146,35 +143,6 @@ std::vector<int64_t> AfterSaves(std::vector<int64_t> steps, int64_t first,
   return steps;
 }
 
-// After garbage collection nothing of an interrupted save is left: the
-// chunks column family holds exactly the live chunks of committed steps
-// (no orphan segment) and the staging folder is empty.
-void CheckNothingLeftAfterGc(const std::string& db) {
-  internal::StoreOptions so;
-  auto store = internal::Store::Open(db, so);
-  ASSERT_TRUE(store.ok()) << store.status();
-  auto gc = (*store)->CollectGarbage(internal::GcOptions());
-  ASSERT_TRUE(gc.ok()) << gc.status();
-  auto stats = (*store)->Stats();
-  ASSERT_TRUE(stats.ok()) << stats.status();
-  uint64_t chunks = 0;
-  uint64_t bytes = 0;
-  std::unique_ptr<rocksdb::Iterator> it((*store)->rocks()->NewIterator(
-      rocksdb::ReadOptions(), (*store)->chunks_cf()));
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    ++chunks;
-    bytes += it->value().size();
-  }
-  ASSERT_TRUE(it->status().ok()) << it->status().ToString();
-  EXPECT_GT(stats->live_chunks, 0u);
-  EXPECT_EQ(chunks, stats->live_chunks);
-  EXPECT_EQ(bytes, stats->live_chunk_bytes);
-  const std::filesystem::path staging =
-      std::filesystem::path(db) / "ckptdb-staging";
-  EXPECT_TRUE(!std::filesystem::exists(staging) ||
-              std::filesystem::is_empty(staging));
-}
-
 // Where a crash point lies in a save: before its commit, after the commit
 // but before its retention's delete commits, or after that delete.
 enum class Phase { kBeforeCommit, kCommitted, kRetentionApplied };
@@ -238,66 +206,6 @@ INSTANTIATE_TEST_SUITE_P(
     [](const ::testing::TestParamInfo<CrashPoint>& i) {
       return std::string(i.param.name);
     });
-
-// Waits (polling a read-only manager, with a generous deadline) until the
-// writer `pid` has committed a step after `step`; returns the latest
-// committed step, or nullopt if the writer exited or the deadline passed.
-std::optional<int64_t> WaitForStepAfter(const std::string& db, int64_t step,
-                                        pid_t pid) {
-  CheckpointManagerOptions ro;
-  ro.read_only = true;
-  ro.create = false;
-  std::unique_ptr<CheckpointManager> reader;
-  const auto deadline =
-      std::chrono::steady_clock::now() + std::chrono::minutes(5);
-  while (std::chrono::steady_clock::now() < deadline) {
-    int status = 0;
-    if (waitpid(pid, &status, WNOHANG) == pid) return std::nullopt;
-    if (reader == nullptr) {
-      auto r = CheckpointManager::Open(db, ro);
-      if (r.ok()) reader = std::move(*r);
-    } else if (!reader->Reload().ok()) {
-      reader.reset();
-    }
-    if (reader != nullptr) {
-      const std::optional<int64_t> latest = reader->LatestStep();
-      if (latest.has_value() && *latest > step) return latest;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return std::nullopt;
-}
-
-TEST(CrashLoopTest, KillingTheWriterAtRandomMomentsNeverLosesAStep) {
-  TempDir dir;
-  const std::string db = dir.Sub("db");
-  std::mt19937 rng(12345);
-  int64_t last_latest = -1;
-  for (int iteration = 0; iteration < 20; ++iteration) {
-    const bool async = iteration % 2 == 1;
-    const pid_t pid = fork();
-    if (pid == 0) RunWriter(db, 1000, async, "", 0);
-    // Each run commits at least one step before it is killed (so the loop
-    // really saves between kills), then dies at a random moment.
-    const std::optional<int64_t> seen = WaitForStepAfter(db, last_latest, pid);
-    if (seen.has_value()) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(
-          std::uniform_int_distribution<int>(0, 300)(rng)));
-    }
-    kill(pid, SIGKILL);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    ASSERT_TRUE(seen.has_value())
-        << "iteration " << iteration << ": no step committed after "
-        << last_latest;
-    const std::vector<int64_t> steps = CheckDatabase(db);
-    ASSERT_FALSE(steps.empty()) << "iteration " << iteration;
-    // A step once seen committed is never lost: the latest never goes back.
-    EXPECT_GE(steps.back(), *seen) << "iteration " << iteration;
-    last_latest = steps.back();
-  }
-  CheckSpace(db);
-}
 
 // The commit records of a process that died without Close live only in
 // RocksDB's write-ahead log. Damage in the middle of that log must fail the

@@ -260,6 +260,50 @@ TEST(ManyWritersTest, ASaveWaitsForTheChunksAnotherSaveIsWriting) {
   EXPECT_EQ(stats->segment_bytes, 4u << 20) << "a chunk was written twice";
 }
 
+// A follower's delete that the writer commits just before it dies (its
+// answer is lost): the follower, asking again of the next writer (itself),
+// finds the step gone and reports success, not NotFound (found by
+// crash_loop_test).
+TEST(ManyWritersTest, ADeleteWhoseAnswerWasLostSucceeds) {
+  TempDir dir;
+  const std::string db = dir.Sub("db");
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    close(ready[0]);
+    CheckpointManagerOptions o;
+    o.enable_async_checkpointing = false;
+    auto m = CheckpointManager::Open(db, o);
+    if (!m.ok() || !(*m)->Save(0, StateFor(0)).ok() ||
+        !(*m)->Save(1, StateFor(1)).ok()) {
+      _exit(2);
+    }
+    internal::SetGlobalTestHook([](absl::string_view point) {
+      if (point == "after_delete_commit") _exit(42);
+    });
+    if (write(ready[1], "r", 1) != 1) _exit(3);
+    for (;;) pause();  // serves commits until the hook ends it
+  }
+  close(ready[1]);
+  char c;
+  ASSERT_EQ(read(ready[0], &c, 1), 1) << "the writer did not start";
+  close(ready[0]);
+  CheckpointManagerOptions o;
+  o.enable_async_checkpointing = false;
+  auto follower = CheckpointManager::Open(db, o);
+  ASSERT_TRUE(follower.ok()) << follower.status();
+  ASSERT_TRUE((*follower)->following());
+  absl::Status deleted = (*follower)->Delete(0);
+  EXPECT_TRUE(deleted.ok()) << deleted;
+  EXPECT_EQ(Wait(pid), 42) << "the writer did not die after the commit";
+  EXPECT_FALSE((*follower)->following());
+  EXPECT_EQ((*follower)->AllSteps(), std::vector<int64_t>{1});
+  auto t = (*follower)->Restore(1);
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_TRUE(*t == StateFor(1));
+}
+
 // What the writer's commit service does with requests that are not what a
 // follower sends: refused, naming what is wrong, and nothing committed.
 TEST(ManyWritersTest, TheWriterRefusesBadCommitRequests) {
