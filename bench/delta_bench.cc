@@ -17,7 +17,11 @@
 //   nothing measurable (reported; expected 1.0x within noise).
 //
 //   build/bench/ckptdb_delta_bench [--gib 1] [--pairs 5] [--noise 0]
-//       [--lr 1e-4] [--dir build/bench_data] [--no-borg] [--quick]
+//       [--lr 1e-4] [--warmup 0] [--dir build/bench_data] [--no-borg]
+//       [--quick]
+//
+// --warmup N trains N Adam steps before step 0 (a run checkpointed mid-way:
+// the moments are no longer growing from zero).
 //
 // --noise adds minibatch-like gradient noise (standard deviation, relative
 // to the loss's own gradient scale): Adam's first moment then changes much
@@ -50,6 +54,7 @@ struct Config {
   int pairs = 5;
   double noise = 0;
   double lr = 1e-4;
+  int warmup = 0;  // Adam steps before step 0 (a run checkpointed mid-way)
   std::string dir = CKPTDB_BENCH_DEFAULT_DIR;
   bool borg = true;
   bool quick = false;
@@ -282,15 +287,39 @@ struct W5Result {
   std::vector<double> save_ratio, restore_ratio;
 };
 
-W5Result RunW5(const Config& cfg, const std::string& root) {
+// 32 arrays (4 with --quick) of each kind, about --gib in all, each a
+// whole number of 1 MiB chunks.
+Model MakeModel(const Config& cfg) {
   const int arrays = cfg.quick ? 4 : 32;
   const size_t n = static_cast<size_t>(cfg.gib * (1ull << 30) / 12 / arrays) &
                    ~size_t{0x3ffff};
-  Model model(arrays, std::max<size_t>(n, 1 << 18));
+  return Model(arrays, std::max<size_t>(n, 1 << 18));
+}
+
+// Saves `model` as `step` into A and B (A first when `a_first`); returns
+// {A's time, B's time}.
+std::pair<double, double> SavePair(ckptdb::CheckpointManager& a,
+                                   ckptdb::CheckpointManager& b, int64_t step,
+                                   Model& model, bool a_first) {
+  double ta, tb;
+  if (a_first) {
+    ta = TimedSave(a, step, model);
+    tb = TimedSave(b, step, model);
+  } else {
+    tb = TimedSave(b, step, model);
+    ta = TimedSave(a, step, model);
+  }
+  return {ta, tb};
+}
+
+W5Result RunW5(const Config& cfg, const std::string& root) {
+  Model model = MakeModel(cfg);
+  for (int i = 0; i < cfg.warmup; ++i) model.Step(cfg.lr, cfg.noise);
   std::printf(
-      "W5: %d x 3 float32 arrays of %zu elements (%s per step), lr "
-      "%g, noise %g\n",
-      arrays, model.n, FormatBytes(model.Bytes()).c_str(), cfg.lr, cfg.noise);
+      "W5: %d x 3 float32 arrays of %zu elements (%s per step), lr %g, noise "
+      "%g, %d warm-up steps\n",
+      model.arrays, model.n, FormatBytes(model.Bytes()).c_str(), cfg.lr,
+      cfg.noise, cfg.warmup);
   auto a = OpenManager(root + "/a", true);
   auto b = OpenManager(root + "/b", false);
   const std::string repo = root + "/borg", borg_dir = root + "/borg_in";
@@ -303,14 +332,7 @@ W5Result RunW5(const Config& cfg, const std::string& root) {
   uint64_t borg_step0 = 0;
   for (int step = 0; step < 10; ++step) {
     if (step > 0) model.Step(cfg.lr, cfg.noise);
-    double ta, tb;
-    if (step % 2 == 0) {
-      ta = TimedSave(*a, step, model);
-      tb = TimedSave(*b, step, model);
-    } else {
-      tb = TimedSave(*b, step, model);
-      ta = TimedSave(*a, step, model);
-    }
+    const auto [ta, tb] = SavePair(*a, *b, step, model, step % 2 == 0);
     if (cfg.borg) {
       BorgAddStep(repo, borg_dir, model, step);
       if (step == 0) borg_step0 = DuBytes(repo);
@@ -355,10 +377,8 @@ struct RandomResult {
 // Random finite float32 values (nothing to gain): fresh values every pair,
 // saved into A and B in alternating order, then restored likewise.
 RandomResult RunRandom(const Config& cfg, const std::string& root) {
-  const int arrays = cfg.quick ? 4 : 32;
-  const size_t n = static_cast<size_t>(cfg.gib * (1ull << 30) / 12 / arrays) &
-                   ~size_t{0x3ffff};
-  Model model(arrays, std::max<size_t>(n, 1 << 18));
+  Model model = MakeModel(cfg);
+  const int arrays = model.arrays;
   auto a = OpenManager(root + "/ra", true);
   auto b = OpenManager(root + "/rb", false);
   RandomResult r;
@@ -374,14 +394,7 @@ RandomResult RunRandom(const Config& cfg, const std::string& root) {
         }
       }
     }
-    double ta, tb;
-    if (p % 2 == 0) {
-      ta = TimedSave(*a, p, model);
-      tb = TimedSave(*b, p, model);
-    } else {
-      tb = TimedSave(*b, p, model);
-      ta = TimedSave(*a, p, model);
-    }
+    const auto [ta, tb] = SavePair(*a, *b, p, model, p % 2 == 0);
     const double ra = TimedRestore(*a, p, &target, model, "random (on)");
     const double rb = TimedRestore(*b, p, &target, model, "random (off)");
     if (p == 0) continue;
@@ -423,6 +436,8 @@ int main(int argc, char** argv) {
       cfg.noise = std::atof(value().c_str());
     } else if (arg == "--lr") {
       cfg.lr = std::atof(value().c_str());
+    } else if (arg == "--warmup") {
+      cfg.warmup = std::atoi(value().c_str());
     } else if (arg == "--dir") {
       cfg.dir = value();
     } else if (arg == "--no-borg") {
@@ -436,8 +451,11 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  if (cfg.gib <= 0 || cfg.pairs < 1 || cfg.lr <= 0 || cfg.noise < 0) {
-    std::fprintf(stderr, "--gib, --pairs and --lr must be positive\n");
+  if (cfg.gib <= 0 || cfg.pairs < 1 || cfg.lr <= 0 || cfg.noise < 0 ||
+      cfg.warmup < 0) {
+    std::fprintf(stderr,
+                 "--gib, --pairs and --lr must be positive, --noise and "
+                 "--warmup not negative\n");
     return 2;
   }
   if (cfg.borg && BorgVersion().empty()) {

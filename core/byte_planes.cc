@@ -35,6 +35,8 @@ constexpr double kPlaneOverheadBytes = 64;
 // the literals: 3-3.5x faster on such planes at an equal or smaller size
 // (docs/design.md, "Delta and compressed chunks").
 constexpr double kMatchesBelow = 0.25;
+// What a run of equal bytes costs zstd's level 1, in bytes, roughly.
+constexpr double kBytesPerRun = 3;
 constexpr int kLiteralsLevel = -100;
 
 // Per-thread zstd contexts and buffers (reused: fresh memory is slow to
@@ -286,6 +288,7 @@ PlanePlan PlanPlanes(absl::string_view bytes, absl::string_view base,
       base.empty() ? PlaneTransform::kNone : PlaneTransform::kDifference;
   plan.codecs.assign(width, PlaneCodec::kStored);
   plan.plane_fractions.assign(width, 1.0);
+  plan.plane_matches.assign(width, true);
   const size_t n = bytes.size() / width;
   if (!ValidWidth(width) || n == 0 || bytes.size() % width != 0 ||
       (!base.empty() && base.size() != bytes.size())) {
@@ -295,6 +298,7 @@ PlanePlan PlanPlanes(absl::string_view bytes, absl::string_view base,
   const size_t window = std::min(n, kSampleWindowBytes / width);
   const size_t windows = std::min(kSampleWindows, n / window);
   std::array<std::array<uint32_t, 256>, kMaxWidth> counts{};
+  std::array<uint32_t, kMaxWidth> repeats{};  // bytes equal to the previous
   std::array<uint8_t, kSampleWindowBytes> planes;
   size_t sampled = 0;
   for (size_t w = 0; w < windows; ++w) {
@@ -303,14 +307,27 @@ PlanePlan PlanPlanes(absl::string_view bytes, absl::string_view base,
     SplitAny(width, bytes.data() + begin * width, b, 0, window, window,
              planes.data());
     for (int k = 0; k < width; ++k) {
-      for (size_t i = 0; i < window; ++i) ++counts[k][planes[k * window + i]];
+      const uint8_t* p = planes.data() + k * window;
+      ++counts[k][p[0]];
+      for (size_t i = 1; i < window; ++i) {
+        ++counts[k][p[i]];
+        repeats[k] += p[i] == p[i - 1] ? 1 : 0;
+      }
     }
     sampled += window;
   }
   double predicted = 0;
   for (int k = 0; k < width; ++k) {
-    const double fraction = Entropy(counts[k], sampled) / 8 +
-                            kPlaneOverheadBytes / static_cast<double>(n);
+    // Order-0 entropy misses runs (counters, masks, sorted ids), which
+    // matches code in a few bytes each.
+    const double overhead = kPlaneOverheadBytes / static_cast<double>(n);
+    const double entropy = Entropy(counts[k], sampled) / 8 + overhead;
+    const double runs =
+        kBytesPerRun * (1 - static_cast<double>(repeats[k]) /
+                                static_cast<double>(sampled - windows)) +
+        overhead;
+    const double fraction = std::min(entropy, runs);
+    plan.plane_matches[k] = runs < entropy || fraction <= kMatchesBelow;
     plan.plane_fractions[k] = std::min(fraction, 1.0);
     if (fraction < kCompressBelow) {
       plan.codecs[k] = PlaneCodec::kZstd;
@@ -349,8 +366,8 @@ bool EncodePlanes(absl::string_view bytes, absl::string_view base,
     size_t size = n;
     if (plan.codecs[k] == PlaneCodec::kZstd) {
       if (st.compressed.size() < bound) st.compressed.resize(bound);
-      const bool matches = k >= static_cast<int>(plan.plane_fractions.size()) ||
-                           plan.plane_fractions[k] <= kMatchesBelow;
+      const bool matches = k >= static_cast<int>(plan.plane_matches.size()) ||
+                           plan.plane_matches[k];
       size_t r;
       if (matches) {
         r = ZSTD_compressCCtx(st.cctx.get(), st.compressed.data(), bound, plane,

@@ -49,14 +49,18 @@ struct PlanePlan {
   // Each plane's predicted stored fraction (its sample's order-0 entropy
   // over 8, at most 1): picks zstd's settings for it.
   std::vector<double> plane_fractions;
+  // Per plane: code with zstd's matches (level 1: runs, mostly zeros) rather
+  // than Huffman-coded literals alone (skewed bytes without repeats).
+  std::vector<bool> plane_matches;
   // Predicted stored size over the chunk's size (1 when nothing pays).
   double predicted_fraction = 1;
 };
 
 // Estimates, from about 16 KiB of `bytes` spread over the chunk, the
-// entropy of each plane of the transform (kDifference when `base` is not
-// empty; it must then have the same size). Planes predicted to shrink below
-// 15/16 of their size are to be compressed; the others are stored.
+// entropy and the runs of equal bytes of each plane of the transform
+// (kDifference when `base` is not empty; it must then have the same size).
+// Planes predicted to shrink below 15/16 of their size are to be compressed;
+// the others are stored.
 PlanePlan PlanPlanes(absl::string_view bytes, absl::string_view base,
                      int width);
 
