@@ -18,7 +18,7 @@ namespace {
       "FILE]\n"
       "                    [--w2-per-leaf] [--chunk-bytes N] "
       "[--mmap-reads] [--keep]\n"
-      "                    [--check] [--lever writeback[=BYTES]|mmap]\n"
+      "                    [--check] [--lever writeback[=BYTES]|mmap|coding]\n"
       "                    [--many-parts 1,2,3]\n"
       "  --quick        small smoke run (correctness only; 1 pair, no "
       "warm-up)\n"
@@ -47,7 +47,8 @@ namespace {
       "  --lever L      also run the LEVER workload: W1 saves and restores\n"
       "                 with the lever against without it, A B B A\n"
       "                 (writeback: StoreTuning::writeback_bytes, default\n"
-      "                 1 MiB; mmap: StoreTuning::mmap_reads)\n"
+      "                 1 MiB; mmap: StoreTuning::mmap_reads; coding:\n"
+      "                 StoreTuning::delta_chunks and compress_chunks)\n"
       "  --many-parts   MANY's parts to run: 1 sweep, 2 commit latency, 3 "
       "reader\n"
       "                 (default: all)\n",
@@ -55,14 +56,16 @@ namespace {
   std::exit(rc);
 }
 
-// "writeback", "writeback=BYTES" or "mmap".
+// "writeback", "writeback=BYTES", "mmap" or "coding".
 void ParseLever(const std::string& v, Config* cfg) {
   const size_t eq = v.find('=');
   cfg->lever = v.substr(0, eq);
-  if (cfg->lever != "writeback" && cfg->lever != "mmap") {
-    std::fprintf(stderr,
-                 "unknown --lever '%s' (expected writeback[=BYTES] or mmap)\n",
-                 v.c_str());
+  if (cfg->lever != "writeback" && cfg->lever != "mmap" &&
+      cfg->lever != "coding") {
+    std::fprintf(
+        stderr,
+        "unknown --lever '%s' (expected writeback[=BYTES], mmap or coding)\n",
+        v.c_str());
     std::exit(kExitUsage);
   }
   if (eq == std::string::npos) return;

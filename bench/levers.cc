@@ -20,6 +20,12 @@ ckptdb::StoreTuning WithLever(const Config& cfg, bool on, std::string* name) {
   } else if (cfg.lever == "mmap") {
     t.mmap_reads = on;
     *name = "mmap reads";
+  } else if (cfg.lever == "coding") {
+    // Delta and compressed chunks (issue 18): on W1's random values the
+    // sample's decision must cost nothing.
+    t.delta_chunks = on;
+    t.compress_chunks = on;
+    *name = "delta and compressed chunks";
   } else {
     Fail("unknown lever '" + cfg.lever + "'");  // ParseArgs rejects it
   }
