@@ -31,6 +31,8 @@ RecordBuffer& BaseRecord() {
   return buf;
 }
 
+}  // namespace
+
 rocksdb::ReadOptions ChunkReadOptions() {
   rocksdb::ReadOptions ro;
   // Every chunk's XXH3-128 is checked; RocksDB's block checksum would only
@@ -39,6 +41,8 @@ rocksdb::ReadOptions ChunkReadOptions() {
   ro.fill_cache = false;
   return ro;
 }
+
+namespace {
 
 absl::Status CheckHash(const ChunkLocation& c, absl::string_view bytes,
                        absl::string_view what) {
@@ -84,34 +88,22 @@ absl::StatusOr<absl::string_view> ReadBase(rocksdb::DB* db,
                 &BaseRecord(), verify);
 }
 
-// Tries a Delta chunk of `base_bytes` (predicted and achieved at most
-// kDeltaMaxFraction of the size).
-bool EncodeDelta(absl::string_view bytes, absl::string_view base_bytes,
-                 const ChunkLocation& base, int width, absl::string_view key,
-                 std::string* value) {
+// Codes `bytes` as byte planes: of its difference from `base_bytes` (a
+// Delta chunk of `base`) or, without a base, of itself (a Compressed
+// chunk), if the sample predicts and the encoding achieves at most
+// `max_fraction` of its size.
+bool EncodePlaneChunk(absl::string_view bytes, absl::string_view base_bytes,
+                      const std::optional<ChunkLocation>& base, int width,
+                      double max_fraction, absl::string_view key,
+                      std::string* value) {
   const PlanePlan plan = PlanPlanes(bytes, base_bytes, width);
-  if (plan.predicted_fraction > kDeltaMaxFraction) return false;
+  if (plan.predicted_fraction > max_fraction) return false;
   thread_local CodedPlanes coded;
   if (!EncodePlanes(bytes, base_bytes, plan, kPlaneZstdLevel,
-                    static_cast<size_t>(kDeltaMaxFraction * bytes.size()),
-                    &coded)) {
+                    static_cast<size_t>(max_fraction * bytes.size()), &coded)) {
     return false;
   }
   *value = EncodeCoded(coded, base, key);
-  return true;
-}
-
-bool EncodeCompressed(absl::string_view bytes, int width, absl::string_view key,
-                      std::string* value) {
-  const PlanePlan plan = PlanPlanes(bytes, absl::string_view(), width);
-  if (plan.predicted_fraction > kCompressedMaxFraction) return false;
-  thread_local CodedPlanes coded;
-  if (!EncodePlanes(bytes, absl::string_view(), plan, kPlaneZstdLevel,
-                    static_cast<size_t>(kCompressedMaxFraction * bytes.size()),
-                    &coded)) {
-    return false;
-  }
-  *value = EncodeCoded(coded, std::nullopt, key);
   return true;
 }
 
@@ -130,8 +122,8 @@ ChunkKind CodeAgainstBase(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* chunks,
                   coding.patch_max_fraction, key, value)) {
     return ChunkKind::kPatch;
   }
-  if (coding.delta_chunks &&
-      EncodeDelta(bytes, *base_bytes, base, width, key, value)) {
+  if (coding.delta_chunks && EncodePlaneChunk(bytes, *base_bytes, base, width,
+                                              kDeltaMaxFraction, key, value)) {
     return ChunkKind::kDelta;
   }
   return ChunkKind::kFull;
@@ -203,7 +195,8 @@ void CodeChunk(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* chunks,
     if (j->chunk.kind == ChunkKind::kFull) j->base.reset();
   }
   if (j->chunk.kind == ChunkKind::kFull && coding.compress_chunks &&
-      EncodeCompressed(bytes, width, key, value)) {
+      EncodePlaneChunk(bytes, absl::string_view(), std::nullopt, width,
+                       kCompressedMaxFraction, key, value)) {
     j->chunk.kind = ChunkKind::kCompressed;
   }
   j->chunk.stored_size = j->chunk.kind == ChunkKind::kFull

@@ -36,6 +36,10 @@ inline constexpr double kCompressedMaxFraction = 0.8;
 // docs/design.md, "Delta chunks").
 inline constexpr int kPlaneZstdLevel = 1;
 
+// How chunk values are read: without RocksDB's block checksums (every
+// chunk's XXH3-128 is checked instead) and without filling its block cache.
+rocksdb::ReadOptions ChunkReadOptions();
+
 // Chooses how job `j`'s chunk `bytes` (elements of `width` bytes) is stored,
 // stored under `key`: as a Patch or Delta of j->base (read from `chunks`
 // and verified first; dropped when it is unreadable or neither pays), as a

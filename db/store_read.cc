@@ -118,14 +118,9 @@ absl::Status Store::ReadChunk(
                         n.chunks.size(), " (segment ", c.segment, ", ordinal ",
                         c.ordinal, ")");
   };
-  rocksdb::ReadOptions ro;
-  // The chunk's XXH3-128 is checked (DecodeChunk); RocksDB's block checksum
-  // would only read the bytes a second time.
-  ro.verify_checksums = false;
-  ro.fill_cache = false;
   const std::string key = ChunkKey(c.segment, c.ordinal);
   rocksdb::PinnableSlice v;
-  rocksdb::Status s = db_->Get(ro, chunks_cf_, key, &v);
+  rocksdb::Status s = db_->Get(ChunkReadOptions(), chunks_cf_, key, &v);
   if (s.IsNotFound()) {
     return absl::DataLossError(absl::StrCat(where(), " is missing"));
   }
