@@ -7,7 +7,7 @@ SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 PKGS=(
   build-essential cmake ninja-build pkg-config git
-  # clang++ for the -Wthread-safety build (scripts/test.sh, build-tsa/)
+  # clang++ for the TSAN + -Wthread-safety build (scripts/test-tsan.sh)
   clang
   # storage core
   librocksdb-dev rocksdb-tools libsnappy-dev liblz4-dev libzstd-dev libbz2-dev zlib1g-dev
