@@ -386,6 +386,7 @@ std::map<std::string, RssLine> RunRssChild(const Config& cfg,
     cmd += "--chunk-bytes " + std::to_string(cfg.tuning.chunk_bytes) + " ";
   }
   if (cfg.tuning.mmap_reads) cmd += "--mmap-reads ";
+  if (!cfg.tuning.delta_chunks) cmd += "--no-coding ";
   cmd += args;
   const int rc = RunShell(cmd, &out);
   if (rc != 0) Fail("RSS child failed (" + cmd + "):\n" + out);

@@ -17,7 +17,7 @@ namespace {
       "                    [--pairs N] [--warmup N] [--dir PATH] [--json "
       "FILE]\n"
       "                    [--w2-per-leaf] [--chunk-bytes N] "
-      "[--mmap-reads] [--keep]\n"
+      "[--mmap-reads] [--no-coding] [--keep]\n"
       "                    [--check] [--lever writeback[=BYTES]|mmap|coding]\n"
       "                    [--many-parts 1,2,3]\n"
       "  --quick        small smoke run (correctness only; 1 pair, no "
@@ -40,6 +40,8 @@ namespace {
       "(default:\n"
       "                 the library's default)\n"
       "  --mmap-reads     StoreTuning::mmap_reads = true for every store\n"
+      "  --no-coding      StoreTuning::delta_chunks and compress_chunks =\n"
+      "                 false for every store (W3 with and without them)\n"
       "  --keep         keep the data directory\n"
       "  --check        exit %d when a ratio of issue 19's regression guard\n"
       "                 falls short (W1 against the disk ceiling, peak RSS);\n"
@@ -131,6 +133,9 @@ Config ParseArgs(int argc, char** argv) {
       ParseLever(value(), &cfg);
     } else if (a == "--mmap-reads") {
       cfg.tuning.mmap_reads = true;
+    } else if (a == "--no-coding") {
+      cfg.tuning.delta_chunks = false;
+      cfg.tuning.compress_chunks = false;
     } else if (a == "--chunk-bytes") {
       cfg.tuning.chunk_bytes =
           static_cast<uint32_t>(std::strtoul(value().c_str(), nullptr, 0));

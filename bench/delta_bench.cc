@@ -12,6 +12,12 @@
 //       target >= 0.8x);
 //     - restore of the last step into a target, A over B in alternating
 //       pairs (target >= 0.7x).
+//   The restore's bound: DecodePlanes alone (one thread, warm buffers) over
+//   step 9's chunks coded against their bases, as the store codes them
+//   (the bench follows the store's choice of bases), timed
+//   against a memcpy of the same bytes; with both restore threads decoding
+//   in parallel, restore on/off cannot exceed (restore off's time) /
+//   (decode time / 2).
 //   W1-like random float32 arrays (no step pays to compress): save and
 //   restore speed of A over B in alternating pairs: the decision must cost
 //   nothing measurable (reported; expected 1.0x within noise).
@@ -35,12 +41,15 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "bench/baselines.h"
 #include "bench/bench_util.h"
 #include "ckptdb/checkpoint_manager.h"
+#include "core/byte_planes.h"
+#include "db/chunk_coding.h"
 
 namespace {
 
@@ -285,7 +294,109 @@ struct W5Result {
   uint64_t logical = 0, stored_a = 0, stored_b = 0, zstd = 0;
   uint64_t borg = 0;
   std::vector<double> save_ratio, restore_ratio;
+  std::vector<double> restore_off_s;  // restore of step 9, coding off
+  // Decoding step 9's coded chunks alone, and copying all of its bytes
+  // (seconds per pass, one thread); the decoded bytes.
+  std::vector<double> decode_s, copy_s;
+  uint64_t decoded_bytes = 0;
 };
+
+// The state's arrays (w, m, v of each layer), in that order.
+std::vector<const std::vector<float>*> Arrays(const Model& model) {
+  std::vector<const std::vector<float>*> out;
+  for (int a = 0; a < model.arrays; ++a) {
+    out.insert(out.end(), {&model.w[a], &model.m[a], &model.v[a]});
+  }
+  return out;
+}
+
+constexpr size_t kBenchChunk = 1 << 20;  // the store's default chunk size
+
+// Would chunk `chunk` be stored as a Delta of `base` (the store's test)?
+bool CodesAsDelta(absl::string_view chunk, absl::string_view base,
+                  ckptdb::internal::CodedPlanes* out) {
+  using namespace ckptdb::internal;  // NOLINT: the store's own coder
+  const PlanePlan plan = PlanPlanes(chunk, base, 4);
+  return plan.predicted_fraction <= kDeltaMaxFraction &&
+         EncodePlanes(chunk, base, plan, kPlaneZstdLevel,
+                      static_cast<size_t>(kDeltaMaxFraction * chunk.size()),
+                      out);
+}
+
+// Follows the store's bases after a save of `now`: a chunk that no longer
+// codes as a Delta of its base is stored whole and becomes the base.
+void UpdateBases(const Model& now, Model* bases) {
+  ckptdb::internal::CodedPlanes scratch;
+  for (int a = 0; a < now.arrays; ++a) {
+    const std::vector<float>* from[3] = {&now.w[a], &now.m[a], &now.v[a]};
+    std::vector<float>* to[3] = {&bases->w[a], &bases->m[a], &bases->v[a]};
+    for (int g = 0; g < 3; ++g) {
+      const char* p = reinterpret_cast<const char*>(from[g]->data());
+      char* b = reinterpret_cast<char*>(to[g]->data());
+      const size_t bytes = from[g]->size() * sizeof(float);
+      for (size_t off = 0; off + kBenchChunk <= bytes; off += kBenchChunk) {
+        if (!CodesAsDelta(absl::string_view(p + off, kBenchChunk),
+                          absl::string_view(b + off, kBenchChunk), &scratch)) {
+          std::memcpy(b + off, p + off, kBenchChunk);
+        }
+      }
+    }
+  }
+}
+
+// Codes every 1 MiB chunk of `now` against the same chunk of `bases` (as
+// UpdateBases left them: the store's bases) the way the store does, then
+// times DecodePlanes of the chunks stored as deltas and a memcpy of all
+// chunks, one thread, `passes` times each, into one warm buffer.
+void MeasureDecode(const Model& now, const Model& base, int passes,
+                   W5Result* r) {
+  using namespace ckptdb::internal;  // NOLINT: the store's own coder
+  constexpr size_t kChunk = kBenchChunk;
+  struct Coded {
+    CodedPlanes planes;
+    const char* base;
+  };
+  std::vector<Coded> coded;
+  std::vector<absl::string_view> chunks;
+  const auto now_arrays = Arrays(now), base_arrays = Arrays(base);
+  for (size_t i = 0; i < now_arrays.size(); ++i) {
+    const char* p = reinterpret_cast<const char*>(now_arrays[i]->data());
+    const char* b = reinterpret_cast<const char*>(base_arrays[i]->data());
+    const size_t bytes = now_arrays[i]->size() * sizeof(float);
+    for (size_t off = 0; off + kChunk <= bytes; off += kChunk) {
+      const absl::string_view chunk(p + off, kChunk), bchunk(b + off, kChunk);
+      chunks.push_back(chunk);
+      Coded c{{}, b + off};
+      if (CodesAsDelta(chunk, bchunk, &c.planes)) coded.push_back(std::move(c));
+    }
+  }
+  std::vector<char> dest(kChunk);
+  for (int pass = 0; pass <= passes; ++pass) {  // pass 0 warms up
+    double t0 = Now();
+    for (const Coded& c : coded) {
+      PlanesView v;
+      v.width = c.planes.width;
+      v.transform = c.planes.transform;
+      v.codecs = absl::MakeConstSpan(
+          reinterpret_cast<const uint8_t*>(c.planes.codecs.data()),
+          c.planes.codecs.size());
+      v.sizes = c.planes.sizes;
+      v.data = c.planes.data;
+      CheckOk(DecodePlanes(v, absl::string_view(c.base, kChunk), "bench",
+                           dest.data(), kChunk),
+              "decode");
+    }
+    const double t1 = Now();
+    for (absl::string_view chunk : chunks) {
+      std::memcpy(dest.data(), chunk.data(), chunk.size());
+    }
+    const double t2 = Now();
+    if (pass == 0) continue;
+    r->decode_s.push_back(t1 - t0);
+    r->copy_s.push_back(t2 - t1);
+  }
+  r->decoded_bytes = coded.size() * kChunk;
+}
 
 // 32 arrays (4 with --quick) of each kind, about --gib in all, each a
 // whole number of 1 MiB chunks.
@@ -330,14 +441,17 @@ W5Result RunW5(const Config& cfg, const std::string& root) {
   }
   W5Result r;
   uint64_t borg_step0 = 0;
+  std::optional<Model> bases;  // the bases of the store's deltas
   for (int step = 0; step < 10; ++step) {
     if (step > 0) model.Step(cfg.lr, cfg.noise);
+    if (step == 0) bases = model;
     const auto [ta, tb] = SavePair(*a, *b, step, model, step % 2 == 0);
     if (cfg.borg) {
       BorgAddStep(repo, borg_dir, model, step);
       if (step == 0) borg_step0 = DuBytes(repo);
     }
     if (step == 0) continue;
+    UpdateBases(model, &*bases);
     r.save_ratio.push_back(tb / ta);
     r.logical += model.Bytes();
     r.zstd += ZstdBytes(model);
@@ -362,11 +476,13 @@ W5Result RunW5(const Config& cfg, const std::string& root) {
       ta = TimedRestore(*a, 9, &target, model, "W5 restore (delta)");
     }
     if (p > 0) r.restore_ratio.push_back(tb / ta);
+    if (p > 0) r.restore_off_s.push_back(tb);
     std::printf("  restore pair %d: delta on %s, off %s\n", p,
                 FormatSeconds(ta).c_str(), FormatSeconds(tb).c_str());
   }
   CheckOk(a->Close(), "close");
   CheckOk(b->Close(), "close");
+  MeasureDecode(model, *bases, cfg.pairs, &r);
   return r;
 }
 
@@ -491,6 +607,19 @@ int main(int argc, char** argv) {
   std::printf("  restore speed, on / off     : %s (target >= 0.7x): %s\n",
               Spread(r.restore_ratio).c_str(),
               restore >= 0.7 ? "met" : "NOT MET");
+  const double decode = Median(r.decode_s), copy = Median(r.copy_s);
+  std::printf(
+      "  decode alone (DecodePlanes, 1 thread, warm buffer): %s of coded "
+      "chunks in %s = %s; memcpy of all %s: %s\n",
+      FormatBytes(r.decoded_bytes).c_str(), FormatSeconds(decode).c_str(),
+      FormatRate(r.decoded_bytes / decode).c_str(),
+      FormatBytes(r.logical / 9).c_str(),
+      FormatRate(r.logical / 9 / copy).c_str());
+  std::printf(
+      "  restore bound from decoding alone, 2 threads: restore off %s / "
+      "(decode / 2) = %s\n",
+      FormatSeconds(Median(r.restore_off_s)).c_str(),
+      Ratio(Median(r.restore_off_s) / (decode / 2)).c_str());
   std::printf("Random float32 (W1-like), coding on / off:\n");
   std::printf("  save speed   : %s (expected 1.0x within noise)\n",
               Spread(rnd.save_ratio).c_str());

@@ -1,5 +1,6 @@
 #include "db/chunk_coding.h"
 
+#include <cstring>
 #include <optional>
 
 #include "absl/strings/str_cat.h"
@@ -60,8 +61,8 @@ absl::Status CheckHash(const ChunkLocation& c, absl::string_view bytes,
 absl::StatusOr<absl::string_view> Decode(
     rocksdb::DB* db, rocksdb::ColumnFamilyHandle* chunks,
     const ChunkLocation& c, absl::string_view key, absl::string_view value,
-    absl::string_view what, std::string* scratch, RecordBuffer* buf,
-    bool verify);
+    absl::string_view what, std::string* scratch, char* direct,
+    RecordBuffer* buf, bool verify);
 
 // The bytes of self-contained chunk `base`, in `pinned` or `decoded`;
 // checked against its hash when `verify` (otherwise the caller checks what
@@ -85,7 +86,7 @@ absl::StatusOr<absl::string_view> ReadBase(rocksdb::DB* db,
   }
   if (!s.ok()) return FromRocks(s, where);
   return Decode(db, chunks, base, key, ToView(*pinned), where, decoded,
-                &BaseRecord(), verify);
+                /*direct=*/nullptr, &BaseRecord(), verify);
 }
 
 // Codes `bytes` as byte planes: of its difference from `base_bytes` (a
@@ -129,27 +130,44 @@ ChunkKind CodeAgainstBase(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* chunks,
   return ChunkKind::kFull;
 }
 
+// The base's bytes as a Patch starts from them: exactly the chunk's size.
+absl::Status CheckBaseSize(const ChunkLocation& c, const ChunkLocation& base,
+                           absl::string_view bytes, absl::string_view what) {
+  if (bytes.size() == c.size) return absl::OkStatus();
+  return absl::DataLossError(absl::StrCat(
+      what, ": its base chunk (segment ", base.segment, ", ordinal ",
+      base.ordinal, ") has ", bytes.size(), " bytes, expected ", c.size));
+}
+
 // DecodeChunk with the messages prefixed by `what`.
 absl::StatusOr<absl::string_view> Decode(
     rocksdb::DB* db, rocksdb::ColumnFamilyHandle* chunks,
     const ChunkLocation& c, absl::string_view key, absl::string_view value,
-    absl::string_view what, std::string* scratch, RecordBuffer* buf,
-    bool verify) {
+    absl::string_view what, std::string* scratch, char* direct,
+    RecordBuffer* buf, bool verify) {
   rocksdb::PinnableSlice pinned;
   absl::string_view base;
   std::optional<ChunkLocation> base_location;
+  if (c.kind == ChunkKind::kFull) {
+    if (verify) CKPTDB_RETURN_IF_ERROR(CheckHash(c, value, what));
+    return value;
+  }
+  if (direct == nullptr) {
+    scratch->resize(c.size);
+    direct = scratch->data();
+  }
+  const absl::string_view out(direct, c.size);
   switch (c.kind) {
-    case ChunkKind::kFull:
-      if (verify) CKPTDB_RETURN_IF_ERROR(CheckHash(c, value, what));
-      return value;
     case ChunkKind::kPatch: {
       CKPTDB_ASSIGN_OR_RETURN(PatchView patch,
                               DecodePatch(key, value, c.size, what, buf));
       base_location = patch.base;
       CKPTDB_ASSIGN_OR_RETURN(base, ReadBase(db, chunks, patch.base, what,
                                              &pinned, &BaseBuffer(), false));
-      scratch->assign(base.data(), base.size());
-      CKPTDB_RETURN_IF_ERROR(ApplyPatch(patch, what, scratch));
+      CKPTDB_RETURN_IF_ERROR(CheckBaseSize(c, patch.base, base, what));
+      std::memcpy(direct, base.data(), c.size);
+      CKPTDB_RETURN_IF_ERROR(
+          ApplyPatch(patch, what, absl::MakeSpan(direct, c.size)));
       break;
     }
     case ChunkKind::kDelta:
@@ -161,17 +179,16 @@ absl::StatusOr<absl::string_view> Decode(
         CKPTDB_ASSIGN_OR_RETURN(base, ReadBase(db, chunks, *coded.base, what,
                                                &pinned, &BaseBuffer(), false));
       }
-      scratch->resize(c.size);
       CKPTDB_RETURN_IF_ERROR(
-          DecodePlanes(coded.planes, base, what, scratch->data(), c.size));
+          DecodePlanes(coded.planes, base, what, direct, c.size));
       break;
     }
     default:
       return absl::DataLossError(absl::StrCat(what, ": unknown chunk kind ",
                                               static_cast<int>(c.kind)));
   }
-  if (!verify) return absl::string_view(*scratch);
-  absl::Status s = CheckHash(c, *scratch, what);
+  if (!verify) return out;
+  absl::Status s = CheckHash(c, out, what);
   // The base is checked only now (its bytes were used unchecked, and the
   // result's hash covers them): name it when it is what is wrong.
   if (!s.ok() && base_location && !CheckHash(*base_location, base, "").ok()) {
@@ -180,7 +197,7 @@ absl::StatusOr<absl::string_view> Decode(
                      ", ordinal ", base_location->ordinal, ") is corrupt"));
   }
   CKPTDB_RETURN_IF_ERROR(s);
-  return absl::string_view(*scratch);
+  return out;
 }
 
 }  // namespace
@@ -207,10 +224,10 @@ void CodeChunk(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* chunks,
 absl::StatusOr<absl::string_view> DecodeChunk(
     rocksdb::DB* db, rocksdb::ColumnFamilyHandle* chunks,
     const ChunkLocation& c, absl::string_view key, absl::string_view value,
-    absl::FunctionRef<std::string()> what, std::string* scratch) {
+    absl::FunctionRef<std::string()> what, std::string* scratch, char* direct) {
   // Messages are built only on error: every one starts where `what` ends.
-  auto bytes =
-      Decode(db, chunks, c, key, value, "", scratch, &ValueRecord(), true);
+  auto bytes = Decode(db, chunks, c, key, value, "", scratch, direct,
+                      &ValueRecord(), true);
   if (bytes.ok()) return bytes;
   return absl::Status(bytes.status().code(),
                       absl::StrCat(what(), bytes.status().message()));

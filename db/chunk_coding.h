@@ -29,8 +29,11 @@ struct ChunkCoding {
 
 // A Delta chunk is stored when its sample predicts, and its encoding
 // achieves, at most this fraction of the chunk's size; a Compressed chunk
-// at most the second (plain compression costs more time per byte saved).
-inline constexpr double kDeltaMaxFraction = 0.9;
+// likewise. 0.8 rather than 0.9 for deltas: a chunk that has drifted from
+// its base becomes the next base sooner (W5 stored 0.654x instead of
+// 0.761x), and deltas of unrelated random values (about 0.85) are no longer
+// paid for in save time (docs/design.md, "Delta and compressed chunks").
+inline constexpr double kDeltaMaxFraction = 0.8;
 inline constexpr double kCompressedMaxFraction = 0.8;
 // zstd's level for byte planes (1: its fastest regular level; measured in
 // docs/design.md, "Delta chunks").
@@ -50,14 +53,18 @@ void CodeChunk(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* chunks,
                absl::string_view key, ChunkJob* j, std::string* value);
 
 // The verified bytes of chunk `c`, whose stored value is `value` under
-// `key`: `value` itself for a Full chunk, otherwise decoded into `scratch`
-// (a Patch or Delta chunk's base is read from `chunks` and verified too).
-// DataLoss prefixed with `what()` (called only then) for a wrong size, a
-// content hash mismatch, a missing or corrupt base, or an undecodable value.
+// `key`: `value` itself for a Full chunk, otherwise decoded into `direct`
+// (c.size bytes: the reader's destination, so that restore writes each
+// byte once) or, when it is null, into `scratch`. A Patch or Delta chunk's
+// base is read from `chunks`; the decoded bytes' hash covers it. DataLoss
+// prefixed with `what()` (called only then) for a wrong size, a content
+// hash mismatch, a missing or corrupt base, or an undecodable value; then
+// `direct` holds no meaningful bytes.
 absl::StatusOr<absl::string_view> DecodeChunk(
     rocksdb::DB* db, rocksdb::ColumnFamilyHandle* chunks,
     const ChunkLocation& c, absl::string_view key, absl::string_view value,
-    absl::FunctionRef<std::string()> what, std::string* scratch);
+    absl::FunctionRef<std::string()> what, std::string* scratch,
+    char* direct = nullptr);
 
 }  // namespace ckptdb::internal
 

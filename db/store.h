@@ -700,16 +700,21 @@ class Store {
   absl::StatusOr<StoredItem> ReadItemImpl(const std::string& run, int64_t step,
                                           absl::string_view item) const;
   // Reads chunk `chunk` of array node `node`, verified, and hands its
-  // decoded bytes to `consume`.
+  // decoded bytes to `consume`. A chunk stored encoded is decoded into
+  // `direct` (its size in bytes) when that is given, else into `scratch`.
   absl::Status ReadChunk(
       const StoredItem& item, uint32_t node, size_t chunk, std::string* scratch,
-      const std::function<absl::Status(absl::string_view bytes)>& consume)
-      const;
+      const std::function<absl::Status(absl::string_view bytes)>& consume,
+      char* direct = nullptr) const;
   // NotFound if the item's step was deleted or replaced since it was read.
   absl::Status CheckStillCommitted(const StoredItem& item) const;
   // ReadArrays of whole arrays and of boxes of inline or grid arrays.
   absl::Status ReadArraysDirect(const StoredItem& item,
                                 const std::vector<ArrayRead>& reads) const;
+  // Where chunk `c` of array `n` lies in `rd`'s destination as one run of
+  // bytes, the stored ones (same dtype, not a grid); else null.
+  static char* DirectDestination(const StoredNode& n, uint32_t c,
+                                 const ArrayRead& rd);
   // Copies chunk `c` of array `n` (its decoded bytes) where `rd` wants it.
   static void CopyChunk(const StoredNode& n, uint32_t c,
                         absl::string_view bytes, const ArrayRead& rd,

@@ -110,7 +110,8 @@ absl::StatusOr<StoredItem> Store::ReadItemImpl(const std::string& run,
 
 absl::Status Store::ReadChunk(
     const StoredItem& item, uint32_t node, size_t chunk, std::string* scratch,
-    const std::function<absl::Status(absl::string_view bytes)>& consume) const {
+    const std::function<absl::Status(absl::string_view bytes)>& consume,
+    char* direct) const {
   const StoredNode& n = item.nodes[node];
   const ChunkLocation& c = n.chunks[chunk];
   auto where = [&] {
@@ -125,9 +126,9 @@ absl::Status Store::ReadChunk(
     return absl::DataLossError(absl::StrCat(where(), " is missing"));
   }
   if (!s.ok()) return FromRocks(s, where());
-  CKPTDB_ASSIGN_OR_RETURN(
-      absl::string_view bytes,
-      DecodeChunk(db_.get(), chunks_cf_, c, key, ToView(v), where, scratch));
+  CKPTDB_ASSIGN_OR_RETURN(absl::string_view bytes,
+                          DecodeChunk(db_.get(), chunks_cf_, c, key, ToView(v),
+                                      where, scratch, direct));
   return consume(bytes);
 }
 
@@ -222,11 +223,16 @@ absl::Status Store::ReadArraysDirect(
     const ArrayRead& rd = reads[r];
     const StoredNode& n = item.nodes[rd.node];
     const uint32_t c = work[w].chunk;
-    absl::Status s =
-        ReadChunk(item, rd.node, c, &Staging(), [&](absl::string_view bytes) {
-          CopyChunk(n, c, bytes, rd, dest_boxes[r], regions[r]);
+    char* direct = DirectDestination(n, c, rd);
+    absl::Status s = ReadChunk(
+        item, rd.node, c, &Staging(),
+        [&](absl::string_view bytes) {
+          if (bytes.data() != direct) {
+            CopyChunk(n, c, bytes, rd, dest_boxes[r], regions[r]);
+          }
           return absl::OkStatus();
-        });
+        },
+        direct);
     if (!s.ok()) {
       absl::MutexLock l(&err_mu);
       if (first_error.ok()) first_error = s;
@@ -234,6 +240,13 @@ absl::Status Store::ReadArraysDirect(
     }
   });
   return first_error;
+}
+
+char* Store::DirectDestination(const StoredNode& n, uint32_t c,
+                               const ArrayRead& rd) {
+  // A grid cell's bytes are a box, not a run, of the destination.
+  if (n.is_grid || n.dtype != rd.dest_dtype) return nullptr;
+  return static_cast<char*>(rd.dest) + static_cast<uint64_t>(c) * n.chunk_bytes;
 }
 
 void Store::CopyChunk(const StoredNode& n, uint32_t c, absl::string_view bytes,

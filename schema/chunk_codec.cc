@@ -137,8 +137,8 @@ absl::StatusOr<PatchView> DecodePatch(absl::string_view key,
 }
 
 absl::Status ApplyPatch(const PatchView& patch, absl::string_view what,
-                        std::string* chunk) {
-  const uint64_t size = chunk->size();
+                        absl::Span<char> chunk) {
+  const uint64_t size = chunk.size();
   size_t data_off = 0;
   for (uint32_t pg : *patch.pages) {
     const uint64_t off = static_cast<uint64_t>(pg) * patch.page_bytes;
@@ -150,7 +150,7 @@ absl::Status ApplyPatch(const PatchView& patch, absl::string_view what,
     if (data_off + len > patch.data.size()) {
       return absl::DataLossError(absl::StrCat(what, ": patch data truncated"));
     }
-    std::memcpy(chunk->data() + off, patch.data.data() + data_off, len);
+    std::memcpy(chunk.data() + off, patch.data.data() + data_off, len);
     data_off += len;
   }
   return absl::OkStatus();

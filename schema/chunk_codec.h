@@ -12,6 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 #include "chunk_generated.h"
 #include "common_generated.h"
 #include "core/byte_planes.h"
@@ -69,7 +70,7 @@ absl::StatusOr<PatchView> DecodePatch(absl::string_view key,
 // Applies `patch` to `chunk`, which holds the base chunk's bytes. DataLoss
 // prefixed with `what`: "patch page out of range", "patch data truncated".
 absl::Status ApplyPatch(const PatchView& patch, absl::string_view what,
-                        std::string* chunk);
+                        absl::Span<char> chunk);
 
 // A Coded chunk: byte planes (core/byte_planes.h) of the chunk, or, with
 // `base`, of its difference from that self-contained chunk of the same

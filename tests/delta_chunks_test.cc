@@ -97,6 +97,36 @@ TEST(DeltaChunksTest, TrainingStepsAreStoredAsDeltasAndRestoreExactly) {
   EXPECT_TRUE(*t == State(4));
 }
 
+// Coded chunks are decoded straight into a target of the stored dtype
+// (whatever its buffers held) and through a cast into one of another.
+TEST(DeltaChunksTest, DecodesIntoTargetsOfTheStoredAndOfAnotherDtype) {
+  TempDir dir;
+  auto mgr = CheckpointManager::Open(dir.Sub("db"), Options());
+  CKPTDB_ASSERT_OK(mgr);
+  for (int s = 0; s <= 2; ++s) CKPTDB_ASSERT_OK((*mgr)->Save(s, State(s)));
+  ASSERT_LT(NewBytes(**mgr, 2), LogicalBytes() * 3 / 4);  // coded chunks
+  const Tree want = State(2);
+
+  Array w = Array::Allocate(DType::kFloat32, {kFloats});
+  Array count = Array::Allocate(DType::kInt64, {1 << 17});
+  std::memset(w.mutable_data(), 0xff, w.nbytes());
+  std::memset(count.mutable_data(), 0xff, count.nbytes());
+  const Tree same = Tree::Dict(
+      {{"w", Tree::FromArray(w)}, {"count", Tree::FromArray(count)}});
+  auto got = (*mgr)->Restore(2, same);
+  CKPTDB_ASSERT_OK(got);
+  EXPECT_TRUE(*got == want);
+
+  RestoreOptions cast;
+  cast.default_restore_args.dtype = DType::kFloat64;
+  auto wide = (*mgr)->Restore(2, cast);
+  CKPTDB_ASSERT_OK(wide);
+  EXPECT_TRUE((*wide)["w"].array().BitwiseEquals(
+      want["w"].array().AsType(DType::kFloat64)));
+  EXPECT_TRUE((*wide)["count"].array().BitwiseEquals(
+      want["count"].array().AsType(DType::kFloat64)));
+}
+
 TEST(DeltaChunksTest, BothEncodingsCanBeTurnedOff) {
   TempDir dir;
   CheckpointManagerOptions o = Options();

@@ -42,6 +42,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   absl::StatusOr<PatchView> patch =
       DecodePatch(key, value, chunk_size, "fuzz", &buf);
   if (!patch.ok()) return 0;
-  (void)ApplyPatch(*patch, "fuzz", &chunk);
+  (void)ApplyPatch(*patch, "fuzz", absl::MakeSpan(chunk));
   return 0;
 }

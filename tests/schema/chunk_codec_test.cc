@@ -151,7 +151,7 @@ TEST(ChunkCodecTest, PatchRoundTrips) {
   EXPECT_EQ(patch->pages->Get(1), 2u);
   EXPECT_EQ(patch->data, "aXaaaY");
   std::string chunk = base;
-  CKPTDB_ASSERT_OK(ApplyPatch(*patch, "chunk 3/4", &chunk));
+  CKPTDB_ASSERT_OK(ApplyPatch(*patch, "chunk 3/4", absl::MakeSpan(chunk)));
   EXPECT_EQ(chunk, bytes);
 }
 
@@ -300,14 +300,14 @@ TEST(ChunkCodecTest, PatchPageOutOfRangeIsDataLoss) {
   auto p = Decode(s, &buf);
   CKPTDB_ASSERT_OK(p);
   std::string chunk(8, 'a');
-  EXPECT_THAT(ApplyPatch(*p, "chunk 3/5", &chunk),
+  EXPECT_THAT(ApplyPatch(*p, "chunk 3/5", absl::MakeSpan(chunk)),
               StatusIs(absl::StatusCode::kDataLoss,
                        HasSubstr("chunk 3/5: patch page out of range")));
   // A page number whose offset overflows 32 bits is out of range too.
   s.pages = std::vector<uint32_t>{0xffffffffu};
   auto q = Decode(s, &buf);
   CKPTDB_ASSERT_OK(q);
-  EXPECT_THAT(ApplyPatch(*q, "chunk 3/5", &chunk),
+  EXPECT_THAT(ApplyPatch(*q, "chunk 3/5", absl::MakeSpan(chunk)),
               StatusIs(absl::StatusCode::kDataLoss,
                        HasSubstr("patch page out of range")));
 }
@@ -319,7 +319,7 @@ TEST(ChunkCodecTest, PatchDataTruncatedIsDataLoss) {
   auto p = Decode(s, &buf);
   CKPTDB_ASSERT_OK(p);
   std::string chunk(8, 'a');
-  EXPECT_THAT(ApplyPatch(*p, "chunk 3/5", &chunk),
+  EXPECT_THAT(ApplyPatch(*p, "chunk 3/5", absl::MakeSpan(chunk)),
               StatusIs(absl::StatusCode::kDataLoss,
                        HasSubstr("chunk 3/5: patch data truncated")));
   s.pages = std::vector<uint32_t>{1};
@@ -327,7 +327,7 @@ TEST(ChunkCodecTest, PatchDataTruncatedIsDataLoss) {
   auto q = Decode(s, &buf);
   CKPTDB_ASSERT_OK(q);
   EXPECT_THAT(
-      ApplyPatch(*q, "chunk 3/5", &chunk),
+      ApplyPatch(*q, "chunk 3/5", absl::MakeSpan(chunk)),
       StatusIs(absl::StatusCode::kDataLoss, HasSubstr("patch data truncated")));
 }
 
