@@ -7,7 +7,8 @@
 #
 #   scripts/fuzz.sh [--long] [--seconds N] [TARGET...]
 #
-# Default: every target, 20 s each; --long: 600 s each. Exits 1 if any
+# Default: every target, 20 s each; --long: 600 s each; CKPTDB_FUZZ_JOBS
+# (default: the number of cores) targets run at once. Exits 1 if any
 # target crashed, leaked, timed out or ran out of memory, printing the
 # reproducer's path; copy it to tests/fuzz/regressions/<target>/ once the
 # decoder is fixed (CTest's fuzz_replay.<target> then replays it).
@@ -35,13 +36,15 @@ CXX=clang++ cmake -S . -B "$OUT" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCKPTDB_BUILD_PYTHON=OFF >/dev/null
 cmake --build "$OUT" --parallel "$jobs" --target "${targets[@]/%/_fuzz}"
 
-failed=()
-for t in "${targets[@]}"; do
-  work="$OUT/fuzz-corpus/$t"
-  crashes="$OUT/fuzz-crashes/$t"
-  log="$OUT/fuzz-logs/$t.log"
+# fuzz TARGET: runs one target for $seconds; its report goes to
+# $OUT/fuzz-logs/TARGET.summary, and it exits 1 if the target failed.
+fuzz() {
+  local t=$1 start
+  local work="$OUT/fuzz-corpus/$t" crashes="$OUT/fuzz-crashes/$t"
+  local log="$OUT/fuzz-logs/$t.log" summary="$OUT/fuzz-logs/$t.summary"
   mkdir -p "$work" "$crashes" "$(dirname "$log")"
-  dirs=("$work" "tests/fuzz/corpus/$t")
+  rm -f "$summary"
+  local dirs=("$work" "tests/fuzz/corpus/$t")
   [ -d "tests/fuzz/regressions/$t" ] && dirs+=("tests/fuzz/regressions/$t")
   start=$(date +%s)
   # The first folder receives new inputs; the repository's are read only.
@@ -49,15 +52,39 @@ for t in "${targets[@]}"; do
       -rss_limit_mb=2048 -malloc_limit_mb=2048 -timeout=25 -max_len=65536 \
       -print_final_stats=1 -artifact_prefix="$crashes/" "${dirs[@]}" \
       >"$log" 2>&1; then
+    local execs
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
-    echo "fuzz $t: ok, ${execs:-?} executions in $(( $(date +%s) - start )) s"
-  else
+    echo "fuzz $t: ok, ${execs:-?} executions in $(( $(date +%s) - start )) s" \
+      >"$summary"
+    return 0
+  fi
+  {
     echo "fuzz $t: FAILED (log: $log)"
     grep -E 'ERROR|SUMMARY|Test unit written to' "$log" | head -8 | sed 's/^/  /'
     for f in "$crashes"/*; do
       [ -e "$f" ] && echo "  reproducer: $f" \
         "(replay: $OUT/tests/fuzz/${t}_fuzz $f)"
     done
+  } >"$summary"
+  return 1
+}
+
+# $jobs targets at once (each libFuzzer process uses one core); reports in
+# the targets' order.
+failed=()
+pids=()
+for ((i = 0; i < ${#targets[@]}; i++)); do
+  if [ "$i" -ge "$jobs" ]; then wait "${pids[$((i - jobs))]}" || true; fi
+  fuzz "${targets[$i]}" &
+  pids+=($!)
+done
+for ((i = 0; i < ${#targets[@]}; i++)); do
+  t="${targets[$i]}" summary="$OUT/fuzz-logs/${targets[$i]}.summary"
+  wait "${pids[$i]}" || true
+  if [ -f "$summary" ] && ! grep -q FAILED "$summary"; then
+    cat "$summary"
+  else
+    cat "$summary" 2>/dev/null || echo "fuzz $t: FAILED (no report)"
     failed+=("$t")
   fi
 done
