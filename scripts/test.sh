@@ -18,7 +18,7 @@
 # cores; not in CI's 15 minutes): the C++ suite in an AddressSanitizer +
 # UBSan build, the Python tests against it, every fuzz target for 10
 # minutes, 5,000 power cuts, 200 writer kills and 200 kills of the crash
-# loop.
+# loop, and 10,000 resource cycles.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 long=0
