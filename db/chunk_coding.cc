@@ -36,8 +36,8 @@ RecordBuffer& BaseRecord() {
 
 rocksdb::ReadOptions ChunkReadOptions() {
   rocksdb::ReadOptions ro;
-  // Every chunk's XXH3-128 is checked; RocksDB's block checksum would only
-  // read the bytes a second time.
+  // Every chunk's XXH3-128 is checked; chunk tables have no block
+  // checksums (db/rocks_util.cc says why).
   ro.verify_checksums = false;
   ro.fill_cache = false;
   return ro;

@@ -39,8 +39,9 @@ inline constexpr double kCompressedMaxFraction = 0.8;
 // docs/design.md, "Delta chunks").
 inline constexpr int kPlaneZstdLevel = 1;
 
-// How chunk values are read: without RocksDB's block checksums (every
-// chunk's XXH3-128 is checked instead) and without filling its block cache.
+// How chunk values are read: without RocksDB's block checksums (chunk
+// tables have none; every chunk's XXH3-128 is checked instead) and without
+// filling its block cache.
 rocksdb::ReadOptions ChunkReadOptions();
 
 // Chooses how job `j`'s chunk `bytes` (elements of `width` bytes) is stored,

@@ -778,6 +778,9 @@ class Store {
   // Read-only: the last OpenDb skipped a committed step whose ingested
   // files its MANIFEST view did not hold yet.
   bool view_lagged_ = false;
+  // Read-only: such a step is listed as damaged instead of skipped (set for
+  // the last open when no writer could explain the lag).
+  bool unheld_is_damage_ = false;
   // This Store's claim on path_ as the process's writer (writer_claims.h).
   std::string writer_claim_;
   // Empty step column families ready for the next saves (write_mu_).

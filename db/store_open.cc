@@ -63,6 +63,7 @@ DirContents ListContents(const std::string& path) {
 
 absl::Status Store::OpenDbSettled() {
   if (read_only()) view_fingerprint_ = DatabaseFilesFingerprint(path_);
+  unheld_is_damage_ = false;
   for (int attempt = 0;; ++attempt) {
     view_lagged_ = false;
     CKPTDB_RETURN_IF_ERROR(OpenDb());
@@ -70,6 +71,14 @@ absl::Status Store::OpenDbSettled() {
     // record is written); give up after ~1 s of back-to-back saves.
     if (!view_lagged_ || attempt >= 20) return absl::OkStatus();
     CloseDb();
+    // Without a writer nothing is being saved: a commit record whose files
+    // the table files do not hold is damage, listed as such (damage_test).
+    if (!AnotherWriterHolds(path_, writer_claim_)) {
+      unheld_is_damage_ = true;
+      CKPTDB_RETURN_IF_ERROR(OpenDb());
+      unheld_is_damage_ = false;
+      return absl::OkStatus();
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(1 + 2 * attempt));
   }
 }
@@ -402,12 +411,27 @@ absl::Status Store::LoadStep(
     *max_number = std::max(*max_number, e->generation);
     auto cf = step_cfs.find(e->cf_name);
     if (cf != step_cfs.end()) e->cf = cf->second;
-    if (!rw && !SlotHolds(*e)) {
-      // A reader may see a commit record (WAL) whose ingested files its
-      // MANIFEST view predates (the slot is empty, or still holds the step
-      // it held before): that step is not visible yet.
-      view_lagged_ = true;
-      return absl::OkStatus();
+    if (!SlotHolds(*e)) {
+      if (!rw && !unheld_is_damage_) {
+        // A reader may see a commit record (WAL) whose ingested files its
+        // MANIFEST view predates (the slot is empty, or still holds the
+        // step it held before): that step is not visible yet.
+        view_lagged_ = true;
+        return absl::OkStatus();
+      }
+      // The writer's own view, or a reader's with no writer: the commit
+      // record and the table files disagree (a damaged or cut write-ahead
+      // log or MANIFEST; a slot can also have been reused by a later step
+      // after a delete that the log lost). Listed as damaged, never read.
+      e->damage = absl::DataLossError(absl::StrCat(
+          "step ", step, ": its commit record names column family '",
+          e->cf_name, "', which does not hold that step in '", path_,
+          "': the write-ahead log and the table files disagree (damaged or "
+          "truncated database files); this step cannot be read"));
+      e->info.damage = std::string(e->damage.message());
+      // Not this step's slot: deleting the step must not recycle it (it
+      // may hold a later step's data).
+      e->cf = nullptr;
     }
     (*steps)[run][step] = std::move(e);
   }

@@ -1,0 +1,301 @@
+// Damage campaign (issue 17): random damage to every kind of file of a
+// database -- table files, MANIFEST, CURRENT, OPTIONS, the write-ahead log,
+// IDENTITY -- flipping a byte, zeroing a range or truncating the file, one
+// damage per case on a fresh copy of one database. After each, a default
+// read-write manager and a read-only view must either refuse to open with
+// a message, or restore every step they list bit-exactly or fail with an
+// error (a deleted step whose delete the damage undid may be listed, as
+// damaged, never with data); `Verify` must name every
+// step whose restore failed, and when it finds nothing, every committed
+// step must be listed and restore exactly. Never a crash, a hang, a wrong
+// value or a step silently missing -- except for two known gaps, counted
+// and printed (docs/design.md, "Reliability suite", Damage): a
+// write-ahead log cut short loses the commits after the cut without a
+// report, and a damaged block header or key in a chunk table (which has no
+// block checksums) can abort a reader inside RocksDB. Each case is read by
+// `ckptdb verify` in a child process first, so that an abort is seen.
+//
+// CKPTDB_DAMAGE_CASES sets the number of cases (default 120; seed
+// CKPTDB_DAMAGE_SEED).
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "ckptdb/checkpoint_manager.h"
+#include "db/store.h"
+#include "rocksdb/db.h"
+#include "rocksdb/metadata.h"
+#include "tests/test_util.h"
+
+namespace ckptdb {
+namespace {
+
+namespace fs = std::filesystem;
+using ::ckptdb::testing::RandomArray;
+using ::ckptdb::testing::TempDir;
+
+int EnvInt(const char* name, int fallback) {
+  const char* v = std::getenv(name);
+  return v != nullptr && std::atoi(v) > 0 ? std::atoi(v) : fallback;
+}
+
+// Step s's tree: an array shared by every step, one that drifts a little
+// (delta chunks), one replaced (full chunks), a small inline one, a scalar.
+Tree State(int64_t s) {
+  Array drift = RandomArray(DType::kFloat32, {1 << 16}, 7);
+  float* d = static_cast<float*>(drift.mutable_data());
+  for (int64_t i = 0; i < (1 << 16); ++i) d[i] += 1e-4f * s * (i % 7);
+  return Tree::Dict(
+      {{"shared", Tree::FromArray(RandomArray(DType::kFloat32, {1 << 16}, 1))},
+       {"drift", Tree::FromArray(std::move(drift))},
+       {"fresh",
+        Tree::FromArray(RandomArray(DType::kInt32, {1 << 15}, 100 + s))},
+       {"small", Tree::FromArray(RandomArray(DType::kInt8, {8}, s))},
+       {"step", Tree::Int(s)}});
+}
+
+CheckpointManagerOptions Options() {
+  CheckpointManagerOptions o;
+  o.enable_async_checkpointing = false;
+  o.tuning.chunk_bytes = 64 << 10;  // several chunks per array
+  return o;
+}
+
+// The database every case damages a copy of: steps 0, 2, 3 and 4
+// committed, step 1 saved and deleted (its slot free for reuse).
+const std::set<int64_t> kCommitted = {0, 2, 3, 4};
+
+void MakeGolden(const std::string& db) {
+  auto mgr = CheckpointManager::Open(db, Options());
+  CKPTDB_ASSERT_OK(mgr);
+  for (int64_t s = 0; s <= 3; ++s) CKPTDB_ASSERT_OK((*mgr)->Save(s, State(s)));
+  CKPTDB_ASSERT_OK((*mgr)->Delete(1));
+  CKPTDB_ASSERT_OK((*mgr)->Save(4, State(4)));
+  CKPTDB_ASSERT_OK((*mgr)->Close());
+}
+
+std::string KindOf(const fs::path& p) {
+  const std::string name = p.filename().string();
+  if (p.extension() == ".sst") return "sst";
+  if (p.extension() == ".log") return "wal";
+  if (name.rfind("MANIFEST-", 0) == 0) return "manifest";
+  if (name.rfind("OPTIONS-", 0) == 0) return "options";
+  if (name == "CURRENT" || name == "IDENTITY") return name;
+  return "";  // LOG (RocksDB's info log), LOCK, staging folders: not data
+}
+
+// Every damageable file of `db`, by kind.
+std::map<std::string, std::vector<std::string>> FilesByKind(
+    const std::string& db) {
+  std::map<std::string, std::vector<std::string>> out;
+  for (const auto& e : fs::recursive_directory_iterator(db)) {
+    if (!e.is_regular_file() || e.file_size() == 0) continue;
+    const std::string kind = KindOf(e.path());
+    if (!kind.empty()) {
+      out[kind].push_back(fs::relative(e.path(), db).string());
+    }
+  }
+  for (auto& [kind, files] : out) std::sort(files.begin(), files.end());
+  return out;
+}
+
+// Applies damage `how` (0 flip a byte, 1 zero up to 4 KiB, 2 truncate) at
+// a random place of `file`; describes it.
+std::string Damage(const std::string& file, int how, std::mt19937_64* rng) {
+  std::string bytes;
+  {
+    std::ifstream in(file, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  const size_t size = bytes.size();
+  const size_t at = (*rng)() % size;
+  std::string what;
+  if (how == 0) {
+    bytes[at] = static_cast<char>(bytes[at] ^ (1 + (*rng)() % 255));
+    what = absl::StrCat("flipped byte ", at, " of ", size);
+  } else if (how == 1) {
+    const size_t len = std::min<size_t>(size - at, 1 + (*rng)() % 4096);
+    std::fill(bytes.begin() + at, bytes.begin() + at + len, '\0');
+    what = absl::StrCat("zeroed ", len, " bytes at ", at, " of ", size);
+  } else {
+    bytes.resize(at);
+    what = absl::StrCat("truncated to ", at, " of ", size, " bytes");
+  }
+  std::ofstream(file, std::ios::binary | std::ios::trunc) << bytes;
+  return what;
+}
+
+// The table files of the golden database's chunks family.
+std::set<std::string> ChunkTables(const std::string& db) {
+  std::set<std::string> out;
+  internal::StoreOptions so;
+  so.mode = internal::StoreOptions::Mode::kReadOnly;
+  auto store = internal::Store::Open(db, so);
+  if (!store.ok()) return out;
+  rocksdb::ColumnFamilyMetaData md;
+  (*store)->rocks()->GetColumnFamilyMetaData((*store)->chunks_cf(), &md);
+  for (const auto& level : md.levels) {
+    for (const auto& f : level.files) out.insert(fs::path(f.name).filename());
+  }
+  return out;
+}
+
+// Runs `ckptdb verify DB` (every record and chunk read) in a child: the
+// signal that ended it, or 0.
+int VerifyInChild(const std::string& db) {
+  const std::string cmd =
+      absl::StrCat("'", CKPTDB_CLI, "' verify '", db, "' >/dev/null 2>&1");
+  const int status = std::system(cmd.c_str());
+  if (WIFSIGNALED(status)) return WTERMSIG(status);
+  // The shell reports a child killed by a signal as 128 + the signal.
+  if (WIFEXITED(status) && WEXITSTATUS(status) > 128) {
+    return WEXITSTATUS(status) - 128;
+  }
+  return 0;
+}
+
+struct Outcome {
+  bool open_refused = false;
+  std::set<int64_t> listed, restored, failed;
+};
+
+// Opens `db` as `options` say and restores every step it lists, checking
+// each value against State(); failures are added to the test with `where`.
+Outcome CheckManager(const std::string& db, CheckpointManagerOptions options,
+                     const std::string& where) {
+  Outcome out;
+  auto mgr = CheckpointManager::Open(db, options);
+  if (!mgr.ok()) {
+    out.open_refused = true;
+    EXPECT_FALSE(mgr.status().message().empty()) << where;
+    return out;
+  }
+  for (int64_t s : (*mgr)->AllSteps()) {
+    out.listed.insert(s);
+    auto got = (*mgr)->Restore(s);
+    if (got.ok()) {
+      // A step deleted before the damage (its delete lost with the log)
+      // may be listed, but only as damaged: never with data.
+      EXPECT_TRUE(kCommitted.count(s))
+          << where << ": step " << s << ", deleted, restores again";
+      EXPECT_TRUE(*got == State(s))
+          << where << ": step " << s << " restored with wrong values";
+      out.restored.insert(s);
+    } else {
+      EXPECT_FALSE(got.status().message().empty()) << where;
+      out.failed.insert(s);
+    }
+  }
+  (void)(*mgr)->Close();
+  return out;
+}
+
+TEST(DamageTest, RandomDamageToEveryKindOfFileIsReportedNeverWrong) {
+  TempDir dir;
+  const std::string golden = dir.Sub("golden");
+  MakeGolden(golden);
+  if (::testing::Test::HasFatalFailure()) return;
+  const auto files = FilesByKind(golden);
+  std::vector<std::string> kinds;
+  for (const auto& [kind, names] : files) kinds.push_back(kind);
+  // Every kind the issue names exists in the database.
+  for (const char* k : {"sst", "manifest", "CURRENT", "options", "wal"}) {
+    ASSERT_TRUE(files.count(k)) << "no " << k << " file in " << golden;
+  }
+  const std::set<std::string> chunk_tables = ChunkTables(golden);
+  ASSERT_FALSE(chunk_tables.empty());
+  int chunk_table_aborts = 0;
+  const int cases = EnvInt("CKPTDB_DAMAGE_CASES", 120);
+  const int seed = EnvInt("CKPTDB_DAMAGE_SEED", 1);
+  std::map<std::string, int> refused, reported, harmless;
+  int lost_to_cut_log = 0;
+  for (int c = 0; c < cases; ++c) {
+    std::mt19937_64 rng(seed * 1000003ull + c);
+    const std::string& kind = kinds[c % kinds.size()];
+    const auto& names = files.at(kind);
+    const std::string name = names[rng() % names.size()];
+    const std::string db = dir.Sub("case");
+    fs::remove_all(db);
+    fs::copy(golden, db, fs::copy_options::recursive);
+    const int how = static_cast<int>((c / kinds.size()) % 3);
+    const bool wal_cut = kind == "wal" && how == 2;
+    const std::string where =
+        absl::StrCat("case ", c, " (seed ", seed, "): ", name, " ",
+                     Damage(db + "/" + name, how, &rng));
+
+    if (const int sig = VerifyInChild(db); sig != 0) {
+      // Known gap (docs/design.md, "Damage"): chunk tables carry no block
+      // checksums, and Debian's RocksDB can abort on a damaged block's
+      // header or key. Anything else that kills a reader is a failure.
+      if (chunk_tables.count(fs::path(name).filename().string())) {
+        ++chunk_table_aborts;
+      } else {
+        ADD_FAILURE() << where << ": ckptdb verify was killed by signal "
+                      << sig;
+      }
+      continue;
+    }
+    CheckpointManagerOptions ro = Options();
+    ro.read_only = true;
+    const Outcome view = CheckManager(db, ro, where + ", read-only view");
+    const Outcome rw = CheckManager(db, Options(), where + ", read-write");
+    if (rw.open_refused && view.open_refused) {
+      ++refused[kind];
+      continue;
+    }
+    // What Verify reports, by step (-1: the chunk bookkeeping); when it
+    // cannot run at all, its error is the report.
+    internal::StoreOptions so;
+    so.mode = internal::StoreOptions::Mode::kReadOnly;
+    auto store = internal::Store::Open(db, so);
+    absl::StatusOr<internal::VerifyReport> report =
+        store.ok() ? (*store)->Verify({}) : store.status();
+    std::set<int64_t> named;
+    if (report.ok()) {
+      for (const auto& p : report->problems) named.insert(p.step);
+    }
+    const bool verify_clean = report.ok() && report->problems.empty();
+    for (const Outcome* o : {&view, &rw}) {
+      for (int64_t s : o->failed) {
+        EXPECT_TRUE(!report.ok() || named.count(s))
+            << where << ": step " << s << " fails to restore but Verify "
+            << "does not name it";
+      }
+      if (verify_clean && !o->open_refused) {
+        if (wal_cut && o->listed != kCommitted) {
+          // Known gap (docs/design.md, "Reliability suite", Damage): a log
+          // cut short ends where the cut is, and the commits after it are
+          // lost without a word. Checked above: nothing wrong is returned.
+          ++lost_to_cut_log;
+          continue;
+        }
+        EXPECT_EQ(o->listed, kCommitted)
+            << where << ": Verify finds nothing, yet the steps listed differ";
+        EXPECT_EQ(o->restored, kCommitted) << where;
+      }
+    }
+    ++(verify_clean ? harmless : reported)[kind];
+  }
+  std::string summary;
+  for (const std::string& k : kinds) {
+    absl::StrAppend(&summary, "  ", k, ": ", refused[k], " refused to open, ",
+                    reported[k], " reported, ", harmless[k], " harmless\n");
+  }
+  std::printf(
+      "%d damage cases (seed %d):\n%s  views that lost committed steps to a "
+      "cut write-ahead log without a report (known): %d\n  readers aborted "
+      "inside RocksDB by a damaged chunk table (known): %d\n",
+      cases, seed, summary.c_str(), lost_to_cut_log, chunk_table_aborts);
+}
+
+}  // namespace
+}  // namespace ckptdb
