@@ -87,9 +87,9 @@ absl::StatusOr<StoredItem> Store::ReadItemImpl(const std::string& run,
   }
   if (!it->status().ok()) {
     // A damaged block holds this record and possibly the next ones.
-    return FromRocks(it->status(),
-                     absl::StrCat(describe(), " and the records after it: ",
-                                  "cannot read"));
+    return FromRocks(
+        it->status(),
+        absl::StrCat(describe(), " and the records after it: ", "cannot read"));
   }
   if (next == 0) {
     return absl::DataLossError(absl::StrCat("step ", step, " item '", item,
