@@ -315,12 +315,8 @@ constexpr size_t kBenchChunk = 1 << 20;  // the store's default chunk size
 // Would chunk `chunk` be stored as a Delta of `base` (the store's test)?
 bool CodesAsDelta(absl::string_view chunk, absl::string_view base,
                   ckptdb::internal::CodedPlanes* out) {
-  using namespace ckptdb::internal;  // NOLINT: the store's own coder
-  const PlanePlan plan = PlanPlanes(chunk, base, 4);
-  return plan.predicted_fraction <= kDeltaMaxFraction &&
-         EncodePlanes(chunk, base, plan, kPlaneZstdLevel,
-                      static_cast<size_t>(kDeltaMaxFraction * chunk.size()),
-                      out);
+  return ckptdb::internal::CodePlanesWithin(
+      chunk, base, 4, ckptdb::internal::kDeltaMaxFraction, out);
 }
 
 // Follows the store's bases after a save of `now`: a chunk that no longer

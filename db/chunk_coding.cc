@@ -34,6 +34,14 @@ RecordBuffer& BaseRecord() {
 
 }  // namespace
 
+bool CodePlanesWithin(absl::string_view bytes, absl::string_view base_bytes,
+                      int width, double max_fraction, CodedPlanes* out) {
+  const PlanePlan plan = PlanPlanes(bytes, base_bytes, width);
+  return plan.predicted_fraction <= max_fraction &&
+         EncodePlanes(bytes, base_bytes, plan, kPlaneZstdLevel,
+                      static_cast<size_t>(max_fraction * bytes.size()), out);
+}
+
 rocksdb::ReadOptions ChunkReadOptions() {
   rocksdb::ReadOptions ro;
   // Every chunk's XXH3-128 is checked; chunk tables have no block
@@ -97,11 +105,8 @@ bool EncodePlaneChunk(absl::string_view bytes, absl::string_view base_bytes,
                       const std::optional<ChunkLocation>& base, int width,
                       double max_fraction, absl::string_view key,
                       std::string* value) {
-  const PlanePlan plan = PlanPlanes(bytes, base_bytes, width);
-  if (plan.predicted_fraction > max_fraction) return false;
   thread_local CodedPlanes coded;
-  if (!EncodePlanes(bytes, base_bytes, plan, kPlaneZstdLevel,
-                    static_cast<size_t>(max_fraction * bytes.size()), &coded)) {
+  if (!CodePlanesWithin(bytes, base_bytes, width, max_fraction, &coded)) {
     return false;
   }
   *value = EncodeCoded(coded, base, key);

@@ -13,6 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "core/byte_planes.h"
 #include "db/save_plan.h"
 #include "rocksdb/db.h"
 #include "schema/chunk_location.h"
@@ -38,6 +39,13 @@ inline constexpr double kCompressedMaxFraction = 0.8;
 // zstd's level for byte planes (1: its fastest regular level; measured in
 // docs/design.md, "Delta chunks").
 inline constexpr int kPlaneZstdLevel = 1;
+
+// Codes `bytes` (elements of `width` bytes) as byte planes, of its
+// difference from `base_bytes` when that is not empty, if the sample
+// predicts and the encoding achieves at most `max_fraction` of its size
+// (the store's test for a Delta or Compressed chunk); false otherwise.
+bool CodePlanesWithin(absl::string_view bytes, absl::string_view base_bytes,
+                      int width, double max_fraction, CodedPlanes* out);
 
 // How chunk values are read: without RocksDB's block checksums (chunk
 // tables have none; every chunk's XXH3-128 is checked instead) and without
