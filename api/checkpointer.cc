@@ -17,6 +17,7 @@ StoreOptions ToStoreOptions(const StoreTuning& tuning) {
   o.delta_chunks = tuning.delta_chunks;
   o.compress_chunks = tuning.compress_chunks;
   o.num_threads = tuning.num_threads;
+  o.save_nice = tuning.save_nice;
   o.mmap_reads = tuning.mmap_reads;
   o.writeback_bytes = tuning.writeback_bytes;
   return o;

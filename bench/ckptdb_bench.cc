@@ -863,8 +863,8 @@ void RunFollow(const Config& cfg, const std::string& work, Results* out) {
       "\n== FOLLOW: a follower process restores the latest step while the "
       "writer process saves new steps (every chunk new) vs while it is "
       "idle\n");
-  const FollowResult r =
-      RunFollowBlocks(SelfExe(), work, cfg.quick, cfg.pairs, cfg.warmup);
+  const FollowResult r = RunFollowBlocks(SelfExe(), work, cfg.quick, cfg.pairs,
+                                         cfg.warmup, 1, cfg.tuning.save_nice);
   for (size_t i = 0; i < r.ratio.size(); ++i) {
     std::printf(
         "  sample %2zu/%zu (%g restores each)  A B: idle %s, busy %s  B A: "
@@ -1033,8 +1033,8 @@ void RunManyReaderRows(const Config& cfg, const std::string& work,
   std::printf(
       "\n== MANY 3: a reader restores the latest step while 4 writer "
       "processes save new steps (every chunk new) vs while they are idle\n");
-  const FollowResult r =
-      RunFollowBlocks(SelfExe(), work, cfg.quick, cfg.pairs, cfg.warmup, 4);
+  const FollowResult r = RunFollowBlocks(SelfExe(), work, cfg.quick, cfg.pairs,
+                                         cfg.warmup, 4, cfg.tuning.save_nice);
   for (size_t i = 0; i < r.ratio.size(); ++i) {
     std::printf(
         "  sample %2zu/%zu (%g restores each)  A B: idle %s, busy %s  B A: "
@@ -1114,7 +1114,8 @@ int Main(int argc, char** argv) {
   const Config cfg = ParseArgs(argc, argv);
   if (!cfg.rss_child.empty()) return RssChild(cfg);
   if (!cfg.follow_writer.empty()) {
-    return FollowWriterMain(cfg.follow_writer, cfg.quick, cfg.writer_index);
+    return FollowWriterMain(cfg.follow_writer, cfg.quick, cfg.writer_index,
+                            cfg.tuning.save_nice);
   }
   if (!cfg.many_child.empty()) {
     return ManyChildMain(cfg.many_child, cfg.many_db, cfg.many_index,

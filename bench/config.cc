@@ -17,8 +17,9 @@ namespace {
       "                    [--pairs N] [--warmup N] [--dir PATH] [--json "
       "FILE]\n"
       "                    [--w2-per-leaf] [--chunk-bytes N] "
-      "[--mmap-reads] [--no-coding] [--keep]\n"
-      "                    [--check] [--lever writeback[=BYTES]|mmap|coding]\n"
+      "[--mmap-reads] [--no-coding] [--save-nice N] [--keep]\n"
+      "                    [--check] [--lever "
+      "writeback[=BYTES]|mmap|coding|nice]\n"
       "                    [--many-parts 1,2,3]\n"
       "  --quick        small smoke run (correctness only; 1 pair, no "
       "warm-up)\n"
@@ -50,7 +51,11 @@ namespace {
       "                 with the lever against without it, A B B A\n"
       "                 (writeback: StoreTuning::writeback_bytes, default\n"
       "                 1 MiB; mmap: StoreTuning::mmap_reads; coding:\n"
-      "                 StoreTuning::delta_chunks and compress_chunks)\n"
+      "                 StoreTuning::delta_chunks and compress_chunks;\n"
+      "                 nice: StoreTuning::save_nice at its default vs 0)\n"
+      "  --save-nice N  StoreTuning::save_nice for every store of this\n"
+      "                 process and of the writer processes of FOLLOW and\n"
+      "                 MANY part 3 (MANY 3 with 0 against the default)\n"
       "  --many-parts   MANY's parts to run: 1 sweep, 2 commit latency, 3 "
       "reader\n"
       "                 (default: all)\n",
@@ -58,16 +63,16 @@ namespace {
   std::exit(rc);
 }
 
-// "writeback", "writeback=BYTES", "mmap" or "coding".
+// "writeback", "writeback=BYTES", "mmap", "coding" or "nice".
 void ParseLever(const std::string& v, Config* cfg) {
   const size_t eq = v.find('=');
   cfg->lever = v.substr(0, eq);
   if (cfg->lever != "writeback" && cfg->lever != "mmap" &&
-      cfg->lever != "coding") {
-    std::fprintf(
-        stderr,
-        "unknown --lever '%s' (expected writeback[=BYTES], mmap or coding)\n",
-        v.c_str());
+      cfg->lever != "coding" && cfg->lever != "nice") {
+    std::fprintf(stderr,
+                 "unknown --lever '%s' (expected writeback[=BYTES], mmap, "
+                 "coding or nice)\n",
+                 v.c_str());
     std::exit(kExitUsage);
   }
   if (eq == std::string::npos) return;
@@ -136,6 +141,8 @@ Config ParseArgs(int argc, char** argv) {
     } else if (a == "--no-coding") {
       cfg.tuning.delta_chunks = false;
       cfg.tuning.compress_chunks = false;
+    } else if (a == "--save-nice") {
+      cfg.tuning.save_nice = std::atoi(value().c_str());
     } else if (a == "--chunk-bytes") {
       cfg.tuning.chunk_bytes =
           static_cast<uint32_t>(std::strtoul(value().c_str(), nullptr, 0));
@@ -182,7 +189,8 @@ Config ParseArgs(int argc, char** argv) {
   if (cfg.pairs < 1 || cfg.warmup < 0) Usage(kExitUsage);
   if (!cfg.lever.empty()) cfg.workloads.insert("LEVER");
   if (cfg.workloads.count("LEVER") && cfg.lever.empty()) {
-    std::fprintf(stderr, "workload LEVER needs --lever writeback|mmap\n");
+    std::fprintf(stderr,
+                 "workload LEVER needs --lever writeback|mmap|coding|nice\n");
     std::exit(kExitUsage);
   }
   if (cfg.check && !cfg.workloads.count("W1")) {

@@ -50,7 +50,7 @@ class WriterProcess {
   // index < 0: FOLLOW's single writer; otherwise writer `index` of several
   // (MANY), passed as --writer-index.
   WriterProcess(const std::string& self_exe, const std::string& db, bool quick,
-                int index) {
+                int index, int save_nice) {
     int to[2], from[2];
     if (pipe(to) != 0 || pipe(from) != 0) FailErrno("pipe");
     pid_ = fork();
@@ -63,6 +63,9 @@ class WriterProcess {
       std::vector<const char*> argv = {self_exe.c_str(), "--follow-writer",
                                        db.c_str()};
       if (quick) argv.push_back("--quick");
+      const std::string nice_arg = std::to_string(save_nice);
+      argv.push_back("--save-nice");
+      argv.push_back(nice_arg.c_str());
       const std::string index_arg = std::to_string(index);
       if (index >= 0) {
         argv.push_back("--writer-index");
@@ -143,12 +146,14 @@ constexpr int64_t kWriterStepBase = 1000000;
 
 }  // namespace
 
-int FollowWriterMain(const std::string& db, bool quick, int index) {
+int FollowWriterMain(const std::string& db, bool quick, int index,
+                     int save_nice) {
   const size_t arrays = NumArrays(quick);
   std::vector<uint32_t> data(arrays * kArrayElems);
   FillRandom(reinterpret_cast<char*>(data.data()), data.size() * 4, 0xF011);
   ckptdb::CheckpointManagerOptions o;
   o.enable_async_checkpointing = false;
+  o.tuning.save_nice = save_nice;
   // One of several writers: there are no named runs yet, so retention
   // (which applies to every step the manager lists, the other writers'
   // included) stays off and each writer deletes its own step before the
@@ -192,7 +197,7 @@ int FollowWriterMain(const std::string& db, bool quick, int index) {
 
 FollowResult RunFollowBlocks(const std::string& self_exe,
                              const std::string& work, bool quick, int pairs,
-                             int warmup, int writers) {
+                             int warmup, int writers, int save_nice) {
   const std::string db =
       work + (writers > 1 ? "/many_follow.ckptdb" : "/follow.ckptdb");
   RemoveAll(db);
@@ -206,8 +211,8 @@ FollowResult RunFollowBlocks(const std::string& self_exe,
   {
     std::vector<std::unique_ptr<WriterProcess>> ws;
     for (int k = 0; k < writers; ++k) {
-      ws.push_back(std::make_unique<WriterProcess>(self_exe, db, quick,
-                                                   writers > 1 ? k : -1));
+      ws.push_back(std::make_unique<WriterProcess>(
+          self_exe, db, quick, writers > 1 ? k : -1, save_nice));
     }
     for (auto& w : ws) {
       if (w->Receive() != 'r') Fail("FOLLOW: a writer did not start");

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "ckptdb/checkpointer.h"
+
 namespace ckptdb_bench {
 
 struct FollowResult {
@@ -22,14 +24,16 @@ struct FollowResult {
 // `warmup` unrecorded and `pairs` recorded A B B A blocks (A: writers idle,
 // B: every writer saving). writers == 1 is FOLLOW; MANY uses 4 (each with
 // --writer-index k, saving its own steps; the reader restores the latest).
+// The writers save with StoreTuning::save_nice = save_nice.
 FollowResult RunFollowBlocks(const std::string& self_exe,
                              const std::string& work, bool quick, int pairs,
-                             int warmup, int writers = 1);
+                             int warmup, int writers, int save_nice);
 
 // The writer process's main: saves when told to (see follow.cc). index < 0:
 // FOLLOW's single writer (max_to_keep 2); index >= 0: writer `index` of
 // several (steps index * 1,000,000 + i, keeps its last two itself).
-int FollowWriterMain(const std::string& db, bool quick, int index = -1);
+int FollowWriterMain(const std::string& db, bool quick, int index,
+                     int save_nice);
 
 }  // namespace ckptdb_bench
 

@@ -26,6 +26,10 @@ ckptdb::StoreTuning WithLever(const Config& cfg, bool on, std::string* name) {
     t.delta_chunks = on;
     t.compress_chunks = on;
     *name = "delta and compressed chunks";
+  } else if (cfg.lever == "nice") {
+    // Niced save threads: on an idle machine they must cost nothing.
+    t.save_nice = on ? ckptdb::StoreTuning().save_nice : 0;
+    *name = "saves niced by " + std::to_string(ckptdb::StoreTuning().save_nice);
   } else {
     Fail("unknown lever '" + cfg.lever + "'");  // ParseArgs rejects it
   }

@@ -74,7 +74,7 @@ absl::Status Store::WriteSegmentFiles(const StepSaveRequest& req,
   // core.
   constexpr uint64_t kMinPartBytes = 32 << 20;
   const std::vector<std::pair<size_t, size_t>> parts = SplitNewChunks(
-      *plan, static_cast<size_t>(pool_->num_workers()) + 1, kMinPartBytes);
+      *plan, static_cast<size_t>(SavePool()->parallelism()), kMinPartBytes);
   if (parts.empty()) return absl::OkStatus();
   const fs::path staging(dir);
   for (size_t p = 0; p < parts.size(); ++p) {
@@ -91,7 +91,7 @@ absl::Status Store::WriteSegmentFiles(const StepSaveRequest& req,
   coding.compress_chunks = options_.compress_chunks;
   std::vector<rocksdb::Status> statuses(parts.size());
   std::vector<int64_t> changed(parts.size(), -1);
-  pool_->ParallelFor(parts.size(), [&](size_t p) {
+  SavePool()->ParallelFor(parts.size(), [&](size_t p) {
     statuses[p] = WritePart(db_.get(), chunks_cf_, options, coding,
                             files->segment_files[p], parts[p].first,
                             parts[p].second, plan, &changed[p]);

@@ -89,6 +89,10 @@ absl::Status CheckOptions(const std::string& path, const StoreOptions& o) {
         "got ",
         o.patch_page_bytes));
   }
+  if (o.save_nice < 0 || o.save_nice > 19) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("save_nice must be in [0, 19], got ", o.save_nice));
+  }
   if (path.empty()) {
     return absl::InvalidArgumentError("database path is empty");
   }

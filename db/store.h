@@ -141,9 +141,17 @@ struct StoreOptions {
   // it (RocksDB's bytes_per_sync for the SstFileWriter). 0: only the final
   // fsync. Default: 1 MiB (docs/design.md).
   uint64_t writeback_bytes = 1 << 20;
-  // Threads for hashing and reading (besides the caller). Default (-1): one
-  // fewer than the hardware threads, at least 1.
+  // Threads for reading (besides the caller), and for saves too when
+  // save_nice is 0. Default (-1): one fewer than the hardware threads, at
+  // least 1.
   int num_threads = -1;
+  // A save's hashing, coding and writing run on their own threads at this
+  // much lower CPU priority (nice), so that other work on the machine (a
+  // reader's restore, the training loop beside an async save) comes first;
+  // on an idle machine it changes nothing. 0: save on the read threads
+  // and the caller at the caller's priority. 0-19. Default: 10
+  // (docs/design.md, "Saves yield the CPU").
+  int save_nice = 10;
   // RocksDB Env (tests inject faults through it). Default: Env::Default().
   rocksdb::Env* env = nullptr;
   // Test hook, called at named points of the save, delete and GC protocols
@@ -749,7 +757,11 @@ class Store {
   rocksdb::ColumnFamilyHandle* chunks_cf_ = nullptr;
   rocksdb::ColumnFamilyHandle* index_cf_ = nullptr;
   std::vector<rocksdb::ColumnFamilyHandle*> fixed_handles_;
-  std::unique_ptr<ThreadPool> pool_;
+  std::unique_ptr<ThreadPool> pool_;       // reading, verifying
+  std::unique_ptr<ThreadPool> save_pool_;  // niced saves; null: use pool_
+  ThreadPool* SavePool() const {
+    return save_pool_ ? save_pool_.get() : pool_.get();
+  }
 
   // Lock order: write_mu_, then db_mu_, then recycle_mu_, then gc_mu_, then
   // steps_mu_. absl::Mutex lets a waiting writer in before new readers, so

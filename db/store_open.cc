@@ -536,6 +536,12 @@ absl::Status Store::OpenDb() {
         std::max(1, static_cast<int>(std::thread::hardware_concurrency()) - 1);
   }
   pool_ = std::make_unique<ThreadPool>(threads);
+  // Saves (a follower's too) get every core, the caller waiting, at lower
+  // priority.
+  if (save_pool_ == nullptr && options_.save_nice > 0 &&
+      (options_.mode == StoreOptions::Mode::kReadWrite || following_.load())) {
+    save_pool_ = std::make_unique<ThreadPool>(threads + 1, options_.save_nice);
+  }
   if (!rw) return absl::OkStatus();
   SweepStaging(path_);  // what dead processes staged
   GcReport report;

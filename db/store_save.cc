@@ -245,7 +245,7 @@ absl::Status Store::CheckComplete(const SavePlan& plan) const {
 }
 
 void Store::HashChunks(SavePlan* plan) {
-  pool_->ParallelFor(plan->jobs.size(), [&](size_t i) {
+  SavePool()->ParallelFor(plan->jobs.size(), [&](size_t i) {
     ChunkJob& j = plan->jobs[i];
     absl::string_view bytes = ChunkBytes(*plan, j, &Staging());
     j.chunk.hash = HashBytes(bytes.data(), bytes.size());

@@ -18,7 +18,7 @@ jobs="$(nproc)"
 
 binaries=(async_test checkpoint_manager_test checkpointer_test
   many_writers_test multiprocess_test sharded_save_test crash_test
-  crash_loop_test fault_test runs_test power_loss_test)
+  crash_loop_test fault_test runs_test power_loss_test save_priority_test)
 
 # Compiled by clang with its thread-safety analysis on (-Wthread-safety
 # -Werror=thread-safety): the same compile checks every ABSL_GUARDED_BY and
@@ -83,7 +83,8 @@ lane2() {
     # crash_loop_test runs three such processes under TSAN.
     run many_writers_test '-*.FourWritersAndAReaderLoseNothing' &&
     run runs_test &&
-    run power_loss_test
+    run power_loss_test &&
+    run save_priority_test
 }
 
 start=$SECONDS

@@ -19,7 +19,12 @@ class ThreadPool {
  public:
   // `threads` workers in addition to the calling thread, which also works
   // inside ParallelFor. 0 runs everything on the caller.
-  explicit ThreadPool(int threads);
+  //
+  // `nice` > 0: each worker lowers its own CPU priority by this much when
+  // it starts (Linux sets the nice value per thread), and the caller only
+  // waits, since an unprivileged thread cannot raise its priority back
+  // after lowering it. `threads` must then be at least 1.
+  explicit ThreadPool(int threads, int nice = 0);
   ~ThreadPool();
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;
@@ -31,6 +36,9 @@ class ThreadPool {
       ABSL_LOCKS_EXCLUDED(run_mu_, mu_);
 
   int num_workers() const { return static_cast<int>(workers_.size()); }
+  // How many threads run a ParallelFor's items: the workers, plus the
+  // caller unless the pool is niced.
+  int parallelism() const { return num_workers() + (caller_works_ ? 1 : 0); }
 
  private:
   // One ParallelFor call. A worker that wakes late holds the job it woke
@@ -41,7 +49,7 @@ class ThreadPool {
     std::atomic<size_t> next{0};
     std::atomic<size_t> done{0};
   };
-  void WorkerLoop() ABSL_LOCKS_EXCLUDED(mu_);
+  void WorkerLoop(int nice) ABSL_LOCKS_EXCLUDED(mu_);
   static void RunItems(Job* job);
 
   // Lock order: run_mu_ before mu_. Waits use Mutex::Await, which
@@ -51,7 +59,9 @@ class ThreadPool {
   absl::Mutex run_mu_ ABSL_ACQUIRED_BEFORE(mu_);  // serialises ParallelFor
   absl::Mutex mu_;
   std::vector<std::thread> workers_;  // set in the constructor only
+  bool caller_works_ = true;          // set in the constructor only
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  int started_ ABSL_GUARDED_BY(mu_) = 0;  // workers running (and niced)
   std::shared_ptr<Job> job_ ABSL_GUARDED_BY(mu_);
   uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
 };

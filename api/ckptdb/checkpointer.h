@@ -67,9 +67,17 @@ struct StoreTuning {
   // fsync. Default: 1 MiB (W1 saves 1.35x faster than with 0; see
   // docs/design.md, "Performance against the disk ceiling").
   uint64_t writeback_bytes = 1 << 20;
-  // Worker threads for hashing and reading, besides the caller.
+  // Worker threads for reading, besides the caller (saves use
+  // num_threads + 1 threads of their own: save_nice).
   // Default (-1): hardware threads - 1, at least 1.
   int num_threads = -1;
+  // A save's hashing, coding and writing run on their own threads (as many
+  // as num_threads + 1; the caller waits) niced by this much, so that
+  // other work comes first: a reader's restore in another process, or the
+  // training loop beside an async save. On an idle machine it changes
+  // nothing. 0: save on the caller and the read threads at the caller's
+  // priority. 0-19. Default: 10 (docs/design.md, "Saves yield the CPU").
+  int save_nice = 10;
 };
 
 class Checkpointer {

@@ -501,11 +501,17 @@ class StoreTuning:
     tables). Default True.
   mmap_reads: read chunks through mmap (about 1.2x faster restores, but
     mapped page-cache pages count in RSS during restores). Default False.
-  num_threads: worker threads for hashing and reading besides the caller.
-    Default: hardware threads - 1.
+  num_threads: worker threads for reading besides the caller (saves use
+    num_threads + 1 of their own, see save_nice). Default: hardware
+    threads - 1.
   writeback_bytes: a save starts the kernel's writeback of its chunk files
     every this many bytes while writing them (0: only the final fsync).
     Default 1 MiB.
+  save_nice: a save's hashing, coding and writing run on their own threads
+    (num_threads + 1 of them; the caller waits) niced by this much, so that
+    other work (a reader's restore, the training loop beside an async
+    save) comes first; no effect on an idle machine. 0: save on the caller
+    and the read threads at the caller's priority. 0-19. Default 10.
   """
   chunk_bytes: Optional[int] = None
   inline_bytes: Optional[int] = None
@@ -515,6 +521,7 @@ class StoreTuning:
   mmap_reads: Optional[bool] = None
   num_threads: Optional[int] = None
   writeback_bytes: Optional[int] = None
+  save_nice: Optional[int] = None
 
   def to_dict(self) -> Dict[str, Any]:
     return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}

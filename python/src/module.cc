@@ -63,6 +63,8 @@ StoreTuning TuningFromDict(py::handle h) {
       t.mmap_reads = kv.second.cast<bool>();
     } else if (k == "num_threads") {
       t.num_threads = kv.second.cast<int>();
+    } else if (k == "save_nice") {
+      t.save_nice = kv.second.cast<int>();
     } else if (k == "writeback_bytes") {
       t.writeback_bytes = kv.second.cast<uint64_t>();
     } else {

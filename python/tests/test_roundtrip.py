@@ -2,6 +2,7 @@
 
 import collections
 import math
+import os
 
 import numpy as np
 import pytest
@@ -235,3 +236,30 @@ def test_store_tuning(tmp_path):
   assert meta['a'].chunk_count == 13 and not meta['a'].is_inline
   assert meta['small'].is_inline and meta['small'].nbytes == 24
   assert_tree_equal(ckptr.restore(tmp_path / 'c')['a'], a)
+
+
+def _niced_threads():
+  """Threads of this process above its main thread's nice value."""
+  def nice(stat_path):
+    with open(stat_path) as f:
+      return int(f.read().rsplit(')', 1)[1].split()[16])
+  base = nice('/proc/self/stat')
+  return sum(nice(f'/proc/self/task/{t}/stat') > base
+             for t in os.listdir('/proc/self/task'))
+
+
+def test_store_tuning_save_nice(tmp_path):
+  before = _niced_threads()
+  with ckptdb.CheckpointManager(
+      tmp_path / 'm', options=ckptdb.CheckpointManagerOptions(
+          enable_async_checkpointing=False,
+          tuning=ckptdb.StoreTuning(save_nice=4, num_threads=1))) as mgr:
+    assert _niced_threads() == before + 2  # num_threads + 1 save workers
+    assert mgr.save(1, {'a': np.arange(300000)})
+    assert_tree_equal(mgr.restore(1)['a'], np.arange(300000))
+  assert _niced_threads() == before
+  for bad in (-1, 20):
+    with pytest.raises(ValueError, match=f'save_nice must be in \\[0, 19\\], got {bad}'):
+      ckptdb.CheckpointManager(
+          tmp_path / 'm', options=ckptdb.CheckpointManagerOptions(
+              tuning={'save_nice': bad}))
