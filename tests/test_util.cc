@@ -1,6 +1,7 @@
 #include "tests/test_util.h"
 
 #include <fcntl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -83,6 +84,31 @@ std::pair<std::string, uint64_t> FindBytes(const std::string& dir,
     if (pos != std::string::npos) return {name, pos};
   }
   return {"", 0};
+}
+
+pid_t ForkWriter(const std::string& db,
+                 const std::function<bool(CheckpointManager&)>& setup) {
+  int ready[2];
+  if (pipe(ready) != 0) return -1;
+  const pid_t pid = fork();
+  if (pid < 0) return -1;
+  if (pid == 0) {
+    close(ready[0]);
+    CheckpointManagerOptions o;
+    o.enable_async_checkpointing = false;
+    auto m = CheckpointManager::Open(db, o);
+    if (!m.ok() || !setup(**m)) _exit(2);
+    if (write(ready[1], "r", 1) != 1) _exit(3);
+    for (;;) pause();  // serves followers' commits until ended
+  }
+  close(ready[1]);
+  char c;
+  const bool started = read(ready[0], &c, 1) == 1;
+  close(ready[0]);
+  if (started) return pid;
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return -1;
 }
 
 }  // namespace ckptdb::testing

@@ -2,8 +2,11 @@
 #ifndef CKPTDB_TESTS_TEST_UTIL_H_
 #define CKPTDB_TESTS_TEST_UTIL_H_
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <random>
 #include <string>
 #include <vector>
@@ -11,6 +14,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "ckptdb/array.h"
+#include "ckptdb/checkpoint_manager.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -73,6 +77,14 @@ void FlipByte(const std::string& file, uint64_t offset);
 std::pair<std::string, uint64_t> FindBytes(const std::string& dir,
                                            const std::string& needle,
                                            const std::string& suffix = ".sst");
+
+// Forks the writer of `db`: the child opens it with a synchronous
+// CheckpointManager (it becomes the writer), runs `setup` on it (exiting
+// with 2 if that fails) and then holds the database, serving followers'
+// commits, until it is killed or a test hook ends it. Returns the child's
+// pid once the child is ready, or -1 (after reaping it) if it never was.
+pid_t ForkWriter(const std::string& db,
+                 const std::function<bool(CheckpointManager&)>& setup);
 
 }  // namespace ckptdb::testing
 

@@ -23,6 +23,7 @@
 namespace ckptdb {
 namespace {
 
+using ::ckptdb::testing::ForkWriter;
 using ::ckptdb::testing::RandomArray;
 using ::ckptdb::testing::TempDir;
 
@@ -267,28 +268,17 @@ TEST(ManyWritersTest, ASaveWaitsForTheChunksAnotherSaveIsWriting) {
 TEST(ManyWritersTest, ADeleteWhoseAnswerWasLostSucceeds) {
   TempDir dir;
   const std::string db = dir.Sub("db");
-  int ready[2];
-  ASSERT_EQ(pipe(ready), 0);
-  const pid_t pid = fork();
-  if (pid == 0) {
-    close(ready[0]);
-    CheckpointManagerOptions o;
-    o.enable_async_checkpointing = false;
-    auto m = CheckpointManager::Open(db, o);
-    if (!m.ok() || !(*m)->Save(0, StateFor(0)).ok() ||
-        !(*m)->Save(1, StateFor(1)).ok()) {
-      _exit(2);
+  const pid_t pid = ForkWriter(db, [](CheckpointManager& m) {
+    if (!m.Save(0, StateFor(0)).ok() || !m.Save(1, StateFor(1)).ok()) {
+      return false;
     }
+    // It serves commits until this hook ends it.
     internal::SetGlobalTestHook([](absl::string_view point) {
       if (point == "after_delete_commit") _exit(42);
     });
-    if (write(ready[1], "r", 1) != 1) _exit(3);
-    for (;;) pause();  // serves commits until the hook ends it
-  }
-  close(ready[1]);
-  char c;
-  ASSERT_EQ(read(ready[0], &c, 1), 1) << "the writer did not start";
-  close(ready[0]);
+    return true;
+  });
+  ASSERT_GT(pid, 0) << "the writer did not start";
   CheckpointManagerOptions o;
   o.enable_async_checkpointing = false;
   auto follower = CheckpointManager::Open(db, o);

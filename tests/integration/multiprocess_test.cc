@@ -25,6 +25,7 @@
 namespace ckptdb {
 namespace {
 
+using ::ckptdb::testing::ForkWriter;
 using ::ckptdb::testing::RandomArray;
 using ::ckptdb::testing::StatusIs;
 using ::ckptdb::testing::TempDir;
@@ -335,22 +336,10 @@ TEST(MultiProcessTest, FollowerSeesCommitsWithinTheIntervalAndTakesOver) {
 TEST(MultiProcessTest, AKilledWriterIsReplacedByTheFollower) {
   TempDir dir;
   const std::string db = dir.Sub("db");
-  int ready[2];
-  ASSERT_EQ(pipe(ready), 0);
-  const pid_t pid = fork();
-  if (pid == 0) {
-    close(ready[0]);
-    CheckpointManagerOptions o;
-    o.enable_async_checkpointing = false;
-    auto m = CheckpointManager::Open(db, o);
-    if (!m.ok() || !(*m)->Save(0, StateFor(0)).ok()) _exit(2);
-    if (write(ready[1], "r", 1) != 1) _exit(3);
-    for (;;) pause();  // holds the database until killed
-  }
-  close(ready[1]);
-  char c;
-  ASSERT_EQ(read(ready[0], &c, 1), 1) << "the writer did not start";
-  close(ready[0]);
+  // It holds the database until killed.
+  const pid_t pid = ForkWriter(
+      db, [](CheckpointManager& m) { return m.Save(0, StateFor(0)).ok(); });
+  ASSERT_GT(pid, 0) << "the writer did not start";
   CheckpointManagerOptions o;
   o.enable_async_checkpointing = false;
   auto follower = CheckpointManager::Open(db, o);
