@@ -144,6 +144,34 @@ TEST(SavePriorityTest, AReadWriteStoreSavesOnNicedThreads) {
   }
 }
 
+// A follower stages its own files: it saves on niced threads too.
+TEST(SavePriorityTest, AFollowerSavesOnNicedThreads) {
+  const int base = NiceOf(ThisThread());
+  if (base + 7 > 19)
+    GTEST_SKIP() << "this process already runs at nice " << base;
+  TempDir dir;
+  const int before = CountNiced(base);
+  auto writer =
+      Store::Open(dir.Sub("db"), Options(7, StoreOptions::Mode::kReadWrite));
+  CKPTDB_ASSERT_OK(writer);
+  StoreOptions follow = Options(7, StoreOptions::Mode::kReadWrite);
+  follow.follow_if_busy = true;
+  auto follower = Store::Open(dir.Sub("db"), follow);
+  CKPTDB_ASSERT_OK(follower);
+  ASSERT_TRUE((*follower)->following());
+  EXPECT_EQ(CountNiced(base), before + 4);
+  const Tree t =
+      Tree::Dict({{"w", RandomArray(DType::kFloat32, {512, 1024}, 4)}});
+  StepSaveRequest req;
+  req.step = 2;
+  req.items.push_back({"default", &t});
+  CKPTDB_ASSERT_OK((*follower)->SaveStep(req));
+  CKPTDB_ASSERT_OK((*writer)->Reload());
+  auto verify = (*writer)->Verify({});
+  CKPTDB_ASSERT_OK(verify);
+  EXPECT_TRUE(verify->problems.empty());
+}
+
 TEST(SavePriorityTest, ManagerTuningReachesTheStoreAndIsChecked) {
   const int base = NiceOf(ThisThread());
   if (base + 3 > 19)
