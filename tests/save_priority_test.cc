@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -62,10 +63,23 @@ int CountNiced(int base) {
   return n;
 }
 
-TEST(ThreadPoolTest, NicedPoolRunsEveryItemOnItsNicedWorkers) {
-  const int base = NiceOf(ThisThread());
-  if (base + 5 > 19)
-    GTEST_SKIP() << "this process already runs at nice " << base;
+// The tests lower threads' priority by up to kMaxNice below this
+// process's; a process already near 19 skips them.
+constexpr int kMaxNice = 7;
+class NicedTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    base = NiceOf(ThisThread());
+    if (base + kMaxNice > 19) {
+      GTEST_SKIP() << "this process already runs at nice " << base;
+    }
+  }
+  int base = 0;  // this process's nice value
+};
+using ThreadPoolTest = NicedTest;
+using SavePriorityTest = NicedTest;
+
+TEST_F(ThreadPoolTest, NicedPoolRunsEveryItemOnItsNicedWorkers) {
   ThreadPool pool(2, 5);
   EXPECT_EQ(pool.parallelism(), 2);
   absl::Mutex mu;
@@ -85,7 +99,7 @@ TEST(ThreadPoolTest, NicedPoolRunsEveryItemOnItsNicedWorkers) {
   EXPECT_EQ(NiceOf(ThisThread()), base) << "the caller's priority changed";
 }
 
-TEST(ThreadPoolTest, UnnicedPoolWorksOnTheCallerToo) {
+TEST_F(ThreadPoolTest, UnnicedPoolWorksOnTheCallerToo) {
   ThreadPool pool(1);
   EXPECT_EQ(pool.parallelism(), 2);
   pid_t ran_on = 0;
@@ -107,10 +121,7 @@ StoreOptions Options(int save_nice, StoreOptions::Mode mode) {
   return o;
 }
 
-TEST(SavePriorityTest, AReadWriteStoreSavesOnNicedThreads) {
-  const int base = NiceOf(ThisThread());
-  if (base + 7 > 19)
-    GTEST_SKIP() << "this process already runs at nice " << base;
+TEST_F(SavePriorityTest, AReadWriteStoreSavesOnNicedThreads) {
   TempDir dir;
   const int before = CountNiced(base);
   {
@@ -145,10 +156,7 @@ TEST(SavePriorityTest, AReadWriteStoreSavesOnNicedThreads) {
 }
 
 // A follower stages its own files: it saves on niced threads too.
-TEST(SavePriorityTest, AFollowerSavesOnNicedThreads) {
-  const int base = NiceOf(ThisThread());
-  if (base + 7 > 19)
-    GTEST_SKIP() << "this process already runs at nice " << base;
+TEST_F(SavePriorityTest, AFollowerSavesOnNicedThreads) {
   TempDir dir;
   const int before = CountNiced(base);
   auto writer =
@@ -172,10 +180,7 @@ TEST(SavePriorityTest, AFollowerSavesOnNicedThreads) {
   EXPECT_TRUE(verify->problems.empty());
 }
 
-TEST(SavePriorityTest, ManagerTuningReachesTheStoreAndIsChecked) {
-  const int base = NiceOf(ThisThread());
-  if (base + 3 > 19)
-    GTEST_SKIP() << "this process already runs at nice " << base;
+TEST_F(SavePriorityTest, ManagerTuningReachesTheStoreAndIsChecked) {
   TempDir dir;
   const int before = CountNiced(base);
   CheckpointManagerOptions o;

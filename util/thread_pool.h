@@ -23,7 +23,7 @@ class ThreadPool {
   // `nice` > 0: each worker lowers its own CPU priority by this much when
   // it starts (Linux sets the nice value per thread), and the caller only
   // waits, since an unprivileged thread cannot raise its priority back
-  // after lowering it. `threads` must then be at least 1.
+  // after lowering it (with no workers the caller does the work, unniced).
   explicit ThreadPool(int threads, int nice = 0);
   ~ThreadPool();
   ThreadPool(const ThreadPool&) = delete;
