@@ -19,6 +19,7 @@ StoreOptions ToStoreOptions(const StoreTuning& tuning) {
   o.num_threads = tuning.num_threads;
   o.save_nice = tuning.save_nice;
   o.mmap_reads = tuning.mmap_reads;
+  o.direct_reads = tuning.direct_reads;
   o.writeback_bytes = tuning.writeback_bytes;
   return o;
 }

@@ -19,7 +19,7 @@ namespace {
       "                    [--w2-per-leaf] [--chunk-bytes N] "
       "[--mmap-reads] [--no-coding] [--save-nice N] [--keep]\n"
       "                    [--check] [--lever "
-      "writeback[=BYTES]|mmap|coding|nice]\n"
+      "writeback[=BYTES]|mmap|coding|nice|direct]\n"
       "                    [--many-parts 1,2,3]\n"
       "  --quick        small smoke run (correctness only; 1 pair, no "
       "warm-up)\n"
@@ -52,7 +52,8 @@ namespace {
       "                 (writeback: StoreTuning::writeback_bytes, default\n"
       "                 1 MiB; mmap: StoreTuning::mmap_reads; coding:\n"
       "                 StoreTuning::delta_chunks and compress_chunks;\n"
-      "                 nice: StoreTuning::save_nice at its default vs 0)\n"
+      "                 nice: StoreTuning::save_nice at its default vs 0;\n"
+      "                 direct: StoreTuning::direct_reads)\n"
       "  --save-nice N  StoreTuning::save_nice for every store of this\n"
       "                 process and of the writer processes of FOLLOW and\n"
       "                 MANY part 3 (MANY 3 with 0 against the default)\n"
@@ -63,15 +64,16 @@ namespace {
   std::exit(rc);
 }
 
-// "writeback", "writeback=BYTES", "mmap", "coding" or "nice".
+// "writeback", "writeback=BYTES", "mmap", "coding", "nice" or "direct".
 void ParseLever(const std::string& v, Config* cfg) {
   const size_t eq = v.find('=');
   cfg->lever = v.substr(0, eq);
   if (cfg->lever != "writeback" && cfg->lever != "mmap" &&
-      cfg->lever != "coding" && cfg->lever != "nice") {
+      cfg->lever != "coding" && cfg->lever != "nice" &&
+      cfg->lever != "direct") {
     std::fprintf(stderr,
                  "unknown --lever '%s' (expected writeback[=BYTES], mmap, "
-                 "coding or nice)\n",
+                 "coding, nice or direct)\n",
                  v.c_str());
     std::exit(kExitUsage);
   }
@@ -190,7 +192,8 @@ Config ParseArgs(int argc, char** argv) {
   if (!cfg.lever.empty()) cfg.workloads.insert("LEVER");
   if (cfg.workloads.count("LEVER") && cfg.lever.empty()) {
     std::fprintf(stderr,
-                 "workload LEVER needs --lever writeback|mmap|coding|nice\n");
+                 "workload LEVER needs --lever "
+                 "writeback|mmap|coding|nice|direct\n");
     std::exit(kExitUsage);
   }
   if (cfg.check && !cfg.workloads.count("W1")) {

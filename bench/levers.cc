@@ -17,6 +17,9 @@ ckptdb::StoreTuning WithLever(const Config& cfg, bool on, std::string* name) {
     t.writeback_bytes = on ? cfg.lever_bytes : 0;
     *name =
         "writeback every " + FormatBytes(static_cast<double>(cfg.lever_bytes));
+  } else if (cfg.lever == "direct") {
+    t.direct_reads = on;
+    *name = "direct chunk reads";
   } else if (cfg.lever == "mmap") {
     t.mmap_reads = on;
     *name = "mmap reads";
@@ -70,15 +73,22 @@ void RunLever(const Config& cfg, const std::string& work, const Workload& w,
   const PairResult fresh = RunPairs(
       cfg, "lever restore (no target)", [&] { return on.RestoreNew(); },
       {{"off", [&] { return off.RestoreNew(); }}}, rate);
+  const PairResult new_target = RunPairs(
+      cfg, "lever restore (new target)",
+      [&] { return on.RestoreIntoNewTarget(); },
+      {{"off", [&] { return off.RestoreIntoNewTarget(); }}}, rate);
   out->rows.push_back(LeverRow(lever, "durable save", save, bytes));
   out->rows.push_back(
       LeverRow(lever, "restore right after save", after, bytes));
   out->rows.push_back(LeverRow(lever, "restore into target", target, bytes));
   out->rows.push_back(LeverRow(lever, "restore, no target", fresh, bytes));
+  out->rows.push_back(
+      LeverRow(lever, "restore into a new target", new_target, bytes));
   RecordPairs(out, "lever.save", save);
   RecordPairs(out, "lever.restore_after_save", after);
   RecordPairs(out, "lever.restore_target", target);
   RecordPairs(out, "lever.restore_no_target", fresh);
+  RecordPairs(out, "lever.restore_new_target", new_target);
   RemoveAll(work + "/lever-on.ckptdb");
   RemoveAll(work + "/lever-off.ckptdb");
 }

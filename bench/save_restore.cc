@@ -213,6 +213,17 @@ double CkptdbOps::RestoreNew() {
   return t;
 }
 
+double CkptdbOps::RestoreIntoNewTarget() {
+  Arena fresh(w_.arena_bytes);
+  const ckptdb::Tree target = BuildTree(w_, fresh.data());
+  absl::StatusOr<ckptdb::Tree> r;
+  const double t = Timed([&] { r = ck_.Restore(path_, target); });
+  const std::string who = w_.name + " ckptdb restore into a new target";
+  CheckOk(r.status(), who);
+  VerifyTree(w_, src_, *r, who);
+  return t;
+}
+
 double CkptdbOps::RestoreAfterSave() {
   Save();
   return RestoreIntoTarget();

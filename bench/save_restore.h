@@ -48,6 +48,10 @@ class CkptdbOps {
   double RestoreIntoTarget();
   // Restores without a target (ckptdb allocates the arrays).
   double RestoreNew();
+  // Restores into a target over a new arena (made and touched, not timed):
+  // memory the process has written but the kernel has not, as in a
+  // process's first restore into freshly built arrays.
+  double RestoreIntoNewTarget();
   // Save() (not timed), then RestoreIntoTarget(): the first restore after
   // a save.
   double RestoreAfterSave();

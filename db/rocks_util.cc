@@ -116,8 +116,11 @@ CfOptionSet MakeCfOptions(
   // checksums verified on read were measured: restores 2.3x slower.
   chunks.checksum = rocksdb::kNoChecksum;
   chunks.format_version = 5;
-  // One chunk per data block and no block cache: with mmap reads a Get pins
-  // the mapped bytes, so the page cache is the cache.
+  // One chunk per data block, always (block_size 1: a block is cut before
+  // each entry but the first): where a chunk lies in its file follows from
+  // the stored sizes of the chunks before it, and restores read it from
+  // there (db/chunk_files.h). No block cache: the page cache is the cache.
+  chunks.block_size = 1;
   chunks.no_block_cache = true;
   set.chunks.table_factory.reset(rocksdb::NewBlockBasedTableFactory(chunks));
   set.chunks.compression = rocksdb::kNoCompression;

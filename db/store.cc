@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "ckptdb/status.h"
 #include "compaction/chunk_gc.h"
+#include "db/chunk_files.h"
 #include "db/rocks_util.h"
 #include "db/staging_dir.h"
 #include "db/store_internal.h"

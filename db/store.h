@@ -70,6 +70,7 @@ class Env;
 
 namespace ckptdb::internal {
 
+class ChunkFiles;
 class ChunkGcFilterFactory;
 class ThreadPool;
 struct CfOptionSet;
@@ -132,11 +133,16 @@ struct StoreOptions {
   // Compressed chunks: a chunk stored whole is stored as compressed byte
   // planes when a sample predicts it saves at least 20%. Default: true.
   bool compress_chunks = true;
-  // Read through mmap: a chunk is copied once, from the page cache straight
-  // into the destination (faster, see docs/design.md), but the mapped
-  // page-cache pages count in the process's RSS while a restore reads them.
-  // Default: false.
+  // Chunks read through RocksDB (stored coded, or with direct_reads off)
+  // are read through mmap: copied once, from the page cache straight into
+  // the destination, but the mapped page-cache pages count in the
+  // process's RSS while a restore reads them. Default: false.
   bool mmap_reads = false;
+  // Read a chunk stored whole with one pread from its chunk file straight
+  // into its destination (db/chunk_files.h), instead of through RocksDB's
+  // Get (a read into RocksDB's buffer, then a copy). Either way its hash is
+  // checked. Default: true (docs/design.md, "Restore").
+  bool direct_reads = true;
   // Start writeback of a segment file every this many bytes while writing
   // it (RocksDB's bytes_per_sync for the SstFileWriter). 0: only the final
   // fsync. Default: 1 MiB (docs/design.md).
@@ -382,6 +388,14 @@ class Store {
   // naming the leaf on corruption.
   absl::Status ReadArrays(const StoredItem& item,
                           const std::vector<ArrayRead>& reads) const;
+  // Since the database was (re)opened: chunks ReadArrays read straight
+  // from their files, and chunks not found where their file's layout put
+  // them (then read through RocksDB); db/chunk_files.h.
+  struct DirectReadStats {
+    uint64_t direct = 0;
+    uint64_t misplaced = 0;
+  };
+  DirectReadStats direct_read_stats() const;
 
   // Drops dead chunks from disk (compaction filter), drops orphan column
   // families and segments left by interrupted saves.
@@ -757,6 +771,8 @@ class Store {
   rocksdb::ColumnFamilyHandle* chunks_cf_ = nullptr;
   rocksdb::ColumnFamilyHandle* index_cf_ = nullptr;
   std::vector<rocksdb::ColumnFamilyHandle*> fixed_handles_;
+  // Direct chunk reads (null when StoreOptions::direct_reads is off).
+  std::unique_ptr<ChunkFiles> chunk_files_;
   std::unique_ptr<ThreadPool> pool_;       // reading, verifying
   std::unique_ptr<ThreadPool> save_pool_;  // niced saves; null: use pool_
   ThreadPool* SavePool() const {

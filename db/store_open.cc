@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "ckptdb/status.h"
 #include "compaction/chunk_gc.h"
+#include "db/chunk_files.h"
 #include "db/rocks_util.h"
 #include "db/staging_dir.h"
 #include "db/store.h"
@@ -507,6 +508,10 @@ absl::Status Store::OpenDb() {
     }
   }
   fixed_handles_ = {meta_cf_, chunks_cf_, index_cf_};
+  if (options_.direct_reads) {
+    chunk_files_ =
+        std::make_unique<ChunkFiles>(db_.get(), chunks_cf_, meta_cf_);
+  }
 
   if (absl::Status s = LoadHeader(rw); !s.ok()) {
     step_cfs.clear();
@@ -557,6 +562,7 @@ void Store::CloseDb() {
   }
   free_slots_.clear();
   reload_bases_.store(true);
+  chunk_files_.reset();
   if (db_ == nullptr) return;
   // Open() returned its own handle objects, the default family's too;
   // destroying DefaultColumnFamily() itself is refused (harmless).

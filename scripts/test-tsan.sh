@@ -18,7 +18,8 @@ jobs="$(nproc)"
 
 binaries=(async_test checkpoint_manager_test checkpointer_test
   many_writers_test multiprocess_test sharded_save_test crash_test
-  crash_loop_test fault_test runs_test power_loss_test save_priority_test)
+  crash_loop_test fault_test runs_test power_loss_test save_priority_test
+  chunk_files_test)
 
 # Compiled by clang with its thread-safety analysis on (-Wthread-safety
 # -Werror=thread-safety): the same compile checks every ABSL_GUARDED_BY and
@@ -70,7 +71,9 @@ lane1() {
     run checkpoint_manager_test '-PatchTest.*:*.DeletingAndCompactingReclaimsSpace:*.UnchangedArraysAreStoredOnceAcrossSteps' &&
     run crash_loop_test &&
     run fault_test &&
-    run sharded_save_test
+    run sharded_save_test &&
+    # Restores reading chunk files directly on both cores.
+    run chunk_files_test
 }
 lane2() {
   run async_test &&

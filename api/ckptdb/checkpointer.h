@@ -53,11 +53,16 @@ struct StoreTuning {
   // predicts at least 20% saved (bfloat16 weights, integer tables; random
   // float32 values do not qualify and cost only the sample). Default: true.
   bool compress_chunks = true;
-  // Read chunks through mmap: one copy from the page cache into the
-  // destination, about 1.2x faster than the default (pread into a RocksDB
-  // buffer, then a copy), but the mapped page-cache pages then count in the
-  // process's RSS during a restore (shared and reclaimable, yet RSS doubles
-  // while restoring). Default: false.
+  // A chunk stored whole is read with one pread from its file straight into
+  // its destination (then its hash is checked), instead of through
+  // RocksDB's Get (a read into RocksDB's buffer, then a copy). false: every
+  // chunk through RocksDB. Default: true (docs/design.md, "Restore").
+  bool direct_reads = true;
+  // Chunks read through RocksDB (stored coded, or with direct_reads off)
+  // are read through mmap: one copy from the page cache instead of a pread
+  // and a copy, but the mapped page-cache pages count in the process's RSS
+  // during a restore (shared and reclaimable, yet RSS doubles while
+  // restoring). Default: false.
   bool mmap_reads = false;
   // A save asks the kernel to start writing a chunk file back to the disk
   // every this many bytes as it writes the file (RocksDB's bytes_per_sync:

@@ -499,8 +499,13 @@ class StoreTuning:
   compress_chunks: a chunk stored whole is stored as compressed byte planes
     when a sample predicts at least 20% saved (bfloat16 weights, integer
     tables). Default True.
-  mmap_reads: read chunks through mmap (about 1.2x faster restores, but
-    mapped page-cache pages count in RSS during restores). Default False.
+  direct_reads: a chunk stored whole is read with one pread from its file
+    straight into its destination (its hash then checked) instead of
+    through RocksDB (a read into RocksDB's buffer, then a copy). Default
+    True.
+  mmap_reads: chunks read through RocksDB (stored coded, or with
+    direct_reads off) are read through mmap (mapped page-cache pages count
+    in RSS during restores). Default False.
   num_threads: worker threads for reading besides the caller (saves use
     num_threads + 1 of their own, see save_nice). Default: hardware
     threads - 1.
@@ -518,6 +523,7 @@ class StoreTuning:
   patch_max_fraction: Optional[float] = None
   delta_chunks: Optional[bool] = None
   compress_chunks: Optional[bool] = None
+  direct_reads: Optional[bool] = None
   mmap_reads: Optional[bool] = None
   num_threads: Optional[int] = None
   writeback_bytes: Optional[int] = None

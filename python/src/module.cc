@@ -59,6 +59,8 @@ StoreTuning TuningFromDict(py::handle h) {
       t.delta_chunks = kv.second.cast<bool>();
     } else if (k == "compress_chunks") {
       t.compress_chunks = kv.second.cast<bool>();
+    } else if (k == "direct_reads") {
+      t.direct_reads = kv.second.cast<bool>();
     } else if (k == "mmap_reads") {
       t.mmap_reads = kv.second.cast<bool>();
     } else if (k == "num_threads") {

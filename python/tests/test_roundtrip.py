@@ -238,6 +238,31 @@ def test_store_tuning(tmp_path):
   assert_tree_equal(ckptr.restore(tmp_path / 'c')['a'], a)
 
 
+def test_store_tuning_direct_reads(tmp_path):
+  # Both read paths restore the same bytes: chunks stored whole (random
+  # float64, 64 KiB chunks) and chunks stored coded (a small change to the
+  # next step is a patch), with and without a target.
+  rng = np.random.default_rng(7)
+  a = rng.standard_normal(50000)
+  b = a.copy()
+  b[3] += 1
+  for direct in (True, False):
+    path = tmp_path / f'direct_{direct}'
+    tuning = ckptdb.StoreTuning(chunk_bytes=1 << 16, direct_reads=direct)
+    with ckptdb.CheckpointManager(
+        path, options=ckptdb.CheckpointManagerOptions(
+            enable_async_checkpointing=False, tuning=tuning)) as mgr:
+      assert mgr.save(1, {'a': a}) and mgr.save(2, {'a': b})
+      assert_tree_equal(mgr.restore(1)['a'], a)
+      assert_tree_equal(mgr.restore(2)['a'], b)
+      target = {'a': np.zeros_like(a)}
+      assert_tree_equal(mgr.restore(2, target)['a'], b)
+  with pytest.raises((TypeError, RuntimeError)):
+    ckptdb.CheckpointManager(
+        tmp_path / 'bad', options=ckptdb.CheckpointManagerOptions(
+            tuning={'direct_reads': 'yes'}))
+
+
 def _niced_threads():
   """Threads of this process above its main thread's nice value."""
   def nice(stat_path):

@@ -1,0 +1,108 @@
+// Reading chunks stored whole straight from the chunk table files into
+// their destination: one pread per chunk, where RocksDB's Get reads the
+// chunk's data block into a buffer of its own and the caller copies it
+// again (docs/design.md, "Restore").
+//
+// Where a chunk lies follows from how the files are written: a chunk file
+// holds one chunk per data block, uncompressed (rocks_util.cc: block_size
+// 1), from offset 0. So in a file holding every ordinal [first, last] of one
+// segment -- a save's file, or one that compaction rewrote without dropping
+// any of them -- the offset of an ordinal is the sum of the block sizes of
+// the ordinals before it, which the segment record's stored sizes give.
+// Every read checks the block entry's header (the chunk's key and value
+// length) before its bytes are used, and the caller checks the chunk's
+// hash; a file laid out otherwise (a chunk dropped from its range, or
+// written by an older ckptdb with several small chunks in a block) is
+// read through RocksDB instead.
+#ifndef CKPTDB_DB_CHUNK_FILES_H_
+#define CKPTDB_DB_CHUNK_FILES_H_
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "rocksdb/db.h"
+#include "schema/chunk_location.h"
+
+namespace ckptdb::internal {
+
+// The chunk files of one open database. Thread-safe.
+class ChunkFiles {
+ public:
+  // `db` and both column families must outlive this object.
+  ChunkFiles(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* chunks,
+             rocksdb::ColumnFamilyHandle* meta);
+  ~ChunkFiles();
+  ChunkFiles(const ChunkFiles&) = delete;
+  ChunkFiles& operator=(const ChunkFiles&) = delete;
+
+  struct File;  // one chunk file: where it is and its chunks' offsets
+
+  // Where a chunk lies: a file of the batch and the offset of the chunk's
+  // block entry in it. file < 0: read it through RocksDB.
+  struct Place {
+    int file = -1;
+    uint64_t offset = 0;
+  };
+
+  // The direct reads of one restore: its files stay open until it is
+  // destroyed. Locate is not thread-safe; Read is.
+  class Batch {
+   public:
+    explicit Batch(ChunkFiles* files) : files_(files) {}
+    ~Batch();
+    Batch(const Batch&) = delete;
+    Batch& operator=(const Batch&) = delete;
+
+    // Where `c` can be read directly; file -1 when it cannot (not stored
+    // whole, not in a file laid out as above, or the file is gone).
+    Place Locate(const ChunkLocation& c);
+    // Reads the stored value of `c` (c.stored_size bytes) at `place` into
+    // `dest`. False, with nothing to report, when the file does not hold
+    // that chunk there (or cannot be read): the caller reads it through
+    // RocksDB, which names what is wrong. The bytes are not verified.
+    bool Read(const Place& place, const ChunkLocation& c, char* dest) const;
+
+   private:
+    struct Open {
+      std::shared_ptr<File> file;
+      int fd = -1;
+    };
+    ChunkFiles* const files_;
+    std::vector<std::shared_ptr<File>> table_;  // the files, by first key
+    bool have_table_ = false;
+    std::vector<Open> open_;
+    std::map<const File*, int> open_index_;
+  };
+
+  // Chunks read directly and chunks that turned out not to be where their
+  // file's layout put them (read through RocksDB), since this object was
+  // made.
+  uint64_t direct_reads() const { return direct_reads_.load(); }
+  uint64_t misplaced_reads() const { return misplaced_reads_.load(); }
+
+ private:
+  // The chunk files of the current version, sorted by first key; reused
+  // while the column family's version is unchanged.
+  std::vector<std::shared_ptr<File>> Table();
+  // Fills file->offsets from its segment record; false if it cannot.
+  bool Lay(File* file);
+
+  rocksdb::DB* const db_;
+  rocksdb::ColumnFamilyHandle* const chunks_;
+  rocksdb::ColumnFamilyHandle* const meta_;
+  absl::Mutex mu_;
+  uint64_t table_version_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<std::shared_ptr<File>> table_ ABSL_GUARDED_BY(mu_);
+  mutable std::atomic<uint64_t> direct_reads_{0};
+  mutable std::atomic<uint64_t> misplaced_reads_{0};
+};
+
+}  // namespace ckptdb::internal
+
+#endif  // CKPTDB_DB_CHUNK_FILES_H_

@@ -1,0 +1,206 @@
+// Direct chunk reads (db/chunk_files.h): restores read chunks stored whole
+// straight from their files, exactly, and read through RocksDB whatever is
+// not where the file's layout puts it.
+#include "db/chunk_files.h"
+
+#include <cstring>
+#include <optional>
+
+#include "db/store.h"
+#include "rocksdb/db.h"
+#include "rocksdb/metadata.h"
+#include "schema/records.h"
+#include "tests/test_util.h"
+
+namespace ckptdb::internal {
+namespace {
+
+using ::ckptdb::testing::FlipByte;
+using ::ckptdb::testing::RandomArray;
+using ::ckptdb::testing::StatusIs;
+using ::ckptdb::testing::TempDir;
+using ::testing::HasSubstr;
+
+// 3 MiB and a bit (four chunks, the last one short), and one small chunk.
+Tree StateFor(int64_t seed) {
+  return Tree::Dict({{"a", RandomArray(DType::kFloat32, {787, 1000}, seed)},
+                     {"b", RandomArray(DType::kInt32, {512}, seed + 100)},
+                     {"step", Tree::Int(seed)}});
+}
+
+class ChunkFilesTest : public ::testing::Test {
+ protected:
+  void Open(bool direct_reads = true) {
+    store_.reset();
+    StoreOptions o;
+    o.create_if_missing = true;
+    o.direct_reads = direct_reads;
+    // Every chunk stored whole.
+    o.patch_max_fraction = 0;
+    o.delta_chunks = false;
+    o.compress_chunks = false;
+    auto s = Store::Open(dir_.Sub("db"), o);
+    CKPTDB_ASSERT_OK(s);
+    store_ = std::move(*s);
+  }
+  void Save(int64_t step, const Tree& t) {
+    StepSaveRequest req;
+    req.step = step;
+    req.items.push_back({"default", &t});
+    CKPTDB_ASSERT_OK(store_->SaveStep(req));
+  }
+  // Restores every array of `step` as `dtype` (by default their own) and
+  // compares it with `want`; returns the chunks read.
+  uint64_t ExpectRestores(int64_t step, const Tree& want,
+                          std::optional<DType> dtype = std::nullopt) {
+    auto item = store_->ReadItem(step, "default");
+    EXPECT_TRUE(item.ok()) << item.status();
+    if (!item.ok()) return 0;
+    uint64_t chunks = 0;
+    for (uint32_t i = 0; i < item->nodes.size(); ++i) {
+      const StoredNode& n = item->nodes[i];
+      if (n.kind != Tree::Kind::kArray) continue;
+      const Array& a = want[n.key].array();
+      const DType to = dtype.value_or(a.dtype());
+      Array got = Array::Allocate(to, a.shape());
+      Array expected = a.AsType(to);
+      CKPTDB_EXPECT_OK(
+          store_->ReadArrays(*item, {{i, got.mutable_data(), to}}));
+      EXPECT_EQ(std::memcmp(got.data(), expected.data(), expected.nbytes()), 0);
+      chunks += n.chunks.size();
+    }
+    return chunks;
+  }
+  // The chunk table files, by name.
+  std::vector<std::string> ChunkTableFiles() {
+    rocksdb::ColumnFamilyMetaData meta;
+    store_->rocks()->GetColumnFamilyMetaData(store_->chunks_cf(), &meta);
+    std::vector<std::string> files;
+    for (const auto& level : meta.levels) {
+      for (const auto& f : level.files) {
+        files.push_back(f.directory + "/" + f.relative_filename);
+      }
+    }
+    return files;
+  }
+
+  TempDir dir_;
+  std::unique_ptr<Store> store_;
+};
+
+TEST_F(ChunkFilesTest, RestoresReadEveryChunkStoredWholeFromItsFile) {
+  Open();
+  const Tree t = StateFor(1);
+  Save(1, t);
+  const uint64_t chunks = ExpectRestores(1, t);
+  EXPECT_EQ(chunks, 5u);
+  EXPECT_EQ(store_->direct_read_stats().direct, chunks);
+  // Cast on the way (through a staging buffer, not in place).
+  ExpectRestores(1, t, DType::kFloat64);
+  EXPECT_EQ(store_->direct_read_stats().direct, 2 * chunks);
+  EXPECT_EQ(store_->direct_read_stats().misplaced, 0u);
+  // And from another open (the file table and layouts are built anew).
+  Open();
+  ExpectRestores(1, t);
+  EXPECT_EQ(store_->direct_read_stats().direct, chunks);
+}
+
+TEST_F(ChunkFilesTest, DirectReadsOffReadsThroughRocksDb) {
+  Open(/*direct_reads=*/false);
+  const Tree t = StateFor(2);
+  Save(1, t);
+  EXPECT_EQ(ExpectRestores(1, t), 5u);
+  EXPECT_EQ(store_->direct_read_stats().direct, 0u);
+}
+
+// Garbage collection rewrites a segment whose chunks are partly dead: what
+// it keeps is still read exactly, directly where the layout holds.
+TEST_F(ChunkFilesTest, ReadsStayExactAfterGcRewritesAPartlyDeadSegment) {
+  Open();
+  const Tree first = StateFor(3);
+  Save(1, first);
+  // Step 2 keeps "b" (stored by step 1) and changes "a".
+  Tree second = StateFor(4);
+  second = Tree::Dict(
+      {{"a", second["a"]}, {"b", first["b"]}, {"step", Tree::Int(2)}});
+  Save(2, second);
+  CKPTDB_ASSERT_OK(store_->DeleteSteps({1}));
+  auto gc = store_->CollectGarbage({});
+  CKPTDB_ASSERT_OK(gc);
+  EXPECT_EQ(gc->segments_compacted, 1u);
+  EXPECT_EQ(ExpectRestores(2, second), 5u);
+  EXPECT_EQ(store_->direct_read_stats().misplaced, 0u);
+  Open();
+  ExpectRestores(2, second);
+  EXPECT_EQ(store_->direct_read_stats().misplaced, 0u);
+  EXPECT_GT(store_->direct_read_stats().direct, 0u);
+}
+
+// A chunk whose bytes are damaged in its file: DataLoss naming it, as
+// through RocksDB.
+TEST_F(ChunkFilesTest, DamagedChunkIsDataLossNamingIt) {
+  Open();
+  const Tree t = StateFor(5);
+  Save(1, t);
+  const std::vector<std::string> files = ChunkTableFiles();
+  ASSERT_EQ(files.size(), 1u);
+  store_.reset();
+  FlipByte(files[0], 1000);  // in the first chunk's bytes
+  Open();
+  auto item = store_->ReadItem(1, "default");
+  CKPTDB_ASSERT_OK(item);
+  Array a = Array::Allocate(DType::kFloat32, {787, 1000});
+  EXPECT_THAT(
+      store_->ReadArrays(*item, {{1, a.mutable_data(), DType::kFloat32}}),
+      StatusIs(absl::StatusCode::kDataLoss,
+               HasSubstr("chunk 1 of 4 (segment ")));
+}
+
+// A damaged segment record: the layout is unknown, the chunks are read
+// through RocksDB, exactly.
+TEST_F(ChunkFilesTest, DamagedSegmentRecordReadsThroughRocksDb) {
+  Open();
+  const Tree t = StateFor(6);
+  Save(1, t);
+  auto item = store_->ReadItem(1, "default");
+  CKPTDB_ASSERT_OK(item);
+  const uint64_t segment = item->nodes[1].chunks[0].segment;
+  ASSERT_TRUE(store_->rocks()
+                  ->Put(rocksdb::WriteOptions(), store_->meta_cf(),
+                        SegmentKey(segment), std::string(64, '\x21'))
+                  .ok());
+  Open();
+  EXPECT_EQ(ExpectRestores(1, t), 5u);
+  EXPECT_EQ(store_->direct_read_stats().direct, 0u);
+}
+
+// A file whose entries are not where the layout says (here: asked for
+// with the wrong stored size) is read through RocksDB from then on.
+TEST_F(ChunkFilesTest, AChunkNotWhereTheLayoutSaysStopsDirectReadsOfItsFile) {
+  Open();
+  const Tree t = StateFor(7);
+  Save(1, t);
+  auto item = store_->ReadItem(1, "default");
+  CKPTDB_ASSERT_OK(item);
+  const ChunkLocation c = item->nodes[1].chunks[1];
+  ChunkFiles files(store_->rocks(), store_->chunks_cf(), store_->meta_cf());
+  ChunkFiles::Batch batch(&files);
+  const ChunkFiles::Place place = batch.Locate(c);
+  ASSERT_GE(place.file, 0);
+  std::string bytes(c.stored_size, '\0');
+  ASSERT_TRUE(batch.Read(place, c, bytes.data()));
+  EXPECT_EQ(HashBytes(bytes.data(), bytes.size()), c.hash);
+  ChunkLocation wrong = c;
+  wrong.ordinal += 1;  // another chunk's key: not this entry
+  EXPECT_FALSE(batch.Read(place, wrong, bytes.data()));
+  EXPECT_EQ(files.misplaced_reads(), 1u);
+  EXPECT_EQ(batch.Locate(item->nodes[1].chunks[2]).file, -1);
+  // Chunks not stored whole are never read directly.
+  ChunkLocation coded = c;
+  coded.kind = ChunkKind::kCompressed;
+  ChunkFiles::Batch other(&files);
+  EXPECT_EQ(other.Locate(coded).file, -1);
+}
+
+}  // namespace
+}  // namespace ckptdb::internal
