@@ -8,6 +8,7 @@
 #include <cstring>
 #include <tuple>
 
+#include "absl/strings/str_cat.h"
 #include "db/rocks_util.h"
 #include "db/store_internal.h"
 #include "rocksdb/metadata.h"
@@ -213,6 +214,11 @@ bool ChunkFiles::Batch::Read(const Place& place, const ChunkLocation& c,
   }
   files_->direct_reads_.fetch_add(1, std::memory_order_relaxed);
   return true;
+}
+
+std::string ChunkFiles::Batch::Describe(const Place& place) const {
+  return absl::StrCat(open_[place.file].file->path, " at offset ",
+                      place.offset);
 }
 
 }  // namespace ckptdb::internal

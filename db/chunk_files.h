@@ -65,8 +65,11 @@ class ChunkFiles {
     // Reads the stored value of `c` (c.stored_size bytes) at `place` into
     // `dest`. False, with nothing to report, when the file does not hold
     // that chunk there (or cannot be read): the caller reads it through
-    // RocksDB, which names what is wrong. The bytes are not verified.
+    // RocksDB, which names what is wrong. True: the entry there is the
+    // chunk's (key and length), but its bytes are not verified.
     bool Read(const Place& place, const ChunkLocation& c, char* dest) const;
+    // "FILE at offset N", for messages.
+    std::string Describe(const Place& place) const;
 
    private:
     struct Open {

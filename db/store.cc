@@ -8,6 +8,7 @@
 #include "ckptdb/status.h"
 #include "compaction/chunk_gc.h"
 #include "db/chunk_files.h"
+#include "db/durable_mark.h"
 #include "db/rocks_util.h"
 #include "db/staging_dir.h"
 #include "db/store_internal.h"
@@ -282,6 +283,7 @@ absl::Status Store::WriteNamingLocked(const std::string& run,
                                                    "record of run '",
                                                    run, "'"));
   }
+  MarkDurable();
   CacheNaming(run, record);
   return absl::OkStatus();
 }

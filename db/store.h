@@ -71,6 +71,7 @@ class Env;
 namespace ckptdb::internal {
 
 class ChunkFiles;
+class DurableMark;
 class ChunkGcFilterFactory;
 class ThreadPool;
 struct CfOptionSet;
@@ -496,6 +497,13 @@ class Store {
       bool creating, bool rw, std::vector<std::string>* names,
       std::vector<rocksdb::ColumnFamilyHandle*>* handles);
   absl::Status LoadHeader(bool rw);
+  // DataLoss when the database opened recovered less than `mark`, the
+  // durable mark read before it was opened (db/durable_mark.h); then opens
+  // the mark for writing when `rw`.
+  absl::Status CheckDurableMark(uint64_t mark, bool rw);
+  // After a synced write: records the database's sequence number as
+  // durable (db/durable_mark.h).
+  void MarkDurable();
   void LoadNaming();
   // Writes `run`'s naming record (the writer; synced).
   absl::Status WriteNamingLocked(const std::string& run,
@@ -773,6 +781,9 @@ class Store {
   std::vector<rocksdb::ColumnFamilyHandle*> fixed_handles_;
   // Direct chunk reads (null when StoreOptions::direct_reads is off).
   std::unique_ptr<ChunkFiles> chunk_files_;
+  // The sequence number of the last durable write (db/durable_mark.h);
+  // null when not open for writing.
+  std::unique_ptr<DurableMark> durable_mark_;
   std::unique_ptr<ThreadPool> pool_;       // reading, verifying
   std::unique_ptr<ThreadPool> save_pool_;  // niced saves; null: use pool_
   ThreadPool* SavePool() const {

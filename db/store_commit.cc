@@ -66,6 +66,7 @@ absl::StatusOr<StepInfo> Store::CommitStagedLocked(const CommitRequest& c) {
     needs_resume_ = true;
     return FromRocksWrite(s, absl::StrCat("cannot commit step ", step));
   }
+  MarkDurable();
   Hook("after_commit");
 
   auto entry = std::make_shared<StepEntry>();

@@ -56,6 +56,7 @@ absl::Status Store::DeleteRunSteps(const std::string& run,
     needs_resume_ = true;
     return FromRocksWrite(s, "cannot delete steps");
   }
+  MarkDurable();
   Hook("after_delete_commit");
   {
     absl::MutexLock l(&steps_mu_);

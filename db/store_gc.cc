@@ -196,6 +196,7 @@ absl::Status Store::RecordGc(const GcCandidates& c, GcReport* report) {
   wo.sync = true;
   rocksdb::Status s = db_->Write(wo, &batch);
   if (!s.ok()) return FromRocks(s, "cannot record garbage collection");
+  MarkDurable();
   return absl::OkStatus();
 }
 

@@ -11,6 +11,7 @@
 #include "ckptdb/status.h"
 #include "compaction/chunk_gc.h"
 #include "db/chunk_files.h"
+#include "db/durable_mark.h"
 #include "db/rocks_util.h"
 #include "db/staging_dir.h"
 #include "db/store.h"
@@ -343,8 +344,38 @@ absl::Status Store::LoadHeader(bool rw) {
   wo.sync = true;
   s = db_->Put(wo, meta_cf_, kHeaderKey, EncodeHeader(h));
   if (!s.ok()) return FromRocks(s, "cannot write the database header");
+  MarkDurable();
   kind_ = options_.create_kind;
   return absl::OkStatus();
+}
+
+absl::Status Store::CheckDurableMark(uint64_t mark, bool rw) {
+  const uint64_t recovered = db_->GetLatestSequenceNumber();
+  // A read-only view opened while a writer holds the database may see less
+  // than the writer has just marked; the writer checked at its own open.
+  if (mark > recovered && (rw || !AnotherWriterHolds(path_, writer_claim_))) {
+    return absl::DataLossError(absl::StrCat(
+        "database '", path_, "' lost writes that were durable: it recovers ",
+        "to sequence number ", recovered, ", but ", DurableMark::PathIn(path_),
+        " records that sequence ", mark,
+        " was durable (its write-ahead log was cut short, damaged or "
+        "deleted). Commits and deletions after that point are missing; "
+        "ckptdb wrote nothing. To open it with what survived, remove ",
+        DurableMark::PathIn(path_)));
+  }
+  if (!rw) return absl::OkStatus();
+  // Without its file (a full disk, say) the database opens unmarked: the
+  // mark only checks, and a writer on a full disk must still delete.
+  auto writer = DurableMark::OpenForWrite(path_);
+  if (writer.ok()) durable_mark_ = *std::move(writer);
+  return absl::OkStatus();
+}
+
+void Store::MarkDurable() {
+  // An error leaves the mark behind the database: it then checks less.
+  if (durable_mark_ != nullptr) {
+    durable_mark_->Record(db_->GetLatestSequenceNumber()).IgnoreError();
+  }
 }
 
 void Store::LoadNaming() {
@@ -485,9 +516,26 @@ uint64_t Store::MaxSegmentOnDisk() const {
 absl::Status Store::OpenDb() {
   const bool rw = !read_only();
   CKPTDB_ASSIGN_OR_RETURN(const bool creating, CheckDirectory(rw));
+  // Read before the database is opened: what the mark says was durable
+  // then, the open must recover.
+  const uint64_t mark =
+      creating || mode_.load() == StoreOptions::Mode::kSecondary
+          ? 0
+          : DurableMark::Read(path_);
+  if (creating) {
+    std::error_code ec;
+    fs::remove(DurableMark::PathIn(path_), ec);  // an earlier database's
+  }
   std::vector<std::string> names;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   CKPTDB_RETURN_IF_ERROR(OpenRocksRetrying(creating, rw, &names, &handles));
+  if (absl::Status s = CheckDurableMark(mark, rw); !s.ok()) {
+    for (rocksdb::ColumnFamilyHandle* h : handles) {
+      db_->DestroyColumnFamilyHandle(h);
+    }
+    db_.reset();
+    return s;
+  }
 
   // The three fixed column families; step column families are owned by
   // CfHandles from here on.
@@ -563,6 +611,7 @@ void Store::CloseDb() {
   free_slots_.clear();
   reload_bases_.store(true);
   chunk_files_.reset();
+  durable_mark_.reset();
   if (db_ == nullptr) return;
   // Open() returned its own handle objects, the default family's too;
   // destroying DefaultColumnFamily() itself is refused (harmless).

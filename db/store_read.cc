@@ -22,14 +22,45 @@
 namespace ckptdb::internal {
 namespace {
 
-// Reads chunk `c`, stored whole, from `place` in its file into `into` (its
-// size in bytes) and checks its hash: false if that did not work (the
-// caller reads it through RocksDB, which names what is wrong).
-bool ReadFromFile(const ChunkFiles::Batch& files,
-                  const ChunkFiles::Place& place, const ChunkLocation& c,
-                  char* into) {
-  return files.Read(place, c, into) && c.stored_size == c.size &&
-         HashBytes(into, c.size) == c.hash;
+// "step S item 'I' leaf 'P': chunk K of N (segment G, ordinal O)".
+std::string ChunkWhere(const StoredItem& item, uint32_t node, size_t chunk) {
+  const StoredNode& n = item.nodes[node];
+  const ChunkLocation& c = n.chunks[chunk];
+  return absl::StrCat(item.Describe(node), ": chunk ", chunk + 1, " of ",
+                      n.chunks.size(), " (segment ", c.segment, ", ordinal ",
+                      c.ordinal, ")");
+}
+
+// Reads chunk `chunk` of `node`, stored whole, from `place` in its file and
+// hands it to `consume`. Nothing when the file does not hold it there (the
+// caller reads it through RocksDB, which names what is wrong); DataLoss
+// when it does but the bytes do not match the chunk's hash: the
+// block is damaged, and RocksDB is not asked to parse it (docs/design.md,
+// "Reliability suite", Damage).
+//
+// The chunk is read into this thread's staging buffer, not straight into
+// its destination: a read into memory the kernel has not written to
+// before ran 15x slower here (a VM's first kernel write to a page;
+// docs/design.md, "Restore"), and the hash then reads the chunk from the
+// cache.
+std::optional<absl::Status> ReadFromFile(
+    const StoredItem& item, uint32_t node, size_t chunk,
+    const ChunkFiles::Batch& files, const ChunkFiles::Place& place,
+    const std::function<absl::Status(absl::string_view bytes)>& consume) {
+  const ChunkLocation& c = item.nodes[node].chunks[chunk];
+  std::string& staging = Staging();
+  if (staging.size() < c.stored_size) staging.resize(c.stored_size);
+  if (c.stored_size != c.size || !files.Read(place, c, staging.data())) {
+    return std::nullopt;
+  }
+  const absl::string_view bytes(staging.data(), c.size);
+  if (HashBytes(bytes.data(), bytes.size()) != c.hash) {
+    return absl::DataLossError(
+        absl::StrCat(ChunkWhere(item, node, chunk),
+                     " is corrupt: content hash mismatch (read from ",
+                     files.Describe(place), ")"));
+  }
+  return consume(bytes);
 }
 
 }  // namespace
@@ -133,11 +164,7 @@ absl::Status Store::ReadChunk(
     char* direct) const {
   const StoredNode& n = item.nodes[node];
   const ChunkLocation& c = n.chunks[chunk];
-  auto where = [&] {
-    return absl::StrCat(item.Describe(node), ": chunk ", chunk + 1, " of ",
-                        n.chunks.size(), " (segment ", c.segment, ", ordinal ",
-                        c.ordinal, ")");
-  };
+  auto where = [&] { return ChunkWhere(item, node, chunk); };
   const std::string key = ChunkKey(c.segment, c.ordinal);
   rocksdb::PinnableSlice v;
   rocksdb::Status s = db_->Get(ChunkReadOptions(), chunks_cf_, key, &v);
@@ -268,20 +295,10 @@ absl::Status Store::ReadArraysDirect(
     };
     absl::Status s;
     if (places[w].file >= 0) {
-      // Into this thread's staging buffer, not straight into the
-      // destination: a read into memory the kernel has not written to
-      // before ran at 1.1 GB/s here against 7.6 through RocksDB (a VM's
-      // first kernel write to a page; docs/design.md, "Restore"), and
-      // the hash then reads the chunk from the cache, not from memory.
-      const ChunkLocation& loc = n.chunks[c];
-      std::string& staging = Staging();
-      if (staging.size() < loc.stored_size) staging.resize(loc.stored_size);
-      char* into = staging.data();
-      if (ReadFromFile(*files, places[w], loc, into)) {
-        s = place(absl::string_view(into, loc.size));
-      } else {
-        s = ReadChunk(item, rd.node, c, &Staging(), place, direct);
-      }
+      std::optional<absl::Status> read =
+          ReadFromFile(item, rd.node, c, *files, places[w], place);
+      s = read ? *std::move(read)
+               : ReadChunk(item, rd.node, c, &Staging(), place, direct);
     } else {
       s = ReadChunk(item, rd.node, c, &Staging(), place, direct);
     }

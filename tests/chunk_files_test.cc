@@ -19,6 +19,7 @@ using ::ckptdb::testing::FlipByte;
 using ::ckptdb::testing::RandomArray;
 using ::ckptdb::testing::StatusIs;
 using ::ckptdb::testing::TempDir;
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 
 // 3 MiB and a bit (four chunks, the last one short), and one small chunk.
@@ -150,10 +151,24 @@ TEST_F(ChunkFilesTest, DamagedChunkIsDataLossNamingIt) {
   auto item = store_->ReadItem(1, "default");
   CKPTDB_ASSERT_OK(item);
   Array a = Array::Allocate(DType::kFloat32, {787, 1000});
+  // Read from the file, found damaged there: RocksDB is not asked to parse
+  // the block.
   EXPECT_THAT(
       store_->ReadArrays(*item, {{1, a.mutable_data(), DType::kFloat32}}),
       StatusIs(absl::StatusCode::kDataLoss,
-               HasSubstr("chunk 1 of 4 (segment ")));
+               AllOf(HasSubstr("chunk 1 of 4 (segment "),
+                     HasSubstr("content hash mismatch (read from " + files[0] +
+                               " at offset 0)"))));
+  EXPECT_EQ(store_->direct_read_stats().misplaced, 0u);
+  // Through RocksDB: the same chunk named.
+  Open(/*direct_reads=*/false);
+  item = store_->ReadItem(1, "default");
+  CKPTDB_ASSERT_OK(item);
+  EXPECT_THAT(
+      store_->ReadArrays(*item, {{1, a.mutable_data(), DType::kFloat32}}),
+      StatusIs(absl::StatusCode::kDataLoss,
+               AllOf(HasSubstr("chunk 1 of 4 (segment "),
+                     HasSubstr("content hash mismatch"))));
 }
 
 // A damaged segment record: the layout is unknown, the chunks are read
