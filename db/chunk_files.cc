@@ -1,10 +1,12 @@
 #include "db/chunk_files.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <tuple>
 
@@ -12,6 +14,7 @@
 #include "db/rocks_util.h"
 #include "db/store_internal.h"
 #include "rocksdb/metadata.h"
+#include "rocksdb/table_properties.h"
 #include "schema/meta_codec.h"
 #include "schema/records.h"
 
@@ -60,10 +63,40 @@ std::string ExpectedHeader(const ChunkLocation& c, uint32_t* type_at) {
   return h;
 }
 
+// Reads the whole of `iov` (n buffers) at `offset`, through short reads
+// and signals; false at the file's end or on an error.
+bool PreadFully(int fd, struct iovec* iov, int n, off_t offset) {
+  while (n > 0) {
+    const ssize_t got = ::preadv(fd, iov, n, offset);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) return false;
+    offset += got;
+    size_t left = static_cast<size_t>(got);
+    while (n > 0 && left >= iov->iov_len) {
+      left -= iov->iov_len;
+      ++iov;
+      --n;
+    }
+    if (n > 0) {
+      iov->iov_base = static_cast<char*>(iov->iov_base) + left;
+      iov->iov_len -= left;
+    }
+  }
+  return true;
+}
+
+// "000123.sst" of "/db/000123.sst".
+std::string BaseName(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
 }  // namespace
 
 struct ChunkFiles::File {
   std::string path;
+  uint64_t file_size = 0;  // of the file RocksDB lists under `path`
+  uint64_t data_size = 0;  // its data blocks' bytes (table properties)
   uint64_t segment = 0;
   uint32_t first = 0;  // ordinals [first, last], every one of them
   uint32_t last = 0;
@@ -96,6 +129,9 @@ std::vector<std::shared_ptr<ChunkFiles::File>> ChunkFiles::Table() {
   for (auto& f : table_) known[f->path] = f;
   rocksdb::ColumnFamilyMetaData meta;
   db_->GetColumnFamilyMetaData(chunks_, &meta);
+  // Entry counts come from the files' table properties: the metadata's
+  // num_entries is filled for only some files after a reopen.
+  std::map<std::string, std::shared_ptr<const rocksdb::TableProperties>> props;
   std::vector<std::shared_ptr<File>> table;
   for (const rocksdb::LevelMetaData& level : meta.levels) {
     for (const rocksdb::SstFileMetaData& m : level.files) {
@@ -105,16 +141,22 @@ std::vector<std::shared_ptr<ChunkFiles::File>> ChunkFiles::Table() {
         table.push_back(it->second);
         continue;
       }
+      if (props.empty()) props = PropertiesByName();
+      auto p = props.find(BaseName(path));
       uint64_t seg_first, seg_last;
       uint32_t first, last;
-      if (!ParseChunkKey(m.smallestkey, &seg_first, &first) ||
+      if (p == props.end() || p->second == nullptr ||
+          !ParseChunkKey(m.smallestkey, &seg_first, &first) ||
           !ParseChunkKey(m.largestkey, &seg_last, &last) ||
           seg_first != seg_last || last < first ||
-          m.num_entries != uint64_t{last} - first + 1 || m.num_deletions != 0) {
+          p->second->num_entries != uint64_t{last} - first + 1 ||
+          p->second->num_deletions != 0) {
         continue;  // not one whole range of one segment
       }
       auto f = std::make_shared<File>();
       f->path = path;
+      f->file_size = m.size;
+      f->data_size = p->second->data_size;
       f->segment = seg_first;
       f->first = first;
       f->last = last;
@@ -127,6 +169,15 @@ std::vector<std::shared_ptr<ChunkFiles::File>> ChunkFiles::Table() {
   table_ = table;
   table_version_ = versioned ? version : 0;
   return table;
+}
+
+std::map<std::string, std::shared_ptr<const rocksdb::TableProperties>>
+ChunkFiles::PropertiesByName() {
+  rocksdb::TablePropertiesCollection all;
+  std::map<std::string, std::shared_ptr<const rocksdb::TableProperties>> out;
+  if (!db_->GetPropertiesOfAllTables(chunks_, &all).ok()) return out;
+  for (auto& [path, p] : all) out[BaseName(path)] = p;
+  return out;
 }
 
 bool ChunkFiles::Lay(File* file) {
@@ -146,6 +197,9 @@ bool ChunkFiles::Lay(File* file) {
     const uint32_t value = record->stored_sizes[o];
     at += HeaderBytes(value) + uint64_t{value} + kBlockTailBytes;
   }
+  // The data blocks end where the layout says, or it is not this layout
+  // (chunks sharing a block, say).
+  if (at != file->data_size) return false;
   file->offsets = std::move(offsets);
   return true;
 }
@@ -157,7 +211,7 @@ ChunkFiles::Batch::~Batch() {
 ChunkFiles::Place ChunkFiles::Batch::Locate(const ChunkLocation& c) {
   // Each open file holds an fd besides RocksDB's own: a restore over very
   // many files reads the rest through RocksDB.
-  constexpr size_t kMaxOpenFiles = 256;
+  constexpr size_t kMaxOpenFiles = 64;
   if (c.kind != ChunkKind::kFull) return {};
   if (!have_table_) {
     table_ = files_->Table();
@@ -180,6 +234,14 @@ ChunkFiles::Place ChunkFiles::Batch::Locate(const ChunkLocation& c) {
     if (open_.size() >= kMaxOpenFiles) return {};
     const int fd = ::open(file->path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) return {};  // removed since: RocksDB reads it elsewhere
+    // The same name, another file (the database re-created under a view
+    // that still lists the old one): leave it to RocksDB.
+    struct stat st;
+    if (::fstat(fd, &st) != 0 ||
+        static_cast<uint64_t>(st.st_size) != file->file_size) {
+      ::close(fd);
+      return {};
+    }
     open_.push_back({file, fd});
     it = open_index_.emplace(file.get(), static_cast<int>(open_.size() - 1))
              .first;
@@ -196,17 +258,13 @@ bool ChunkFiles::Batch::Read(const Place& place, const ChunkLocation& c,
   const uint32_t header_bytes = HeaderBytes(c.stored_size);
   char header[32];
   struct iovec iov[2] = {{header, header_bytes}, {dest, c.stored_size}};
-  const uint64_t want = uint64_t{header_bytes} + c.stored_size;
-  ssize_t got = ::preadv(o.fd, iov, 2, static_cast<off_t>(place.offset));
-  // A regular file's read ends early only at its end or on a signal.
-  uint64_t done = got < 0 ? 0 : static_cast<uint64_t>(got);
-  while (got >= 0 && done < want && done >= header_bytes) {
-    got = ::pread(o.fd, dest + (done - header_bytes), want - done,
-                  static_cast<off_t>(place.offset + done));
-    if (got > 0) done += static_cast<uint64_t>(got);
-    if (got == 0) break;
+  if (!PreadFully(o.fd, iov, 2, static_cast<off_t>(place.offset))) {
+    // An I/O error or a file shorter than its layout: this chunk through
+    // RocksDB, which names the error; the file stays in use.
+    files_->failed_reads_.fetch_add(1, std::memory_order_relaxed);
+    return false;
   }
-  if (done < want || std::memcmp(header, expected.data(), type_at) != 0 ||
+  if (std::memcmp(header, expected.data(), type_at) != 0 ||
       static_cast<unsigned char>(header[type_at]) != kTypeValue) {
     o.file->misplaced.store(true, std::memory_order_relaxed);
     files_->misplaced_reads_.fetch_add(1, std::memory_order_relaxed);

@@ -1,7 +1,7 @@
-// Reading chunks stored whole straight from the chunk table files into
-// their destination: one pread per chunk, where RocksDB's Get reads the
-// chunk's data block into a buffer of its own and the caller copies it
-// again (docs/design.md, "Restore").
+// Reading chunks stored whole straight from the chunk table files: one
+// pread per chunk (into the caller's buffer), where RocksDB's Get goes
+// through its table reader (index lookup, block read into a buffer of its
+// own) before the caller copies the chunk (docs/design.md, "Restore").
 //
 // Where a chunk lies follows from how the files are written: a chunk file
 // holds one chunk per data block, uncompressed (rocks_util.cc: block_size
@@ -11,8 +11,8 @@
 // the ordinals before it, which the segment record's stored sizes give.
 // Every read checks the block entry's header (the chunk's key and value
 // length) before its bytes are used, and the caller checks the chunk's
-// hash; a file laid out otherwise (a chunk dropped from its range, or
-// written by an older ckptdb with several small chunks in a block) is
+// hash; a file laid out otherwise (a chunk dropped from its range, data
+// blocks that end elsewhere: an older ckptdb put small chunks together) is
 // read through RocksDB instead.
 #ifndef CKPTDB_DB_CHUNK_FILES_H_
 #define CKPTDB_DB_CHUNK_FILES_H_
@@ -88,12 +88,18 @@ class ChunkFiles {
   // made.
   uint64_t direct_reads() const { return direct_reads_.load(); }
   uint64_t misplaced_reads() const { return misplaced_reads_.load(); }
+  // Direct reads that failed (an I/O error, a short file).
+  uint64_t failed_reads() const { return failed_reads_.load(); }
 
  private:
   // The chunk files of the current version, sorted by first key; reused
   // while the column family's version is unchanged.
   std::vector<std::shared_ptr<File>> Table();
-  // Fills file->offsets from its segment record; false if it cannot.
+  // The chunk files' table properties, by file name.
+  std::map<std::string, std::shared_ptr<const rocksdb::TableProperties>>
+  PropertiesByName();
+  // Fills file->offsets from its segment record; false if it cannot or the
+  // file's data blocks do not end where the offsets say.
   bool Lay(File* file);
 
   rocksdb::DB* const db_;
@@ -104,6 +110,7 @@ class ChunkFiles {
   std::vector<std::shared_ptr<File>> table_ ABSL_GUARDED_BY(mu_);
   mutable std::atomic<uint64_t> direct_reads_{0};
   mutable std::atomic<uint64_t> misplaced_reads_{0};
+  mutable std::atomic<uint64_t> failed_reads_{0};
 };
 
 }  // namespace ckptdb::internal

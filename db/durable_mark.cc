@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <string>
 
 #include "absl/strings/str_cat.h"
 #include "util/hash.h"
@@ -84,22 +85,28 @@ absl::StatusOr<std::unique_ptr<DurableMark>> DurableMark::OpenForWrite(
   if (fd < 0 && errno == ENOENT) {
     fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) return ErrnoError("cannot create", path);
-    // The new name must survive a crash before a mark in it counts.
+    // Both slots' blocks allocated now (empty slots: no mark), so that a
+    // full disk later cannot fail a slot's first write; the new name must
+    // survive a crash before a mark in it counts.
+    const std::string empty(kSlotOffset[1] + kSlotBytes, '\0');
     const int dir = ::open(db.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    const bool synced = ::fsync(fd) == 0 && dir >= 0 && ::fsync(dir) == 0;
+    const bool synced = ::pwrite(fd, empty.data(), empty.size(), 0) ==
+                            static_cast<ssize_t>(empty.size()) &&
+                        ::fsync(fd) == 0 && dir >= 0 && ::fsync(dir) == 0;
     if (dir >= 0) ::close(dir);
     if (!synced) {
-      absl::Status s = ErrnoError("cannot sync", path);
+      absl::Status s = ErrnoError("cannot prepare", path);
       ::close(fd);
+      ::unlink(path.c_str());
       return s;
     }
   }
   if (fd < 0) return ErrnoError("cannot open", path);
   int slot;
   const uint64_t seq = ReadSlots(fd, &slot);
-  auto mark = std::unique_ptr<DurableMark>(new DurableMark(path, fd, seq));
-  mark->next_slot_ = slot == 0 ? 1 : 0;  // never overwrite the valid mark
-  return mark;
+  // Never overwrite the valid mark.
+  return std::unique_ptr<DurableMark>(
+      new DurableMark(path, fd, seq, slot == 0 ? 1 : 0));
 }
 
 DurableMark::~DurableMark() { ::close(fd_); }

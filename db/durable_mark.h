@@ -10,7 +10,7 @@
 // recovery that ends below it has lost writes that were durable, and the
 // open says so instead of listing less.
 //
-// File: two 64-byte slots at offsets 0 and 4096, written in turn (pwrite,
+// File: two 24-byte slots at offsets 0 and 4096, written in turn (pwrite,
 // fdatasync), each "ckptdbSQ", the sequence number (u64 LE) and the XXH3-64
 // of those 16 bytes. The mark is the largest sequence of a valid slot; a
 // torn or damaged slot leaves the other, and a file with neither (or none)
@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
@@ -48,14 +49,15 @@ class DurableMark {
   absl::Status Record(uint64_t seq);
 
  private:
-  DurableMark(std::string path, int fd, uint64_t seq)
-      : path_(std::move(path)), fd_(fd), seq_(seq) {}
+  // `next_slot`: the slot the next Record writes (not the valid one).
+  DurableMark(std::string path, int fd, uint64_t seq, int next_slot)
+      : path_(std::move(path)), fd_(fd), seq_(seq), next_slot_(next_slot) {}
 
   const std::string path_;
   const int fd_;
   absl::Mutex mu_;
   uint64_t seq_ ABSL_GUARDED_BY(mu_);
-  int next_slot_ ABSL_GUARDED_BY(mu_) = 0;
+  int next_slot_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace ckptdb::internal

@@ -139,10 +139,10 @@ struct StoreOptions {
   // the destination, but the mapped page-cache pages count in the
   // process's RSS while a restore reads them. Default: false.
   bool mmap_reads = false;
-  // Read a chunk stored whole with one pread from its chunk file straight
-  // into its destination (db/chunk_files.h), instead of through RocksDB's
-  // Get (a read into RocksDB's buffer, then a copy). Either way its hash is
-  // checked. Default: true (docs/design.md, "Restore").
+  // Read a chunk stored whole with one pread from its chunk file into a
+  // per-thread buffer (db/chunk_files.h), then copy it into place, instead
+  // of through RocksDB's Get (its table reader, then the copy). Either way
+  // its hash is checked. Default: true (docs/design.md, "Restore").
   bool direct_reads = true;
   // Start writeback of a segment file every this many bytes while writing
   // it (RocksDB's bytes_per_sync for the SstFileWriter). 0: only the final
@@ -389,7 +389,7 @@ class Store {
   // naming the leaf on corruption.
   absl::Status ReadArrays(const StoredItem& item,
                           const std::vector<ArrayRead>& reads) const;
-  // Since the database was (re)opened: chunks ReadArrays read straight
+  // Since the database was (re)opened: chunks ReadArrays read directly
   // from their files, and chunks not found where their file's layout put
   // them (then read through RocksDB); db/chunk_files.h.
   struct DirectReadStats {
@@ -498,9 +498,11 @@ class Store {
       std::vector<rocksdb::ColumnFamilyHandle*>* handles);
   absl::Status LoadHeader(bool rw);
   // DataLoss when the database opened recovered less than `mark`, the
-  // durable mark read before it was opened (db/durable_mark.h); then opens
-  // the mark for writing when `rw`.
-  absl::Status CheckDurableMark(uint64_t mark, bool rw);
+  // durable mark read before it was opened (db/durable_mark.h).
+  absl::Status CheckDurableMark(uint64_t mark);
+  // The writer: opens the durable mark for recording (marks the new
+  // database's header when `creating`).
+  void OpenDurableMark(bool creating);
   // After a synced write: records the database's sequence number as
   // durable (db/durable_mark.h).
   void MarkDurable();
@@ -820,6 +822,9 @@ class Store {
   // Read-only: such a step is listed as damaged instead of skipped (set for
   // the last open when no writer could explain the lag).
   bool unheld_is_damage_ = false;
+  // The last OpenDb was refused by the durable mark (a read-only view
+  // retries: a writer may have been opening the database meanwhile).
+  bool mark_refused_ = false;
   // This Store's claim on path_ as the process's writer (writer_claims.h).
   std::string writer_claim_;
   // Empty step column families ready for the next saves (write_mu_).

@@ -68,7 +68,14 @@ absl::Status Store::OpenDbSettled() {
   unheld_is_damage_ = false;
   for (int attempt = 0;; ++attempt) {
     view_lagged_ = false;
-    CKPTDB_RETURN_IF_ERROR(OpenDb());
+    absl::Status s = OpenDb();
+    // A view refused by the durable mark tries again: a writer that held
+    // the database may have let go between the view's open and its check.
+    if (!s.ok() && mark_refused_ && read_only() && attempt < 3) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      continue;
+    }
+    CKPTDB_RETURN_IF_ERROR(s);
     // A reopen sees the writer's files (they are ingested before the commit
     // record is written); give up after ~1 s of back-to-back saves.
     if (!view_lagged_ || attempt >= 20) return absl::OkStatus();
@@ -344,31 +351,40 @@ absl::Status Store::LoadHeader(bool rw) {
   wo.sync = true;
   s = db_->Put(wo, meta_cf_, kHeaderKey, EncodeHeader(h));
   if (!s.ok()) return FromRocks(s, "cannot write the database header");
-  MarkDurable();
   kind_ = options_.create_kind;
   return absl::OkStatus();
 }
 
-absl::Status Store::CheckDurableMark(uint64_t mark, bool rw) {
+absl::Status Store::CheckDurableMark(uint64_t mark) {
+  mark_refused_ = false;
   const uint64_t recovered = db_->GetLatestSequenceNumber();
+  if (mark <= recovered) return absl::OkStatus();
   // A read-only view opened while a writer holds the database may see less
   // than the writer has just marked; the writer checked at its own open.
-  if (mark > recovered && (rw || !AnotherWriterHolds(path_, writer_claim_))) {
-    return absl::DataLossError(absl::StrCat(
-        "database '", path_, "' lost writes that were durable: it recovers ",
-        "to sequence number ", recovered, ", but ", DurableMark::PathIn(path_),
-        " records that sequence ", mark,
-        " was durable (its write-ahead log was cut short, damaged or "
-        "deleted). Commits and deletions after that point are missing; "
-        "ckptdb wrote nothing. To open it with what survived, remove ",
-        DurableMark::PathIn(path_)));
+  if (read_only() && AnotherWriterHolds(path_, writer_claim_)) {
+    return absl::OkStatus();
   }
-  if (!rw) return absl::OkStatus();
+  mark_refused_ = true;
+  return absl::DataLossError(absl::StrCat(
+      "database '", path_, "' lost writes that were durable: it recovers ",
+      "to sequence number ", recovered, ", but ", DurableMark::PathIn(path_),
+      " records that sequence ", mark,
+      " was durable (its write-ahead log was cut short, damaged or deleted). "
+      "Commits and deletions after that point are missing, and no step was "
+      "changed",
+      read_only() ? ""
+                  : " (RocksDB's recovery has already stored what the log "
+                    "still held and retired the log)",
+      ". To open it with what survived, remove ", DurableMark::PathIn(path_)));
+}
+
+void Store::OpenDurableMark(bool creating) {
   // Without its file (a full disk, say) the database opens unmarked: the
   // mark only checks, and a writer on a full disk must still delete.
   auto writer = DurableMark::OpenForWrite(path_);
-  if (writer.ok()) durable_mark_ = *std::move(writer);
-  return absl::OkStatus();
+  if (!writer.ok()) return;
+  durable_mark_ = *std::move(writer);
+  if (creating) MarkDurable();  // the header
 }
 
 void Store::MarkDurable() {
@@ -522,14 +538,10 @@ absl::Status Store::OpenDb() {
       creating || mode_.load() == StoreOptions::Mode::kSecondary
           ? 0
           : DurableMark::Read(path_);
-  if (creating) {
-    std::error_code ec;
-    fs::remove(DurableMark::PathIn(path_), ec);  // an earlier database's
-  }
   std::vector<std::string> names;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   CKPTDB_RETURN_IF_ERROR(OpenRocksRetrying(creating, rw, &names, &handles));
-  if (absl::Status s = CheckDurableMark(mark, rw); !s.ok()) {
+  if (absl::Status s = CheckDurableMark(mark); !s.ok()) {
     for (rocksdb::ColumnFamilyHandle* h : handles) {
       db_->DestroyColumnFamilyHandle(h);
     }
@@ -566,6 +578,7 @@ absl::Status Store::OpenDb() {
     CloseDb();
     return s;
   }
+  if (rw) OpenDurableMark(creating);
   LoadNaming();
   uint64_t max_number = 0;
   CKPTDB_ASSIGN_OR_RETURN(StepMap steps, LoadSteps(rw, step_cfs, &max_number));
@@ -635,6 +648,7 @@ absl::Status Store::ResumeIfNeeded() {
   absl::Status s = OpenDb();
   if (!s.ok()) {
     CloseDb();
+    if (absl::IsDataLoss(s)) return s;  // damage: retrying will not help
     return absl::UnavailableError(absl::StrCat(
         "the database stopped writing after a failed write and cannot "
         "reopen yet (free disk space and retry): ",

@@ -106,6 +106,22 @@ TEST_F(ChunkFilesTest, RestoresReadEveryChunkStoredWholeFromItsFile) {
   EXPECT_EQ(store_->direct_read_stats().direct, chunks);
 }
 
+// After a reopen RocksDB's file metadata carries entry counts for only
+// some files (about 20); the newest step is still read directly.
+TEST_F(ChunkFilesTest, AfterAReopenEveryFileIsReadDirectly) {
+  Open();
+  constexpr int64_t kSteps = 25;
+  for (int64_t step = 1; step <= kSteps; ++step) Save(step, StateFor(step));
+  ASSERT_GE(ChunkTableFiles().size(), static_cast<size_t>(kSteps));
+  Open();
+  uint64_t chunks = 0;
+  for (int64_t step : {kSteps, int64_t{1}}) {
+    chunks += ExpectRestores(step, StateFor(step));
+  }
+  EXPECT_EQ(store_->direct_read_stats().direct, chunks);
+  EXPECT_EQ(store_->direct_read_stats().misplaced, 0u);
+}
+
 TEST_F(ChunkFilesTest, DirectReadsOffReadsThroughRocksDb) {
   Open(/*direct_reads=*/false);
   const Tree t = StateFor(2);
@@ -190,7 +206,7 @@ TEST_F(ChunkFilesTest, DamagedSegmentRecordReadsThroughRocksDb) {
 }
 
 // A file whose entries are not where the layout says (here: asked for
-// with the wrong stored size) is read through RocksDB from then on.
+// for another chunk's key) is read through RocksDB from then on.
 TEST_F(ChunkFilesTest, AChunkNotWhereTheLayoutSaysStopsDirectReadsOfItsFile) {
   Open();
   const Tree t = StateFor(7);

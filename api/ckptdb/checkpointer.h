@@ -53,10 +53,10 @@ struct StoreTuning {
   // predicts at least 20% saved (bfloat16 weights, integer tables; random
   // float32 values do not qualify and cost only the sample). Default: true.
   bool compress_chunks = true;
-  // A chunk stored whole is read with one pread from its file straight into
-  // its destination (then its hash is checked), instead of through
-  // RocksDB's Get (a read into RocksDB's buffer, then a copy). false: every
-  // chunk through RocksDB. Default: true (docs/design.md, "Restore").
+  // A chunk stored whole is read with one pread from its file into a
+  // per-thread buffer, its hash checked there, and copied into place,
+  // instead of through RocksDB's Get (its table reader, then the copy). false:
+  // every chunk through RocksDB. Default: true (docs/design.md, "Restore").
   bool direct_reads = true;
   // Chunks read through RocksDB (stored coded, or with direct_reads off)
   // are read through mmap: one copy from the page cache instead of a pread

@@ -500,9 +500,8 @@ class StoreTuning:
     when a sample predicts at least 20% saved (bfloat16 weights, integer
     tables). Default True.
   direct_reads: a chunk stored whole is read with one pread from its file
-    straight into its destination (its hash then checked) instead of
-    through RocksDB (a read into RocksDB's buffer, then a copy). Default
-    True.
+    into a per-thread buffer (its hash checked there) and copied into
+    place, instead of through RocksDB's table reader. Default True.
   mmap_reads: chunks read through RocksDB (stored coded, or with
     direct_reads off) are read through mmap (mapped page-cache pages count
     in RSS during restores). Default False.
