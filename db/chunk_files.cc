@@ -261,7 +261,6 @@ bool ChunkFiles::Batch::Read(const Place& place, const ChunkLocation& c,
   if (!PreadFully(o.fd, iov, 2, static_cast<off_t>(place.offset))) {
     // An I/O error or a file shorter than its layout: this chunk through
     // RocksDB, which names the error; the file stays in use.
-    files_->failed_reads_.fetch_add(1, std::memory_order_relaxed);
     return false;
   }
   if (std::memcmp(header, expected.data(), type_at) != 0 ||

@@ -88,8 +88,6 @@ class ChunkFiles {
   // made.
   uint64_t direct_reads() const { return direct_reads_.load(); }
   uint64_t misplaced_reads() const { return misplaced_reads_.load(); }
-  // Direct reads that failed (an I/O error, a short file).
-  uint64_t failed_reads() const { return failed_reads_.load(); }
 
  private:
   // The chunk files of the current version, sorted by first key; reused
@@ -110,7 +108,6 @@ class ChunkFiles {
   std::vector<std::shared_ptr<File>> table_ ABSL_GUARDED_BY(mu_);
   mutable std::atomic<uint64_t> direct_reads_{0};
   mutable std::atomic<uint64_t> misplaced_reads_{0};
-  mutable std::atomic<uint64_t> failed_reads_{0};
 };
 
 }  // namespace ckptdb::internal

@@ -266,8 +266,8 @@ absl::Status Store::ReadArraysDirect(
       for (uint32_t c = 0; c < n.chunks.size(); ++c) work.push_back({r, c});
     }
   }
-  // Chunks stored whole are read from their files straight into place
-  // (db/chunk_files.h); the others through RocksDB.
+  // Chunks stored whole are read from their files (db/chunk_files.h); the
+  // others, and any the files do not hold where expected, through RocksDB.
   std::optional<ChunkFiles::Batch> files;
   std::vector<ChunkFiles::Place> places(work.size());
   if (chunk_files_ != nullptr) {
@@ -293,15 +293,13 @@ absl::Status Store::ReadArraysDirect(
       }
       return absl::OkStatus();
     };
-    absl::Status s;
+    std::optional<absl::Status> read;
     if (places[w].file >= 0) {
-      std::optional<absl::Status> read =
-          ReadFromFile(item, rd.node, c, *files, places[w], place);
-      s = read ? *std::move(read)
-               : ReadChunk(item, rd.node, c, &Staging(), place, direct);
-    } else {
-      s = ReadChunk(item, rd.node, c, &Staging(), place, direct);
+      read = ReadFromFile(item, rd.node, c, *files, places[w], place);
     }
+    absl::Status s =
+        read ? *std::move(read)
+             : ReadChunk(item, rd.node, c, &Staging(), place, direct);
     if (!s.ok()) {
       absl::MutexLock l(&err_mu);
       if (first_error.ok()) first_error = s;
