@@ -44,9 +44,10 @@ bool CodePlanesWithin(absl::string_view bytes, absl::string_view base_bytes,
 
 rocksdb::ReadOptions ChunkReadOptions() {
   rocksdb::ReadOptions ro;
-  // Every chunk's XXH3-128 is checked; chunk tables have no block
-  // checksums (db/rocks_util.cc says why).
-  ro.verify_checksums = false;
+  // Block checksums verified before RocksDB parses a block (chunk tables
+  // written before they had them are read unverified; every chunk's
+  // XXH3-128 is checked as well: db/rocks_util.cc says why both).
+  ro.verify_checksums = true;
   ro.fill_cache = false;
   return ro;
 }

@@ -47,9 +47,9 @@ inline constexpr int kPlaneZstdLevel = 1;
 bool CodePlanesWithin(absl::string_view bytes, absl::string_view base_bytes,
                       int width, double max_fraction, CodedPlanes* out);
 
-// How chunk values are read: without RocksDB's block checksums (chunk
-// tables have none; every chunk's XXH3-128 is checked instead) and without
-// filling its block cache.
+// How chunk values are read through RocksDB: with its block checksums
+// verified (a damaged block is Corruption, not parsed) and without filling
+// its block cache; every chunk's XXH3-128 is checked as well.
 rocksdb::ReadOptions ChunkReadOptions();
 
 // Chooses how job `j`'s chunk `bytes` (elements of `width` bytes) is stored,

@@ -531,7 +531,8 @@ class Store {
   void CloseDb() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   // After a failed write: reopen the database (under db_mu_ exclusively).
   absl::Status ResumeIfNeeded() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
-  // Unavailable if the database is closed (a reopen failed).
+  // An error if the database is closed: the last reopen's, with its code (a
+  // DataLoss stays DataLoss), else Unavailable (the next save reopens it).
   absl::Status CheckDb() const;
   // FailedPrecondition for a read-only store.
   absl::Status CheckWritable() const;
@@ -825,6 +826,9 @@ class Store {
   // The last OpenDb was refused by the durable mark (a read-only view
   // retries: a writer may have been opening the database meanwhile).
   bool mark_refused_ = false;
+  // Why the database is closed when the last reopen failed (OK otherwise):
+  // CheckDb reports it. Set with db_mu_ held exclusively, read with it held.
+  absl::Status reopen_error_;
   // This Store's claim on path_ as the process's writer (writer_claims.h).
   std::string writer_claim_;
   // Empty step column families ready for the next saves (write_mu_).

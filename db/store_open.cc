@@ -66,6 +66,7 @@ DirContents ListContents(const std::string& path) {
 absl::Status Store::OpenDbSettled() {
   if (read_only()) view_fingerprint_ = DatabaseFilesFingerprint(path_);
   unheld_is_damage_ = false;
+  reopen_error_ = absl::OkStatus();
   for (int attempt = 0;; ++attempt) {
     view_lagged_ = false;
     absl::Status s = OpenDb();
@@ -75,7 +76,7 @@ absl::Status Store::OpenDbSettled() {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
       continue;
     }
-    CKPTDB_RETURN_IF_ERROR(s);
+    if (!s.ok()) return reopen_error_ = s;
     // A reopen sees the writer's files (they are ingested before the commit
     // record is written); give up after ~1 s of back-to-back saves.
     if (!view_lagged_ || attempt >= 20) return absl::OkStatus();
@@ -84,9 +85,9 @@ absl::Status Store::OpenDbSettled() {
     // the table files do not hold is damage, listed as such (damage_test).
     if (!AnotherWriterHolds(path_, writer_claim_)) {
       unheld_is_damage_ = true;
-      CKPTDB_RETURN_IF_ERROR(OpenDb());
+      reopen_error_ = OpenDb();
       unheld_is_damage_ = false;
-      return absl::OkStatus();
+      return reopen_error_;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(1 + 2 * attempt));
   }
@@ -646,6 +647,7 @@ absl::Status Store::ResumeIfNeeded() {
   absl::MutexLock l(&db_mu_);
   CloseDb();
   absl::Status s = OpenDb();
+  reopen_error_ = s;
   if (!s.ok()) {
     CloseDb();
     if (absl::IsDataLoss(s)) return s;  // damage: retrying will not help
@@ -659,6 +661,12 @@ absl::Status Store::ResumeIfNeeded() {
 }
 
 absl::Status Store::CheckDb() const {
+  if (db_ == nullptr && !reopen_error_.ok()) {
+    return absl::Status(reopen_error_.code(),
+                        absl::StrCat("database '", path_,
+                                     "' is closed: its last reopen failed: ",
+                                     reopen_error_.message()));
+  }
   if (db_ == nullptr) {
     return absl::UnavailableError(absl::StrCat(
         "database '", path_,

@@ -171,6 +171,11 @@ absl::Status Store::ReadChunk(
   if (s.IsNotFound()) {
     return absl::DataLossError(absl::StrCat(where(), " is missing"));
   }
+  if (s.IsCorruption() && s.getState() != nullptr) {
+    // A damaged block (its checksum, where RocksDB names file and offset).
+    return absl::DataLossError(
+        absl::StrCat(where(), " is corrupt: ", s.getState()));
+  }
   if (!s.ok()) return FromRocks(s, where());
   CKPTDB_ASSIGN_OR_RETURN(absl::string_view bytes,
                           DecodeChunk(db_.get(), chunks_cf_, c, key, ToView(v),

@@ -176,7 +176,8 @@ TEST_F(ChunkFilesTest, DamagedChunkIsDataLossNamingIt) {
                      HasSubstr("content hash mismatch (read from " + files[0] +
                                " at offset 0)"))));
   EXPECT_EQ(store_->direct_read_stats().misplaced, 0u);
-  // Through RocksDB: the same chunk named.
+  // Through RocksDB: the same chunk named, found by the block checksum
+  // before RocksDB parses the block.
   Open(/*direct_reads=*/false);
   item = store_->ReadItem(1, "default");
   CKPTDB_ASSERT_OK(item);
@@ -184,7 +185,8 @@ TEST_F(ChunkFilesTest, DamagedChunkIsDataLossNamingIt) {
       store_->ReadArrays(*item, {{1, a.mutable_data(), DType::kFloat32}}),
       StatusIs(absl::StatusCode::kDataLoss,
                AllOf(HasSubstr("chunk 1 of 4 (segment "),
-                     HasSubstr("content hash mismatch"))));
+                     HasSubstr("is corrupt: block checksum mismatch"),
+                     HasSubstr("in " + files[0] + " offset 0"))));
 }
 
 // A damaged segment record: the layout is unknown, the chunks are read

@@ -135,6 +135,39 @@ TEST_F(LostWalTest, ADeletedLogIsRefused) {
                                                   "durable")));
 }
 
+// A follower whose writer went away takes over; when the log lost what the
+// writer had made durable, the take-over fails with the mark's DataLoss, and
+// every later call of the follower, now closed, says so too (not that the
+// database "is closed after a failed write").
+TEST_F(LostWalTest, AFollowerTakingOverReportsTheLostLogOnEveryLaterCall) {
+  auto writer = Open();
+  CKPTDB_ASSERT_OK(writer);
+  StoreOptions follow;
+  follow.follow_if_busy = true;
+  auto follower = Store::Open(db_, follow);
+  CKPTDB_ASSERT_OK(follower);
+  ASSERT_TRUE((*follower)->following());
+  for (int64_t step = 1; step <= 4; ++step) {
+    const Tree t =
+        Tree::Dict({{"w", RandomArray(DType::kFloat32, {1000}, step)}});
+    StepSaveRequest req;
+    req.step = step;
+    req.items.push_back({"default", &t});
+    CKPTDB_ASSERT_OK((*writer)->SaveStep(req));
+  }
+  writer->reset();
+  const std::vector<std::string> logs = Logs();
+  ASSERT_EQ(logs.size(), 1u);
+  fs::resize_file(logs[0], fs::file_size(logs[0]) / 2);
+
+  const auto lost = StatusIs(absl::StatusCode::kDataLoss,
+                             HasSubstr("lost writes that were durable"));
+  EXPECT_THAT((*follower)->BecomeWriter().status(), lost);
+  EXPECT_THAT((*follower)->ReadItem(1, "default").status(), lost);
+  auto report = (*follower)->Verify({});
+  EXPECT_THAT(report.status(), lost);
+}
+
 TEST_F(LostWalTest, ReopeningAfterCloseChecksAndPasses) {
   SaveSteps();
   for (int i = 0; i < 3; ++i) {

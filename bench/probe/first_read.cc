@@ -10,11 +10,16 @@
 //            yet by the kernel: a process's first restore into new arrays;
 //   new      a new mapping each rep, untouched (page faults included).
 // Also, into the warm destination, pread alone (no hash): the bench's
-// 2-thread pread ceiling. Prints the median and range of 5 reps (after 1
-// warm-up) in GB/s.
-// Build and run (from the project root):
+// 2-thread pread ceiling; and, with `pieces`, staging a chunk in pieces of
+// 64, 128 and 256 KiB (pread a piece into the buffer, feed it to a
+// streaming XXH3-128, copy it out), so that the staged bytes stay in the
+// core's cache between the pread, the hash and the copy. Prints the median and
+// range of 5 reps (after 1 warm-up) in GB/s. Build and run (from the project
+// root):
 //   g++ -O2 -mavx2 -std=c++17 -pthread bench/probe/first_read.cc -o /tmp/fr
-//   /tmp/fr
+//   /tmp/fr          (every way and destination)
+//   /tmp/fr pieces   (the warm destination: pread only, staging whole,
+//                     staging in pieces; pread only again)
 // It writes one 1 GiB file, ./first_read_probe.bin, and removes it.
 #define XXH_INLINE_ALL
 #include <fcntl.h>
@@ -54,10 +59,10 @@ void Touch(char* p) {
   t.join();
 }
 
-enum class Way { kDest, kStaging, kPreadOnly };
+enum class Way { kDest, kStaging, kPreadOnly, kPieces };
 
 // One pass over the file into `dest`; GB/s.
-double Pass(int fd, char* dest, Way way) {
+double Pass(int fd, char* dest, Way way, size_t piece = kChunk) {
   const bool staging = way == Way::kStaging;
   const auto start = std::chrono::steady_clock::now();
   std::vector<std::thread> threads;
@@ -65,7 +70,22 @@ double Pass(int fd, char* dest, Way way) {
     threads.emplace_back([=] {
       std::vector<char> stage(kChunk);
       uint64_t sum = 0;
+      XXH3_state_t state;
       for (size_t off = t * kChunk; off < kTotal; off += kThreads * kChunk) {
+        if (way == Way::kPieces) {
+          XXH3_128bits_reset(&state);
+          for (size_t p = 0; p < kChunk; p += piece) {
+            if (pread(fd, stage.data(), piece, static_cast<off_t>(off + p)) !=
+                static_cast<ssize_t>(piece)) {
+              std::perror("pread");
+              std::exit(1);
+            }
+            XXH3_128bits_update(&state, stage.data(), piece);
+            std::memcpy(dest + off + p, stage.data(), piece);
+          }
+          sum += XXH3_128bits_digest(&state).low64;
+          continue;
+        }
         char* into = staging ? stage.data() : dest + off;
         if (pread(fd, into, kChunk, static_cast<off_t>(off)) !=
             static_cast<ssize_t>(kChunk)) {
@@ -85,7 +105,7 @@ double Pass(int fd, char* dest, Way way) {
   return static_cast<double>(kTotal) / s / 1e9;
 }
 
-void Run(int fd, const char* kind, Way way) {
+void Run(int fd, const char* kind, Way way, size_t piece = kChunk) {
   const std::string k = kind;
   char* warm = k == "warm" ? Map() : nullptr;
   if (warm != nullptr) Touch(warm);
@@ -93,22 +113,24 @@ void Run(int fd, const char* kind, Way way) {
   for (int rep = 0; rep < 6; ++rep) {
     char* dest = warm != nullptr ? warm : Map();
     if (k == "touched") Touch(dest);
-    const double r = Pass(fd, dest, way);
+    const double r = Pass(fd, dest, way, piece);
     if (rep > 0) rates.push_back(r);
     if (dest != warm) munmap(dest, kTotal);
   }
   if (warm != nullptr) munmap(warm, kTotal);
   std::sort(rates.begin(), rates.end());
-  const char* name = way == Way::kDest      ? "dest"
+  std::string name = way == Way::kDest      ? "dest"
                      : way == Way::kStaging ? "staging"
-                                            : "pread only";
-  std::printf("%-10s into %-7s destination: %6.2f GB/s (%.2f-%.2f)\n", name,
-              kind, rates[2], rates.front(), rates.back());
+                     : way == Way::kPieces
+                         ? "pieces " + std::to_string(piece >> 10) + "K"
+                         : "pread only";
+  std::printf("%-11s into %-7s destination: %6.2f GB/s (%.2f-%.2f)\n",
+              name.c_str(), kind, rates[2], rates.front(), rates.back());
 }
 
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
   const int fd = open(kFile, O_RDWR | O_CREAT | O_TRUNC, 0644);
   if (fd < 0) {
     std::perror(kFile);
@@ -127,6 +149,14 @@ int main() {
   }
   fsync(fd);
   Run(fd, "warm", Way::kPreadOnly);
+  if (argc > 1 && std::string(argv[1]) == "pieces") {
+    Run(fd, "warm", Way::kStaging);
+    for (size_t k : {64, 128, 256}) Run(fd, "warm", Way::kPieces, k << 10);
+    Run(fd, "warm", Way::kPreadOnly);
+    close(fd);
+    unlink(kFile);
+    return 0;
+  }
   for (const char* kind : {"warm", "touched", "new"}) {
     Run(fd, kind, Way::kDest);
     Run(fd, kind, Way::kStaging);
