@@ -34,6 +34,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "api/background.h"
 #include "api/common.h"
@@ -653,7 +654,10 @@ class CheckpointManager::Impl {
     }
     CKPTDB_RETURN_IF_ERROR(EnsureWriter());
     saver_.WaitIdle();
-    return store_->CollectGarbage(internal::GcOptions()).status();
+    CKPTDB_ASSIGN_OR_RETURN(internal::GcReport report,
+                            store_->CollectGarbage(internal::GcOptions()));
+    if (report.damaged_segments.empty()) return absl::OkStatus();
+    return absl::DataLossError(absl::StrJoin(report.damaged_segments, "; "));
   }
 
   absl::Status Close() ABSL_LOCKS_EXCLUDED(mu_) {

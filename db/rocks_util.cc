@@ -109,7 +109,9 @@ CfOptionSet MakeCfOptions(
 
   rocksdb::BlockBasedTableOptions chunks;
   // XXH3 block checksums, verified by every read that lets RocksDB parse a
-  // chunk block (ChunkReadOptions: Get, verify, GC compactions), so that a
+  // chunk block (ChunkReadOptions: Get, so verify and coded chunks; GC's
+  // compactions verify them on their own, and GC checks a segment's files
+  // before it compacts them: db/store_gc.cc), so that a
   // damaged block is a Corruption status before RocksDB parses its header,
   // key and restart array (Debian's RocksDB keeps its assertions and aborted
   // on such damage while chunk tables had none: docs/design.md, "Damage").

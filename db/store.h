@@ -253,6 +253,9 @@ struct GcReport {
   uint64_t segments_compacted = 0;
   uint64_t bytes_reclaimed = 0;  // stored chunk bytes no longer on disk
   uint64_t orphan_column_families = 0;
+  // Segments with garbage left uncollected because a table file of theirs
+  // failed its block checksums: one message each, naming segment and file.
+  std::vector<std::string> damaged_segments;
 };
 
 // Live chunks stored one way (ChunkKind): their decoded and stored bytes.
@@ -531,9 +534,13 @@ class Store {
   void CloseDb() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   // After a failed write: reopen the database (under db_mu_ exclusively).
   absl::Status ResumeIfNeeded() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
-  // An error if the database is closed: the last reopen's, with its code (a
-  // DataLoss stays DataLoss), else Unavailable (the next save reopens it).
+  // An error if the database is closed: the last reopen's DataLoss, else
+  // Unavailable (the next save reopens it).
   absl::Status CheckDb() const;
+  // After a reopen failed with `s`: closes what it left open, remembers a
+  // DataLoss for CheckDb; returns `s`.
+  absl::Status FailedReopen(const absl::Status& s)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   // FailedPrecondition for a read-only store.
   absl::Status CheckWritable() const;
 
@@ -758,6 +765,9 @@ class Store {
   absl::StatusOr<GcCandidates> FindGcCandidates(const GcOptions& options);
   // Which ordinals of `segment` are still live; nullopt when unsure.
   std::optional<std::vector<bool>> LiveOrdinals(uint64_t segment) const;
+  // DataLoss naming the file if a chunk table holding part of `segment`
+  // fails its block checksums (read outside the database).
+  absl::Status VerifySegmentTables(uint64_t segment) const;
   absl::Status DropSegments(const GcCandidates& candidates);
   absl::Status RecordGc(const GcCandidates& candidates, GcReport* report);
 
@@ -826,8 +836,10 @@ class Store {
   // The last OpenDb was refused by the durable mark (a read-only view
   // retries: a writer may have been opening the database meanwhile).
   bool mark_refused_ = false;
-  // Why the database is closed when the last reopen failed (OK otherwise):
-  // CheckDb reports it. Set with db_mu_ held exclusively, read with it held.
+  // The DataLoss of the last reopen when it failed so (OK otherwise):
+  // CheckDb reports it while the database stays closed. Written with
+  // write_mu_ and db_mu_ held exclusively (or before the Store is shared);
+  // read with either held.
   absl::Status reopen_error_;
   // This Store's claim on path_ as the process's writer (writer_claims.h).
   std::string writer_claim_;

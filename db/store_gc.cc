@@ -6,6 +6,11 @@
 //      (compaction/chunk_gc.h), drop entirely dead SST files, compact the
 //      segments' key ranges (the filter drops dead chunks);
 //   3. record the result (segment records, statistics) in one synced batch.
+// A segment to compact has its table files' block checksums verified
+// first, outside the database (SstFileReader): a damaged one is left as it
+// is and reported (GcReport::damaged_segments), because a compaction that
+// meets a damaged block stops the database's writes until it is reopened,
+// and would meet it again at every collection.
 // Readers hold gc_mu_ shared while they read chunks; step 2 holds it
 // exclusively.
 #include <algorithm>
@@ -20,6 +25,7 @@
 #include "db/store_internal.h"
 #include "rocksdb/convenience.h"
 #include "rocksdb/metadata.h"
+#include "rocksdb/sst_file_reader.h"
 #include "rocksdb/write_batch.h"
 #include "schema/meta_codec.h"
 #include "schema/records.h"
@@ -31,7 +37,8 @@ struct Store::GcCandidates {
   std::map<uint64_t, SegmentInfo> stats;  // readable statistics
   uint64_t in_flight = 0;      // segments from here on belong to running saves
   std::vector<uint64_t> dead;  // drop whole
-  std::vector<uint64_t> partial;  // compact, keeping live chunks
+  std::vector<uint64_t> partial;     // compact, keeping live chunks
+  std::vector<std::string> damaged;  // segments left as they are: why
   std::shared_ptr<GcPlan> plan = std::make_shared<GcPlan>();
   // Statistics of dead segments whose files are already gone.
   bool stale_records = false;
@@ -126,6 +133,10 @@ absl::StatusOr<Store::GcCandidates> Store::FindGcCandidates(
     if (!WorthCompacting(it->second, options.min_garbage_fraction)) continue;
     std::optional<std::vector<bool>> live = LiveOrdinals(seg);
     if (!live) continue;
+    if (absl::Status v = VerifySegmentTables(seg); !v.ok()) {
+      c.damaged.push_back(std::string(v.message()));
+      continue;
+    }
     c.plan->live[seg] = *std::move(live);
     c.partial.push_back(seg);
   }
@@ -134,6 +145,30 @@ absl::StatusOr<Store::GcCandidates> Store::FindGcCandidates(
            kv.second.live_chunks == 0;
   });
   return c;
+}
+
+absl::Status Store::VerifySegmentTables(uint64_t segment) const {
+  const std::string begin = ChunkKey(segment, 0);
+  const std::string end = ChunkKey(segment, UINT32_MAX);
+  rocksdb::ColumnFamilyMetaData md;
+  db_->GetColumnFamilyMetaData(chunks_cf_, &md);
+  rocksdb::Options options(rocksdb::DBOptions(), cf_options_->chunks);
+  if (options_.env) options.env = options_.env;
+  for (const auto& level : md.levels) {
+    for (const auto& f : level.files) {
+      if (f.largestkey < begin || f.smallestkey > end) continue;
+      rocksdb::SstFileReader reader(options);
+      rocksdb::Status s = reader.Open(f.directory + "/" + f.relative_filename);
+      if (s.ok()) s = reader.VerifyChecksum();
+      if (!s.ok()) {
+        return absl::DataLossError(absl::StrCat(
+            "segment ", segment, " is damaged, its garbage not collected (",
+            f.relative_filename, ": ", s.ToString(),
+            "); `ckptdb verify` names the steps whose chunks it holds"));
+      }
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::Status Store::DropSegments(const GcCandidates& c) {
@@ -209,6 +244,7 @@ absl::StatusOr<GcReport> Store::CollectGarbage(const GcOptions& options) {
   CKPTDB_RETURN_IF_ERROR(SweepOrphans(&report));
   SweepStaging(path_);
   CKPTDB_ASSIGN_OR_RETURN(GcCandidates candidates, FindGcCandidates(options));
+  report.damaged_segments = candidates.damaged;
   if (candidates.empty()) return report;
   if (absl::Status s = DropSegments(candidates); !s.ok()) {
     needs_resume_ = true;

@@ -76,7 +76,7 @@ absl::Status Store::OpenDbSettled() {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
       continue;
     }
-    if (!s.ok()) return reopen_error_ = s;
+    if (!s.ok()) return FailedReopen(s);
     // A reopen sees the writer's files (they are ingested before the commit
     // record is written); give up after ~1 s of back-to-back saves.
     if (!view_lagged_ || attempt >= 20) return absl::OkStatus();
@@ -85,9 +85,9 @@ absl::Status Store::OpenDbSettled() {
     // the table files do not hold is damage, listed as such (damage_test).
     if (!AnotherWriterHolds(path_, writer_claim_)) {
       unheld_is_damage_ = true;
-      reopen_error_ = OpenDb();
+      absl::Status again = OpenDb();
       unheld_is_damage_ = false;
-      return reopen_error_;
+      return again.ok() ? again : FailedReopen(again);
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(1 + 2 * attempt));
   }
@@ -647,9 +647,9 @@ absl::Status Store::ResumeIfNeeded() {
   absl::MutexLock l(&db_mu_);
   CloseDb();
   absl::Status s = OpenDb();
-  reopen_error_ = s;
+  reopen_error_ = absl::OkStatus();
   if (!s.ok()) {
-    CloseDb();
+    FailedReopen(s).IgnoreError();      // s is returned below
     if (absl::IsDataLoss(s)) return s;  // damage: retrying will not help
     return absl::UnavailableError(absl::StrCat(
         "the database stopped writing after a failed write and cannot "
@@ -660,12 +660,19 @@ absl::Status Store::ResumeIfNeeded() {
   return absl::OkStatus();
 }
 
+absl::Status Store::FailedReopen(const absl::Status& s) {
+  // Half open (the steps not loaded, say) is closed: every later call
+  // reports, none reads an empty view.
+  CloseDb();
+  if (absl::IsDataLoss(s)) reopen_error_ = s;
+  return s;
+}
+
 absl::Status Store::CheckDb() const {
   if (db_ == nullptr && !reopen_error_.ok()) {
-    return absl::Status(reopen_error_.code(),
-                        absl::StrCat("database '", path_,
-                                     "' is closed: its last reopen failed: ",
-                                     reopen_error_.message()));
+    return absl::DataLossError(absl::StrCat(
+        "database '", path_,
+        "' is closed: its last reopen failed: ", reopen_error_.message()));
   }
   if (db_ == nullptr) {
     return absl::UnavailableError(absl::StrCat(

@@ -153,6 +153,41 @@ TEST_F(ChunkFilesTest, ReadsStayExactAfterGcRewritesAPartlyDeadSegment) {
   EXPECT_GT(store_->direct_read_stats().direct, 0u);
 }
 
+// A damaged dead chunk in a partly dead segment: garbage collection leaves
+// that segment as it is and names it (a compaction meeting the damaged
+// block would stop the database's writes), and everything else works.
+TEST_F(ChunkFilesTest, GcLeavesADamagedSegmentAndNamesIt) {
+  Open();
+  const Tree first = StateFor(7);
+  Save(1, first);
+  Tree second = StateFor(8);
+  second = Tree::Dict(
+      {{"a", second["a"]}, {"b", first["b"]}, {"step", Tree::Int(2)}});
+  Save(2, second);
+  const std::vector<std::string> files = ChunkTableFiles();
+  ASSERT_EQ(files.size(), 2u);  // segment 1's, then segment 2's
+  CKPTDB_ASSERT_OK(store_->DeleteSteps({1}));
+  store_.reset();
+  FlipByte(files[0], 1000);  // in step 1's "a": dead
+  Open();
+  auto verify = store_->Verify({});
+  CKPTDB_ASSERT_OK(verify);
+  ASSERT_TRUE(verify->problems.empty()) << verify->problems[0].message;
+  for (int round = 0; round < 2; ++round) {
+    auto gc = store_->CollectGarbage({});
+    CKPTDB_ASSERT_OK(gc);
+    EXPECT_EQ(gc->segments_compacted, 0u);
+    ASSERT_EQ(gc->damaged_segments.size(), 1u);
+    EXPECT_THAT(gc->damaged_segments[0],
+                AllOf(HasSubstr("segment 1 is damaged"),
+                      HasSubstr(files[0].substr(files[0].rfind('/') + 1)),
+                      HasSubstr("block checksum mismatch")));
+  }
+  EXPECT_EQ(ExpectRestores(2, second), 5u);
+  Save(3, StateFor(9));  // still writing
+  ExpectRestores(3, StateFor(9));
+}
+
 // A chunk whose bytes are damaged in its file: DataLoss naming it, as
 // through RocksDB.
 TEST_F(ChunkFilesTest, DamagedChunkIsDataLossNamingIt) {

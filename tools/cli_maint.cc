@@ -68,6 +68,13 @@ void WriteStepArray(const std::vector<StepInfo>& steps, JsonWriter* w) {
 
 // ---- rm ---------------------------------------------------------------------
 
+// After a collection: DataLoss (exit code 6) naming each segment it left
+// because a table file of it is damaged; everything else was collected.
+absl::Status DamagedSegments(const internal::GcReport& report) {
+  if (report.damaged_segments.empty()) return absl::OkStatus();
+  return absl::DataLossError(absl::StrJoin(report.damaged_segments, "; "));
+}
+
 absl::Status RunRm(const Args& args) {
   const std::string run = SplitRunStep(args[1]).run;
   for (size_t i = 2; i < args.size(); ++i) {
@@ -107,7 +114,7 @@ absl::Status RunRm(const Args& args) {
     if (gc.has_value()) w.FieldUint("reclaimed_bytes", gc->bytes_reclaimed);
     w.EndObject();
     w.Finish();
-    return absl::OkStatus();
+    return gc.has_value() ? DamagedSegments(*gc) : absl::OkStatus();
   }
   std::string out;
   for (const StepInfo& s : steps) {
@@ -121,7 +128,7 @@ absl::Status RunRm(const Args& args) {
                     "` to reclaim the space now)\n");
   }
   Print(out);
-  return absl::OkStatus();
+  return gc.has_value() ? DamagedSegments(*gc) : absl::OkStatus();
 }
 
 // ---- gc ---------------------------------------------------------------------
@@ -259,8 +266,11 @@ absl::Status RunGc(const Args& args) {
   GcResult g;
   CKPTDB_ASSIGN_OR_RETURN(g.before, store->Stats());
   CKPTDB_ASSIGN_OR_RETURN(g.runs, ApplyStoredRetention(db, &store));
+  internal::GcReport report;
   CKPTDB_RETURN_IF_ERROR(WithGcProgress(args, db, [&]() -> absl::Status {
-    return store->CollectGarbage(internal::GcOptions()).status();
+    CKPTDB_ASSIGN_OR_RETURN(report,
+                            store->CollectGarbage(internal::GcOptions()));
+    return absl::OkStatus();
   }));
   CKPTDB_ASSIGN_OR_RETURN(g.after, store->Stats());
   for (const Store::RunSummary& r : store->Runs()) {
@@ -271,7 +281,7 @@ absl::Status RunGc(const Args& args) {
   } else {
     PrintGcText(g);
   }
-  return absl::OkStatus();
+  return DamagedSegments(report);
 }
 
 }  // namespace
@@ -309,7 +319,9 @@ Command GcCommand() {
       "`run NAME: ...`. A custom policy (best_fn, preservation_policy) is\n"
       "code and not stored: then gc deletes nothing of that run. Then\n"
       "collects garbage: drops dead chunks and compacts. A damaged retention\n"
-      "record deletes nothing (exit code 6, naming the run). Needs write\n"
+      "record deletes nothing (exit code 6, naming the run); a segment whose\n"
+      "table file is damaged keeps its garbage (the rest is collected; exit\n"
+      "code 6, naming segment and file). Needs write\n"
       "access: fails with exit code 7 while another process has the\n"
       "database open.\n";
   c.flags = {JsonFlag(), NoProgressFlag()};

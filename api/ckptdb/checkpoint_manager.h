@@ -271,7 +271,10 @@ class CheckpointManager {
   // deletes what it does not keep; returns the deleted steps. Orbax only
   // does this after a save; tools use it (ckptdb gc).
   absl::StatusOr<std::vector<int64_t>> ApplyRetention();
-  // Drops dead chunks and compacts now (CLI: ckptdb gc).
+  // Drops dead chunks and compacts now (CLI: ckptdb gc). DataLoss, naming
+  // segment and file, when a segment's table file fails its block
+  // checksums: that segment's garbage stays, the rest is collected (the
+  // collection after retention skips such a segment without an error).
   absl::Status CollectGarbage();
 
   absl::Status WaitUntilFinished();
