@@ -77,13 +77,16 @@ class LostWalTest : public ::testing::Test {
   void SaveSteps() {
     auto store = Open();
     CKPTDB_ASSERT_OK(store);
+    SaveStepsWith(**store);
+  }
+  static void SaveStepsWith(Store& store) {
     for (int64_t step = 1; step <= 4; ++step) {
       const Tree t =
           Tree::Dict({{"w", RandomArray(DType::kFloat32, {1000}, step)}});
       StepSaveRequest req;
       req.step = step;
       req.items.push_back({"default", &t});
-      CKPTDB_ASSERT_OK((*store)->SaveStep(req));
+      CKPTDB_ASSERT_OK(store.SaveStep(req));
     }
   }
   std::vector<std::string> Logs() {
@@ -147,14 +150,7 @@ TEST_F(LostWalTest, AFollowerTakingOverReportsTheLostLogOnEveryLaterCall) {
   auto follower = Store::Open(db_, follow);
   CKPTDB_ASSERT_OK(follower);
   ASSERT_TRUE((*follower)->following());
-  for (int64_t step = 1; step <= 4; ++step) {
-    const Tree t =
-        Tree::Dict({{"w", RandomArray(DType::kFloat32, {1000}, step)}});
-    StepSaveRequest req;
-    req.step = step;
-    req.items.push_back({"default", &t});
-    CKPTDB_ASSERT_OK((*writer)->SaveStep(req));
-  }
+  SaveStepsWith(**writer);
   writer->reset();
   const std::vector<std::string> logs = Logs();
   ASSERT_EQ(logs.size(), 1u);
