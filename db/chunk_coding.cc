@@ -31,6 +31,11 @@ RecordBuffer& BaseRecord() {
   thread_local RecordBuffer buf;
   return buf;
 }
+// A per-thread buffer for a base chunk's stored value read from its file.
+std::string& BaseValue() {
+  thread_local std::string buf;
+  return buf;
+}
 
 }  // namespace
 
@@ -71,17 +76,19 @@ absl::StatusOr<absl::string_view> Decode(
     rocksdb::DB* db, rocksdb::ColumnFamilyHandle* chunks,
     const ChunkLocation& c, absl::string_view key, absl::string_view value,
     absl::string_view what, std::string* scratch, char* direct,
-    RecordBuffer* buf, bool verify);
+    RecordBuffer* buf, bool verify, const StoredValueReader* read_base);
 
-// The bytes of self-contained chunk `base`, in `pinned` or `decoded`;
-// checked against its hash when `verify` (otherwise the caller checks what
-// it decodes from them, and names the base only if that fails).
+// The bytes of self-contained chunk `base`, in `pinned`, BaseValue() or
+// `decoded`: read by `read_base` when given and it can, else through
+// RocksDB; checked against its hash when `verify` (otherwise the caller
+// checks what it decodes from them, and names the base only if that fails).
 absl::StatusOr<absl::string_view> ReadBase(rocksdb::DB* db,
                                            rocksdb::ColumnFamilyHandle* chunks,
                                            const ChunkLocation& base,
                                            absl::string_view what,
                                            rocksdb::PinnableSlice* pinned,
-                                           std::string* decoded, bool verify) {
+                                           std::string* decoded, bool verify,
+                                           const StoredValueReader* read_base) {
   const std::string where =
       absl::StrCat(what, ": its base chunk (segment ", base.segment,
                    ", ordinal ", base.ordinal, ")");
@@ -89,13 +96,17 @@ absl::StatusOr<absl::string_view> ReadBase(rocksdb::DB* db,
     return absl::DataLossError(absl::StrCat(where, " is not self-contained"));
   }
   const std::string key = ChunkKey(base.segment, base.ordinal);
+  if (read_base != nullptr && (*read_base)(base, &BaseValue())) {
+    return Decode(db, chunks, base, key, BaseValue(), where, decoded,
+                  /*direct=*/nullptr, &BaseRecord(), verify, nullptr);
+  }
   rocksdb::Status s = db->Get(ChunkReadOptions(), chunks, key, pinned);
   if (s.IsNotFound()) {
     return absl::DataLossError(absl::StrCat(where, " is missing"));
   }
   if (!s.ok()) return FromRocks(s, where);
   return Decode(db, chunks, base, key, ToView(*pinned), where, decoded,
-                /*direct=*/nullptr, &BaseRecord(), verify);
+                /*direct=*/nullptr, &BaseRecord(), verify, nullptr);
 }
 
 // Codes `bytes` as byte planes: of its difference from `base_bytes` (a
@@ -122,7 +133,7 @@ ChunkKind CodeAgainstBase(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* chunks,
   rocksdb::PinnableSlice pinned;
   // Code only against verified bytes.
   auto base_bytes = ReadBase(db, chunks, base, "base", &pinned, &BaseBuffer(),
-                             /*verify=*/true);
+                             /*verify=*/true, nullptr);
   if (!base_bytes.ok()) return ChunkKind::kFull;
   if (coding.patch_max_fraction > 0 &&
       EncodePatch(bytes, *base_bytes, base, coding.patch_page_bytes,
@@ -150,7 +161,7 @@ absl::StatusOr<absl::string_view> Decode(
     rocksdb::DB* db, rocksdb::ColumnFamilyHandle* chunks,
     const ChunkLocation& c, absl::string_view key, absl::string_view value,
     absl::string_view what, std::string* scratch, char* direct,
-    RecordBuffer* buf, bool verify) {
+    RecordBuffer* buf, bool verify, const StoredValueReader* read_base) {
   rocksdb::PinnableSlice pinned;
   absl::string_view base;
   std::optional<ChunkLocation> base_location;
@@ -168,8 +179,9 @@ absl::StatusOr<absl::string_view> Decode(
       CKPTDB_ASSIGN_OR_RETURN(PatchView patch,
                               DecodePatch(key, value, c.size, what, buf));
       base_location = patch.base;
-      CKPTDB_ASSIGN_OR_RETURN(base, ReadBase(db, chunks, patch.base, what,
-                                             &pinned, &BaseBuffer(), false));
+      CKPTDB_ASSIGN_OR_RETURN(
+          base, ReadBase(db, chunks, patch.base, what, &pinned, &BaseBuffer(),
+                         false, read_base));
       CKPTDB_RETURN_IF_ERROR(CheckBaseSize(c, patch.base, base, what));
       std::memcpy(direct, base.data(), c.size);
       CKPTDB_RETURN_IF_ERROR(
@@ -182,8 +194,9 @@ absl::StatusOr<absl::string_view> Decode(
           CodedView coded, DecodeCoded(key, value, c.kind, c.size, what, buf));
       base_location = coded.base;
       if (coded.base) {
-        CKPTDB_ASSIGN_OR_RETURN(base, ReadBase(db, chunks, *coded.base, what,
-                                               &pinned, &BaseBuffer(), false));
+        CKPTDB_ASSIGN_OR_RETURN(base,
+                                ReadBase(db, chunks, *coded.base, what, &pinned,
+                                         &BaseBuffer(), false, read_base));
       }
       CKPTDB_RETURN_IF_ERROR(
           DecodePlanes(coded.planes, base, what, direct, c.size));
@@ -230,10 +243,11 @@ void CodeChunk(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* chunks,
 absl::StatusOr<absl::string_view> DecodeChunk(
     rocksdb::DB* db, rocksdb::ColumnFamilyHandle* chunks,
     const ChunkLocation& c, absl::string_view key, absl::string_view value,
-    absl::FunctionRef<std::string()> what, std::string* scratch, char* direct) {
+    absl::FunctionRef<std::string()> what, std::string* scratch, char* direct,
+    const StoredValueReader* read_base) {
   // Messages are built only on error: every one starts where `what` ends.
   auto bytes = Decode(db, chunks, c, key, value, "", scratch, direct,
-                      &ValueRecord(), true);
+                      &ValueRecord(), true, read_base);
   if (bytes.ok()) return bytes;
   return absl::Status(bytes.status().code(),
                       absl::StrCat(what(), bytes.status().message()));

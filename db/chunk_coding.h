@@ -7,6 +7,7 @@
 #define CKPTDB_DB_CHUNK_CODING_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "absl/functional/function_ref.h"
@@ -61,11 +62,18 @@ void CodeChunk(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* chunks,
                const ChunkCoding& coding, int width, absl::string_view bytes,
                absl::string_view key, ChunkJob* j, std::string* value);
 
+// Reads chunk `c`'s stored value (c.stored_size bytes, its entry checked)
+// into *out by a way other than RocksDB's Get -- straight from its file
+// (db/chunk_files.h); false to read it through Get.
+using StoredValueReader =
+    std::function<bool(const ChunkLocation& c, std::string* out)>;
+
 // The verified bytes of chunk `c`, whose stored value is `value` under
 // `key`: `value` itself for a Full chunk, otherwise decoded into `direct`
 // (c.size bytes: the reader's destination, so that restore writes each
 // byte once) or, when it is null, into `scratch`. A Patch or Delta chunk's
-// base is read from `chunks`; the decoded bytes' hash covers it. DataLoss
+// base is read by `read_base` when given and it can, else from `chunks`;
+// the decoded bytes' hash covers it. DataLoss
 // prefixed with `what()` (called only then) for a wrong size, a content
 // hash mismatch, a missing or corrupt base, or an undecodable value; then
 // `direct` holds no meaningful bytes.
@@ -73,7 +81,7 @@ absl::StatusOr<absl::string_view> DecodeChunk(
     rocksdb::DB* db, rocksdb::ColumnFamilyHandle* chunks,
     const ChunkLocation& c, absl::string_view key, absl::string_view value,
     absl::FunctionRef<std::string()> what, std::string* scratch,
-    char* direct = nullptr);
+    char* direct = nullptr, const StoredValueReader* read_base = nullptr);
 
 }  // namespace ckptdb::internal
 

@@ -212,7 +212,6 @@ ChunkFiles::Place ChunkFiles::Batch::Locate(const ChunkLocation& c) {
   // Each open file holds an fd besides RocksDB's own: a restore over very
   // many files reads the rest through RocksDB.
   constexpr size_t kMaxOpenFiles = 64;
-  if (c.kind != ChunkKind::kFull) return {};
   if (!have_table_) {
     table_ = files_->Table();
     have_table_ = true;

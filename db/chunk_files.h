@@ -1,6 +1,6 @@
-// Reading chunks stored whole straight from the chunk table files: one
-// pread per chunk (into the caller's buffer), where RocksDB's Get goes
-// through its table reader (index lookup, block read into a buffer of its
+// Reading chunks (stored whole or coded) straight from the chunk table
+// files: one pread per chunk (into the caller's buffer), where RocksDB's Get
+// goes through its table reader (index lookup, block read into a buffer of its
 // own) before the caller copies the chunk (docs/design.md, "Restore").
 //
 // Where a chunk lies follows from how the files are written: a chunk file
@@ -59,8 +59,8 @@ class ChunkFiles {
     Batch(const Batch&) = delete;
     Batch& operator=(const Batch&) = delete;
 
-    // Where `c` can be read directly; file -1 when it cannot (not stored
-    // whole, not in a file laid out as above, or the file is gone).
+    // Where `c` can be read directly; file -1 when it cannot (not in a file
+    // laid out as above, or the file is gone).
     Place Locate(const ChunkLocation& c);
     // Reads the stored value of `c` (c.stored_size bytes) at `place` into
     // `dest`. False, with nothing to report, when the file does not hold

@@ -134,15 +134,16 @@ struct StoreOptions {
   // Compressed chunks: a chunk stored whole is stored as compressed byte
   // planes when a sample predicts it saves at least 20%. Default: true.
   bool compress_chunks = true;
-  // Chunks read through RocksDB (stored coded, or with direct_reads off)
+  // Chunks read through RocksDB (direct_reads off, or an unexpected layout)
   // are read through mmap: copied once, from the page cache straight into
   // the destination, but the mapped page-cache pages count in the
   // process's RSS while a restore reads them. Default: false.
   bool mmap_reads = false;
-  // Read a chunk stored whole with one pread from its chunk file into a
-  // per-thread buffer (db/chunk_files.h), then copy it into place, instead
-  // of through RocksDB's Get (its table reader, then the copy). Either way
-  // its hash is checked. Default: true (docs/design.md, "Restore").
+  // Read a chunk (stored whole, or coded, and a coded chunk's base) with one
+  // pread from its chunk file into a per-thread buffer (db/chunk_files.h),
+  // then copy or decode it into place, instead of through RocksDB's Get (its
+  // table reader and block checksum, then the copy). Either way its hash is
+  // checked. Default: true (docs/design.md, "Restore").
   bool direct_reads = true;
   // Start writeback of a segment file every this many bytes while writing
   // it (RocksDB's bytes_per_sync for the SstFileWriter). 0: only the final
@@ -746,6 +747,14 @@ class Store {
       const StoredItem& item, uint32_t node, size_t chunk, std::string* scratch,
       const std::function<absl::Status(absl::string_view bytes)>& consume,
       char* direct = nullptr) const;
+  // ReadChunk's second half: decodes the chunk's stored `value` (a Patch's
+  // or Delta's base read from its file where it can be) and passes the
+  // verified bytes to `consume`.
+  absl::Status DecodeStoredChunk(
+      const StoredItem& item, uint32_t node, size_t chunk,
+      absl::string_view value, std::string* scratch,
+      const std::function<absl::Status(absl::string_view bytes)>& consume,
+      char* direct) const;
   // NotFound if the item's step was deleted or replaced since it was read.
   absl::Status CheckStillCommitted(const StoredItem& item) const;
   // ReadArrays of whole arrays and of boxes of inline or grid arrays.

@@ -43,6 +43,14 @@ std::string ChunkWhere(const StoredItem& item, uint32_t node, size_t chunk) {
 // before ran 15x slower here (a VM's first kernel write to a page;
 // docs/design.md, "Restore"), and the hash then reads the chunk from the
 // cache.
+// A per-thread buffer for a coded chunk's stored value read from its file
+// (distinct from Staging(), into which it is decoded when it has no
+// destination of its own).
+std::string& CodedValue() {
+  thread_local std::string buf;
+  return buf;
+}
+
 std::optional<absl::Status> ReadFromFile(
     const StoredItem& item, uint32_t node, size_t chunk,
     const ChunkFiles::Batch& files, const ChunkFiles::Place& place,
@@ -177,9 +185,35 @@ absl::Status Store::ReadChunk(
         absl::StrCat(where(), " is corrupt: ", s.getState()));
   }
   if (!s.ok()) return FromRocks(s, where());
-  CKPTDB_ASSIGN_OR_RETURN(absl::string_view bytes,
-                          DecodeChunk(db_.get(), chunks_cf_, c, key, ToView(v),
-                                      where, scratch, direct));
+  return DecodeStoredChunk(item, node, chunk, ToView(v), scratch, consume,
+                           direct);
+}
+
+absl::Status Store::DecodeStoredChunk(
+    const StoredItem& item, uint32_t node, size_t chunk,
+    absl::string_view value, std::string* scratch,
+    const std::function<absl::Status(absl::string_view bytes)>& consume,
+    char* direct) const {
+  const ChunkLocation& c = item.nodes[node].chunks[chunk];
+  // A Patch or Delta chunk's base, stored whole, is read from its file:
+  // RocksDB would read it and verify its block checksum, one more pass over
+  // a whole chunk (the decoded chunk's hash covers the base).
+  StoredValueReader from_file;
+  if (chunk_files_ != nullptr && c.kind != ChunkKind::kFull) {
+    from_file = [this](const ChunkLocation& base, std::string* out) {
+      ChunkFiles::Batch files(chunk_files_.get());
+      const ChunkFiles::Place place = files.Locate(base);
+      if (place.file < 0) return false;
+      out->resize(base.stored_size);
+      return files.Read(place, base, out->data());
+    };
+  }
+  CKPTDB_ASSIGN_OR_RETURN(
+      absl::string_view bytes,
+      DecodeChunk(
+          db_.get(), chunks_cf_, c, ChunkKey(c.segment, c.ordinal), value,
+          [&] { return ChunkWhere(item, node, chunk); }, scratch, direct,
+          from_file ? &from_file : nullptr));
   return consume(bytes);
 }
 
@@ -271,8 +305,8 @@ absl::Status Store::ReadArraysDirect(
       for (uint32_t c = 0; c < n.chunks.size(); ++c) work.push_back({r, c});
     }
   }
-  // Chunks stored whole are read from their files (db/chunk_files.h); the
-  // others, and any the files do not hold where expected, through RocksDB.
+  // Chunks are read from their files (db/chunk_files.h), stored whole or
+  // coded; any the files do not hold where expected, through RocksDB.
   std::optional<ChunkFiles::Batch> files;
   std::vector<ChunkFiles::Place> places(work.size());
   if (chunk_files_ != nullptr) {
@@ -299,8 +333,17 @@ absl::Status Store::ReadArraysDirect(
       return absl::OkStatus();
     };
     std::optional<absl::Status> read;
-    if (places[w].file >= 0) {
+    if (places[w].file >= 0 && n.chunks[c].kind == ChunkKind::kFull) {
       read = ReadFromFile(item, rd.node, c, *files, places[w], place);
+    } else if (places[w].file >= 0) {
+      // Stored coded: its value from the file (the record's own checksum
+      // and the decoded bytes' hash check it), then decoded in place.
+      std::string& value = CodedValue();
+      value.resize(n.chunks[c].stored_size);
+      if (files->Read(places[w], n.chunks[c], value.data())) {
+        read = DecodeStoredChunk(item, rd.node, c, value, &Staging(), place,
+                                 direct);
+      }
     }
     absl::Status s =
         read ? *std::move(read)

@@ -31,15 +31,17 @@ Tree StateFor(int64_t seed) {
 
 class ChunkFilesTest : public ::testing::Test {
  protected:
-  void Open(bool direct_reads = true) {
+  void Open(bool direct_reads = true, bool coded = false) {
     store_.reset();
     StoreOptions o;
     o.create_if_missing = true;
     o.direct_reads = direct_reads;
-    // Every chunk stored whole.
-    o.patch_max_fraction = 0;
-    o.delta_chunks = false;
-    o.compress_chunks = false;
+    // Every chunk stored whole, unless `coded` (the defaults).
+    if (!coded) {
+      o.patch_max_fraction = 0;
+      o.delta_chunks = false;
+      o.compress_chunks = false;
+    }
     auto s = Store::Open(dir_.Sub("db"), o);
     CKPTDB_ASSERT_OK(s);
     store_ = std::move(*s);
@@ -151,6 +153,33 @@ TEST_F(ChunkFilesTest, ReadsStayExactAfterGcRewritesAPartlyDeadSegment) {
   ExpectRestores(2, second);
   EXPECT_EQ(store_->direct_read_stats().misplaced, 0u);
   EXPECT_GT(store_->direct_read_stats().direct, 0u);
+}
+
+// Coded chunks (here Deltas of the previous step's chunks) are read from
+// their files too, and so are their bases; the bytes come back exactly.
+TEST_F(ChunkFilesTest, CodedChunksAndTheirBasesAreReadFromTheirFiles) {
+  Open(/*direct_reads=*/true, /*coded=*/true);
+  const Tree first = StateFor(10);
+  Save(1, first);
+  Array drift = first["a"].array().AsType(DType::kFloat32);
+  float* d = static_cast<float*>(drift.mutable_data());
+  for (int64_t i = 0; i < drift.num_elements(); ++i) d[i] += 1e-3f * (i % 5);
+  const Tree second = Tree::Dict({{"a", Tree::FromArray(std::move(drift))},
+                                  {"b", first["b"]},
+                                  {"step", Tree::Int(2)}});
+  Save(2, second);
+  Open(/*direct_reads=*/true, /*coded=*/true);
+  auto item = store_->ReadItem(2, "default");
+  CKPTDB_ASSERT_OK(item);
+  uint64_t coded = 0;
+  for (const StoredNode& n : item->nodes) {
+    for (const ChunkLocation& c : n.chunks) coded += c.kind != ChunkKind::kFull;
+  }
+  ASSERT_GT(coded, 0u) << "step 2 stored no coded chunk";
+  EXPECT_EQ(ExpectRestores(2, second), 5u);
+  // Every chunk of step 2 and every coded chunk's base, from the files.
+  EXPECT_EQ(store_->direct_read_stats().direct, 5u + coded);
+  EXPECT_EQ(store_->direct_read_stats().misplaced, 0u);
 }
 
 // A damaged dead chunk in a partly dead segment: garbage collection leaves

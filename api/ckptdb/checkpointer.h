@@ -53,12 +53,13 @@ struct StoreTuning {
   // predicts at least 20% saved (bfloat16 weights, integer tables; random
   // float32 values do not qualify and cost only the sample). Default: true.
   bool compress_chunks = true;
-  // A chunk stored whole is read with one pread from its file into a
-  // per-thread buffer, its hash checked there, and copied into place,
-  // instead of through RocksDB's Get (its table reader, then the copy). false:
-  // every chunk through RocksDB. Default: true (docs/design.md, "Restore").
+  // A chunk (stored whole, or coded: then decoded, its base read the same
+  // way) is read with one pread from its file into a per-thread buffer, its
+  // hash checked there, and copied into place, instead of through RocksDB's
+  // Get (its table reader and block checksum, then the copy). false: every
+  // chunk through RocksDB. Default: true (docs/design.md, "Restore").
   bool direct_reads = true;
-  // Chunks read through RocksDB (stored coded, or with direct_reads off)
+  // Chunks read through RocksDB (direct_reads off, or an unexpected layout)
   // are read through mmap: one copy from the page cache instead of a pread
   // and a copy, but the mapped page-cache pages count in the process's RSS
   // during a restore (shared and reclaimable, yet RSS doubles while

@@ -499,11 +499,12 @@ class StoreTuning:
   compress_chunks: a chunk stored whole is stored as compressed byte planes
     when a sample predicts at least 20% saved (bfloat16 weights, integer
     tables). Default True.
-  direct_reads: a chunk stored whole is read with one pread from its file
-    into a per-thread buffer (its hash checked there) and copied into
-    place, instead of through RocksDB's table reader. Default True.
-  mmap_reads: chunks read through RocksDB (stored coded, or with
-    direct_reads off) are read through mmap (mapped page-cache pages count
+  direct_reads: a chunk (stored whole or coded) is read with one pread from
+    its file into a per-thread buffer (its hash checked there) and copied
+    (or decoded) into place, instead of through RocksDB's table reader.
+    Default True.
+  mmap_reads: chunks read through RocksDB (with direct_reads off, or
+    where a file's layout is not the expected one) are read through mmap (mapped page-cache pages count
     in RSS during restores). Default False.
   num_threads: worker threads for reading besides the caller (saves use
     num_threads + 1 of their own, see save_nice). Default: hardware
