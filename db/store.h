@@ -142,8 +142,9 @@ struct StoreOptions {
   // Read a chunk (stored whole, or coded, and a coded chunk's base) with one
   // pread from its chunk file into a per-thread buffer (db/chunk_files.h),
   // then copy or decode it into place, instead of through RocksDB's Get (its
-  // table reader and block checksum, then the copy). Either way its hash is
-  // checked. Default: true (docs/design.md, "Restore").
+  // table reader and block checksum, then the copy: about 3x slower on
+  // W1). Either way its hash is checked. Default: true (docs/design.md,
+  // "Restore").
   bool direct_reads = true;
   // Start writeback of a segment file every this many bytes while writing
   // it (RocksDB's bytes_per_sync for the SstFileWriter). 0: only the final

@@ -57,7 +57,8 @@ struct StoreTuning {
   // way) is read with one pread from its file into a per-thread buffer, its
   // hash checked there, and copied into place, instead of through RocksDB's
   // Get (its table reader and block checksum, then the copy). false: every
-  // chunk through RocksDB. Default: true (docs/design.md, "Restore").
+  // chunk through RocksDB, about 3x slower restores (W1). Default: true
+  // (docs/design.md, "Restore").
   bool direct_reads = true;
   // Chunks read through RocksDB (direct_reads off, or an unexpected layout)
   // are read through mmap: one copy from the page cache instead of a pread

@@ -501,8 +501,8 @@ class StoreTuning:
     tables). Default True.
   direct_reads: a chunk (stored whole or coded) is read with one pread from
     its file into a per-thread buffer (its hash checked there) and copied
-    (or decoded) into place, instead of through RocksDB's table reader.
-    Default True.
+    (or decoded) into place, instead of through RocksDB's table reader
+    (False: about 3x slower restores). Default True.
   mmap_reads: chunks read through RocksDB (with direct_reads off, or
     where a file's layout is not the expected one) are read through mmap (mapped page-cache pages count
     in RSS during restores). Default False.
