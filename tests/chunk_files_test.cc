@@ -74,6 +74,17 @@ class ChunkFilesTest : public ::testing::Test {
     }
     return chunks;
   }
+  // Saves step 1 (StateFor(seed)) and step 2, which keeps step 1's "b" and
+  // changes "a" (StateFor(seed + 1)'s); returns step 2's tree.
+  Tree SaveStepsSharingB(int64_t seed) {
+    const Tree first = StateFor(seed);
+    Save(1, first);
+    Tree second = Tree::Dict({{"a", StateFor(seed + 1)["a"]},
+                              {"b", first["b"]},
+                              {"step", Tree::Int(2)}});
+    Save(2, second);
+    return second;
+  }
   // The chunk table files, by name.
   std::vector<std::string> ChunkTableFiles() {
     rocksdb::ColumnFamilyMetaData meta;
@@ -136,13 +147,7 @@ TEST_F(ChunkFilesTest, DirectReadsOffReadsThroughRocksDb) {
 // it keeps is still read exactly, directly where the layout holds.
 TEST_F(ChunkFilesTest, ReadsStayExactAfterGcRewritesAPartlyDeadSegment) {
   Open();
-  const Tree first = StateFor(3);
-  Save(1, first);
-  // Step 2 keeps "b" (stored by step 1) and changes "a".
-  Tree second = StateFor(4);
-  second = Tree::Dict(
-      {{"a", second["a"]}, {"b", first["b"]}, {"step", Tree::Int(2)}});
-  Save(2, second);
+  const Tree second = SaveStepsSharingB(3);
   CKPTDB_ASSERT_OK(store_->DeleteSteps({1}));
   auto gc = store_->CollectGarbage({});
   CKPTDB_ASSERT_OK(gc);
@@ -187,12 +192,7 @@ TEST_F(ChunkFilesTest, CodedChunksAndTheirBasesAreReadFromTheirFiles) {
 // block would stop the database's writes), and everything else works.
 TEST_F(ChunkFilesTest, GcLeavesADamagedSegmentAndNamesIt) {
   Open();
-  const Tree first = StateFor(7);
-  Save(1, first);
-  Tree second = StateFor(8);
-  second = Tree::Dict(
-      {{"a", second["a"]}, {"b", first["b"]}, {"step", Tree::Int(2)}});
-  Save(2, second);
+  const Tree second = SaveStepsSharingB(7);
   const std::vector<std::string> files = ChunkTableFiles();
   ASSERT_EQ(files.size(), 2u);  // segment 1's, then segment 2's
   CKPTDB_ASSERT_OK(store_->DeleteSteps({1}));
