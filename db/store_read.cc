@@ -31,6 +31,14 @@ std::string ChunkWhere(const StoredItem& item, uint32_t node, size_t chunk) {
                       c.ordinal, ")");
 }
 
+// A per-thread buffer for a coded chunk's stored value read from its file
+// (distinct from Staging(), into which it is decoded when it has no
+// destination of its own).
+std::string& CodedValue() {
+  thread_local std::string buf;
+  return buf;
+}
+
 // Reads chunk `chunk` of `node`, stored whole, from `place` in its file and
 // hands it to `consume`. Nothing when the file does not hold it there (the
 // caller reads it through RocksDB, which names what is wrong); DataLoss
@@ -43,14 +51,6 @@ std::string ChunkWhere(const StoredItem& item, uint32_t node, size_t chunk) {
 // before ran 15x slower here (a VM's first kernel write to a page;
 // docs/design.md, "Restore"), and the hash then reads the chunk from the
 // cache.
-// A per-thread buffer for a coded chunk's stored value read from its file
-// (distinct from Staging(), into which it is decoded when it has no
-// destination of its own).
-std::string& CodedValue() {
-  thread_local std::string buf;
-  return buf;
-}
-
 std::optional<absl::Status> ReadFromFile(
     const StoredItem& item, uint32_t node, size_t chunk,
     const ChunkFiles::Batch& files, const ChunkFiles::Place& place,
