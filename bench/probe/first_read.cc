@@ -13,16 +13,24 @@
 // 2-thread pread ceiling; and, with `pieces`, staging a chunk in pieces of
 // 64, 128 and 256 KiB (pread a piece into the buffer, feed it to a
 // streaming XXH3-128, copy it out), so that the staged bytes stay in the
-// core's cache between the pread, the hash and the copy. Prints the median and
+// core's cache between the pread, the hash and the copy; and, with `nt`,
+// staging with the copy out of the staging buffer done with non-temporal
+// (streaming) stores, which skip reading the destination's cache lines
+// before writing them. Prints the median and
 // range of 5 reps (after 1 warm-up) in GB/s. Build and run (from the project
 // root):
 //   g++ -O2 -mavx2 -std=c++17 -pthread bench/probe/first_read.cc -o /tmp/fr
 //   /tmp/fr          (every way and destination)
 //   /tmp/fr pieces   (the warm destination: pread only, staging whole,
 //                     staging in pieces; pread only again)
+//   /tmp/fr nt       (twice: pread only, dest, staging, staging with
+//                     streaming stores into a warm and a touched destination)
+// The hash's AVX-512 code (XXH3 picks it at compile time) is measured by
+// building with -mavx512f -mavx512bw -mavx512vl added.
 // It writes one 1 GiB file, ./first_read_probe.bin, and removes it.
 #define XXH_INLINE_ALL
 #include <fcntl.h>
+#include <immintrin.h>
 #include <sys/mman.h>
 #include <unistd.h>
 #include <xxhash.h>
@@ -59,11 +67,25 @@ void Touch(char* p) {
   t.join();
 }
 
-enum class Way { kDest, kStaging, kPreadOnly, kPieces };
+enum class Way { kDest, kStaging, kPreadOnly, kPieces, kStagingNt };
+// Copies `n` bytes (a multiple of 128) with streaming stores.
+void CopyNt(char* d, const char* s, size_t n) {
+  for (size_t i = 0; i < n; i += 128) {
+    __m256i a = _mm256_loadu_si256((const __m256i*)(s + i));
+    __m256i b = _mm256_loadu_si256((const __m256i*)(s + i + 32));
+    __m256i c = _mm256_loadu_si256((const __m256i*)(s + i + 64));
+    __m256i e = _mm256_loadu_si256((const __m256i*)(s + i + 96));
+    _mm256_stream_si256((__m256i*)(d + i), a);
+    _mm256_stream_si256((__m256i*)(d + i + 32), b);
+    _mm256_stream_si256((__m256i*)(d + i + 64), c);
+    _mm256_stream_si256((__m256i*)(d + i + 96), e);
+  }
+  _mm_sfence();
+}
 
 // One pass over the file into `dest`; GB/s.
 double Pass(int fd, char* dest, Way way, size_t piece = kChunk) {
-  const bool staging = way == Way::kStaging;
+  const bool staging = way == Way::kStaging || way == Way::kStagingNt;
   const auto start = std::chrono::steady_clock::now();
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
@@ -93,7 +115,11 @@ double Pass(int fd, char* dest, Way way, size_t piece = kChunk) {
           std::exit(1);
         }
         if (way != Way::kPreadOnly) sum += XXH3_128bits(into, kChunk).low64;
-        if (staging) std::memcpy(dest + off, into, kChunk);
+        if (way == Way::kStagingNt) {
+          CopyNt(dest + off, into, kChunk);
+        } else if (staging) {
+          std::memcpy(dest + off, into, kChunk);
+        }
       }
       if (sum == 42) std::puts("");  // keeps the hash
     });
@@ -123,7 +149,8 @@ void Run(int fd, const char* kind, Way way, size_t piece = kChunk) {
                      : way == Way::kStaging ? "staging"
                      : way == Way::kPieces
                          ? "pieces " + std::to_string(piece >> 10) + "K"
-                         : "pread only";
+                     : way == Way::kStagingNt ? "staging-nt"
+                                              : "pread only";
   std::printf("%-11s into %-7s destination: %6.2f GB/s (%.2f-%.2f)\n",
               name.c_str(), kind, rates[2], rates.front(), rates.back());
 }
@@ -149,6 +176,18 @@ int main(int argc, char** argv) {
   }
   fsync(fd);
   Run(fd, "warm", Way::kPreadOnly);
+  if (argc > 1 && std::string(argv[1]) == "nt") {
+    for (int i = 0; i < 2; ++i) {
+      Run(fd, "warm", Way::kPreadOnly);
+      Run(fd, "warm", Way::kDest);
+      Run(fd, "warm", Way::kStaging);
+      Run(fd, "warm", Way::kStagingNt);
+      Run(fd, "touched", Way::kStagingNt);
+    }
+    close(fd);
+    unlink(kFile);
+    return 0;
+  }
   if (argc > 1 && std::string(argv[1]) == "pieces") {
     Run(fd, "warm", Way::kStaging);
     for (size_t k : {64, 128, 256}) Run(fd, "warm", Way::kPieces, k << 10);
