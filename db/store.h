@@ -775,9 +775,6 @@ class Store {
   absl::StatusOr<GcCandidates> FindGcCandidates(const GcOptions& options);
   // Which ordinals of `segment` are still live; nullopt when unsure.
   std::optional<std::vector<bool>> LiveOrdinals(uint64_t segment) const;
-  // DataLoss naming the file if a chunk table holding part of `segment`
-  // fails its block checksums (read outside the database).
-  absl::Status VerifySegmentTables(uint64_t segment) const;
   absl::Status DropSegments(const GcCandidates& candidates);
   absl::Status RecordGc(const GcCandidates& candidates, GcReport* report);
 
@@ -786,6 +783,11 @@ class Store {
                   const std::function<void(uint64_t bytes)>& progress,
                   VerifyReport* report) const;
   void VerifyBookkeeping(std::vector<VerifyProblem>* problems) const;
+  // Verifies the block checksums of every chunk table holding chunks of
+  // `segments` (read outside the database, SstFileReader): for each
+  // segment with a damaged table, "FILE: what is wrong" of the first.
+  std::map<uint64_t, std::string> DamagedChunkTables(
+      const std::set<uint64_t>& segments) const;
 
   const std::string path_;
   const StoreOptions options_;

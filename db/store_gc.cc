@@ -25,7 +25,6 @@
 #include "db/store_internal.h"
 #include "rocksdb/convenience.h"
 #include "rocksdb/metadata.h"
-#include "rocksdb/sst_file_reader.h"
 #include "rocksdb/write_batch.h"
 #include "schema/meta_codec.h"
 #include "schema/records.h"
@@ -121,6 +120,7 @@ absl::StatusOr<Store::GcCandidates> Store::FindGcCandidates(
         }
       }));
   c.in_flight = next_save_number_.load();
+  std::map<uint64_t, std::vector<bool>> to_compact;  // with their live chunks
   for (uint64_t seg : c.on_disk) {
     if (seg >= c.in_flight || unreadable.count(seg)) continue;
     auto it = c.stats.find(seg);
@@ -132,12 +132,20 @@ absl::StatusOr<Store::GcCandidates> Store::FindGcCandidates(
     }
     if (!WorthCompacting(it->second, options.min_garbage_fraction)) continue;
     std::optional<std::vector<bool>> live = LiveOrdinals(seg);
-    if (!live) continue;
-    if (absl::Status v = VerifySegmentTables(seg); !v.ok()) {
-      c.damaged.push_back(std::string(v.message()));
+    if (live) to_compact[seg] = *std::move(live);
+  }
+  std::set<uint64_t> segments;
+  for (const auto& [seg, live] : to_compact) segments.insert(seg);
+  const std::map<uint64_t, std::string> damaged = DamagedChunkTables(segments);
+  for (auto& [seg, live] : to_compact) {
+    if (auto d = damaged.find(seg); d != damaged.end()) {
+      c.damaged.push_back(absl::StrCat(
+          "segment ", seg, " is damaged, its garbage not collected (",
+          d->second,
+          "); `ckptdb verify` names it and every step with a damaged chunk"));
       continue;
     }
-    c.plan->live[seg] = *std::move(live);
+    c.plan->live[seg] = std::move(live);
     c.partial.push_back(seg);
   }
   c.stale_records = std::any_of(c.stats.begin(), c.stats.end(), [&](auto& kv) {
@@ -145,30 +153,6 @@ absl::StatusOr<Store::GcCandidates> Store::FindGcCandidates(
            kv.second.live_chunks == 0;
   });
   return c;
-}
-
-absl::Status Store::VerifySegmentTables(uint64_t segment) const {
-  const std::string begin = ChunkKey(segment, 0);
-  const std::string end = ChunkKey(segment, UINT32_MAX);
-  rocksdb::ColumnFamilyMetaData md;
-  db_->GetColumnFamilyMetaData(chunks_cf_, &md);
-  rocksdb::Options options(rocksdb::DBOptions(), cf_options_->chunks);
-  if (options_.env) options.env = options_.env;
-  for (const auto& level : md.levels) {
-    for (const auto& f : level.files) {
-      if (f.largestkey < begin || f.smallestkey > end) continue;
-      rocksdb::SstFileReader reader(options);
-      rocksdb::Status s = reader.Open(f.directory + "/" + f.relative_filename);
-      if (s.ok()) s = reader.VerifyChecksum();
-      if (!s.ok()) {
-        return absl::DataLossError(absl::StrCat(
-            "segment ", segment, " is damaged, its garbage not collected (",
-            f.relative_filename, ": ", s.ToString(),
-            "); `ckptdb verify` names the steps whose chunks it holds"));
-      }
-    }
-  }
-  return absl::OkStatus();
 }
 
 absl::Status Store::DropSegments(const GcCandidates& c) {

@@ -189,8 +189,9 @@ TEST_F(ChunkFilesTest, CodedChunksAndTheirBasesAreReadFromTheirFiles) {
 
 // A damaged dead chunk in a partly dead segment: garbage collection leaves
 // that segment as it is and names it (a compaction meeting the damaged
-// block would stop the database's writes), and everything else works.
-TEST_F(ChunkFilesTest, GcLeavesADamagedSegmentAndNamesIt) {
+// block would stop the database's writes), Verify names it too (no step
+// reads that chunk), and everything else works.
+TEST_F(ChunkFilesTest, GcLeavesADamagedSegmentAndBothItAndVerifyNameIt) {
   Open();
   const Tree second = SaveStepsSharingB(7);
   const std::vector<std::string> files = ChunkTableFiles();
@@ -199,9 +200,16 @@ TEST_F(ChunkFilesTest, GcLeavesADamagedSegmentAndNamesIt) {
   store_.reset();
   FlipByte(files[0], 1000);  // in step 1's "a": dead
   Open();
+  const std::string file = files[0].substr(files[0].rfind('/') + 1);
+  // No step reads the damaged chunk; Verify checks the tables of segments
+  // holding garbage.
   auto verify = store_->Verify({});
   CKPTDB_ASSERT_OK(verify);
-  ASSERT_TRUE(verify->problems.empty()) << verify->problems[0].message;
+  ASSERT_EQ(verify->problems.size(), 1u);
+  EXPECT_EQ(verify->problems[0].step, -1);
+  EXPECT_THAT(verify->problems[0].message,
+              AllOf(HasSubstr("segment 1 ("), HasSubstr("used by no step"),
+                    HasSubstr(file), HasSubstr("block checksum mismatch")));
   for (int round = 0; round < 2; ++round) {
     auto gc = store_->CollectGarbage({});
     CKPTDB_ASSERT_OK(gc);
@@ -209,8 +217,7 @@ TEST_F(ChunkFilesTest, GcLeavesADamagedSegmentAndNamesIt) {
     ASSERT_EQ(gc->damaged_segments.size(), 1u);
     EXPECT_THAT(gc->damaged_segments[0],
                 AllOf(HasSubstr("segment 1 is damaged"),
-                      HasSubstr(files[0].substr(files[0].rfind('/') + 1)),
-                      HasSubstr("block checksum mismatch")));
+                      HasSubstr(file), HasSubstr("block checksum mismatch")));
   }
   EXPECT_EQ(ExpectRestores(2, second), 5u);
   Save(3, StateFor(9));  // still writing

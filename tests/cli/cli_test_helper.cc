@@ -27,6 +27,12 @@
 //                                     "ready" after the first and waits for
 //                                     a line on stdin (or its end) before
 //                                     the last
+//   cli_test_helper make-garbage DB   a manager database (no retention) of
+//                                     step 1 {kept, dropped} and step 2
+//                                     {kept}: 8 KiB float32 arrays of
+//                                     pseudo-random values (no coding), so
+//                                     that deleting step 1 leaves segment 1
+//                                     partly dead
 //   cli_test_helper corrupt-chunk DB STEP PATH
 //                                     flips a byte of the first chunk of an
 //                                     array leaf (item "default")
@@ -239,6 +245,32 @@ int MakeDb2(const std::string& db) {
   static_cast<float*>(h.mutable_data())[1000] += 0.5f;
   *head = Tree(h);
   if (auto s = ckpt.Save(db, tree); !s.ok()) return Fail(s);
+  return 0;
+}
+
+int MakeGarbage(const std::string& db) {
+  std::filesystem::remove_all(db);
+  int64_t clock = kEpochNs;
+  auto mgr = ckptdb::CheckpointManager::Open(db, GoldenOptions(&clock));
+  if (!mgr.ok()) return Fail(mgr.status());
+  uint64_t x = 0x9E3779B97F4A7C15ull;
+  auto random = [&x](int64_t) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    return static_cast<float>(x >> 40);
+  };
+  const Tree kept =
+      Tree(Values<float>(DType::kFloat32, {2048}, Floats(2048, random)));
+  const Tree dropped =
+      Tree(Values<float>(DType::kFloat32, {2048}, Floats(2048, random)));
+  for (int64_t s : {1, 2}) {
+    clock = kEpochNs + s * 60LL * 1000000000LL;
+    Tree t = Tree::Dict({{"kept", kept}});
+    if (s == 1) t.Insert("dropped", dropped);
+    if (auto saved = (*mgr)->Save(s, t); !saved.ok()) {
+      return Fail(saved.status());
+    }
+  }
+  if (auto st = (*mgr)->Close(); !st.ok()) return Fail(st);
   return 0;
 }
 
@@ -466,10 +498,15 @@ int Corrupt(const std::string& db, const std::string& step_s,
         offset = value.size() / 2;
       } else {
         // A Coded value begins like every other FlatBuffer: take a window
-        // of its data (the middle), unique in the files.
-        const size_t from = value.size() >= 256 ? value.size() / 2 : 0;
-        needle = value.substr(from, 64);
-        offset = std::min<size_t>(3, needle.size() / 2);
+        // of its data (the middle), unique in the files; a small value
+        // whole (its first bytes alone can match another chunk's).
+        if (value.size() >= 256) {
+          needle = value.substr(value.size() / 2, 64);
+          offset = 3;
+        } else {
+          needle = value;
+          offset = value.size() / 2;
+        }
       }
     }
     for (auto* h : handles) raw->DestroyColumnFamilyHandle(h);
@@ -488,6 +525,7 @@ int main(int argc, char** argv) {
   if (cmd == "make-db" && argc == 3) return MakeDb(argv[2]);
   if (cmd == "make-db2" && argc == 3) return MakeDb2(argv[2]);
   if (cmd == "make-runs" && argc == 3) return MakeRuns(argv[2]);
+  if (cmd == "make-garbage" && argc == 3) return MakeGarbage(argv[2]);
   if (cmd == "make-runs-retention" && argc == 3) {
     return MakeRunsRetention(argv[2]);
   }
@@ -514,7 +552,7 @@ int main(int argc, char** argv) {
   }
   std::fprintf(
       stderr,
-      "usage: cli_test_helper make-db DB | make-db2 DB | "
+      "usage: cli_test_helper make-db DB | make-db2 DB | make-garbage DB | "
       "make-runs DB | make-runs-retention DB | corrupt-naming DB "
       "RUN | set-custom-retention DB | write-loop DB FIRST COUNT PAUSE_MS | "
       "hold DB "
