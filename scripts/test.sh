@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages, builds ckptdb and runs every test:
-#   1. the C++ suite (CTest: unit, integration, CLI and benchmark smoke tests);
+#   1. the C++ suite (CTest: unit, integration, CLI and benchmark smoke tests,
+#      fuzz targets over their corpora and 4 s of random mutations each);
 #   2. every test binary that runs threads or processes again in a clang
 #      ThreadSanitizer build (scripts/test-tsan.sh; less the single-threaded
 #      data-volume tests), compiled with -Wthread-safety
