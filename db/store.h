@@ -782,10 +782,16 @@ class Store {
   void VerifyStep(int64_t step, const std::shared_ptr<const StepEntry>& entry,
                   const std::function<void(uint64_t bytes)>& progress,
                   VerifyReport* report) const;
-  void VerifyBookkeeping(std::vector<VerifyProblem>* problems) const;
+  // Checks the chunk bookkeeping (store_verify.cc says what) and lists the
+  // segments holding both live and dead chunks in `with_garbage`.
+  void VerifyBookkeeping(std::vector<VerifyProblem>* problems,
+                         std::map<uint64_t, SegmentInfo>* with_garbage) const;
+  void VerifyGarbageTables(const std::map<uint64_t, SegmentInfo>& with_garbage,
+                           std::vector<VerifyProblem>* problems) const;
   // Verifies the block checksums of every chunk table holding chunks of
   // `segments` (read outside the database, SstFileReader): for each
-  // segment with a damaged table, "FILE: what is wrong" of the first.
+  // segment with a damaged or unreadable table, "FILE: what is wrong" of
+  // the first. Files gone since the listing are skipped.
   std::map<uint64_t, std::string> DamagedChunkTables(
       const std::set<uint64_t>& segments) const;
 

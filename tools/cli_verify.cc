@@ -61,11 +61,12 @@ absl::Status RunVerify(const Args& args) {
     }
   }
   internal::VerifyReport report;
-  if (!numbers.empty()) {
+  {
     Progress progress(args, "verify", total);
     // The whole database (no STEP): every step, and the chunk bookkeeping
     // (reference counts, segment records, the tables of chunks no step
-    // uses), which Store::Verify checks only when asked for all steps.
+    // uses), which Store::Verify checks only when asked for all steps;
+    // also when this run has no step (the others' may hold chunks).
     CKPTDB_ASSIGN_OR_RETURN(
         report,
         store->Verify(args.size() > 1 ? numbers : std::vector<int64_t>{},
@@ -154,7 +155,9 @@ Command VerifyCommand() {
       "STEP, and checks that each step's chunk list, its leaves' chunk\n"
       "references and the chunk index agree. Each problem is printed on its\n"
       "own line with its step, item and leaf path; the exit code is 6 if\n"
-      "there is any.\n";
+      "there is any. Without STEP it also checks the database's chunk\n"
+      "bookkeeping (reference counts, segment records, the chunk tables of\n"
+      "segments holding chunks no step uses): lines beginning 'database:'.\n";
   c.flags = {JsonFlag(), NoProgressFlag()};
   c.min_args = 1;
   c.max_args = 2;

@@ -13,13 +13,15 @@
 // edits to one input: a flipped bit, a byte or a 2/4/8-byte integer set to
 // an edge value, a range deleted, a range of this or another input
 // inserted, a cut. --seed N repeats a run (the seed is printed); a crash
-// writes the input it crashed on to --crash-file (default
-// fuzz-crash-input) before the process dies, to be added to regressions/.
+// (a signal handler on its own stack: stack overflows too) or an input
+// running for 20 s writes that input to --crash-file (default
+// fuzz-crash-input) and fails the run; add it to regressions/.
 #include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -31,6 +33,7 @@
 #include <iterator>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
@@ -39,33 +42,76 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// What the signal handler writes out: the input being run.
-const std::string* current_input = nullptr;
+// What the signal handler and the watchdog write out: the input being run.
+std::atomic<const std::string*> current_input{nullptr};
+std::atomic<uint64_t> runs_started{0};
 const char* crash_file = "fuzz-crash-input";
+// An input that runs this long is a hang.
+constexpr int kHangSeconds = 20;
 
-void OnCrash(int sig) {
-  if (current_input != nullptr) {
-    const int fd = open(crash_file, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd >= 0) {
-      ssize_t ignored = write(fd, current_input->data(), current_input->size());
-      (void)ignored;
-      close(fd);
-    }
-    static const char kMsg[] = "fuzz_mutate: crashed; the input is in ";
-    ssize_t ignored = write(2, kMsg, sizeof(kMsg) - 1);
-    ignored = write(2, crash_file, strlen(crash_file));
-    ignored = write(2, "\n", 1);
+// Writes the current input to crash_file and `why` to stderr; only
+// async-signal-safe calls.
+void SaveCurrentInput(const char* why) {
+  const std::string* input = current_input.load();
+  if (input == nullptr) return;
+  const int fd = open(crash_file, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd >= 0) {
+    ssize_t ignored = write(fd, input->data(), input->size());
+    (void)ignored;
+    close(fd);
+  }
+  for (const char* part : {"fuzz_mutate: ", why, "; the input is in ",
+                           static_cast<const char*>(crash_file), "\n"}) {
+    ssize_t ignored = write(2, part, strlen(part));
     (void)ignored;
   }
-  signal(sig, SIG_DFL);
-  raise(sig);
+}
+
+void OnCrash(int sig) {
+  SaveCurrentInput("crashed");
+  raise(sig);  // SA_RESETHAND: the default action now
+}
+
+// On an alternate stack, so that a stack overflow is caught too.
+void InstallCrashHandlers() {
+  static char alternate[1 << 16];
+  stack_t ss{};
+  ss.ss_sp = alternate;
+  ss.ss_size = sizeof(alternate);
+  sigaltstack(&ss, nullptr);
+  struct sigaction sa {};
+  sa.sa_handler = OnCrash;
+  sa.sa_flags = SA_ONSTACK | SA_RESETHAND;
+  sigemptyset(&sa.sa_mask);
+  for (int sig : {SIGSEGV, SIGABRT, SIGBUS, SIGFPE, SIGILL}) {
+    sigaction(sig, &sa, nullptr);
+  }
+}
+
+// Fails the run when one input has run for kHangSeconds.
+void WatchForHangs() {
+  std::thread([] {
+    uint64_t last = runs_started.load();
+    int still = 0;
+    for (;;) {
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+      const uint64_t now = runs_started.load();
+      still = (now == last && current_input.load() != nullptr) ? still + 1 : 0;
+      last = now;
+      if (still >= kHangSeconds) {
+        SaveCurrentInput("an input ran for 20 s (a hang)");
+        std::_Exit(1);
+      }
+    }
+  }).detach();
 }
 
 void Run(const std::string& input) {
-  current_input = &input;
+  current_input.store(&input);
+  runs_started.fetch_add(1);
   LLVMFuzzerTestOneInput(reinterpret_cast<const uint8_t*>(input.data()),
                          input.size());
-  current_input = nullptr;
+  current_input.store(nullptr);
 }
 
 // One to four random edits of `in`, `other` the source of inserted bytes.
@@ -161,9 +207,8 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
-  for (int sig : {SIGSEGV, SIGABRT, SIGBUS, SIGFPE, SIGILL}) {
-    signal(sig, OnCrash);
-  }
+  InstallCrashHandlers();
+  WatchForHangs();
   for (size_t i = 0; i < files.size(); ++i) {
     std::fprintf(stderr, "%s\n", files[i].c_str());
     Run(inputs[i]);
