@@ -2,27 +2,27 @@
 // first restores without a target in a new process, which fill new buffers
 // of the restore buffer pool (util/buffer_pool.cc). `save` writes a ~1 GiB
 // tree of 167 float32 arrays (4 KiB .. 64 MiB, random bytes, the shapes of
-// bench/probe/w1_save_restore.cc) to DIR (default /tmp/ckptdb_first_restore);
-// without it, the probe restores DIR three times and prints each time: the
-// first fills new buffers, the second too (the first's arrays are still
-// alive), the third reuses the second's. Build (after building ./build):
+// bench/probe/w1_save_restore.cc; probe_tree.h) to DIR (default
+// /tmp/ckptdb_first_restore); without it, the probe restores DIR three times
+// and prints each time: the first fills new buffers, the second too (the
+// first's arrays are still alive), the third reuses the second's. Build (after
+// building ./build):
 //   LIBS=$(cd build && ninja -t commands tools/ckptdb | tail -1 |
 //     sed 's/^.*tools\/ckptdb  tools\/libckptdb_cli_lib.a//; s/&&.*//;
 //          s/ libckptdb/ build\/libckptdb/g')
-//   g++ -O2 -std=c++17 -Iapi bench/probe/first_restore.cc -o /tmp/first \
+//   g++ -O2 -std=c++17 -I. -Iapi bench/probe/first_restore.cc -o /tmp/first \
 //     $LIBS -lpthread
 //   /tmp/first save [DIR]; for i in 1 2 3; do /tmp/first [DIR]; done
 // To compare with 4 KiB pages, link a libckptdb_util.a built without
 // AskForHugePages.
-#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <random>
 #include <string>
 #include <vector>
 
+#include "bench/probe/probe_tree.h"
 #include "ckptdb/checkpointer.h"
 
 namespace {
@@ -35,26 +35,9 @@ double Now() {
 
 int Save(const std::string& dir) {
   std::filesystem::remove_all(dir);
-  std::vector<size_t> sizes;
+  std::vector<uint64_t> buf;
   size_t total = 0;
-  std::mt19937_64 rng(1);
-  while (total < (1ull << 30)) {
-    const size_t s = std::min<size_t>(4096ull << (rng() % 15), 64u << 20);
-    sizes.push_back(s);
-    total += s;
-  }
-  std::vector<uint64_t> buf(total / 8);
-  for (uint64_t& w : buf) w = rng();
-  char* bytes = reinterpret_cast<char*>(buf.data());
-  ckptdb::Tree tree = ckptdb::Tree::Dict();
-  size_t off = 0;
-  for (size_t i = 0; i < sizes.size(); ++i) {
-    tree.Insert("a" + std::to_string(i),
-                ckptdb::Array::Borrow(ckptdb::DType::kFloat32,
-                                      {static_cast<int64_t>(sizes[i] / 4)},
-                                      bytes + off));
-    off += sizes[i];
-  }
+  const ckptdb::Tree tree = ckptdb::probe::MakeProbeTree(&buf, &total);
   const absl::Status s = ckptdb::Checkpointer().Save(dir, tree);
   if (!s.ok()) std::printf("%s\n", s.ToString().c_str());
   return s.ok() ? 0 : 1;

@@ -27,11 +27,11 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
-#include <random>
 #include <string>
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "bench/probe/probe_tree.h"
 #include "db/store.h"
 
 namespace ckptdb::internal {
@@ -67,27 +67,10 @@ int Main(int argc, char** argv) {
     if (!std::strcmp(argv[i], "--reps")) reps = std::max(1, atoi(argv[i + 1]));
     if (!std::strcmp(argv[i], "--dir")) dir = argv[i + 1];
   }
-  std::vector<size_t> sizes;
+  std::vector<uint64_t> buf;
   size_t total = 0;
-  std::mt19937_64 rng(1);
-  while (total < (1ull << 30)) {
-    const size_t s = std::min<size_t>(4096ull << (rng() % 15), 64u << 20);
-    sizes.push_back(s);
-    total += s;
-  }
-  std::vector<uint64_t> buf(total / 8);
-  for (uint64_t& w : buf) w = rng();
-  char* bytes = reinterpret_cast<char*>(buf.data());
-  Tree tree = Tree::Dict();
-  size_t off = 0;
-  for (size_t i = 0; i < sizes.size(); ++i) {
-    tree.Insert(
-        "a" + std::to_string(i),
-        Array::Borrow(DType::kFloat32, {static_cast<int64_t>(sizes[i] / 4)},
-                      bytes + off));
-    off += sizes[i];
-  }
-  std::printf("%zu arrays, %.2f GiB, %d saves\n", sizes.size(),
+  const Tree tree = probe::MakeProbeTree(&buf, &total);
+  std::printf("%zu arrays, %.2f GiB, %d saves\n", tree.size(),
               total / 1073741824.0, reps);
 
   const std::vector<std::string> points = {
