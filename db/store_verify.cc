@@ -172,10 +172,9 @@ absl::StatusOr<VerifyReport> Store::Verify(
 
 // The chunk bookkeeping, when every step is verified: every chunk_index
 // entry and segment record decodes, every chunk a step lists has an entry,
-// every entry's reference count equals the steps listing it plus the
-// patches based on it (when every step's chunk list reads), and the chunk
-// tables of segments holding live and dead chunks pass their block
-// checksums.
+// and every entry's reference count equals the steps listing it plus the
+// patches based on it (when every step's chunk list reads); the segments
+// holding live and dead chunks go to VerifyGarbageTables.
 void Store::VerifyBookkeeping(
     std::vector<VerifyProblem>* problems,
     std::map<uint64_t, SegmentInfo>* with_garbage) const {
@@ -288,12 +287,16 @@ std::map<uint64_t, std::string> Store::DamagedChunkTables(
   if (options_.env) options.env = options_.env;
   for (const auto& level : md.levels) {
     for (const auto& f : level.files) {
+      uint64_t first, last;
+      uint32_t ordinal;
+      if (!ParseChunkKey(f.smallestkey, &first, &ordinal) ||
+          !ParseChunkKey(f.largestkey, &last, &ordinal)) {
+        continue;  // not a chunk table (SegmentsOnDisk skips it too)
+      }
       std::vector<uint64_t> held;  // of `segments`, those the file overlaps
-      for (uint64_t seg : segments) {
-        if (f.largestkey >= ChunkKey(seg, 0) &&
-            f.smallestkey <= ChunkKey(seg, UINT32_MAX)) {
-          held.push_back(seg);
-        }
+      for (auto it = segments.lower_bound(first);
+           it != segments.end() && *it <= last; ++it) {
+        held.push_back(*it);
       }
       if (held.empty()) continue;
       const std::string path = f.directory + "/" + f.relative_filename;

@@ -217,8 +217,8 @@ TEST_F(ChunkFilesTest, GcLeavesADamagedSegmentAndBothItAndVerifyNameIt) {
     EXPECT_EQ(gc->segments_compacted, 0u);
     ASSERT_EQ(gc->damaged_segments.size(), 1u);
     EXPECT_THAT(gc->damaged_segments[0],
-                AllOf(HasSubstr("segment 1 is damaged"),
-                      HasSubstr(file), HasSubstr("block checksum mismatch")));
+                AllOf(HasSubstr("segment 1 is damaged"), HasSubstr(file),
+                      HasSubstr("block checksum mismatch")));
   }
   EXPECT_EQ(ExpectRestores(2, second), 5u);
   Save(3, StateFor(9));  // still writing
