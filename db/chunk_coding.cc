@@ -129,11 +129,12 @@ bool EncodePlaneChunk(absl::string_view bytes, absl::string_view base_bytes,
 ChunkKind CodeAgainstBase(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* chunks,
                           const ChunkCoding& coding, int width,
                           absl::string_view bytes, absl::string_view key,
-                          const ChunkLocation& base, std::string* value) {
+                          const ChunkLocation& base, std::string* value,
+                          const StoredValueReader* read_base) {
   rocksdb::PinnableSlice pinned;
   // Code only against verified bytes.
   auto base_bytes = ReadBase(db, chunks, base, "base", &pinned, &BaseBuffer(),
-                             /*verify=*/true, nullptr);
+                             /*verify=*/true, read_base);
   if (!base_bytes.ok()) return ChunkKind::kFull;
   if (coding.patch_max_fraction > 0 &&
       EncodePatch(bytes, *base_bytes, base, coding.patch_page_bytes,
@@ -223,11 +224,12 @@ absl::StatusOr<absl::string_view> Decode(
 
 void CodeChunk(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* chunks,
                const ChunkCoding& coding, int width, absl::string_view bytes,
-               absl::string_view key, ChunkJob* j, std::string* value) {
+               absl::string_view key, ChunkJob* j, std::string* value,
+               const StoredValueReader* read_base) {
   j->chunk.kind = ChunkKind::kFull;
   if (j->base) {
-    j->chunk.kind =
-        CodeAgainstBase(db, chunks, coding, width, bytes, key, *j->base, value);
+    j->chunk.kind = CodeAgainstBase(db, chunks, coding, width, bytes, key,
+                                    *j->base, value, read_base);
     if (j->chunk.kind == ChunkKind::kFull) j->base.reset();
   }
   if (j->chunk.kind == ChunkKind::kFull && coding.compress_chunks &&

@@ -54,19 +54,15 @@ bool CodePlanesWithin(absl::string_view bytes, absl::string_view base_bytes,
 rocksdb::ReadOptions ChunkReadOptions();
 
 // Chooses how job `j`'s chunk `bytes` (elements of `width` bytes) is stored,
-// stored under `key`: as a Patch or Delta of j->base (read from `chunks`
-// and verified first; dropped when it is unreadable or neither pays), as a
+// stored under `key`: as a Patch or Delta of j->base (read by `read_base`
+// when given and it can, else from `chunks`, and verified first; dropped
+// when it is unreadable or neither pays), as a
 // Compressed chunk, or Full. Sets j->chunk.kind and stored_size; *value is
 // the value to write unless the chunk is Full (then `bytes` verbatim).
 void CodeChunk(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* chunks,
                const ChunkCoding& coding, int width, absl::string_view bytes,
-               absl::string_view key, ChunkJob* j, std::string* value);
-
-// Reads chunk `c`'s stored value (c.stored_size bytes, its entry checked)
-// into *out by a way other than RocksDB's Get -- straight from its file
-// (db/chunk_files.h); false to read it through Get.
-using StoredValueReader =
-    std::function<bool(const ChunkLocation& c, std::string* out)>;
+               absl::string_view key, ChunkJob* j, std::string* value,
+               const StoredValueReader* read_base = nullptr);
 
 // The verified bytes of chunk `c`, whose stored value is `value` under
 // `key`: `value` itself for a Full chunk, otherwise decoded into `direct`

@@ -205,13 +205,12 @@ bool ChunkFiles::Lay(File* file) {
 }
 
 ChunkFiles::Batch::~Batch() {
-  for (const Open& o : open_) ::close(o.fd);
+  absl::MutexLock lock(&mu_);
+  for (int i = 0; i < open_count_; ++i) ::close(open_[i].fd);
 }
 
 ChunkFiles::Place ChunkFiles::Batch::Locate(const ChunkLocation& c) {
-  // Each open file holds an fd besides RocksDB's own: a restore over very
-  // many files reads the rest through RocksDB.
-  constexpr size_t kMaxOpenFiles = 64;
+  absl::MutexLock batch_lock(&mu_);
   if (!have_table_) {
     table_ = files_->Table();
     have_table_ = true;
@@ -230,7 +229,7 @@ ChunkFiles::Place ChunkFiles::Batch::Locate(const ChunkLocation& c) {
   }
   auto it = open_index_.find(file.get());
   if (it == open_index_.end()) {
-    if (open_.size() >= kMaxOpenFiles) return {};
+    if (open_count_ >= kMaxOpenFiles) return {};
     const int fd = ::open(file->path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) return {};  // removed since: RocksDB reads it elsewhere
     // The same name, another file (the database re-created under a view
@@ -241,11 +240,10 @@ ChunkFiles::Place ChunkFiles::Batch::Locate(const ChunkLocation& c) {
       ::close(fd);
       return {};
     }
-    open_.push_back({file, fd});
-    it = open_index_.emplace(file.get(), static_cast<int>(open_.size() - 1))
-             .first;
+    open_[open_count_] = {file, fd};
+    it = open_index_.emplace(file.get(), open_count_++).first;
   }
-  absl::MutexLock lock(&file->mu);  // offsets never change once laid
+  absl::MutexLock file_lock(&file->mu);  // offsets never change once laid
   return {it->second, file->offsets[c.ordinal - file->first]};
 }
 
@@ -270,6 +268,15 @@ bool ChunkFiles::Batch::Read(const Place& place, const ChunkLocation& c,
   }
   files_->direct_reads_.fetch_add(1, std::memory_order_relaxed);
   return true;
+}
+
+StoredValueReader ChunkFiles::ValueReader(Batch* batch) {
+  return [batch](const ChunkLocation& c, std::string* out) {
+    const Place place = batch->Locate(c);
+    if (place.file < 0) return false;
+    out->resize(c.stored_size);
+    return batch->Read(place, c, out->data());
+  };
 }
 
 std::string ChunkFiles::Batch::Describe(const Place& place) const {

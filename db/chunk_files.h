@@ -17,6 +17,7 @@
 #ifndef CKPTDB_DB_CHUNK_FILES_H_
 #define CKPTDB_DB_CHUNK_FILES_H_
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <map>
@@ -51,7 +52,8 @@ class ChunkFiles {
   };
 
   // The direct reads of one restore: its files stay open until it is
-  // destroyed. Locate is not thread-safe; Read is.
+  // destroyed. Thread-safe (a restore's threads locate coded chunks' bases
+  // as they decode them).
   class Batch {
    public:
     explicit Batch(ChunkFiles* files) : files_(files) {}
@@ -60,8 +62,8 @@ class ChunkFiles {
     Batch& operator=(const Batch&) = delete;
 
     // Where `c` can be read directly; file -1 when it cannot (not in a file
-    // laid out as above, or the file is gone).
-    Place Locate(const ChunkLocation& c);
+    // laid out as above, or the file is gone, or 64 files are open).
+    Place Locate(const ChunkLocation& c) ABSL_LOCKS_EXCLUDED(mu_);
     // Reads the stored value of `c` (c.stored_size bytes) at `place` into
     // `dest`. False, with nothing to report, when the file does not hold
     // that chunk there (or cannot be read): the caller reads it through
@@ -72,16 +74,30 @@ class ChunkFiles {
     std::string Describe(const Place& place) const;
 
    private:
+    // Each open file holds an fd besides RocksDB's own: a restore over very
+    // many files reads the rest through RocksDB.
+    static constexpr int kMaxOpenFiles = 64;
+
     struct Open {
       std::shared_ptr<File> file;
       int fd = -1;
     };
     ChunkFiles* const files_;
-    std::vector<std::shared_ptr<File>> table_;  // the files, by first key
-    bool have_table_ = false;
-    std::vector<Open> open_;
-    std::map<const File*, int> open_index_;
+    absl::Mutex mu_;
+    // The files, by first key.
+    std::vector<std::shared_ptr<File>> table_ ABSL_GUARDED_BY(mu_);
+    bool have_table_ ABSL_GUARDED_BY(mu_) = false;
+    // Slots [0, open_count_) are filled under mu_ and never change after:
+    // Read uses the slot of a Place that Locate returned, without the lock
+    // (the lock Locate took orders the slot's writing before it).
+    std::array<Open, kMaxOpenFiles> open_;
+    int open_count_ ABSL_GUARDED_BY(mu_) = 0;
+    std::map<const File*, int> open_index_ ABSL_GUARDED_BY(mu_);
   };
+
+  // Read() of `batch` as a StoredValueReader: a chunk's stored value from
+  // its file where `batch` can locate it. `batch` must outlive the result.
+  static StoredValueReader ValueReader(Batch* batch);
 
   // Chunks read directly and chunks that turned out not to be where their
   // file's layout put them (read through RocksDB), since this object was

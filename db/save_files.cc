@@ -2,11 +2,13 @@
 // (the new chunks) and the step file (the step's ChunkList and tree-node
 // records), each with RocksDB's SstFileWriter, which fsyncs on Finish.
 #include <filesystem>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "ckptdb/status.h"
 #include "core/byte_planes.h"
 #include "db/chunk_coding.h"
+#include "db/chunk_files.h"
 #include "db/rocks_util.h"
 #include "db/save_plan.h"
 #include "db/store.h"
@@ -27,9 +29,10 @@ namespace fs = std::filesystem;
 // what was planned (a borrowed array changed during the save).
 rocksdb::Status WritePart(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* chunks,
                           const rocksdb::Options& options,
-                          const ChunkCoding& coding, const std::string& file,
-                          size_t begin, size_t end, SavePlan* plan,
-                          int64_t* changed) {
+                          const ChunkCoding& coding,
+                          const StoredValueReader* read_base,
+                          const std::string& file, size_t begin, size_t end,
+                          SavePlan* plan, int64_t* changed) {
   // Keep the written pages cached: a restore soon after reads them.
   // EnvOptions(options) carries options.bytes_per_sync (writeback_bytes).
   rocksdb::SstFileWriter writer(rocksdb::EnvOptions(options), options, chunks,
@@ -42,7 +45,7 @@ rocksdb::Status WritePart(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* chunks,
     absl::string_view bytes = ChunkBytes(*plan, j, &buf);
     const std::string key = ChunkKey(j.chunk.segment, j.chunk.ordinal);
     const int width = PlaneWidth(DTypeSize(plan->array(j).stored_dtype));
-    CodeChunk(db, chunks, coding, width, bytes, key, &j, &value);
+    CodeChunk(db, chunks, coding, width, bytes, key, &j, &value, read_base);
     s = writer.Put(key, j.chunk.kind == ChunkKind::kFull ? ToSlice(bytes)
                                                          : ToSlice(value));
     // Hashing after the write: equal means what was written is what was
@@ -89,12 +92,22 @@ absl::Status Store::WriteSegmentFiles(const StepSaveRequest& req,
   coding.patch_page_bytes = options_.patch_page_bytes;
   coding.delta_chunks = options_.delta_chunks;
   coding.compress_chunks = options_.compress_chunks;
+  // Patch and Delta bases are read from their files where they can be
+  // (their hash is checked before a chunk is coded against them): RocksDB
+  // would also verify their block checksums, in software.
+  std::optional<ChunkFiles::Batch> bases;
+  StoredValueReader read_base;
+  if (chunk_files_ != nullptr) {
+    bases.emplace(chunk_files_.get());
+    read_base = ChunkFiles::ValueReader(&*bases);
+  }
   std::vector<rocksdb::Status> statuses(parts.size());
   std::vector<int64_t> changed(parts.size(), -1);
   SavePool()->ParallelFor(parts.size(), [&](size_t p) {
-    statuses[p] = WritePart(db_.get(), chunks_cf_, options, coding,
-                            files->segment_files[p], parts[p].first,
-                            parts[p].second, plan, &changed[p]);
+    statuses[p] =
+        WritePart(db_.get(), chunks_cf_, options, coding,
+                  bases ? &read_base : nullptr, files->segment_files[p],
+                  parts[p].first, parts[p].second, plan, &changed[p]);
   });
   for (size_t p = 0; p < parts.size(); ++p) {
     if (changed[p] < 0) continue;

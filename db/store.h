@@ -741,21 +741,23 @@ class Store {
   }
   absl::StatusOr<StoredItem> ReadItemImpl(const std::string& run, int64_t step,
                                           absl::string_view item) const;
-  // Reads chunk `chunk` of array node `node`, verified, and hands its
-  // decoded bytes to `consume`. A chunk stored encoded is decoded into
-  // `direct` (its size in bytes) when that is given, else into `scratch`.
+  // Reads chunk `chunk` of array node `node` through RocksDB, verified, and
+  // hands its decoded bytes to `consume`. A chunk stored encoded is decoded
+  // into `direct` (its size in bytes) when that is given, else into
+  // `scratch`; a Patch's or Delta's base is read by `read_base` when given
+  // and it can, else through RocksDB too.
   absl::Status ReadChunk(
       const StoredItem& item, uint32_t node, size_t chunk, std::string* scratch,
       const std::function<absl::Status(absl::string_view bytes)>& consume,
-      char* direct = nullptr) const;
-  // ReadChunk's second half: decodes the chunk's stored `value` (a Patch's
-  // or Delta's base read from its file where it can be) and passes the
-  // verified bytes to `consume`.
+      char* direct = nullptr,
+      const StoredValueReader* read_base = nullptr) const;
+  // ReadChunk's second half: decodes the chunk's stored `value`, stored
+  // under `key`, and passes the verified bytes to `consume`.
   absl::Status DecodeStoredChunk(
       const StoredItem& item, uint32_t node, size_t chunk,
-      absl::string_view value, std::string* scratch,
+      absl::string_view key, absl::string_view value, std::string* scratch,
       const std::function<absl::Status(absl::string_view bytes)>& consume,
-      char* direct) const;
+      char* direct, const StoredValueReader* read_base) const;
   // NotFound if the item's step was deleted or replaced since it was read.
   absl::Status CheckStillCommitted(const StoredItem& item) const;
   // ReadArrays of whole arrays and of boxes of inline or grid arrays.

@@ -134,9 +134,8 @@ absl::StatusOr<Store::GcCandidates> Store::FindGcCandidates(
     std::optional<std::vector<bool>> live = LiveOrdinals(seg);
     if (live) to_compact[seg] = *std::move(live);
   }
-  std::set<uint64_t> segments;
-  for (const auto& [seg, live] : to_compact) segments.insert(seg);
-  const std::map<uint64_t, std::string> damaged = DamagedChunkTables(segments);
+  const std::map<uint64_t, std::string> damaged =
+      DamagedChunkTables(SegmentsOf(to_compact));
   for (auto& [seg, live] : to_compact) {
     if (auto d = damaged.find(seg); d != damaged.end()) {
       c.damaged.push_back(absl::StrCat(

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,14 @@ inline rocksdb::Slice ToSlice(absl::string_view s) {
 inline std::string& Staging() {
   thread_local std::string buf;
   return buf;
+}
+
+// The keys of a map of segments (DamagedChunkTables' argument).
+template <typename Map>
+std::set<uint64_t> SegmentsOf(const Map& by_segment) {
+  std::set<uint64_t> segments;
+  for (const auto& entry : by_segment) segments.insert(entry.first);
+  return segments;
 }
 
 // The names, sizes and modification times of a database's CURRENT,

@@ -169,7 +169,7 @@ absl::StatusOr<StoredItem> Store::ReadItemImpl(const std::string& run,
 absl::Status Store::ReadChunk(
     const StoredItem& item, uint32_t node, size_t chunk, std::string* scratch,
     const std::function<absl::Status(absl::string_view bytes)>& consume,
-    char* direct) const {
+    char* direct, const StoredValueReader* read_base) const {
   const StoredNode& n = item.nodes[node];
   const ChunkLocation& c = n.chunks[chunk];
   auto where = [&] { return ChunkWhere(item, node, chunk); };
@@ -185,35 +185,21 @@ absl::Status Store::ReadChunk(
         absl::StrCat(where(), " is corrupt: ", s.getState()));
   }
   if (!s.ok()) return FromRocks(s, where());
-  return DecodeStoredChunk(item, node, chunk, ToView(v), scratch, consume,
-                           direct);
+  return DecodeStoredChunk(item, node, chunk, key, ToView(v), scratch, consume,
+                           direct, read_base);
 }
 
 absl::Status Store::DecodeStoredChunk(
-    const StoredItem& item, uint32_t node, size_t chunk,
+    const StoredItem& item, uint32_t node, size_t chunk, absl::string_view key,
     absl::string_view value, std::string* scratch,
     const std::function<absl::Status(absl::string_view bytes)>& consume,
-    char* direct) const {
+    char* direct, const StoredValueReader* read_base) const {
   const ChunkLocation& c = item.nodes[node].chunks[chunk];
-  // A Patch or Delta chunk's base, stored whole, is read from its file:
-  // RocksDB would read it and verify its block checksum, one more pass over
-  // a whole chunk (the decoded chunk's hash covers the base).
-  StoredValueReader from_file;
-  if (chunk_files_ != nullptr && c.kind != ChunkKind::kFull) {
-    from_file = [this](const ChunkLocation& base, std::string* out) {
-      ChunkFiles::Batch files(chunk_files_.get());
-      const ChunkFiles::Place place = files.Locate(base);
-      if (place.file < 0) return false;
-      out->resize(base.stored_size);
-      return files.Read(place, base, out->data());
-    };
-  }
-  CKPTDB_ASSIGN_OR_RETURN(
-      absl::string_view bytes,
-      DecodeChunk(
-          db_.get(), chunks_cf_, c, ChunkKey(c.segment, c.ordinal), value,
-          [&] { return ChunkWhere(item, node, chunk); }, scratch, direct,
-          from_file ? &from_file : nullptr));
+  CKPTDB_ASSIGN_OR_RETURN(absl::string_view bytes,
+                          DecodeChunk(
+                              db_.get(), chunks_cf_, c, key, value,
+                              [&] { return ChunkWhere(item, node, chunk); },
+                              scratch, direct, read_base));
   return consume(bytes);
 }
 
@@ -307,15 +293,21 @@ absl::Status Store::ReadArraysDirect(
   }
   // Chunks are read from their files (db/chunk_files.h), stored whole or
   // coded; any the files do not hold where expected, through RocksDB.
+  // A Patch's or Delta's base is read from its file too: RocksDB would also
+  // verify its block checksum, one more pass over a whole chunk (the decoded
+  // chunk's hash covers the base).
   std::optional<ChunkFiles::Batch> files;
   std::vector<ChunkFiles::Place> places(work.size());
+  StoredValueReader bases_from_files;
   if (chunk_files_ != nullptr) {
     files.emplace(chunk_files_.get());
     for (size_t w = 0; w < work.size(); ++w) {
       const StoredNode& n = item.nodes[reads[work[w].read].node];
       places[w] = files->Locate(n.chunks[work[w].chunk]);
     }
+    bases_from_files = ChunkFiles::ValueReader(&*files);
   }
+  const StoredValueReader* read_base = files ? &bases_from_files : nullptr;
   absl::Mutex err_mu;
   absl::Status first_error;
   std::atomic<bool> failed{false};
@@ -341,13 +333,15 @@ absl::Status Store::ReadArraysDirect(
       std::string& value = CodedValue();
       value.resize(n.chunks[c].stored_size);
       if (files->Read(places[w], n.chunks[c], value.data())) {
-        read = DecodeStoredChunk(item, rd.node, c, value, &Staging(), place,
-                                 direct);
+        read = DecodeStoredChunk(
+            item, rd.node, c,
+            ChunkKey(n.chunks[c].segment, n.chunks[c].ordinal), value,
+            &Staging(), place, direct, read_base);
       }
     }
-    absl::Status s =
-        read ? *std::move(read)
-             : ReadChunk(item, rd.node, c, &Staging(), place, direct);
+    absl::Status s = read ? *std::move(read)
+                          : ReadChunk(item, rd.node, c, &Staging(), place,
+                                      direct, read_base);
     if (!s.ok()) {
       absl::MutexLock l(&err_mu);
       if (first_error.ok()) first_error = s;

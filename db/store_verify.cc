@@ -263,9 +263,7 @@ void Store::VerifyBookkeeping(
 void Store::VerifyGarbageTables(
     const std::map<uint64_t, SegmentInfo>& with_garbage,
     std::vector<VerifyProblem>* problems) const {
-  std::set<uint64_t> segments;
-  for (const auto& [seg, si] : with_garbage) segments.insert(seg);
-  for (const auto& [seg, what] : DamagedChunkTables(segments)) {
+  for (const auto& [seg, what] : DamagedChunkTables(SegmentsOf(with_garbage))) {
     const SegmentInfo& si = with_garbage.at(seg);
     problems->push_back(
         {-1, "", "",

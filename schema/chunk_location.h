@@ -5,6 +5,8 @@
 #define CKPTDB_SCHEMA_CHUNK_LOCATION_H_
 
 #include <cstdint>
+#include <functional>
+#include <string>
 
 #include "util/hash.h"
 
@@ -39,6 +41,12 @@ struct ChunkLocation {
            a.stored_size == b.stored_size && a.kind == b.kind;
   }
 };
+
+// Reads chunk `c`'s stored value (c.stored_size bytes, its entry checked,
+// its bytes not) into *out by a way other than RocksDB's Get -- straight
+// from its file (db/chunk_files.h); false to read it through Get.
+using StoredValueReader =
+    std::function<bool(const ChunkLocation& c, std::string* out)>;
 
 }  // namespace ckptdb::internal
 

@@ -163,17 +163,27 @@ TEST_F(ChunkFilesTest, ReadsStayExactAfterGcRewritesAPartlyDeadSegment) {
 
 // Coded chunks (here Deltas of the previous step's chunks) are read from
 // their files too, and so are their bases; the bytes come back exactly.
+// StateFor(seed) with every element of "a" moved a little (a training
+// step): step 2's chunks of "a" are coded against step 1's.
+Tree DriftedA(const Tree& first) {
+  Array drift = first["a"].array().AsType(DType::kFloat32);
+  float* d = static_cast<float*>(drift.mutable_data());
+  for (int64_t i = 0; i < drift.num_elements(); ++i) d[i] += 1e-3f * (i % 5);
+  return Tree::Dict({{"a", Tree::FromArray(std::move(drift))},
+                     {"b", first["b"]},
+                     {"step", Tree::Int(2)}});
+}
+
 TEST_F(ChunkFilesTest, CodedChunksAndTheirBasesAreReadFromTheirFiles) {
   Open(/*direct_reads=*/true, /*coded=*/true);
   const Tree first = StateFor(10);
   Save(1, first);
-  Array drift = first["a"].array().AsType(DType::kFloat32);
-  float* d = static_cast<float*>(drift.mutable_data());
-  for (int64_t i = 0; i < drift.num_elements(); ++i) d[i] += 1e-3f * (i % 5);
-  const Tree second = Tree::Dict({{"a", Tree::FromArray(std::move(drift))},
-                                  {"b", first["b"]},
-                                  {"step", Tree::Int(2)}});
+  EXPECT_EQ(store_->direct_read_stats().direct, 0u);
+  const Tree second = DriftedA(first);
   Save(2, second);
+  // The save read the base of each of the 4 changed chunks of "a" (step
+  // 1's, stored whole) from its file.
+  EXPECT_EQ(store_->direct_read_stats().direct, 4u);
   Open(/*direct_reads=*/true, /*coded=*/true);
   auto item = store_->ReadItem(2, "default");
   CKPTDB_ASSERT_OK(item);
@@ -186,6 +196,28 @@ TEST_F(ChunkFilesTest, CodedChunksAndTheirBasesAreReadFromTheirFiles) {
   // Every chunk of step 2 and every coded chunk's base, from the files.
   EXPECT_EQ(store_->direct_read_stats().direct, 5u + coded);
   EXPECT_EQ(store_->direct_read_stats().misplaced, 0u);
+}
+
+// A save codes a chunk only against a base whose hash checks: a base
+// damaged in its file is not used, and the chunk is stored whole.
+TEST_F(ChunkFilesTest, ASaveDoesNotCodeAgainstADamagedBase) {
+  Open(/*direct_reads=*/true, /*coded=*/true);
+  const Tree first = StateFor(11);
+  Save(1, first);
+  const std::vector<std::string> files = ChunkTableFiles();
+  ASSERT_EQ(files.size(), 1u);
+  FlipByte(files[0], 1000);  // in the first chunk of "a"
+  const Tree second = DriftedA(first);
+  Save(2, second);
+  EXPECT_EQ(store_->direct_read_stats().direct, 4u);
+  auto item = store_->ReadItem(2, "default");
+  CKPTDB_ASSERT_OK(item);
+  const StoredNode& a = item->nodes[1];
+  ASSERT_EQ(a.key, "a");
+  ASSERT_EQ(a.chunks.size(), 4u);
+  EXPECT_EQ(a.chunks[0].kind, ChunkKind::kFull);
+  EXPECT_NE(a.chunks[1].kind, ChunkKind::kFull);
+  EXPECT_EQ(ExpectRestores(2, second), 5u);
 }
 
 // A damaged dead chunk in a partly dead segment: garbage collection leaves
