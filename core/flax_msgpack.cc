@@ -140,6 +140,15 @@ class Decoder {
     pos_ += n;
     return v;
   }
+  // A container of `n` values at `at`: refused before any is decoded when
+  // they alone would pass the limit on values (each is at least one).
+  absl::Status Expect(size_t at, uint64_t n) {
+    if (n > opts_.max_nodes - std::min(nodes_, opts_.max_nodes)) {
+      return Error(at, absl::StrCat("more than ", opts_.max_nodes,
+                                    " values in one file (the limit)"));
+    }
+    return absl::OkStatus();
+  }
   absl::Status Enter(size_t at) {
     if (++depth_ > opts_.max_depth) {
       return Error(at, absl::StrCat("nesting deeper than ", opts_.max_depth));
@@ -267,6 +276,7 @@ absl::StatusOr<Tree> Decoder::Map(size_t at, uint64_t n) {
     return Error(at, absl::StrCat("map of ", n, " entries cannot fit in the ",
                                   end_ - pos_, " bytes left"));
   }
+  if (absl::Status s = Expect(at, n); !s.ok()) return s;
   Tree dict = Tree::Dict();
   // Reserve little up front: a count is only checked against the bytes
   // left, and a node is much larger than its one-byte encoding.
@@ -306,6 +316,7 @@ absl::StatusOr<Tree> Decoder::List(size_t at, uint64_t n) {
     return Error(at, absl::StrCat("array of ", n, " values cannot fit in the ",
                                   end_ - pos_, " bytes left"));
   }
+  if (absl::Status s = Expect(at, n); !s.ok()) return s;
   Tree list = Tree::List();
   list.mutable_children().reserve(std::min<uint64_t>(n, kMaxReserve));
   for (uint64_t i = 0; i < n; ++i) {

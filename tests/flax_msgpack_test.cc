@@ -388,6 +388,26 @@ TEST(FlaxMsgpackTest, DepthLimit) {
   EXPECT_TRUE(Dec(ok, o).ok());
 }
 
+// The limit on values: an array whose count alone passes it is refused
+// before any of its values is decoded; values of several containers that
+// pass it together, at the first value beyond it.
+TEST(FlaxMsgpackTest, ValueLimit) {
+  DecodeOptions o;
+  o.max_nodes = 10;
+  // At byte 0, the array, not byte 10, its tenth nil.
+  EXPECT_THAT(Err(Arr(10) + std::string(10, '\xc0'), o),
+              HasSubstr("byte 0: more than 10 values in one file"));
+  EXPECT_TRUE(Dec(Arr(9) + std::string(9, '\xc0'), o).ok());
+  // [[nil x5], [[nil], nil]]: 11 values, and no container's count passes
+  // what is left of the limit when it is met (the last nil does).
+  const std::string two = Arr(2) + Arr(5) + std::string(5, '\xc0') + Arr(2) +
+                          Arr(1) + '\xc0' + '\xc0';
+  EXPECT_THAT(Err(two, o),
+              HasSubstr("byte 10 (at '1/1'): more than 10 values in one file"));
+  o.max_nodes = 11;
+  EXPECT_TRUE(Dec(two, o).ok());
+}
+
 TEST(FlaxMsgpackTest, UnsupportedValues) {
   EXPECT_THAT(Err(Map(1) + Str("b") + "\xc5\x01\x00xy"),
               HasSubstr("byte 3 (at 'b'): truncated"));

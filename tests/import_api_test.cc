@@ -297,7 +297,8 @@ TEST(ImportApiTest, OverlappingZipEntriesAreRefused) {
 
 TEST(ImportApiTest, NodeCountAndDepthLimitsAreErrors) {
   TempDir tmp;
-  // An array32 of 2^24 + 1 nils: 16 MiB on disk, ~2 GiB as tree nodes.
+  // An array32 of 2^24 + 1 nils: 16 MiB on disk, ~2 GiB as tree nodes;
+  // refused from its count, before any node is built.
   const uint32_t n = static_cast<uint32_t>(limits::kMaxDecodedNodes) + 1;
   std::string many = "\x81\xa1w\xdd";
   for (int i = 3; i >= 0; --i) many += static_cast<char>(n >> (8 * i));

@@ -21,7 +21,7 @@ trap 'rm -rf "$tmp"' EXIT
 failures=0 checks=0
 compiles() {  # view header
   printf '#include "%s"\n' "$2" >"$tmp/probe.cc"
-  "$cxx" -std=c++17 -fsyntax-only -I "$views/$1" -I "$gen" "$tmp/probe.cc" \
+  "$cxx" -std=c++17 -E -o /dev/null -I "$views/$1" -I "$gen" "$tmp/probe.cc" \
     >"$tmp/out" 2>&1
 }
 expect() {  # ok|fail view header
