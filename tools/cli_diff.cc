@@ -6,7 +6,9 @@
 #include <algorithm>
 #include <cmath>
 #include <complex>
+#include <cstring>
 #include <map>
+#include <set>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -63,17 +65,44 @@ bool IsContainer(const StoredNode& n) {
          n.kind == Tree::Kind::kTuple;
 }
 
-// Leaves and empty containers by path, in preorder; containers by path.
+// A path as the CLI's path arguments spell it (docs/cli.md, "Paths"):
+// string keys escaped as file names ("a%2Fb" for the key "a/b"), int keys
+// and indices in decimal. With `typed`, each component is also tagged
+// with its kind, so that the string key "1" and the int key 1 differ (an
+// int key and an index of the same value match: a container whose kind
+// changed is reported as such).
+std::string PathKey(const TreePath& path, bool typed) {
+  std::string out;
+  for (const PathEntry& e : path.entries()) {
+    if (!out.empty() || typed) out += '/';
+    const bool is_str = e.kind == PathEntry::Kind::kDictKey && !e.key.is_int();
+    if (typed) out += is_str ? 's' : 'i';
+    if (is_str) {
+      out += EncodePathComponent(e.key.str());
+    } else {
+      absl::StrAppend(&out, e.kind == PathEntry::Kind::kIndex
+                                ? e.index
+                                : e.key.int_value());
+    }
+  }
+  return out;
+}
+
+// Leaves and empty containers in preorder, and containers, by their typed
+// path; and how each path is printed.
 struct Flat {
   std::vector<std::string> order;
   std::map<std::string, uint32_t> entries;
   std::map<std::string, uint32_t> containers;
+  std::map<std::string, std::string> printed;
 };
 
 Flat Flatten(const StoredItem& item) {
   Flat f;
   for (uint32_t i = 0; i < item.nodes.size(); ++i) {
-    const std::string p = item.PathOf(i).ToString();
+    const TreePath path = item.PathOf(i);
+    const std::string p = PathKey(path, /*typed=*/true);
+    f.printed.emplace(p, PathKey(path, /*typed=*/false));
     const StoredNode& n = item.nodes[i];
     if (IsContainer(n)) f.containers[p] = i;
     if (!IsContainer(n) || n.children.empty()) {
@@ -81,6 +110,34 @@ Flat Flatten(const StoredItem& item) {
     }
   }
   return f;
+}
+
+// Pairs the paths of `a` (typed, as Flatten keys them) with those of `b`:
+// the same typed path, else (a tuple that became a dict with keys "0",
+// "1", ...: an import from .npz) the one path of each side left unpaired
+// that prints the same.
+std::map<std::string, std::string> PairPaths(
+    const std::map<std::string, uint32_t>& a, const Flat& fa,
+    const std::map<std::string, uint32_t>& b, const Flat& fb) {
+  std::map<std::string, std::string> pairs;
+  std::map<std::string, std::vector<std::string>> left_a, left_b;
+  for (const auto& [path, node] : a) {
+    if (b.count(path)) {
+      pairs.emplace(path, path);
+    } else {
+      left_a[fa.printed.at(path)].push_back(path);
+    }
+  }
+  for (const auto& [path, node] : b) {
+    if (!a.count(path)) left_b[fb.printed.at(path)].push_back(path);
+  }
+  for (const auto& [printed, paths] : left_a) {
+    auto it = left_b.find(printed);
+    if (paths.size() == 1 && it != left_b.end() && it->second.size() == 1) {
+      pairs.emplace(paths[0], it->second[0]);
+    }
+  }
+  return pairs;
 }
 
 bool SameChunks(const StoredNode& a, const StoredNode& b) {
@@ -92,6 +149,80 @@ bool SameChunks(const StoredNode& a, const StoredNode& b) {
     if (a.chunks[i].hash != b.chunks[i].hash) return false;
   }
   return true;
+}
+
+// Element k of integer array `a`, exactly.
+__int128 IntegerAt(const Array& a, int64_t k) {
+  const char* p = static_cast<const char*>(a.data()) + k * DTypeSize(a.dtype());
+  auto get = [p](auto v) -> __int128 {
+    std::memcpy(&v, p, sizeof(v));
+    return v;
+  };
+  switch (a.dtype()) {
+    case DType::kInt8:
+      return get(int8_t{});
+    case DType::kInt16:
+      return get(int16_t{});
+    case DType::kInt32:
+      return get(int32_t{});
+    case DType::kInt64:
+      return get(int64_t{});
+    case DType::kUInt8:
+      return get(uint8_t{});
+    case DType::kUInt16:
+      return get(uint16_t{});
+    case DType::kUInt32:
+      return get(uint32_t{});
+    default:
+      return get(uint64_t{});
+  }
+}
+
+// Counts the differing elements of two integer arrays of one shape, and
+// their largest difference, exactly (as doubles they would be equal beyond
+// 2^53).
+void CountIntegerDifferences(const Array& xa, const Array& xb, Entry* e) {
+  for (int64_t k = 0; k < xa.num_elements(); ++k) {
+    const __int128 d = IntegerAt(xa, k) - IntegerAt(xb, k);
+    if (d == 0) continue;
+    ++e->differing;
+    e->max_abs_diff =
+        std::max(e->max_abs_diff, static_cast<double>(d < 0 ? -d : d));
+  }
+}
+
+// The same for any other two arrays of one shape, element by element as
+// complex128 (exact for every real dtype but 64-bit integers); NaN equals
+// NaN, and a NaN against a number is counted apart.
+void CountDifferences(const Array& xa, const Array& xb, Entry* e) {
+  const int64_t n = xa.num_elements();
+  constexpr int64_t kBlock = 1 << 14;
+  std::vector<std::complex<double>> ba(kBlock), bb(kBlock);
+  const size_t ea = DTypeSize(xa.dtype()), eb = DTypeSize(xb.dtype());
+  for (int64_t i = 0; i < n; i += kBlock) {
+    const int64_t m = std::min(kBlock, n - i);
+    CastElements(xa.dtype(), static_cast<const char*>(xa.data()) + i * ea,
+                 DType::kComplex128, ba.data(), m);
+    CastElements(xb.dtype(), static_cast<const char*>(xb.data()) + i * eb,
+                 DType::kComplex128, bb.data(), m);
+    for (int64_t k = 0; k < m; ++k) {
+      const auto& x = ba[k];
+      const auto& y = bb[k];
+      const bool nx = std::isnan(x.real()) || std::isnan(x.imag());
+      const bool ny = std::isnan(y.real()) || std::isnan(y.imag());
+      if (nx || ny) {
+        if (nx != ny) {
+          ++e->differing;
+          ++e->nan_mismatch;
+        }
+        continue;
+      }
+      if (x == y) continue;
+      ++e->differing;
+      const double d = std::abs(x - y);
+      e->max_abs_diff = std::max(e->max_abs_diff, std::isnan(d) ? INFINITY : d);
+    }
+  }
 }
 
 absl::Status CompareArrays(const Side& sa, const StoredItem& ia, uint32_t na,
@@ -123,37 +254,13 @@ absl::Status CompareArrays(const Side& sa, const StoredItem& ia, uint32_t na,
     e->detail = "same values";
     return absl::OkStatus();
   }
-  // Element by element, as complex128 (exact for every real dtype but
-  // 64-bit integers beyond 2^53).
   const int64_t n = xa.num_elements();
   e->compared = true;
   e->elements = n;
-  constexpr int64_t kBlock = 1 << 14;
-  std::vector<std::complex<double>> ba(kBlock), bb(kBlock);
-  const size_t ea = DTypeSize(xa.dtype()), eb = DTypeSize(xb.dtype());
-  for (int64_t i = 0; i < n; i += kBlock) {
-    const int64_t m = std::min(kBlock, n - i);
-    CastElements(xa.dtype(), static_cast<const char*>(xa.data()) + i * ea,
-                 DType::kComplex128, ba.data(), m);
-    CastElements(xb.dtype(), static_cast<const char*>(xb.data()) + i * eb,
-                 DType::kComplex128, bb.data(), m);
-    for (int64_t k = 0; k < m; ++k) {
-      const auto& x = ba[k];
-      const auto& y = bb[k];
-      const bool nx = std::isnan(x.real()) || std::isnan(x.imag());
-      const bool ny = std::isnan(y.real()) || std::isnan(y.imag());
-      if (nx || ny) {
-        if (nx != ny) {
-          ++e->differing;
-          ++e->nan_mismatch;
-        }
-        continue;
-      }
-      if (x == y) continue;
-      ++e->differing;
-      const double d = std::abs(x - y);
-      e->max_abs_diff = std::max(e->max_abs_diff, std::isnan(d) ? INFINITY : d);
-    }
+  if (IsIntegerDType(xa.dtype()) && IsIntegerDType(xb.dtype())) {
+    CountIntegerDifferences(xa, xb, e);
+  } else {
+    CountDifferences(xa, xb, e);
   }
   e->status = Status::kChanged;
   if (e->differing == 0) {
@@ -189,15 +296,14 @@ absl::Status DiffItem(const Side& sa, const Side& sb, const std::string& name,
   const Flat fa = ia ? Flatten(*ia) : Flat();
   const Flat fb = ib ? Flatten(*ib) : Flat();
   // Containers whose kind changed (list -> tuple, dict -> list).
-  for (const auto& [path, i] : fa.containers) {
-    auto it = fb.containers.find(path);
-    if (it == fb.containers.end()) continue;
-    const StoredNode& x = ia->nodes[i];
-    const StoredNode& y = ib->nodes[it->second];
+  for (const auto& [path, other] :
+       PairPaths(fa.containers, fa, fb.containers, fb)) {
+    const StoredNode& x = ia->nodes[fa.containers.at(path)];
+    const StoredNode& y = ib->nodes[fb.containers.at(other)];
     if (x.kind != y.kind) {
       Entry e;
       e.item = name;
-      e.path = path;
+      e.path = fa.printed.at(path);
       e.status = Status::kChanged;
       e.a = NodeSummary(x);
       e.b = NodeSummary(y);
@@ -205,20 +311,25 @@ absl::Status DiffItem(const Side& sa, const Side& sb, const std::string& name,
       out->push_back(e);
     }
   }
+  const std::map<std::string, std::string> pairs =
+      PairPaths(fa.entries, fa, fb.entries, fb);
+  std::set<std::string> paired_b;
   for (const std::string& path : fa.order) {
     const uint32_t i = fa.entries.at(path);
     const StoredNode& x = ia->nodes[i];
     Entry e;
     e.item = name;
-    e.path = path;
+    e.path = fa.printed.at(path);
     e.a = NodeSummary(x);
-    auto it = fb.entries.find(path);
-    if (it == fb.entries.end()) {
+    auto it = pairs.find(path);
+    if (it == pairs.end()) {
       e.status = Status::kRemoved;
       out->push_back(e);
       continue;
     }
-    const StoredNode& y = ib->nodes[it->second];
+    paired_b.insert(it->second);
+    const uint32_t j = fb.entries.at(it->second);
+    const StoredNode& y = ib->nodes[j];
     e.b = NodeSummary(y);
     if (IsContainer(x) && IsContainer(y) && x.kind != y.kind) {
       continue;  // reported with the containers above
@@ -227,8 +338,7 @@ absl::Status DiffItem(const Side& sa, const Side& sb, const std::string& name,
       e.status = Status::kChanged;
       e.detail = "kind changed";
     } else if (x.kind == Tree::Kind::kArray) {
-      CKPTDB_RETURN_IF_ERROR(
-          CompareArrays(sa, *ia, i, sb, *ib, it->second, &e));
+      CKPTDB_RETURN_IF_ERROR(CompareArrays(sa, *ia, i, sb, *ib, j, &e));
     } else if (IsContainer(x)) {
       e.identical_by = "value";  // both empty, same kind
     } else if (x.scalar == y.scalar) {
@@ -239,10 +349,10 @@ absl::Status DiffItem(const Side& sa, const Side& sb, const std::string& name,
     out->push_back(e);
   }
   for (const std::string& path : fb.order) {
-    if (fa.entries.count(path)) continue;
+    if (paired_b.count(path)) continue;
     Entry e;
     e.item = name;
-    e.path = path;
+    e.path = fb.printed.at(path);
     e.status = Status::kAdded;
     e.b = NodeSummary(ib->nodes[fb.entries.at(path)]);
     out->push_back(e);

@@ -248,6 +248,35 @@ int MakeDb2(const std::string& db) {
   return 0;
 }
 
+// Steps 1 and 2 of keys that print alike (the key "a/b" and the path a/b;
+// the int key 1 and the string key "1") and of 64-bit integers that differ
+// only beyond 2^53; step 2 changes the path a/b, the int key 1 and both
+// integers.
+int MakeDiffKeys(const std::string& db) {
+  std::filesystem::remove_all(db);
+  int64_t clock = kEpochNs;
+  auto mgr = ckptdb::CheckpointManager::Open(db, GoldenOptions(&clock));
+  if (!mgr.ok()) return Fail(mgr.status());
+  for (int64_t s : {1, 2}) {
+    clock = kEpochNs + s * 60LL * 1000000000LL;
+    const int64_t d = s - 1;
+    Tree t = Tree::Dict(
+        {{"a/b", Values<double>(DType::kFloat64, {2}, {1, 1})},
+         {"a", Tree::Dict({{"b", Values<double>(DType::kFloat64, {2},
+                                                {0, 7.0 * d})}})},
+         {ckptdb::DictKey(int64_t{1}), Tree::Int(10 + d)},
+         {"1", Tree::Int(10)},
+         {"i",
+          Values<int64_t>(DType::kInt64, {2}, {(int64_t{1} << 62) + d, 5})},
+         {"u", Values<uint64_t>(DType::kUInt64, {1}, {~uint64_t{0} - d})}});
+    if (auto saved = (*mgr)->Save(s, t); !saved.ok()) {
+      return Fail(saved.status());
+    }
+  }
+  if (auto st = (*mgr)->Close(); !st.ok()) return Fail(st);
+  return 0;
+}
+
 int MakeGarbage(const std::string& db) {
   std::filesystem::remove_all(db);
   int64_t clock = kEpochNs;
@@ -526,6 +555,7 @@ int main(int argc, char** argv) {
   if (cmd == "make-db2" && argc == 3) return MakeDb2(argv[2]);
   if (cmd == "make-runs" && argc == 3) return MakeRuns(argv[2]);
   if (cmd == "make-garbage" && argc == 3) return MakeGarbage(argv[2]);
+  if (cmd == "make-diff-keys" && argc == 3) return MakeDiffKeys(argv[2]);
   if (cmd == "make-runs-retention" && argc == 3) {
     return MakeRunsRetention(argv[2]);
   }
@@ -553,7 +583,8 @@ int main(int argc, char** argv) {
   std::fprintf(
       stderr,
       "usage: cli_test_helper make-db DB | make-db2 DB | make-garbage DB | "
-      "make-runs DB | make-runs-retention DB | corrupt-naming DB "
+      "make-runs DB | make-runs-retention DB | make-diff-keys DB | "
+      "corrupt-naming DB "
       "RUN | set-custom-retention DB | write-loop DB FIRST COUNT PAUSE_MS | "
       "hold DB "
       "[STEP] | corrupt-chunk DB STEP PATH | corrupt-node DB STEP "
