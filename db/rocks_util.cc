@@ -27,6 +27,15 @@ absl::Status FromRocks(const rocksdb::Status& s, absl::string_view context) {
                      " (the database is busy: another process has it open for "
                      "writing)"));
   }
+  if (s.IsIOError() &&
+      (absl::StrContains(s.ToString(), "Read-only file system") ||
+       absl::StrContains(s.ToString(), "Permission denied"))) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        msg,
+        " (this process cannot write in the database's folder: a read-only "
+        "open reads it, e.g. CheckpointManager(..., read_only=True) or the "
+        "CLI's read commands)"));
+  }
   if (s.IsNotFound() || s.IsPathNotFound()) return absl::NotFoundError(msg);
   if (s.IsInvalidArgument()) return absl::InvalidArgumentError(msg);
   if (s.IsBusy() || s.IsTryAgain()) return absl::UnavailableError(msg);

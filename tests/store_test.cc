@@ -16,6 +16,7 @@ namespace {
 using ::ckptdb::testing::RandomArray;
 using ::ckptdb::testing::StatusIs;
 using ::ckptdb::testing::TempDir;
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 
 Tree StateFor(int64_t step) {
@@ -168,6 +169,65 @@ TEST_F(StoreTest, ForeignRocksDbIsNeverModified) {
   auto store = Store::Open(empty, so);
   ASSERT_TRUE(store.ok()) << store.status();
   Save(**store, 1);
+}
+
+// A file system that refuses every change, as a read-only mount does
+// (EROFS), once `frozen`.
+class ReadOnlyFs : public rocksdb::FileSystemWrapper {
+ public:
+  ReadOnlyFs() : FileSystemWrapper(rocksdb::FileSystem::Default()) {}
+  const char* Name() const override { return "ReadOnlyFs"; }
+  std::atomic<bool> frozen{false};
+  rocksdb::IOStatus NewWritableFile(
+      const std::string& fname, const rocksdb::FileOptions& opts,
+      std::unique_ptr<rocksdb::FSWritableFile>* result,
+      rocksdb::IODebugContext* dbg) override {
+    if (frozen) return Refuse(fname);
+    return target()->NewWritableFile(fname, opts, result, dbg);
+  }
+  rocksdb::IOStatus RenameFile(const std::string& from, const std::string& to,
+                               const rocksdb::IOOptions& opts,
+                               rocksdb::IODebugContext* dbg) override {
+    if (frozen) return Refuse(to);
+    return target()->RenameFile(from, to, opts, dbg);
+  }
+
+ private:
+  static rocksdb::IOStatus Refuse(const std::string& fname) {
+    return rocksdb::IOStatus::IOError(
+        "While open a file for appending: " + fname, "Read-only file system");
+  }
+};
+
+// A read-write open on a read-only file system: PermissionDenied saying
+// what a read-only open does, not an internal error; the read-only open
+// reads the step.
+TEST(StoreReadOnlyFsTest, AReadWriteOpenIsPermissionDeniedNamingTheWayOut) {
+  TempDir dir;
+  auto fs = std::make_shared<ReadOnlyFs>();
+  std::unique_ptr<rocksdb::Env> env = rocksdb::NewCompositeEnv(fs);
+  StoreOptions o;
+  o.create_if_missing = true;
+  o.env = env.get();
+  {
+    auto store = Store::Open(dir.Sub("db"), o);
+    CKPTDB_ASSERT_OK(store);
+    const Tree t = StateFor(1);
+    StepSaveRequest req;
+    req.step = 1;
+    req.items.push_back({"default", &t});
+    CKPTDB_ASSERT_OK((*store)->SaveStep(req));
+  }
+  fs->frozen = true;
+  o.create_if_missing = false;
+  EXPECT_THAT(Store::Open(dir.Sub("db"), o).status(),
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       AllOf(HasSubstr("Read-only file system"),
+                             HasSubstr("read_only=True"))));
+  o.mode = StoreOptions::Mode::kReadOnly;
+  auto view = Store::Open(dir.Sub("db"), o);
+  CKPTDB_ASSERT_OK(view);
+  EXPECT_TRUE((*view)->ReadItem(1, "default").ok());
 }
 
 }  // namespace
