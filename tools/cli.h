@@ -182,9 +182,11 @@ absl::StatusOr<Array> ReadArray(const Store& store, const StoredItem& item,
                                 uint32_t node);
 
 // Unique bytes of each step: stored bytes of the chunks that no other step
-// references (what deleting only that step frees).
+// references (what deleting only that step frees). With `damaged`, a step
+// whose chunk list is damaged is left out and its error kept there (by
+// step); without, it fails the call.
 absl::StatusOr<std::map<int64_t, uint64_t>> UniqueBytesPerStep(
-    const Store& store);
+    const Store& store, std::map<int64_t, std::string>* damaged = nullptr);
 
 // The runs of a database with their bytes (ckptdb runs, ckptdb stats).
 struct RunBytes {

@@ -419,11 +419,18 @@ absl::StatusOr<Array> ReadArray(const Store& store, const StoredItem& item,
 }
 
 absl::StatusOr<std::map<int64_t, uint64_t>> UniqueBytesPerStep(
-    const Store& store) {
+    const Store& store, std::map<int64_t, std::string>* damaged) {
   std::map<int64_t, uint64_t> out;
   for (const StepInfo& s : store.Steps()) {
+    absl::StatusOr<std::vector<internal::Hash128>> list =
+        store.StepChunkHashes(s.step);
+    if (!list.ok() && damaged != nullptr &&
+        list.status().code() == absl::StatusCode::kDataLoss) {
+      damaged->emplace(s.step, list.status().message());
+      continue;
+    }
     CKPTDB_ASSIGN_OR_RETURN(std::vector<internal::Hash128> hashes,
-                            store.StepChunkHashes(s.step));
+                            std::move(list));
     uint64_t unique = 0;
     for (const internal::Hash128& h : hashes) {
       auto c = store.LookupChunk(h);

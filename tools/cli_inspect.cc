@@ -59,11 +59,30 @@ absl::StatusOr<std::unique_ptr<Store>> OpenLsRun(
   return OpenDatabase(args[0], OpenMode::kReadOnly, false, 0, run);
 }
 
+// DataLoss (exit kCorrupt) naming each damaged step, or OK if none is.
+absl::Status DamagedStepsError(const std::string& db,
+                               const std::map<int64_t, std::string>& damaged) {
+  if (damaged.empty()) return absl::OkStatus();
+  std::vector<std::string> each;
+  for (const auto& [step, what] : damaged) each.push_back(what);
+  return WithExit(absl::DataLossError(absl::StrCat(
+                      absl::StrJoin(each, "; "), " (`ckptdb verify ", db,
+                      "` names what is damaged; the other steps are intact)")),
+                  Exit::kCorrupt);
+}
+
 absl::Status RunLs(const Args& args) {
   std::vector<std::string> other_runs;
   CKPTDB_ASSIGN_OR_RETURN(auto store, OpenLsRun(args, &other_runs));
   const std::vector<StepInfo> steps = store->Steps();
-  CKPTDB_ASSIGN_OR_RETURN(auto unique, UniqueBytesPerStep(*store));
+  std::map<int64_t, std::string> damaged;
+  CKPTDB_ASSIGN_OR_RETURN(auto unique, UniqueBytesPerStep(*store, &damaged));
+  // Every step is listed; a damaged one without its unique bytes, and the
+  // command fails after the listing, naming it.
+  auto unique_of = [&](int64_t step) -> std::optional<uint64_t> {
+    if (damaged.count(step)) return std::nullopt;
+    return unique[step];
+  };
   if (args.json()) {
     JsonWriter w(stdout);
     w.BeginObject();
@@ -74,13 +93,14 @@ absl::Status RunLs(const Args& args) {
     w.BeginArray();
     for (const StepInfo& s : steps) {
       w.BeginObject();
-      WriteStepFields(*store, s, unique[s.step], /*with_custom=*/false, &w);
+      WriteStepFields(*store, s, unique_of(s.step), /*with_custom=*/false, &w);
+      if (damaged.count(s.step)) w.Field("damage", damaged[s.step]);
       w.EndObject();
     }
     w.EndArray();
     w.EndObject();
     w.Finish();
-    return absl::OkStatus();
+    return DamagedStepsError(args[0], damaged);
   }
   const std::string other_note =
       other_runs.empty()
@@ -95,14 +115,15 @@ absl::Status RunLs(const Args& args) {
       {"STEP", "NAME", "COMMITTED (UTC)", "ITEMS", "LOGICAL", "UNIQUE",
        "METRICS"}};
   for (const StepInfo& s : steps) {
+    const std::optional<uint64_t> u = unique_of(s.step);
     rows.push_back(
         {absl::StrCat(s.step), s.name, FormatTimeUtc(s.commit_time_ns),
          absl::StrJoin(ItemNames(s), ","), HumanBytes(s.logical_bytes),
-         HumanBytes(unique[s.step]), MetricsSummary(s)});
+         u ? HumanBytes(*u) : "damaged", MetricsSummary(s)});
   }
   Print(Table(rows, {true, false, false, false, true, true, false}));
   Print(other_note);
-  return absl::OkStatus();
+  return DamagedStepsError(args[0], damaged);
 }
 
 // ---- tree -------------------------------------------------------------------

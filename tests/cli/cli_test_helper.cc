@@ -38,6 +38,8 @@
 //                                     array leaf (item "default")
 //   cli_test_helper corrupt-node DB STEP PATH
 //                                     flips a byte of the leaf's node record
+//   cli_test_helper make-diff-keys DB steps 1 and 2 of keys that print
+//                                     alike and of large int64s (diff)
 //
 // The golden database is a CheckpointManager database (step prefix "test",
 // 4 KiB chunks, a fake clock starting 2026-01-01 00:00 UTC, one minute per
