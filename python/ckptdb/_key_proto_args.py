@@ -19,7 +19,6 @@ full name} for a proto.
 """
 
 import dataclasses
-import sys
 from typing import Any, Optional
 
 import numpy as np
@@ -35,13 +34,7 @@ from ckptdb.args import CheckpointArgs
 
 
 def _jax() -> Any:
-  jax = sys.modules.get('jax')
-  if jax is None:
-    try:
-      import jax  # pylint: disable=g-import-not-at-top,redefined-outer-name
-    except ImportError:
-      return None
-  return jax
+  return _tree.jax_module()
 
 
 def _stored(result: Any, keys: tuple, what: str) -> dict:

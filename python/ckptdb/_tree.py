@@ -121,14 +121,36 @@ def _jax_key(key: Any) -> Tuple[Any, bool]:
   raise ValueError(f'unsupported jax.tree_util key entry {key!r}')
 
 
+# True once `import jax` has failed. Python does not remember a failed
+# import: retrying it searches sys.path again, and _jax_node runs once per
+# object of a tree (100,000 leaves: 15.8 s of restore instead of 1.07 s).
+_jax_import_failed = False
+
+
+def jax_module() -> Any:
+  """The jax module if importable, else None.
+
+  jax is imported on first use; if that fails it is not tried again (a jax
+  module put in sys.modules later, e.g. a test's stand-in, is still used).
+  Every jax look-up of the package goes through here.
+  """
+  global _jax_import_failed
+  jax = sys.modules.get('jax')
+  if jax is not None or _jax_import_failed:
+    return jax
+  try:
+    import jax  # pylint: disable=g-import-not-at-top,redefined-outer-name
+  except ImportError:
+    _jax_import_failed = True
+    return None
+  return jax
+
+
 def _jax_node(x: Any) -> Optional[Node]:
   """One level of x as jax.tree_util flattens it, if JAX is importable."""
-  jax = sys.modules.get('jax')
+  jax = jax_module()
   if jax is None:
-    try:
-      import jax  # pylint: disable=g-import-not-at-top,redefined-outer-name
-    except ImportError:
-      return None
+    return None
   flat, treedef = jax.tree_util.tree_flatten_with_path(
       x, is_leaf=lambda y: y is not x)
   if len(flat) == 1 and not flat[0][0] and flat[0][1] is x:

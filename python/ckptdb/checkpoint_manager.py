@@ -21,6 +21,7 @@ FailedPreconditionError saying to import it first (`ckptdb import --all`).
 import collections.abc
 import dataclasses
 import datetime
+import logging
 import operator
 import os
 import pathlib
@@ -41,6 +42,8 @@ from ckptdb import checkpointers as checkpointers_lib
 from ckptdb import handlers as handlers_lib
 from ckptdb import metadata as metadata_lib
 from ckptdb import save_decision_policy
+
+_log = logging.getLogger(__name__)
 
 DEFAULT_ITEM_NAME = 'default'
 
@@ -186,6 +189,12 @@ class CheckpointManagerOptions:
       raise NotImplementedError(
           'ckptdb does not support step_name_format; use step_prefix and '
           'step_format_fixed_length')
+    if self.keep_period == 0:
+      # The core would say Orbax's 'interval_steps must not be 0.' (from its
+      # EveryNSteps policy), an option the caller never set: name theirs.
+      raise _ckptdb.InvalidArgumentError(
+          'keep_period must not be 0 (as in Orbax: interval_steps must not '
+          'be 0.)')
     policy = (checkpoint_managers.policy_spec(self.preservation_policy)
               if self.preservation_policy is not None else None)
     interval = self.keep_time_interval
@@ -427,11 +436,19 @@ class CheckpointManager:
     """Orbax's decision: save_decision_policy when given, else the options'
     interval / steps / should_save_fn, initial save, or a preemption."""
     step = _int64(step, 'step')
+    if self._options.read_only:
+      self._warn_read_only()
+      return False
     if self._options.save_decision_policy is not None:
       return self._policy_decision(step)
     if self._core.should_save(step):
       return True
     return self._is_new_step(step) and self.reached_preemption(step)
+
+  def _warn_read_only(self) -> None:
+    # Orbax's warning (its should_save); logged, so that it shows without
+    # any logging set up.
+    _log.warning('%s is read only, save will be skipped', self._directory)
 
   def reached_preemption(self, step: int) -> bool:
     """True once the preemption handler (options.handle_preemption_signal)
@@ -560,6 +577,10 @@ class CheckpointManager:
            borrow: bool = False) -> bool:
     """Saves a step; returns False if should_save(step) says no.
 
+    A read-only manager saves nothing, even with force=True: it logs Orbax's
+    warning ('<directory> is read only, save will be skipped') and returns
+    False.
+
     Async (the default): returns once the arrays are copied (borrow=True:
     not copied; leave them unchanged until wait_until_finished()).
     AlreadyExistsError (Orbax's StepAlreadyExistsError) for a forced save of
@@ -572,6 +593,9 @@ class CheckpointManager:
     if items is None and args is None:
       raise ValueError('Must provide `args` for `save`.')
     self._validate_args(items, args)
+    if self._options.read_only:
+      self._warn_read_only()
+      return False
     if args is None:  # legacy: items + save_kwargs
       if self._single is None:
         self._single = True

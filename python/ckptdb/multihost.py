@@ -22,10 +22,11 @@ most the barrier's timeout, without error) and removes the <n> folder. A barrier
 
 import os
 import shutil
-import sys
 import threading
 import time
 from typing import Any, Callable, Dict, Optional, Tuple
+
+from ckptdb import _tree
 
 _POLL_S = 0.01
 _BARRIER_DIR = 'ckptdb-barrier'
@@ -35,7 +36,6 @@ _state: Dict[str, Any] = {'process_index': None, 'process_count': None,
                           'barrier': None}
 # (directory, name) -> number of uses of that file barrier so far.
 _generations: Dict[Tuple[str, str], int] = {}
-_jax_missing = False
 
 
 def initialize(process_index: int, process_count: int,
@@ -81,16 +81,7 @@ def _reset() -> None:
 
 def _jax() -> Any:
   """The jax module if importable (tried once), else None."""
-  global _jax_missing
-  jax = sys.modules.get('jax')
-  if jax is not None or _jax_missing:
-    return jax
-  try:
-    import jax  # pylint: disable=g-import-not-at-top,redefined-outer-name
-  except ImportError:
-    _jax_missing = True
-    return None
-  return jax
+  return _tree.jax_module()
 
 
 def process_index() -> int:

@@ -6,10 +6,11 @@
 """
 
 import dataclasses
-import sys
 from typing import Any, Optional, Tuple
 
 import numpy as np
+
+from ckptdb import _tree
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,12 +38,9 @@ class ShapeDtypeStruct:
 
 
 def _struct_class() -> Any:
-  jax = sys.modules.get('jax')
+  jax = _tree.jax_module()
   if jax is None:
-    try:
-      import jax  # pylint: disable=g-import-not-at-top
-    except ImportError:
-      return ShapeDtypeStruct
+    return ShapeDtypeStruct
   return getattr(jax, 'ShapeDtypeStruct', ShapeDtypeStruct)
 
 

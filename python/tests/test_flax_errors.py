@@ -5,8 +5,11 @@ naming the file and, where the bytes show it, the offset of the first bad
 byte; no other exception escapes, and nothing crashes.
 """
 
+import os
 import random
+import re
 import struct
+import threading
 
 import numpy as np
 import pytest
@@ -111,3 +114,62 @@ def test_bad_file_in_a_checkpoint_directory(tmp_path):
                      match=str(tmp_path / 'checkpoint_2')):
     checkpoints.restore_checkpoint(str(tmp_path), target=None)
   assert checkpoints.restore_checkpoint(str(tmp_path), None, step=1)['b'] == 'x'
+
+
+
+def _unblock_readers_later(fifo, delay_s=0.5):
+  """Opens fifo for writing after delay_s (and closes it), so that a reader
+  blocked in open() gets end of file instead of hanging the test."""
+  def unblock():
+    try:
+      os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+    except OSError:  # ENXIO: no reader, nothing to unblock
+      pass
+  timer = threading.Timer(delay_s, unblock)
+  timer.start()
+  return timer
+
+
+def test_a_fifo_is_refused_before_it_is_opened(tmp_path):
+  """Opening a FIFO for reading blocks until a writer comes: restore hung
+  forever on a FIFO named like a checkpoint. It is refused, named, before
+  it is opened, and so is a symlink to one."""
+  fifo = tmp_path / 'checkpoint_1'
+  os.mkfifo(fifo)
+  link = tmp_path / 'checkpoint_2'
+  timer = _unblock_readers_later(fifo)
+  try:
+    with pytest.raises(errors.MsgpackFormatError,
+                       match=f'^{re.escape(str(fifo))}: not a valid Flax '
+                       r'msgpack checkpoint: not a regular file \(a FIFO\)'):
+      checkpoints.restore_checkpoint(str(tmp_path), target=None)
+    os.symlink(fifo, link)
+    with pytest.raises(errors.MsgpackFormatError,
+                       match=f'^{re.escape(str(link))}: .*a FIFO'):
+      checkpoints.restore_checkpoint(str(tmp_path), target=None)
+  finally:
+    timer.cancel()
+    timer.join()
+
+
+def _nested_maps(depth):
+  """`depth` maps nested as {'k': {'k': ... None}}: 3 bytes a level."""
+  return b'\x81\xa1k' * depth + b'\xc0'
+
+
+def test_nesting_deeper_than_the_importers_limit(tmp_path):
+  """Nesting is limited as in the C++ importer (limits::kMaxTreeDepth,
+  256): a 100,000-deep file raised RecursionError from the scanner (after
+  msgpack-python's StackError), a 600-deep one decoded."""
+  state = serialization.msgpack_restore(_nested_maps(256))
+  for _ in range(256):
+    state = state['k']
+  assert state is None
+  for depth in (257, 600, 100_000):
+    with pytest.raises(errors.MsgpackFormatError,
+                       match=r'^<bytes>: .* at byte 768: nesting deeper '
+                       r'than 256$'):
+      serialization.msgpack_restore(_nested_maps(depth))
+  with pytest.raises(errors.MsgpackFormatError,
+                     match=r'checkpoint_3: .* nesting deeper than 256'):
+    restore_file(tmp_path, _nested_maps(100_000))

@@ -6,6 +6,7 @@ the surviving steps in list order, the new step included.
 """
 
 import datetime
+import logging
 import threading
 
 import numpy as np
@@ -198,6 +199,29 @@ def test_read_only_manager(tmp_path):
     assert ro.restore(1) == {'step': 1}
     ro.delete(1)  # a no-op, as in Orbax
     assert ro.all_steps() == [0, 1, 2]
+
+
+def test_read_only_save_is_skipped_with_orbax_warning(tmp_path, caplog):
+  """orbax-semantics.md 2.1: a read-only manager's should_save is False
+  and Orbax logs '<directory> is read only, save will be skipped'. save()
+  returned False silently, even with force=True; now it logs the same
+  warning (force=True included: nothing is saved either way)."""
+  with _mngr(tmp_path, **SYNC) as m:
+    _save_steps(m, [0])
+  expected = [f'{tmp_path / "m"} is read only, save will be skipped']
+  with _mngr(tmp_path, read_only=True) as ro:
+    for force in (False, True):
+      caplog.clear()
+      with caplog.at_level(logging.WARNING):
+        assert ro.save(5, args=ckptdb.args.StandardSave({'a': 1}),
+                       force=force) is False
+      assert [r.getMessage() for r in caplog.records] == expected, force
+      assert caplog.records[0].levelno == logging.WARNING
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+      assert not ro.should_save(6)
+    assert [r.getMessage() for r in caplog.records] == expected
+    assert ro.all_steps() == [0]
 
 
 def test_delete_metrics_metadata_and_names(tmp_path):

@@ -145,6 +145,10 @@ def test_training_save_rules(tmp_path):
     assert [c.step for c in ckptr.checkpoints] == [0, 1, 2]
     with pytest.raises(training.errors.StepNotFoundError):
       ckptr.load(7)
+    # A string is not a step (it said 'No checkpoint found at step 1.').
+    with pytest.raises(TypeError, match="step must be an int, got str '1'"):
+      ckptr.load('1')
+    assert ckptr.load(np.int64(1))['a'] == 1
     with pytest.raises(NotImplementedError):
       ckptr.load_async()
   with training.Checkpointer(tmp_path / 'empty') as ckptr:

@@ -13,7 +13,11 @@ from typing import Optional, Tuple
 
 from ckptdb.flax import _msgpack_ext
 
-MAX_DEPTH = 512
+# Deepest nesting of maps, arrays and tuples: limits::kMaxTreeDepth
+# (core/limits.h), the C++ importer's limit for the same files. It also
+# bounds this scanner's recursion (about two frames a level) below Python's
+# default limit of 1000.
+MAX_DEPTH = 256
 
 
 class _Bad(Exception):
@@ -61,9 +65,8 @@ class _Scanner:
     return int.from_bytes(self._data[pos:pos + size], 'big')
 
   def value(self, pos: int, depth: int = 0) -> int:
-    """Checks the object at `pos`; returns the offset just after it."""
-    if depth > MAX_DEPTH:
-      raise _Bad(self._base + pos, f'nesting deeper than {MAX_DEPTH}')
+    """Checks the object at `pos`, inside `depth` containers; returns the
+    offset just after it."""
     self._need(pos, 1, 'a value')
     b = self._data[pos]
     if b <= 0x7f or b >= 0xe0:
@@ -71,7 +74,7 @@ class _Scanner:
     if 0x80 <= b <= 0x8f:
       return self._map(pos, pos + 1, b & 0x0f, depth)
     if 0x90 <= b <= 0x9f:
-      return self._array(pos + 1, b & 0x0f, depth)
+      return self._array(pos, pos + 1, b & 0x0f, depth)
     if 0xa0 <= b <= 0xbf:
       return self._str(pos, pos + 1, b & 0x1f)
     if b not in _TYPED:
@@ -83,7 +86,7 @@ class _Scanner:
       self._need(pos + 1, size, 'a number', at=pos)
       return pos + 1 + size
     if kind == 'fixext':
-      return self._ext(pos, pos + 1, size)
+      return self._ext(pos, pos + 1, size, depth)
     n = self._uint(pos + 1, size, 'a length', at=pos)
     start = pos + 1 + size
     if kind == 'bin':
@@ -92,9 +95,9 @@ class _Scanner:
     if kind == 'str':
       return self._str(pos, start, n)
     if kind == 'ext':
-      return self._ext(pos, start, n)
+      return self._ext(pos, start, n, depth)
     if kind == 'array':
-      return self._array(start, n, depth)
+      return self._array(pos, start, n, depth)
     return self._map(pos, start, n, depth)
 
   def _str(self, pos: int, start: int, n: int) -> int:
@@ -106,13 +109,20 @@ class _Scanner:
                  ) from None
     return start + n
 
-  def _array(self, pos: int, n: int, depth: int) -> int:
+  def _enter(self, at: int, depth: int) -> None:
+    """Raises _Bad at `at` if a container there, inside `depth` others,
+    nests too deep."""
+    if depth + 1 > MAX_DEPTH:
+      raise _Bad(self._base + at, f'nesting deeper than {MAX_DEPTH}')
+
+  def _array(self, at: int, pos: int, n: int, depth: int) -> int:
+    self._enter(at, depth)
     for _ in range(n):
       pos = self.value(pos, depth + 1)
     return pos
 
   def _map(self, at: int, pos: int, n: int, depth: int) -> int:
-    del at
+    self._enter(at, depth)
     for _ in range(n):
       self._need(pos, 1, 'a map key')
       key = self._data[pos]
@@ -122,14 +132,15 @@ class _Scanner:
       pos = self.value(pos, depth + 1)
     return pos
 
-  def _ext(self, pos: int, start: int, n: int) -> int:
+  def _ext(self, pos: int, start: int, n: int, depth: int) -> int:
     self._need(start, 1 + n, f'an ext of {n} bytes', at=pos)
     code = struct.unpack('b', self._data[start:start + 1])[0]
     payload = self._data[start + 1:start + 1 + n]
     payload_at = self._base + start + 1
     try:
       if code == _msgpack_ext.MsgpackExtType.tuple:
-        end = _Scanner(payload, payload_at).value(0)
+        # The payload's array is the tuple: one level, as in the tree.
+        end = _Scanner(payload, payload_at).value(0, depth)
         if end != len(payload):
           raise _Bad(payload_at + end, 'extra bytes in a tuple payload')
       else:

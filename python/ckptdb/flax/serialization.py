@@ -161,10 +161,38 @@ def decode(data: bytes, path: Optional[str] = None) -> Any:
       raise errors.MsgpackFormatError(f'{type(e).__name__}: {e}', path
                                       ) from e
     raise errors.MsgpackFormatError(found[1], path, found[0]) from e
+  if _deeper_than(state, _msgpack_scan.MAX_DEPTH):
+    found = _msgpack_scan.find_error(data)
+    reason = f'nesting deeper than {_msgpack_scan.MAX_DEPTH}'
+    raise errors.MsgpackFormatError(reason, path,
+                                    found[0] if found is not None else None)
   try:
     return _unchunk_array_leaves_in_place(state)
   except ValueError as e:
     raise errors.MsgpackFormatError(str(e), path) from e
+
+
+def _deeper_than(tree: Any, limit: int) -> bool:
+  """True if dicts, lists and tuples nest more than `limit` deep in tree
+  (as msgpack-python decodes it: those exact types).
+
+  msgpack-python decodes up to about 1,000 levels; the limit is the C++
+  importer's, and deeper trees would exhaust Python's recursion later (in
+  restore, in the scanner). Level by level, without recursion.
+  """
+  kinds = {dict, list, tuple}
+  level = [tree] if type(tree) in kinds else []
+  depth = 1
+  while level:
+    if depth > limit:
+      return True
+    below = []
+    for x in level:
+      children = x.values() if type(x) is dict else x  # pylint: disable=unidiomatic-typecheck
+      below += [c for c in children if type(c) in kinds]
+    level = below
+    depth += 1
+  return False
 
 
 def msgpack_restore(encoded_pytree: bytes) -> Any:

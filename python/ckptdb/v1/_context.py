@@ -335,12 +335,11 @@ class GetAttrKey(_Key):
 
 
 def _key_classes() -> Tuple[Any, Any, Any]:
-  try:
-    import jax  # pylint: disable=g-import-not-at-top
-    tu = jax.tree_util
-    return tu.DictKey, tu.SequenceKey, tu.GetAttrKey
-  except ImportError:
+  jax = _tree.jax_module()
+  if jax is None:
     return DictKey, SequenceKey, GetAttrKey
+  tu = jax.tree_util
+  return tu.DictKey, tu.SequenceKey, tu.GetAttrKey
 
 
 def _map_with_keypath(fn: Any, tree: Any) -> Any:

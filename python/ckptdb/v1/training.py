@@ -129,7 +129,8 @@ class Checkpointer:
         raise errors.StepNotFoundError(
             'Specified `step=None`, but no checkpoints were found.')
       return latest
-    step = _step_of(step)
+    # TypeError for a step that is not an int (load('1') said no step 1).
+    step = manager_lib._int64(_step_of(step), 'step')  # pylint: disable=protected-access
     if step not in self._manager.all_steps():
       raise errors.StepNotFoundError(f'No checkpoint found at step {step}.')
     return step
