@@ -13,7 +13,9 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "core/file_bytes.h"
@@ -166,15 +168,34 @@ absl::StatusOr<Directory> FindCheckpoints(const std::string& dir,
       continue;
     }
     const std::string step_text = name.substr(prefix.size());
-    const std::optional<double> value = ParseStep(step_text);
-    if (!value.has_value() || !(*value >= 0) || *value > 9.0e15 ||
-        std::floor(*value) != *value) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "'", path, "': step '", step_text,
-          "' is not a whole number >= 0 (ckptdb steps are integers; Flax "
-          "float steps such as 2.0 or 1e3 are taken when whole)"));
+    // Decimal digits are read exactly (as an int64); other text as Flax
+    // reads it, a float, and only where a float holds every integer.
+    int64_t step;
+    const bool digits =
+        !step_text.empty() &&
+        std::all_of(step_text.begin(), step_text.end(), absl::ascii_isdigit);
+    if (digits && !absl::SimpleAtoi(step_text, &step)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("'", path, "': step '", step_text,
+                       "' is larger than ckptdb's largest step, 2^63 - 1"));
     }
-    const int64_t step = static_cast<int64_t>(*value);
+    if (!digits) {
+      const std::optional<double> value = ParseStep(step_text);
+      if (!value.has_value() || !(*value >= 0) ||
+          std::floor(*value) != *value) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "'", path, "': step '", step_text,
+            "' is not a whole number >= 0 (ckptdb steps are integers; Flax "
+            "float steps such as 2.0 or 1e3 are taken when whole)"));
+      }
+      if (*value > 9.0e15) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "'", path, "': step '", step_text,
+            "' is beyond 9e15, where a float no longer holds every whole "
+            "number (write it in decimal digits)"));
+      }
+      step = static_cast<int64_t>(*value);
+    }
     auto [it, inserted] = seen.emplace(step, path);
     if (!inserted) {
       return absl::InvalidArgumentError(

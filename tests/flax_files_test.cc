@@ -72,6 +72,22 @@ TEST(FlaxFilesTest, FindsCheckpointsAsFlaxDoes) {
   d = FindCheckpoints(dir.string(), "checkpoint_");
   EXPECT_THAT(std::string(d.status().message()),
               ::testing::HasSubstr("are both step 10"));
+  fs::remove(dir / "checkpoint_1e1");
+  // Decimal digits are read exactly, beyond 2^53 too; a float beyond 9e15
+  // and digits beyond int64 are refused, each saying why.
+  std::ofstream(dir / "checkpoint_100000000000000001") << "x";
+  d = FindCheckpoints(dir.string(), "checkpoint_");
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->files.back().step, 100000000000000001);
+  std::ofstream(dir / "checkpoint_1e16") << "x";
+  d = FindCheckpoints(dir.string(), "checkpoint_");
+  EXPECT_THAT(std::string(d.status().message()),
+              ::testing::HasSubstr("'1e16' is beyond 9e15"));
+  fs::remove(dir / "checkpoint_1e16");
+  std::ofstream(dir / "checkpoint_9223372036854775808") << "x";
+  d = FindCheckpoints(dir.string(), "checkpoint_");
+  EXPECT_THAT(std::string(d.status().message()),
+              ::testing::HasSubstr("larger than ckptdb's largest step"));
   fs::remove_all(dir);
 }
 

@@ -157,6 +157,10 @@ absl::StatusOr<std::unique_ptr<Store>> OpenForStep(const std::string& path,
                                                    absl::string_view spec,
                                                    std::string* step);
 
+// A step number as the command line takes it: decimal digits only (no
+// sign, no spaces), at most INT64_MAX.
+bool ParseStepNumber(absl::string_view text, int64_t* step);
+
 // Resolves a step given as a number, a display name ("test_4") or
 // "latest". kNoStep if there is no such step.
 absl::StatusOr<StepInfo> ResolveStep(const Store& store,

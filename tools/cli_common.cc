@@ -263,6 +263,12 @@ std::string StepLabel(const StepInfo& info) {
   return absl::StrCat(info.step, " (", info.name, ")");
 }
 
+bool ParseStepNumber(absl::string_view text, int64_t* step) {
+  return !text.empty() && text.size() <= 19 &&
+         std::all_of(text.begin(), text.end(), absl::ascii_isdigit) &&
+         absl::SimpleAtoi(text, step);
+}
+
 absl::StatusOr<StepInfo> ResolveStep(const Store& store,
                                      absl::string_view spec) {
   const std::vector<StepInfo> steps = store.Steps();
@@ -281,7 +287,7 @@ absl::StatusOr<StepInfo> ResolveStep(const Store& store,
     if (s.name == spec) return s;
   }
   int64_t n;
-  if (absl::SimpleAtoi(spec, &n)) {
+  if (ParseStepNumber(spec, &n)) {
     for (const StepInfo& s : steps) {
       if (s.step == n) return s;
     }

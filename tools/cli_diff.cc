@@ -7,6 +7,7 @@
 #include <cmath>
 #include <complex>
 #include <cstring>
+#include <filesystem>
 #include <map>
 #include <set>
 #include <vector>
@@ -489,6 +490,12 @@ absl::Status RunDiff(const Args& args) {
         "diff takes DB STEP_A STEP_B, or DB_A STEP_A DB_B STEP_B");
   }
   const bool two = args.size() == 4;
+  std::error_code ec;
+  if (two && !std::filesystem::exists(args[2], ec)) {
+    return UsageError(
+        absl::StrCat("diff DB_A STEP_A DB_B STEP_B: there is no '", args[2],
+                     "' (two steps of one database: diff DB STEP_A STEP_B)"));
+  }
   const std::string db_a = args[0];
   const std::string db_b = two ? args[2] : args[0];
   const std::string spec_b = two ? args[3] : args[2];

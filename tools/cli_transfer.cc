@@ -483,9 +483,9 @@ absl::Status RunImport(const Args& args) {
   if (args.Has("prefix")) return UsageError("--prefix needs --all");
   if (args.size() != 3) return UsageError("import takes DB STEP IN");
   int64_t step;
-  if (!absl::SimpleAtoi(args[1], &step) || step < 0) {
-    return UsageError(
-        absl::StrCat("STEP must be a step number (>= 0), got '", args[1], "'"));
+  if (!ParseStepNumber(args[1], &step)) {
+    return UsageError(absl::StrCat(
+        "STEP must be a step number (decimal digits), got '", args[1], "'"));
   }
   const std::string in = args[2];
   CKPTDB_ASSIGN_OR_RETURN(ImportOptions opts, ImportOptionsFromArgs(args));
