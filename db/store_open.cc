@@ -206,6 +206,12 @@ rocksdb::Status Store::OpenRocks(
         // data in it, is never touched.
         *names = {kMetaCf, kChunksCf, kChunkIndexCf};
         dbo->create_missing_column_families = true;
+      } else if (fs::exists(DurableMark::PathIn(path_))) {
+        // ckptdb wrote this directory: its MANIFEST lost the families.
+        return rocksdb::Status::Corruption(
+            absl::StrCat("its MANIFEST lists no '", kChunksCf,
+                         "' column family, though ckptdb wrote the directory (",
+                         "ckptdb-durable-seq is there)"));
       } else {
         return rocksdb::Status::Aborted(absl::StrCat(
             "'", path_,
@@ -278,9 +284,12 @@ absl::Status Store::OpenRocksRetrying(
     const bool families_grew =
         s.IsInvalidArgument() &&
         s.ToString().find("Column families not opened") != std::string::npos;
+    // A reader's retries past the first two are for a writer changing the
+    // files under it; without one, what it sees is what is there.
     const bool transient =
         (families_grew && attempt < 50) ||
         (!rw && attempt < (s.IsCorruption() ? 8 : 50) &&
+         (attempt < 2 || AnotherWriterHolds(path_, writer_claim_)) &&
          (s.IsCorruption() || s.IsIOError() || s.IsPathNotFound() ||
           (s.IsInvalidArgument() &&
            s.ToString().find("Column family not found") != std::string::npos)));
@@ -297,7 +306,9 @@ absl::Status Store::OpenRocksRetrying(
         return absl::FailedPreconditionError(
             s.getState() != nullptr ? s.getState() : s.ToString());
       }
-      if (s.IsCorruption()) {
+      // CURRENT is there (CheckDirectory): a file it leads to that is
+      // missing is damage too, not a missing database.
+      if (s.IsCorruption() || s.IsPathNotFound() || s.IsNotFound()) {
         return absl::DataLossError(absl::StrCat(
             "cannot open database '", path_, "': its files are damaged (",
             "RocksDB: ", s.ToString(), "); nothing was changed"));

@@ -3,6 +3,7 @@
 #include "db/store.h"
 
 #include <atomic>
+#include <filesystem>
 
 #include "rocksdb/db.h"
 #include "rocksdb/env.h"
@@ -169,6 +170,42 @@ TEST_F(StoreTest, ForeignRocksDbIsNeverModified) {
   auto store = Store::Open(empty, so);
   ASSERT_TRUE(store.ok()) << store.status();
   Save(**store, 1);
+}
+
+// A MANIFEST deleted or emptied: DataLoss saying the files are damaged,
+// for a writer and a reader (not "no database", not "not ckptdb's").
+TEST_F(StoreTest, AMissingOrEmptyManifestIsDataLoss) {
+  {
+    auto store = Open();
+    ASSERT_NE(store, nullptr);
+    Save(*store, 1);
+  }
+  std::string manifest;
+  for (const auto& e : std::filesystem::directory_iterator(dir_.Sub("db"))) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind("MANIFEST-", 0) == 0) manifest = e.path().string();
+  }
+  ASSERT_FALSE(manifest.empty());
+  const std::string kept = dir_.Sub("manifest");
+  std::filesystem::copy_file(manifest, kept);
+  for (const bool empty : {false, true}) {
+    if (empty) {
+      std::filesystem::copy_file(kept, manifest);
+      std::filesystem::resize_file(manifest, 0);
+    } else {
+      std::filesystem::remove(manifest);
+    }
+    for (const auto mode :
+         {StoreOptions::Mode::kReadWrite, StoreOptions::Mode::kReadOnly}) {
+      StoreOptions o;
+      o.mode = mode;
+      EXPECT_THAT(Store::Open(dir_.Sub("db"), o).status(),
+                  StatusIs(absl::StatusCode::kDataLoss,
+                           HasSubstr("its files are damaged")))
+          << (empty ? "empty" : "missing") << " MANIFEST";
+    }
+    std::filesystem::remove(manifest);
+  }
 }
 
 // A file system that refuses every change, as a read-only mount does
