@@ -35,6 +35,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "ckptdb/status.h"
+#include "core/npy.h"
 #include "db/rocks_util.h"
 #include "db/save_plan.h"
 #include "db/staging_dir.h"
@@ -82,6 +83,12 @@ absl::Status Store::ValidateRequest(const StepSaveRequest& req) const {
   for (const SaveItem& it : req.items) {
     if (it.name.empty()) {
       return absl::InvalidArgumentError("item names must not be empty");
+    }
+    // Python, JSON and the CLI print it as text.
+    if (!npy::IsValidUtf8(it.name)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("item name '", npy::EscapeInvalidUtf8(it.name),
+                       "' is not valid UTF-8 text"));
     }
     if (!names.insert(it.name).second) {
       return absl::InvalidArgumentError(

@@ -172,6 +172,20 @@ TEST_F(StoreTest, ForeignRocksDbIsNeverModified) {
   Save(**store, 1);
 }
 
+// Item names are text: one that is not valid UTF-8 is refused, naming it.
+TEST_F(StoreTest, AnItemNameThatIsNotUtf8IsRefused) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  const Tree t = StateFor(1);
+  StepSaveRequest req;
+  req.step = 1;
+  req.items.push_back({"a\xff", &t});
+  EXPECT_THAT(store->SaveStep(req).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("item name 'a\\xff' is not valid UTF-8")));
+  EXPECT_TRUE(store->Steps().empty());
+}
+
 // A MANIFEST deleted or emptied: DataLoss saying the files are damaged,
 // for a writer and a reader (not "no database", not "not ckptdb's").
 TEST_F(StoreTest, AMissingOrEmptyManifestIsDataLoss) {
