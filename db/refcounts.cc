@@ -120,6 +120,69 @@ absl::Status Store::ApplyRefDeltas(
   return absl::OkStatus();
 }
 
+Store::References Store::CollectReferences(
+    const std::set<const StepEntry*>& except) const {
+  References refs;
+  {
+    absl::ReaderMutexLock l(&steps_mu_);
+    for (const auto& [run, steps] : steps_) {
+      for (const auto& [step, e] : steps) {
+        if (except.count(e.get())) continue;
+        auto hashes = ReadChunkList(*e);
+        if (!hashes.ok()) {
+          refs.unreadable_lists.emplace_back(run, hashes.status());
+          continue;
+        }
+        for (const Hash128& h : *hashes) refs.by_steps[h] += 1;
+      }
+    }
+  }
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions(), index_cf_));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    auto entry = DecodeChunkEntry(ToView(it->key()), ToView(it->value()));
+    if (!entry.ok()) {
+      refs.index_problems.emplace_back(entry.status().message());
+      continue;
+    }
+    refs.entries[entry->location.hash] = *std::move(entry);
+  }
+  if (!it->status().ok()) {
+    refs.index_problems.push_back(
+        absl::StrCat("cannot read chunk_index: ", it->status().ToString()));
+  }
+  return refs;
+}
+
+std::map<Hash128, int64_t> Store::RecountDeltas(const References& refs) {
+  auto steps_of = [&](const Hash128& h) {
+    auto it = refs.by_steps.find(h);
+    return it == refs.by_steps.end() ? int64_t{0} : it->second;
+  };
+  // A Patch or Delta chunk is referenced by steps only (there are no
+  // chains); its base by steps and by the coded chunks that stay live.
+  // ApplyRefDeltas itself drops a base's count by one for each coded chunk
+  // that dies, so that one is left out of the base's delta.
+  std::map<Hash128, int64_t> target, dying_coded;
+  for (const auto& [h, e] : refs.entries) {
+    if (!e.base) continue;
+    target[h] = steps_of(h);
+    if (target[h] > 0) {
+      target[e.base->hash] += 1;
+    } else {
+      dying_coded[e.base->hash] += 1;
+    }
+  }
+  std::map<Hash128, int64_t> deltas;
+  for (const auto& [h, e] : refs.entries) {
+    int64_t want = target[h];
+    if (!e.base) want += steps_of(h);
+    const int64_t d = want - static_cast<int64_t>(e.refcount) + dying_coded[h];
+    if (d != 0) deltas[h] = d;
+  }
+  return deltas;
+}
+
 absl::StatusOr<ChunkEntry> Store::ReadChunkEntry(const Hash128& hash) const {
   const std::string key = ChunkIndexKey(hash);
   rocksdb::PinnableSlice v;

@@ -724,6 +724,23 @@ class Store {
   absl::StatusOr<ChunkEntry> ReadChunkEntry(const Hash128& hash) const;
   absl::StatusOr<std::vector<Hash128>> ReadChunkList(
       const StepEntry& entry) const;
+  // The references of every committed step of every run (but those in
+  // `except`) to chunks, and the chunk index's entries.
+  struct References {
+    std::map<Hash128, int64_t> by_steps;
+    std::map<Hash128, ChunkEntry> entries;
+    // Steps (run, error) whose chunk list cannot be read: they add none.
+    std::vector<std::pair<std::string, absl::Status>> unreadable_lists;
+    // Entries that cannot be decoded, or the index cannot be read.
+    std::vector<std::string> index_problems;
+  };
+  References CollectReferences(const std::set<const StepEntry*>& except) const;
+  // The deltas that bring every entry's reference count to what `refs`
+  // implies (its steps' references, and one per live Patch or Delta entry
+  // based on it): ApplyRefDeltas of them deletes the entries nothing
+  // references any more. For a delete whose step's chunk list cannot be
+  // read; `refs` must have every other list and entry.
+  static std::map<Hash128, int64_t> RecountDeltas(const References& refs);
   absl::StatusOr<SegmentInfo> ReadSegmentStat(uint64_t segment) const;
   // Calls fn for every segment statistics record, decoded (or its error).
   // Adds up the chunk index's live chunks by kind (Stats).

@@ -38,14 +38,27 @@ absl::Status Store::DeleteRunSteps(const std::string& run,
   if (entries.empty()) return absl::OkStatus();
   rocksdb::WriteBatch batch;
   std::map<Hash128, int64_t> deltas;
+  std::set<const StepEntry*> deleted;
+  bool list_lost = false;
   for (const auto& e : entries) {
-    // A step whose chunk list is unreadable is still deleted; its chunks
-    // then keep one reference too many (space, never data, is lost).
     auto hashes = ReadChunkList(*e);
     if (hashes.ok()) {
       for (const Hash128& h : *hashes) deltas[h] -= 1;
+    } else {
+      list_lost = true;
     }
+    deleted.insert(e.get());
     batch.Delete(meta_cf_, StepKey(run, e->info.step));
+  }
+  if (list_lost) {
+    // A step whose chunk list is unreadable is still deleted, and every
+    // reference count is recounted from the steps that stay. Without all
+    // of theirs (or with a damaged chunk index), its chunks keep one
+    // reference too many: space, never data, is lost.
+    const References refs = CollectReferences(deleted);
+    if (refs.unreadable_lists.empty() && refs.index_problems.empty()) {
+      deltas = RecountDeltas(refs);
+    }
   }
   CKPTDB_RETURN_IF_ERROR(ApplyRefDeltas(deltas, {}, {}, {}, &batch));
   Hook("before_delete_commit");

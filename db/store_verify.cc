@@ -181,41 +181,20 @@ void Store::VerifyBookkeeping(
   auto problem = [&](std::string message) {
     problems->push_back({-1, "", "", std::move(message)});
   };
-  std::map<Hash128, int64_t> expected;
+  References refs = CollectReferences({});
   // Without every step's chunk list (an unreadable one is reported with
   // its step) the reference counts cannot be checked.
-  bool every_list = true;
-  {
-    absl::ReaderMutexLock l(&steps_mu_);
-    for (const auto& [run, steps] : steps_) {  // every run's references
-      for (const auto& [step, e] : steps) {
-        auto hashes = ReadChunkList(*e);
-        every_list = every_list && hashes.ok();
-        if (!hashes.ok() && run != options_.run) {  // VerifyStep's otherwise
-          problem(absl::StrCat("run '", run, "': ", hashes.status().message()));
-        }
-        if (!hashes.ok()) continue;
-        for (const Hash128& h : *hashes) expected[h] += 1;
-      }
+  const bool every_list = refs.unreadable_lists.empty();
+  for (const auto& [run, status] : refs.unreadable_lists) {
+    if (run != options_.run) {  // VerifyStep's otherwise
+      problem(absl::StrCat("run '", run, "': ", status.message()));
     }
   }
-  std::map<Hash128, ChunkEntry> entries;
-  {
-    std::unique_ptr<rocksdb::Iterator> it(
-        db_->NewIterator(rocksdb::ReadOptions(), index_cf_));
-    for (it->SeekToFirst(); it->Valid(); it->Next()) {
-      auto entry = DecodeChunkEntry(ToView(it->key()), ToView(it->value()));
-      if (!entry.ok()) {
-        problem(std::string(entry.status().message()));
-        continue;
-      }
-      if (entry->base) expected[entry->base->hash] += 1;
-      entries[entry->location.hash] = *std::move(entry);
-    }
-    if (!it->status().ok()) {
-      problem(
-          absl::StrCat("cannot read chunk_index: ", it->status().ToString()));
-    }
+  for (std::string& p : refs.index_problems) problem(std::move(p));
+  std::map<Hash128, int64_t>& expected = refs.by_steps;
+  const std::map<Hash128, ChunkEntry>& entries = refs.entries;
+  for (const auto& [h, e] : entries) {
+    if (e.base) expected[e.base->hash] += 1;
   }
   if (every_list) {
     for (const auto& [h, n] : expected) {

@@ -99,6 +99,37 @@ class ChunkFilesTest : public ::testing::Test {
     return files;
   }
 
+  // Overwrites step `step`'s chunk list with bytes that do not decode, with
+  // the store closed (RocksDB opened directly); reopens the store.
+  void DamageChunkList(int64_t step) {
+    auto cf_name = store_->StepColumnFamily(step);
+    ASSERT_TRUE(cf_name.ok()) << cf_name.status();
+    store_.reset();
+    const std::string db = dir_.Sub("db");
+    std::vector<std::string> names;
+    ASSERT_TRUE(
+        rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), db, &names).ok());
+    std::vector<rocksdb::ColumnFamilyDescriptor> descs;
+    for (const std::string& n : names)
+      descs.emplace_back(n, rocksdb::ColumnFamilyOptions());
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* raw = nullptr;
+    ASSERT_TRUE(
+        rocksdb::DB::Open(rocksdb::DBOptions(), db, descs, &handles, &raw)
+            .ok());
+    for (size_t i = 0; i < names.size(); ++i) {
+      if (names[i] == *cf_name) {
+        rocksdb::WriteOptions wo;
+        wo.sync = true;
+        EXPECT_TRUE(
+            raw->Put(wo, handles[i], kChunkListKey, "not a chunk list").ok());
+      }
+      raw->DestroyColumnFamilyHandle(handles[i]);
+    }
+    delete raw;
+    Open(/*direct_reads=*/true, /*coded=*/true);
+  }
+
   TempDir dir_;
   std::unique_ptr<Store> store_;
 };
@@ -196,6 +227,34 @@ TEST_F(ChunkFilesTest, CodedChunksAndTheirBasesAreReadFromTheirFiles) {
   // Every chunk of step 2 and every coded chunk's base, from the files.
   EXPECT_EQ(store_->direct_read_stats().direct, 5u + coded);
   EXPECT_EQ(store_->direct_read_stats().misplaced, 0u);
+}
+
+// Deleting a step whose chunk list is lost recounts every reference from
+// the steps that stay: the chunks only it used are freed (GC reclaims
+// them, verify is clean), and a base a remaining Delta chunk needs stays.
+TEST_F(ChunkFilesTest, DeletingAStepWhoseChunkListIsLostRecountsReferences) {
+  Open(/*direct_reads=*/true, /*coded=*/true);
+  const Tree first = StateFor(12);
+  Save(1, first);
+  const Tree second = DriftedA(first);  // coded against step 1's chunks
+  Save(2, second);
+  Save(3, StateFor(40));  // chunks of its own
+  DamageChunkList(1);
+  DamageChunkList(3);
+  CKPTDB_ASSERT_OK(store_->DeleteSteps({1, 3}));
+  auto gc = store_->CollectGarbage({});
+  CKPTDB_ASSERT_OK(gc);
+  auto verify = store_->Verify({});
+  CKPTDB_ASSERT_OK(verify);
+  for (const VerifyProblem& p : verify->problems) ADD_FAILURE() << p.message;
+  EXPECT_EQ(ExpectRestores(2, second), 5u);
+  // Step 3's chunks (used by no other step) are gone from the index.
+  EXPECT_EQ(store_
+                ->LookupChunk(HashBytes(StateFor(40)["b"].array().data(),
+                                        StateFor(40)["b"].array().nbytes()))
+                .status()
+                .code(),
+            absl::StatusCode::kNotFound);
 }
 
 // A save codes a chunk only against a base whose hash checks: a base
