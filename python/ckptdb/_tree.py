@@ -32,6 +32,26 @@ def join_path(prefix: str, key: Any) -> str:
   return f'{prefix}/{key}' if prefix else str(key)
 
 
+def check_item_name(name: Any) -> None:
+  """Raises ValueError for an item name that is not valid UTF-8 text (a
+  lone surrogate such as '\\ud800'), before the C++ core fails to cast it."""
+  if isinstance(name, str):
+    try:
+      name.encode('utf-8')
+    except UnicodeEncodeError:
+      raise ValueError(f'item name {name!r} is not valid UTF-8 text: item '
+                       'names must be valid UTF-8 text') from None
+
+
+def not_utf8_error(e: UnicodeEncodeError) -> ValueError:
+  """The ValueError for a UnicodeEncodeError from a save's call into the C++
+  core, which encodes each string of the save (keys, string leaves,
+  metrics, custom metadata) as UTF-8 as it walks them (so no walk here)."""
+  return ValueError(f'{e.object!r} (a dict key, or a string leaf, metric or '
+                    'custom metadata value) is not valid UTF-8 text: the '
+                    'strings of a save must be valid UTF-8 text')
+
+
 # ---- pytree nodes -----------------------------------------------------------
 
 # Classes registered with ckptdb.tree.register_pytree_node:

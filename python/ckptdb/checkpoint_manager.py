@@ -445,10 +445,10 @@ class CheckpointManager:
       return True
     return self._is_new_step(step) and self.reached_preemption(step)
 
-  def _warn_read_only(self) -> None:
-    # Orbax's warning (its should_save); logged, so that it shows without
-    # any logging set up.
-    _log.warning('%s is read only, save will be skipped', self._directory)
+  def _warn_read_only(self, what: str = 'save') -> None:
+    # Orbax's warnings (its should_save and delete); logged, so that they
+    # show without any logging set up.
+    _log.warning('%s is read only, %s will be skipped', self._directory, what)
 
   def reached_preemption(self, step: int) -> bool:
     """True once the preemption handler (options.handle_preemption_signal)
@@ -621,6 +621,8 @@ class CheckpointManager:
     if self._options.best_fn is not None and metrics is None:
       warnings.warn('Requested `tracked_metric`; did not provide metrics.',
                     stacklevel=2)
+    for name in per_item:
+      _tree.check_item_name(name)
     trees, save_args = {}, {}
     for name, a in per_item.items():
       req = a._save_request()  # pylint: disable=protected-access
@@ -645,10 +647,13 @@ class CheckpointManager:
     stats.checkpointer_blocking_start_time = time.time()
     stats.wait_for_prev_duration_secs = (
         stats.checkpointer_blocking_start_time - stats.wait_for_prev_start_time)
-    saved = self._core.save(
-        step, trees, metrics=metrics, has_metrics=metrics is not None,
-        force=bool(force), item_save_args=save_args,
-        custom_metadata=custom_metadata, borrow=borrow)
+    try:
+      saved = self._core.save(
+          step, trees, metrics=metrics, has_metrics=metrics is not None,
+          force=bool(force), item_save_args=save_args,
+          custom_metadata=custom_metadata, borrow=borrow)
+    except UnicodeEncodeError as e:
+      raise _tree.not_utf8_error(e) from e
     end = time.time()
     if saved:
       stats.checkpointer_blocking_duration_secs = (
@@ -741,8 +746,15 @@ class CheckpointManager:
   # ---- maintenance ----
 
   def delete(self, step: int) -> None:
-    """Deletes a step now (FileNotFoundError if it does not exist)."""
+    """Deletes a step now (FileNotFoundError if it does not exist).
+
+    A read-only manager deletes nothing: it logs Orbax's warning
+    ('<directory> is read only, delete will be skipped') and returns.
+    """
     step = _int64(step, 'step')
+    if self._options.read_only and not self.is_orbax:
+      self._warn_read_only('delete')
+      return
     self._core.delete(step)
 
   def apply_retention(self) -> list:

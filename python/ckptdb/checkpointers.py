@@ -144,6 +144,7 @@ class Checkpointer:
     if isinstance(a, args_lib.Composite):
       tree, save_args = {}, {}
       for name, item_args in a.items():
+        _tree.check_item_name(name)
         req = item_args._save_request()  # pylint: disable=protected-access
         tree[name] = req.tree
         save_args.update(_prefixed(req.save_args, name))
@@ -152,8 +153,11 @@ class Checkpointer:
       tree, save_args = req.tree, req.save_args
       if custom_metadata is None:
         custom_metadata = req.custom_metadata
-    return self._core.save(path, tree, force=force, save_args=save_args,
-                           custom_metadata=custom_metadata, **extra)
+    try:
+      return self._core.save(path, tree, force=force, save_args=save_args,
+                             custom_metadata=custom_metadata, **extra)
+    except UnicodeEncodeError as e:
+      raise _tree.not_utf8_error(e) from e
 
   def restore(self, directory: Any, *args: Any, **kwargs: Any) -> Any:
     a = construct_args(self._handler, False, args, kwargs)

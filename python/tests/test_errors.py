@@ -247,3 +247,54 @@ def test_bad_steps_and_options_name_what_is_wrong(tmp_path):
     with pytest.raises(KeyError, match="step 1 has no item 'nope'"):
       m.restore(1, args=ckptdb.args.Composite(
           nope=ckptdb.args.StandardRestore(tree)))
+
+
+def test_item_names_that_are_not_utf8_are_a_value_error(tmp_path):
+  """An item name with a lone surrogate was RuntimeError('Unable to cast
+  Python instance to C++ type') from the manager and a bare
+  UnicodeEncodeError from a Checkpointer; it is a ValueError naming it,
+  and nothing is saved."""
+  bad = '\ud800'
+  match = r"^item name '\\ud800' is not valid UTF-8 text: item names must be"
+  items = ckptdb.args.Composite(**{'ok': ckptdb.args.StandardSave({'a': 1}),
+                                   bad: ckptdb.args.StandardSave({'a': 1})})
+  options = ckptdb.CheckpointManagerOptions(enable_async_checkpointing=False)
+  with ckptdb.CheckpointManager(tmp_path / 'm', options=options) as m:
+    for save in (lambda: m.save(0, args=items),
+                 lambda: m.save(0, {'ok': {'a': 1}, bad: {'a': 1}})):
+      with pytest.raises(ValueError, match=match) as info:
+        save()
+      assert type(info.value) is ValueError
+    assert m.all_steps() == []
+  for cls in (ckptdb.Checkpointer, ckptdb.AsyncCheckpointer):
+    ckptr = cls(ckptdb.CompositeCheckpointHandler())
+    with pytest.raises(ValueError, match=match) as info:
+      ckptr.save(tmp_path / cls.__name__, args=items)
+    assert type(info.value) is ValueError
+    ckptr.close()
+    assert not (tmp_path / cls.__name__).exists()
+
+
+def test_strings_in_a_save_that_are_not_utf8_are_a_value_error(tmp_path):
+  """A dict key (or string leaf, metric, custom metadata) with a lone
+  surrogate was a bare UnicodeEncodeError from the C++ core's walk of the
+  save; it is a ValueError naming the string, chained to it."""
+  match = (r"^'k\\ud800' \(a dict key, or a string leaf, metric or custom "
+           r'metadata value\) is not valid UTF-8 text')
+  tree = {'a': {'k\ud800': np.ones(2)}}
+  with ckptdb.CheckpointManager(tmp_path / 'm') as m:
+    saves = (lambda: m.save(0, args=ckptdb.args.StandardSave(tree)),
+             lambda: m.save(0, args=ckptdb.args.StandardSave({'a': 1}),
+                            metrics={'k\ud800': 1.0}))
+    for save in saves:
+      with pytest.raises(ValueError, match=match) as info:
+        save()
+      assert type(info.value) is ValueError
+      assert isinstance(info.value.__cause__, UnicodeEncodeError)
+    m.wait_until_finished()
+    assert m.all_steps() == []
+  ckptr = ckptdb.StandardCheckpointer()
+  with pytest.raises(ValueError, match=match) as info:
+    ckptr.save(tmp_path / 'c', tree)
+  assert isinstance(info.value.__cause__, UnicodeEncodeError)
+  ckptr.close()

@@ -9,6 +9,8 @@ import os
 import random
 import re
 import struct
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -173,3 +175,85 @@ def test_nesting_deeper_than_the_importers_limit(tmp_path):
   with pytest.raises(errors.MsgpackFormatError,
                      match=r'checkpoint_3: .* nesting deeper than 256'):
     restore_file(tmp_path, _nested_maps(100_000))
+
+
+def _nested_tuples(levels):
+  """{'t': ((...(),),)}: `levels` tuples (ext type 4, as Orbax writes
+  them), each the only element of the one around it, the innermost empty
+  (its array, 0x90, is the last byte). Built from the inside out, so that
+  100,000 levels take linear time."""
+  parts, size = [], 1  # size: the payload's, then the ext's, in bytes
+  for i in range(levels):
+    if i:  # a one-element array holding the tuple inside
+      parts.append(b'\x91')
+      size += 1
+    parts.append(bytes([0xc7, size, 4]) if size < 256 else
+                 b'\xc8' + size.to_bytes(2, 'big') + b'\x04' if size < 65536
+                 else b'\xc9' + size.to_bytes(4, 'big') + b'\x04')
+    size += len(parts[-1])
+  return b'\x81\xa1t' + b''.join(reversed(parts)) + b'\x90'
+
+
+# Decodes each file named in argv with msgpack_restore and with Flax's
+# restore_checkpoint; prints the depth of the tuples, or the error.
+_DECODE_CHILD = '''
+import sys
+from ckptdb.flax import errors, serialization
+from ckptdb.flax.training import checkpoints
+for path in sys.argv[1:]:
+  data = open(path, 'rb').read()
+  for restore in (serialization.msgpack_restore,
+                  lambda _: checkpoints.restore_checkpoint(path, None)):
+    try:
+      t, levels = restore(data)['t'], 1
+    except errors.MsgpackFormatError as e:
+      print(e)
+      continue
+    while t != ():
+      assert type(t) is tuple and len(t) == 1, t
+      t, levels = t[0], levels + 1
+    print(levels, 'tuples')
+'''
+
+
+def _decode_in_a_child(tmp_path, levels):
+  """The lines _DECODE_CHILD prints for _nested_tuples of each of
+  `levels`: in another interpreter, as a crash kills it."""
+  paths = []
+  for n in levels:
+    paths.append(tmp_path / f'checkpoint_{n}')
+    paths[-1].write_bytes(_nested_tuples(n))
+  env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+  r = subprocess.run([sys.executable, '-c', _DECODE_CHILD, *map(str, paths)],
+                     env=env, capture_output=True, text=True, timeout=120)
+  assert r.returncode == 0, (r.returncode, r.stderr[-2000:])
+  return r.stdout.splitlines()
+
+
+def test_tuples_nested_to_the_limit_decode(tmp_path):
+  """Each tuple was decoded by a msgpack-python unpackb inside the ext hook
+  of the one around it, a large C stack frame a level: 150 levels decoded,
+  200 killed the interpreter (SIGSEGV). The dict and 255 tuples are the
+  256 levels of the importer's limit; one more is the format error, at
+  the innermost tuple's array (the last byte)."""
+  at = len(_nested_tuples(256)) - 1
+  path = tmp_path / 'checkpoint_256'
+  assert _decode_in_a_child(tmp_path, [255, 256]) == [
+      '255 tuples', '255 tuples',
+      f'<bytes>: not a valid Flax msgpack checkpoint at byte {at}: nesting '
+      'deeper than 256',
+      f'{path}: not a valid Flax msgpack checkpoint at byte {at}: nesting '
+      'deeper than 256']
+
+
+def test_100000_nested_tuples_are_a_format_error_not_a_crash(tmp_path):
+  """100,000 nested tuples: the format error naming the depth limit and the
+  offset of the 256th tuple's array (3 + 255 * 7 + 6: ext32 headers of 6
+  bytes with the one-element array headers), from the bytes API and from
+  restore_checkpoint, without decoding the other 99,744 levels."""
+  path = tmp_path / 'checkpoint_100000'
+  assert _decode_in_a_child(tmp_path, [100_000]) == [
+      '<bytes>: not a valid Flax msgpack checkpoint at byte 1794: nesting '
+      'deeper than 256',
+      f'{path}: not a valid Flax msgpack checkpoint at byte 1794: nesting '
+      'deeper than 256']

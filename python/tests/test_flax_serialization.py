@@ -173,6 +173,23 @@ def test_orbax_ext4_tuple_is_read():
   assert serialization.msgpack_restore(data) == {'t': (1, 'a')}
 
 
+def test_orbax_ext4_tuples_nested_in_lists_and_as_map_keys():
+  """Tuples are expanded after the msgpack decode (not inside its ext
+  hook): nested ones, ones in lists and maps, and ones used as map keys
+  (in their key order, a repeated key keeping its first place and last
+  value) come back as decoding each inside the hook gave."""
+  def tpl(*elements):
+    return ext(4, fixarray(len(elements)) + b''.join(elements))
+  inner = tpl(b'\x02', tpl(s('a')))  # (2, ('a',))
+  data = (fixmap(2) + s('t') + fixarray(2) + tpl(b'\x01', inner) +
+          fixarray(0) + s('m') + fixmap(4) + inner + b'\x05' + s('x') +
+          b'\x06' + tpl() + b'\x07' + inner + b'\x08')
+  state = serialization.msgpack_restore(data)
+  assert state == {'t': [(1, (2, ('a',))), []],
+                   'm': {(2, ('a',)): 8, 'x': 6, (): 7}}
+  assert list(state['m']) == [(2, ('a',)), 'x', ()]
+
+
 def test_msgpack_serialize_sorts_keys_but_to_bytes_keeps_order():
   # msgpack_serialize(in_place=False) copies the tree with jax's tree_map,
   # which rebuilds dicts with sorted keys; to_bytes keeps insertion order.

@@ -224,6 +224,30 @@ def test_read_only_save_is_skipped_with_orbax_warning(tmp_path, caplog):
     assert ro.all_steps() == [0]
 
 
+def test_read_only_delete_is_skipped_with_orbax_warning(tmp_path, caplog):
+  """orbax-semantics.md 3: a read-only manager's delete(step) logs
+  '<directory> is read only, delete will be skipped' and deletes nothing
+  (a missing step included: Orbax warns before it looks). It was a silent
+  no-op."""
+  with _mngr(tmp_path, **SYNC) as m:
+    _save_steps(m, [0, 1])
+  expected = [f'{tmp_path / "m"} is read only, delete will be skipped']
+  with _mngr(tmp_path, read_only=True) as ro:
+    for step in (1, 7):
+      caplog.clear()
+      with caplog.at_level(logging.WARNING, logger='ckptdb.checkpoint_manager'):
+        assert ro.delete(step) is None
+      assert [r.getMessage() for r in caplog.records] == expected, step
+      assert caplog.records[0].levelno == logging.WARNING
+      assert caplog.records[0].name == 'ckptdb.checkpoint_manager'
+    assert ro.all_steps() == [0, 1]
+    # The other mutating methods are not silent: they raise.
+    for call in (ro.apply_retention, ro.collect_garbage,
+                 lambda: ro.fork('', 0, 'other')):
+      with pytest.raises(ckptdb.FailedPreconditionError, match='read-only'):
+        call()
+
+
 def test_delete_metrics_metadata_and_names(tmp_path):
   with _mngr(tmp_path, step_format_fixed_length=8, step_prefix='ckpt') as m:
     m.save(0, args=ckptdb.args.StandardSave({'w': np.ones(3)}),

@@ -8,6 +8,12 @@ is, for ext type 1 (ndarray) and 3 (numpy scalar, a 0-d array):
 ext type 2 (Python complex) is msgpack.packb((real, imag)), and ext type 4
 (a tuple, written by Orbax's copy of this code) is a msgpack array of the
 elements. Other ext codes are returned as msgpack.ExtType, as Flax does.
+
+Tuples nest one inside the other's payload, and msgpack-python's unpackb
+keeps a large decoding stack on the C stack: decoding each tuple from the
+ext hook (one unpackb inside another) crashed the interpreter at about 200
+levels. So the hook returns the payload undecoded (a _TuplePayload) and
+unpackb expands those afterwards, one at a time, down to a depth limit.
 """
 
 import enum
@@ -127,15 +133,117 @@ def ext_unpack(code: int, data: bytes) -> Any:
   if code == MsgpackExtType.npscalar:
     return ndarray_from_bytes(data)[()]
   if code == MsgpackExtType.tuple:
-    return tuple(unpackb(data))
+    return _TuplePayload(data)  # expanded by unpackb
   return msgpack.ExtType(code, data)
 
 
-def unpackb(data: bytes, hook: Callable[[int, bytes], Any] = ext_unpack
-            ) -> Any:
-  """Decodes one msgpack object as Flax does (str keys, any key type)."""
+class _TuplePayload:
+  """An ext type 4 payload, not yet decoded; `value` once it is."""
+
+  __slots__ = ('data', 'value')
+
+  def __init__(self, data: bytes):
+    self.data = data
+    self.value: Any = None
+
+
+def unpackb(data: bytes, hook: Callable[[int, bytes], Any] = ext_unpack, *,
+            max_depth: int) -> Any:
+  """Decodes one msgpack object as Flax does (str keys, any key type).
+
+  Raises ValueError('nesting deeper than <max_depth>') for a tuple deeper
+  than max_depth in the tree (maps, arrays and tuples each count as a
+  level; so does a tuple whose payload is itself a tuple), before its
+  payload is decoded. Deep maps and arrays are left to the caller.
+  """
+  found = []
+
+  def note(code: int, payload: bytes) -> Any:
+    value = hook(code, payload)
+    if isinstance(value, _TuplePayload):
+      found.append(value)
+    return value
+
+  tree = _unpack_one(data, note)
+  if not found:  # no tuples: no second pass
+    return tree
+  return _expand_tuples(tree, hook, max_depth)
+
+
+def _unpack_one(data: bytes, hook: Callable[[int, bytes], Any]) -> Any:
   return msgpack.unpackb(data, ext_hook=hook, raw=False,
                          strict_map_key=False)
+
+
+def _expand_tuples(tree: Any, hook: Callable[[int, bytes], Any],
+                   max_depth: int) -> Any:
+  """`tree` with each _TuplePayload replaced by its tuple, without
+  recursion: the value that decoding each tuple inside the ext hook gave.
+
+  Pass 1 walks the containers from the top and decodes each payload found
+  (its own tuples stay undecoded, for the walk to find), noting where the
+  tuple goes. Pass 2 builds the tuples in reverse order, so that each
+  one's elements are built before it is; tuples that are map keys go into
+  their map (rebuilt in the same key order) once all its keys are built.
+  """
+  root = [tree]
+  # (payload, its decoded contents, slot): slot is (container, key, is_key)
+  # for a tuple in a list or map, None for a tuple that is the whole
+  # payload of another.
+  found = []
+  containers = [(root, 0)]  # (container, its level); the root list is 0
+  while containers:
+    container, level = containers.pop()
+    if type(container) is dict:  # pylint: disable=unidiomatic-typecheck
+      entries = [(k, (container, k, True)) for k in container
+                 if type(k) is _TuplePayload]  # pylint: disable=unidiomatic-typecheck
+      entries += [(v, (container, k, False)) for k, v in container.items()]
+    else:
+      entries = [(v, (container, i, False)) for i, v in enumerate(container)]
+    for x, slot in entries:
+      depth = level + 1  # x's level; a tuple's contents are at its level
+      while type(x) is _TuplePayload:  # pylint: disable=unidiomatic-typecheck
+        if depth > max_depth:
+          raise ValueError(f'nesting deeper than {max_depth}')
+        contents = _unpack_one(x.data, hook)
+        x.data = None  # not kept: deep tuples repeat their inner bytes
+        found.append((x, contents, slot))
+        if type(contents) is _TuplePayload:  # pylint: disable=unidiomatic-typecheck
+          depth += 1  # a payload that is a tuple: one more level
+        x, slot = contents, None
+      if type(x) in (dict, list):
+        containers.append((x, depth))
+  keys = {}  # id(map) -> (map, {payload: its tuple}) for tuple keys
+  for payload, contents, slot in reversed(found):
+    if type(contents) is _TuplePayload:  # pylint: disable=unidiomatic-typecheck
+      contents = contents.value
+    elif type(contents) is dict:  # pylint: disable=unidiomatic-typecheck
+      _set_tuple_keys(contents, keys)
+    payload.value = tuple(contents)
+    if slot is None:
+      continue
+    container, key, is_key = slot
+    if is_key:
+      keys.setdefault(id(container), (container, {}))[1][payload] = (
+          payload.value)
+    else:
+      container[key] = payload.value
+  for container, _ in list(keys.values()):
+    _set_tuple_keys(container, keys)
+  return root[0]
+
+
+def _set_tuple_keys(container: dict, keys: dict) -> None:
+  """Replaces the _TuplePayload keys of `container` by their tuples, as if
+  inserted in order (a repeated key keeps its first place, last value)."""
+  entry = keys.pop(id(container), None)
+  if entry is None:
+    return
+  built = entry[1]
+  items = [(built.get(k, k), v) for k, v in container.items()]
+  container.clear()
+  for k, v in items:
+    container[k] = v
 
 
 def packb(tree: Any) -> bytes:

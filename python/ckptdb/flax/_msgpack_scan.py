@@ -103,7 +103,7 @@ class _Scanner:
   def _str(self, pos: int, start: int, n: int) -> int:
     self._need(start, n, f'a {n}-byte string', at=pos)
     try:
-      self._data[start:start + n].decode('utf-8')
+      str(self._data[start:start + n], 'utf-8')
     except UnicodeDecodeError as e:
       raise _Bad(self._base + pos, f'string is not UTF-8 ({e.reason})'
                  ) from None
@@ -135,18 +135,35 @@ class _Scanner:
   def _ext(self, pos: int, start: int, n: int, depth: int) -> int:
     self._need(start, 1 + n, f'an ext of {n} bytes', at=pos)
     code = struct.unpack('b', self._data[start:start + 1])[0]
-    payload = self._data[start + 1:start + 1 + n]
+    payload = memoryview(self._data)[start + 1:start + 1 + n]  # no copy
     payload_at = self._base + start + 1
-    try:
-      if code == _msgpack_ext.MsgpackExtType.tuple:
-        # The payload's array is the tuple: one level, as in the tree.
-        end = _Scanner(payload, payload_at).value(0, depth)
-        if end != len(payload):
-          raise _Bad(payload_at + end, 'extra bytes in a tuple payload')
+    if code == _msgpack_ext.MsgpackExtType.tuple:
+      # The payload's array is the tuple: one level, as in the tree; a
+      # payload that is itself an ext (a tuple in a tuple's payload) is one
+      # level more, as _msgpack_ext.unpackb counts it. The array's elements
+      # are scanned here, not through value() and _array(), so that nested
+      # tuples take two Python frames a level, as maps do.
+      sub = _Scanner(payload, payload_at)
+      sub._enter(0, depth)
+      sub._need(0, 1, 'a value')
+      first = payload[0]
+      if 0x90 <= first <= 0x9f or first in (0xdc, 0xdd):
+        if first <= 0x9f:
+          count, end = first & 0x0f, 1
+        else:
+          size = 2 if first == 0xdc else 4
+          count = sub._uint(1, size, 'a length', at=0)
+          end = 1 + size
+        for _ in range(count):
+          end = sub.value(end, depth + 1)
       else:
-        _msgpack_ext.ext_unpack(code, payload)
-    except _Bad:
-      raise
+        is_ext = _TYPED.get(first, ('', 0))[0] in ('ext', 'fixext')
+        end = sub.value(0, depth + 1 if is_ext else depth)
+      if end != len(payload):
+        raise _Bad(payload_at + end, 'extra bytes in a tuple payload')
+      return start + 1 + n
+    try:
+      _msgpack_ext.ext_unpack(code, bytes(payload))
     except Exception as e:  # pylint: disable=broad-except
       raise _Bad(self._base + pos,
                  f'ext type {code} payload at byte {payload_at}: {e}'

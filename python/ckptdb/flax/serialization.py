@@ -154,7 +154,7 @@ def decode(data: bytes, path: Optional[str] = None) -> Any:
     errors.MsgpackFormatError: with the byte offset of the first problem.
   """
   try:
-    state = _msgpack_ext.unpackb(data)
+    state = _msgpack_ext.unpackb(data, max_depth=_msgpack_scan.MAX_DEPTH)
   except Exception as e:  # pylint: disable=broad-except
     found = _msgpack_scan.find_error(data)
     if found is None:
