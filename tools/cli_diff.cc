@@ -66,29 +66,6 @@ bool IsContainer(const StoredNode& n) {
          n.kind == Tree::Kind::kTuple;
 }
 
-// A path as the CLI's path arguments spell it (docs/cli.md, "Paths"):
-// string keys escaped as file names ("a%2Fb" for the key "a/b"), int keys
-// and indices in decimal. With `typed`, each component is also tagged
-// with its kind, so that the string key "1" and the int key 1 differ (an
-// int key and an index of the same value match: a container whose kind
-// changed is reported as such).
-std::string PathKey(const TreePath& path, bool typed) {
-  std::string out;
-  for (const PathEntry& e : path.entries()) {
-    if (!out.empty() || typed) out += '/';
-    const bool is_str = e.kind == PathEntry::Kind::kDictKey && !e.key.is_int();
-    if (typed) out += is_str ? 's' : 'i';
-    if (is_str) {
-      out += EncodePathComponent(e.key.str());
-    } else {
-      absl::StrAppend(&out, e.kind == PathEntry::Kind::kIndex
-                                ? e.index
-                                : e.key.int_value());
-    }
-  }
-  return out;
-}
-
 // Leaves and empty containers in preorder, and containers, by their typed
 // path; and how each path is printed.
 struct Flat {

@@ -104,7 +104,8 @@ void CollectLeafRows(const StoredItem& item, uint32_t node,
                          n.kind == Tree::Kind::kTuple;
   if (!container || n.children.empty()) {
     Row r = NodeRow(item, node);
-    r.name = item.PathOf(node).DisplayString();
+    const TreePath path = item.PathOf(node);
+    r.name = path.empty() ? path.DisplayString() : PathKey(path, false);
     rows->push_back(std::move(r));
   }
   for (uint32_t c : n.children) CollectLeafRows(item, c, rows);
@@ -121,6 +122,23 @@ std::string PadLeft(const std::string& s, size_t width) {
 }
 
 }  // namespace
+
+std::string PathKey(const TreePath& path, bool typed) {
+  std::string out;
+  for (const PathEntry& e : path.entries()) {
+    if (!out.empty() || typed) out += '/';
+    const bool is_str = e.kind == PathEntry::Kind::kDictKey && !e.key.is_int();
+    if (typed) out += is_str ? 's' : 'i';
+    if (is_str) {
+      out += EncodePathComponent(e.key.str());
+    } else {
+      absl::StrAppend(&out, e.kind == PathEntry::Kind::kIndex
+                                ? e.index
+                                : e.key.int_value());
+    }
+  }
+  return out;
+}
 
 std::string JsonKind(Tree::Kind kind) {
   if (kind == Tree::Kind::kNone) return "none";
