@@ -302,7 +302,9 @@ absl::Status Store::OpenRocksRetrying(
             "' is busy: another writer has it open (RocksDB: ", s.ToString(),
             ")"));
       }
-      if (s.code() == rocksdb::Status::kAborted) {
+      // Ours (a writer creating the database; not ckptdb's): the message
+      // alone, busy or refused.
+      if (s.code() == rocksdb::Status::kAborted || s.IsBusy()) {
         return absl::FailedPreconditionError(
             s.getState() != nullptr ? s.getState() : s.ToString());
       }
