@@ -38,8 +38,8 @@ struct DecodeOptions {
   // Default: limits::kMaxTreeDepth.
   int max_depth = limits::kMaxTreeDepth;
   // Maximum number of values (containers and leaves) decoded; beyond it,
-  // InvalidArgument (a file of one-byte nils would otherwise need about a
-  // hundred times its size in memory). Default: limits::kMaxDecodedNodes.
+  // InvalidArgument (a one-byte nil costs about 390 bytes as a tree node:
+  // limits.h). Default: limits::kMaxDecodedNodes.
   uint64_t max_nodes = limits::kMaxDecodedNodes;
   // Maps whose keys are exactly "0".."n-1" (n >= 1) become Lists (Flax
   // stores lists and tuples so).

@@ -297,7 +297,7 @@ TEST(ImportApiTest, OverlappingZipEntriesAreRefused) {
 
 TEST(ImportApiTest, NodeCountAndDepthLimitsAreErrors) {
   TempDir tmp;
-  // An array32 of 2^24 + 1 nils: 16 MiB on disk, ~2 GiB as tree nodes;
+  // An array32 of 2^22 + 1 nils: 4 MiB on disk, ~1.6 GB as tree nodes;
   // refused from its count, before any node is built.
   const uint32_t n = static_cast<uint32_t>(limits::kMaxDecodedNodes) + 1;
   std::string many = "\x81\xa1w\xdd";
@@ -306,7 +306,7 @@ TEST(ImportApiTest, NodeCountAndDepthLimitsAreErrors) {
   WriteFile(tmp.Sub("many"), many);
   EXPECT_THAT(ReadCheckpoint(tmp.Sub("many")).status(),
               StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("more than 16777216 values")));
+                       HasSubstr("more than 4194304 values")));
   // Maps nested one level deeper than the shared limit.
   std::string deep;
   for (int i = 0; i <= limits::kMaxTreeDepth; ++i) deep += "\x81\xa1k";
