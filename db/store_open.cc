@@ -193,9 +193,19 @@ rocksdb::Status Store::OpenRocks(
           std::all_of(names->begin(), names->end(), [](const std::string& n) {
             return n == kMetaCf || n == kChunksCf || n == kChunkIndexCf;
           });
-      if (only_fixed_families && AnotherWriterHolds(path_, writer_claim_)) {
+      if (fs::exists(DurableMark::PathIn(path_))) {
+        // The mark is written once the families exist (OpenDurableMark):
+        // this MANIFEST lost them. Checked first, so that nothing below
+        // takes the database for an interrupted creation and re-creates
+        // its families empty.
+        return rocksdb::Status::Corruption(
+            absl::StrCat("its MANIFEST lists no '", kChunksCf,
+                         "' column family, though ckptdb wrote the directory (",
+                         "ckptdb-durable-seq is there)"));
+      } else if (only_fixed_families &&
+                 AnotherWriterHolds(path_, writer_claim_)) {
         // A writer is creating it (its column families come one by one):
-        // busy for a writer, "retry" for a reader.
+        // busy, for a writer and a reader (OpenOrFollow retries it).
         const std::string msg = absl::StrCat(
             "database '", path_, "' is busy: another writer is creating it");
         return rw ? rocksdb::Status::Aborted(msg) : rocksdb::Status::Busy(msg);
@@ -206,12 +216,6 @@ rocksdb::Status Store::OpenRocks(
         // data in it, is never touched.
         *names = {kMetaCf, kChunksCf, kChunkIndexCf};
         dbo->create_missing_column_families = true;
-      } else if (fs::exists(DurableMark::PathIn(path_))) {
-        // ckptdb wrote this directory: its MANIFEST lost the families.
-        return rocksdb::Status::Corruption(
-            absl::StrCat("its MANIFEST lists no '", kChunksCf,
-                         "' column family, though ckptdb wrote the directory (",
-                         "ckptdb-durable-seq is there)"));
       } else {
         return rocksdb::Status::Aborted(absl::StrCat(
             "'", path_,
@@ -268,6 +272,16 @@ absl::Status Store::OpenRocksRetrying(
   rocksdb::DBOptions dbo = MakeDbOptions(tuning);
   // A reader racing the writer can find the MANIFEST naming a file or a
   // column family the writer has just deleted: it retries with a fresh view.
+  // Past its first two tries only while someone is at work on the files: a
+  // writer holds the database, held it during this open, or the files
+  // changed since it began. A failure in files nobody touches is what is
+  // there: a missing file is then damage, reported at once.
+  const std::string files_at_start = DatabaseFilesFingerprint(path_);
+  bool writer_seen = false;
+  auto others_at_work = [&] {
+    writer_seen = writer_seen || AnotherWriterHolds(path_, writer_claim_);
+    return writer_seen || DatabaseFilesFingerprint(path_) != files_at_start;
+  };
   for (int attempt = 0;; ++attempt) {
     names->clear();
     handles->clear();
@@ -284,15 +298,14 @@ absl::Status Store::OpenRocksRetrying(
     const bool families_grew =
         s.IsInvalidArgument() &&
         s.ToString().find("Column families not opened") != std::string::npos;
-    // A reader's retries past the first two are for a writer changing the
-    // files under it; without one, what it sees is what is there.
     const bool transient =
         (families_grew && attempt < 50) ||
         (!rw && attempt < (s.IsCorruption() ? 8 : 50) &&
-         (attempt < 2 || AnotherWriterHolds(path_, writer_claim_)) &&
          (s.IsCorruption() || s.IsIOError() || s.IsPathNotFound() ||
           (s.IsInvalidArgument() &&
-           s.ToString().find("Column family not found") != std::string::npos)));
+           s.ToString().find("Column family not found") !=
+               std::string::npos)) &&
+         (attempt < 2 || others_at_work()));
     if (!transient) {
       // A writer racing another that holds the lock can fail before the
       // lock check (a column family created since it listed them): busy.
@@ -309,8 +322,11 @@ absl::Status Store::OpenRocksRetrying(
             s.getState() != nullptr ? s.getState() : s.ToString());
       }
       // CURRENT is there (CheckDirectory): a file it leads to that is
-      // missing is damage too, not a missing database.
-      if (s.IsCorruption() || s.IsPathNotFound() || s.IsNotFound()) {
+      // missing, with nobody at work on the files, is damage too, not a
+      // missing database (with someone at work: NotFound, which
+      // OpenOrFollow retries).
+      if (s.IsCorruption() ||
+          ((s.IsPathNotFound() || s.IsNotFound()) && !others_at_work())) {
         return absl::DataLossError(absl::StrCat(
             "cannot open database '", path_, "': its files are damaged (",
             "RocksDB: ", s.ToString(), "); nothing was changed"));
