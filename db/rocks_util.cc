@@ -20,21 +20,23 @@ absl::Status FromRocks(const rocksdb::Status& s, absl::string_view context) {
   if (s.IsNoSpace() || s.subcode() == rocksdb::Status::kNoSpace) {
     return absl::ResourceExhaustedError(absl::StrCat(msg, " (disk full)"));
   }
+  // Before the lock check: on a read-only mount the lock file's own open
+  // fails ("While open a file for lock: ...: Read-only file system").
+  if (s.IsIOError() &&
+      (absl::StrContains(s.ToString(), "Read-only file system") ||
+       absl::StrContains(s.ToString(), "Permission denied"))) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        msg,
+        " (the file system or the folder's permissions refuse this process; "
+        "a database it cannot write is read with a read-only open, e.g. "
+        "CheckpointManager(..., read_only=True) or the CLI's read commands)"));
+  }
   if (s.IsIOError() && (absl::StrContains(s.ToString(), "lock") ||
                         absl::StrContains(s.ToString(), "LOCK"))) {
     return absl::FailedPreconditionError(
         absl::StrCat(msg,
                      " (the database is busy: another process has it open for "
                      "writing)"));
-  }
-  if (s.IsIOError() &&
-      (absl::StrContains(s.ToString(), "Read-only file system") ||
-       absl::StrContains(s.ToString(), "Permission denied"))) {
-    return absl::PermissionDeniedError(absl::StrCat(
-        msg,
-        " (this process cannot write in the database's folder: a read-only "
-        "open reads it, e.g. CheckpointManager(..., read_only=True) or the "
-        "CLI's read commands)"));
   }
   if (s.IsNotFound() || s.IsPathNotFound()) return absl::NotFoundError(msg);
   if (s.IsInvalidArgument()) return absl::InvalidArgumentError(msg);

@@ -229,12 +229,25 @@ class ReadOnlyFs : public rocksdb::FileSystemWrapper {
   ReadOnlyFs() : FileSystemWrapper(rocksdb::FileSystem::Default()) {}
   const char* Name() const override { return "ReadOnlyFs"; }
   std::atomic<bool> frozen{false};
+  // Only the lock file's open fails (as on a read-only mount where the
+  // info log could still be written elsewhere).
+  std::atomic<bool> lock_refused{false};
   rocksdb::IOStatus NewWritableFile(
       const std::string& fname, const rocksdb::FileOptions& opts,
       std::unique_ptr<rocksdb::FSWritableFile>* result,
       rocksdb::IODebugContext* dbg) override {
     if (frozen) return Refuse(fname);
     return target()->NewWritableFile(fname, opts, result, dbg);
+  }
+  rocksdb::IOStatus LockFile(const std::string& fname,
+                             const rocksdb::IOOptions& opts,
+                             rocksdb::FileLock** lock,
+                             rocksdb::IODebugContext* dbg) override {
+    if (frozen || lock_refused) {
+      return rocksdb::IOStatus::IOError("While open a file for lock: " + fname,
+                                        "Read-only file system");
+    }
+    return target()->LockFile(fname, opts, lock, dbg);
   }
   rocksdb::IOStatus RenameFile(const std::string& from, const std::string& to,
                                const rocksdb::IOOptions& opts,
@@ -275,6 +288,14 @@ TEST(StoreReadOnlyFsTest, AReadWriteOpenIsPermissionDeniedNamingTheWayOut) {
               StatusIs(absl::StatusCode::kPermissionDenied,
                        AllOf(HasSubstr("Read-only file system"),
                              HasSubstr("read_only=True"))));
+  // Failing at the lock file (its message says "lock"): still not "busy".
+  fs->frozen = false;
+  fs->lock_refused = true;
+  EXPECT_THAT(
+      Store::Open(dir.Sub("db"), o).status(),
+      StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("for lock")));
+  fs->lock_refused = false;
+  fs->frozen = true;
   o.mode = StoreOptions::Mode::kReadOnly;
   auto view = Store::Open(dir.Sub("db"), o);
   CKPTDB_ASSERT_OK(view);
