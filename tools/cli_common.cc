@@ -264,7 +264,7 @@ std::string StepLabel(const StepInfo& info) {
 }
 
 bool ParseStepNumber(absl::string_view text, int64_t* step) {
-  return !text.empty() && text.size() <= 19 &&
+  return !text.empty() &&
          std::all_of(text.begin(), text.end(), absl::ascii_isdigit) &&
          absl::SimpleAtoi(text, step);
 }

@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "ckptdb/status.h"
 #include "tools/cli.h"
 #include "tools/cli_format.h"
@@ -90,10 +91,25 @@ Flat Flatten(const StoredItem& item) {
   return f;
 }
 
+// True if typed paths `a` and `b` (which print the same) differ only where
+// one side has a sequence index: a list or tuple that became a dict with
+// keys "0", "1", ... (an export and import) or the other way round. An int
+// key against a string key is a different key.
+bool OnlySequencesChanged(absl::string_view a, absl::string_view b) {
+  const std::vector<absl::string_view> ca = absl::StrSplit(a, '/');
+  const std::vector<absl::string_view> cb = absl::StrSplit(b, '/');
+  if (ca.size() != cb.size()) return false;
+  for (size_t i = 0; i < ca.size(); ++i) {
+    if (ca[i] == cb[i]) continue;
+    if (ca[i].empty() || cb[i].empty()) return false;
+    if (ca[i][0] != 'i' && cb[i][0] != 'i') return false;
+  }
+  return true;
+}
+
 // Pairs the paths of `a` (typed, as Flatten keys them) with those of `b`:
-// the same typed path, else (a tuple that became a dict with keys "0",
-// "1", ...: an import from .npz) the one path of each side left unpaired
-// that prints the same.
+// the same typed path, else the one path of each side left unpaired that
+// prints the same, where only sequences changed (OnlySequencesChanged).
 std::map<std::string, std::string> PairPaths(
     const std::map<std::string, uint32_t>& a, const Flat& fa,
     const std::map<std::string, uint32_t>& b, const Flat& fb) {
@@ -111,7 +127,8 @@ std::map<std::string, std::string> PairPaths(
   }
   for (const auto& [printed, paths] : left_a) {
     auto it = left_b.find(printed);
-    if (paths.size() == 1 && it != left_b.end() && it->second.size() == 1) {
+    if (paths.size() == 1 && it != left_b.end() && it->second.size() == 1 &&
+        OnlySequencesChanged(paths[0], it->second[0])) {
       pairs.emplace(paths[0], it->second[0]);
     }
   }

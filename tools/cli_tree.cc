@@ -128,7 +128,9 @@ std::string PathKey(const TreePath& path, bool typed) {
   for (const PathEntry& e : path.entries()) {
     if (!out.empty() || typed) out += '/';
     const bool is_str = e.kind == PathEntry::Kind::kDictKey && !e.key.is_int();
-    if (typed) out += is_str ? 's' : 'i';
+    if (typed) {
+      out += is_str ? 's' : e.kind == PathEntry::Kind::kIndex ? 'i' : 'k';
+    }
     if (is_str) {
       out += EncodePathComponent(e.key.str());
     } else {

@@ -20,9 +20,9 @@ std::string JsonKind(Tree::Kind kind);
 // A path as the CLI's path arguments spell it ("Paths" in docs/cli.md):
 // string keys escaped as file names ("a%2Fb" for the key "a/b", "%" for an
 // empty key), int keys and indices in decimal. With `typed`, each
-// component is also tagged with its kind, so that the string key "1" and
-// the int key 1 differ (an int key and an index of the same value do not:
-// diff reports a container whose kind changed as such).
+// component is also tagged with its kind (s: string key, k: int key, i:
+// sequence index), so that the string key "1", the int key 1 and the
+// index 1 differ.
 std::string PathKey(const TreePath& path, bool typed);
 
 // "float32 (16, 32)", "int 4", "dict (3 keys)", "str 'abc'".

@@ -38,7 +38,7 @@
 //                                     array leaf (item "default")
 //   cli_test_helper corrupt-node DB STEP PATH
 //                                     flips a byte of the leaf's node record
-//   cli_test_helper make-diff-keys DB steps 1 and 2 of keys that print
+//   cli_test_helper make-diff-keys DB steps 1-3 of keys that print
 //                                     alike and of large int64s (diff)
 //
 // The golden database is a CheckpointManager database (step prefix "test",
@@ -253,15 +253,15 @@ int MakeDb2(const std::string& db) {
 // Steps 1 and 2 of keys that print alike (the key "a/b" and the path a/b;
 // the int key 1 and the string key "1") and of 64-bit integers that differ
 // only beyond 2^53; step 2 changes the path a/b, the int key 1 and both
-// integers.
+// integers; step 3 is step 2 with its int key 2 made the string key "2".
 int MakeDiffKeys(const std::string& db) {
   std::filesystem::remove_all(db);
   int64_t clock = kEpochNs;
   auto mgr = ckptdb::CheckpointManager::Open(db, GoldenOptions(&clock));
   if (!mgr.ok()) return Fail(mgr.status());
-  for (int64_t s : {1, 2}) {
+  for (int64_t s : {1, 2, 3}) {
     clock = kEpochNs + s * 60LL * 1000000000LL;
-    const int64_t d = s - 1;
+    const int64_t d = s == 1 ? 0 : 1;
     Tree t = Tree::Dict(
         {{"a/b", Values<double>(DType::kFloat64, {2}, {1, 1})},
          {"a", Tree::Dict({{"b", Values<double>(DType::kFloat64, {2},
@@ -271,6 +271,9 @@ int MakeDiffKeys(const std::string& db) {
          {"i",
           Values<int64_t>(DType::kInt64, {2}, {(int64_t{1} << 62) + d, 5})},
          {"u", Values<uint64_t>(DType::kUInt64, {1}, {~uint64_t{0} - d})}});
+    // Step 3: step 2 with its int key 2 turned into the string key "2".
+    t.Insert(s == 3 ? ckptdb::DictKey("2") : ckptdb::DictKey(int64_t{2}),
+             Tree::Int(5));
     if (auto saved = (*mgr)->Save(s, t); !saved.ok()) {
       return Fail(saved.status());
     }
