@@ -234,27 +234,48 @@ TEST_F(ChunkFilesTest, CodedChunksAndTheirBasesAreReadFromTheirFiles) {
 // them, verify is clean), and a base a remaining Delta chunk needs stays.
 TEST_F(ChunkFilesTest, DeletingAStepWhoseChunkListIsLostRecountsReferences) {
   Open(/*direct_reads=*/true, /*coded=*/true);
+  auto expect_clean = [&] {
+    auto gc = store_->CollectGarbage({});
+    CKPTDB_EXPECT_OK(gc.status());
+    auto verify = store_->Verify({});
+    CKPTDB_ASSERT_OK(verify);
+    for (const VerifyProblem& p : verify->problems) ADD_FAILURE() << p.message;
+  };
+  // The bases' step goes, the coded step stays: the bases stay too.
   const Tree first = StateFor(12);
   Save(1, first);
   const Tree second = DriftedA(first);  // coded against step 1's chunks
   Save(2, second);
   Save(3, StateFor(40));  // chunks of its own
+  auto only_3 = store_->StepChunkHashes(3);
+  CKPTDB_ASSERT_OK(only_3);
+  const Hash128 h3 = only_3->front();
+  CKPTDB_ASSERT_OK(store_->LookupChunk(h3));
   DamageChunkList(1);
   DamageChunkList(3);
   CKPTDB_ASSERT_OK(store_->DeleteSteps({1, 3}));
-  auto gc = store_->CollectGarbage({});
-  CKPTDB_ASSERT_OK(gc);
-  auto verify = store_->Verify({});
-  CKPTDB_ASSERT_OK(verify);
-  for (const VerifyProblem& p : verify->problems) ADD_FAILURE() << p.message;
+  expect_clean();
   EXPECT_EQ(ExpectRestores(2, second), 5u);
-  // Step 3's chunks (used by no other step) are gone from the index.
-  EXPECT_EQ(store_
-                ->LookupChunk(HashBytes(StateFor(40)["b"].array().data(),
-                                        StateFor(40)["b"].array().nbytes()))
-                .status()
-                .code(),
+  // Step 3's chunks (no other step's) are gone from the index.
+  EXPECT_EQ(store_->LookupChunk(h3).status().code(),
             absl::StatusCode::kNotFound);
+  // The coded step goes, its bases' step stays: each dying coded chunk
+  // releases its base once, and the base keeps its step's reference.
+  const Tree fourth = StateFor(50);
+  Save(4, fourth);
+  Save(5, DriftedA(fourth));  // coded against step 4's chunks
+  auto item = store_->ReadItem(5, "default");
+  CKPTDB_ASSERT_OK(item);
+  uint64_t coded = 0;
+  for (const StoredNode& n : item->nodes) {
+    for (const ChunkLocation& c : n.chunks) coded += c.kind != ChunkKind::kFull;
+  }
+  ASSERT_GT(coded, 0u) << "step 5 stored no coded chunk";
+  DamageChunkList(5);
+  CKPTDB_ASSERT_OK(store_->DeleteSteps({5}));
+  expect_clean();
+  EXPECT_EQ(ExpectRestores(4, fourth), 5u);
+  EXPECT_EQ(ExpectRestores(2, second), 5u);
 }
 
 // A save codes a chunk only against a base whose hash checks: a base
