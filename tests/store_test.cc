@@ -213,6 +213,9 @@ TEST_F(StoreTest, AMissingOrEmptyManifestIsDataLoss) {
          {StoreOptions::Mode::kReadWrite, StoreOptions::Mode::kReadOnly}) {
       StoreOptions o;
       o.mode = mode;
+      // A writer that would create a missing database must not take this
+      // one for an interrupted creation (and re-create its families).
+      o.create_if_missing = mode == StoreOptions::Mode::kReadWrite;
       EXPECT_THAT(Store::Open(dir_.Sub("db"), o).status(),
                   StatusIs(absl::StatusCode::kDataLoss,
                            HasSubstr("its files are damaged")))
