@@ -99,6 +99,19 @@ class ChunkFilesTest : public ::testing::Test {
     return files;
   }
 
+  // The chunks of `step` stored coded (Patch, Delta or Compressed).
+  uint64_t CodedChunks(int64_t step) {
+    auto item = store_->ReadItem(step, "default");
+    EXPECT_TRUE(item.ok()) << item.status();
+    uint64_t coded = 0;
+    if (!item.ok()) return 0;
+    for (const StoredNode& n : item->nodes) {
+      for (const ChunkLocation& c : n.chunks) {
+        coded += c.kind != ChunkKind::kFull;
+      }
+    }
+    return coded;
+  }
   // Overwrites step `step`'s chunk list with bytes that do not decode, with
   // the store closed (RocksDB opened directly); reopens the store.
   void DamageChunkList(int64_t step) {
@@ -216,12 +229,7 @@ TEST_F(ChunkFilesTest, CodedChunksAndTheirBasesAreReadFromTheirFiles) {
   // 1's, stored whole) from its file.
   EXPECT_EQ(store_->direct_read_stats().direct, 4u);
   Open(/*direct_reads=*/true, /*coded=*/true);
-  auto item = store_->ReadItem(2, "default");
-  CKPTDB_ASSERT_OK(item);
-  uint64_t coded = 0;
-  for (const StoredNode& n : item->nodes) {
-    for (const ChunkLocation& c : n.chunks) coded += c.kind != ChunkKind::kFull;
-  }
+  const uint64_t coded = CodedChunks(2);
   ASSERT_GT(coded, 0u) << "step 2 stored no coded chunk";
   EXPECT_EQ(ExpectRestores(2, second), 5u);
   // Every chunk of step 2 and every coded chunk's base, from the files.
@@ -264,12 +272,7 @@ TEST_F(ChunkFilesTest, DeletingAStepWhoseChunkListIsLostRecountsReferences) {
   const Tree fourth = StateFor(50);
   Save(4, fourth);
   Save(5, DriftedA(fourth));  // coded against step 4's chunks
-  auto item = store_->ReadItem(5, "default");
-  CKPTDB_ASSERT_OK(item);
-  uint64_t coded = 0;
-  for (const StoredNode& n : item->nodes) {
-    for (const ChunkLocation& c : n.chunks) coded += c.kind != ChunkKind::kFull;
-  }
+  const uint64_t coded = CodedChunks(5);
   ASSERT_GT(coded, 0u) << "step 5 stored no coded chunk";
   DamageChunkList(5);
   CKPTDB_ASSERT_OK(store_->DeleteSteps({5}));
