@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <optional>
+#include <string>
 #include <thread>
 
 #include "absl/strings/match.h"
@@ -274,13 +276,14 @@ absl::Status Store::OpenRocksRetrying(
   // column family the writer has just deleted: it retries with a fresh view.
   // Past its first two tries only while someone is at work on the files: a
   // writer holds the database, held it during this open, or the files
-  // changed since it began. A failure in files nobody touches is what is
-  // there: a missing file is then damage, reported at once.
-  const std::string files_at_start = DatabaseFilesFingerprint(path_);
+  // changed since its first failure (listed only then: an open that works
+  // lists nothing). A failure in files nobody touches is what is there: a
+  // missing file is then damage, reported at once.
+  std::optional<std::string> files_at_failure;
   bool writer_seen = false;
   auto others_at_work = [&] {
     writer_seen = writer_seen || AnotherWriterHolds(path_, writer_claim_);
-    return writer_seen || DatabaseFilesFingerprint(path_) != files_at_start;
+    return writer_seen || DatabaseFilesFingerprint(path_) != *files_at_failure;
   };
   for (int attempt = 0;; ++attempt) {
     names->clear();
@@ -291,6 +294,7 @@ absl::Status Store::OpenRocksRetrying(
       db_.reset(raw);
       return absl::OkStatus();
     }
+    if (!files_at_failure) files_at_failure = DatabaseFilesFingerprint(path_);
     // A torn MANIFEST tail heals within microseconds; lasting corruption
     // is reported after a few tries.
     // Another writer created a column family since they were listed (it
