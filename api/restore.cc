@@ -15,6 +15,15 @@
 namespace ckptdb::internal {
 namespace {
 
+// "an array", "a dict", "None": a node kind in a sentence.
+std::string KindInSentence(Tree::Kind kind) {
+  const absl::string_view name = TreeKindName(kind);
+  if (kind == Tree::Kind::kNone) return std::string(name);
+  const bool vowel =
+      absl::string_view("aeiou").find(name[0]) != absl::string_view::npos;
+  return absl::StrCat(vowel ? "an " : "a ", name);
+}
+
 class Restorer {
  public:
   Restorer(const StoredItem& item, const RestoreOptions& options)
@@ -48,8 +57,8 @@ class Restorer {
     if (target != nullptr && target->is_container() != stored_container) {
       return Mismatch(
           path,
-          absl::StrCat("the checkpoint has a ", TreeKindName(n.kind),
-                       ", the target has a ", TreeKindName(target->kind())));
+          absl::StrCat("the checkpoint has ", KindInSentence(n.kind),
+                       ", the target has ", KindInSentence(target->kind())));
     }
     if (!stored_container) return Leaf(node, target, path);
     if (target == nullptr) {
@@ -79,13 +88,13 @@ class Restorer {
         (target->kind() == Tree::Kind::kDict)) {
       return Mismatch(
           path,
-          absl::StrCat("the checkpoint has a ", TreeKindName(n.kind),
-                       ", the target has a ", TreeKindName(target->kind())));
+          absl::StrCat("the checkpoint has ", KindInSentence(n.kind),
+                       ", the target has ", KindInSentence(target->kind())));
     }
     if (n.kind != Tree::Kind::kDict) {
       if (target->size() != n.children.size()) {
         return Mismatch(
-            path, absl::StrCat("the checkpoint has a ", TreeKindName(n.kind),
+            path, absl::StrCat("the checkpoint has ", KindInSentence(n.kind),
                                " of ", n.children.size(),
                                " elements, the target has ", target->size()));
       }

@@ -214,7 +214,8 @@ class DictParser {
         CKPTDB_RETURN_IF_ERROR(ParseShape(&h->shape));
         have_shape = true;
       } else {
-        return Error(absl::StrCat("unexpected key '", key, "'"));
+        return Error(
+            absl::StrCat("unexpected key '", EscapeInvalidUtf8(key), "'"));
       }
       SkipSpace();
       if (Eat(',')) continue;
@@ -338,7 +339,7 @@ absl::StatusOr<DType> DTypeForDescr(absl::string_view descr,
   const std::optional<DType> dt = internal::DTypeForNumpyCode(d);
   if (!dt.has_value()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("unsupported numpy dtype '", descr,
+        absl::StrCat("unsupported numpy dtype '", EscapeInvalidUtf8(descr),
                      "' (ckptdb stores bool, integers, floats and complex)"));
   }
   *byte_swapped = order == '>' && DTypeSize(*dt) > 1;
@@ -428,7 +429,7 @@ absl::StatusOr<NpyValue> DecodeNpy(std::shared_ptr<const std::string> file,
     size_t chars;
     if (!absl::SimpleAtoi(d.substr(1), &chars) || !h->shape.empty()) {
       return prefix(absl::InvalidArgumentError(absl::StrCat(
-          "unsupported numpy dtype '", h->descr,
+          "unsupported numpy dtype '", EscapeInvalidUtf8(h->descr),
           "' (only a single string, a rank-0 str array, is supported)")));
     }
     if (file->size() < h->data_offset + chars * 4) {

@@ -264,7 +264,7 @@ absl::StatusOr<TreePath> Tree::ResolvePath(absl::string_view path) const {
     }
     return absl::NotFoundError(absl::StrCat(
         "no such path '", path, "': '", part, "' not found under '",
-        out.DisplayString(), "' (a ", TreeKindName(t->kind_), ")"));
+        out.DisplayString(), "' (", TreeKindName(t->kind_), ")"));
   }
   return out;
 }

@@ -213,7 +213,7 @@ TEST_F(CheckpointerTest, StructureMismatchNamesTheFirstDifferingPath) {
   *wrong_kind.Find("step") = Tree::List({Tree::Int(1)});
   EXPECT_THAT(ckpt_.Restore(Path(), wrong_kind),
               StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("at 'step': the checkpoint has a int, the "
+                       HasSubstr("at 'step': the checkpoint has an int, the "
                                  "target has a list")));
 
   CKPTDB_ASSERT_OK(ckpt_.Save(Path("list"), GuideTree()));

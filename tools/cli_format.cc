@@ -18,6 +18,7 @@
 #include <memory>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
@@ -618,6 +619,19 @@ std::string NumpyRepr(const Array& a, const ReprOptions& o) {
   return arr_str + spacer + dtype_str;
 }
 
+std::string PyComplexRepr(double re, double im) {
+  // Python prints each part with repr() less a trailing ".0", and leaves
+  // out a real part of +0.
+  auto part = [](double v) {
+    std::string s = PyFloatRepr(v);
+    if (absl::EndsWith(s, ".0")) s.resize(s.size() - 2);
+    return s;
+  };
+  if (re == 0 && !std::signbit(re)) return part(im) + "j";
+  const std::string imag = part(im);
+  return absl::StrCat("(", part(re), imag[0] == '-' ? "" : "+", imag, "j)");
+}
+
 ArrayStats ComputeStats(const Array& a) {
   ArrayStats st;
   const int64_t n = a.num_elements();
@@ -627,8 +641,11 @@ ArrayStats ComputeStats(const Array& a) {
   const size_t elem = DTypeSize(dt);
   constexpr int64_t kBlock = 1 << 14;
   if (IsComplexDType(dt)) {
-    // Only counts: complex numbers have no order.
+    // Counts and the mean: complex numbers have no order.
+    st.complex = true;
     std::vector<std::complex<double>> buf(kBlock);
+    std::complex<long double> sum = 0;
+    int64_t used = 0;
     for (int64_t i = 0; i < n; i += kBlock) {
       const int64_t m = std::min(kBlock, n - i);
       CastElements(dt, base + i * elem, DType::kComplex128, buf.data(), m);
@@ -636,10 +653,17 @@ ArrayStats ComputeStats(const Array& a) {
         const auto& c = buf[k];
         if (std::isnan(c.real()) || std::isnan(c.imag())) {
           ++st.nan_count;
-        } else if (std::isinf(c.real()) || std::isinf(c.imag())) {
-          ++st.inf_count;
+          continue;
         }
+        if (std::isinf(c.real()) || std::isinf(c.imag())) ++st.inf_count;
+        sum += std::complex<long double>(c.real(), c.imag());
+        ++used;
       }
+    }
+    if (used > 0) {
+      st.has_mean = true;
+      st.mean = static_cast<double>(sum.real() / used);
+      st.mean_imag = static_cast<double>(sum.imag() / used);
     }
     return st;
   }

@@ -46,7 +46,8 @@ struct ArrayStats {
   int64_t count = 0;
   int64_t nan_count = 0;
   int64_t inf_count = 0;
-  // False for complex arrays, empty arrays and arrays of only NaNs.
+  // False for complex arrays (no order), empty arrays and arrays of only
+  // NaNs.
   bool has_min_max = false;
   double min = 0;
   double max = 0;
@@ -57,7 +58,13 @@ struct ArrayStats {
   bool integer = false;
   bool has_mean = false;
   double mean = 0;
+  // Complex arrays: `mean` is the real part, `mean_imag` the imaginary part
+  // (numpy's nanmean: elements with a NaN part are left out).
+  bool complex = false;
+  double mean_imag = 0;
 };
+// A complex number as Python's repr() prints it: "(1.5-2j)", "2j".
+std::string PyComplexRepr(double re, double im);
 ArrayStats ComputeStats(const Array& a);
 
 // Number of Unicode code points in UTF-8 text (for column alignment).

@@ -220,7 +220,14 @@ void WriteStatsJson(const ArrayStats& st, JsonWriter* w) {
   bound("min", st.min, st.min_repr);
   bound("max", st.max, st.max_repr);
   w->Key("mean");
-  if (st.has_mean) {
+  if (st.has_mean && st.complex) {
+    w->BeginObject();
+    w->Key("real");
+    w->Double(st.mean);
+    w->Key("imag");
+    w->Double(st.mean_imag);
+    w->EndObject();
+  } else if (st.has_mean) {
     w->Double(st.mean);
   } else {
     w->Null();
@@ -301,9 +308,15 @@ absl::Status RunShow(const Args& args) {
       {"dtype", std::string(DTypeName(a.dtype()))},
       {"shape", ShapeToString(a.shape())},
       {"count", absl::StrCat(st.count)},
-      {"min", st.has_min_max ? st.min_repr : "-"},
-      {"max", st.has_min_max ? st.max_repr : "-"},
-      {"mean", st.has_mean ? PyFloatRepr(st.mean) : "-"},
+      {"min", st.has_min_max ? st.min_repr
+              : st.complex   ? "- (no order)"
+                             : "-"},
+      {"max", st.has_min_max ? st.max_repr
+              : st.complex   ? "- (no order)"
+                             : "-"},
+      {"mean", !st.has_mean ? "-"
+               : st.complex ? PyComplexRepr(st.mean, st.mean_imag)
+                            : PyFloatRepr(st.mean)},
       {"nan_count", absl::StrCat(st.nan_count)},
       {"inf_count", absl::StrCat(st.inf_count)},
   };

@@ -32,6 +32,7 @@
 #include "tools/cli_json.h"
 #include "tools/cli_progress.h"
 #include "tools/cli_safetensors.h"
+#include "tools/cli_tree.h"
 
 namespace ckptdb::cli {
 namespace {
@@ -96,12 +97,36 @@ class Exporter {
            n.kind == Tree::Kind::kTuple;
   }
 
-  absl::Status Claim(const std::string& rel, bool dir) {
-    auto [it, inserted] = names_.emplace(rel, dir);
-    if (!inserted && !(dir && it->second)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("cannot export: two entries map to the file name '", rel,
-                       "' (dict keys that differ only by a '.npy' suffix)"));
+  // A tree entry in an error message: its path, and what its last
+  // component is, since an int key, a string key and an index print alike.
+  std::string Describe(uint32_t node) const {
+    const TreePath path = item_.PathOf(node);
+    if (path.empty()) return "the root";
+    const PathEntry& e = path.entries().back();
+    std::string last;
+    if (e.kind == PathEntry::Kind::kIndex) {
+      last = absl::StrCat("index ", e.index);
+    } else if (e.key.is_int()) {
+      last = absl::StrCat("int key ", e.key.int_value());
+    } else {
+      last = absl::StrCat("string key '", npy::EscapeInvalidUtf8(e.key.str()),
+                          "'");
+    }
+    return absl::StrCat("'", PathKey(path, false), "' (", last, ")");
+  }
+
+  // Each file name is written once. Two containers may share a directory
+  // (the int key 1 and the string key "1" both holding dicts), as long as
+  // the leaves under them do not collide.
+  absl::Status Claim(const std::string& rel, uint32_t node, bool dir) {
+    auto [it, inserted] = names_.emplace(rel, ClaimedName{dir, node});
+    if (!inserted && !(dir && it->second.dir)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "cannot export: ", Describe(it->second.node), " and ", Describe(node),
+          " both map to the file name '", rel,
+          "' (files are named after paths: an int key and a string key "
+          "of the same spelling, or keys that differ only by a '.npy' "
+          "suffix, collide)"));
     }
     return absl::OkStatus();
   }
@@ -109,7 +134,7 @@ class Exporter {
   absl::Status Visit(uint32_t node, const std::string& rel) {
     const StoredNode& n = item_.nodes[node];
     if (!IsContainer(n)) return WriteLeaf(node, rel);
-    if (!rel.empty()) CKPTDB_RETURN_IF_ERROR(Claim(rel, true));
+    if (!rel.empty()) CKPTDB_RETURN_IF_ERROR(Claim(rel, node, true));
     if (zip_ == nullptr) {
       std::error_code ec;
       fs::create_directories(fs::path(out_) / rel, ec);
@@ -184,7 +209,7 @@ class Exporter {
       leaf.shape = a.shape();
     }
     leaf.file = rel + ".npy";
-    CKPTDB_RETURN_IF_ERROR(Claim(leaf.file, false));
+    CKPTDB_RETURN_IF_ERROR(Claim(leaf.file, node, false));
     const uint64_t size = header.size() + payload.size();
     if (zip_ != nullptr) {
       CKPTDB_RETURN_IF_ERROR(zip_->BeginMember(leaf.file, size));
@@ -207,7 +232,11 @@ class Exporter {
   const std::string out_;
   npy::ZipWriter* zip_;
   Progress* progress_;
-  std::map<std::string, bool> names_;  // relative name -> is a directory
+  struct ClaimedName {
+    bool dir;
+    uint32_t node;
+  };
+  std::map<std::string, ClaimedName> names_;  // by relative file name
 };
 
 absl::Status RunExport(const Args& args) {

@@ -201,7 +201,7 @@ class FromPy {
       if (FromNumpyDType(a.dtype()).has_value()) return ArrayLeaf(a, path);
       if (PyUnicode_Check(o)) return StringLeaf(obj, path);  // np.str_
       throw py::type_error(
-          absl::StrCat("ckptdb cannot store the numpy scalar of dtype ",
+          absl::StrCat("ckptdb cannot ", Verb(), " the numpy scalar of dtype ",
                        DTypeRepr(a.dtype()), " at '", path.DisplayString(),
                        "' (supported: ", SupportedDTypes(), ")"));
     }
@@ -260,11 +260,11 @@ class FromPy {
     }
     if (PyBytes_Check(o)) {
       throw py::type_error(absl::StrCat(
-          "ckptdb cannot store bytes at '", path.DisplayString(),
+          "ckptdb cannot ", Verb(), " bytes at '", path.DisplayString(),
           "': store a str, or a uint8 array (np.frombuffer(b, np.uint8))"));
     }
     throw py::type_error(absl::StrCat(
-        "ckptdb cannot store a value of type ",
+        "ckptdb cannot ", Verb(), " a value of type ",
         py::str(py::type::handle_of(obj).attr("__name__")).cast<std::string>(),
         " at '", path.DisplayString(),
         "' (leaves may be None, bool, int, float, str, numpy arrays and "
@@ -272,6 +272,12 @@ class FromPy {
   }
 
  private:
+  // What an error says ckptdb cannot do with a value: a target's leaves
+  // are restored into, not stored.
+  const char* Verb() const {
+    return use_ == TreeUse::kSave ? "store" : "restore into";
+  }
+
   Tree StringLeaf(py::handle obj, const TreePath& path) {
     Py_ssize_t n = 0;
     const char* s = PyUnicode_AsUTF8AndSize(obj.ptr(), &n);
@@ -318,7 +324,7 @@ class FromPy {
     std::optional<DType> dtype = FromNumpyDType(dt);
     if (!dtype) {
       throw py::type_error(
-          absl::StrCat("ckptdb cannot store a sharded array of dtype ",
+          absl::StrCat("ckptdb cannot ", Verb(), " a sharded array of dtype ",
                        DTypeRepr(dt), " at '", path.DisplayString(), "'"));
     }
     out.dtype = *dtype;
@@ -340,7 +346,7 @@ class FromPy {
       dtype = FromNumpyDType(native);
       if (!dtype.has_value()) {
         throw py::type_error(
-            absl::StrCat("ckptdb cannot store an array of dtype ",
+            absl::StrCat("ckptdb cannot ", Verb(), " an array of dtype ",
                          DTypeRepr(a.dtype()), " at '", path.DisplayString(),
                          "' (supported: ", SupportedDTypes(), ")"));
       }

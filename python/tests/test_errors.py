@@ -158,6 +158,18 @@ def test_unsupported_values(tmp_path, leaf, error, match):
       (tmp_path / 'c').glob('*.sst'))
 
 
+def test_unsupported_target_leaves_say_restore(tmp_path):
+  # A target's leaves are restored into: the error says so, not "store".
+  ckpt = ckptdb.PyTreeCheckpointer()
+  ckpt.save(tmp_path / 'c', {'x': np.arange(3)})
+  for leaf, match in [(np.array(['abc']), "restore into an array of dtype "
+                                          "<U3 .*at 'x'"),
+                      (object(), "restore into a value of type object at "
+                                 "'x'")]:
+    with pytest.raises(TypeError, match=match):
+      ckpt.restore(tmp_path / 'c', item={'x': leaf})
+
+
 def test_a_tree_that_contains_itself(tmp_path):
   loop = [1]
   loop.append(loop)

@@ -125,8 +125,17 @@ def test_legacy_directory_is_read_but_not_written(tmp_path):
   assert checkpoints.restore_checkpoint(str(legacy), {'step': 0, 'l': [0]},
                                         step=2) == {'step': 2, 'l': [2]}
   with pytest.raises(ckptdb.FailedPreconditionError,
-                     match='holds legacy Flax checkpoints'):
+                     match=r'holds legacy Flax checkpoints \(checkpoint_1, '
+                     r'checkpoint_2, checkpoint_10\)'):
     checkpoints.save_checkpoint(str(legacy), {'step': 11}, 11)
+  # Other files are not called checkpoints.
+  other = tmp_path / 'other'
+  other.mkdir()
+  (other / 'f.txt').write_text('notes')
+  with pytest.raises(ckptdb.FailedPreconditionError,
+                     match='other is not a ckptdb database and is not empty'):
+    checkpoints.save_checkpoint(str(other), {'step': 1}, 1)
+  assert os.listdir(other) == ['f.txt']
   assert sorted(os.listdir(legacy)) == [
       'checkpoint_1', 'checkpoint_10', 'checkpoint_11_gda', 'checkpoint_2',
       'checkpoint_tmp', 'other_99']

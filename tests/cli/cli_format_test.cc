@@ -144,6 +144,31 @@ TEST(StatsTest, IgnoresNaNs) {
   EXPECT_FALSE(all_nan.has_mean);
 }
 
+TEST(StatsTest, ComplexArraysGetTheirMeanAndNoOrder) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  using C = std::complex<float>;
+  ArrayStats st = ComputeStats(A<C>(
+      DType::kComplex64, {4}, {C(1, 2), C(nan, 0), C(-0.5f, 0), C(0, -1.5f)}));
+  EXPECT_EQ(st.count, 4);
+  EXPECT_EQ(st.nan_count, 1);
+  EXPECT_TRUE(st.complex);
+  EXPECT_FALSE(st.has_min_max);
+  // numpy's nanmean: (0.16666666666666666+0.16666666666666666j).
+  ASSERT_TRUE(st.has_mean);  // numpy: nanmean ==
+                             // (0.16666666666666666+0.16666666666666666j)
+  EXPECT_DOUBLE_EQ(st.mean, 0.5 / 3);
+  EXPECT_DOUBLE_EQ(st.mean_imag, 0.5 / 3);
+}
+
+TEST(PyComplexReprTest, MatchesPython) {
+  EXPECT_EQ(PyComplexRepr(2, 0.5), "(2+0.5j)");
+  EXPECT_EQ(PyComplexRepr(0, 2.5), "2.5j");
+  EXPECT_EQ(PyComplexRepr(-0.0, 1), "(-0+1j)");
+  EXPECT_EQ(PyComplexRepr(1e20, -1e-7), "(1e+20-1e-07j)");
+  EXPECT_EQ(PyComplexRepr(1.5, -0.0), "(1.5-0j)");
+  EXPECT_EQ(PyComplexRepr(NAN, NAN), "(nan+nanj)");
+}
+
 TEST(JsonTest, PrettyAndCompact) {
   std::string out;
   {

@@ -95,6 +95,16 @@ TEST(NpyHeaderTest, RejectsBadHeaders) {
   neg.replace(neg.find("(2,)"), 4, "(-2,)");
   EXPECT_THAT(DecodeNpyHeader(neg), StatusIs(absl::StatusCode::kInvalidArgument,
                                              HasSubstr("non-negative")));
+  // Bytes that are not UTF-8 are echoed as \xNN, never raw.
+  std::string key = EncodeNpyHeader("<f4", {2});
+  key.replace(key.find("'shape'"), 7, "'shp\xff\xfe'");  // same length
+  EXPECT_THAT(DecodeNpyHeader(key),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("unexpected key 'shp\\xff\\xfe'")));
+  std::string descr = EncodeNpyHeader("<\xff" "8", {2});
+  EXPECT_THAT(DecodeNpy(Shared(descr), "d.npy"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("unsupported numpy dtype '<\\xff8'")));
 }
 
 TEST(NpyDTypeTest, DescrRoundTripsForEveryNumpyDType) {

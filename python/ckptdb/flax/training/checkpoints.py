@@ -130,13 +130,17 @@ def _save_and_clean(ckpt_dir: str, state: Any, step: Any, prefix: str,
       store.delete(os.path.basename(path))
 
 
-def _check_writable_dir(ckpt_dir: str) -> None:
+def _check_writable_dir(ckpt_dir: str, prefix: str) -> None:
   """Refuses a non-empty directory that is not a ckptdb database."""
   if (os.path.isdir(ckpt_dir) and os.listdir(ckpt_dir) and
       not _store.is_database(ckpt_dir)):
-    legacy = _legacy.list_checkpoints(ckpt_dir, '')
-    what = ('holds legacy Flax checkpoints' if legacy else
-            'is not a ckptdb database')
+    legacy = [os.path.basename(p)
+              for p in _legacy.list_checkpoints(ckpt_dir, prefix)]
+    if legacy:
+      shown = ', '.join(legacy[:3]) + (', ...' if len(legacy) > 3 else '')
+      what = f'holds legacy Flax checkpoints ({shown})'
+    else:
+      what = 'is not a ckptdb database'
     raise ckptdb.FailedPreconditionError(
         f'{ckpt_dir} {what} and is not empty: ckptdb saves checkpoints '
         'into a database directory of its own. restore_checkpoint reads '
@@ -176,7 +180,7 @@ def save_checkpoint(ckpt_dir: Any, target: Any, step: Any,
     async_manager.wait_previous_save()
   ckpt_dir = safe_normpath(os.fspath(ckpt_dir))
   ckpt_path = _naming.checkpoint_path(ckpt_dir, step, prefix)
-  _check_writable_dir(ckpt_dir)
+  _check_writable_dir(ckpt_dir, prefix)
   if not overwrite:
     orbax_path = (config.flax_use_orbax_checkpointing or
                   orbax_checkpointer is not None)
