@@ -101,7 +101,10 @@ TEST(NpyHeaderTest, RejectsBadHeaders) {
   EXPECT_THAT(DecodeNpyHeader(key),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("unexpected key 'shp\\xff\\xfe'")));
-  std::string descr = EncodeNpyHeader("<\xff" "8", {2});
+  std::string descr = EncodeNpyHeader(
+      "<\xff"
+      "8",
+      {2});
   EXPECT_THAT(DecodeNpy(Shared(descr), "d.npy"),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("unsupported numpy dtype '<\\xff8'")));
