@@ -77,9 +77,16 @@ rocksdb::DBOptions MakeDbOptions(const RocksTuning& tuning) {
   // copies them once into the caller's buffer (see docs/design.md).
   o.allow_mmap_reads = tuning.mmap_reads;
   o.advise_random_on_open = false;
-  // Read-only opens (tools, a second process) keep every table open so that
-  // files the writer deletes later stay readable for their lifetime.
-  o.max_open_files = tuning.read_only ? -1 : 5000;
+  // Every open keeps every table open. A reader (tools, a second process)
+  // so that files the writer deletes later stay readable for its lifetime;
+  // and every open so that each table is opened, and checked, at open:
+  // RocksDB 7.8 opens a table it did not load at open on first use, and a
+  // forward scan that reaches a table it then cannot open ends with an OK
+  // status, as if the family ended there (store_test's
+  // AWriterRefusesADamagedTableItWouldOpenOnlyLater). ckptdb's scans of
+  // commit records, segment records and reference counts must not end
+  // early in silence.
+  o.max_open_files = -1;
   o.keep_log_file_num = 3;
   o.max_manifest_file_size = 16 << 20;
   o.recycle_log_file_num = 0;

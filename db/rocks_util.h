@@ -30,7 +30,6 @@ bool DbLockHeldByAnotherProcess(const std::string& db_path);
 
 struct RocksTuning {
   rocksdb::Env* env = nullptr;  // nullptr: the default Env
-  bool read_only = false;
   // Read chunks through mmap (see StoreOptions::mmap_reads).
   bool mmap_reads = false;
 };

@@ -269,7 +269,6 @@ absl::Status Store::OpenRocksRetrying(
   cf_options_ = std::make_unique<CfOptionSet>(MakeCfOptions(gc_filter_));
   RocksTuning tuning;
   tuning.env = options_.env;
-  tuning.read_only = !rw;
   tuning.mmap_reads = options_.mmap_reads;
   rocksdb::DBOptions dbo = MakeDbOptions(tuning);
   // A reader racing the writer can find the MANIFEST naming a file or a
