@@ -1,6 +1,7 @@
 #include "db/rocks_util.h"
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <string>
@@ -12,6 +13,18 @@
 #include "rocksdb/table.h"
 
 namespace ckptdb::internal {
+namespace {
+
+// The soft limit on open files, for messages ("unlimited" if none).
+std::string OpenFileLimit() {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) {
+    return "unlimited";
+  }
+  return absl::StrCat(rl.rlim_cur);
+}
+
+}  // namespace
 
 absl::Status FromRocks(const rocksdb::Status& s, absl::string_view context) {
   if (s.ok()) return absl::OkStatus();
@@ -37,6 +50,14 @@ absl::Status FromRocks(const rocksdb::Status& s, absl::string_view context) {
         absl::StrCat(msg,
                      " (the database is busy: another process has it open for "
                      "writing)"));
+  }
+  if (s.IsIOError() && absl::StrContains(s.ToString(), "Too many open files")) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        msg, " (this process may open ", OpenFileLimit(),
+        " files (ulimit -n), and an open database keeps each of its .sst "
+        "files open: raise the limit above the number of .sst files in the "
+        "database, e.g. `ulimit -n 65536` in the shell or "
+        "resource.setrlimit(resource.RLIMIT_NOFILE, ...) in Python)"));
   }
   if (s.IsNotFound() || s.IsPathNotFound()) return absl::NotFoundError(msg);
   if (s.IsInvalidArgument()) return absl::InvalidArgumentError(msg);

@@ -1,6 +1,7 @@
 // ckptdb: the command-line tool. `ckptdb --help` lists the subcommands;
 // each lives in a tools/cli_*.cc file (see tools/cli.h).
 #include <malloc.h>
+#include <sys/resource.h>
 
 #include <cstdio>
 #include <cstring>
@@ -132,6 +133,13 @@ int Main(int argc, char** argv) {
 }  // namespace ckptdb::cli
 
 int main(int argc, char** argv) {
+  // Every open database keeps each of its table files open: take the whole
+  // hard limit on open files, not the soft 1024 shells often start with.
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
   // Large restore/export buffers: keep freed memory for reuse instead of
   // returning it to the kernel after every array.
   mallopt(M_MMAP_THRESHOLD, 32 << 20);

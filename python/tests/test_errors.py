@@ -310,3 +310,32 @@ def test_strings_in_a_save_that_are_not_utf8_are_a_value_error(tmp_path):
     ckptr.save(tmp_path / 'c', tree)
   assert isinstance(info.value.__cause__, UnicodeEncodeError)
   ckptr.close()
+
+
+def test_too_low_an_open_file_limit_names_it(tmp_path):
+  # An open database keeps each of its table files open; a process whose
+  # limit is lower than that gets ResourceExhaustedError naming the limit.
+  import os  # pylint: disable=g-import-not-at-top
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  with ckptdb.CheckpointManager(tmp_path / 'm') as m:
+    for step in range(8):
+      m.save(step, args=ckptdb.args.StandardSave(
+          {'w': np.full(1000, step, np.float32)}))
+  tables = [f for f in os.listdir(tmp_path / 'm') if f.endswith('.sst')]
+  assert len(tables) > 12
+  script = f'''
+import resource, ckptdb
+resource.setrlimit(resource.RLIMIT_NOFILE, (12, 12))
+try:
+  ckptdb.CheckpointManager({str(tmp_path / 'm')!r})
+except ckptdb.ResourceExhaustedError as e:
+  print(e)
+'''
+  env = dict(os.environ,
+             PYTHONPATH=os.path.dirname(os.path.dirname(ckptdb.__file__)))
+  r = subprocess.run([sys.executable, '-c', script], env=env, timeout=120,
+                     capture_output=True, text=True)
+  assert r.returncode == 0, r.stderr
+  assert 'Too many open files (this process may open 12 files' in r.stdout
+  assert 'resource.setrlimit' in r.stdout

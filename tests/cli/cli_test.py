@@ -13,6 +13,7 @@ import json
 import os
 import pty
 import re
+import resource
 import shutil
 import struct
 import subprocess
@@ -895,6 +896,34 @@ class BusyTest(WorkDir):
             holder.release()
         self.ckptdb("rm", "db", "0")
         self.ckptdb("import", "db", "200", "out")
+
+
+class OpenFileLimitTest(WorkDir):
+    """An open keeps every table file open: the CLI takes the hard limit on
+    open files, and a hard limit too low for the database is an error that
+    names the limit and how to raise it."""
+
+    def limited(self, soft, hard):
+        def preexec():
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        return subprocess.run([CKPTDB, "ls", "db"], cwd=self.dir,
+                              capture_output=True, text=True, timeout=60,
+                              preexec_fn=preexec)
+
+    def test_low_limits(self):
+        tables = len([f for f in os.listdir(self.path("db"))
+                      if f.endswith(".sst")])
+        self.assertGreater(tables, 8)
+        p = self.limited(8, 8)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("Too many open files (this process may open 8 files "
+                      "(ulimit -n)", p.stderr)
+        self.assertIn("raise the limit above the number of .sst files",
+                      p.stderr)
+        # A low soft limit under a high hard one: the CLI raises it.
+        p = self.limited(8, 4096)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("test_4", p.stdout)
 
 
 class ConcurrentCreateTest(WorkDir):
