@@ -288,6 +288,17 @@ struct VerifyProblem {
   std::string message;
 };
 
+// A live table file RocksDB cannot open (db/damaged_tables.cc).
+struct DamagedTable {
+  std::string file;    // "000062.sst"
+  std::string family;  // its column family
+  std::string error;   // what RocksDB said
+};
+// Each live table of `db` that RocksDB cannot open on its own (footer,
+// index or properties damaged). `env`: nullptr for the default.
+std::vector<DamagedTable> FindUnopenableTables(rocksdb::DB* db,
+                                               rocksdb::Env* env);
+
 // What Verify checked and found.
 struct VerifyReport {
   std::vector<VerifyProblem> problems;  // by step, item, path
@@ -497,6 +508,17 @@ class Store {
                             std::vector<std::string>* names,
                             std::vector<rocksdb::ColumnFamilyHandle*>* handles,
                             rocksdb::DB** raw);
+  // ---- damaged_tables.cc ----
+  // A read-only open refused for a table RocksDB cannot open: opens again
+  // with tables loaded on first use and keeps that view if every table it
+  // cannot open holds step data only (damaged_tables_). DataLoss saying
+  // why not otherwise (its message may be empty).
+  absl::Status OpenAroundDamagedTables(
+      rocksdb::DBOptions dbo, std::vector<std::string>* names,
+      std::vector<rocksdb::ColumnFamilyHandle*>* handles);
+  // Verify's problems for damaged_tables_.
+  std::vector<VerifyProblem> DamagedTableProblems() const;
+
   // OpenRocks, retried while a reader races the writer.
   absl::Status OpenRocksRetrying(
       bool creating, bool rw, std::vector<std::string>* names,
@@ -864,6 +886,9 @@ class Store {
   std::atomic<bool> following_{false};
   // Read-only: the database files as of the last open (Refresh compares).
   std::string view_fingerprint_ ABSL_GUARDED_BY(write_mu_);
+  // Read-only: the tables the open went around (OpenAroundDamagedTables).
+  // Set by OpenDb, like db_.
+  std::vector<DamagedTable> damaged_tables_;
   // Read-only: the last OpenDb skipped a committed step whose ingested
   // files its MANIFEST view did not hold yet.
   bool view_lagged_ = false;

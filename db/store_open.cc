@@ -330,9 +330,23 @@ absl::Status Store::OpenRocksRetrying(
       // OpenOrFollow retries).
       if (s.IsCorruption() ||
           ((s.IsPathNotFound() || s.IsNotFound()) && !others_at_work())) {
+        std::string why;
+        const bool table =
+            s.IsCorruption() && absl::StrContains(s.ToString(), ".sst");
+        if (table && !rw) {
+          absl::Status around = OpenAroundDamagedTables(dbo, names, handles);
+          if (around.ok()) return around;
+          if (!around.message().empty()) {
+            why = absl::StrCat("; ", around.message());
+          }
+        } else if (table) {
+          why =
+              "; a read-only open reads the steps that do not need this "
+              "file, and `ckptdb verify` names those that do";
+        }
         return absl::DataLossError(absl::StrCat(
             "cannot open database '", path_, "': its files are damaged (",
-            "RocksDB: ", s.ToString(), "); nothing was changed"));
+            "RocksDB: ", s.ToString(), ")", why, "; nothing was changed"));
       }
       return FromRocks(s, absl::StrCat("cannot open database '", path_, "'"));
     }
@@ -665,6 +679,7 @@ void Store::CloseDb() {
     if (h != nullptr) db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
   }
   fixed_handles_.clear();
+  damaged_tables_.clear();
   meta_cf_ = chunks_cf_ = index_cf_ = nullptr;
   db_->Close().PermitUncheckedError();
   db_.reset();

@@ -166,6 +166,9 @@ absl::StatusOr<VerifyReport> Store::Verify(
     absl::ReaderMutexLock db_lock(&db_mu_);
     CKPTDB_RETURN_IF_ERROR(CheckDb());
     VerifyGarbageTables(with_garbage, &report.problems);
+    for (VerifyProblem& p : DamagedTableProblems()) {
+      report.problems.push_back(std::move(p));
+    }
   }
   return report;
 }
