@@ -60,13 +60,14 @@ std::vector<DamagedTable> FindUnopenableTables(rocksdb::DB* db,
     if (s.ok()) continue;
     std::string file = f.name;
     if (!file.empty() && file[0] == '/') file.erase(0, 1);
-    damaged.push_back({file, f.column_family_name, s.ToString()});
+    damaged.push_back({file, f.column_family_name, s.ToString(), f.smallestkey,
+                       f.largestkey});
   }
   return damaged;
 }
 
 absl::Status Store::OpenAroundDamagedTables(
-    rocksdb::DBOptions dbo, std::vector<std::string>* names,
+    rocksdb::DBOptions dbo, bool rw, std::vector<std::string>* names,
     std::vector<rocksdb::ColumnFamilyHandle*>* handles) {
   // RocksDB's least: it still loads two tables at open, and refuses the
   // database again if one of them is the damaged one.
@@ -77,7 +78,7 @@ absl::Status Store::OpenAroundDamagedTables(
   handles->clear();
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s =
-      OpenRocks(/*creating=*/false, /*rw=*/false, &dbo, names, handles, &raw);
+      OpenRocks(/*creating=*/false, rw, &dbo, names, handles, &raw);
   // (RocksDB loads two tables at open even so: the damaged one, maybe.)
   if (!s.ok()) return absl::DataLossError("");
   std::unique_ptr<rocksdb::DB> db(raw);
@@ -104,6 +105,30 @@ absl::Status Store::OpenAroundDamagedTables(
   db_ = std::move(db);
   damaged_tables_ = std::move(damaged);
   return absl::OkStatus();
+}
+
+std::vector<DamagedTable> Store::LiveDamagedTables() const {
+  std::vector<DamagedTable> live;
+  if (damaged_tables_.empty()) return live;
+  std::vector<rocksdb::LiveFileMetaData> files;
+  db_->GetLiveFilesMetaData(&files);
+  for (const DamagedTable& t : damaged_tables_) {
+    for (const rocksdb::LiveFileMetaData& f : files) {
+      if (f.name == "/" + t.file) live.push_back(t);
+    }
+  }
+  return live;
+}
+
+std::string Store::DamagedChunkTableIn(const std::string& begin,
+                                       const std::string& end) const {
+  for (const DamagedTable& t : LiveDamagedTables()) {
+    if (t.family == kChunksCf && t.largest_key >= begin &&
+        t.smallest_key <= end) {
+      return t.file;
+    }
+  }
+  return "";
 }
 
 std::vector<VerifyProblem> Store::DamagedTableProblems() const {
@@ -134,7 +159,8 @@ std::vector<VerifyProblem> Store::DamagedTableProblems() const {
          absl::StrCat("table file ", t.file, " (family '", t.family,
                       "') cannot be opened: ", t.error, ". It holds ", holds,
                       ". The database opens read-only around it; a writer "
-                      "refuses it while the file is damaged")});
+                      "refuses it while the file is damaged (`ckptdb rm "
+                      "--gc` of the steps that need it removes it)")});
   }
   return problems;
 }

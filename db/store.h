@@ -99,6 +99,13 @@ struct StoreOptions {
   // database's default run). Every run of a database shares its chunks.
   // A name is 1-128 characters of [A-Za-z0-9._-].
   std::string run;
+  // kReadWrite only: a table RocksDB cannot open does not refuse the
+  // writer when every such table holds step data (a chunk table, a step
+  // slot): it opens around them as a reader does, to delete the steps that
+  // need them (`ckptdb rm`). GC then drops a damaged table only with whole
+  // dead segments, never compacting it. Off by default: GC and retention
+  // of a writer at work should not run on a damaged database.
+  bool open_around_damaged_tables = false;
   // kReadWrite only: when another writer holds the database (another
   // process, or another Store of this process), open it read-only instead
   // and follow that writer: following() is true and Refresh() picks up its
@@ -290,9 +297,10 @@ struct VerifyProblem {
 
 // A live table file RocksDB cannot open (db/damaged_tables.cc).
 struct DamagedTable {
-  std::string file;    // "000062.sst"
-  std::string family;  // its column family
-  std::string error;   // what RocksDB said
+  std::string file;                       // "000062.sst"
+  std::string family;                     // its column family
+  std::string error;                      // what RocksDB said
+  std::string smallest_key, largest_key;  // its key range (the MANIFEST's)
 };
 // Each live table of `db` that RocksDB cannot open on its own (footer,
 // index or properties damaged). `env`: nullptr for the default.
@@ -330,6 +338,10 @@ class Store {
   Store& operator=(const Store&) = delete;
 
   const std::string& path() const { return path_; }
+  // The tables RocksDB could not open that this open went around
+  // (StoreOptions::open_around_damaged_tables; readers always) and that
+  // are still part of the database.
+  std::vector<DamagedTable> LiveDamagedTables() const;
   bool read_only() const {
     return mode_.load() != StoreOptions::Mode::kReadWrite;
   }
@@ -514,10 +526,14 @@ class Store {
   // cannot open holds step data only (damaged_tables_). DataLoss saying
   // why not otherwise (its message may be empty).
   absl::Status OpenAroundDamagedTables(
-      rocksdb::DBOptions dbo, std::vector<std::string>* names,
+      rocksdb::DBOptions dbo, bool rw, std::vector<std::string>* names,
       std::vector<rocksdb::ColumnFamilyHandle*>* handles);
   // Verify's problems for damaged_tables_.
   std::vector<VerifyProblem> DamagedTableProblems() const;
+  // A damaged table still live whose keys overlap the chunk keys
+  // [begin, end]: its file name ("" if none).
+  std::string DamagedChunkTableIn(const std::string& begin,
+                                  const std::string& end) const;
 
   // OpenRocks, retried while a reader races the writer.
   absl::Status OpenRocksRetrying(
@@ -886,8 +902,8 @@ class Store {
   std::atomic<bool> following_{false};
   // Read-only: the database files as of the last open (Refresh compares).
   std::string view_fingerprint_ ABSL_GUARDED_BY(write_mu_);
-  // Read-only: the tables the open went around (OpenAroundDamagedTables).
-  // Set by OpenDb, like db_.
+  // The tables the open went around (OpenAroundDamagedTables). Set by
+  // OpenDb, like db_.
   std::vector<DamagedTable> damaged_tables_;
   // Read-only: the last OpenDb skipped a committed step whose ingested
   // files its MANIFEST view did not hold yet.

@@ -174,6 +174,9 @@ absl::Status Store::DropSegments(const GcCandidates& c) {
     if (!s.ok()) break;
     const std::string begin = ChunkKey(seg, 0);
     const std::string end = ChunkKey(seg, UINT32_MAX);
+    // A table RocksDB cannot open goes only whole, above: compacting it
+    // would fail and stop the database's writes.
+    if (!DamagedChunkTableIn(begin, end).empty()) continue;
     rocksdb::Slice b(begin), e(end);
     rocksdb::CompactRangeOptions cro;
     cro.bottommost_level_compaction =

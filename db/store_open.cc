@@ -333,8 +333,9 @@ absl::Status Store::OpenRocksRetrying(
         std::string why;
         const bool table =
             s.IsCorruption() && absl::StrContains(s.ToString(), ".sst");
-        if (table && !rw) {
-          absl::Status around = OpenAroundDamagedTables(dbo, names, handles);
+        if (table && (!rw || options_.open_around_damaged_tables)) {
+          absl::Status around =
+              OpenAroundDamagedTables(dbo, rw, names, handles);
           if (around.ok()) return around;
           if (!around.message().empty()) {
             why = absl::StrCat("; ", around.message());
@@ -342,7 +343,8 @@ absl::Status Store::OpenRocksRetrying(
         } else if (table) {
           why =
               "; a read-only open reads the steps that do not need this "
-              "file, and `ckptdb verify` names those that do";
+              "file, `ckptdb verify` names those that do, and `ckptdb rm "
+              "--gc` of them removes it";
         }
         return absl::DataLossError(absl::StrCat(
             "cannot open database '", path_, "': its files are damaged (",

@@ -130,6 +130,9 @@ FlagSpec NoProgressFlag();
 enum class OpenMode {
   kReadOnly,   // RocksDB OpenForReadOnly: no lock, works beside a writer
   kReadWrite,  // takes the database lock: kBusy if another process has it
+  // kReadWrite that opens around damaged tables of step data, for deleting
+  // the steps that need them (rm; StoreOptions::open_around_damaged_tables).
+  kReadWriteAroundDamage,
 };
 // Opens the database at `path`. Errors carry kNoDatabase (missing, or not a
 // ckptdb database), kBusy (locked by another process), kCorrupt (damaged).

@@ -216,6 +216,7 @@ absl::StatusOr<std::unique_ptr<Store>> OpenDatabase(const std::string& path,
                 ? internal::StoreOptions::Mode::kReadOnly
                 : internal::StoreOptions::Mode::kReadWrite;
   so.create_if_missing = create && mode == OpenMode::kReadWrite;
+  so.open_around_damaged_tables = mode == OpenMode::kReadWriteAroundDamage;
   so.create_kind = "manager";
   if (chunk_bytes != 0) so.chunk_bytes = chunk_bytes;
   auto store = Store::Open(path, so);
@@ -229,7 +230,7 @@ absl::Status OpenError(const std::string& path, OpenMode mode,
     case absl::StatusCode::kNotFound:
       return WithExit(s, Exit::kNoDatabase);
     case absl::StatusCode::kFailedPrecondition:
-      if (mode == OpenMode::kReadWrite &&
+      if (mode != OpenMode::kReadOnly &&
           internal::DbLockHeldByAnotherProcess(path)) {
         return WithExit(
             absl::FailedPreconditionError(absl::StrCat(

@@ -84,7 +84,8 @@ absl::Status RunRm(const Args& args) {
   }
   std::string unused;
   CKPTDB_ASSIGN_OR_RETURN(
-      auto store, OpenForStep(args[0], OpenMode::kReadWrite, args[1], &unused));
+      auto store,
+      OpenForStep(args[0], OpenMode::kReadWriteAroundDamage, args[1], &unused));
   std::vector<StepInfo> steps;
   std::vector<int64_t> numbers;
   for (size_t i = 1; i < args.size(); ++i) {
@@ -120,12 +121,23 @@ absl::Status RunRm(const Args& args) {
   for (const StepInfo& s : steps) {
     absl::StrAppend(&out, "deleted step ", StepLabel(s), "\n");
   }
+  const std::vector<internal::DamagedTable> damaged =
+      store->LiveDamagedTables();
   if (gc.has_value()) {
     absl::StrAppend(&out, "garbage collection: reclaimed ",
                     HumanBytes(gc->bytes_reclaimed), "\n");
-  } else {
+  } else if (damaged.empty()) {
     absl::StrAppend(&out, "(run `ckptdb gc ", args[0],
                     "` to reclaim the space now)\n");
+  }
+  if (!damaged.empty()) {
+    std::vector<std::string> files;
+    for (const internal::DamagedTable& t : damaged) files.push_back(t.file);
+    absl::StrAppend(
+        &out, "damaged table files remain: ", absl::StrJoin(files, ", "),
+        " (`ckptdb verify ", args[0],
+        "` names the steps that need them; `ckptdb rm --gc` of those "
+        "removes them)\n");
   }
   Print(out);
   return gc.has_value() ? DamagedSegments(*gc) : absl::OkStatus();
