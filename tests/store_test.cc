@@ -5,6 +5,7 @@
 #include <atomic>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "api/restore.h"
@@ -337,6 +338,25 @@ class DamagedTableTest : public StoreTest {
     return {failed, named};
   }
 
+  // Damages the footer of a table from the middle of `tables` on (with
+  // max_open_files = 5000 a writer opened the database with such a table
+  // damaged) and expects writers to refuse it; returns the reader's view of
+  // the first one a reader opens around (RocksDB loads two tables at open
+  // anyway: the reader is refused if the damaged one is among them).
+  std::optional<ReaderView> DamageOneTable(
+      const std::vector<std::string>& tables) {
+    for (size_t i = tables.size() / 2;
+         i < std::min(tables.size(), tables.size() / 2 + 3); ++i) {
+      DamageFooter(tables[i]);
+      ExpectWriterRefuses(tables[i]);
+      if (std::unique_ptr<Store> reader = Reader(tables[i])) {
+        return CheckReader(*reader, tables[i]);
+      }
+      DamageFooter(tables[i]);  // flipped back
+    }
+    return std::nullopt;
+  }
+
   // `ckptdb rm --gc` of the steps Verify named: a writer opening around
   // the damage deletes them, GC drops the table, and then the database
   // opens for writing, verifies clean and restores every other step.
@@ -371,41 +391,20 @@ class DamagedTableTest : public StoreTest {
 TEST_F(DamagedTableTest, AChunkTableIsReadAroundNamedAndDeleted) {
   const std::vector<std::string> tables = SaveSteps("chunks");
   ASSERT_GT(tables.size(), 20u);
-  // From the middle on: with max_open_files = 5000 the writer opened the
-  // database with the middle one damaged (this test failed). RocksDB loads
-  // two tables at open anyway: the reader is refused if it is one of them.
-  for (size_t i = tables.size() / 2; i < tables.size() / 2 + 3; ++i) {
-    DamageFooter(tables[i]);
-    ExpectWriterRefuses(tables[i]);
-    if (std::unique_ptr<Store> reader = Reader(tables[i])) {
-      const ReaderView view = CheckReader(*reader, tables[i]);
-      reader.reset();
-      EXPECT_FALSE(view.named.empty());  // Verify reads through RocksDB
-      RepairByDeleting(view.named);
-      return;
-    }
-    DamageFooter(tables[i]);  // flipped back
-  }
-  ADD_FAILURE() << "no reader opened around a damaged chunk table";
+  std::optional<ReaderView> view = DamageOneTable(tables);
+  ASSERT_TRUE(view.has_value()) << "no reader opened around the damage";
+  EXPECT_FALSE(view->named.empty());  // Verify reads through RocksDB
+  RepairByDeleting(view->named);
 }
 
 TEST_F(DamagedTableTest, AStepSlotTableLosesOnlyItsStep) {
   const std::vector<std::string> tables = SaveSteps("slot");
   ASSERT_GT(tables.size(), 20u);
-  for (size_t i = tables.size() / 2; i < tables.size() / 2 + 3; ++i) {
-    DamageFooter(tables[i]);
-    ExpectWriterRefuses(tables[i]);
-    if (std::unique_ptr<Store> reader = Reader(tables[i])) {
-      const ReaderView view = CheckReader(*reader, tables[i]);
-      reader.reset();
-      EXPECT_EQ(view.failed.size(), 1u);
-      EXPECT_EQ(view.named, view.failed);
-      RepairByDeleting(view.named);
-      return;
-    }
-    DamageFooter(tables[i]);
-  }
-  ADD_FAILURE() << "no reader opened around a damaged slot table";
+  std::optional<ReaderView> view = DamageOneTable(tables);
+  ASSERT_TRUE(view.has_value()) << "no reader opened around the damage";
+  EXPECT_EQ(view->failed.size(), 1u);
+  EXPECT_EQ(view->named, view->failed);
+  RepairByDeleting(view->named);
 }
 
 // A file system that refuses every change, as a read-only mount does
