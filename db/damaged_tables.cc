@@ -11,7 +11,11 @@
 // segment records, the chunk index) still refuses the database: RocksDB
 // 7.8 ends a forward scan at a table it cannot open with an OK status
 // (docs/design.md, "Damage"), and listings and reference counts come from
-// such scans. A writer always refuses: GC and deletes must see every table.
+// such scans. A writer refuses too, unless it asks to open around the
+// damage (StoreOptions::open_around_damaged_tables: `ckptdb rm` and
+// `ckptdb gc`), to delete the steps that need the tables and drop them.
+#include <algorithm>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -66,6 +70,39 @@ std::vector<DamagedTable> FindUnopenableTables(rocksdb::DB* db,
   return damaged;
 }
 
+namespace {
+
+void CloseRocks(std::unique_ptr<rocksdb::DB> db,
+                std::vector<rocksdb::ColumnFamilyHandle*>* handles) {
+  for (rocksdb::ColumnFamilyHandle* h : *handles) {
+    db->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+  }
+  handles->clear();
+  db->Close().PermitUncheckedError();
+}
+
+// Keeps every table of the bookkeeping families open from now on, as an
+// ordinary open does: a scan that reached a table another process has
+// deleted since would end early in silence. (Step data is read by Get and
+// Seek, which report a table they cannot open.)
+absl::Status PinBookkeepingTables(
+    rocksdb::DB* db, const std::vector<std::string>& names,
+    const std::vector<rocksdb::ColumnFamilyHandle*>& handles) {
+  rocksdb::Status s = db->SetDBOptions({{"max_open_files", "-1"}});
+  for (size_t i = 0; s.ok() && i < handles.size(); ++i) {
+    if (HoldsStepDataOnly(names[i])) continue;
+    rocksdb::ReadOptions ro;
+    ro.fill_cache = false;
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro, handles[i]));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    }
+    s = it->status();
+  }
+  return FromRocks(s, "loading the bookkeeping tables");
+}
+
+}  // namespace
+
 absl::Status Store::OpenAroundDamagedTables(
     rocksdb::DBOptions dbo, bool rw, std::vector<std::string>* names,
     std::vector<rocksdb::ColumnFamilyHandle*>* handles) {
@@ -74,12 +111,14 @@ absl::Status Store::OpenAroundDamagedTables(
   dbo.max_open_files = 20;
   // A table cut short is found below, with the others.
   dbo.skip_checking_sst_file_sizes_on_db_open = true;
+  // Looked at read-only first, also for a writer: a writer's open replays
+  // and retires the log and writes a new MANIFEST, which must not happen
+  // to a database it then refuses.
   names->clear();
   handles->clear();
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s =
-      OpenRocks(/*creating=*/false, rw, &dbo, names, handles, &raw);
-  // (RocksDB loads two tables at open even so: the damaged one, maybe.)
+      OpenRocks(/*creating=*/false, /*rw=*/false, &dbo, names, handles, &raw);
   if (!s.ok()) return absl::DataLossError("");
   std::unique_ptr<rocksdb::DB> db(raw);
   std::vector<DamagedTable> damaged = FindUnopenableTables(db.get(), dbo.env);
@@ -90,17 +129,25 @@ absl::Status Store::OpenAroundDamagedTables(
           absl::StrCat(t.file, " of family '", t.family, "'"));
     }
   }
-  if (damaged.empty() || !bookkeeping.empty()) {
-    for (rocksdb::ColumnFamilyHandle* h : *handles) {
-      db->DestroyColumnFamilyHandle(h).PermitUncheckedError();
-    }
-    handles->clear();
-    db->Close().PermitUncheckedError();
+  if (damaged.empty() || !bookkeeping.empty() || rw) {
+    CloseRocks(std::move(db), handles);
     if (damaged.empty()) return absl::DataLossError("");
-    return absl::DataLossError(
-        absl::StrCat("the damaged tables include the database's bookkeeping (",
-                     absl::StrJoin(bookkeeping, ", "),
-                     "), without which no step can be listed safely"));
+    if (!bookkeeping.empty()) {
+      return absl::DataLossError(absl::StrCat(
+          "the damaged tables include the database's bookkeeping (",
+          absl::StrJoin(bookkeeping, ", "),
+          "), without which no step can be listed safely"));
+    }
+    s = OpenRocks(/*creating=*/false, /*rw=*/true, &dbo, names, handles, &raw);
+    if (!s.ok()) {
+      return FromRocks(s, "opening for writing around the damaged tables");
+    }
+    db.reset(raw);
+  }
+  if (absl::Status pinned = PinBookkeepingTables(db.get(), *names, *handles);
+      !pinned.ok()) {
+    CloseRocks(std::move(db), handles);
+    return absl::DataLossError(pinned.message());
   }
   db_ = std::move(db);
   damaged_tables_ = std::move(damaged);
@@ -131,6 +178,26 @@ std::string Store::DamagedChunkTableIn(const std::string& begin,
   return "";
 }
 
+std::vector<DamagedTable> Store::DeadDamagedTables(uint64_t in_flight) const {
+  std::vector<DamagedTable> dead;
+  for (const DamagedTable& t : LiveDamagedTables()) {
+    uint64_t seg, last_seg;
+    uint32_t first, last;
+    if (t.family != kChunksCf || !ParseChunkKey(t.smallest_key, &seg, &first) ||
+        !ParseChunkKey(t.largest_key, &last_seg, &last) || seg != last_seg ||
+        seg >= in_flight) {
+      continue;
+    }
+    const std::optional<std::vector<bool>> live = LiveOrdinals(seg);
+    if (!live || last >= live->size()) continue;  // unsure: keep it
+    if (std::none_of(live->begin() + first, live->begin() + last + 1,
+                     [](bool b) { return b; })) {
+      dead.push_back(t);
+    }
+  }
+  return dead;
+}
+
 std::vector<VerifyProblem> Store::DamagedTableProblems() const {
   std::vector<VerifyProblem> problems;
   for (const DamagedTable& t : damaged_tables_) {
@@ -159,8 +226,9 @@ std::vector<VerifyProblem> Store::DamagedTableProblems() const {
          absl::StrCat("table file ", t.file, " (family '", t.family,
                       "') cannot be opened: ", t.error, ". It holds ", holds,
                       ". The database opens read-only around it; a writer "
-                      "refuses it while the file is damaged (`ckptdb rm "
-                      "--gc` of the steps that need it removes it)")});
+                      "refuses it while the file is damaged (`ckptdb rm` of "
+                      "the steps that need it, then `ckptdb gc`, removes "
+                      "it)")});
   }
   return problems;
 }

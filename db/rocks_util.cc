@@ -103,8 +103,8 @@ rocksdb::DBOptions MakeDbOptions(const RocksTuning& tuning) {
   // and every open so that each table is opened, and checked, at open:
   // RocksDB 7.8 opens a table it did not load at open on first use, and a
   // forward scan that reaches a table it then cannot open ends with an OK
-  // status, as if the family ended there (store_test's
-  // AWriterRefusesADamagedTableItWouldOpenOnlyLater). ckptdb's scans of
+  // status, as if the family ended there (store_test's DamagedTableTest:
+  // writers refuse such a table). ckptdb's scans of
   // commit records, segment records and reference counts must not end
   // early in silence.
   o.max_open_files = -1;

@@ -515,7 +515,8 @@ class Store {
   // anything else (a file, a foreign directory, a damaged database).
   absl::StatusOr<bool> CheckDirectory(bool rw) const;
   bool DefaultFamilyIsEmpty(const rocksdb::DBOptions& dbo) const;
-  // One attempt at opening RocksDB with every column family.
+  // One attempt at opening RocksDB with every column family, as mode_
+  // says; read-only when !rw (a writer's look first, too).
   rocksdb::Status OpenRocks(bool creating, bool rw, rocksdb::DBOptions* dbo,
                             std::vector<std::string>* names,
                             std::vector<rocksdb::ColumnFamilyHandle*>* handles,
@@ -534,6 +535,10 @@ class Store {
   // [begin, end]: its file name ("" if none).
   std::string DamagedChunkTableIn(const std::string& begin,
                                   const std::string& end) const;
+  // The damaged chunk tables still live, each within one segment before
+  // `in_flight`, none of whose chunks is live any more: GC drops them
+  // whole, also from a segment that other tables keep partly live.
+  std::vector<DamagedTable> DeadDamagedTables(uint64_t in_flight) const;
 
   // OpenRocks, retried while a reader races the writer.
   absl::Status OpenRocksRetrying(

@@ -38,11 +38,14 @@ struct Store::GcCandidates {
   std::vector<uint64_t> dead;  // drop whole
   std::vector<uint64_t> partial;     // compact, keeping live chunks
   std::vector<std::string> damaged;  // segments left as they are: why
+  // Tables RocksDB cannot open whose chunks are all dead: dropped whole.
+  std::vector<DamagedTable> dead_tables;
   std::shared_ptr<GcPlan> plan = std::make_shared<GcPlan>();
   // Statistics of dead segments whose files are already gone.
   bool stale_records = false;
   bool empty() const {
-    return dead.empty() && partial.empty() && !stale_records;
+    return dead.empty() && partial.empty() && dead_tables.empty() &&
+           !stale_records;
   }
 };
 
@@ -134,6 +137,14 @@ absl::StatusOr<Store::GcCandidates> Store::FindGcCandidates(
     std::optional<std::vector<bool>> live = LiveOrdinals(seg);
     if (live) to_compact[seg] = *std::move(live);
   }
+  // A segment with a dead damaged table is compacted at a later
+  // collection, once the table is gone.
+  c.dead_tables = DeadDamagedTables(c.in_flight);
+  for (const DamagedTable& t : c.dead_tables) {
+    uint64_t seg;
+    uint32_t ordinal;
+    if (ParseChunkKey(t.smallest_key, &seg, &ordinal)) to_compact.erase(seg);
+  }
   const std::map<uint64_t, std::string> damaged =
       DamagedChunkTables(SegmentsOf(to_compact));
   for (auto& [seg, live] : to_compact) {
@@ -167,6 +178,11 @@ absl::Status Store::DropSegments(const GcCandidates& c) {
     rocksdb::Slice b(begin), e(end);
     s = rocksdb::DeleteFilesInRange(db_.get(), chunks_cf_, &b, &e);
     if (!s.ok()) break;
+  }
+  for (const DamagedTable& t : c.dead_tables) {
+    if (!s.ok()) break;
+    rocksdb::Slice b(t.smallest_key), e(t.largest_key);
+    s = rocksdb::DeleteFilesInRange(db_.get(), chunks_cf_, &b, &e);
   }
   std::vector<uint64_t> to_compact = c.dead;
   to_compact.insert(to_compact.end(), c.partial.begin(), c.partial.end());

@@ -237,7 +237,12 @@ rocksdb::Status Store::OpenRocks(
       descs.emplace_back(name, cf_options_->step);
     }
   }
-  switch (mode_.load()) {
+  StoreOptions::Mode mode = mode_.load();
+  // A writer's look before it opens (OpenAroundDamagedTables) is read-only.
+  if (!rw && mode == StoreOptions::Mode::kReadWrite) {
+    mode = StoreOptions::Mode::kReadOnly;
+  }
+  switch (mode) {
     case StoreOptions::Mode::kReadWrite:
       return rocksdb::DB::Open(*dbo, path_, descs, handles, raw);
     case StoreOptions::Mode::kReadOnly:
@@ -267,6 +272,7 @@ absl::Status Store::OpenRocksRetrying(
     std::vector<rocksdb::ColumnFamilyHandle*>* handles) {
   gc_filter_ = std::make_shared<ChunkGcFilterFactory>();
   cf_options_ = std::make_unique<CfOptionSet>(MakeCfOptions(gc_filter_));
+  damaged_tables_.clear();  // of an earlier open
   RocksTuning tuning;
   tuning.env = options_.env;
   tuning.mmap_reads = options_.mmap_reads;
@@ -336,15 +342,15 @@ absl::Status Store::OpenRocksRetrying(
         if (table && (!rw || options_.open_around_damaged_tables)) {
           absl::Status around =
               OpenAroundDamagedTables(dbo, rw, names, handles);
-          if (around.ok()) return around;
+          if (around.code() != absl::StatusCode::kDataLoss) return around;
           if (!around.message().empty()) {
             why = absl::StrCat("; ", around.message());
           }
         } else if (table) {
           why =
               "; a read-only open reads the steps that do not need this "
-              "file, `ckptdb verify` names those that do, and `ckptdb rm "
-              "--gc` of them removes it";
+              "file, `ckptdb verify` names those that do, and `ckptdb rm` "
+              "of them, then `ckptdb gc`, removes it";
         }
         return absl::DataLossError(absl::StrCat(
             "cannot open database '", path_, "': its files are damaged (",
@@ -674,6 +680,7 @@ void Store::CloseDb() {
   reload_bases_.store(true);
   chunk_files_.reset();
   durable_mark_.reset();
+  damaged_tables_.clear();
   if (db_ == nullptr) return;
   // Open() returned its own handle objects, the default family's too;
   // destroying DefaultColumnFamily() itself is refused (harmless).
@@ -681,7 +688,6 @@ void Store::CloseDb() {
     if (h != nullptr) db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
   }
   fixed_handles_.clear();
-  damaged_tables_.clear();
   meta_cf_ = chunks_cf_ = index_cf_ = nullptr;
   db_->Close().PermitUncheckedError();
   db_.reset();

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "api/restore.h"
+#include "db/rocks_util.h"
 #include "rocksdb/db.h"
 #include "rocksdb/env.h"
 #include "rocksdb/file_system.h"
@@ -405,6 +406,121 @@ TEST_F(DamagedTableTest, AStepSlotTableLosesOnlyItsStep) {
   EXPECT_EQ(view->failed.size(), 1u);
   EXPECT_EQ(view->named, view->failed);
   RepairByDeleting(view->named);
+}
+
+// A damaged table of the bookkeeping (here the chunk index) refuses
+// readers and even a writer asked to open around damage, and that
+// writer's refusal changes no file (it looks read-only first: a writer's
+// open would replay and retire the log and write a new MANIFEST; RocksDB's
+// info logs aside).
+TEST_F(DamagedTableTest, ADamagedBookkeepingTableRefusesEveryOpen) {
+  std::string table;
+  {
+    auto store = Open();
+    ASSERT_NE(store, nullptr);
+    for (int64_t s = 0; s < 4; ++s) Save(*store, s);
+    rocksdb::FlushOptions fo;
+    CKPTDB_ASSERT_OK(
+        FromRocks(store->rocks()->Flush(fo, store->index_cf()), "flush"));
+    Save(*store, 4);  // in the log only
+    std::vector<rocksdb::LiveFileMetaData> files;
+    store->rocks()->GetLiveFilesMetaData(&files);
+    for (const rocksdb::LiveFileMetaData& f : files) {
+      if (f.column_family_name == "chunk_index") table = f.name.substr(1);
+    }
+  }
+  ASSERT_FALSE(table.empty());
+  DamageFooter(table);
+  auto listing = [&] {
+    std::set<std::pair<std::string, uint64_t>> out;
+    for (const auto& e : std::filesystem::directory_iterator(dir_.Sub("db"))) {
+      const std::string name = e.path().filename().string();
+      if (e.is_regular_file() && name.rfind("LOG", 0) != 0) {  // not logs
+        out.emplace(name, e.file_size());
+      }
+    }
+    return out;
+  };
+  const auto before = listing();
+  for (const bool rw : {false, true}) {
+    StoreOptions o;
+    o.mode =
+        rw ? StoreOptions::Mode::kReadWrite : StoreOptions::Mode::kReadOnly;
+    o.open_around_damaged_tables = rw;
+    EXPECT_THAT(Store::Open(dir_.Sub("db"), o).status(),
+                StatusIs(absl::StatusCode::kDataLoss,
+                         AllOf(HasSubstr(table),
+                               HasSubstr("the damaged tables include the "
+                                         "database's bookkeeping"))))
+        << (rw ? "writer" : "reader");
+    EXPECT_EQ(listing(), before) << (rw ? "writer" : "reader");
+  }
+}
+
+// A save of more than 64 MiB of new chunks writes its segment as several
+// tables. A damaged one whose chunks only deleted steps used goes at the
+// next collection, though its segment stays partly live.
+TEST_F(DamagedTableTest, ADeadDamagedTableGoesFromAPartlyLiveSegment) {
+  const Array a = RandomArray(DType::kFloat32, {12, 1024, 1024}, 1);
+  const Array b = RandomArray(DType::kFloat32, {12, 1024, 1024}, 2);
+  const Array a2 = RandomArray(DType::kFloat32, {12, 1024, 1024}, 3);
+  auto save = [&](Store& store, int64_t step, const Array& first) {
+    Tree t = Tree::Dict({{"a", Tree(first)}, {"b", Tree(b)}});
+    StepSaveRequest req;
+    req.step = step;
+    req.items.push_back({"default", &t});
+    CKPTDB_ASSERT_OK(store.SaveStep(req).status());
+  };
+  std::string a_table;  // step 0's table of a's chunks
+  {
+    auto store = Open();
+    ASSERT_NE(store, nullptr);
+    save(*store, 0, a);
+    std::vector<rocksdb::LiveFileMetaData> files;
+    store->rocks()->GetLiveFilesMetaData(&files);
+    std::map<std::string, std::string> by_key;  // chunk tables by first key
+    for (const rocksdb::LiveFileMetaData& f : files) {
+      if (f.column_family_name == "chunks") {
+        by_key[f.smallestkey] = f.name.substr(1);
+      }
+    }
+    ASSERT_EQ(by_key.size(), 2u);  // a's chunks, then b's
+    a_table = by_key.begin()->second;
+    save(*store, 1, a2);
+  }
+  DamageFooter(a_table);
+  {
+    std::unique_ptr<Store> reader = Reader(a_table);
+    ASSERT_NE(reader, nullptr);
+    auto report = reader->Verify({});
+    CKPTDB_ASSERT_OK(report);
+    std::set<int64_t> named;
+    for (const VerifyProblem& p : report->problems) {
+      if (p.step >= 0) named.insert(p.step);
+    }
+    EXPECT_EQ(named, std::set<int64_t>{0});
+  }
+  {
+    StoreOptions o;
+    o.open_around_damaged_tables = true;
+    auto store = Store::Open(dir_.Sub("db"), o);
+    ASSERT_TRUE(store.ok()) << store.status();
+    CKPTDB_ASSERT_OK((*store)->DeleteSteps({0}));
+    auto gc = (*store)->CollectGarbage({});
+    CKPTDB_ASSERT_OK(gc);
+    EXPECT_TRUE(gc->damaged_segments.empty()) << gc->damaged_segments[0];
+    EXPECT_TRUE((*store)->LiveDamagedTables().empty());
+  }
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  auto report = store->Verify({});
+  CKPTDB_ASSERT_OK(report);
+  EXPECT_TRUE(report->problems.empty()) << report->problems[0].message;
+  auto item = store->ReadItem(1, "default");
+  CKPTDB_ASSERT_OK(item);
+  auto tree = RestoreItem(*store, *item, nullptr, RestoreOptions());
+  CKPTDB_ASSERT_OK(tree);
+  EXPECT_TRUE(*tree == Tree::Dict({{"a", Tree(a2)}, {"b", Tree(b)}}));
 }
 
 // A file system that refuses every change, as a read-only mount does

@@ -75,6 +75,34 @@ absl::Status DamagedSegments(const internal::GcReport& report) {
   return absl::DataLossError(absl::StrJoin(report.damaged_segments, "; "));
 }
 
+// The table files of the database RocksDB cannot open (readers and rm and
+// gc open around them).
+std::vector<std::string> DamagedTableFiles(const Store& store) {
+  std::vector<std::string> files;
+  for (const internal::DamagedTable& t : store.LiveDamagedTables()) {
+    files.push_back(t.file);
+  }
+  return files;
+}
+
+// "" for no files; otherwise which remain and what removes them.
+std::string DamagedTablesText(const std::string& db,
+                              const std::vector<std::string>& files) {
+  if (files.empty()) return "";
+  return absl::StrCat("damaged table files remain: ",
+                      absl::StrJoin(files, ", "), " (`ckptdb verify ", db,
+                      "` names the steps that need them; `ckptdb rm` of "
+                      "those, then `ckptdb gc`, removes them)\n");
+}
+
+void WriteDamagedTablesJson(const std::vector<std::string>& files,
+                            JsonWriter* w) {
+  w->Key("damaged_tables");
+  w->BeginArray();
+  for (const std::string& f : files) w->String(f);
+  w->EndArray();
+}
+
 absl::Status RunRm(const Args& args) {
   const std::string run = SplitRunStep(args[1]).run;
   for (size_t i = 2; i < args.size(); ++i) {
@@ -113,6 +141,7 @@ absl::Status RunRm(const Args& args) {
     w.Key("deleted");
     WriteStepArray(steps, &w);
     if (gc.has_value()) w.FieldUint("reclaimed_bytes", gc->bytes_reclaimed);
+    WriteDamagedTablesJson(DamagedTableFiles(*store), &w);
     w.EndObject();
     w.Finish();
     return gc.has_value() ? DamagedSegments(*gc) : absl::OkStatus();
@@ -121,24 +150,14 @@ absl::Status RunRm(const Args& args) {
   for (const StepInfo& s : steps) {
     absl::StrAppend(&out, "deleted step ", StepLabel(s), "\n");
   }
-  const std::vector<internal::DamagedTable> damaged =
-      store->LiveDamagedTables();
   if (gc.has_value()) {
     absl::StrAppend(&out, "garbage collection: reclaimed ",
                     HumanBytes(gc->bytes_reclaimed), "\n");
-  } else if (damaged.empty()) {
+  } else {
     absl::StrAppend(&out, "(run `ckptdb gc ", args[0],
                     "` to reclaim the space now)\n");
   }
-  if (!damaged.empty()) {
-    std::vector<std::string> files;
-    for (const internal::DamagedTable& t : damaged) files.push_back(t.file);
-    absl::StrAppend(
-        &out, "damaged table files remain: ", absl::StrJoin(files, ", "),
-        " (`ckptdb verify ", args[0],
-        "` names the steps that need them; `ckptdb rm --gc` of those "
-        "removes them)\n");
-  }
+  out += DamagedTablesText(args[0], DamagedTableFiles(*store));
   Print(out);
   return gc.has_value() ? DamagedSegments(*gc) : absl::OkStatus();
 }
@@ -198,9 +217,21 @@ absl::StatusOr<std::vector<internal::RunRetention>> ApplyStoredRetention(
 
 struct GcResult {
   std::vector<internal::RunRetention> runs;  // the default run first
+  // Why retention was not applied ("" if it was, or there is none).
+  std::string retention_skipped;
+  std::vector<std::string> damaged_after;  // DamagedTableFiles after GC
   internal::StoreStats before, after;
   uint64_t steps_after = 0;  // of every run
 };
+
+// The retention line of the default run.
+std::string RetentionLine(const GcResult& g) {
+  if (!g.retention_skipped.empty()) {
+    return absl::StrCat("not applied: ", g.retention_skipped);
+  }
+  return g.runs.empty() ? "none (a Checkpointer database: no retention options)"
+                        : RetentionSummary(g.runs[0]);
+}
 
 void PrintGcJson(const std::string& db, const GcResult& g) {
   const uint64_t reclaimed =
@@ -210,10 +241,7 @@ void PrintGcJson(const std::string& db, const GcResult& g) {
   JsonWriter w(stdout);
   w.BeginObject();
   w.Field("database", db);
-  w.Field("retention",
-          g.runs.empty()
-              ? "none (a Checkpointer database: no retention options)"
-              : RetentionSummary(g.runs[0]));
+  w.Field("retention", RetentionLine(g));
   w.Key("deleted");
   WriteStepArray(g.runs.empty() ? std::vector<StepInfo>() : g.runs[0].deleted,
                  &w);
@@ -234,6 +262,7 @@ void PrintGcJson(const std::string& db, const GcResult& g) {
   w.FieldUint("segment_bytes_after", g.after.segment_bytes);
   w.FieldUint("disk_bytes_before", g.before.disk_bytes);
   w.FieldUint("disk_bytes_after", g.after.disk_bytes);
+  WriteDamagedTablesJson(g.damaged_after, &w);
   w.EndObject();
   w.Finish();
 }
@@ -251,11 +280,9 @@ void AppendRunRetention(const internal::RunRetention& r,
   }
 }
 
-void PrintGcText(const GcResult& g) {
+void PrintGcText(const std::string& db, const GcResult& g) {
   std::string out;
-  if (g.runs.empty()) {
-    out = "retention: none (a Checkpointer database: no retention options)\n";
-  }
+  if (g.runs.empty()) out = absl::StrCat("retention: ", RetentionLine(g), "\n");
   for (const internal::RunRetention& r : g.runs) {
     AppendRunRetention(
         r, r.run.empty() ? "" : absl::StrCat("run ", r.run, ": "), &out);
@@ -269,15 +296,27 @@ void PrintGcText(const GcResult& g) {
                   " -> ", HumanBytes(g.after.segment_bytes), ")\n");
   absl::StrAppend(&out, "disk: ", HumanBytes(g.before.disk_bytes), " -> ",
                   HumanBytes(g.after.disk_bytes), "\n");
+  out += DamagedTablesText(db, g.damaged_after);
   Print(out);
 }
 
 absl::Status RunGc(const Args& args) {
   const std::string db = args[0];
-  CKPTDB_ASSIGN_OR_RETURN(auto store, OpenDatabase(db, OpenMode::kReadWrite));
+  CKPTDB_ASSIGN_OR_RETURN(auto store,
+                          OpenDatabase(db, OpenMode::kReadWriteAroundDamage));
   GcResult g;
   CKPTDB_ASSIGN_OR_RETURN(g.before, store->Stats());
-  CKPTDB_ASSIGN_OR_RETURN(g.runs, ApplyStoredRetention(db, &store));
+  // Retention opens managers, which refuse a database with damaged tables:
+  // then only the garbage is collected (a damaged table whose chunks no
+  // step uses any more goes with it).
+  if (const std::vector<std::string> files = DamagedTableFiles(*store);
+      !files.empty()) {
+    g.retention_skipped =
+        absl::StrCat("the database has table files RocksDB cannot open (",
+                     absl::StrJoin(files, ", "), ")");
+  } else {
+    CKPTDB_ASSIGN_OR_RETURN(g.runs, ApplyStoredRetention(db, &store));
+  }
   internal::GcReport report;
   CKPTDB_RETURN_IF_ERROR(WithGcProgress(args, db, [&]() -> absl::Status {
     CKPTDB_ASSIGN_OR_RETURN(report,
@@ -285,13 +324,14 @@ absl::Status RunGc(const Args& args) {
     return absl::OkStatus();
   }));
   CKPTDB_ASSIGN_OR_RETURN(g.after, store->Stats());
+  g.damaged_after = DamagedTableFiles(*store);
   for (const Store::RunSummary& r : store->Runs()) {
     g.steps_after += r.steps.size();
   }
   if (args.json()) {
     PrintGcJson(db, g);
   } else {
-    PrintGcText(g);
+    PrintGcText(db, g);
   }
   return DamagedSegments(report);
 }
