@@ -2,6 +2,7 @@
 
 #include <iterator>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "absl/container/btree_map.h"
@@ -226,7 +227,7 @@ class Restorer {
       const Array& t = target->array();
       if (t.writable() && t.dtype() == dtype && t.shape() == n.shape &&
           (t.data() != nullptr || t.nbytes() == 0) && ClaimInPlace(t)) {
-        reads_.push_back({node, t.mutable_data(), dtype});
+        reads_.push_back({node, t.mutable_data(), dtype, std::nullopt});
         return Tree(t);
       }
     }
@@ -238,7 +239,7 @@ class Restorer {
           item_.Describe(node), ": cannot allocate ", bytes, " bytes"));
     }
     void* data = buf.get();
-    reads_.push_back({node, data, dtype});
+    reads_.push_back({node, data, dtype, std::nullopt});
     return Tree(Array::Share(dtype, n.shape, std::move(buf), data));
   }
 

@@ -192,6 +192,7 @@ void WritePlainTree(const Tree& t, JsonWriter* w) {
   switch (t.kind()) {
     case Tree::Kind::kNone:
     case Tree::Kind::kPlaceholder:
+    case Tree::Kind::kShardedArray:  // not in a stored tree (a grid array)
       w->Null();
       return;
     case Tree::Kind::kBool:
