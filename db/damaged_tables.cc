@@ -40,8 +40,9 @@ bool HoldsStepDataOnly(const std::string& family) {
          absl::StartsWith(family, kStepCfPrefix);
 }
 
-}  // namespace
-
+// Each live table of `db` that RocksDB cannot open on its own (footer,
+// index or properties damaged, or its size not the MANIFEST's). `env`:
+// nullptr for the default.
 std::vector<DamagedTable> FindUnopenableTables(rocksdb::DB* db,
                                                rocksdb::Env* env) {
   std::vector<rocksdb::LiveFileMetaData> files;
@@ -69,8 +70,6 @@ std::vector<DamagedTable> FindUnopenableTables(rocksdb::DB* db,
   }
   return damaged;
 }
-
-namespace {
 
 void CloseRocks(std::unique_ptr<rocksdb::DB> db,
                 std::vector<rocksdb::ColumnFamilyHandle*>* handles) {
@@ -167,15 +166,12 @@ std::vector<DamagedTable> Store::LiveDamagedTables() const {
   return live;
 }
 
-std::string Store::DamagedChunkTableIn(const std::string& begin,
-                                       const std::string& end) const {
-  for (const DamagedTable& t : LiveDamagedTables()) {
-    if (t.family == kChunksCf && t.largest_key >= begin &&
-        t.smallest_key <= end) {
-      return t.file;
-    }
-  }
-  return "";
+bool AnyChunkTableIn(const std::vector<DamagedTable>& tables,
+                     const std::string& begin, const std::string& end) {
+  return std::any_of(tables.begin(), tables.end(), [&](const DamagedTable& t) {
+    return t.family == kChunksCf && t.largest_key >= begin &&
+           t.smallest_key <= end;
+  });
 }
 
 std::vector<DamagedTable> Store::DeadDamagedTables(uint64_t in_flight) const {

@@ -302,10 +302,9 @@ struct DamagedTable {
   std::string error;                      // what RocksDB said
   std::string smallest_key, largest_key;  // its key range (the MANIFEST's)
 };
-// Each live table of `db` that RocksDB cannot open on its own (footer,
-// index or properties damaged). `env`: nullptr for the default.
-std::vector<DamagedTable> FindUnopenableTables(rocksdb::DB* db,
-                                               rocksdb::Env* env);
+// Whether a chunk table of `tables` overlaps the keys [begin, end].
+bool AnyChunkTableIn(const std::vector<DamagedTable>& tables,
+                     const std::string& begin, const std::string& end);
 
 // What Verify checked and found.
 struct VerifyReport {
@@ -531,10 +530,6 @@ class Store {
       std::vector<rocksdb::ColumnFamilyHandle*>* handles);
   // Verify's problems for damaged_tables_.
   std::vector<VerifyProblem> DamagedTableProblems() const;
-  // A damaged table still live whose keys overlap the chunk keys
-  // [begin, end]: its file name ("" if none).
-  std::string DamagedChunkTableIn(const std::string& begin,
-                                  const std::string& end) const;
   // The damaged chunk tables still live, each within one segment before
   // `in_flight`, none of whose chunks is live any more: GC drops them
   // whole, also from a segment that other tables keep partly live.

@@ -186,13 +186,14 @@ absl::Status Store::DropSegments(const GcCandidates& c) {
   }
   std::vector<uint64_t> to_compact = c.dead;
   to_compact.insert(to_compact.end(), c.partial.begin(), c.partial.end());
+  // A table RocksDB cannot open goes only whole, above: compacting it
+  // would fail and stop the database's writes.
+  const std::vector<DamagedTable> damaged = LiveDamagedTables();
   for (uint64_t seg : to_compact) {
     if (!s.ok()) break;
     const std::string begin = ChunkKey(seg, 0);
     const std::string end = ChunkKey(seg, UINT32_MAX);
-    // A table RocksDB cannot open goes only whole, above: compacting it
-    // would fail and stop the database's writes.
-    if (!DamagedChunkTableIn(begin, end).empty()) continue;
+    if (AnyChunkTableIn(damaged, begin, end)) continue;
     rocksdb::Slice b(begin), e(end);
     rocksdb::CompactRangeOptions cro;
     cro.bottommost_level_compaction =
